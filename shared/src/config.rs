@@ -1,0 +1,51 @@
+//! Settings every function reads from its environment (set by template.yaml or the local runner).
+
+use crate::url_policy::UrlPolicy;
+use std::time::Duration;
+
+/// Runtime configuration shared by the functions.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The DynamoDB table.
+    pub table_name: String,
+    /// The delivery queue URL.
+    pub queue_url: String,
+    /// The verified SES identity owner emails come from.
+    pub sender_email: String,
+    /// Which webhook destinations are allowed.
+    pub url_policy: UrlPolicy,
+    /// Limit for one delivery request (the seed: a 2xx within the timeout).
+    pub delivery_timeout: Duration,
+    /// Base of Chatwoot/liveDesk conversation links in `chat_url`.
+    pub chat_url_base: String,
+}
+
+/// A required variable is missing.
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {0} must be set")]
+pub struct MissingVar(pub &'static str);
+
+fn required(name: &'static str) -> Result<String, MissingVar> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(MissingVar(name))
+}
+
+impl Config {
+    /// Reads `OUTFLOW_TABLE`, `OUTFLOW_QUEUE_URL`, `OUTFLOW_SENDER_EMAIL` and the optional rest.
+    pub fn from_env() -> Result<Self, MissingVar> {
+        Ok(Self {
+            table_name: required("OUTFLOW_TABLE")?,
+            queue_url: required("OUTFLOW_QUEUE_URL")?,
+            sender_email: required("OUTFLOW_SENDER_EMAIL")?,
+            url_policy: UrlPolicy {
+                allow_loopback: std::env::var("OUTFLOW_ALLOW_LOOPBACK_TARGETS").as_deref()
+                    == Ok("1"),
+            },
+            delivery_timeout: Duration::from_secs(10),
+            chat_url_base: std::env::var("OUTFLOW_CHAT_URL_BASE")
+                .unwrap_or_else(|_| "https://app.chatwoot.com".into()),
+        })
+    }
+}

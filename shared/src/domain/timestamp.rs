@@ -1,0 +1,103 @@
+//! The seed's timestamp format: UTC, `2021-02-24T16:25:29+0000`.
+
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+const SEED_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%z";
+
+/// An instant, always written in the seed format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(DateTime<Utc>);
+
+impl Timestamp {
+    /// Wraps a UTC instant.
+    pub fn from_utc(at: DateTime<Utc>) -> Self {
+        Self(at)
+    }
+
+    /// The current instant.
+    pub fn now() -> Self {
+        Self(Utc::now())
+    }
+
+    /// From Unix seconds (Chatwoot sends these in places).
+    pub fn from_unix(seconds: i64) -> Option<Self> {
+        Utc.timestamp_opt(seconds, 0).single().map(Self)
+    }
+
+    /// Parses the seed format, or RFC 3339 (what Chatwoot and most producers send).
+    pub fn parse(text: &str) -> Option<Self> {
+        DateTime::parse_from_str(text, SEED_FORMAT)
+            .or_else(|_| DateTime::parse_from_rfc3339(text))
+            .ok()
+            .map(|t| Self(t.with_timezone(&Utc)))
+    }
+
+    /// The UTC instant.
+    pub fn utc(&self) -> DateTime<Utc> {
+        self.0
+    }
+
+    /// Milliseconds since the epoch, for sortable keys.
+    pub fn millis(&self) -> i64 {
+        self.0.timestamp_millis()
+    }
+
+    /// RFC 3339 with milliseconds, for our own records (logs, activity).
+    pub fn rfc3339(&self) -> String {
+        self.0.to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format(SEED_FORMAT))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Timestamp::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid timestamp {text:?}: expected e.g. 2021-02-24T16:25:29+0000"
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_the_seed_format() {
+        let t = Timestamp::parse("2021-02-24T16:25:29+0000").unwrap();
+        assert_eq!(t.to_string(), "2021-02-24T16:25:29+0000");
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            "\"2021-02-24T16:25:29+0000\""
+        );
+    }
+
+    #[test]
+    fn normalizes_other_offsets_to_utc() {
+        let t = Timestamp::parse("2021-02-24T18:25:29+0200").unwrap();
+        assert_eq!(t.to_string(), "2021-02-24T16:25:29+0000");
+        let t = Timestamp::parse("2026-01-21T04:04:56.544Z").unwrap();
+        assert_eq!(t.to_string(), "2026-01-21T04:04:56+0000");
+    }
+
+    #[test]
+    fn rejects_garbage_with_a_helpful_message() {
+        let err = serde_json::from_str::<Timestamp>("\"yesterday\"").unwrap_err();
+        assert!(err.to_string().contains("2021-02-24T16:25:29+0000"));
+    }
+}

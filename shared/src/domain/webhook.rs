@@ -1,0 +1,49 @@
+//! A workspace's outbound webhook: where to deliver, how, and its health.
+
+use super::{Aggregation, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// Consecutive failures tolerated; the next one disables the webhook (seed: "more than 10").
+pub const MAX_CONSECUTIVE_FAILURES: u32 = 10;
+
+/// The webhook settings as stored and as shown to the tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookSettings {
+    /// Where deliveries are POSTed.
+    pub url: String,
+    /// False when switched off by the tenant or disabled automatically.
+    pub enabled: bool,
+    /// Aggregation granularity.
+    pub aggregation: Aggregation,
+    /// The Standard Webhooks signing secret (`whsec_…`).
+    pub secret: String,
+}
+
+/// The webhook's health.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookStatus {
+    /// Failed requests since the last success.
+    pub consecutive_failures: u32,
+    /// When it was disabled automatically, if it was.
+    pub disabled_at: Option<Timestamp>,
+    /// Why it was disabled.
+    pub disabled_reason: Option<String>,
+}
+
+impl WebhookStatus {
+    /// True once the failure count passes the limit.
+    pub fn over_limit(failures: u32) -> bool {
+        failures > MAX_CONSECUTIVE_FAILURES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_eleventh_failure_is_over_the_limit() {
+        assert!(!WebhookStatus::over_limit(10));
+        assert!(WebhookStatus::over_limit(11));
+    }
+}

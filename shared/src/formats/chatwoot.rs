@@ -1,0 +1,491 @@
+//! Chatwoot / liveDesk webhook events (seed 002), mapped to Outflow's message model.
+
+use super::inbound::{from_value, InboundEvent, InvalidEvent, NewChatRule, ParseContext};
+use super::native;
+use crate::domain::{
+    Account, Attachment, Chat, ChatId, Direction, Message, MessageEvent, MessageId, Party,
+    Timestamp,
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// An id Chatwoot sends as a number in some places and a string in others.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum FlexId {
+    Number(u64),
+    Text(String),
+}
+
+impl FlexId {
+    fn text(&self) -> String {
+        match self {
+            FlexId::Number(n) => n.to_string(),
+            FlexId::Text(s) => s.clone(),
+        }
+    }
+}
+
+/// `message_type`: a word in webhooks, a number in the API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum MessageType {
+    Code(u8),
+    Word(String),
+}
+
+/// `created_at`: RFC 3339 text or Unix seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum FlexTime {
+    Unix(f64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+struct Named {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone_number: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Meta {
+    sender: Named,
+    #[serde(default)]
+    assignee: Option<Named>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AccountRef {
+    id: FlexId,
+}
+
+#[derive(Debug, Deserialize)]
+struct Conversation {
+    id: FlexId,
+    meta: Meta,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    chat_mode: Option<String>,
+    #[serde(default)]
+    account: Option<AccountRef>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Inbox {
+    id: FlexId,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawAttachment {
+    #[serde(default)]
+    file_type: Option<String>,
+    #[serde(default)]
+    data_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageCreated {
+    id: FlexId,
+    #[serde(default)]
+    content: Option<String>,
+    message_type: MessageType,
+    #[serde(default)]
+    private: bool,
+    created_at: FlexTime,
+    conversation: Conversation,
+    #[serde(default)]
+    inbox: Option<Inbox>,
+    #[serde(default)]
+    sender: Option<Named>,
+    #[serde(default)]
+    account: Option<AccountRef>,
+    #[serde(default)]
+    attachments: Vec<RawAttachment>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageUpdated {
+    id: FlexId,
+    #[serde(default)]
+    content: Option<String>,
+    conversation: ConversationId,
+}
+
+#[derive(Debug, Deserialize)]
+struct ConversationId {
+    id: FlexId,
+}
+
+fn text_or_empty(value: &Option<String>) -> String {
+    value.clone().unwrap_or_default()
+}
+
+/// Maps one Chatwoot/liveDesk event (already known to carry `"event": kind`).
+pub fn parse(
+    kind: &str,
+    value: Value,
+    at: &str,
+    ctx: &ParseContext,
+) -> Result<InboundEvent, InvalidEvent> {
+    match kind {
+        "message_created" => message_created(from_value(value, at)?, at, ctx),
+        "message_updated" => {
+            let m: MessageUpdated = from_value(value, at)?;
+            Ok(InboundEvent::MessageUpdated {
+                chat_id: ChatId::new_unchecked(m.conversation.id.text()),
+                message_id: MessageId::new_unchecked(m.id.text()),
+                text: text_or_empty(&m.content),
+            })
+        }
+        "conversation_created" => {
+            let c: Conversation = from_value(value, at)?;
+            Ok(InboundEvent::ChatOpened {
+                chat_id: ChatId::new_unchecked(c.id.text()),
+            })
+        }
+        "conversation_status_changed" => {
+            let c: Conversation = from_value(value, at)?;
+            let chat_id = ChatId::new_unchecked(c.id.text());
+            Ok(match c.status.as_deref() {
+                Some("resolved" | "closed") => InboundEvent::ChatClosed { chat_id },
+                other => InboundEvent::Skipped {
+                    reason: format!(
+                        "conversation status {:?} needs no action",
+                        other.unwrap_or("unknown")
+                    ),
+                },
+            })
+        }
+        "conversation_updated" => {
+            let c: Conversation = from_value(value, at)?;
+            let (responsible_name, responsible_email) = responsible(&c.meta);
+            Ok(InboundEvent::ChatUpdated {
+                chat_id: ChatId::new_unchecked(c.id.text()),
+                responsible_name,
+                responsible_email,
+            })
+        }
+        other => Err(InvalidEvent::new(
+            format!("{at}event"),
+            format!(
+                "unknown event {other:?}: expected message_created, message_updated, \
+                 conversation_created, conversation_updated or conversation_status_changed"
+            ),
+        )),
+    }
+}
+
+fn responsible(meta: &Meta) -> (String, String) {
+    match &meta.assignee {
+        Some(a) => (text_or_empty(&a.name), text_or_empty(&a.email)),
+        None => (String::new(), String::new()),
+    }
+}
+
+fn direction(kind: &MessageType, at: &str) -> Result<Option<Direction>, InvalidEvent> {
+    // Chatwoot: 0 incoming, 1 outgoing, 2 activity, 3 template (an outgoing template message).
+    Ok(match kind {
+        MessageType::Code(0) => Some(Direction::Received),
+        MessageType::Code(1 | 3) => Some(Direction::Sent),
+        MessageType::Code(2) => None,
+        MessageType::Word(w) => match w.as_str() {
+            "incoming" => Some(Direction::Received),
+            "outgoing" | "template" => Some(Direction::Sent),
+            "activity" => None,
+            _ => {
+                return Err(InvalidEvent::new(
+                    format!("{at}message_type"),
+                    format!(
+                    "unknown message_type {w:?}: expected incoming, outgoing, activity or template"
+                ),
+                ))
+            }
+        },
+        MessageType::Code(n) => {
+            return Err(InvalidEvent::new(
+                format!("{at}message_type"),
+                format!("unknown message_type {n}"),
+            ))
+        }
+    })
+}
+
+fn timestamp(created_at: &FlexTime, at: &str) -> Result<Timestamp, InvalidEvent> {
+    let parsed = match created_at {
+        FlexTime::Unix(s) => Timestamp::from_unix(*s as i64),
+        FlexTime::Text(t) => Timestamp::parse(t),
+    };
+    parsed.ok_or_else(|| {
+        InvalidEvent::new(
+            format!("{at}created_at"),
+            "is not an RFC 3339 time or Unix seconds",
+        )
+    })
+}
+
+fn message_created(
+    m: MessageCreated,
+    at: &str,
+    ctx: &ParseContext,
+) -> Result<InboundEvent, InvalidEvent> {
+    let Some(direction) = direction(&m.message_type, at)? else {
+        return Ok(InboundEvent::Skipped {
+            reason: "activity message, not a customer message".into(),
+        });
+    };
+    if m.private {
+        return Ok(InboundEvent::Skipped {
+            reason: "private note, not a customer message".into(),
+        });
+    }
+    let conversation = &m.conversation;
+    let is_group = conversation.chat_mode.as_deref() == Some("group_chat");
+    let contact = Party {
+        full_name: text_or_empty(&conversation.meta.sender.name),
+        phone: text_or_empty(&conversation.meta.sender.phone_number),
+    };
+    let (responsible_name, responsible_email) = responsible(&conversation.meta);
+    let inbox_name = m
+        .inbox
+        .as_ref()
+        .and_then(|i| i.name.clone())
+        .unwrap_or_default();
+    let agent = Party {
+        full_name: m
+            .sender
+            .as_ref()
+            .filter(|_| direction == Direction::Sent)
+            .and_then(|s| s.name.clone())
+            .unwrap_or_else(|| {
+                if responsible_name.is_empty() {
+                    inbox_name.clone()
+                } else {
+                    responsible_name.clone()
+                }
+            }),
+        phone: String::new(),
+    };
+    let (sender, recipient) = match direction {
+        Direction::Sent => (agent, contact.clone()),
+        Direction::Received => (contact.clone(), agent),
+    };
+    let account_id = m
+        .account
+        .as_ref()
+        .or(conversation.account.as_ref())
+        .map(|a| a.id.text());
+    let chat_id = conversation.id.text();
+    let chat_url = match (&account_id, ctx.chat_url_base.is_empty()) {
+        (Some(account), false) => format!(
+            "{}/app/accounts/{account}/conversations/{chat_id}",
+            ctx.chat_url_base.trim_end_matches('/')
+        ),
+        _ => String::new(),
+    };
+    let event = MessageEvent {
+        whatsapp_account: Account {
+            full_name: if inbox_name.is_empty() {
+                m.inbox
+                    .as_ref()
+                    .map(|i| format!("Inbox {}", i.id.text()))
+                    .unwrap_or_default()
+            } else {
+                inbox_name
+            },
+            email: String::new(),
+            phone: String::new(),
+        },
+        chat: Chat {
+            full_name: contact.full_name.clone(),
+            responsible_name,
+            responsible_email,
+            chat_url,
+            chat_id: ChatId::new_unchecked(chat_id),
+            is_new_chat: false,
+            is_group,
+            phone: if is_group {
+                String::new()
+            } else {
+                contact.phone.clone()
+            },
+        },
+        message: Message {
+            direction,
+            timestamp: timestamp(&m.created_at, at)?,
+            message_id: MessageId::new_unchecked(m.id.text()),
+            sender,
+            recipient,
+            text: text_or_empty(&m.content),
+            attachments: m
+                .attachments
+                .iter()
+                .filter_map(|a| {
+                    Some(Attachment {
+                        file_type: a.file_type.clone().unwrap_or_else(|| "file".into()),
+                        url: a.data_url.clone()?,
+                    })
+                })
+                .collect(),
+        },
+    };
+    native::validate(&event, at)?;
+    Ok(InboundEvent::Message {
+        event: Box::new(event),
+        new_chat: NewChatRule::FromChatState,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::parse_events;
+
+    const CREATED: &str = include_str!("../../../../shared/fixtures/livedesk_message_created.json");
+    const CONVERSATION: &str =
+        include_str!("../../../../shared/fixtures/livedesk_conversation_created.json");
+
+    fn ctx() -> ParseContext {
+        ParseContext {
+            chat_url_base: "https://app.livedesk.example/".into(),
+        }
+    }
+
+    fn fixture_with(edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+        let mut v: Value = serde_json::from_str(CREATED).unwrap();
+        edit(&mut v);
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    fn only_message(body: &[u8]) -> MessageEvent {
+        match parse_events(body, &ctx()).unwrap().remove(0) {
+            InboundEvent::Message { event, new_chat } => {
+                assert_eq!(new_chat, NewChatRule::FromChatState);
+                *event
+            }
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn maps_the_outgoing_fixture() {
+        let e = only_message(CREATED.as_bytes());
+        assert_eq!(e.message.direction, Direction::Sent);
+        assert_eq!(e.message.text, "สวัสดีคุณต้องการความช่วยเหลืออะไร");
+        assert_eq!(e.message.message_id.as_str(), "2187685");
+        assert_eq!(e.message.timestamp.to_string(), "2026-01-21T04:04:56+0000");
+        assert_eq!(
+            e.message.sender,
+            Party {
+                full_name: "support".into(),
+                phone: String::new()
+            }
+        );
+        assert_eq!(
+            e.message.recipient,
+            Party {
+                full_name: "Test".into(),
+                phone: "+123456789".into()
+            }
+        );
+        assert_eq!(e.chat.chat_id.as_str(), "89");
+        assert_eq!(e.chat.full_name, "Test");
+        assert_eq!(e.chat.phone, "+123456789");
+        assert!(!e.chat.is_group);
+        assert_eq!(
+            e.chat.chat_url,
+            "https://app.livedesk.example/app/accounts/17629000001207/conversations/89"
+        );
+        assert_eq!(e.whatsapp_account.full_name, "Test01");
+    }
+
+    #[test]
+    fn incoming_messages_come_from_the_contact() {
+        let body = fixture_with(|v| v["message_type"] = "incoming".into());
+        let e = only_message(&body);
+        assert_eq!(e.message.direction, Direction::Received);
+        assert_eq!(e.message.sender.full_name, "Test");
+        assert_eq!(e.message.recipient.full_name, "Test01");
+    }
+
+    #[test]
+    fn assignee_becomes_the_responsible_teammate() {
+        let body = fixture_with(|v| {
+            v["conversation"]["meta"]["assignee"] =
+                serde_json::json!({"id": 7, "name": "Dana", "email": "dana@acme.inc"});
+        });
+        let e = only_message(&body);
+        assert_eq!(e.chat.responsible_name, "Dana");
+        assert_eq!(e.chat.responsible_email, "dana@acme.inc");
+    }
+
+    #[test]
+    fn private_notes_and_activity_are_skipped_with_a_reason() {
+        for body in [
+            fixture_with(|v| v["private"] = true.into()),
+            fixture_with(|v| v["message_type"] = "activity".into()),
+            fixture_with(|v| v["message_type"] = 2.into()),
+        ] {
+            match parse_events(&body, &ctx()).unwrap().remove(0) {
+                InboundEvent::Skipped { reason } => {
+                    assert!(reason.contains("not a customer message"))
+                }
+                other => panic!("expected skipped, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn attachments_are_delivered() {
+        let body = fixture_with(|v| {
+            v["attachments"] =
+                serde_json::json!([{"file_type": "image", "data_url": "https://f.example/a.png"}]);
+        });
+        let e = only_message(&body);
+        assert_eq!(e.message.attachments[0].url, "https://f.example/a.png");
+    }
+
+    #[test]
+    fn conversation_events_map_to_chat_changes() {
+        let events = parse_events(CONVERSATION.as_bytes(), &ctx()).unwrap();
+        assert_eq!(
+            events,
+            vec![InboundEvent::ChatOpened {
+                chat_id: ChatId::new_unchecked("89")
+            }]
+        );
+        let mut v: Value = serde_json::from_str(CONVERSATION).unwrap();
+        v["event"] = "conversation_status_changed".into();
+        v["status"] = "resolved".into();
+        let events = parse_events(&serde_json::to_vec(&v).unwrap(), &ctx()).unwrap();
+        assert_eq!(
+            events,
+            vec![InboundEvent::ChatClosed {
+                chat_id: ChatId::new_unchecked("89")
+            }]
+        );
+    }
+
+    #[test]
+    fn unknown_kinds_and_bad_fields_are_named() {
+        let err = parse_events(br#"{"event": "contact_created"}"#, &ctx()).unwrap_err();
+        assert_eq!(err.field, "event");
+        let body = fixture_with(|v| v["message_type"] = "sideways".into());
+        assert_eq!(
+            parse_events(&body, &ctx()).unwrap_err().field,
+            "message_type"
+        );
+        let body = fixture_with(|v| v["conversation"]["meta"] = Value::Null);
+        assert_eq!(
+            parse_events(&body, &ctx()).unwrap_err().field,
+            "conversation.meta"
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! API errors as `{"error": {"code", "message", "field"}}` with the right status.
+
+use crate::formats::InvalidEvent;
+use crate::queue::QueueError;
+use crate::store::StoreError;
+use crate::url_policy::UrlRefused;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// Everything an HTTP handler can answer with instead of success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not the expected JSON, or a field has the wrong type or shape.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Offending field path.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Understood, but refused (e.g. a webhook URL pointing inside our network).
+    #[error("{field}: {message}")]
+    Unprocessable {
+        /// Offending field.
+        field: String,
+        /// Why.
+        message: String,
+    },
+    /// Missing or wrong credentials.
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// Nothing there.
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// The body exceeds the limit.
+    #[error("body exceeds {0} bytes")]
+    TooLarge(usize),
+    /// A backing service failed; the client may retry.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ApiError {
+    /// A malformed field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, Option<&str>) {
+        match self {
+            ApiError::Invalid { field, .. } => {
+                (StatusCode::BAD_REQUEST, "invalid_request", Some(field))
+            }
+            ApiError::Unprocessable { field, .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "refused", Some(field))
+            }
+            ApiError::Unauthorized(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                Some("authorization"),
+            ),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+            ApiError::TooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                Some("body"),
+            ),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
+        }
+    }
+}
+
+impl From<InvalidEvent> for ApiError {
+    fn from(e: InvalidEvent) -> Self {
+        ApiError::Invalid {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        ApiError::Unavailable("storage is temporarily unavailable; retry later".into())
+    }
+}
+
+impl From<QueueError> for ApiError {
+    fn from(e: QueueError) -> Self {
+        tracing::error!(error = %e, "queue failure");
+        ApiError::Unavailable("the delivery queue is temporarily unavailable; retry later".into())
+    }
+}
+
+impl From<UrlRefused> for ApiError {
+    fn from(e: UrlRefused) -> Self {
+        ApiError::Unprocessable {
+            field: "url".into(),
+            message: format!("webhook URL {e}"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, field) = self.parts();
+        let message = match &self {
+            ApiError::Invalid { message, .. } | ApiError::Unprocessable { message, .. } => {
+                message.clone()
+            }
+            other => other.to_string(),
+        };
+        let body = json!({"error": {"code": code, "message": message, "field": field}});
+        (status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_maps_to_its_status() {
+        assert_eq!(
+            ApiError::invalid("x", "y").parts().0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            ApiError::Unauthorized("k").parts().0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(ApiError::NotFound("w").parts().0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            ApiError::TooLarge(1).parts().0,
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        let refused: ApiError = UrlRefused::Scheme("ftp".into()).into();
+        assert_eq!(
+            refused.parts(),
+            (StatusCode::UNPROCESSABLE_ENTITY, "refused", Some("url"))
+        );
+    }
+}

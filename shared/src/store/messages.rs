@@ -1,0 +1,121 @@
+//! Stored messages: the idempotency record and the source for aggregation and replay.
+
+use super::{expires_in_days, keys, s, Store, StoreError, StoreResult};
+use crate::domain::{DeliveryId, MessageEvent, MessageId, Timestamp, WorkspaceId};
+
+/// Messages are kept this long (the aggregation issue needs ≥ 7 days).
+pub const MESSAGE_RETENTION_DAYS: i64 = 14;
+
+impl Store {
+    /// Stores a message unless its id was seen before; true when it is new.
+    pub async fn insert_message(
+        &self,
+        ws: &WorkspaceId,
+        event: &MessageEvent,
+        delivery: &DeliveryId,
+        received_at: Timestamp,
+    ) -> StoreResult<bool> {
+        let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let result = self
+            .db
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(keys::workspace_pk(ws)))
+            .item("sk", s(keys::message(&event.message.message_id)))
+            .item("chat_id", s(event.chat.chat_id.as_str()))
+            .item("delivery_id", s(delivery.as_str()))
+            .item("received_at", s(received_at.rfc3339()))
+            .item("event", s(body))
+            .item(
+                "expires_at",
+                super::n(expires_in_days(MESSAGE_RETENTION_DAYS)),
+            )
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::dynamo("PutItem", e)),
+        }
+    }
+
+    /// Removes a message written by a request that then failed, so a retry is not a duplicate.
+    pub async fn delete_message(&self, ws: &WorkspaceId, id: &MessageId) -> StoreResult<()> {
+        self.db
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::workspace_pk(ws)))
+            .key("sk", s(keys::message(id)))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
+        Ok(())
+    }
+
+    /// A stored message, if any.
+    pub async fn message(
+        &self,
+        ws: &WorkspaceId,
+        id: &MessageId,
+    ) -> StoreResult<Option<MessageEvent>> {
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::workspace_pk(ws)))
+            .key("sk", s(keys::message(id)))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let mut event: MessageEvent = item
+            .get("event")
+            .and_then(|v| v.as_s().ok())
+            .map(|t| serde_json::from_str(t))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?
+            .ok_or_else(|| StoreError::Corrupt("message without event".into()))?;
+        if let Some(text) = item.get("edited_text").and_then(|v| v.as_s().ok()) {
+            event.message.text = text.clone();
+        }
+        Ok(Some(event))
+    }
+
+    /// Records an edit of a stored message; false when the message is unknown.
+    pub async fn edit_message(
+        &self,
+        ws: &WorkspaceId,
+        id: &MessageId,
+        text: &str,
+    ) -> StoreResult<bool> {
+        let result = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::workspace_pk(ws)))
+            .key("sk", s(keys::message(id)))
+            .update_expression("SET edited_text = :t")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", s(text))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The one DynamoDB table. Every partition key starts with the workspace
+//! (`WS#<id>`), so no query can reach another tenant's items. See docs/data-model.md.
+
+pub mod activity;
+pub mod batch;
+pub mod chats;
+pub mod held;
+pub mod keys;
+pub mod messages;
+pub mod request_log;
+pub mod schema;
+pub mod webhooks;
+pub mod workspaces;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+pub use activity::ActivityEntry;
+pub use request_log::{RecordedResponse, RequestLogEntry};
+pub use webhooks::WebhookRecord;
+pub use workspaces::Workspace;
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// What can go wrong talking to the table.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// DynamoDB refused or failed the request.
+    #[error("dynamodb {op} failed: {detail}")]
+    Dynamo {
+        /// The operation.
+        op: &'static str,
+        /// The SDK's full error chain.
+        detail: String,
+    },
+    /// An item did not have the shape this code writes.
+    #[error("stored item is malformed: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub(crate) fn dynamo<E, R>(op: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        StoreError::Dynamo {
+            op,
+            detail: DisplayErrorContext(&err).to_string(),
+        }
+    }
+}
+
+impl From<serde_dynamo::Error> for StoreError {
+    fn from(err: serde_dynamo::Error) -> Self {
+        StoreError::Corrupt(err.to_string())
+    }
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The table, with the client that reaches it.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl Store {
+    /// A store over `table`.
+    pub fn new(db: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            db,
+            table: table.into(),
+        }
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The DynamoDB client.
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.db
+    }
+}
+
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// Unix seconds `days` from now: the TTL attribute value.
+pub(crate) fn expires_in_days(days: i64) -> i64 {
+    chrono::Utc::now().timestamp() + days * 86_400
+}

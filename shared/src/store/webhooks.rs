@@ -1,0 +1,253 @@
+//! The webhook settings and health item, with the atomic failure counter.
+
+use super::{keys, n, s, Store, StoreError, StoreResult};
+use crate::domain::{Aggregation, Timestamp, WebhookSettings, WebhookStatus, WorkspaceId};
+use aws_sdk_dynamodb::types::ReturnValue;
+use serde::{Deserialize, Serialize};
+
+/// Settings and health as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookRecord {
+    /// Where deliveries go.
+    pub url: String,
+    /// On or off.
+    pub enabled: bool,
+    /// Granularity.
+    pub aggregation: Aggregation,
+    /// Signing secret.
+    pub secret: String,
+    /// Failed requests since the last success.
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    /// When it was disabled automatically.
+    #[serde(default)]
+    pub disabled_at: Option<Timestamp>,
+    /// Why.
+    #[serde(default)]
+    pub disabled_reason: Option<String>,
+}
+
+impl WebhookRecord {
+    /// The tenant-facing settings.
+    pub fn settings(&self) -> WebhookSettings {
+        WebhookSettings {
+            url: self.url.clone(),
+            enabled: self.enabled,
+            aggregation: self.aggregation,
+            secret: self.secret.clone(),
+        }
+    }
+
+    /// The tenant-facing health.
+    pub fn status(&self) -> WebhookStatus {
+        WebhookStatus {
+            consecutive_failures: self.consecutive_failures,
+            disabled_at: self.disabled_at,
+            disabled_reason: self.disabled_reason.clone(),
+        }
+    }
+}
+
+/// What a settings update asks for.
+#[derive(Debug, Clone)]
+pub struct WebhookUpdate {
+    /// New URL.
+    pub url: String,
+    /// New on/off state.
+    pub enabled: bool,
+    /// New granularity.
+    pub aggregation: Aggregation,
+    /// Used only when the webhook has no secret yet.
+    pub new_secret: String,
+}
+
+const RESET_HEALTH: &str = "consecutive_failures = :zero REMOVE disabled_at, disabled_reason";
+
+impl Store {
+    /// The webhook item (strongly consistent: the sender acts on it).
+    pub async fn webhook(&self, ws: &WorkspaceId) -> StoreResult<Option<WebhookRecord>> {
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::workspace_pk(ws)))
+            .key("sk", s(keys::WEBHOOK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        out.item
+            .map(|i| serde_dynamo::from_item(i).map_err(Into::into))
+            .transpose()
+    }
+
+    /// Writes the settings, keeping an existing secret. Turning the webhook on resets its health.
+    pub async fn put_webhook(
+        &self,
+        ws: &WorkspaceId,
+        update: &WebhookUpdate,
+    ) -> StoreResult<WebhookRecord> {
+        let health = if update.enabled {
+            RESET_HEALTH
+        } else {
+            "consecutive_failures = if_not_exists(consecutive_failures, :zero)"
+        };
+        let expr = format!(
+            "SET #url = :url, enabled = :enabled, aggregation = :agg, \
+             secret = if_not_exists(secret, :secret), updated_at = :now, {health}"
+        );
+        let out = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::workspace_pk(ws)))
+            .key("sk", s(keys::WEBHOOK))
+            .update_expression(expr)
+            .expression_attribute_names("#url", "url")
+            .expression_attribute_values(":url", s(&update.url))
+            .expression_attribute_values(
+                ":enabled",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(update.enabled),
+            )
+            .expression_attribute_values(
+                ":agg",
+                serde_dynamo::to_attribute_value(update.aggregation)?,
+            )
+            .expression_attribute_values(":secret", s(&update.new_secret))
+            .expression_attribute_values(":now", s(Timestamp::now().rfc3339()))
+            .expression_attribute_values(":zero", n(0))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        let item = out
+            .attributes
+            .ok_or_else(|| StoreError::Corrupt("no attributes returned".into()))?;
+        Ok(serde_dynamo::from_item(item)?)
+    }
+
+    /// Turns an existing webhook back on and resets its failure count.
+    pub async fn enable_webhook(&self, ws: &WorkspaceId) -> StoreResult<Option<WebhookRecord>> {
+        let result = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::workspace_pk(ws)))
+            .key("sk", s(keys::WEBHOOK))
+            .update_expression(format!(
+                "SET enabled = :true, updated_at = :now, {RESET_HEALTH}"
+            ))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(
+                ":true",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+            )
+            .expression_attribute_values(":now", s(Timestamp::now().rfc3339()))
+            .expression_attribute_values(":zero", n(0))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => match out.attributes {
+                Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
+                None => Ok(None),
+            },
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
+    }
+
+    /// Counts one failed request; returns the new consecutive count (atomic under concurrency).
+    pub async fn add_failure(&self, ws: &WorkspaceId) -> StoreResult<u32> {
+        let out = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::workspace_pk(ws)))
+            .key("sk", s(keys::WEBHOOK))
+            .update_expression("ADD consecutive_failures :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        out.attributes
+            .and_then(|a| {
+                a.get("consecutive_failures")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+            })
+            .ok_or_else(|| StoreError::Corrupt("consecutive_failures not returned".into()))
+    }
+
+    /// A success: the count starts again from zero (no write when it already is zero).
+    pub async fn reset_failures(&self, ws: &WorkspaceId) -> StoreResult<()> {
+        let result = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::workspace_pk(ws)))
+            .key("sk", s(keys::WEBHOOK))
+            .update_expression("SET consecutive_failures = :zero")
+            .condition_expression("consecutive_failures > :zero")
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
+    }
+
+    /// Disables an enabled webhook. True only for the one caller that actually switched
+    /// it off, so the owner is emailed exactly once however many failures race here.
+    pub async fn disable_webhook(
+        &self,
+        ws: &WorkspaceId,
+        reason: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let result = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::workspace_pk(ws)))
+            .key("sk", s(keys::WEBHOOK))
+            .update_expression("SET enabled = :false, disabled_at = :at, disabled_reason = :why")
+            .condition_expression("enabled = :true")
+            .expression_attribute_values(
+                ":false",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(false),
+            )
+            .expression_attribute_values(
+                ":true",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+            )
+            .expression_attribute_values(":at", serde_dynamo::to_attribute_value(at)?)
+            .expression_attribute_values(":why", s(reason))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Workspaces and their hashed API keys.
+
+use super::{keys, s, Store, StoreError, StoreResult};
+use crate::domain::{ApiKey, Timestamp, WorkspaceId};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workspace {
+    /// Its id.
+    pub workspace_id: WorkspaceId,
+    /// Display name.
+    pub name: String,
+    /// Who is emailed when the webhook is disabled.
+    pub owner_email: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WorkspaceItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    workspace: Workspace,
+}
+
+impl Store {
+    /// Creates the workspace and its first key in one transaction.
+    pub async fn create_workspace(&self, ws: &Workspace, key: &ApiKey) -> StoreResult<()> {
+        let pk = keys::workspace_pk(&ws.workspace_id);
+        let item = serde_dynamo::to_item(WorkspaceItem {
+            pk: pk.clone(),
+            sk: keys::META.into(),
+            workspace: ws.clone(),
+        })?;
+        let put_ws = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let put_key = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(pk))
+            .item("sk", s(keys::api_key(&key.hash())))
+            .item("created_at", s(ws.created_at.rfc3339()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.db
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_ws).build())
+            .transact_items(TransactWriteItem::builder().put(put_key).build())
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+        Ok(())
+    }
+
+    /// The workspace, if it exists.
+    pub async fn workspace(&self, id: &WorkspaceId) -> StoreResult<Option<Workspace>> {
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::workspace_pk(id)))
+            .key("sk", s(keys::META))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        match out.item {
+            Some(item) => Ok(Some(
+                serde_dynamo::from_item::<_, WorkspaceItem>(item)?.workspace,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// The workspace a presented key belongs to, if the key is valid.
+    /// The key names its workspace; the stored hash proves it.
+    pub async fn authenticate(&self, key: &ApiKey) -> StoreResult<Option<WorkspaceId>> {
+        let Some(ws) = key.workspace() else {
+            return Ok(None);
+        };
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::workspace_pk(&ws)))
+            .key("sk", s(keys::api_key(&key.hash())))
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        Ok(out.item.map(|_| ws))
+    }
+}
