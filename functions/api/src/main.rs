@@ -1,0 +1,23 @@
+//! Lambda entry point: build clients once, serve the router through API Gateway.
+
+use outflow::clients::AwsClients;
+use outflow::config::Config;
+use outflow::queue::DeliveryQueue;
+use outflow::store::Store;
+use outflow_api::{router, ApiState};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let admin_token =
+        std::env::var("OUTFLOW_ADMIN_TOKEN").map_err(|_| "OUTFLOW_ADMIN_TOKEN must be set")?;
+    let aws = AwsClients::from_env().await;
+    let state = ApiState {
+        store: Store::new(aws.dynamo, &config.table_name),
+        queue: DeliveryQueue::new(aws.sqs, &config.queue_url),
+        admin_token: admin_token.into(),
+        url_policy: config.url_policy,
+    };
+    lambda_http::run(router(state)).await
+}

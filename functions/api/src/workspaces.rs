@@ -1,0 +1,63 @@
+//! `POST /v1/workspaces` (admin token): a new workspace and its API key, shown once.
+
+use crate::ApiState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use outflow::domain::{ApiKey, Timestamp, WorkspaceId};
+use outflow::formats::limits::MAX_SHORT_FIELD_BYTES;
+use outflow::http::{bearer_token, tokens_match, ApiError, LimitedBody};
+use outflow::store::Workspace;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+struct NewWorkspace {
+    name: String,
+    owner_email: String,
+}
+
+fn validate(body: &NewWorkspace) -> Result<(), ApiError> {
+    if body.name.trim().is_empty() || body.name.len() > MAX_SHORT_FIELD_BYTES {
+        return Err(ApiError::invalid("name", "must be 1 to 512 bytes"));
+    }
+    let email = body.owner_email.trim();
+    let plausible = email.len() <= 254
+        && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.'))
+        && !email.contains(char::is_whitespace);
+    if !plausible {
+        return Err(ApiError::invalid("owner_email", "must be an email address"));
+    }
+    Ok(())
+}
+
+/// Creates a workspace; answers 201 with its id and API key.
+pub async fn create(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: LimitedBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if !tokens_match(bearer_token(&headers)?, &state.admin_token) {
+        return Err(ApiError::Unauthorized("invalid admin token"));
+    }
+    let request: NewWorkspace = body.json()?;
+    validate(&request)?;
+    let workspace = Workspace {
+        workspace_id: WorkspaceId::generate(),
+        name: request.name.trim().to_string(),
+        owner_email: request.owner_email.trim().to_string(),
+        created_at: Timestamp::now(),
+    };
+    let key = ApiKey::generate(&workspace.workspace_id);
+    state.store.create_workspace(&workspace, &key).await?;
+    tracing::info!(workspace_id = %workspace.workspace_id, "workspace created");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "workspace_id": workspace.workspace_id,
+            "name": workspace.name,
+            "owner_email": workspace.owner_email,
+            "api_key": key.reveal(),
+        })),
+    ))
+}

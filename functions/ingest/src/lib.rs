@@ -1,0 +1,29 @@
+//! The ingest function: `POST /v1/events` stores channel events and, in immediate mode,
+//! enqueues one delivery per new message.
+
+pub mod events;
+pub mod pipeline;
+
+use axum::routing::post;
+use axum::Router;
+use outflow::formats::inbound::ParseContext;
+use outflow::queue::DeliveryQueue;
+use outflow::store::Store;
+
+/// What the ingest handlers need, built once per container.
+#[derive(Clone, Debug)]
+pub struct IngestState {
+    /// The table.
+    pub store: Store,
+    /// The delivery queue.
+    pub queue: DeliveryQueue,
+    /// Mapping settings for third-party events.
+    pub parse: ParseContext,
+}
+
+/// The ingest HTTP routes.
+pub fn router(state: IngestState) -> Router {
+    Router::new()
+        .route("/v1/events", post(events::post_events))
+        .with_state(state)
+}

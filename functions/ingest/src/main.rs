@@ -1,0 +1,23 @@
+//! Lambda entry point: build clients once, serve the router through API Gateway.
+
+use outflow::clients::AwsClients;
+use outflow::config::Config;
+use outflow::formats::inbound::ParseContext;
+use outflow::queue::DeliveryQueue;
+use outflow::store::Store;
+use outflow_ingest::{router, IngestState};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let aws = AwsClients::from_env().await;
+    let state = IngestState {
+        store: Store::new(aws.dynamo, &config.table_name),
+        queue: DeliveryQueue::new(aws.sqs, &config.queue_url),
+        parse: ParseContext {
+            chat_url_base: config.chat_url_base,
+        },
+    };
+    lambda_http::run(router(state)).await
+}

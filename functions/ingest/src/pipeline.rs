@@ -1,0 +1,178 @@
+//! Applies parsed events: stores messages once, keeps chat state, and routes deliveries
+//! (enqueue in immediate mode, hold while the webhook is off, keep for the aggregator).
+
+use crate::IngestState;
+use outflow::domain::{DeliveryId, MessageId, Timestamp, WorkspaceId};
+use outflow::formats::{InboundEvent, NewChatRule};
+use outflow::http::ApiError;
+use outflow::queue::DeliveryEnvelope;
+use outflow::store::WebhookRecord;
+use serde::Serialize;
+
+/// The outcome of one event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventResult {
+    /// Position in the request.
+    pub index: usize,
+    /// `accepted`, `duplicate` or `skipped`.
+    pub status: &'static str,
+    /// The message, for message events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<MessageId>,
+    /// Why it was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The `202` body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IngestReport {
+    /// Events stored or applied.
+    pub accepted: usize,
+    /// Messages seen before (stored and delivered once).
+    pub duplicates: usize,
+    /// Events that are not customer messages.
+    pub skipped: usize,
+    /// One result per event, in request order.
+    pub events: Vec<EventResult>,
+}
+
+impl IngestReport {
+    fn push(
+        &mut self,
+        index: usize,
+        status: &'static str,
+        message_id: Option<MessageId>,
+        reason: Option<String>,
+    ) {
+        match status {
+            "accepted" => self.accepted += 1,
+            "duplicate" => self.duplicates += 1,
+            _ => self.skipped += 1,
+        }
+        self.events.push(EventResult {
+            index,
+            status,
+            message_id,
+            reason,
+        });
+    }
+}
+
+/// Where new messages go, decided once per request from the webhook settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// Enqueue for the sender now.
+    Enqueue,
+    /// Webhook off or not set up: keep the delivery for replay on enable.
+    Hold,
+    /// Aggregated webhook: the stored message waits for the aggregator.
+    Aggregate,
+}
+
+fn route(webhook: Option<&WebhookRecord>) -> Route {
+    match webhook {
+        Some(w) if !w.aggregation.is_immediate() => Route::Aggregate,
+        Some(w) if w.enabled => Route::Enqueue,
+        _ => Route::Hold,
+    }
+}
+
+/// Applies the events in order; on any failure the messages this request stored are
+/// removed again, so the client's retry is not mistaken for a duplicate.
+pub async fn ingest(
+    state: &IngestState,
+    ws: &WorkspaceId,
+    events: Vec<InboundEvent>,
+) -> Result<IngestReport, ApiError> {
+    let webhook = state.store.webhook(ws).await?;
+    let route = route(webhook.as_ref());
+    let mut inserted = Vec::new();
+    let result = apply(state, ws, events, route, &mut inserted).await;
+    if result.is_err() {
+        for id in &inserted {
+            if let Err(e) = state.store.delete_message(ws, id).await {
+                tracing::error!(workspace_id = %ws, message_id = %id, error = %e, "compensation failed");
+            }
+        }
+    }
+    result
+}
+
+async fn apply(
+    state: &IngestState,
+    ws: &WorkspaceId,
+    events: Vec<InboundEvent>,
+    route: Route,
+    inserted: &mut Vec<MessageId>,
+) -> Result<IngestReport, ApiError> {
+    let store = &state.store;
+    let received_at = Timestamp::now();
+    let mut report = IngestReport::default();
+    let mut envelopes = Vec::new();
+    for (index, event) in events.into_iter().enumerate() {
+        match event {
+            InboundEvent::Message {
+                mut event,
+                new_chat,
+            } => {
+                let id = event.message.message_id.clone();
+                let delivery_id = DeliveryId::for_message(ws, &id);
+                if !store
+                    .insert_message(ws, &event, &delivery_id, received_at)
+                    .await?
+                {
+                    report.push(index, "duplicate", Some(id), None);
+                    continue;
+                }
+                inserted.push(id.clone());
+                if new_chat == NewChatRule::FromChatState && route != Route::Aggregate {
+                    event.chat.is_new_chat = store.announce_chat(ws, &event.chat.chat_id).await?;
+                }
+                if route != Route::Aggregate {
+                    let body = serde_json::to_string(&event)
+                        .map_err(|e| ApiError::Unavailable(format!("encoding failed: {e}")))?;
+                    envelopes.push(DeliveryEnvelope {
+                        workspace_id: ws.clone(),
+                        delivery_id,
+                        created_at: received_at,
+                        sequence: envelopes.len() as u32,
+                        body,
+                    });
+                }
+                report.push(index, "accepted", Some(id), None);
+            }
+            InboundEvent::MessageUpdated {
+                message_id, text, ..
+            } => {
+                if store.edit_message(ws, &message_id, &text).await? {
+                    report.push(index, "accepted", Some(message_id), None);
+                } else {
+                    let reason = "message_updated for a message Outflow has not stored".to_string();
+                    report.push(index, "skipped", Some(message_id), Some(reason));
+                }
+            }
+            InboundEvent::ChatOpened { chat_id } | InboundEvent::ChatClosed { chat_id } => {
+                store.restart_chat(ws, &chat_id).await?;
+                report.push(index, "accepted", None, None);
+            }
+            InboundEvent::ChatUpdated {
+                chat_id,
+                responsible_name,
+                responsible_email,
+            } => {
+                store
+                    .set_chat_responsible(ws, &chat_id, &responsible_name, &responsible_email)
+                    .await?;
+                report.push(index, "accepted", None, None);
+            }
+            InboundEvent::Skipped { reason } => report.push(index, "skipped", None, Some(reason)),
+        }
+    }
+    match route {
+        Route::Enqueue => state.queue.send(&envelopes).await?,
+        Route::Hold => store.hold(&envelopes).await?,
+        Route::Aggregate => {}
+    }
+    Ok(report)
+}

@@ -1,0 +1,29 @@
+//! Lambda entry point: build clients once, handle SQS batches.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{service_fn, LambdaEvent};
+use outflow::clients::AwsClients;
+use outflow::config::Config;
+use outflow::delivery::{build_client, HealthKeeper};
+use outflow::notify::OwnerNotifier;
+use outflow::store::Store;
+use outflow_sender::Sender;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let aws = AwsClients::from_env().await;
+    let store = Store::new(aws.dynamo, &config.table_name);
+    let health = HealthKeeper::new(
+        store.clone(),
+        OwnerNotifier::new(aws.ses, &config.sender_email),
+    );
+    let client = build_client(config.url_policy, config.delivery_timeout);
+    let sender = Sender::new(store, health, client, config.url_policy);
+    let sender = &sender;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, lambda_runtime::Error>(sender.handle(event.payload).await)
+    }))
+    .await
+}
