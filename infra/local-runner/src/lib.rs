@@ -1,0 +1,7 @@
+//! Runs the Outflow functions in one process against a local AWS emulator: the HTTP
+//! functions' routers merged and served with axum, and an SQS poller that invokes the
+//! sender handler with genuine SQS event payloads.
+
+pub mod app;
+pub mod pump;
+pub mod stack;

@@ -1,0 +1,124 @@
+//! The local stand-in for Lambda's SQS event source mapping: receive a batch, invoke the
+//! sender with the same JSON event Lambda would, delete what succeeded.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use outflow_sender::Sender;
+use serde_json::{json, Map, Value};
+
+/// One poll's figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PumpStats {
+    /// Records handed to the sender.
+    pub received: usize,
+    /// Records the sender asked to retry.
+    pub failed: usize,
+}
+
+/// The SQS event source's settings.
+#[derive(Debug, Clone)]
+pub struct Pump {
+    /// The AWS SQS client.
+    pub sqs: aws_sdk_sqs::Client,
+    /// Delivery queue URL.
+    pub queue_url: String,
+    /// Queue ARN written into events (`eventSourceARN`).
+    pub queue_arn: String,
+    /// Region written into events.
+    pub region: String,
+}
+
+impl Pump {
+    /// Receives one batch (long-polling up to `wait_secs`) and runs the sender on it.
+    pub async fn once(&self, sender: &Sender, wait_secs: i32) -> Result<PumpStats, String> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait_secs)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())?;
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(PumpStats::default());
+        }
+        let event: SqsEvent = serde_json::from_value(self.event_json(&messages))
+            .map_err(|e| format!("building the SQS event: {e}"))?;
+        let response = sender.handle(event).await;
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        let entries: Vec<DeleteMessageBatchRequestEntry> = messages
+            .iter()
+            .filter(|m| !failed.contains(&m.message_id().unwrap_or_default()))
+            .enumerate()
+            .filter_map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle()?)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if !entries.is_empty() {
+            self.sqs
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())?;
+        }
+        Ok(PumpStats {
+            received: messages.len(),
+            failed: failed.len(),
+        })
+    }
+
+    /// The event exactly as Lambda's SQS integration shapes it.
+    fn event_json(&self, messages: &[Message]) -> Value {
+        let records: Vec<Value> = messages
+            .iter()
+            .map(|m| {
+                let attributes: Map<String, Value> = m
+                    .attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.as_str().to_string(), Value::String(v.clone())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!({
+                    "messageId": m.message_id(),
+                    "receiptHandle": m.receipt_handle(),
+                    "body": m.body(),
+                    "attributes": attributes,
+                    "messageAttributes": {},
+                    "md5OfBody": m.md5_of_body(),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.queue_arn,
+                    "awsRegion": self.region,
+                })
+            })
+            .collect();
+        json!({ "Records": records })
+    }
+
+    /// Runs batches until the queue is empty right now; for tests and demos.
+    pub async fn drain(&self, sender: &Sender) -> Result<PumpStats, String> {
+        let mut total = PumpStats::default();
+        loop {
+            let stats = self.once(sender, 0).await?;
+            if stats.received == 0 {
+                return Ok(total);
+            }
+            total.received += stats.received;
+            total.failed += stats.failed;
+        }
+    }
+}

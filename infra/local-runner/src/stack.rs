@@ -1,0 +1,134 @@
+//! Creates the table, the delivery queue with its DLQ and redrive policy, and the SES
+//! sender identity, as template.yaml declares them.
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use outflow::clients::AwsClients;
+use outflow::queue::spec;
+use outflow::store::schema;
+use std::collections::HashMap;
+
+/// Names of the local resources.
+#[derive(Debug, Clone)]
+pub struct StackNames {
+    /// DynamoDB table.
+    pub table: String,
+    /// Delivery queue.
+    pub queue: String,
+    /// Its dead-letter queue.
+    pub dead_letter_queue: String,
+    /// Verified SES sender.
+    pub sender_email: String,
+    /// Visibility timeout of the delivery queue (template value unless overridden).
+    pub visibility_timeout_secs: u32,
+}
+
+/// What was created.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    /// The table name.
+    pub table: String,
+    /// The delivery queue URL.
+    pub queue_url: String,
+    /// The delivery queue ARN.
+    pub queue_arn: String,
+    /// The DLQ URL.
+    pub dead_letter_queue_url: String,
+}
+
+/// Bootstrapping failed.
+#[derive(Debug, thiserror::Error)]
+#[error("local stack setup failed at {step}: {detail}")]
+pub struct StackError {
+    step: &'static str,
+    detail: String,
+}
+
+fn err(step: &'static str) -> impl FnOnce(String) -> StackError {
+    move |detail| StackError { step, detail }
+}
+
+/// Creates whatever is missing (idempotent).
+pub async fn ensure(aws: &AwsClients, names: &StackNames) -> Result<Stack, StackError> {
+    schema::ensure_table(&aws.dynamo, &names.table)
+        .await
+        .map_err(|e| err("table")(e.to_string()))?;
+    let dlq_url = create_queue(
+        aws,
+        &names.dead_letter_queue,
+        HashMap::from([(
+            QueueAttributeName::MessageRetentionPeriod,
+            spec::DLQ_RETENTION_SECS.to_string(),
+        )]),
+    )
+    .await?;
+    let dlq_arn = queue_arn(aws, &dlq_url).await?;
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": spec::MAX_RECEIVE_COUNT.to_string(),
+    });
+    let queue_url = create_queue(
+        aws,
+        &names.queue,
+        HashMap::from([
+            (
+                QueueAttributeName::VisibilityTimeout,
+                names.visibility_timeout_secs.to_string(),
+            ),
+            (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+        ]),
+    )
+    .await?;
+    if let Err(e) = aws
+        .ses
+        .create_email_identity()
+        .email_identity(&names.sender_email)
+        .send()
+        .await
+    {
+        if !e
+            .as_service_error()
+            .is_some_and(|se| se.is_already_exists_exception())
+        {
+            return Err(err("ses identity")(
+                aws_sdk_sesv2::error::DisplayErrorContext(&e).to_string(),
+            ));
+        }
+    }
+    let queue_arn = queue_arn(aws, &queue_url).await?;
+    Ok(Stack {
+        table: names.table.clone(),
+        queue_url,
+        queue_arn,
+        dead_letter_queue_url: dlq_url,
+    })
+}
+
+async fn create_queue(
+    aws: &AwsClients,
+    name: &str,
+    attributes: HashMap<QueueAttributeName, String>,
+) -> Result<String, StackError> {
+    let out = aws
+        .sqs
+        .create_queue()
+        .queue_name(name)
+        .set_attributes(Some(attributes))
+        .send()
+        .await
+        .map_err(|e| err("queue")(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
+    out.queue_url
+        .ok_or_else(|| err("queue")("no QueueUrl returned".into()))
+}
+
+async fn queue_arn(aws: &AwsClients, url: &str) -> Result<String, StackError> {
+    aws.sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| err("queue arn")(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| err("queue arn")("no QueueArn".into()))
+}
