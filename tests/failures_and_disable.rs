@@ -1,0 +1,258 @@
+//! Failure counting, automatic disable with one owner email, holding and enable.
+
+use axum::http::{Method, StatusCode};
+use outflow_e2e::{refusing_url, Options, Receiver, TestStack};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn message(id: &str) -> Value {
+    let mut v: Value = serde_json::from_str(include_str!(
+        "../../shared/fixtures/timelines_message_example.json"
+    ))
+    .unwrap();
+    v["message"]["message_id"] = id.into();
+    v
+}
+
+fn batch(prefix: &str, n: usize) -> String {
+    let events: Vec<Value> = (0..n).map(|i| message(&format!("{prefix}-{i}"))).collect();
+    json!({ "events": events }).to_string()
+}
+
+async fn status(stack: &TestStack, key: &str) -> Value {
+    let r = stack
+        .call(Method::GET, "/v1/webhooks/outbound", Some(key), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    r.body
+}
+
+#[tokio::test]
+async fn the_eleventh_failure_disables_once_emails_once_and_enable_resumes() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let owner = stack.unique_email("disable");
+    let (ws, key) = stack.workspace(&owner).await;
+    stack.register(&key, &receiver.url()).await;
+    receiver.respond_with(500);
+
+    // 12 deliveries, up to 10 failing concurrently in one sender batch: exactly one disable.
+    // A delivery reaching the sender after the disable is held instead of attempted.
+    stack.ingest(&key, batch("a", 12)).await;
+    let stats = stack.drain().await;
+    assert_eq!(stats.received, 12);
+    let attempted = receiver.received().len();
+    assert!(attempted == 11 || attempted == 12, "{attempted} attempts");
+    assert_eq!(stats.failed, attempted);
+    let held_early = 12 - attempted;
+
+    let s = status(&stack, &key).await;
+    assert_eq!(s["enabled"], false);
+    assert!(s["status"]["consecutive_failures"].as_u64().unwrap() >= 11);
+    assert!(s["status"]["disabled_at"].is_string());
+    assert!(s["status"]["disabled_reason"]
+        .as_str()
+        .unwrap()
+        .contains("HTTP 500"));
+    let actions: Vec<&str> = s["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions.len(),
+        10,
+        "the activity log shows the 10 most recent actions"
+    );
+    assert!(actions.contains(&"disabled"), "{actions:?}");
+    assert_eq!(actions.iter().filter(|a| **a == "disabled").count(), 1);
+    let emails = stack.emails_to(&owner).await;
+    assert_eq!(emails.len(), 1, "exactly one email: {emails:?}");
+    assert!(emails[0].to_string().contains("disabled"));
+    let log = stack
+        .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key), None)
+        .await;
+    let requests = log.body["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), attempted);
+    assert!(requests
+        .iter()
+        .all(|r| r["outcome"] == "failure" && r["response"]["status"] == 500));
+
+    // While disabled, new messages are kept, not delivered and not lost.
+    receiver.respond_with(200);
+    stack.ingest(&key, batch("b", 3)).await;
+    assert_eq!(
+        stack.drain().await.received,
+        0,
+        "nothing is queued while disabled"
+    );
+    assert_eq!(stack.items_with_prefix("HELD#").await, 3 + held_early);
+    assert_eq!(receiver.received().len(), attempted);
+
+    let store = &stack.app.api.store;
+    let held: Vec<String> = store
+        .held(&outflow::domain::WorkspaceId::parse(&ws).unwrap(), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, env)| {
+            serde_json::from_str::<Value>(&env.body).unwrap()["message"]["message_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        held[held_early..],
+        ["b-0", "b-1", "b-2"],
+        "held deliveries are released oldest first"
+    );
+
+    let enabled = stack
+        .call(
+            Method::POST,
+            "/v1/webhooks/outbound/enable",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(enabled.status, StatusCode::OK);
+    assert_eq!(enabled.body["enabled"], true);
+    assert_eq!(enabled.body["released"], 3 + held_early);
+    assert_eq!(enabled.body["status"]["consecutive_failures"], 0);
+    assert_eq!(enabled.body["status"]["disabled_at"], Value::Null);
+    stack.drain().await;
+    let mut ids: Vec<String> = receiver.received()[attempted..]
+        .iter()
+        .map(|r| {
+            r.json()["message"]["message_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    let attempted_ids: Vec<String> = receiver.received()[..attempted]
+        .iter()
+        .map(|r| {
+            r.json()["message"]["message_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let mut expected: Vec<String> = (0..12)
+        .map(|i| format!("a-{i}"))
+        .filter(|id| !attempted_ids.contains(id))
+        .collect();
+    expected.extend(["b-0", "b-1", "b-2"].map(String::from));
+    expected.sort();
+    assert_eq!(ids, expected, "every held delivery arrives after enable");
+    assert_eq!(stack.items_with_prefix("HELD#").await, 0);
+    assert_eq!(stack.emails_to(&owner).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_success_in_between_resets_the_count() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@reset.test").await;
+    stack.register(&key, &receiver.url()).await;
+
+    receiver.respond_with(500);
+    stack.ingest(&key, batch("a", 10)).await;
+    stack.drain().await;
+    assert_eq!(
+        status(&stack, &key).await["status"]["consecutive_failures"],
+        10
+    );
+
+    receiver.respond_with(200);
+    stack.ingest(&key, batch("b", 1)).await;
+    stack.drain().await;
+    assert_eq!(
+        status(&stack, &key).await["status"]["consecutive_failures"],
+        0
+    );
+
+    receiver.respond_with(500);
+    stack.ingest(&key, batch("c", 10)).await;
+    stack.drain().await;
+    let s = status(&stack, &key).await;
+    assert_eq!(
+        (
+            s["enabled"].as_bool(),
+            s["status"]["consecutive_failures"].as_u64()
+        ),
+        (Some(true), Some(10))
+    );
+
+    stack.ingest(&key, batch("d", 1)).await;
+    stack.drain().await;
+    let s = status(&stack, &key).await;
+    assert_eq!(
+        (
+            s["enabled"].as_bool(),
+            s["status"]["consecutive_failures"].as_u64()
+        ),
+        (Some(false), Some(11))
+    );
+}
+
+#[tokio::test]
+async fn timeouts_and_refused_connections_are_failures_not_crashes() {
+    let stack = TestStack::with(Options {
+        delivery_timeout: Duration::from_millis(500),
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.delay(Duration::from_secs(3));
+    let (_, key) = stack.workspace("owner@timeout.test").await;
+    stack.register(&key, &receiver.url()).await;
+    stack.ingest(&key, batch("slow", 1)).await;
+    assert_eq!(stack.drain().await.failed, 1);
+
+    stack.register(&key, &refusing_url().await).await;
+    stack.ingest(&key, batch("refused", 1)).await;
+    assert_eq!(stack.drain().await.failed, 1);
+
+    let log = stack
+        .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key), None)
+        .await;
+    let errors: Vec<&str> = log.body["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["error"].as_str().unwrap())
+        .collect();
+    assert!(errors[0].starts_with("connection failed"), "{errors:?}");
+    assert!(errors[1].starts_with("timeout"), "{errors:?}");
+    // Re-registering with enabled=true resets the count, so only the refused one counts.
+    assert_eq!(
+        status(&stack, &key).await["status"]["consecutive_failures"],
+        1
+    );
+    let actions = status(&stack, &key).await["activity"].to_string();
+    assert!(actions.contains("delivery_failed"));
+}
+
+#[tokio::test]
+async fn a_redirect_is_a_failure_and_is_not_followed() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    receiver.respond_with(302);
+    let (_, key) = stack.workspace("owner@redirect.test").await;
+    stack.register(&key, &receiver.url()).await;
+    stack.ingest(&key, batch("r", 1)).await;
+    assert_eq!(stack.drain().await.failed, 1);
+    assert_eq!(receiver.received().len(), 1);
+    let log = stack
+        .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key), None)
+        .await;
+    assert!(log.body["requests"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("redirects are not followed"));
+}

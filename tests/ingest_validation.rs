@@ -1,0 +1,199 @@
+//! Bad input: a clear 4xx naming the field, and nothing written or queued.
+
+use axum::http::{Method, StatusCode};
+use outflow_e2e::{Receiver, Response, TestStack};
+use serde_json::{json, Value};
+
+const SEED: &str = include_str!("../../shared/fixtures/timelines_message_example.json");
+
+fn seed_with(edit: impl FnOnce(&mut Value)) -> String {
+    let mut v: Value = serde_json::from_str(SEED).unwrap();
+    edit(&mut v);
+    v.to_string()
+}
+
+fn assert_error(r: &Response, status: StatusCode, field: &str) {
+    assert_eq!(r.status, status, "{:?}", r.body);
+    assert_eq!(r.body["error"]["field"], field, "{:?}", r.body);
+    assert!(!r.body["error"]["message"].as_str().unwrap().is_empty());
+    assert!(r.body["error"]["code"].is_string());
+}
+
+#[tokio::test]
+async fn rejected_events_name_the_field_and_write_nothing() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@validation.test").await;
+    stack.register(&key, &receiver.url()).await;
+    let before = stack.items().await.len();
+
+    let cases: Vec<(String, StatusCode, &str)> = vec![
+        (
+            "{\"whatsapp_account\": ".into(),
+            StatusCode::BAD_REQUEST,
+            "body",
+        ),
+        ("[]".into(), StatusCode::BAD_REQUEST, "body"),
+        (
+            seed_with(|v| v["message"]["text"] = json!(42)),
+            StatusCode::BAD_REQUEST,
+            "message.text",
+        ),
+        (
+            seed_with(|v| v["chat"]["is_group"] = json!("no")),
+            StatusCode::BAD_REQUEST,
+            "chat.is_group",
+        ),
+        (
+            seed_with(|v| {
+                v["message"].as_object_mut().unwrap().remove("message_id");
+            }),
+            StatusCode::BAD_REQUEST,
+            "message.message_id",
+        ),
+        (
+            seed_with(|v| v["message"]["direction"] = json!("sideways")),
+            StatusCode::BAD_REQUEST,
+            "message.direction",
+        ),
+        (
+            seed_with(|v| v["message"]["timestamp"] = json!("soon")),
+            StatusCode::BAD_REQUEST,
+            "message.timestamp",
+        ),
+        (
+            seed_with(|v| v["chat"]["chat_id"] = json!("")),
+            StatusCode::BAD_REQUEST,
+            "chat.chat_id",
+        ),
+        (
+            seed_with(|v| v["message"]["text"] = json!("x".repeat(70_000))),
+            StatusCode::BAD_REQUEST,
+            "message.text",
+        ),
+        (
+            json!({"event": "contact_deleted"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "event",
+        ),
+        (
+            json!({"hello": "world"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "event",
+        ),
+        (
+            // One good event and one bad one: the good one must not be stored either.
+            format!(
+                "{{\"events\": [{SEED}, {}]}}",
+                seed_with(|v| v["chat"] = json!(null))
+            ),
+            StatusCode::BAD_REQUEST,
+            "events[1].chat",
+        ),
+        (
+            format!("{{\"events\": [{}]}}", vec![SEED; 101].join(",")),
+            StatusCode::BAD_REQUEST,
+            "events",
+        ),
+        (
+            format!("{{\"pad\": \"{}\"}}", "x".repeat(1024 * 1024 + 1)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body",
+        ),
+    ];
+    for (body, status, field) in cases {
+        let r = stack.ingest(&key, body).await;
+        assert_error(&r, status, field);
+    }
+    let invalid_utf8 = stack.ingest(&key, vec![b'{', 0xff, 0xfe, b'}']).await;
+    assert_error(&invalid_utf8, StatusCode::BAD_REQUEST, "body");
+
+    assert_eq!(stack.items().await.len(), before, "nothing was written");
+    assert_eq!(stack.drain().await.received, 0, "nothing was queued");
+    assert!(receiver.received().is_empty());
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_key_are_unauthorized() {
+    let stack = TestStack::new().await;
+    let (ws, _key) = stack.workspace("owner@auth.test").await;
+    let before = stack.items().await.len();
+    for token in [
+        None,
+        Some("garbage"),
+        Some(&format!("ofk.{ws}.not-the-secret")[..]),
+    ] {
+        let r = stack
+            .call(Method::POST, "/v1/events", token, Some(SEED.into()))
+            .await;
+        assert_error(&r, StatusCode::UNAUTHORIZED, "authorization");
+    }
+    assert_eq!(stack.items().await.len(), before);
+}
+
+#[tokio::test]
+async fn settings_are_validated() {
+    let stack = TestStack::new().await;
+    let (_, key) = stack.workspace("owner@settings.test").await;
+    let put = |body: Value| {
+        stack.call(
+            Method::PUT,
+            "/v1/webhooks/outbound",
+            Some(&key),
+            Some(body.to_string().into()),
+        )
+    };
+    assert_error(
+        &put(json!({"url": "http://127.0.0.1:9/h", "aggregation": "2h"})).await,
+        StatusCode::BAD_REQUEST,
+        "aggregation",
+    );
+    assert_error(
+        &put(json!({"url": "http://127.0.0.1:9/h", "enabled": "yes"})).await,
+        StatusCode::BAD_REQUEST,
+        "enabled",
+    );
+    assert_error(
+        &put(json!({"enabled": true})).await,
+        StatusCode::BAD_REQUEST,
+        "url",
+    );
+    assert_error(
+        &put(json!({"url": 5})).await,
+        StatusCode::BAD_REQUEST,
+        "url",
+    );
+    assert_eq!(stack.items_with_prefix("WEBHOOK").await, 0);
+
+    for agg in ["1h", "6h", "12h", "24h", "none"] {
+        let r = put(json!({"url": "http://127.0.0.1:9/h", "aggregation": agg})).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.body["aggregation"], agg);
+    }
+    let admin = stack
+        .call(
+            Method::POST,
+            "/v1/workspaces",
+            Some(outflow_e2e::stack::ADMIN_TOKEN),
+            Some(
+                json!({"name": "x", "owner_email": "nope"})
+                    .to_string()
+                    .into(),
+            ),
+        )
+        .await;
+    assert_error(&admin, StatusCode::BAD_REQUEST, "owner_email");
+    let wrong_admin = stack
+        .call(
+            Method::POST,
+            "/v1/workspaces",
+            Some("wrong"),
+            Some(
+                json!({"name": "x", "owner_email": "a@b.c"})
+                    .to_string()
+                    .into(),
+            ),
+        )
+        .await;
+    assert_eq!(wrong_admin.status, StatusCode::UNAUTHORIZED);
+}

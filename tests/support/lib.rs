@@ -1,0 +1,11 @@
+//! End-to-end test support: a private stack (table, queues) in the moto server that
+//! `make test` starts, the real handlers wired as in AWS, and real HTTP receivers.
+
+pub mod receiver;
+pub mod stack;
+pub mod webhooks;
+
+pub use receiver::refusing_url;
+pub use receiver::{Received, Receiver};
+pub use stack::{Options, Response, TestStack};
+pub use webhooks::verify_signature;

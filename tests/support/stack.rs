@@ -1,0 +1,293 @@
+//! A private Outflow stack inside the shared moto server.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use outflow::clients::AwsClients;
+use outflow::config::Config;
+use outflow::url_policy::UrlPolicy;
+use outflow_local::app::LocalApp;
+use outflow_local::pump::{Pump, PumpStats};
+use outflow_local::stack::{self, Stack, StackNames};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tower::ServiceExt;
+
+/// The admin token of test stacks.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// An HTTP answer from the functions.
+#[derive(Debug)]
+pub struct Response {
+    /// Status code.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// JSON body (Null when empty).
+    pub body: Value,
+}
+
+/// How a test stack differs from the local default.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Allowed webhook destinations.
+    pub url_policy: UrlPolicy,
+    /// Delivery timeout (short, so timeout tests stay fast).
+    pub delivery_timeout: Duration,
+    /// Queue visibility timeout: when a failed delivery is retried.
+    pub visibility_timeout_secs: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            url_policy: UrlPolicy {
+                allow_loopback: true,
+            },
+            delivery_timeout: Duration::from_secs(2),
+            // Long enough that a failed delivery never reappears mid-test on its own.
+            visibility_timeout_secs: 120,
+        }
+    }
+}
+
+/// A stack of its own: table, queue and DLQ with unique names, the functions on top.
+pub struct TestStack {
+    /// AWS clients pointed at moto.
+    pub aws: AwsClients,
+    /// The functions.
+    pub app: LocalApp,
+    /// The SQS event source stand-in.
+    pub pump: Pump,
+    /// Resource names.
+    pub stack: Stack,
+    endpoint: String,
+    id: String,
+}
+
+fn unique() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl TestStack {
+    /// A stack that, like local runs, allows loopback webhook targets.
+    pub async fn new() -> Self {
+        Self::with(Options::default()).await
+    }
+
+    /// A stack with particular options.
+    pub async fn with(options: Options) -> Self {
+        let Options {
+            url_policy,
+            delivery_timeout,
+            visibility_timeout_secs,
+        } = options;
+        let endpoint = std::env::var("AWS_ENDPOINT_URL")
+            .expect("AWS_ENDPOINT_URL must point at moto: run the tests with `make test`");
+        let aws = AwsClients::from_env().await;
+        let id = unique();
+        let names = StackNames {
+            table: format!("outflow-test-{id}"),
+            queue: format!("outflow-test-{id}"),
+            dead_letter_queue: format!("outflow-test-{id}-dlq"),
+            sender_email: "outflow@example.com".into(),
+            visibility_timeout_secs,
+        };
+        let stack = stack::ensure(&aws, &names).await.expect("local stack");
+        let config = Config {
+            table_name: stack.table.clone(),
+            queue_url: stack.queue_url.clone(),
+            sender_email: names.sender_email.clone(),
+            url_policy,
+            delivery_timeout,
+            chat_url_base: "https://app.livedesk.example".into(),
+        };
+        let app = LocalApp::new(&aws, &config, ADMIN_TOKEN);
+        let pump = Pump {
+            sqs: aws.sqs.clone(),
+            queue_url: stack.queue_url.clone(),
+            queue_arn: stack.queue_arn.clone(),
+            region: "us-east-1".into(),
+        };
+        Self {
+            aws,
+            app,
+            pump,
+            stack,
+            endpoint,
+            id,
+        }
+    }
+
+    /// Calls the HTTP functions exactly as API Gateway would route the request.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Response {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request
+            .body(body.map(Body::from).unwrap_or_else(Body::empty))
+            .unwrap();
+        let response = self.app.router().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("JSON answer")
+        };
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// An owner address no other test run uses (moto keeps sent emails until reset).
+    pub fn unique_email(&self, name: &str) -> String {
+        format!("{name}+{}@outflow.test", self.id)
+    }
+
+    /// Creates a workspace; returns its id and API key.
+    pub async fn workspace(&self, owner_email: &str) -> (String, String) {
+        let body = json!({"name": "Acme", "owner_email": owner_email})
+            .to_string()
+            .into_bytes();
+        let r = self
+            .call(
+                Method::POST,
+                "/v1/workspaces",
+                Some(ADMIN_TOKEN),
+                Some(body),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        (
+            r.body["workspace_id"].as_str().unwrap().into(),
+            r.body["api_key"].as_str().unwrap().into(),
+        )
+    }
+
+    /// Registers an immediate-mode webhook; returns the settings answer.
+    pub async fn register(&self, key: &str, url: &str) -> Value {
+        let body = json!({"url": url, "enabled": true, "aggregation": "none"})
+            .to_string()
+            .into_bytes();
+        let r = self
+            .call(Method::PUT, "/v1/webhooks/outbound", Some(key), Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body
+    }
+
+    /// Posts events.
+    pub async fn ingest(&self, key: &str, body: impl Into<Vec<u8>>) -> Response {
+        self.call(Method::POST, "/v1/events", Some(key), Some(body.into()))
+            .await
+    }
+
+    /// Runs the sender over everything visible on the queue.
+    pub async fn drain(&self) -> PumpStats {
+        self.pump.drain(&self.app.sender).await.expect("pump")
+    }
+
+    /// All items in the table (tests only: the functions never scan).
+    pub async fn items(&self) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+        let out = self
+            .aws
+            .dynamo
+            .scan()
+            .table_name(&self.stack.table)
+            .send()
+            .await
+            .unwrap();
+        out.items.unwrap_or_default()
+    }
+
+    /// Items whose sort key starts with `prefix`.
+    pub async fn items_with_prefix(&self, prefix: &str) -> usize {
+        self.items()
+            .await
+            .iter()
+            .filter(|i| {
+                i.get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|s| s.starts_with(prefix))
+            })
+            .count()
+    }
+
+    /// Emails the emulator sent to `to`.
+    pub async fn emails_to(&self, to: &str) -> Vec<Value> {
+        let data: Value = reqwest::get(format!("{}/moto-api/data.json", self.endpoint))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut found = Vec::new();
+        collect_emails(&data["ses"], to, &mut found);
+        found
+    }
+
+    /// Messages waiting in the dead-letter queue.
+    pub async fn dead_letters(&self) -> usize {
+        let out = self
+            .aws
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.stack.dead_letter_queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .unwrap();
+        out.attributes
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+                    .cloned()
+            })
+            .map(|v| v.parse().unwrap())
+            .unwrap_or(0)
+    }
+}
+
+/// moto's state dump nests sent messages by region/account; find those addressed to `to`.
+fn collect_emails(node: &Value, to: &str, found: &mut Vec<Value>) {
+    match node {
+        Value::Object(map) => {
+            let addressed = map
+                .get("destinations")
+                .or_else(|| map.get("destination"))
+                .is_some_and(|d| d.to_string().contains(to));
+            if addressed {
+                found.push(node.clone());
+                return;
+            }
+            map.values().for_each(|v| collect_emails(v, to, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_emails(v, to, found)),
+        _ => {}
+    }
+}

@@ -1,0 +1,114 @@
+//! template.yaml and the local stack define the same table and queues, and the deployed
+//! template never allows loopback targets.
+
+use outflow::queue::spec;
+use outflow::store::schema;
+use serde_norway::Value;
+
+fn template() -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    serde_norway::from_str(&text).unwrap()
+}
+
+fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
+    &t["Resources"][name]["Properties"]
+}
+
+#[test]
+fn the_table_matches_the_schema_the_local_stack_creates() {
+    let t = template();
+    let table = resource(&t, "Table");
+    assert_eq!(table["BillingMode"], Value::from("PAY_PER_REQUEST"));
+    let keys: Vec<(String, String)> = table["KeySchema"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap().into(),
+                k["KeyType"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            (schema::PARTITION_KEY.to_string(), "HASH".to_string()),
+            (schema::SORT_KEY.to_string(), "RANGE".to_string())
+        ]
+    );
+    let attrs: Vec<&str> = table["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a["AttributeName"].as_str().unwrap())
+        .collect();
+    assert_eq!(attrs, [schema::PARTITION_KEY, schema::SORT_KEY]);
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"],
+        Value::from(schema::TTL_ATTRIBUTE)
+    );
+    assert_eq!(
+        table["TimeToLiveSpecification"]["Enabled"],
+        Value::from(true)
+    );
+}
+
+#[test]
+fn the_queues_match_the_local_stack() {
+    let t = template();
+    let queue = resource(&t, "DeliveryQueue");
+    assert_eq!(
+        queue["VisibilityTimeout"].as_u64(),
+        Some(spec::VISIBILITY_TIMEOUT_SECS.into())
+    );
+    assert_eq!(
+        queue["RedrivePolicy"]["maxReceiveCount"].as_u64(),
+        Some(spec::MAX_RECEIVE_COUNT.into())
+    );
+    let dlq = resource(&t, "DeliveryDeadLetterQueue");
+    assert_eq!(
+        dlq["MessageRetentionPeriod"].as_u64(),
+        Some(spec::DLQ_RETENTION_SECS.into())
+    );
+    let sender = resource(&t, "SenderFunction");
+    assert_eq!(
+        sender["Events"]["Deliveries"]["Properties"]["FunctionResponseTypes"][0],
+        Value::from("ReportBatchItemFailures")
+    );
+    // Visibility must cover the sender's whole run (AWS recommends 6x the function timeout).
+    assert!(spec::VISIBILITY_TIMEOUT_SECS >= 6 * sender["Timeout"].as_u64().unwrap() as u32);
+}
+
+#[test]
+fn every_function_is_a_rust_lambda_and_loopback_is_never_allowed() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    assert!(!text.contains("OUTFLOW_ALLOW_LOOPBACK_TARGETS"));
+    let t = template();
+    assert_eq!(
+        t["Globals"]["Function"]["Runtime"],
+        Value::from("provided.al2023")
+    );
+    assert_eq!(t["Parameters"]["AdminToken"]["NoEcho"], Value::from(true));
+    for name in ["IngestFunction", "ApiFunction", "SenderFunction"] {
+        assert_eq!(
+            t["Resources"][name]["Metadata"]["BuildMethod"],
+            Value::from("rust-cargolambda"),
+            "{name}"
+        );
+        let binary = t["Resources"][name]["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap();
+        let crate_dir = binary.trim_start_matches("outflow-");
+        let main = format!(
+            "{}/../functions/{crate_dir}/src/main.rs",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        assert!(
+            std::path::Path::new(&main).exists(),
+            "{name} builds {binary} from {main}"
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! Tenant isolation, and the SSRF guard at registration and at send time.
+
+use axum::http::{Method, StatusCode};
+use outflow::domain::{Aggregation, WorkspaceId};
+use outflow::store::webhooks::WebhookUpdate;
+use outflow::url_policy::UrlPolicy;
+use outflow_e2e::{Options, Receiver, TestStack};
+use serde_json::json;
+
+const SEED: &str = include_str!("../../shared/fixtures/timelines_message_example.json");
+
+#[tokio::test]
+async fn one_workspace_key_never_reads_or_changes_another() {
+    let stack = TestStack::new().await;
+    let receiver_a = Receiver::start().await;
+    let receiver_b = Receiver::start().await;
+    let (ws_a, key_a) = stack.workspace("a@tenancy.test").await;
+    let (_, key_b) = stack.workspace("b@tenancy.test").await;
+    let a_settings = stack.register(&key_a, &receiver_a.url()).await;
+    stack.ingest(&key_a, SEED).await;
+    stack.drain().await;
+
+    // B sees no webhook and an empty log: A's data is invisible to B's key.
+    let b_get = stack
+        .call(Method::GET, "/v1/webhooks/outbound", Some(&key_b), None)
+        .await;
+    assert_eq!(b_get.status, StatusCode::NOT_FOUND);
+    let b_log = stack
+        .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key_b), None)
+        .await;
+    assert_eq!(b_log.body["requests"], json!([]));
+    assert_eq!(
+        stack
+            .call(
+                Method::POST,
+                "/v1/webhooks/outbound/enable",
+                Some(&key_b),
+                None
+            )
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // B's changes land on B only.
+    stack.register(&key_b, &receiver_b.url()).await;
+    let a_after = stack
+        .call(Method::GET, "/v1/webhooks/outbound", Some(&key_a), None)
+        .await;
+    assert_eq!(a_after.body["url"], a_settings["url"]);
+    assert_eq!(a_after.body["secret"], a_settings["secret"]);
+
+    // The same message id in B is B's own message, delivered to B.
+    assert_eq!(stack.ingest(&key_b, SEED).await.body["accepted"], 1);
+    stack.drain().await;
+    assert_eq!(
+        (receiver_a.received().len(), receiver_b.received().len()),
+        (1, 1)
+    );
+
+    // A key naming A's workspace with B's secret is refused.
+    let secret_b = key_b.rsplit('.').next().unwrap();
+    let forged = format!("ofk.{ws_a}.{secret_b}");
+    let r = stack
+        .call(
+            Method::GET,
+            "/v1/webhooks/outbound/log",
+            Some(&forged),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn internal_destinations_are_refused_at_registration() {
+    let stack = TestStack::with(Options {
+        url_policy: UrlPolicy {
+            allow_loopback: false,
+        },
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@ssrf.test").await;
+    let localhost = receiver.url().replace("127.0.0.1", "localhost");
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/",
+        "http://[::1]/",
+        localhost.as_str(),
+        receiver.url().as_str(),
+        "ftp://files.example.com/",
+        "http://evil@127.0.0.1/",
+        "http://2130706433/",
+    ] {
+        let body = json!({"url": url, "enabled": true, "aggregation": "none"}).to_string();
+        let r = stack
+            .call(
+                Method::PUT,
+                "/v1/webhooks/outbound",
+                Some(&key),
+                Some(body.into()),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{url}: {:?}",
+            r.body
+        );
+        assert_eq!(r.body["error"]["field"], "url");
+    }
+    assert_eq!(
+        stack.items_with_prefix("WEBHOOK").await,
+        0,
+        "nothing was written"
+    );
+}
+
+#[tokio::test]
+async fn a_host_that_resolves_inside_is_refused_again_at_send_time() {
+    let stack = TestStack::with(Options {
+        url_policy: UrlPolicy {
+            allow_loopback: false,
+        },
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let (ws, key) = stack.workspace("owner@rebind.test").await;
+    // As if the name resolved publicly at registration and was re-pointed afterwards (DNS
+    // rebinding): store the URL directly, bypassing the registration check.
+    let store = stack.app.api.store.clone();
+    let update = WebhookUpdate {
+        url: receiver.url().replace("127.0.0.1", "localhost"),
+        enabled: true,
+        aggregation: Aggregation::None,
+        new_secret: outflow::signing::generate_secret(),
+    };
+    store
+        .put_webhook(&WorkspaceId::parse(&ws).unwrap(), &update)
+        .await
+        .unwrap();
+    stack.ingest(&key, SEED).await;
+    assert_eq!(stack.drain().await.failed, 1);
+    assert!(
+        receiver.received().is_empty(),
+        "no request reached the internal address"
+    );
+    let log = stack
+        .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key), None)
+        .await;
+    let error = log.body["requests"][0]["error"].as_str().unwrap();
+    assert!(error.contains("internal address"), "{error}");
+}
