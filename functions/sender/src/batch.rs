@@ -94,10 +94,16 @@ impl Sender {
         let attempts = join_all(records.iter().map(|r| self.send(&webhook, &r.envelope))).await;
         let mut retry = Vec::new();
         let mut items: Vec<Item> = Vec::with_capacity(attempts.len() * 2);
+        // A reset costs a write even when its condition fails, so reset only when the count
+        // read at the start of this batch, or a failure in it, may have made it non-zero.
+        let mut count_may_be_positive = webhook.consecutive_failures > 0;
         for (record, attempt) in records.iter().zip(&attempts) {
             let entry = &attempt.entry;
             let activity = if attempt.success {
-                self.health.success(ws).await?;
+                if count_may_be_positive {
+                    self.health.success(ws).await?;
+                    count_may_be_positive = false;
+                }
                 ActivityEntry::at(
                     entry.time,
                     "delivered",
@@ -106,6 +112,7 @@ impl Sender {
             } else {
                 let error = entry.error.clone().unwrap_or_default();
                 self.health.failure(ws, &webhook.url, &error).await?;
+                count_may_be_positive = true;
                 retry.push(record.message_id.clone());
                 ActivityEntry::at(
                     entry.time,
