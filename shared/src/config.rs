@@ -18,6 +18,8 @@ pub struct Config {
     pub delivery_timeout: Duration,
     /// Base of Chatwoot/liveDesk conversation links in `chat_url`.
     pub chat_url_base: String,
+    /// Base of the permalink closing each bundle's `aggregation` digest.
+    pub permalink_base: String,
 }
 
 /// A required variable is missing.
@@ -46,6 +48,8 @@ impl Config {
             delivery_timeout: Duration::from_secs(10),
             chat_url_base: std::env::var("OUTFLOW_CHAT_URL_BASE")
                 .unwrap_or_else(|_| "https://app.chatwoot.com".into()),
+            permalink_base: std::env::var("OUTFLOW_PERMALINK_BASE")
+                .unwrap_or_else(|_| "https://app.chatwoot.com/permalink".into()),
         })
     }
 }

@@ -2,6 +2,7 @@
 //! delivery queue and the delivery engine shared by every Lambda function.
 
 pub mod clients;
+pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod domain;

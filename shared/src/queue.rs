@@ -19,6 +19,9 @@ pub struct DeliveryEnvelope {
     pub sequence: u32,
     /// The JSON body to POST.
     pub body: String,
+    /// What it carries, for the activity log (e.g. "bundle of chat 89: 12 messages, ...").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
 }
 
 /// Sending to the queue failed.
@@ -29,8 +32,28 @@ pub struct QueueError {
     detail: String,
 }
 
-/// SQS allows 10 entries per SendMessageBatch.
+/// SQS allows 10 entries per SendMessageBatch...
 const BATCH: usize = 10;
+/// ...and 1 MiB for the whole batch (kept a little under for the request's own framing).
+const BATCH_BYTES: usize = 1024 * 1024 - 8 * 1024;
+
+/// Groups bodies into batches within both SQS limits, keeping their order.
+fn batches(bodies: &[String]) -> Vec<Vec<&str>> {
+    let mut out: Vec<Vec<&str>> = Vec::new();
+    let mut size = 0;
+    for body in bodies {
+        let full = out
+            .last()
+            .is_none_or(|b| b.len() == BATCH || size + body.len() > BATCH_BYTES);
+        if full {
+            out.push(Vec::new());
+            size = 0;
+        }
+        size += body.len();
+        out.last_mut().expect("just pushed").push(body);
+    }
+    out
+}
 
 /// The delivery queue.
 #[derive(Clone, Debug)]
@@ -50,18 +73,23 @@ impl DeliveryQueue {
 
     /// Enqueues every envelope; fails if any entry was not accepted.
     pub async fn send(&self, envelopes: &[DeliveryEnvelope]) -> Result<(), QueueError> {
-        for chunk in envelopes.chunks(BATCH) {
+        let bodies = envelopes
+            .iter()
+            .map(|env| {
+                serde_json::to_string(env).map_err(|e| QueueError {
+                    op: "encode",
+                    detail: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for chunk in batches(&bodies) {
             let entries = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, env)| {
-                    let body = serde_json::to_string(env).map_err(|e| QueueError {
-                        op: "encode",
-                        detail: e.to_string(),
-                    })?;
+                .map(|(i, body)| {
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
-                        .message_body(body)
+                        .message_body(*body)
                         .build()
                         .map_err(|e| QueueError {
                             op: "SendMessageBatch",
@@ -105,4 +133,23 @@ pub mod spec {
     pub const MAX_RECEIVE_COUNT: u32 = 5;
     /// How long the DLQ keeps deliveries for replay (14 days, the SQS maximum).
     pub const DLQ_RETENTION_SECS: u32 = 1_209_600;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_the_entry_and_byte_limits() {
+        let small: Vec<String> = (0..25).map(|i| i.to_string()).collect();
+        let sizes: Vec<usize> = batches(&small).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [10, 10, 5]);
+        let big: Vec<String> = (0..10).map(|_| "x".repeat(240 * 1024)).collect();
+        let grouped = batches(&big);
+        assert!(grouped
+            .iter()
+            .all(|b| b.iter().map(|s| s.len()).sum::<usize>() <= BATCH_BYTES));
+        assert_eq!(grouped.iter().map(Vec::len).sum::<usize>(), 10);
+        assert_eq!(grouped[0].len(), 4);
+    }
 }

@@ -103,6 +103,42 @@ impl DeliveryId {
     }
 }
 
+/// A bundle: derived from (workspace, chat, window), so every aggregator run, retry or
+/// concurrent duplicate names the same bundle and the same `webhook-id`s.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BundleId(String);
+
+impl BundleId {
+    /// The bundle of one chat's window (identified by the window's start and end).
+    pub fn for_window(
+        workspace: &WorkspaceId,
+        chat: &ChatId,
+        start_millis: i64,
+        end_millis: i64,
+    ) -> Self {
+        let digest = Sha256::digest(
+            format!("{workspace}\u{0}{chat}\u{0}{start_millis}\u{0}{end_millis}").as_bytes(),
+        );
+        Self(format!("bdl_{}", &hex::encode(digest)[..28]))
+    }
+
+    /// The bundle id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The `webhook-id` of one part (part 1 of an unsplit bundle is the bundle itself).
+    pub fn delivery(&self, part: u32) -> DeliveryId {
+        DeliveryId(format!("msg_{}_{part}", &self.0[4..]))
+    }
+}
+
+impl fmt::Display for BundleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl RequestId {
     /// A fresh request id; sortable by time when prefixed with the attempt instant.
     pub fn generate() -> Self {
@@ -193,6 +229,18 @@ mod tests {
             DeliveryId::for_message(&b, &m)
         );
         assert!(DeliveryId::for_message(&a, &m).as_str().starts_with("msg_"));
+    }
+
+    #[test]
+    fn bundle_ids_are_derived_from_the_window() {
+        let ws = WorkspaceId::new_unchecked("ws_a");
+        let chat = ChatId::new_unchecked("c1");
+        let a = BundleId::for_window(&ws, &chat, 0, 3_600_000);
+        assert_eq!(a, BundleId::for_window(&ws, &chat, 0, 3_600_000));
+        assert_ne!(a, BundleId::for_window(&ws, &chat, 3_600_000, 7_200_000));
+        assert_ne!(a, BundleId::for_window(&ws, &chat, 0, 21_600_000));
+        assert_ne!(a.delivery(1), a.delivery(2));
+        assert!(a.delivery(1).as_str().starts_with("msg_"));
     }
 
     #[test]

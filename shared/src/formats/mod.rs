@@ -1,5 +1,6 @@
 //! Wire formats: inbound events (native and Chatwoot/liveDesk) and their limits.
 
+pub mod bundle;
 pub mod chatwoot;
 pub mod inbound;
 pub mod limits;

@@ -33,6 +33,34 @@ pub fn chat(id: &ChatId) -> String {
     format!("CHAT#{id}")
 }
 
+/// Sort-key prefix of pending aggregation windows.
+pub const WINDOW_PREFIX: &str = "WIN#";
+/// Shards of the due index, so no single index partition takes every window.
+pub const DUE_SHARDS: u32 = 8;
+
+/// Sort key of a pending window: by end, then start (granularities ending together
+/// differ), then chat.
+pub fn window(end_millis: i64, start_millis: i64, chat: &ChatId) -> String {
+    format!("{WINDOW_PREFIX}{end_millis:013}#{start_millis:013}#{chat}")
+}
+
+/// Window-index partition of one chat window's messages.
+pub fn window_members(
+    ws: &WorkspaceId,
+    chat: &ChatId,
+    start_millis: i64,
+    end_millis: i64,
+) -> String {
+    format!("WS#{ws}#WIN#{start_millis:013}#{end_millis:013}#{chat}")
+}
+
+/// Due-index partition of a window: a stable shard of its workspace and chat.
+pub fn due_shard(ws: &WorkspaceId, chat: &ChatId) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{ws}\u{0}{chat}").as_bytes());
+    format!("DUE#{}", u32::from(digest[0]) % DUE_SHARDS)
+}
+
 /// Sort key of a time-ordered entry: prefix, zero-padded millis, unique suffix.
 pub fn timed(prefix: &str, millis: i64, unique: &str) -> String {
     format!("{prefix}{millis:013}#{unique}")

@@ -1,24 +1,50 @@
 //! Stored messages: the idempotency record and the source for aggregation and replay.
 
-use super::{expires_in_days, keys, s, Store, StoreError, StoreResult};
+use super::{expires_in_days, keys, n, s, Item, PendingWindow, Store, StoreError, StoreResult};
 use crate::domain::{DeliveryId, MessageEvent, MessageId, Timestamp, WorkspaceId};
 
 /// Messages are kept this long (the aggregation issue needs ≥ 7 days).
 pub const MESSAGE_RETENTION_DAYS: i64 = 14;
 
+/// The message event of a stored message item, with any edit applied.
+pub(crate) fn event_of(item: &Item) -> StoreResult<MessageEvent> {
+    let mut event: MessageEvent = item
+        .get("event")
+        .and_then(|v| v.as_s().ok())
+        .map(|t| serde_json::from_str(t))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?
+        .ok_or_else(|| StoreError::Corrupt("message without event".into()))?;
+    if let Some(text) = item.get("edited_text").and_then(|v| v.as_s().ok()) {
+        event.message.text = text.clone();
+    }
+    Ok(event)
+}
+
 impl Store {
-    /// Stores a message unless its id was seen before; true when it is new.
+    /// Stores a message unless its id was seen before; true when it is new. `window`, in
+    /// aggregated mode, makes it a member of that chat window's bundle (the `window` index).
     pub async fn insert_message(
         &self,
         ws: &WorkspaceId,
         event: &MessageEvent,
         delivery: &DeliveryId,
         received_at: Timestamp,
+        window: Option<&PendingWindow>,
     ) -> StoreResult<bool> {
         let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let result = self
-            .db
-            .put_item()
+        let mut put = self.db.put_item();
+        if let Some(w) = window {
+            let member = format!(
+                "{:013}#{}",
+                event.message.timestamp.millis(),
+                event.message.message_id
+            );
+            put = put
+                .item("win_pk", s(w.members_key()))
+                .item("win_sk", s(member));
+        }
+        let result = put
             .table_name(&self.table)
             .item("pk", s(keys::workspace_pk(ws)))
             .item("sk", s(keys::message(&event.message.message_id)))
@@ -26,10 +52,7 @@ impl Store {
             .item("delivery_id", s(delivery.as_str()))
             .item("received_at", s(received_at.rfc3339()))
             .item("event", s(body))
-            .item(
-                "expires_at",
-                super::n(expires_in_days(MESSAGE_RETENTION_DAYS)),
-            )
+            .item("expires_at", n(expires_in_days(MESSAGE_RETENTION_DAYS)))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -73,20 +96,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        let Some(item) = out.item else {
-            return Ok(None);
-        };
-        let mut event: MessageEvent = item
-            .get("event")
-            .and_then(|v| v.as_s().ok())
-            .map(|t| serde_json::from_str(t))
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?
-            .ok_or_else(|| StoreError::Corrupt("message without event".into()))?;
-        if let Some(text) = item.get("edited_text").and_then(|v| v.as_s().ok()) {
-            event.message.text = text.clone();
-        }
-        Ok(Some(event))
+        out.item.map(|item| event_of(&item)).transpose()
     }
 
     /// Records an edit of a stored message; false when the message is unknown.

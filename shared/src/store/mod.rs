@@ -10,6 +10,7 @@ pub mod messages;
 pub mod request_log;
 pub mod schema;
 pub mod webhooks;
+pub mod windows;
 pub mod workspaces;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -19,6 +20,7 @@ use std::collections::HashMap;
 pub use activity::ActivityEntry;
 pub use request_log::{RecordedResponse, RequestLogEntry};
 pub use webhooks::WebhookRecord;
+pub use windows::{PendingWindow, WindowMessage};
 pub use workspaces::Workspace;
 
 /// A DynamoDB item.

@@ -2,7 +2,7 @@
 
 use super::{keys, n, s, Store, StoreError, StoreResult};
 use crate::domain::{Aggregation, Timestamp, WebhookSettings, WebhookStatus, WorkspaceId};
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 
 /// Settings and health as stored.
@@ -16,6 +16,9 @@ pub struct WebhookRecord {
     pub aggregation: Aggregation,
     /// Signing secret.
     pub secret: String,
+    /// Keep one conversation per chat: a resolved conversation does not restart `is_new_chat`.
+    #[serde(default)]
+    pub continuous_conversation: bool,
     /// Failed requests since the last success.
     #[serde(default)]
     pub consecutive_failures: u32,
@@ -57,6 +60,8 @@ pub struct WebhookUpdate {
     pub enabled: bool,
     /// New granularity.
     pub aggregation: Aggregation,
+    /// Keep one continuous conversation per chat.
+    pub continuous_conversation: bool,
     /// Used only when the webhook has no secret yet.
     pub new_secret: String,
 }
@@ -93,7 +98,7 @@ impl Store {
             "consecutive_failures = if_not_exists(consecutive_failures, :zero)"
         };
         let expr = format!(
-            "SET #url = :url, enabled = :enabled, aggregation = :agg, \
+            "SET #url = :url, enabled = :enabled, aggregation = :agg, continuous_conversation = :cc, \
              secret = if_not_exists(secret, :secret), updated_at = :now, {health}"
         );
         let out = self
@@ -114,6 +119,10 @@ impl Store {
                 serde_dynamo::to_attribute_value(update.aggregation)?,
             )
             .expression_attribute_values(":secret", s(&update.new_secret))
+            .expression_attribute_values(
+                ":cc",
+                AttributeValue::Bool(update.continuous_conversation),
+            )
             .expression_attribute_values(":now", s(Timestamp::now().rfc3339()))
             .expression_attribute_values(":zero", n(0))
             .return_values(ReturnValue::AllNew)

@@ -1,0 +1,288 @@
+//! Pending aggregation windows: one item per chat window, found through the sparse `due`
+//! index by due time (never a scan), claimed by exactly one aggregator run.
+
+use super::schema::{DUE_INDEX, WINDOW_INDEX};
+use super::{keys, n, s, Item, Store, StoreError, StoreResult};
+use crate::domain::{Aggregation, ChatId, MessageEvent, Timestamp, Window, WorkspaceId};
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+/// A window waiting to be flushed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingWindow {
+    /// The tenant.
+    pub workspace_id: WorkspaceId,
+    /// The chat.
+    pub chat_id: ChatId,
+    /// The granularity it was collected with.
+    pub granularity: Aggregation,
+    /// Window start (ms).
+    pub start_ms: i64,
+    /// Window end (ms).
+    pub end_ms: i64,
+}
+
+impl PendingWindow {
+    /// The window of `granularity` around `at` for one chat.
+    pub fn new(ws: &WorkspaceId, chat: &ChatId, granularity: Aggregation, window: Window) -> Self {
+        Self {
+            workspace_id: ws.clone(),
+            chat_id: chat.clone(),
+            granularity,
+            start_ms: window.start.millis(),
+            end_ms: window.end.millis(),
+        }
+    }
+
+    fn key(&self) -> (AttributeValue, AttributeValue) {
+        (
+            s(keys::workspace_pk(&self.workspace_id)),
+            s(keys::window(self.end_ms, self.start_ms, &self.chat_id)),
+        )
+    }
+
+    /// The window-index partition holding its messages.
+    pub fn members_key(&self) -> String {
+        keys::window_members(
+            &self.workspace_id,
+            &self.chat_id,
+            self.start_ms,
+            self.end_ms,
+        )
+    }
+
+    fn due_sk(&self, due_ms: i64) -> String {
+        // The start orders two windows of one chat ending together (after a granularity change).
+        format!(
+            "{due_ms:013}#{}#{}#{:013}",
+            self.workspace_id, self.chat_id, self.start_ms
+        )
+    }
+}
+
+/// A stored message read back for a bundle.
+#[derive(Debug, Clone)]
+pub struct WindowMessage {
+    /// The message with its chat context (edits applied).
+    pub event: MessageEvent,
+    /// When Outflow received it (ms).
+    pub received_ms: i64,
+}
+
+/// One page of due windows, and where the next page starts.
+pub type DuePage = (Vec<PendingWindow>, Option<Item>);
+
+impl Store {
+    /// Records that a chat window has messages (idempotent; keeps any claim).
+    pub async fn open_window(&self, w: &PendingWindow) -> StoreResult<()> {
+        let (pk, sk) = w.key();
+        self.db
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .update_expression(
+                "SET workspace_id = :ws, chat_id = :chat, granularity = :g, start_ms = :start, \
+                 end_ms = :end, due_pk = :due_pk, due_sk = if_not_exists(due_sk, :due_sk)",
+            )
+            .expression_attribute_values(":ws", s(w.workspace_id.as_str()))
+            .expression_attribute_values(":chat", s(w.chat_id.as_str()))
+            .expression_attribute_values(":g", serde_dynamo::to_attribute_value(w.granularity)?)
+            .expression_attribute_values(":start", n(w.start_ms))
+            .expression_attribute_values(":end", n(w.end_ms))
+            .expression_attribute_values(":due_pk", s(keys::due_shard(&w.workspace_id, &w.chat_id)))
+            .expression_attribute_values(":due_sk", s(w.due_sk(w.end_ms)))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// Windows of one shard due at or before `due_ms`, oldest first.
+    pub async fn due_windows(
+        &self,
+        shard: u32,
+        due_ms: i64,
+        start: Option<Item>,
+    ) -> StoreResult<DuePage> {
+        let out = self
+            .db
+            .query()
+            .table_name(&self.table)
+            .index_name(DUE_INDEX.name)
+            .key_condition_expression("due_pk = :pk AND due_sk <= :upto")
+            .expression_attribute_values(":pk", s(format!("DUE#{shard}")))
+            .expression_attribute_values(":upto", s(format!("{due_ms:013}~")))
+            .set_exclusive_start_key(start)
+            .limit(100)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?;
+        let windows = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(serde_dynamo::from_item)
+            .collect::<Result<Vec<PendingWindow>, _>>()?;
+        Ok((windows, out.last_evaluated_key))
+    }
+
+    /// Claims a window for one run; false when another run holds a fresh claim or it is gone.
+    pub async fn claim_window(
+        &self,
+        w: &PendingWindow,
+        run: &str,
+        now_ms: i64,
+        stale_ms: i64,
+    ) -> StoreResult<bool> {
+        let (pk, sk) = w.key();
+        let result = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .update_expression("SET claimed_at = :now, claimed_by = :run")
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_exists(due_pk) AND \
+                 (attribute_not_exists(claimed_at) OR claimed_at < :stale)",
+            )
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":run", s(run))
+            .expression_attribute_values(":stale", n(now_ms - stale_ms))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
+    }
+
+    /// The window was flushed: it leaves the due index for good.
+    pub async fn finish_window(&self, w: &PendingWindow) -> StoreResult<()> {
+        let (pk, sk) = w.key();
+        self.db
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
+        Ok(())
+    }
+
+    /// Takes a window out of the due index while its webhook is off (kept, not delivered).
+    pub async fn park_window(&self, w: &PendingWindow) -> StoreResult<()> {
+        let (pk, sk) = w.key();
+        let result = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .update_expression("REMOVE due_pk, due_sk, claimed_at, claimed_by")
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Err(e)
+                if !e
+                    .as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::dynamo("UpdateItem", e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Puts every pending window of a workspace back in the due index: at its own end, or
+    /// right now (`due_now`, after switching to immediate delivery). Returns how many.
+    pub async fn reschedule_windows(&self, ws: &WorkspaceId, due_now: bool) -> StoreResult<usize> {
+        let mut start = None;
+        let mut count = 0;
+        loop {
+            let out = self
+                .db
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(keys::workspace_pk(ws)))
+                .expression_attribute_values(":prefix", s(keys::WINDOW_PREFIX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                let w: PendingWindow = serde_dynamo::from_item(item)?;
+                let (pk, sk) = w.key();
+                self.db
+                    .update_item()
+                    .table_name(&self.table)
+                    .key("pk", pk)
+                    .key("sk", sk)
+                    .update_expression(
+                        "SET due_pk = :pk, due_sk = :sk REMOVE claimed_at, claimed_by",
+                    )
+                    .expression_attribute_values(
+                        ":pk",
+                        s(keys::due_shard(&w.workspace_id, &w.chat_id)),
+                    )
+                    .expression_attribute_values(
+                        ":sk",
+                        s(w.due_sk(if due_now { 0 } else { w.end_ms })),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+                count += 1;
+            }
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(count),
+            }
+        }
+    }
+
+    /// Every message of a window, in timestamp order, with edits applied.
+    pub async fn window_messages(&self, w: &PendingWindow) -> StoreResult<Vec<WindowMessage>> {
+        let mut start = None;
+        let mut messages = Vec::new();
+        loop {
+            let out = self
+                .db
+                .query()
+                .table_name(&self.table)
+                .index_name(WINDOW_INDEX.name)
+                .key_condition_expression("win_pk = :pk")
+                .expression_attribute_values(":pk", s(w.members_key()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                let received_ms = item
+                    .get("received_at")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|t| Timestamp::parse(t))
+                    .map(|t| t.millis())
+                    .unwrap_or(0);
+                messages.push(WindowMessage {
+                    event: super::messages::event_of(&item)?,
+                    received_ms,
+                });
+            }
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(messages),
+            }
+        }
+    }
+}
