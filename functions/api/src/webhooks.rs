@@ -1,6 +1,6 @@
 //! `/v1/webhooks/outbound`: settings, status and activity, the request log, and enable.
 
-use crate::release::release_held;
+use crate::release::resume;
 use crate::ApiState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
@@ -22,6 +22,8 @@ struct SettingsRequest {
     enabled: bool,
     #[serde(default)]
     aggregation: Option<String>,
+    #[serde(default)]
+    continuous_conversation: bool,
 }
 
 fn default_true() -> bool {
@@ -33,6 +35,7 @@ fn view(record: &WebhookRecord, activity: Option<Vec<ActivityEntry>>) -> Value {
         "url": record.url,
         "enabled": record.enabled,
         "aggregation": record.aggregation,
+        "continuous_conversation": record.continuous_conversation,
         "secret": record.secret,
         "status": record.status(),
     });
@@ -79,6 +82,7 @@ pub async fn update(
         url: url.to_string(),
         enabled: request.enabled,
         aggregation,
+        continuous_conversation: request.continuous_conversation,
         new_secret: generate_secret(),
     };
     let record = state.store.put_webhook(&ws, &update).await?;
@@ -96,9 +100,15 @@ pub async fn update(
             .unwrap_or_default()
     );
     if record.enabled {
-        let released = release_held(&state.store, &state.queue, &ws).await?;
-        if released > 0 {
-            detail.push_str(&format!("; {released} held deliveries re-queued"));
+        let resumed = resume(&state.store, &state.queue, &ws, record.aggregation).await?;
+        if resumed.deliveries > 0 {
+            detail.push_str(&format!(
+                "; {} held deliveries re-queued",
+                resumed.deliveries
+            ));
+        }
+        if resumed.windows > 0 {
+            detail.push_str(&format!("; {} pending windows scheduled", resumed.windows));
         }
     }
     state
@@ -146,9 +156,12 @@ pub async fn enable(
         .enable_webhook(&ws)
         .await?
         .ok_or(ApiError::NotFound("no webhook is registered"))?;
-    let released = release_held(&state.store, &state.queue, &ws).await?;
-    let detail =
-        format!("Webhook enabled; failure count reset; {released} held deliveries re-queued");
+    let resumed = resume(&state.store, &state.queue, &ws, record.aggregation).await?;
+    let released = resumed.deliveries;
+    let detail = format!(
+        "Webhook enabled; failure count reset; {released} held deliveries re-queued; {} pending windows scheduled",
+        resumed.windows
+    );
     state
         .store
         .record_activity(&ws, &ActivityEntry::now("enabled", detail))
@@ -156,5 +169,6 @@ pub async fn enable(
     tracing::info!(workspace_id = %ws, released, "webhook enabled");
     let mut body = view_with_activity(&state, &ws, &record).await?;
     body["released"] = json!(released);
+    body["windows_scheduled"] = json!(resumed.windows);
     Ok(Json(body))
 }

@@ -1,11 +1,13 @@
 //! The ingest function: `POST /v1/events` stores channel events and, in immediate mode,
-//! enqueues one delivery per new message.
+//! enqueues one delivery per new message; in aggregated mode it files each message into
+//! its chat window for the aggregator.
 
 pub mod events;
 pub mod pipeline;
 
 use axum::routing::post;
 use axum::Router;
+use outflow::clock::Clock;
 use outflow::formats::inbound::ParseContext;
 use outflow::queue::DeliveryQueue;
 use outflow::store::Store;
@@ -19,6 +21,8 @@ pub struct IngestState {
     pub queue: DeliveryQueue,
     /// Mapping settings for third-party events.
     pub parse: ParseContext,
+    /// Arrival time (decides a message's aggregation window).
+    pub clock: Clock,
 }
 
 /// The ingest HTTP routes.

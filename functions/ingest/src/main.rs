@@ -1,6 +1,7 @@
 //! Lambda entry point: build clients once, serve the router through API Gateway.
 
 use outflow::clients::AwsClients;
+use outflow::clock::Clock;
 use outflow::config::Config;
 use outflow::formats::inbound::ParseContext;
 use outflow::queue::DeliveryQueue;
@@ -18,6 +19,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         parse: ParseContext {
             chat_url_base: config.chat_url_base,
         },
+        clock: Clock::system(),
     };
     lambda_http::run(router(state)).await
 }

@@ -1,12 +1,13 @@
 //! Applies parsed events: stores messages once, keeps chat state, and routes deliveries
-//! (enqueue in immediate mode, hold while the webhook is off, keep for the aggregator).
+//! (enqueue in immediate mode, hold while the webhook is off, file into the chat's
+//! aggregation window in aggregated mode).
 
 use crate::IngestState;
-use outflow::domain::{DeliveryId, MessageId, Timestamp, WorkspaceId};
+use outflow::domain::{Aggregation, DeliveryId, MessageId, Window, WorkspaceId};
 use outflow::formats::{InboundEvent, NewChatRule};
 use outflow::http::ApiError;
 use outflow::queue::DeliveryEnvelope;
-use outflow::store::WebhookRecord;
+use outflow::store::{PendingWindow, WebhookRecord};
 use serde::Serialize;
 
 /// The outcome of one event.
@@ -66,13 +67,13 @@ enum Route {
     Enqueue,
     /// Webhook off or not set up: keep the delivery for replay on enable.
     Hold,
-    /// Aggregated webhook: the stored message waits for the aggregator.
-    Aggregate,
+    /// Aggregated webhook: file into the chat's window of this granularity.
+    Aggregate(Aggregation),
 }
 
 fn route(webhook: Option<&WebhookRecord>) -> Route {
     match webhook {
-        Some(w) if !w.aggregation.is_immediate() => Route::Aggregate,
+        Some(w) if !w.aggregation.is_immediate() => Route::Aggregate(w.aggregation),
         Some(w) if w.enabled => Route::Enqueue,
         _ => Route::Hold,
     }
@@ -86,9 +87,8 @@ pub async fn ingest(
     events: Vec<InboundEvent>,
 ) -> Result<IngestReport, ApiError> {
     let webhook = state.store.webhook(ws).await?;
-    let route = route(webhook.as_ref());
     let mut inserted = Vec::new();
-    let result = apply(state, ws, events, route, &mut inserted).await;
+    let result = apply(state, ws, events, webhook.as_ref(), &mut inserted).await;
     if result.is_err() {
         for id in &inserted {
             if let Err(e) = state.store.delete_message(ws, id).await {
@@ -103,13 +103,16 @@ async fn apply(
     state: &IngestState,
     ws: &WorkspaceId,
     events: Vec<InboundEvent>,
-    route: Route,
+    webhook: Option<&WebhookRecord>,
     inserted: &mut Vec<MessageId>,
 ) -> Result<IngestReport, ApiError> {
     let store = &state.store;
-    let received_at = Timestamp::now();
+    let route = route(webhook);
+    let continuous = webhook.is_some_and(|w| w.continuous_conversation);
+    let received_at = state.clock.now();
     let mut report = IngestReport::default();
     let mut envelopes = Vec::new();
+    let mut windows: Vec<PendingWindow> = Vec::new();
     for (index, event) in events.into_iter().enumerate() {
         match event {
             InboundEvent::Message {
@@ -118,27 +121,41 @@ async fn apply(
             } => {
                 let id = event.message.message_id.clone();
                 let delivery_id = DeliveryId::for_message(ws, &id);
+                let window = match route {
+                    Route::Aggregate(granularity) => Window::containing(received_at, granularity)
+                        .map(|w| PendingWindow::new(ws, &event.chat.chat_id, granularity, w)),
+                    _ => None,
+                };
                 if !store
-                    .insert_message(ws, &event, &delivery_id, received_at)
+                    .insert_message(ws, &event, &delivery_id, received_at, window.as_ref())
                     .await?
                 {
                     report.push(index, "duplicate", Some(id), None);
                     continue;
                 }
                 inserted.push(id.clone());
-                if new_chat == NewChatRule::FromChatState && route != Route::Aggregate {
-                    event.chat.is_new_chat = store.announce_chat(ws, &event.chat.chat_id).await?;
-                }
-                if route != Route::Aggregate {
-                    let body = serde_json::to_string(&event)
-                        .map_err(|e| ApiError::Unavailable(format!("encoding failed: {e}")))?;
-                    envelopes.push(DeliveryEnvelope {
-                        workspace_id: ws.clone(),
-                        delivery_id,
-                        created_at: received_at,
-                        sequence: envelopes.len() as u32,
-                        body,
-                    });
+                match window {
+                    // The aggregator decides is_new_chat per bundle.
+                    Some(w) if !windows.contains(&w) => windows.push(w),
+                    Some(_) => {}
+                    None => {
+                        if new_chat == NewChatRule::FromChatState {
+                            let chat = store
+                                .announce_chat(ws, &event.chat.chat_id, delivery_id.as_str())
+                                .await?;
+                            event.chat.is_new_chat = chat.is_new;
+                        }
+                        let body = serde_json::to_string(&event)
+                            .map_err(|e| ApiError::Unavailable(format!("encoding failed: {e}")))?;
+                        envelopes.push(DeliveryEnvelope {
+                            workspace_id: ws.clone(),
+                            delivery_id,
+                            created_at: received_at,
+                            sequence: envelopes.len() as u32,
+                            body,
+                            summary: Some(format!("message {id} of chat {}", event.chat.chat_id)),
+                        });
+                    }
                 }
                 report.push(index, "accepted", Some(id), None);
             }
@@ -152,7 +169,17 @@ async fn apply(
                     report.push(index, "skipped", Some(message_id), Some(reason));
                 }
             }
-            InboundEvent::ChatOpened { chat_id } | InboundEvent::ChatClosed { chat_id } => {
+            InboundEvent::ChatOpened { chat_id } => {
+                store.restart_chat(ws, &chat_id).await?;
+                report.push(index, "accepted", None, None);
+            }
+            InboundEvent::ChatClosed { chat_id } if continuous => {
+                let reason = format!(
+                    "chat {chat_id} continues: the workspace keeps one conversation per chat"
+                );
+                report.push(index, "skipped", None, Some(reason));
+            }
+            InboundEvent::ChatClosed { chat_id } => {
                 store.restart_chat(ws, &chat_id).await?;
                 report.push(index, "accepted", None, None);
             }
@@ -162,17 +189,26 @@ async fn apply(
                 responsible_email,
             } => {
                 store
-                    .set_chat_responsible(ws, &chat_id, &responsible_name, &responsible_email)
+                    .set_chat_responsible(
+                        ws,
+                        &chat_id,
+                        &responsible_name,
+                        &responsible_email,
+                        received_at.millis(),
+                    )
                     .await?;
                 report.push(index, "accepted", None, None);
             }
             InboundEvent::Skipped { reason } => report.push(index, "skipped", None, Some(reason)),
         }
     }
+    for window in &windows {
+        store.open_window(window).await?;
+    }
     match route {
         Route::Enqueue => state.queue.send(&envelopes).await?,
         Route::Hold => store.hold(&envelopes).await?,
-        Route::Aggregate => {}
+        Route::Aggregate(_) => {}
     }
     Ok(report)
 }

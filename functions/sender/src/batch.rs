@@ -99,6 +99,10 @@ impl Sender {
         let mut count_may_be_positive = webhook.consecutive_failures > 0;
         for (record, attempt) in records.iter().zip(&attempts) {
             let entry = &attempt.entry;
+            let what = match &record.envelope.summary {
+                Some(summary) => format!("{summary} ({})", entry.delivery_id),
+                None => entry.delivery_id.to_string(),
+            };
             let activity = if attempt.success {
                 if count_may_be_positive {
                     self.health.success(ws).await?;
@@ -107,7 +111,7 @@ impl Sender {
                 ActivityEntry::at(
                     entry.time,
                     "delivered",
-                    format!("Delivered {} ({} ms)", entry.delivery_id, entry.latency_ms),
+                    format!("Delivered {what} in {} ms", entry.latency_ms),
                 )
             } else {
                 let error = entry.error.clone().unwrap_or_default();
@@ -117,7 +121,7 @@ impl Sender {
                 ActivityEntry::at(
                     entry.time,
                     "delivery_failed",
-                    format!("Delivery {} failed: {error}", entry.delivery_id),
+                    format!("Delivery of {what} failed: {error}"),
                 )
             };
             tracing::info!(

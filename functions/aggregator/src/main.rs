@@ -1,0 +1,36 @@
+//! Lambda entry point: build clients once, run one aggregation per scheduled event.
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use outflow::clients::AwsClients;
+use outflow::config::Config;
+use outflow::queue::DeliveryQueue;
+use outflow::store::Store;
+use outflow_aggregator::{Aggregator, ScheduledTick};
+use std::time::{Duration, Instant, SystemTime};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let aws = AwsClients::from_env().await;
+    let aggregator = Aggregator::new(
+        Store::new(aws.dynamo, &config.table_name),
+        DeliveryQueue::new(aws.sqs, &config.queue_url),
+        &config.permalink_base,
+    );
+    let aggregator = &aggregator;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ScheduledTick>| async move {
+            // Stop claiming windows 20 s before the invocation's deadline; the next run continues.
+            let left = event
+                .context
+                .deadline()
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
+            let deadline = Instant::now() + left.saturating_sub(Duration::from_secs(20));
+            let report = aggregator.run(event.payload.now(), Some(deadline)).await?;
+            Ok::<_, lambda_runtime::Error>(report)
+        },
+    ))
+    .await
+}

@@ -1,0 +1,37 @@
+//! The scheduled event: "now" comes from its `time`, so tests and replays can run the
+//! aggregator for any instant.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+/// An EventBridge rule event or an EventBridge Scheduler input (`{"time": "<aws.scheduler.scheduled-time>"}`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ScheduledTick {
+    /// The scheduled instant.
+    #[serde(default)]
+    pub time: Option<DateTime<Utc>>,
+}
+
+impl ScheduledTick {
+    /// The instant to aggregate as of (the scheduled time, or now when absent).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.time.unwrap_or_else(Utc::now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_time_of_scheduler_and_rule_events() {
+        let tick: ScheduledTick =
+            serde_json::from_str(r#"{"time": "2026-01-21T05:00:00Z"}"#).unwrap();
+        assert_eq!(tick.now().to_rfc3339(), "2026-01-21T05:00:00+00:00");
+        let rule: ScheduledTick = serde_json::from_str(
+            r#"{"version":"0","id":"1","detail-type":"Scheduled Event","source":"aws.events","time":"2026-01-21T06:00:00Z","detail":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(rule.now().to_rfc3339(), "2026-01-21T06:00:00+00:00");
+    }
+}
