@@ -44,7 +44,40 @@ fn the_table_matches_the_schema_the_local_stack_creates() {
         .iter()
         .map(|a| a["AttributeName"].as_str().unwrap())
         .collect();
-    assert_eq!(attrs, [schema::PARTITION_KEY, schema::SORT_KEY]);
+    let mut expected = vec![schema::PARTITION_KEY, schema::SORT_KEY];
+    for index in schema::INDEXES {
+        expected.extend([index.partition_key, index.sort_key]);
+    }
+    assert_eq!(attrs, expected);
+    let indexes: Vec<(String, String, String, String)> = table["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let keys = i["KeySchema"].as_sequence().unwrap();
+            (
+                i["IndexName"].as_str().unwrap().to_string(),
+                keys[0]["AttributeName"].as_str().unwrap().to_string(),
+                keys[1]["AttributeName"].as_str().unwrap().to_string(),
+                i["Projection"]["ProjectionType"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, String, String)> = schema::INDEXES
+        .iter()
+        .map(|i| {
+            (
+                i.name.into(),
+                i.partition_key.into(),
+                i.sort_key.into(),
+                "ALL".into(),
+            )
+        })
+        .collect();
+    assert_eq!(indexes, expected);
     assert_eq!(
         table["TimeToLiveSpecification"]["AttributeName"],
         Value::from(schema::TTL_ATTRIBUTE)
@@ -82,6 +115,25 @@ fn the_queues_match_the_local_stack() {
 }
 
 #[test]
+fn the_aggregator_runs_on_a_schedule_with_the_event_time() {
+    let t = template();
+    let schedule = &resource(&t, "AggregatorFunction")["Events"]["Schedule"];
+    assert_eq!(schedule["Type"], Value::from("ScheduleV2"));
+    assert!(schedule["Properties"]["Input"]
+        .as_str()
+        .unwrap()
+        .contains("<aws.scheduler.scheduled-time>"));
+    let tick: outflow_aggregator::ScheduledTick = serde_json::from_str(
+        &schedule["Properties"]["Input"]
+            .as_str()
+            .unwrap()
+            .replace("<aws.scheduler.scheduled-time>", "2026-01-21T05:00:00Z"),
+    )
+    .unwrap();
+    assert_eq!(tick.now().to_rfc3339(), "2026-01-21T05:00:00+00:00");
+}
+
+#[test]
 fn every_function_is_a_rust_lambda_and_loopback_is_never_allowed() {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
@@ -92,7 +144,12 @@ fn every_function_is_a_rust_lambda_and_loopback_is_never_allowed() {
         Value::from("provided.al2023")
     );
     assert_eq!(t["Parameters"]["AdminToken"]["NoEcho"], Value::from(true));
-    for name in ["IngestFunction", "ApiFunction", "SenderFunction"] {
+    for name in [
+        "IngestFunction",
+        "ApiFunction",
+        "SenderFunction",
+        "AggregatorFunction",
+    ] {
         assert_eq!(
             t["Resources"][name]["Metadata"]["BuildMethod"],
             Value::from("rust-cargolambda"),

@@ -136,6 +136,7 @@ async fn a_host_that_resolves_inside_is_refused_again_at_send_time() {
         url: receiver.url().replace("127.0.0.1", "localhost"),
         enabled: true,
         aggregation: Aggregation::None,
+        continuous_conversation: false,
         new_secret: outflow::signing::generate_secret(),
     };
     store

@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use outflow::clients::AwsClients;
+use outflow::clock::Clock;
 use outflow::config::Config;
 use outflow::url_policy::UrlPolicy;
 use outflow_local::app::LocalApp;
@@ -113,8 +114,10 @@ impl TestStack {
             url_policy,
             delivery_timeout,
             chat_url_base: "https://app.livedesk.example".into(),
+            permalink_base: "https://app.livedesk.example/permalink".into(),
         };
-        let app = LocalApp::new(&aws, &config, ADMIN_TOKEN);
+        let clock = Clock::fixed(chrono::Utc::now());
+        let app = LocalApp::new(&aws, &config, ADMIN_TOKEN, clock);
         let pump = Pump {
             sqs: aws.sqs.clone(),
             queue_url: stack.queue_url.clone(),
@@ -197,6 +200,33 @@ impl TestStack {
             .into_bytes();
         let r = self
             .call(Method::PUT, "/v1/webhooks/outbound", Some(key), Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body
+    }
+
+    /// Registers a webhook with the given aggregation.
+    pub async fn register_with(&self, key: &str, url: &str, aggregation: &str) -> Value {
+        let body = json!({"url": url, "enabled": true, "aggregation": aggregation})
+            .to_string()
+            .into_bytes();
+        let r = self
+            .call(Method::PUT, "/v1/webhooks/outbound", Some(key), Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body
+    }
+
+    /// Sets the arrival clock (RFC 3339).
+    pub fn set_time(&self, at: &str) {
+        self.app.clock.set(at.parse().expect("RFC 3339 time"));
+    }
+
+    /// Runs one aggregation through `POST /local/aggregate` as of `now` (RFC 3339).
+    pub async fn aggregate(&self, now: &str) -> Value {
+        let body = json!({ "now": now }).to_string().into_bytes();
+        let r = self
+            .call(Method::POST, "/local/aggregate", None, Some(body))
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         r.body

@@ -1,6 +1,7 @@
 //! `outflow-local`: the whole pipeline on this machine, against moto server.
 
 use outflow::clients::AwsClients;
+use outflow::clock::Clock;
 use outflow::config::Config;
 use outflow::queue::spec;
 use outflow::url_policy::UrlPolicy;
@@ -54,8 +55,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         delivery_timeout: Duration::from_secs(10),
         chat_url_base: var("OUTFLOW_CHAT_URL_BASE", "https://app.chatwoot.com"),
+        permalink_base: var(
+            "OUTFLOW_PERMALINK_BASE",
+            "https://app.chatwoot.com/permalink",
+        ),
     };
-    let app = LocalApp::new(&aws, &config, &admin_token);
+    let app = LocalApp::new(&aws, &config, &admin_token, Clock::system());
+    let aggregate_every = Duration::from_secs(var("OUTFLOW_AGGREGATE_EVERY", "30").parse()?);
     let pump = Pump {
         sqs: aws.sqs.clone(),
         queue_url: stack.queue_url.clone(),
@@ -64,6 +70,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let sender_app = app.clone();
     tokio::spawn(async move { sender_app.run_sender(pump).await });
+    let aggregator_app = app.clone();
+    tokio::spawn(async move { aggregator_app.run_aggregator(aggregate_every).await });
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!(
         "Outflow is running on http://{addr}  (table {}, queue {})",
@@ -73,6 +81,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  create a workspace:");
     println!("    curl -s -X POST http://{addr}/v1/workspaces -H 'Authorization: Bearer {admin_token}' \\");
     println!("      -H 'Content-Type: application/json' -d '{{\"name\": \"Acme\", \"owner_email\": \"owner@acme.test\"}}'");
+    println!("  aggregation runs every {}s; POST /local/aggregate {{\"now\": \"<RFC 3339>\"}} runs it as of any instant", aggregate_every.as_secs());
     println!("  then follow the walkthrough in README.md");
     axum::serve(listener, app.router()).await?;
     Ok(())

@@ -1,0 +1,628 @@
+//! Aggregated delivery end to end: ingest into windows → aggregator (through the local
+//! runner's `POST /local/aggregate`) → SQS → sender → a real receiver.
+
+use axum::http::{Method, StatusCode};
+use outflow_e2e::{verify_signature, Receiver, TestStack};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+const SEED_BUNDLE: &str = include_str!("../../shared/fixtures/timelines_bundle_example.json");
+const LIVEDESK: &str = include_str!("../../shared/fixtures/livedesk_message_created.json");
+const CONVERSATION: &str = include_str!("../../shared/fixtures/livedesk_conversation_created.json");
+
+/// A native message event of `chat` with the seed's account and chat fields.
+fn native(chat: &str, id: &str, timestamp: &str, sender: &str, text: &str) -> Value {
+    json!({
+        "whatsapp_account": {"full_name": "Amnon Haha", "email": "Amnon@acme.com", "phone": "+972500000000"},
+        "chat": {"full_name": format!("Chat {chat}"), "responsible_name": "Amnon", "responsible_email": "Amnon@acme.com",
+                 "chat_url": format!("https://app.timelines.ai/chat/{chat}/messages/"), "chat_id": chat,
+                 "is_new_chat": false, "is_group": false, "phone": "+97254000000"},
+        "message": {"direction": "received", "timestamp": timestamp, "message_id": id,
+                    "sender": {"full_name": sender, "phone": "+972540000000"},
+                    "recipient": {"full_name": "Amnon", "phone": "+972500000000"}, "text": text}
+    })
+}
+
+fn batch(events: Vec<Value>) -> String {
+    json!({ "events": events }).to_string()
+}
+
+fn by_chat(receiver: &Receiver) -> BTreeMap<String, Vec<Value>> {
+    let mut map: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for r in receiver.received() {
+        let body = r.json();
+        map.entry(body["chat"]["chat_id"].as_str().unwrap().to_string())
+            .or_default()
+            .push(body);
+    }
+    map
+}
+
+fn message_ids(bundle: &Value) -> Vec<String> {
+    bundle["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn setup(aggregation: &str) -> (TestStack, Receiver, String, String) {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace(&stack.unique_email("agg")).await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    let secret = stack
+        .register_with(&key, &receiver.url(), aggregation)
+        .await["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (stack, receiver, key, secret)
+}
+
+#[tokio::test]
+async fn three_interleaved_chats_make_one_exact_bundle_each() {
+    let (stack, receiver, key, secret) = setup("1h").await;
+    stack.set_time("2026-03-01T10:05:00Z");
+    stack
+        .ingest(
+            &key,
+            batch(vec![
+                native(
+                    "A",
+                    "a2",
+                    "2026-03-01T10:03:00+0000",
+                    "Ann",
+                    "second from A",
+                ),
+                native(
+                    "B",
+                    "b1",
+                    "2026-03-01T10:01:00+0000",
+                    "Bob",
+                    "hello from <b>B</b> & co",
+                ),
+                native("A", "a1", "2026-03-01T10:02:00+0000", "Ann", "first from A"),
+            ]),
+        )
+        .await;
+    stack.set_time("2026-03-01T10:40:00Z");
+    stack
+        .ingest(
+            &key,
+            batch(vec![
+                native(
+                    "C",
+                    "c1",
+                    "2026-03-01T10:39:00+0000",
+                    "Cy",
+                    "<script>alert(1)</script>",
+                ),
+                native("B", "b2", "2026-03-01T10:38:30+0000", "Bob", "again"),
+                native("A", "a3", "2026-03-01T10:39:59+0000", "Ann", "third from A"),
+            ]),
+        )
+        .await;
+
+    let early = stack.aggregate("2026-03-01T10:59:59Z").await;
+    assert_eq!(early["bundles_enqueued"], 0, "the window has not ended");
+    assert_eq!(stack.drain().await.received, 0);
+    let run = stack.aggregate("2026-03-01T11:02:00Z").await;
+    assert_eq!(
+        (
+            run["bundles_enqueued"].as_u64(),
+            run["messages_bundled"].as_u64()
+        ),
+        (Some(3), Some(6))
+    );
+    stack.drain().await;
+    assert_eq!(
+        stack.aggregate("2026-03-01T11:03:00Z").await["bundles_enqueued"],
+        0,
+        "flushed once"
+    );
+
+    let chats = by_chat(&receiver);
+    assert_eq!(chats.len(), 3);
+    assert!(
+        chats.values().all(|bundles| bundles.len() == 1),
+        "one bundle per chat"
+    );
+    let seed: Value = serde_json::from_str(SEED_BUNDLE).unwrap();
+    let seed_keys: BTreeSet<&String> = seed.as_object().unwrap().keys().collect();
+    for bundle in chats.values().map(|b| &b[0]) {
+        assert_eq!(
+            bundle.as_object().unwrap().keys().collect::<BTreeSet<_>>(),
+            seed_keys,
+            "seed fields exactly"
+        );
+        let chat_keys: BTreeSet<&String> = bundle["chat"].as_object().unwrap().keys().collect();
+        assert_eq!(
+            chat_keys,
+            seed["chat"].as_object().unwrap().keys().collect()
+        );
+        assert_eq!(bundle["chat"]["is_new_chat"], true);
+    }
+    let a = &chats["A"][0];
+    assert_eq!(
+        message_ids(a),
+        ["a1", "a2", "a3"],
+        "ordered by message timestamp"
+    );
+    assert_eq!(a["first_message_timestamp"], "2026-03-01T10:02:00+0000");
+    assert_eq!(a["last_message_timestamp"], "2026-03-01T10:39:59+0000");
+    assert_eq!(
+        a["aggregation"],
+        "from Ann on 2026-03-01 10:02: first from A<br/>from Ann on 2026-03-01 10:03: second from A<br/>\
+         from Ann on 2026-03-01 10:39: third from A<br/>\
+         Click <a href='https://app.livedesk.example/permalink/a1/'>here</a> to open the conversation"
+    );
+    assert_eq!(a["whatsapp_account"], seed["whatsapp_account"]);
+    assert_eq!(
+        a["chat"]["chat_url"],
+        "https://app.timelines.ai/chat/A/messages/"
+    );
+    let b = &chats["B"][0];
+    assert_eq!(message_ids(b), ["b1", "b2"]);
+    assert_eq!(
+        b["messages"][0]["text"], "hello from <b>B</b> & co",
+        "messages[].text is never escaped"
+    );
+    assert!(b["aggregation"].as_str().unwrap().starts_with(
+        "from Bob on 2026-03-01 10:01: hello from &lt;b&gt;B&lt;/b&gt; &amp; co<br/>"
+    ));
+    let c = &chats["C"][0];
+    assert!(c["aggregation"]
+        .as_str()
+        .unwrap()
+        .contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!c["aggregation"].as_str().unwrap().contains("<script>"));
+
+    for r in receiver.received() {
+        assert!(verify_signature(
+            &secret,
+            r.header("webhook-id"),
+            r.header("webhook-timestamp"),
+            r.body.as_bytes(),
+            r.header("webhook-signature")
+        ));
+    }
+    let settings = stack
+        .call(Method::GET, "/v1/webhooks/outbound", Some(&key), None)
+        .await;
+    let activity = settings.body["activity"].to_string();
+    assert!(
+        activity.contains(
+            "bundle of chat A: 3 messages, window 2026-03-01 10:00 to 2026-03-01 11:00 UTC"
+        ),
+        "{activity}"
+    );
+}
+
+#[tokio::test]
+async fn windows_split_at_6h_12h_and_24h_boundaries() {
+    for (granularity, boundary, first_end_plus) in [
+        ("6h", "2026-03-01T12:00:00Z", "2026-03-01T12:01:01Z"),
+        ("12h", "2026-03-02T00:00:00Z", "2026-03-02T00:01:01Z"),
+        ("24h", "2026-03-02T00:00:00Z", "2026-03-02T00:01:01Z"),
+    ] {
+        let (stack, receiver, key, _) = setup(granularity).await;
+        let boundary_time: chrono::DateTime<chrono::Utc> = boundary.parse().unwrap();
+        let before = (boundary_time - chrono::Duration::seconds(1)).to_rfc3339();
+        stack.set_time(&before);
+        stack
+            .ingest(
+                &key,
+                native(
+                    "X",
+                    "before",
+                    "2026-03-01T09:00:00+0000",
+                    "Xi",
+                    "just before",
+                )
+                .to_string(),
+            )
+            .await;
+        stack.set_time(boundary);
+        stack
+            .ingest(
+                &key,
+                native("X", "after", "2026-03-01T09:00:01+0000", "Xi", "just after").to_string(),
+            )
+            .await;
+
+        let first = stack.aggregate(first_end_plus).await;
+        assert_eq!(
+            first["bundles_enqueued"], 1,
+            "{granularity}: only the window that ended"
+        );
+        stack.drain().await;
+        let later =
+            (boundary_time + chrono::Duration::days(1) + chrono::Duration::minutes(2)).to_rfc3339();
+        assert_eq!(
+            stack.aggregate(&later).await["bundles_enqueued"],
+            1,
+            "{granularity}"
+        );
+        stack.drain().await;
+        let got: Vec<Vec<String>> = receiver
+            .received()
+            .iter()
+            .map(|r| message_ids(&r.json()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![vec!["before".to_string()], vec!["after".to_string()]],
+            "{granularity}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_runs_for_the_same_instant_make_one_bundle_per_window() {
+    let (stack, receiver, key, _) = setup("1h").await;
+    stack.set_time("2026-03-01T10:30:00Z");
+    let events = (0..6)
+        .map(|i| {
+            native(
+                &format!("K{}", i % 3),
+                &format!("k{i}"),
+                "2026-03-01T10:29:00+0000",
+                "K",
+                "hi",
+            )
+        })
+        .collect();
+    stack.ingest(&key, batch(events)).await;
+    let now: chrono::DateTime<chrono::Utc> = "2026-03-01T11:05:00Z".parse().unwrap();
+    let aggregator = &stack.app.aggregator;
+    let (a, b, c) = tokio::join!(
+        aggregator.run(now, None),
+        aggregator.run(now, None),
+        aggregator.run(now, None)
+    );
+    let total: usize = [a, b, c]
+        .into_iter()
+        .map(|r| r.unwrap().bundles_enqueued)
+        .sum();
+    assert_eq!(
+        total, 3,
+        "three chats, three bundles, however many runs raced"
+    );
+    stack.drain().await;
+    let chats = by_chat(&receiver);
+    assert_eq!(chats.len(), 3);
+    assert!(chats
+        .values()
+        .all(|b| b.len() == 1 && b[0]["messages"].as_array().unwrap().len() == 2));
+}
+
+#[tokio::test]
+async fn five_thousand_messages_in_one_window_are_all_delivered_once() {
+    let (stack, receiver, key, _) = setup("1h").await;
+    stack.set_time("2026-03-01T10:10:00Z");
+    for chunk in 0..50 {
+        let events = (0..100)
+            .map(|i| {
+                let n = chunk * 100 + i;
+                let ts = format!("2026-03-01T10:{:02}:{:02}+0000", n / 100, n % 60);
+                native(
+                    "BIG",
+                    &format!("m{n:04}"),
+                    &ts,
+                    "Big Talker",
+                    &format!("message {n} {}", "lorem ipsum ".repeat(20)),
+                )
+            })
+            .collect();
+        let r = stack.ingest(&key, batch(events)).await;
+        assert_eq!(r.body["accepted"], 100);
+    }
+    let run = stack.aggregate("2026-03-01T11:05:00Z").await;
+    assert_eq!(run["bundles_enqueued"], 1);
+    assert_eq!(run["messages_bundled"], 5000);
+    let parts = run["parts_enqueued"].as_u64().unwrap();
+    assert!(parts > 1, "a 5,000-message bundle is split into parts");
+    stack.drain().await;
+
+    let got = receiver.received();
+    assert_eq!(got.len() as u64, parts);
+    let mut seen = BTreeSet::new();
+    let mut ids_per_part = BTreeSet::new();
+    for r in &got {
+        let body = r.json();
+        assert_eq!(body["parts"].as_u64(), Some(parts));
+        ids_per_part.insert(r.header("webhook-id").to_string());
+        for id in message_ids(&body) {
+            assert!(seen.insert(id.clone()), "{id} delivered twice");
+        }
+    }
+    assert_eq!(seen.len(), 5000, "every message delivered");
+    assert_eq!(
+        ids_per_part.len() as u64,
+        parts,
+        "each part has its own webhook-id"
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_webhook_keeps_windows_until_enabled() {
+    let (stack, receiver, key, _) = setup("1h").await;
+    let off = json!({"url": receiver.url(), "enabled": false, "aggregation": "1h"}).to_string();
+    assert_eq!(
+        stack
+            .call(
+                Method::PUT,
+                "/v1/webhooks/outbound",
+                Some(&key),
+                Some(off.into())
+            )
+            .await
+            .status,
+        StatusCode::OK
+    );
+    stack.set_time("2026-03-01T10:10:00Z");
+    stack
+        .ingest(
+            &key,
+            native("D", "d1", "2026-03-01T10:09:00+0000", "Di", "one").to_string(),
+        )
+        .await;
+    let parked = stack.aggregate("2026-03-01T11:05:00Z").await;
+    assert_eq!(
+        (
+            parked["bundles_enqueued"].as_u64(),
+            parked["windows_parked"].as_u64()
+        ),
+        (Some(0), Some(1))
+    );
+    stack.set_time("2026-03-01T11:10:00Z");
+    stack
+        .ingest(
+            &key,
+            native("D", "d2", "2026-03-01T11:09:00+0000", "Di", "two").to_string(),
+        )
+        .await;
+    stack
+        .ingest(
+            &key,
+            native("E", "e1", "2026-03-01T11:09:30+0000", "Ed", "three").to_string(),
+        )
+        .await;
+    stack.aggregate("2026-03-01T12:05:00Z").await;
+    assert_eq!(
+        stack.aggregate("2026-03-01T12:06:00Z").await["windows_due"],
+        0,
+        "parked windows leave the due index"
+    );
+    stack.drain().await;
+    assert!(receiver.received().is_empty());
+
+    let enabled = stack
+        .call(
+            Method::POST,
+            "/v1/webhooks/outbound/enable",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(enabled.body["windows_scheduled"], 3);
+    let run = stack.aggregate("2026-03-01T12:10:00Z").await;
+    assert_eq!(
+        (
+            run["bundles_enqueued"].as_u64(),
+            run["messages_bundled"].as_u64()
+        ),
+        (Some(3), Some(3))
+    );
+    stack.drain().await;
+    let mut ids: Vec<String> = receiver
+        .received()
+        .iter()
+        .flat_map(|r| message_ids(&r.json()))
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["d1", "d2", "e1"]);
+}
+
+#[tokio::test]
+async fn changing_granularity_loses_and_duplicates_nothing() {
+    let (stack, receiver, key, _) = setup("1h").await;
+    stack.set_time("2026-03-01T10:05:00Z");
+    stack
+        .ingest(
+            &key,
+            native("G", "g1", "2026-03-01T10:04:00+0000", "Gi", "under 1h").to_string(),
+        )
+        .await;
+    stack.set_time("2026-03-01T10:10:00Z");
+    stack.register_with(&key, &receiver.url(), "6h").await;
+    stack
+        .ingest(
+            &key,
+            native("G", "g2", "2026-03-01T10:09:00+0000", "Gi", "under 6h").to_string(),
+        )
+        .await;
+    // The pending 1h window flushes under the setting it was collected with.
+    assert_eq!(
+        stack.aggregate("2026-03-01T11:05:00Z").await["messages_bundled"],
+        1
+    );
+    assert_eq!(
+        stack.aggregate("2026-03-01T12:05:00Z").await["messages_bundled"],
+        1
+    );
+    stack.drain().await;
+    let got: Vec<Vec<String>> = receiver
+        .received()
+        .iter()
+        .map(|r| message_ids(&r.json()))
+        .collect();
+    assert_eq!(got, vec![vec!["g1".to_string()], vec!["g2".to_string()]]);
+
+    // Switching to none: what is pending goes out at the next run, new messages at once.
+    stack.set_time("2026-03-01T13:00:00Z");
+    stack
+        .ingest(
+            &key,
+            native("G", "g3", "2026-03-01T12:59:00+0000", "Gi", "pending").to_string(),
+        )
+        .await;
+    stack.set_time("2026-03-01T13:01:00Z");
+    stack.register_with(&key, &receiver.url(), "none").await;
+    stack
+        .ingest(
+            &key,
+            native("G", "g4", "2026-03-01T13:00:30+0000", "Gi", "immediate").to_string(),
+        )
+        .await;
+    assert_eq!(
+        stack.aggregate("2026-03-01T13:02:00Z").await["messages_bundled"],
+        1
+    );
+    stack.drain().await;
+    let mut all: Vec<String> = receiver
+        .received()
+        .iter()
+        .flat_map(|r| {
+            let body = r.json();
+            match body.get("messages") {
+                Some(_) => message_ids(&body),
+                None => vec![body["message"]["message_id"].as_str().unwrap().to_string()],
+            }
+        })
+        .collect();
+    all.sort();
+    assert_eq!(all, ["g1", "g2", "g3", "g4"], "every message exactly once");
+}
+
+#[tokio::test]
+async fn failing_bundles_count_toward_the_automatic_disable() {
+    let (stack, receiver, key, _) = setup("1h").await;
+    let owner = stack.unique_email("agg");
+    receiver.respond_with(500);
+    stack.set_time("2026-03-01T10:05:00Z");
+    let events = (0..11)
+        .map(|i| {
+            native(
+                &format!("F{i}"),
+                &format!("f{i}"),
+                "2026-03-01T10:04:00+0000",
+                "F",
+                "x",
+            )
+        })
+        .collect();
+    stack.ingest(&key, batch(events)).await;
+    assert_eq!(
+        stack.aggregate("2026-03-01T11:05:00Z").await["bundles_enqueued"],
+        11
+    );
+    let stats = stack.drain().await;
+    assert_eq!(stats.received, 11);
+    let settings = stack
+        .call(Method::GET, "/v1/webhooks/outbound", Some(&key), None)
+        .await;
+    assert_eq!(
+        settings.body["enabled"], false,
+        "{:?}",
+        settings.body["status"]
+    );
+    assert_eq!(stack.emails_to(&owner).await.len(), 1);
+    let log = stack
+        .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key), None)
+        .await;
+    let failures = log.body["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] == "failure")
+        .count();
+    assert!(failures >= 11);
+}
+
+#[tokio::test]
+async fn is_new_chat_is_true_on_the_first_bundle_of_each_conversation() {
+    let (stack, receiver, key, _) = setup("1h").await;
+    let message = |id: u64, hour: u32| {
+        let mut v: Value = serde_json::from_str(LIVEDESK).unwrap();
+        v["id"] = id.into();
+        v["created_at"] = format!("2026-03-01T{hour:02}:01:00Z").into();
+        v
+    };
+    stack.set_time("2026-03-01T10:00:30Z");
+    stack.ingest(&key, CONVERSATION).await;
+    stack.set_time("2026-03-01T10:01:00Z");
+    stack.ingest(&key, message(1, 10).to_string()).await;
+    stack.set_time("2026-03-01T11:01:00Z");
+    stack.ingest(&key, message(2, 11).to_string()).await;
+    stack.aggregate("2026-03-01T12:05:00Z").await;
+    stack.drain().await;
+    let mut resolved: Value = serde_json::from_str(CONVERSATION).unwrap();
+    resolved["event"] = "conversation_status_changed".into();
+    resolved["status"] = "resolved".into();
+    stack.set_time("2026-03-01T12:10:00Z");
+    stack.ingest(&key, resolved.to_string()).await;
+    stack.set_time("2026-03-01T12:20:00Z");
+    stack.ingest(&key, message(3, 12).to_string()).await;
+    stack.aggregate("2026-03-01T13:05:00Z").await;
+    stack.drain().await;
+
+    let mut flags: Vec<(String, bool)> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            let b = r.json();
+            (
+                message_ids(&b).join(","),
+                b["chat"]["is_new_chat"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    flags.sort();
+    assert_eq!(
+        flags,
+        [
+            ("1".to_string(), true),
+            ("2".to_string(), false),
+            ("3".to_string(), true)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn pending_edits_and_new_assignees_reach_the_bundle() {
+    let (stack, receiver, key, _) = setup("1h").await;
+    stack.set_time("2026-03-01T10:01:00Z");
+    stack.ingest(&key, LIVEDESK).await;
+    let mut updated: Value = serde_json::from_str(LIVEDESK).unwrap();
+    updated["event"] = "message_updated".into();
+    updated["content"] = "edited <text>".into();
+    stack.set_time("2026-03-01T10:02:00Z");
+    assert_eq!(
+        stack.ingest(&key, updated.to_string()).await.body["accepted"],
+        1
+    );
+    let mut reassigned: Value = serde_json::from_str(CONVERSATION).unwrap();
+    reassigned["event"] = "conversation_updated".into();
+    reassigned["meta"]["assignee"] = json!({"id": 9, "name": "Dana", "email": "dana@acme.inc"});
+    stack.set_time("2026-03-01T10:03:00Z");
+    assert_eq!(
+        stack.ingest(&key, reassigned.to_string()).await.body["accepted"],
+        1
+    );
+    stack.aggregate("2026-03-01T11:05:00Z").await;
+    stack.drain().await;
+
+    let got = receiver.received();
+    assert_eq!(got.len(), 1);
+    let bundle = got[0].json();
+    assert_eq!(bundle["messages"][0]["text"], "edited <text>");
+    assert!(bundle["aggregation"]
+        .as_str()
+        .unwrap()
+        .contains(": edited &lt;text&gt;<br/>"));
+    assert_eq!(bundle["chat"]["responsible_name"], "Dana");
+    assert_eq!(bundle["chat"]["responsible_email"], "dana@acme.inc");
+}
