@@ -7,7 +7,7 @@ TEST_PORT ?= 4567
 AWS_ENV := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
 	AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: run test lint receiver setup
+.PHONY: run test lint receiver setup measure
 
 setup:
 	infra/local-stack.sh setup
@@ -36,3 +36,11 @@ test: lint
 	trap 'infra/local-stack.sh stop $(TEST_PORT)' EXIT; \
 	$(AWS_ENV) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_PORT) OUTFLOW_ALLOW_LOOPBACK_TARGETS=1 \
 	cargo test --workspace --locked
+
+## measure: AWS requests per 1,000 messages and the aggregator's time for PENDING_CHATS chats
+PENDING_CHATS ?= 10000
+measure: setup
+	infra/local-stack.sh start $(TEST_PORT)
+	trap 'infra/local-stack.sh stop $(TEST_PORT)' EXIT; \
+	$(AWS_ENV) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_PORT) \
+	cargo run --release --quiet -p outflow-local --bin outflow-measure -- $(PENDING_CHATS)

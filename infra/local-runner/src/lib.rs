@@ -4,4 +4,5 @@
 
 pub mod app;
 pub mod pump;
+pub mod request_count;
 pub mod stack;

@@ -56,16 +56,7 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("PutItem", e)),
-        }
+        Ok(super::applied("PutItem", result)?.is_some())
     }
 
     /// Removes a message written by a request that then failed, so a retry is not a duplicate.
@@ -117,15 +108,6 @@ impl Store {
             .expression_attribute_values(":t", s(text))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
+        Ok(super::applied("UpdateItem", result)?.is_some())
     }
 }

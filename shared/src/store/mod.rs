@@ -13,7 +13,7 @@ pub mod webhooks;
 pub mod windows;
 pub mod workspaces;
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
@@ -58,6 +58,23 @@ impl StoreError {
 impl From<serde_dynamo::Error> for StoreError {
     fn from(err: serde_dynamo::Error) -> Self {
         StoreError::Corrupt(err.to_string())
+    }
+}
+
+/// A conditional write: `Some(output)` when it was applied, `None` when its condition did
+/// not hold (not an error: "already there", "someone else got it first").
+pub(crate) fn applied<T, E, R>(
+    op: &'static str,
+    result: Result<T, SdkError<E, R>>,
+) -> StoreResult<Option<T>>
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(output) => Ok(Some(output)),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(None),
+        Err(e) => Err(StoreError::dynamo(op, e)),
     }
 }
 

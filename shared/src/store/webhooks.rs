@@ -156,18 +156,9 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(out) => match out.attributes {
-                Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
-                None => Ok(None),
-            },
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        match super::applied("UpdateItem", result)?.and_then(|out| out.attributes) {
+            Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
+            None => Ok(None),
         }
     }
 
@@ -208,16 +199,8 @@ impl Store {
             .expression_attribute_values(":zero", n(0))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
+        super::applied("UpdateItem", result)?;
+        Ok(())
     }
 
     /// Disables an enabled webhook. True only for the one caller that actually switched
@@ -248,15 +231,6 @@ impl Store {
             .expression_attribute_values(":why", s(reason))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
+        Ok(super::applied("UpdateItem", result)?.is_some())
     }
 }

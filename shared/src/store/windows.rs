@@ -152,16 +152,7 @@ impl Store {
             .expression_attribute_values(":stale", n(now_ms - stale_ms))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
+        Ok(super::applied("UpdateItem", result)?.is_some())
     }
 
     /// The window was flushed: it leaves the due index for good.
@@ -191,16 +182,8 @@ impl Store {
             .condition_expression("attribute_exists(pk)")
             .send()
             .await;
-        match result {
-            Err(e)
-                if !e
-                    .as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::dynamo("UpdateItem", e))
-            }
-            _ => Ok(()),
-        }
+        super::applied("UpdateItem", result)?;
+        Ok(())
     }
 
     /// Puts every pending window of a workspace back in the due index: at its own end, or

@@ -1,0 +1,248 @@
+//! `outflow-measure`: AWS requests per 1,000 messages (immediate and 1h-aggregated) and
+//! the aggregator's time for many pending chats, against the local emulator. Run through
+//! `make measure`; the figures go into docs/performance.md.
+
+use axum::routing::post;
+use axum::Router;
+use outflow::clock::Clock;
+use outflow::config::Config;
+use outflow::url_policy::UrlPolicy;
+use outflow_local::app::LocalApp;
+use outflow_local::pump::Pump;
+use outflow_local::request_count::{counting_clients, RequestCounter};
+use outflow_local::stack::{self, StackNames};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+
+type Counts = BTreeMap<String, u64>;
+
+struct Bench {
+    app: LocalApp,
+    pump: Pump,
+    counter: RequestCounter,
+    key: String,
+}
+
+fn message(chat: usize, n: usize) -> Value {
+    json!({
+        "whatsapp_account": {"full_name": "Acme", "email": "ops@acme.test", "phone": "+100"},
+        "chat": {"full_name": format!("Contact {chat}"), "responsible_name": "Agent", "responsible_email": "a@acme.test",
+                 "chat_url": "", "chat_id": format!("chat-{chat}"), "is_new_chat": false, "is_group": false, "phone": "+200"},
+        "message": {"direction": "received", "timestamp": "2026-03-01T10:01:00+0000", "message_id": format!("m-{chat}-{n}"),
+                    "sender": {"full_name": format!("Contact {chat}"), "phone": "+200"},
+                    "recipient": {"full_name": "Agent", "phone": "+100"}, "text": format!("message {n} of chat {chat}")}
+    })
+}
+
+async fn call(app: &LocalApp, method: &str, path: &str, token: Option<&str>, body: Value) -> Value {
+    let mut req = axum::http::Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let res = app
+        .router()
+        .oneshot(req.body(axum::body::Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+async fn bench(aggregation: &str, receiver: &str) -> Bench {
+    let shared = aws_config::load_from_env().await;
+    let counter = RequestCounter::default();
+    let aws = counting_clients(&shared, &counter);
+    let id = format!("{}-{}", std::process::id(), unique_suffix());
+    let names = StackNames {
+        table: format!("outflow-measure-{id}"),
+        queue: format!("outflow-measure-{id}"),
+        dead_letter_queue: format!("outflow-measure-{id}-dlq"),
+        sender_email: "outflow@example.com".into(),
+        visibility_timeout_secs: 120,
+    };
+    let stack = stack::ensure(&aws, &names).await.expect("stack");
+    let config = Config {
+        table_name: stack.table.clone(),
+        queue_url: stack.queue_url.clone(),
+        sender_email: names.sender_email,
+        url_policy: UrlPolicy {
+            allow_loopback: true,
+        },
+        delivery_timeout: Duration::from_secs(10),
+        chat_url_base: String::new(),
+        permalink_base: "https://app.example/permalink".into(),
+    };
+    let app = LocalApp::new(
+        &aws,
+        &config,
+        "measure-admin",
+        Clock::fixed("2026-03-01T10:05:00Z".parse().unwrap()),
+    );
+    let ws = call(
+        &app,
+        "POST",
+        "/v1/workspaces",
+        Some("measure-admin"),
+        json!({"name": "m", "owner_email": "m@x.test"}),
+    )
+    .await;
+    let key = ws["api_key"].as_str().expect("workspace").to_string();
+    call(
+        &app,
+        "PUT",
+        "/v1/webhooks/outbound",
+        Some(&key),
+        json!({"url": receiver, "aggregation": aggregation}),
+    )
+    .await;
+    let pump = Pump {
+        sqs: aws.sqs.clone(),
+        queue_url: stack.queue_url,
+        queue_arn: stack.queue_arn,
+        region: "us-east-1".into(),
+    };
+    counter.take();
+    Bench {
+        app,
+        pump,
+        counter,
+        key,
+    }
+}
+
+fn unique_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000_007
+}
+
+async fn ingest(b: &Bench, chats: usize, per_chat: usize) {
+    let all: Vec<Value> = (0..per_chat)
+        .flat_map(|n| (0..chats).map(move |c| message(c, n)))
+        .collect();
+    for chunk in all.chunks(100) {
+        let r = call(
+            &b.app,
+            "POST",
+            "/v1/events",
+            Some(&b.key),
+            json!({ "events": chunk }),
+        )
+        .await;
+        assert_eq!(r["accepted"].as_u64(), Some(chunk.len() as u64), "{r}");
+    }
+}
+
+async fn drain(b: &Bench) {
+    loop {
+        let stats = b.pump.drain(&b.app.sender).await.expect("drain");
+        if stats.received == 0 {
+            break;
+        }
+    }
+}
+
+fn print_counts(title: &str, phases: &[(&str, Counts)], messages: u64) {
+    println!("\n### {title}\n\n| phase | operation | requests | per 1,000 messages |\n|---|---|---:|---:|");
+    let mut total = 0;
+    for (phase, counts) in phases {
+        for (op, n) in counts {
+            total += n;
+            println!(
+                "| {phase} | {op} | {n} | {:.1} |",
+                *n as f64 * 1000.0 / messages as f64
+            );
+        }
+    }
+    println!(
+        "| **total** | | **{total}** | **{:.1}** |",
+        total as f64 * 1000.0 / messages as f64
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    if std::env::var("AWS_ENDPOINT_URL").is_err() {
+        eprintln!("AWS_ENDPOINT_URL must point at moto (run `make measure`)");
+        std::process::exit(2);
+    }
+    let pending_chats: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            Router::new().route("/hook", post(|| async { "ok" })),
+        )
+        .await
+    });
+
+    // 1,000 messages over 100 chats (10 per chat window), ingested 100 events per request.
+    let b = bench("none", &receiver).await;
+    ingest(&b, 100, 10).await;
+    let ingest_counts = b.counter.take();
+    drain(&b).await;
+    let send_counts = b.counter.take();
+    print_counts(
+        "Immediate mode, 1,000 messages",
+        &[("ingest", ingest_counts), ("sender", send_counts)],
+        1000,
+    );
+
+    let b = bench("1h", &receiver).await;
+    ingest(&b, 100, 10).await;
+    let ingest_counts = b.counter.take();
+    let run = b
+        .app
+        .aggregator
+        .run("2026-03-01T11:05:00Z".parse().unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!(run.messages_bundled, 1000);
+    let aggregate_counts = b.counter.take();
+    drain(&b).await;
+    let send_counts = b.counter.take();
+    print_counts(
+        "1h aggregation, 1,000 messages, 10 per chat window",
+        &[
+            ("ingest", ingest_counts),
+            ("aggregator", aggregate_counts),
+            ("sender", send_counts),
+        ],
+        1000,
+    );
+
+    // The aggregator's time for many pending chats, one message each.
+    let b = bench("1h", &receiver).await;
+    let started = Instant::now();
+    ingest(&b, pending_chats, 1).await;
+    let ingest_time = started.elapsed();
+    b.counter.take();
+    let started = Instant::now();
+    let run = b
+        .app
+        .aggregator
+        .run("2026-03-01T11:05:00Z".parse().unwrap(), None)
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(run.bundles_enqueued, pending_chats);
+    let requests: u64 = b.counter.take().values().sum();
+    println!(
+        "\n### Aggregator run for {pending_chats} pending chats (moto, one process)\n\n\
+         {} bundles in {:.1} s ({:.0} windows/s), {requests} AWS requests; ingest of the {pending_chats} messages took {:.1} s",
+        run.bundles_enqueued,
+        elapsed.as_secs_f64(),
+        pending_chats as f64 / elapsed.as_secs_f64(),
+        ingest_time.as_secs_f64()
+    );
+}
