@@ -256,3 +256,46 @@ async fn a_redirect_is_a_failure_and_is_not_followed() {
         .unwrap()
         .contains("redirects are not followed"));
 }
+
+#[tokio::test]
+async fn a_delivery_that_keeps_failing_moves_to_the_dead_letter_queue() {
+    let stack = TestStack::with(Options {
+        visibility_timeout_secs: 1,
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.respond_with(503);
+    let (_, key) = stack.workspace(&stack.unique_email("dlq")).await;
+    stack.register(&key, &receiver.url()).await;
+    stack.ingest(&key, batch("dead", 1)).await;
+
+    let max = outflow::queue::spec::MAX_RECEIVE_COUNT as usize;
+    for _ in 0..40 {
+        stack.drain().await;
+        if stack.dead_letters().await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        stack.dead_letters().await,
+        1,
+        "the exhausted delivery is kept in the DLQ"
+    );
+    let got = receiver.received();
+    assert_eq!(
+        got.len(),
+        max,
+        "one attempt per receive, then the redrive policy takes it"
+    );
+    assert!(got
+        .iter()
+        .all(|r| r.header("webhook-id") == got[0].header("webhook-id")));
+    let s = status(&stack, &key).await;
+    assert_eq!(
+        s["status"]["consecutive_failures"].as_u64(),
+        Some(max as u64)
+    );
+    assert_eq!(s["enabled"], true, "five failures do not disable");
+}
