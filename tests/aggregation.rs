@@ -2,7 +2,7 @@
 //! runner's `POST /local/aggregate`) → SQS → sender → a real receiver.
 
 use axum::http::{Method, StatusCode};
-use outflow_e2e::{verify_signature, Receiver, TestStack};
+use outflow_e2e::{verify_signature, Options, Receiver, TestStack};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -498,12 +498,20 @@ async fn changing_granularity_loses_and_duplicates_nothing() {
 }
 
 #[tokio::test]
-async fn failing_bundles_count_toward_the_automatic_disable() {
-    let (stack, receiver, key, _) = setup("1h").await;
-    let owner = stack.unique_email("agg");
+async fn failing_bundles_and_their_retries_count_toward_the_automatic_disable() {
+    let stack = TestStack::with(Options {
+        visibility_timeout_secs: 1,
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let owner = stack.unique_email("aggfail");
+    let (_, key) = stack.workspace(&owner).await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    stack.register_with(&key, &receiver.url(), "1h").await;
     receiver.respond_with(500);
     stack.set_time("2026-03-01T10:05:00Z");
-    let events = (0..11)
+    let events = (0..3)
         .map(|i| {
             native(
                 &format!("F{i}"),
@@ -517,18 +525,36 @@ async fn failing_bundles_count_toward_the_automatic_disable() {
     stack.ingest(&key, batch(events)).await;
     assert_eq!(
         stack.aggregate("2026-03-01T11:05:00Z").await["bundles_enqueued"],
-        11
+        3
     );
-    let stats = stack.drain().await;
-    assert_eq!(stats.received, 11);
-    let settings = stack
-        .call(Method::GET, "/v1/webhooks/outbound", Some(&key), None)
-        .await;
-    assert_eq!(
-        settings.body["enabled"], false,
-        "{:?}",
-        settings.body["status"]
+
+    // Three bundles cannot fail 11 times without their retries counting too.
+    let mut enabled = true;
+    for _ in 0..40 {
+        stack.drain().await;
+        let settings = stack
+            .call(Method::GET, "/v1/webhooks/outbound", Some(&key), None)
+            .await;
+        enabled = settings.body["enabled"].as_bool().unwrap();
+        if !enabled {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    assert!(
+        !enabled,
+        "the 11th consecutive failure disabled the webhook"
     );
+    let attempts = receiver.received();
+    assert!(attempts.len() >= 11);
+    let mut per_bundle: BTreeMap<String, usize> = BTreeMap::new();
+    for a in &attempts {
+        *per_bundle
+            .entry(a.header("webhook-id").to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(per_bundle.len(), 3, "retries keep each bundle's webhook-id");
+    assert!(per_bundle.values().all(|n| *n >= 3), "{per_bundle:?}");
     assert_eq!(stack.emails_to(&owner).await.len(), 1);
     let log = stack
         .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key), None)
@@ -539,7 +565,7 @@ async fn failing_bundles_count_toward_the_automatic_disable() {
         .iter()
         .filter(|r| r["outcome"] == "failure")
         .count();
-    assert!(failures >= 11);
+    assert_eq!(failures, attempts.len());
 }
 
 #[tokio::test]
