@@ -30,12 +30,14 @@ lint: setup
 	cargo clippy --all-targets --locked -- -D warnings
 	.venv/bin/cfn-lint template.yaml
 
-## test: lint, then unit and end-to-end tests against moto on 127.0.0.1:$(TEST_PORT)
+## test: lint, unit and end-to-end tests against moto on 127.0.0.1:$(TEST_PORT), then the
+## README walkthrough with the real local runner binary
 test: lint
 	infra/local-stack.sh start $(TEST_PORT)
 	trap 'infra/local-stack.sh stop $(TEST_PORT)' EXIT; \
 	$(AWS_ENV) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_PORT) OUTFLOW_ALLOW_LOOPBACK_TARGETS=1 \
-	cargo test --workspace --locked
+	cargo test --workspace --locked && \
+	$(AWS_ENV) infra/smoke-walkthrough.sh $(TEST_PORT)
 
 ## measure: AWS requests per 1,000 messages and the aggregator's time for PENDING_CHATS chats
 PENDING_CHATS ?= 10000
