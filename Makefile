@@ -37,6 +37,7 @@ test: lint
 	trap 'infra/local-stack.sh stop $(TEST_PORT)' EXIT; \
 	$(AWS_ENV) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_PORT) OUTFLOW_ALLOW_LOOPBACK_TARGETS=1 \
 	cargo test --workspace --locked && \
+	cargo build --workspace --bins --locked && \
 	$(AWS_ENV) infra/smoke-walkthrough.sh $(TEST_PORT)
 
 ## measure: AWS requests per 1,000 messages and the aggregator's time for PENDING_CHATS chats
