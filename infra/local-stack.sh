@@ -27,8 +27,14 @@ start() {
   mkdir -p "$state"
   stop "$port" >/dev/null 2>&1 || true
   "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$state/moto-$port.log" 2>&1 &
-  echo $! >"$state/moto-$port.pid"
+  local pid=$!
+  echo $pid >"$state/moto-$port.pid"
   for _ in $(seq 1 100); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "moto server exited (is port $port already in use?); see $state/moto-$port.log" >&2
+      cat "$state/moto-$port.log" >&2
+      return 1
+    fi
     if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then
       echo "moto server listening on http://127.0.0.1:$port"
       return 0

@@ -13,5 +13,5 @@ pub use bundle::Bundle;
 pub use ids::{ApiKey, BundleId, ChatId, DeliveryId, MessageId, RequestId, WorkspaceId};
 pub use payload::{Account, Attachment, Chat, Direction, Message, MessageEvent, Party};
 pub use timestamp::Timestamp;
-pub use webhook::{WebhookSettings, WebhookStatus};
+pub use webhook::WebhookStatus;
 pub use window::Window;

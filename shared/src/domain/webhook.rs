@@ -1,23 +1,10 @@
 //! A workspace's outbound webhook: where to deliver, how, and its health.
 
-use super::{Aggregation, Timestamp};
+use super::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// Consecutive failures tolerated; the next one disables the webhook (seed: "more than 10").
 pub const MAX_CONSECUTIVE_FAILURES: u32 = 10;
-
-/// The webhook settings as stored and as shown to the tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WebhookSettings {
-    /// Where deliveries are POSTed.
-    pub url: String,
-    /// False when switched off by the tenant or disabled automatically.
-    pub enabled: bool,
-    /// Aggregation granularity.
-    pub aggregation: Aggregation,
-    /// The Standard Webhooks signing secret (`whsec_…`).
-    pub secret: String,
-}
 
 /// The webhook's health.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -72,24 +72,6 @@ impl Store {
         Ok(())
     }
 
-    /// A stored message, if any.
-    pub async fn message(
-        &self,
-        ws: &WorkspaceId,
-        id: &MessageId,
-    ) -> StoreResult<Option<MessageEvent>> {
-        let out = self
-            .db
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::workspace_pk(ws)))
-            .key("sk", s(keys::message(id)))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        out.item.map(|item| event_of(&item)).transpose()
-    }
-
     /// Records an edit of a stored message; false when the message is unknown.
     pub async fn edit_message(
         &self,

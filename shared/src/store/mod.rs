@@ -96,16 +96,6 @@ impl Store {
             table: table.into(),
         }
     }
-
-    /// The table's name.
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
-    /// The DynamoDB client.
-    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
-        &self.db
-    }
 }
 
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {

@@ -1,7 +1,7 @@
 //! The webhook settings and health item, with the atomic failure counter.
 
 use super::{keys, n, s, Store, StoreError, StoreResult};
-use crate::domain::{Aggregation, Timestamp, WebhookSettings, WebhookStatus, WorkspaceId};
+use crate::domain::{Aggregation, Timestamp, WebhookStatus, WorkspaceId};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 
@@ -31,16 +31,6 @@ pub struct WebhookRecord {
 }
 
 impl WebhookRecord {
-    /// The tenant-facing settings.
-    pub fn settings(&self) -> WebhookSettings {
-        WebhookSettings {
-            url: self.url.clone(),
-            enabled: self.enabled,
-            aggregation: self.aggregation,
-            secret: self.secret.clone(),
-        }
-    }
-
     /// The tenant-facing health.
     pub fn status(&self) -> WebhookStatus {
         WebhookStatus {
