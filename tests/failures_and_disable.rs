@@ -299,3 +299,27 @@ async fn a_delivery_that_keeps_failing_moves_to_the_dead_letter_queue() {
     );
     assert_eq!(s["enabled"], true, "five failures do not disable");
 }
+
+#[tokio::test]
+async fn a_410_gone_disables_the_webhook_at_once() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    receiver.respond_with(410);
+    let owner = stack.unique_email("gone");
+    let (_, key) = stack.workspace(&owner).await;
+    stack.register(&key, &receiver.url()).await;
+    stack.ingest(&key, batch("gone", 1)).await;
+    assert_eq!(stack.drain().await.failed, 1);
+    let s = status(&stack, &key).await;
+    assert_eq!(s["enabled"], false);
+    assert_eq!(s["status"]["consecutive_failures"], 1);
+    assert!(s["status"]["disabled_reason"]
+        .as_str()
+        .unwrap()
+        .contains("410 Gone"));
+    assert_eq!(stack.emails_to(&owner).await.len(), 1);
+    // Later deliveries are held, not sent.
+    stack.ingest(&key, batch("after", 1)).await;
+    stack.drain().await;
+    assert_eq!(receiver.received().len(), 1);
+}

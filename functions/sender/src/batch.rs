@@ -115,7 +115,11 @@ impl Sender {
                 )
             } else {
                 let error = entry.error.clone().unwrap_or_default();
-                self.health.failure(ws, &webhook.url, &error).await?;
+                if entry.response.as_ref().is_some_and(|r| r.status == 410) {
+                    self.health.gone(ws, &webhook.url).await?;
+                } else {
+                    self.health.failure(ws, &webhook.url, &error).await?;
+                }
                 count_may_be_positive = true;
                 retry.push(record.message_id.clone());
                 ActivityEntry::at(

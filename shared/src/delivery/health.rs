@@ -44,9 +44,29 @@ impl HealthKeeper {
         let reason = format!(
             "more than {MAX_CONSECUTIVE_FAILURES} consecutive failed deliveries; last error: {error}"
         );
+        self.disable(ws, url, &reason, count).await
+    }
+
+    /// The receiver answered 410 Gone: it asked for no more deliveries, so the webhook is
+    /// disabled at once (Standard Webhooks), counted as a failure too.
+    pub async fn gone(&self, ws: &WorkspaceId, url: &str) -> StoreResult<FailureVerdict> {
+        let count = self.store.add_failure(ws).await?;
+        let reason = "the receiver answered 410 Gone, asking for no more deliveries";
+        self.disable(ws, url, reason, count).await
+    }
+
+    /// Disables the webhook unless another delivery already did; only the one that did
+    /// records it and emails the owner.
+    async fn disable(
+        &self,
+        ws: &WorkspaceId,
+        url: &str,
+        reason: &str,
+        count: u32,
+    ) -> StoreResult<FailureVerdict> {
         if !self
             .store
-            .disable_webhook(ws, &reason, Timestamp::now())
+            .disable_webhook(ws, reason, Timestamp::now())
             .await?
         {
             return Ok(FailureVerdict::AlreadyDisabled(count));
@@ -62,7 +82,7 @@ impl HealthKeeper {
             Some(workspace) => {
                 let sent = self
                     .notifier
-                    .webhook_disabled(&workspace.owner_email, &workspace.name, url, &reason)
+                    .webhook_disabled(&workspace.owner_email, &workspace.name, url, reason)
                     .await;
                 let detail = match sent {
                     Ok(()) => format!("Owner {} notified by email", workspace.owner_email),
