@@ -285,3 +285,45 @@ async fn a_retried_delivery_keeps_its_webhook_id_and_the_log_shows_both_requests
         "the success reset the count"
     );
 }
+
+#[tokio::test]
+async fn after_a_secret_rotation_both_signatures_are_sent_for_a_day() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@rotate.test").await;
+    let old = stack.register(&key, &receiver.url()).await["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rotated = stack
+        .call(
+            Method::POST,
+            "/v1/webhooks/outbound/rotate-secret",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    let new = rotated.body["secret"].as_str().unwrap().to_string();
+    assert!(new.starts_with("whsec_") && new != old);
+    assert!(rotated.body["previous_secret_expires_at"].is_string());
+    assert!(
+        !rotated.body.to_string().contains(&old),
+        "the old secret is never shown again"
+    );
+
+    stack.ingest(&key, SEED).await;
+    stack.drain().await;
+    let got = &receiver.received()[0];
+    assert_eq!(got.header("webhook-signature").split(' ').count(), 2);
+    assert_signed(got, &new);
+    assert_signed(got, &old);
+    let log = stack
+        .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key), None)
+        .await;
+    let logged = log.body["requests"][0].to_string();
+    assert!(
+        !logged.contains(&new) && !logged.contains(&old),
+        "the log holds signatures, never secrets"
+    );
+}

@@ -35,5 +35,9 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/v1/webhooks/outbound/log", get(webhooks::log))
         .route("/v1/webhooks/outbound/enable", post(webhooks::enable))
+        .route(
+            "/v1/webhooks/outbound/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
         .with_state(state)
 }

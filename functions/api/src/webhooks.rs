@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use outflow::domain::{Aggregation, WorkspaceId};
+use outflow::domain::{Aggregation, Timestamp, WorkspaceId};
 use outflow::formats::limits::MAX_URL_BYTES;
 use outflow::http::{require_workspace, ApiError, LimitedBody};
 use outflow::signing::generate_secret;
@@ -39,6 +39,10 @@ fn view(record: &WebhookRecord, activity: Option<Vec<ActivityEntry>>) -> Value {
         "secret": record.secret,
         "status": record.status(),
     });
+    let now = chrono::Utc::now().timestamp_millis();
+    if let Some(expires) = record.previous_secret_expires_ms.filter(|e| *e > now) {
+        body["previous_secret_expires_at"] = json!(Timestamp::from_unix(expires / 1000));
+    }
     if let Some(activity) = activity {
         body["activity"] = json!(activity);
     }
@@ -171,4 +175,26 @@ pub async fn enable(
     body["released"] = json!(released);
     body["windows_scheduled"] = json!(resumed.windows);
     Ok(Json(body))
+}
+
+/// `POST /rotate-secret`: a new signing secret; for 24 hours deliveries carry signatures
+/// of both the new and the previous secret, so receivers can switch without losing any.
+pub async fn rotate_secret(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let ws = require_workspace(&state.store, &headers).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let record = state
+        .store
+        .rotate_secret(&ws, &generate_secret(), now)
+        .await?
+        .ok_or(ApiError::NotFound("no webhook is registered"))?;
+    let detail = "Signing secret rotated; the previous secret also signs for 24 hours";
+    state
+        .store
+        .record_activity(&ws, &ActivityEntry::now("secret_rotated", detail))
+        .await?;
+    tracing::info!(workspace_id = %ws, "signing secret rotated");
+    Ok(Json(view_with_activity(&state, &ws, &record).await?))
 }

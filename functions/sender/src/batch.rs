@@ -143,14 +143,8 @@ impl Sender {
     }
 
     async fn send(&self, webhook: &WebhookRecord, envelope: &DeliveryEnvelope) -> Attempt {
-        attempt(
-            &self.client,
-            &self.policy,
-            &webhook.url,
-            &webhook.secret,
-            envelope,
-        )
-        .await
+        let secrets = webhook.signing_secrets(chrono::Utc::now().timestamp_millis());
+        attempt(&self.client, &self.policy, &webhook.url, &secrets, envelope).await
     }
 }
 

@@ -26,7 +26,7 @@ pub async fn attempt(
     client: &reqwest::Client,
     policy: &UrlPolicy,
     url: &str,
-    secret: &str,
+    secrets: &[&str],
     envelope: &DeliveryEnvelope,
 ) -> Attempt {
     let time = Timestamp::now();
@@ -50,13 +50,20 @@ pub async fn attempt(
         latency_ms: 0,
         error: None,
     };
-    let signature = match signing::sign(
-        secret,
-        envelope.delivery_id.as_str(),
-        time.utc().timestamp(),
-        envelope.body.as_bytes(),
-    ) {
-        Ok(sig) => sig,
+    // Space-separated signatures, one per active secret (Standard Webhooks rotation).
+    let signatures: Result<Vec<String>, _> = secrets
+        .iter()
+        .map(|secret| {
+            signing::sign(
+                secret,
+                envelope.delivery_id.as_str(),
+                time.utc().timestamp(),
+                envelope.body.as_bytes(),
+            )
+        })
+        .collect();
+    let signature = match signatures {
+        Ok(sigs) => sigs.join(" "),
         Err(e) => return failed(entry, e.to_string()),
     };
     headers.insert("webhook-signature".into(), signature);

@@ -28,9 +28,32 @@ pub struct WebhookRecord {
     /// Why.
     #[serde(default)]
     pub disabled_reason: Option<String>,
+    /// The secret before the last rotation, still signing until it expires.
+    #[serde(default)]
+    pub previous_secret: Option<String>,
+    /// When the previous secret stops signing (ms).
+    #[serde(default)]
+    pub previous_secret_expires_ms: Option<i64>,
 }
 
+/// After a rotation, deliveries carry the old signature too for this long.
+pub const ROTATION_OVERLAP_MS: i64 = 24 * 3_600 * 1_000;
+
 impl WebhookRecord {
+    /// The secrets that sign a delivery at `now_ms`: the current one, and the previous one
+    /// during the 24 hours after a rotation.
+    pub fn signing_secrets(&self, now_ms: i64) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let (Some(previous), Some(expires)) =
+            (&self.previous_secret, self.previous_secret_expires_ms)
+        {
+            if now_ms < expires {
+                secrets.push(previous);
+            }
+        }
+        secrets
+    }
+
     /// The tenant-facing health.
     pub fn status(&self) -> WebhookStatus {
         WebhookStatus {
@@ -152,6 +175,36 @@ impl Store {
         }
     }
 
+    /// Replaces the secret; the old one keeps signing for `ROTATION_OVERLAP_MS`.
+    pub async fn rotate_secret(
+        &self,
+        ws: &WorkspaceId,
+        new_secret: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<WebhookRecord>> {
+        let result = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::workspace_pk(ws)))
+            .key("sk", s(keys::WEBHOOK))
+            .update_expression(
+                "SET previous_secret = secret, previous_secret_expires_ms = :expires, \
+                 secret = :new, updated_at = :now",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":expires", n(now_ms + ROTATION_OVERLAP_MS))
+            .expression_attribute_values(":new", s(new_secret))
+            .expression_attribute_values(":now", s(Timestamp::now().rfc3339()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match super::applied("UpdateItem", result)?.and_then(|out| out.attributes) {
+            Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Counts one failed request; returns the new consecutive count (atomic under concurrency).
     pub async fn add_failure(&self, ws: &WorkspaceId) -> StoreResult<u32> {
         let out = self
@@ -222,5 +275,33 @@ impl Store {
             .send()
             .await;
         Ok(super::applied("UpdateItem", result)?.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(previous: Option<(&str, i64)>) -> WebhookRecord {
+        WebhookRecord {
+            url: "https://x".into(),
+            enabled: true,
+            aggregation: Aggregation::None,
+            secret: "whsec_new".into(),
+            continuous_conversation: false,
+            consecutive_failures: 0,
+            disabled_at: None,
+            disabled_reason: None,
+            previous_secret: previous.map(|p| p.0.to_string()),
+            previous_secret_expires_ms: previous.map(|p| p.1),
+        }
+    }
+
+    #[test]
+    fn the_previous_secret_signs_until_it_expires() {
+        assert_eq!(record(None).signing_secrets(0), ["whsec_new"]);
+        let rotated = record(Some(("whsec_old", 1_000)));
+        assert_eq!(rotated.signing_secrets(999), ["whsec_new", "whsec_old"]);
+        assert_eq!(rotated.signing_secrets(1_000), ["whsec_new"]);
     }
 }
