@@ -172,6 +172,87 @@ mod tests {
         }
     }
 
+    /// Internal destinations in every spelling an attacker might try. Each must be refused.
+    const SSRF_CORPUS: &[&str] = &[
+        // IPv4 private, loopback, link-local (metadata), CGNAT, this-network, reserved
+        "http://10.0.0.1/",
+        "http://10.255.255.255/",
+        "http://172.16.0.1/",
+        "http://172.31.255.255/",
+        "http://192.168.0.1/",
+        "http://127.0.0.1/",
+        "http://127.255.255.254/",
+        "http://169.254.169.254/",
+        "http://169.254.0.1/",
+        "http://100.64.0.1/",
+        "http://100.127.255.255/",
+        "http://0.0.0.0/",
+        "http://0.1.2.3/",
+        "http://192.0.0.1/",
+        "http://198.18.0.1/",
+        "http://240.0.0.1/",
+        // broadcast and multicast
+        "http://255.255.255.255/",
+        "http://224.0.0.1/",
+        "http://239.255.255.250/",
+        // IPv6 loopback, unspecified, link-local, unique-local, multicast, site-local
+        "http://[::1]/",
+        "http://[::]/",
+        "http://[fe80::1]/",
+        "http://[febf::1]/",
+        "http://[fc00::1]/",
+        "http://[fd12:3456::1]/",
+        "http://[ff02::1]/",
+        "http://[fec0::1]/",
+        // IPv4 hidden in IPv6: mapped, compatible, NAT64
+        "http://[::ffff:127.0.0.1]/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://[::ffff:10.0.0.1]/",
+        "http://[::127.0.0.1]/",
+        "http://[64:ff9b::a00:1]/",
+        // numeric spellings of 127.0.0.1 and 0.0.0.0
+        "http://2130706433/",
+        "http://0x7f.1/",
+        "http://017700000001/",
+        "http://0x7f000001/",
+        "http://0177.0.0.1/",
+        "http://127.1/",
+        "http://0/",
+        // userinfo tricks
+        "http://evil@127.0.0.1/",
+        "http://user:pass@10.0.0.1/",
+        "http://example.com@169.254.169.254/",
+    ];
+
+    #[test]
+    fn the_ssrf_corpus_has_no_bypass() {
+        assert!(SSRF_CORPUS.len() >= 30);
+        let bypasses: Vec<&&str> = SSRF_CORPUS
+            .iter()
+            .filter(|url| STRICT.check_syntax(url).is_ok())
+            .collect();
+        assert!(
+            bypasses.is_empty(),
+            "{} of {} bypassed: {bypasses:?}",
+            bypasses.len(),
+            SSRF_CORPUS.len()
+        );
+        // With the local loopback allowance, only the loopback spellings pass.
+        let local: Vec<&&str> = SSRF_CORPUS
+            .iter()
+            .filter(|url| LOCAL.check_syntax(url).is_ok())
+            .collect();
+        for url in &local {
+            let host = url::Url::parse(url).unwrap();
+            let ip = match host.host().unwrap() {
+                Host::Ipv4(ip) => IpAddr::V4(ip),
+                Host::Ipv6(ip) => canonical(IpAddr::V6(ip)),
+                Host::Domain(d) => panic!("{d}"),
+            };
+            assert!(ip.is_loopback(), "{url} passed with only loopback allowed");
+        }
+    }
+
     #[test]
     fn refuses_other_schemes_and_userinfo() {
         assert_eq!(
