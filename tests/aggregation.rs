@@ -500,7 +500,7 @@ async fn changing_granularity_loses_and_duplicates_nothing() {
 #[tokio::test]
 async fn failing_bundles_and_their_retries_count_toward_the_automatic_disable() {
     let stack = TestStack::with(Options {
-        visibility_timeout_secs: 1,
+        retry_delay_secs: 1,
         ..Options::default()
     })
     .await;

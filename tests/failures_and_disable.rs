@@ -260,7 +260,7 @@ async fn a_redirect_is_a_failure_and_is_not_followed() {
 #[tokio::test]
 async fn a_delivery_that_keeps_failing_moves_to_the_dead_letter_queue() {
     let stack = TestStack::with(Options {
-        visibility_timeout_secs: 1,
+        retry_delay_secs: 1,
         ..Options::default()
     })
     .await;
@@ -322,4 +322,32 @@ async fn a_410_gone_disables_the_webhook_at_once() {
     stack.ingest(&key, batch("after", 1)).await;
     stack.drain().await;
     assert_eq!(receiver.received().len(), 1);
+}
+
+#[tokio::test]
+async fn retry_after_on_503_brings_the_delivery_back_when_the_receiver_asked() {
+    // The schedule would wait 120 s; the receiver asks for 1 s.
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    receiver.respond_with_headers(503, &[("retry-after", "1")]);
+    let (_, key) = stack.workspace(&stack.unique_email("retryafter")).await;
+    stack.register(&key, &receiver.url()).await;
+    stack.ingest(&key, batch("later", 1)).await;
+    assert_eq!(stack.drain().await.failed, 1);
+    receiver.respond_with_headers(200, &[]);
+    let mut delivered = false;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if stack.drain().await.received == 1 {
+            delivered = true;
+            break;
+        }
+    }
+    assert!(
+        delivered,
+        "the delivery came back after Retry-After, not after the schedule's 120 s"
+    );
+    let got = receiver.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
 }

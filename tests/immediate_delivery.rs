@@ -230,7 +230,7 @@ async fn the_same_message_id_is_stored_and_delivered_once() {
 #[tokio::test]
 async fn a_retried_delivery_keeps_its_webhook_id_and_the_log_shows_both_requests() {
     let stack = TestStack::with(Options {
-        visibility_timeout_secs: 1,
+        retry_delay_secs: 1,
         ..Options::default()
     })
     .await;

@@ -1,5 +1,6 @@
 //! Settings every function reads from its environment (set by template.yaml or the local runner).
 
+use crate::delivery::RetryPolicy;
 use crate::url_policy::UrlPolicy;
 use std::time::Duration;
 
@@ -20,6 +21,8 @@ pub struct Config {
     pub chat_url_base: String,
     /// Base of the permalink closing each bundle's `aggregation` digest.
     pub permalink_base: String,
+    /// When failed deliveries are tried again.
+    pub retry: RetryPolicy,
 }
 
 /// A required variable is missing.
@@ -50,6 +53,7 @@ impl Config {
                 .unwrap_or_else(|_| "https://app.chatwoot.com".into()),
             permalink_base: std::env::var("OUTFLOW_PERMALINK_BASE")
                 .unwrap_or_else(|_| "https://app.chatwoot.com/permalink".into()),
+            retry: RetryPolicy::standard(),
         })
     }
 }

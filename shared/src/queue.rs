@@ -2,8 +2,9 @@
 
 use crate::domain::{DeliveryId, Timestamp, WorkspaceId};
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, SendMessageBatchRequestEntry};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// One delivery: the exact body to POST, so every retry signs the same bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +37,47 @@ pub struct QueueError {
 const BATCH: usize = 10;
 /// ...and 1 MiB for the whole batch (kept a little under for the request's own framing).
 const BATCH_BYTES: usize = 1024 * 1024 - 8 * 1024;
+
+impl DeliveryQueue {
+    /// Hides received deliveries until their next attempt (one request per 10).
+    pub async fn retry_later(&self, deliveries: &[(String, Duration)]) -> Result<(), QueueError> {
+        for chunk in deliveries.chunks(BATCH) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, (receipt, delay))| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        .visibility_timeout(delay.as_secs().min(43_200) as i32)
+                        .build()
+                        .map_err(|e| QueueError {
+                            op: "ChangeMessageVisibilityBatch",
+                            detail: e.to_string(),
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .sqs
+                .change_message_visibility_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| QueueError {
+                    op: "ChangeMessageVisibilityBatch",
+                    detail: DisplayErrorContext(&e).to_string(),
+                })?;
+            if !out.failed.is_empty() {
+                return Err(QueueError {
+                    op: "ChangeMessageVisibilityBatch",
+                    detail: format!("{} entries failed", out.failed.len()),
+                });
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Groups bodies into batches within both SQS limits, keeping their order.
 fn batches(bodies: &[String]) -> Vec<Vec<&str>> {
@@ -129,8 +171,9 @@ pub mod spec {
     /// Visibility timeout of the delivery queue: six times the sender's 30 s timeout, as
     /// AWS recommends for SQS event sources.
     pub const VISIBILITY_TIMEOUT_SECS: u32 = 180;
-    /// Receives before a delivery moves to the dead-letter queue.
-    pub const MAX_RECEIVE_COUNT: u32 = 5;
+    /// Receives before a delivery moves to the dead-letter queue: one per attempt of the
+    /// retry schedule (`delivery::retry::STANDARD_SCHEDULE`).
+    pub const MAX_RECEIVE_COUNT: u32 = 8;
     /// How long the DLQ keeps deliveries for replay (14 days, the SQS maximum).
     pub const DLQ_RETENTION_SECS: u32 = 1_209_600;
 }

@@ -37,6 +37,7 @@ struct Inner {
     received: Vec<Received>,
     status: u16,
     delay: Duration,
+    headers: Vec<(String, String)>,
 }
 
 /// The receiver handle.
@@ -50,8 +51,8 @@ async fn handle(
     State(inner): State<Arc<Mutex<Inner>>>,
     headers: HeaderMap,
     body: String,
-) -> StatusCode {
-    let (status, delay) = {
+) -> (StatusCode, HeaderMap) {
+    let (status, delay, extra) = {
         let mut guard = inner.lock().unwrap();
         guard.received.push(Received {
             headers: headers
@@ -60,10 +61,17 @@ async fn handle(
                 .collect(),
             body,
         });
-        (guard.status, guard.delay)
+        (guard.status, guard.delay, guard.headers.clone())
     };
     tokio::time::sleep(delay).await;
-    StatusCode::from_u16(status).unwrap()
+    let mut reply = HeaderMap::new();
+    for (name, value) in extra {
+        reply.insert(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    (StatusCode::from_u16(status).unwrap(), reply)
 }
 
 impl Receiver {
@@ -90,6 +98,16 @@ impl Receiver {
     /// Answers `status` from now on.
     pub fn respond_with(&self, status: u16) {
         self.inner.lock().unwrap().status = status;
+    }
+
+    /// Answers `status` with these headers from now on.
+    pub fn respond_with_headers(&self, status: u16, headers: &[(&str, &str)]) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.status = status;
+        inner.headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
     }
 
     /// Waits this long before answering.

@@ -37,8 +37,9 @@ pub struct Options {
     pub url_policy: UrlPolicy,
     /// Delivery timeout (short, so timeout tests stay fast).
     pub delivery_timeout: Duration,
-    /// Queue visibility timeout: when a failed delivery is retried.
-    pub visibility_timeout_secs: u32,
+    /// Seconds until a failed delivery is tried again (every attempt of the schedule; also
+    /// the queue's visibility timeout).
+    pub retry_delay_secs: u32,
 }
 
 impl Default for Options {
@@ -49,7 +50,7 @@ impl Default for Options {
             },
             delivery_timeout: Duration::from_secs(2),
             // Long enough that a failed delivery never reappears mid-test on its own.
-            visibility_timeout_secs: 120,
+            retry_delay_secs: 120,
         }
     }
 }
@@ -93,8 +94,12 @@ impl TestStack {
         let Options {
             url_policy,
             delivery_timeout,
-            visibility_timeout_secs,
+            retry_delay_secs,
         } = options;
+        // The standard schedule's shape (8 attempts, the first at once) in test-sized delays.
+        let mut schedule = vec![Duration::from_secs(retry_delay_secs.into()); 8];
+        schedule[0] = Duration::ZERO;
+        let options_retry = outflow::delivery::RetryPolicy::new(schedule, 0.0);
         let endpoint = std::env::var("AWS_ENDPOINT_URL")
             .expect("AWS_ENDPOINT_URL must point at moto: run the tests with `make test`");
         let aws = AwsClients::from_env().await;
@@ -104,7 +109,7 @@ impl TestStack {
             queue: format!("outflow-test-{id}"),
             dead_letter_queue: format!("outflow-test-{id}-dlq"),
             sender_email: "outflow@example.com".into(),
-            visibility_timeout_secs,
+            visibility_timeout_secs: retry_delay_secs,
         };
         let stack = stack::ensure(&aws, &names).await.expect("local stack");
         let config = Config {
@@ -115,6 +120,7 @@ impl TestStack {
             delivery_timeout,
             chat_url_base: "https://app.livedesk.example".into(),
             permalink_base: "https://app.livedesk.example/permalink".into(),
+            retry: options_retry,
         };
         let clock = Clock::fixed(chrono::Utc::now());
         let app = LocalApp::new(&aws, &config, ADMIN_TOKEN, clock);
@@ -271,12 +277,20 @@ impl TestStack {
 
     /// Emails the emulator sent to `to`.
     pub async fn emails_to(&self, to: &str) -> Vec<Value> {
-        let data: Value = reqwest::get(format!("{}/moto-api/data.json", self.endpoint))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        // moto builds this dump by walking live state; while other tests write, a dump can
+        // fail midway, so a failed one is fetched again.
+        let url = format!("{}/moto-api/data.json", self.endpoint);
+        let mut data = None;
+        for _ in 0..10 {
+            if let Ok(response) = reqwest::get(&url).await {
+                if let Ok(json) = response.json::<Value>().await {
+                    data = Some(json);
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let data = data.expect("moto state dump");
         let mut found = Vec::new();
         collect_emails(&data["ses"], to, &mut found);
         found

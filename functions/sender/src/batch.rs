@@ -3,24 +3,31 @@
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
-use outflow::delivery::{attempt, Attempt, DeliveryClient, HealthKeeper};
+use outflow::delivery::retry::parse_retry_after;
+use outflow::delivery::{attempt, Attempt, DeliveryClient, HealthKeeper, RetryPolicy};
 use outflow::domain::WorkspaceId;
-use outflow::queue::DeliveryEnvelope;
-use outflow::store::{ActivityEntry, Item, Store, StoreError, WebhookRecord};
+use outflow::queue::{DeliveryEnvelope, DeliveryQueue};
+use outflow::store::{ActivityEntry, Item, RequestLogEntry, Store, StoreError, WebhookRecord};
 use outflow::url_policy::UrlPolicy;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// The sender, built once per container.
 #[derive(Clone, Debug)]
 pub struct Sender {
     store: Store,
+    queue: DeliveryQueue,
     health: HealthKeeper,
     client: DeliveryClient,
     policy: UrlPolicy,
+    retry: RetryPolicy,
 }
 
 struct Record {
     message_id: String,
+    receipt_handle: Option<String>,
+    /// Which attempt this is (SQS's ApproximateReceiveCount, 1 for the first).
+    attempt: u32,
     envelope: DeliveryEnvelope,
 }
 
@@ -28,15 +35,19 @@ impl Sender {
     /// A sender over the store, with the delivery client and health keeper.
     pub fn new(
         store: Store,
+        queue: DeliveryQueue,
         health: HealthKeeper,
         client: DeliveryClient,
         policy: UrlPolicy,
+        retry: RetryPolicy,
     ) -> Self {
         Self {
             store,
+            queue,
             health,
             client,
             policy,
+            retry,
         }
     }
 
@@ -93,6 +104,7 @@ impl Sender {
         };
         let attempts = join_all(records.iter().map(|r| self.send(&webhook, &r.envelope))).await;
         let mut retry = Vec::new();
+        let mut later = Vec::new();
         let mut items: Vec<Item> = Vec::with_capacity(attempts.len() * 2);
         // A reset costs a write even when its condition fails, so reset only when the count
         // read at the start of this batch, or a failure in it, may have made it non-zero.
@@ -122,6 +134,14 @@ impl Sender {
                 }
                 count_may_be_positive = true;
                 retry.push(record.message_id.clone());
+                if let Some(receipt) = &record.receipt_handle {
+                    // No attempt left: visible at once, so the next receive moves it to the DLQ.
+                    let delay = self
+                        .retry
+                        .next_delay_jittered(record.attempt, retry_after(entry))
+                        .unwrap_or_default();
+                    later.push((receipt.clone(), delay));
+                }
                 ActivityEntry::at(
                     entry.time,
                     "delivery_failed",
@@ -139,6 +159,10 @@ impl Sender {
             items.push(activity.to_item(ws)?);
         }
         self.store.batch_put(items).await?;
+        if let Err(e) = self.queue.retry_later(&later).await {
+            // The queue's own visibility timeout still brings them back.
+            tracing::error!(workspace_id = %ws, error = %e, "could not schedule retries");
+        }
         Ok(retry)
     }
 
@@ -148,6 +172,18 @@ impl Sender {
     }
 }
 
+/// A `Retry-After` on 429 or 503, which the receiver may use to ask for a pause.
+fn retry_after(entry: &RequestLogEntry) -> Option<Duration> {
+    let response = entry
+        .response
+        .as_ref()
+        .filter(|r| matches!(r.status, 429 | 503))?;
+    response
+        .headers
+        .get("retry-after")
+        .and_then(|v| parse_retry_after(v))
+}
+
 fn decode(message: &SqsMessage) -> Result<Record, String> {
     let message_id = message
         .message_id
@@ -155,8 +191,15 @@ fn decode(message: &SqsMessage) -> Result<Record, String> {
         .ok_or("record without messageId")?;
     let body = message.body.as_deref().ok_or("record without body")?;
     let envelope = serde_json::from_str(body).map_err(|e| format!("bad envelope: {e}"))?;
+    let attempt = message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
     Ok(Record {
         message_id,
+        receipt_handle: message.receipt_handle.clone(),
+        attempt,
         envelope,
     })
 }

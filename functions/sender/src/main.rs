@@ -6,6 +6,7 @@ use outflow::clients::AwsClients;
 use outflow::config::Config;
 use outflow::delivery::{build_client, HealthKeeper};
 use outflow::notify::OwnerNotifier;
+use outflow::queue::DeliveryQueue;
 use outflow::store::Store;
 use outflow_sender::Sender;
 
@@ -20,7 +21,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         OwnerNotifier::new(aws.ses, &config.sender_email),
     );
     let client = build_client(config.url_policy, config.delivery_timeout);
-    let sender = Sender::new(store, health, client, config.url_policy);
+    let queue = DeliveryQueue::new(aws.sqs, &config.queue_url);
+    let sender = Sender::new(
+        store,
+        queue,
+        health,
+        client,
+        config.url_policy,
+        config.retry,
+    );
     let sender = &sender;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, lambda_runtime::Error>(sender.handle(event.payload).await)

@@ -60,7 +60,14 @@ impl LocalApp {
                 admin_token: admin_token.into(),
                 url_policy: config.url_policy,
             },
-            sender: Sender::new(store.clone(), health, client, config.url_policy),
+            sender: Sender::new(
+                store.clone(),
+                queue.clone(),
+                health,
+                client,
+                config.url_policy,
+                config.retry.clone(),
+            ),
             aggregator: Aggregator::new(store, queue, &config.permalink_base),
             clock,
         }

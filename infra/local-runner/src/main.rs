@@ -59,6 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "OUTFLOW_PERMALINK_BASE",
             "https://app.chatwoot.com/permalink",
         ),
+        retry: outflow::delivery::RetryPolicy::standard(),
     };
     let app = LocalApp::new(&aws, &config, &admin_token, Clock::system());
     let aggregate_every = Duration::from_secs(var("OUTFLOW_AGGREGATE_EVERY", "30").parse()?);

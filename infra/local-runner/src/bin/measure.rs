@@ -75,6 +75,7 @@ async fn bench(aggregation: &str, receiver: &str) -> Bench {
         delivery_timeout: Duration::from_secs(10),
         chat_url_base: String::new(),
         permalink_base: "https://app.example/permalink".into(),
+        retry: outflow::delivery::RetryPolicy::standard(),
     };
     let app = LocalApp::new(
         &aws,
