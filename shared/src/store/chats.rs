@@ -24,11 +24,7 @@ impl Store {
         delivery: &str,
     ) -> StoreResult<ChatState> {
         let out = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::workspace_pk(ws)))
-            .key("sk", s(keys::chat(chat)))
+            .update(s(keys::workspace_pk(ws)), s(keys::chat(chat)))
             .update_expression("SET first_delivery = if_not_exists(first_delivery, :d)")
             .expression_attribute_values(":d", s(delivery))
             .return_values(ReturnValue::AllNew)
@@ -56,11 +52,7 @@ impl Store {
 
     /// A new conversation begins (created, or the old one resolved): the next delivery is new.
     pub async fn restart_chat(&self, ws: &WorkspaceId, chat: &ChatId) -> StoreResult<()> {
-        self.db
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::workspace_pk(ws)))
-            .key("sk", s(keys::chat(chat)))
+        self.update(s(keys::workspace_pk(ws)), s(keys::chat(chat)))
             .update_expression("REMOVE first_delivery")
             .send()
             .await
@@ -77,11 +69,7 @@ impl Store {
         email: &str,
         at_millis: i64,
     ) -> StoreResult<()> {
-        self.db
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::workspace_pk(ws)))
-            .key("sk", s(keys::chat(chat)))
+        self.update(s(keys::workspace_pk(ws)), s(keys::chat(chat)))
             .update_expression(
                 "SET responsible_name = :n, responsible_email = :e, responsible_at = :at",
             )

@@ -80,11 +80,7 @@ impl Store {
         text: &str,
     ) -> StoreResult<bool> {
         let result = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::workspace_pk(ws)))
-            .key("sk", s(keys::message(id)))
+            .update(s(keys::workspace_pk(ws)), s(keys::message(id)))
             .update_expression("SET edited_text = :t")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":t", s(text))

@@ -96,6 +96,19 @@ impl Store {
             table: table.into(),
         }
     }
+
+    /// An UpdateItem on one item of the table.
+    pub(crate) fn update(
+        &self,
+        pk: AttributeValue,
+        sk: AttributeValue,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.db
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", sk)
+    }
 }
 
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {

@@ -115,11 +115,7 @@ impl Store {
              secret = if_not_exists(secret, :secret), updated_at = :now, {health}"
         );
         let out = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::workspace_pk(ws)))
-            .key("sk", s(keys::WEBHOOK))
+            .update(s(keys::workspace_pk(ws)), s(keys::WEBHOOK))
             .update_expression(expr)
             .expression_attribute_names("#url", "url")
             .expression_attribute_values(":url", s(&update.url))
@@ -151,11 +147,7 @@ impl Store {
     /// Turns an existing webhook back on and resets its failure count.
     pub async fn enable_webhook(&self, ws: &WorkspaceId) -> StoreResult<Option<WebhookRecord>> {
         let result = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::workspace_pk(ws)))
-            .key("sk", s(keys::WEBHOOK))
+            .update(s(keys::workspace_pk(ws)), s(keys::WEBHOOK))
             .update_expression(format!(
                 "SET enabled = :true, updated_at = :now, {RESET_HEALTH}"
             ))
@@ -183,11 +175,7 @@ impl Store {
         now_ms: i64,
     ) -> StoreResult<Option<WebhookRecord>> {
         let result = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::workspace_pk(ws)))
-            .key("sk", s(keys::WEBHOOK))
+            .update(s(keys::workspace_pk(ws)), s(keys::WEBHOOK))
             .update_expression(
                 "SET previous_secret = secret, previous_secret_expires_ms = :expires, \
                  secret = :new, updated_at = :now",
@@ -208,11 +196,7 @@ impl Store {
     /// Counts one failed request; returns the new consecutive count (atomic under concurrency).
     pub async fn add_failure(&self, ws: &WorkspaceId) -> StoreResult<u32> {
         let out = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::workspace_pk(ws)))
-            .key("sk", s(keys::WEBHOOK))
+            .update(s(keys::workspace_pk(ws)), s(keys::WEBHOOK))
             .update_expression("ADD consecutive_failures :one")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":one", n(1))
@@ -232,11 +216,7 @@ impl Store {
     /// A success: the count starts again from zero (no write when it already is zero).
     pub async fn reset_failures(&self, ws: &WorkspaceId) -> StoreResult<()> {
         let result = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::workspace_pk(ws)))
-            .key("sk", s(keys::WEBHOOK))
+            .update(s(keys::workspace_pk(ws)), s(keys::WEBHOOK))
             .update_expression("SET consecutive_failures = :zero")
             .condition_expression("consecutive_failures > :zero")
             .expression_attribute_values(":zero", n(0))
@@ -255,11 +235,7 @@ impl Store {
         at: Timestamp,
     ) -> StoreResult<bool> {
         let result = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::workspace_pk(ws)))
-            .key("sk", s(keys::WEBHOOK))
+            .update(s(keys::workspace_pk(ws)), s(keys::WEBHOOK))
             .update_expression("SET enabled = :false, disabled_at = :at, disabled_reason = :why")
             .condition_expression("enabled = :true")
             .expression_attribute_values(

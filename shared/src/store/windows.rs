@@ -76,11 +76,7 @@ impl Store {
     /// Records that a chat window has messages (idempotent; keeps any claim).
     pub async fn open_window(&self, w: &PendingWindow) -> StoreResult<()> {
         let (pk, sk) = w.key();
-        self.db
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", pk)
-            .key("sk", sk)
+        self.update(pk, sk)
             .update_expression(
                 "SET workspace_id = :ws, chat_id = :chat, granularity = :g, start_ms = :start, \
                  end_ms = :end, due_pk = :due_pk, due_sk = if_not_exists(due_sk, :due_sk)",
@@ -137,11 +133,7 @@ impl Store {
     ) -> StoreResult<bool> {
         let (pk, sk) = w.key();
         let result = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", pk)
-            .key("sk", sk)
+            .update(pk, sk)
             .update_expression("SET claimed_at = :now, claimed_by = :run")
             .condition_expression(
                 "attribute_exists(pk) AND attribute_exists(due_pk) AND \
@@ -173,11 +165,7 @@ impl Store {
     pub async fn park_window(&self, w: &PendingWindow) -> StoreResult<()> {
         let (pk, sk) = w.key();
         let result = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", pk)
-            .key("sk", sk)
+            .update(pk, sk)
             .update_expression("REMOVE due_pk, due_sk, claimed_at, claimed_by")
             .condition_expression("attribute_exists(pk)")
             .send()
@@ -206,11 +194,7 @@ impl Store {
             for item in out.items.unwrap_or_default() {
                 let w: PendingWindow = serde_dynamo::from_item(item)?;
                 let (pk, sk) = w.key();
-                self.db
-                    .update_item()
-                    .table_name(&self.table)
-                    .key("pk", pk)
-                    .key("sk", sk)
+                self.update(pk, sk)
                     .update_expression(
                         "SET due_pk = :pk, due_sk = :sk REMOVE claimed_at, claimed_by",
                     )
