@@ -36,12 +36,7 @@ impl Store {
         limit: i32,
     ) -> StoreResult<Vec<(String, DeliveryEnvelope)>> {
         let out = self
-            .db
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(keys::workspace_pk(ws)))
-            .expression_attribute_values(":prefix", s(keys::HELD_PREFIX))
+            .prefix_query(ws, keys::HELD_PREFIX)
             .limit(limit)
             .send()
             .await

@@ -97,6 +97,20 @@ impl Store {
         }
     }
 
+    /// A Query over a workspace's items whose sort key starts with `prefix`.
+    pub(crate) fn prefix_query(
+        &self,
+        ws: &crate::domain::WorkspaceId,
+        prefix: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.db
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(keys::workspace_pk(ws)))
+            .expression_attribute_values(":prefix", s(prefix))
+    }
+
     /// An UpdateItem on one item of the table.
     pub(crate) fn update(
         &self,

@@ -85,12 +85,7 @@ impl Store {
         limit: i32,
     ) -> StoreResult<Vec<T>> {
         let out = self
-            .db
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(keys::workspace_pk(ws)))
-            .expression_attribute_values(":prefix", s(prefix))
+            .prefix_query(ws, prefix)
             .scan_index_forward(false)
             .limit(limit)
             .send()

@@ -181,12 +181,7 @@ impl Store {
         let mut count = 0;
         loop {
             let out = self
-                .db
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(keys::workspace_pk(ws)))
-                .expression_attribute_values(":prefix", s(keys::WINDOW_PREFIX))
+                .prefix_query(ws, keys::WINDOW_PREFIX)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
