@@ -155,3 +155,54 @@ async fn a_host_that_resolves_inside_is_refused_again_at_send_time() {
     let error = log.body["requests"][0]["error"].as_str().unwrap();
     assert!(error.contains("internal address"), "{error}");
 }
+
+#[tokio::test]
+async fn a_rotated_api_key_stops_working_at_once() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (ws, old) = stack.workspace("owner@keys.test").await;
+    stack.register(&old, &receiver.url()).await;
+    let rotated = stack
+        .call(Method::POST, "/v1/api-keys/rotate", Some(&old), None)
+        .await;
+    assert_eq!(rotated.status, StatusCode::CREATED);
+    assert_eq!(rotated.body["workspace_id"], ws.as_str());
+    let new = rotated.body["api_key"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+
+    let with_old = stack
+        .call(Method::GET, "/v1/webhooks/outbound", Some(&old), None)
+        .await;
+    assert_eq!(with_old.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        stack.ingest(&old, SEED).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let again = stack
+        .call(Method::POST, "/v1/api-keys/rotate", Some(&old), None)
+        .await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+
+    let with_new = stack
+        .call(Method::GET, "/v1/webhooks/outbound", Some(&new), None)
+        .await;
+    assert_eq!(
+        with_new.status,
+        StatusCode::OK,
+        "settings survive the rotation"
+    );
+    assert_eq!(stack.ingest(&new, SEED).await.body["accepted"], 1);
+    assert_eq!(
+        stack.items_with_prefix("APIKEY#").await,
+        1,
+        "only the new key's hash is stored"
+    );
+    assert!(
+        !stack
+            .items()
+            .await
+            .iter()
+            .any(|i| format!("{i:?}").contains(&new)),
+        "keys are stored hashed"
+    );
+}

@@ -29,6 +29,7 @@ pub struct ApiState {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/v1/workspaces", post(workspaces::create))
+        .route("/v1/api-keys/rotate", post(workspaces::rotate_key))
         .route(
             "/v1/webhooks/outbound",
             get(webhooks::show).put(webhooks::update),

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use outflow::domain::{ApiKey, Timestamp, WorkspaceId};
 use outflow::formats::limits::MAX_SHORT_FIELD_BYTES;
-use outflow::http::{bearer_token, tokens_match, ApiError, LimitedBody};
+use outflow::http::{bearer_token, require_workspace, tokens_match, ApiError, LimitedBody};
 use outflow::store::Workspace;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -59,5 +59,26 @@ pub async fn create(
             "owner_email": workspace.owner_email,
             "api_key": key.reveal(),
         })),
+    ))
+}
+
+/// `POST /v1/api-keys/rotate` (tenant key): a new API key, shown once; the key that made the
+/// request stops working at once.
+pub async fn rotate_key(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let ws = require_workspace(&state.store, &headers).await?;
+    let old = ApiKey::presented(bearer_token(&headers)?);
+    let new = ApiKey::generate(&ws);
+    if !state.store.rotate_api_key(&ws, &old, &new).await? {
+        return Err(ApiError::Unauthorized(
+            "the key was revoked by a concurrent rotation",
+        ));
+    }
+    tracing::info!(workspace_id = %ws, "api key rotated");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "workspace_id": ws, "api_key": new.reveal() })),
     ))
 }

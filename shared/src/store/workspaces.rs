@@ -2,7 +2,7 @@
 
 use super::{keys, s, Store, StoreError, StoreResult};
 use crate::domain::{ApiKey, Timestamp, WorkspaceId};
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 /// A tenant.
@@ -57,6 +57,50 @@ impl Store {
             .await
             .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
         Ok(())
+    }
+
+    /// Replaces a workspace's key in one transaction: the new key works and the old one
+    /// stops working at the same instant. False when the old key was already gone.
+    pub async fn rotate_api_key(
+        &self,
+        ws: &WorkspaceId,
+        old: &ApiKey,
+        new: &ApiKey,
+    ) -> StoreResult<bool> {
+        let pk = keys::workspace_pk(ws);
+        let put_new = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(&pk))
+            .item("sk", s(keys::api_key(&new.hash())))
+            .item("created_at", s(crate::domain::Timestamp::now().rfc3339()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let delete_old = Delete::builder()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .key("sk", s(keys::api_key(&old.hash())))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let result = self
+            .db
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_new).build())
+            .transact_items(TransactWriteItem::builder().delete(delete_old).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            // A concurrent rotation already removed the old key: its condition failed.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_transaction_canceled_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::dynamo("TransactWriteItems", e)),
+        }
     }
 
     /// The workspace, if it exists.
