@@ -201,14 +201,7 @@ impl TestStack {
 
     /// Registers an immediate-mode webhook; returns the settings answer.
     pub async fn register(&self, key: &str, url: &str) -> Value {
-        let body = json!({"url": url, "enabled": true, "aggregation": "none"})
-            .to_string()
-            .into_bytes();
-        let r = self
-            .call(Method::PUT, "/v1/webhooks/outbound", Some(key), Some(body))
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        r.body
+        self.register_with(key, url, "none").await
     }
 
     /// Registers a webhook with the given aggregation.

@@ -141,12 +141,7 @@ async fn ingest(b: &Bench, chats: usize, per_chat: usize) {
 }
 
 async fn drain(b: &Bench) {
-    loop {
-        let stats = b.pump.drain(&b.app.sender).await.expect("drain");
-        if stats.received == 0 {
-            break;
-        }
-    }
+    b.pump.drain(&b.app.sender).await.expect("drain");
 }
 
 fn print_counts(title: &str, phases: &[(&str, Counts)], messages: u64) {
