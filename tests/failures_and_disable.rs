@@ -5,12 +5,15 @@ use outflow_e2e::{refusing_url, Options, Receiver, TestStack};
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// A message in a chat of its own: a chat's deliveries wait behind its failed one, so
+/// counting failures needs one delivery per chat.
 fn message(id: &str) -> Value {
     let mut v: Value = serde_json::from_str(include_str!(
         "../../shared/fixtures/timelines_message_example.json"
     ))
     .unwrap();
     v["message"]["message_id"] = id.into();
+    v["chat"]["chat_id"] = format!("chat-{id}").into();
     v
 }
 

@@ -100,7 +100,17 @@ fn the_queues_match_the_local_stack() {
         queue["RedrivePolicy"]["maxReceiveCount"].as_u64(),
         Some(spec::MAX_RECEIVE_COUNT.into())
     );
+    assert_eq!(queue["FifoQueue"].as_bool(), Some(spec::FIFO));
+    assert_eq!(
+        queue["DeduplicationScope"].as_str(),
+        Some(spec::DEDUPLICATION_SCOPE)
+    );
+    assert_eq!(
+        queue["FifoThroughputLimit"].as_str(),
+        Some(spec::FIFO_THROUGHPUT_LIMIT)
+    );
     let dlq = resource(&t, "DeliveryDeadLetterQueue");
+    assert_eq!(dlq["FifoQueue"].as_bool(), Some(spec::FIFO));
     assert_eq!(
         dlq["MessageRetentionPeriod"].as_u64(),
         Some(spec::DLQ_RETENTION_SECS.into())

@@ -1,9 +1,10 @@
 //! The delivery queue: one SQS message per delivery, sent in batches of 10.
 
-use crate::domain::{DeliveryId, Timestamp, WorkspaceId};
+use crate::domain::{ChatId, DeliveryId, Timestamp, WorkspaceId};
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, SendMessageBatchRequestEntry};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 /// One delivery: the exact body to POST, so every retry signs the same bytes.
@@ -18,11 +19,44 @@ pub struct DeliveryEnvelope {
     /// Position among deliveries created in the same request (orders equal instants).
     #[serde(default)]
     pub sequence: u32,
+    /// The chat it belongs to: deliveries of one chat reach the receiver in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<ChatId>,
     /// The JSON body to POST.
     pub body: String,
     /// What it carries, for the activity log (e.g. "bundle of chat 89: 12 messages, ...").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
+}
+
+impl DeliveryEnvelope {
+    /// The FIFO message group: one per workspace and chat, so a chat's deliveries are
+    /// handed out in order while other chats proceed in parallel. Hashed because SQS allows
+    /// only 128 ASCII characters and chat ids are the channel's.
+    pub fn message_group(&self) -> String {
+        let mut hash = Sha256::new();
+        hash.update(self.workspace_id.as_str());
+        if let Some(chat) = &self.chat_id {
+            hash.update([0]);
+            hash.update(chat.as_str());
+        }
+        hex(&hash.finalize())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The FIFO deduplication id of one enqueue: stable across the SDK's own retries of the
+/// request (so a retried SendMessageBatch does not duplicate) but fresh for every `send`
+/// call, so a deliberate re-send (release, replay, resend) is never swallowed by SQS's
+/// five-minute deduplication window.
+fn deduplication_id(envelope: &DeliveryEnvelope, nonce: u64) -> String {
+    let mut hash = Sha256::new();
+    hash.update(envelope.delivery_id.as_str());
+    hash.update(nonce.to_be_bytes());
+    hex(&hash.finalize())
 }
 
 /// Sending to the queue failed.
@@ -124,14 +158,21 @@ impl DeliveryQueue {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let nonce: u64 = rand::random();
+        let mut next = 0;
         for chunk in batches(&bodies) {
+            let first = next;
+            next += chunk.len();
             let entries = chunk
                 .iter()
+                .zip(&envelopes[first..next])
                 .enumerate()
-                .map(|(i, body)| {
+                .map(|(i, (body, envelope))| {
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
                         .message_body(*body)
+                        .message_group_id(envelope.message_group())
+                        .message_deduplication_id(deduplication_id(envelope, nonce))
                         .build()
                         .map_err(|e| QueueError {
                             op: "SendMessageBatch",
@@ -168,6 +209,12 @@ impl DeliveryQueue {
 
 /// Queue settings, identical in template.yaml (checked by a test) and the local stack.
 pub mod spec {
+    /// Both queues are FIFO: order per message group (workspace + chat).
+    pub const FIFO: bool = true;
+    /// Deduplicate within a message group, which lets SQS scale FIFO throughput per group.
+    pub const DEDUPLICATION_SCOPE: &str = "messageGroup";
+    /// High-throughput FIFO: the limit applies per message group, not per queue.
+    pub const FIFO_THROUGHPUT_LIMIT: &str = "perMessageGroupId";
     /// Visibility timeout of the delivery queue: six times the sender's 30 s timeout, as
     /// AWS recommends for SQS event sources.
     pub const VISIBILITY_TIMEOUT_SECS: u32 = 180;
@@ -194,5 +241,41 @@ mod tests {
             .all(|b| b.iter().map(|s| s.len()).sum::<usize>() <= BATCH_BYTES));
         assert_eq!(grouped.iter().map(Vec::len).sum::<usize>(), 10);
         assert_eq!(grouped[0].len(), 4);
+    }
+
+    fn envelope(chat: Option<&str>, delivery: &str) -> DeliveryEnvelope {
+        DeliveryEnvelope {
+            workspace_id: WorkspaceId::new_unchecked("ws_aaaaaaaaaaaaaaaaaaaa"),
+            delivery_id: DeliveryId::new_unchecked(delivery),
+            created_at: Timestamp::now(),
+            sequence: 0,
+            chat_id: chat.map(ChatId::new_unchecked),
+            body: "{}".into(),
+            summary: None,
+        }
+    }
+
+    #[test]
+    fn one_message_group_per_chat_within_sqs_limits() {
+        let a1 = envelope(Some("chat-1"), "d1");
+        let a2 = envelope(Some("chat-1"), "d2");
+        let b = envelope(Some("chat-2"), "d3");
+        let none = envelope(None, "d4");
+        assert_eq!(a1.message_group(), a2.message_group());
+        assert_ne!(a1.message_group(), b.message_group());
+        assert_ne!(a1.message_group(), none.message_group());
+        let long = envelope(Some(&"ü".repeat(128)), "d5").message_group();
+        assert!(long.len() <= 128 && long.is_ascii());
+    }
+
+    #[test]
+    fn deduplication_ids_differ_per_send_call_not_per_retry() {
+        let e = envelope(Some("chat-1"), "d1");
+        assert_eq!(deduplication_id(&e, 7), deduplication_id(&e, 7));
+        assert_ne!(deduplication_id(&e, 7), deduplication_id(&e, 8));
+        assert_ne!(
+            deduplication_id(&e, 7),
+            deduplication_id(&envelope(Some("chat-1"), "d2"), 7)
+        );
     }
 }

@@ -32,12 +32,19 @@ impl Received {
     }
 }
 
+/// Decides the answer per request: given the request and how many came before it,
+/// the status and how long to wait before answering.
+pub type Script = Arc<dyn Fn(&Received, usize) -> (u16, Duration) + Send + Sync>;
+
 #[derive(Default)]
 struct Inner {
     received: Vec<Received>,
     status: u16,
     delay: Duration,
     headers: Vec<(String, String)>,
+    script: Option<Script>,
+    /// Indexes into `received` and the status given, in the order the answers went out.
+    answered: Vec<(usize, u16)>,
 }
 
 /// The receiver handle.
@@ -52,18 +59,29 @@ async fn handle(
     headers: HeaderMap,
     body: String,
 ) -> (StatusCode, HeaderMap) {
-    let (status, delay, extra) = {
+    let (status, delay, extra, index) = {
         let mut guard = inner.lock().unwrap();
-        guard.received.push(Received {
+        let request = Received {
             headers: headers
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
                 .collect(),
             body,
-        });
-        (guard.status, guard.delay, guard.headers.clone())
+        };
+        let (status, delay) = match &guard.script {
+            Some(script) => script(&request, guard.received.len()),
+            None => (guard.status, guard.delay),
+        };
+        guard.received.push(request);
+        (
+            status,
+            delay,
+            guard.headers.clone(),
+            guard.received.len() - 1,
+        )
     };
     tokio::time::sleep(delay).await;
+    inner.lock().unwrap().answered.push((index, status));
     let mut reply = HeaderMap::new();
     for (name, value) in extra {
         reply.insert(
@@ -113,6 +131,25 @@ impl Receiver {
     /// Waits this long before answering.
     pub fn delay(&self, delay: Duration) {
         self.inner.lock().unwrap().delay = delay;
+    }
+
+    /// Lets `script` choose each answer from now on.
+    pub fn script(
+        &self,
+        script: impl Fn(&Received, usize) -> (u16, Duration) + Send + Sync + 'static,
+    ) {
+        self.inner.lock().unwrap().script = Some(Arc::new(script));
+    }
+
+    /// Everything answered so far, in the order the answers went out (a receiver that
+    /// handles requests concurrently applies them in this order).
+    pub fn answered(&self) -> Vec<(Received, u16)> {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .answered
+            .iter()
+            .map(|&(i, status)| (inner.received[i].clone(), status))
+            .collect()
     }
 
     /// Everything received so far.

@@ -74,6 +74,7 @@ fn envelope(
         delivery_id: id.delivery(i as u32 + 1),
         created_at: end,
         sequence: i as u32,
+        chat_id: Some(window.chat_id.clone()),
         body: serde_json::to_string(&part).expect("bundle serializes"),
         summary: Some(format!(
             "bundle of chat {}: {count} messages, window {} to {}{part_note}",

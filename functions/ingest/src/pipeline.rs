@@ -152,6 +152,7 @@ async fn apply(
                             delivery_id,
                             created_at: received_at,
                             sequence: envelopes.len() as u32,
+                            chat_id: Some(event.chat.chat_id.clone()),
                             body,
                             summary: Some(format!("message {id} of chat {}", event.chat.chat_id)),
                         });

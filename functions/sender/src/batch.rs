@@ -102,14 +102,34 @@ impl Sender {
             tracing::info!(workspace_id = %ws, held = envelopes.len(), "webhook off: deliveries held");
             return Ok(Vec::new());
         };
-        let attempts = join_all(records.iter().map(|r| self.send(&webhook, &r.envelope))).await;
+        let groups = in_message_groups(records);
+        let outcomes = join_all(
+            groups
+                .iter()
+                .map(|group| self.send_in_order(&webhook, group)),
+        )
+        .await;
         let mut retry = Vec::new();
         let mut later = Vec::new();
-        let mut items: Vec<Item> = Vec::with_capacity(attempts.len() * 2);
+        let mut items: Vec<Item> = Vec::with_capacity(records.len() * 2);
         // A reset costs a write even when its condition fails, so reset only when the count
         // read at the start of this batch, or a failure in it, may have made it non-zero.
         let mut count_may_be_positive = webhook.consecutive_failures > 0;
-        for (record, attempt) in records.iter().zip(&attempts) {
+        let attempted = groups
+            .iter()
+            .zip(&outcomes)
+            .flat_map(|(group, attempts)| group.iter().zip(attempts));
+        for (record, attempt) in attempted {
+            let Some(attempt) = attempt else {
+                // Not tried: it waits behind its chat's failed delivery. Visible again at
+                // once, yet FIFO hands it out only after that one (still hidden until its
+                // retry) is done, so it comes back behind it, in order.
+                retry.push(record.message_id.clone());
+                if let Some(receipt) = &record.receipt_handle {
+                    later.push((receipt.clone(), Duration::ZERO));
+                }
+                continue;
+            };
             let entry = &attempt.entry;
             let what = match &record.envelope.summary {
                 Some(summary) => format!("{summary} ({})", entry.delivery_id),
@@ -166,10 +186,44 @@ impl Sender {
         Ok(retry)
     }
 
+    /// Sends one message group's deliveries one after another; after a failure the rest
+    /// are not tried (`None`), so the receiver never sees a chat's messages out of order.
+    async fn send_in_order(
+        &self,
+        webhook: &WebhookRecord,
+        group: &[&Record],
+    ) -> Vec<Option<Attempt>> {
+        let mut out = Vec::with_capacity(group.len());
+        for record in group {
+            if out
+                .iter()
+                .any(|a: &Option<Attempt>| a.as_ref().is_none_or(|a| !a.success))
+            {
+                out.push(None);
+                continue;
+            }
+            out.push(Some(self.send(webhook, &record.envelope).await));
+        }
+        out
+    }
+
     async fn send(&self, webhook: &WebhookRecord, envelope: &DeliveryEnvelope) -> Attempt {
         let secrets = webhook.signing_secrets(chrono::Utc::now().timestamp_millis());
         attempt(&self.client, &self.policy, &webhook.url, &secrets, envelope).await
     }
+}
+
+/// Splits a workspace's records by message group (chat), each kept in queue order.
+fn in_message_groups(records: &[Record]) -> Vec<Vec<&Record>> {
+    let mut groups: Vec<(String, Vec<&Record>)> = Vec::new();
+    for record in records {
+        let key = record.envelope.message_group();
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, group)) => group.push(record),
+            None => groups.push((key, vec![record])),
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
 }
 
 /// A `Retry-After` on 429 or 503, which the receiver may use to ask for a pause.

@@ -75,6 +75,14 @@ pub async fn ensure(aws: &AwsClients, names: &StackNames) -> Result<Stack, Stack
                 names.visibility_timeout_secs.to_string(),
             ),
             (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+            (
+                QueueAttributeName::DeduplicationScope,
+                spec::DEDUPLICATION_SCOPE.to_string(),
+            ),
+            (
+                QueueAttributeName::FifoThroughputLimit,
+                spec::FIFO_THROUGHPUT_LIMIT.to_string(),
+            ),
         ]),
     )
     .await?;
@@ -106,18 +114,28 @@ pub async fn ensure(aws: &AwsClients, names: &StackNames) -> Result<Stack, Stack
 async fn create_queue(
     aws: &AwsClients,
     name: &str,
-    attributes: HashMap<QueueAttributeName, String>,
+    mut attributes: HashMap<QueueAttributeName, String>,
 ) -> Result<String, StackError> {
+    attributes.insert(QueueAttributeName::FifoQueue, spec::FIFO.to_string());
     let out = aws
         .sqs
         .create_queue()
-        .queue_name(name)
+        .queue_name(fifo_name(name))
         .set_attributes(Some(attributes))
         .send()
         .await
         .map_err(|e| err("queue")(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
     out.queue_url
         .ok_or_else(|| err("queue")("no QueueUrl returned".into()))
+}
+
+/// FIFO queue names must end in `.fifo`; callers may give the base name.
+fn fifo_name(name: &str) -> String {
+    if name.ends_with(".fifo") {
+        name.to_string()
+    } else {
+        format!("{name}.fifo")
+    }
 }
 
 async fn queue_arn(aws: &AwsClients, url: &str) -> Result<String, StackError> {
