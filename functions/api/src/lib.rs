@@ -2,6 +2,7 @@
 //! activity and request log (tenant API key).
 
 pub mod release;
+pub mod replay;
 pub mod webhooks;
 pub mod workspaces;
 
@@ -39,6 +40,11 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/v1/webhooks/outbound/rotate-secret",
             post(webhooks::rotate_secret),
+        )
+        .route("/v1/webhooks/outbound/replay", post(replay::replay))
+        .route(
+            "/v1/webhooks/outbound/log/{request_id}/resend",
+            post(replay::resend),
         )
         .with_state(state)
 }

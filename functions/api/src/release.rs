@@ -51,6 +51,6 @@ async fn release_held(
         let (keys, envelopes): (Vec<_>, Vec<_>) = page.into_iter().unzip();
         queue.send(&envelopes).await?;
         released += envelopes.len();
-        store.release_held(ws, keys).await?;
+        store.forget_kept(ws, keys).await?;
     }
 }

@@ -5,9 +5,11 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use futures::future::join_all;
 use outflow::delivery::retry::parse_retry_after;
 use outflow::delivery::{attempt, Attempt, DeliveryClient, HealthKeeper, RetryPolicy};
-use outflow::domain::WorkspaceId;
+use outflow::domain::{Timestamp, WorkspaceId};
 use outflow::queue::{DeliveryEnvelope, DeliveryQueue};
-use outflow::store::{ActivityEntry, Item, RequestLogEntry, Store, StoreError, WebhookRecord};
+use outflow::store::{
+    ActivityEntry, DeadLetterHistory, Item, RequestLogEntry, Store, StoreError, WebhookRecord,
+};
 use outflow::url_policy::UrlPolicy;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -119,6 +121,7 @@ impl Sender {
             .iter()
             .zip(&outcomes)
             .flat_map(|(group, attempts)| group.iter().zip(attempts));
+        let mut dead = Vec::new();
         for (record, attempt) in attempted {
             let Some(attempt) = attempt else {
                 // Not tried: it waits behind its chat's failed delivery. Visible again at
@@ -127,6 +130,12 @@ impl Sender {
                 retry.push(record.message_id.clone());
                 if let Some(receipt) = &record.receipt_handle {
                     later.push((receipt.clone(), Duration::ZERO));
+                }
+                if record.attempt >= self.retry.attempts() {
+                    dead.push(dead_letter(
+                        record,
+                        "waited behind a failed delivery of its chat until its receives ran out",
+                    ));
                 }
                 continue;
             };
@@ -154,13 +163,15 @@ impl Sender {
                 }
                 count_may_be_positive = true;
                 retry.push(record.message_id.clone());
+                let next = self
+                    .retry
+                    .next_delay_jittered(record.attempt, retry_after(entry));
+                if next.is_none() {
+                    dead.push(dead_letter(record, &error));
+                }
                 if let Some(receipt) = &record.receipt_handle {
                     // No attempt left: visible at once, so the next receive moves it to the DLQ.
-                    let delay = self
-                        .retry
-                        .next_delay_jittered(record.attempt, retry_after(entry))
-                        .unwrap_or_default();
-                    later.push((receipt.clone(), delay));
+                    later.push((receipt.clone(), next.unwrap_or_default()));
                 }
                 ActivityEntry::at(
                     entry.time,
@@ -179,6 +190,11 @@ impl Sender {
             items.push(activity.to_item(ws)?);
         }
         self.store.batch_put(items).await?;
+        // Recorded before SQS can move them to the DLQ: replay finds every one.
+        if !dead.is_empty() {
+            tracing::warn!(workspace_id = %ws, dead_letters = dead.len(), "deliveries out of attempts");
+            self.store.keep_dead_letters(&dead).await?;
+        }
         if let Err(e) = self.queue.retry_later(&later).await {
             // The queue's own visibility timeout still brings them back.
             tracing::error!(workspace_id = %ws, error = %e, "could not schedule retries");
@@ -211,6 +227,15 @@ impl Sender {
         let secrets = webhook.signing_secrets(chrono::Utc::now().timestamp_millis());
         attempt(&self.client, &self.policy, &webhook.url, &secrets, envelope).await
     }
+}
+
+fn dead_letter(record: &Record, last_error: &str) -> (DeliveryEnvelope, DeadLetterHistory) {
+    let history = DeadLetterHistory {
+        receives: record.attempt,
+        last_error: last_error.to_string(),
+        dead_at: Timestamp::now(),
+    };
+    (record.envelope.clone(), history)
 }
 
 /// Splits a workspace's records by message group (chat), each kept in queue order.

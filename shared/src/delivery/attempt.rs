@@ -39,8 +39,9 @@ pub async fn attempt(
         ),
     ]);
     let mut entry = RequestLogEntry {
-        request_id: RequestId::generate(),
+        request_id: RequestId::at(time.millis()),
         delivery_id: envelope.delivery_id.clone(),
+        chat_id: envelope.chat_id.clone(),
         time,
         outcome: "failure".into(),
         url: url.to_string(),

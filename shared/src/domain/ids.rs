@@ -144,6 +144,27 @@ impl RequestId {
     pub fn generate() -> Self {
         Self(format!("req_{}", random_token(16)))
     }
+
+    /// A fresh id for a request made at `millis`, which it carries (`req_<millis>_<random>`)
+    /// so the log entry's key can be found from the id alone.
+    pub fn at(millis: i64) -> Self {
+        Self(format!("req_{millis:013}_{}", random_token(12)))
+    }
+
+    /// Reads an id from outside, with the instant it carries (ids made by `at` only).
+    pub fn parse_timed(value: &str) -> Option<(Self, i64)> {
+        let (millis, random) = value.strip_prefix("req_")?.split_once('_')?;
+        let valid = millis.len() == 13
+            && millis.bytes().all(|b| b.is_ascii_digit())
+            && random.len() == 12
+            && random
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if !valid {
+            return None;
+        }
+        Some((Self(value.to_string()), millis.parse().ok()?))
+    }
 }
 
 /// A tenant API key: `ofk.<workspace id>.<secret>`. Only its SHA-256 is stored.
@@ -249,5 +270,21 @@ mod tests {
         assert!(validate_external_id(" ").is_err());
         assert!(validate_external_id(&"x".repeat(129)).is_err());
         assert!(validate_external_id("a\nb").is_err());
+    }
+
+    #[test]
+    fn timed_request_ids_carry_their_instant() {
+        let id = RequestId::at(1_769_000_000_123);
+        let (parsed, millis) = RequestId::parse_timed(id.as_str()).unwrap();
+        assert_eq!((parsed, millis), (id, 1_769_000_000_123));
+        for bad in [
+            "req_abc",
+            "req_1769000000123_",
+            "req_17690000001_abcdefabcdef",
+            "x_1769000000123_abcdefabcdef",
+            "req_1769000000123_ABCDEFABCDEF",
+        ] {
+            assert!(RequestId::parse_timed(bad).is_none(), "{bad}");
+        }
     }
 }

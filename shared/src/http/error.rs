@@ -4,7 +4,7 @@ use crate::formats::InvalidEvent;
 use crate::queue::QueueError;
 use crate::store::StoreError;
 use crate::url_policy::UrlRefused;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -37,6 +37,19 @@ pub enum ApiError {
     /// The body exceeds the limit.
     #[error("body exceeds {0} bytes")]
     TooLarge(usize),
+    /// The request cannot be carried out in the resource's current state.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// Over the workspace's request rate; the client may retry after this many seconds.
+    #[error("too many requests: the workspace allows {limit} requests per {window_secs} s; retry after {retry_after_secs} s")]
+    Throttled {
+        /// Requests allowed per window.
+        limit: u32,
+        /// The window's length.
+        window_secs: u32,
+        /// Seconds until the next window opens.
+        retry_after_secs: u32,
+    },
     /// A backing service failed; the client may retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -70,6 +83,8 @@ impl ApiError {
                 "body_too_large",
                 Some("body"),
             ),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
+            ApiError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled", None),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
         }
     }
@@ -117,7 +132,16 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let body = json!({"error": {"code": code, "message": message, "field": field}});
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let ApiError::Throttled {
+            retry_after_secs, ..
+        } = self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        response
     }
 }
 
@@ -136,6 +160,15 @@ mod tests {
             StatusCode::UNAUTHORIZED
         );
         assert_eq!(ApiError::NotFound("w").parts().0, StatusCode::NOT_FOUND);
+        assert_eq!(ApiError::Conflict("c").parts().0, StatusCode::CONFLICT);
+        let throttled = ApiError::Throttled {
+            limit: 10,
+            window_secs: 1,
+            retry_after_secs: 1,
+        }
+        .into_response();
+        assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(throttled.headers()[header::RETRY_AFTER], "1");
         assert_eq!(
             ApiError::TooLarge(1).parts().0,
             StatusCode::PAYLOAD_TOO_LARGE

@@ -13,6 +13,8 @@ pub const META: &str = "META";
 pub const WEBHOOK: &str = "WEBHOOK";
 /// Sort-key prefix of held deliveries.
 pub const HELD_PREFIX: &str = "HELD#";
+/// Sort-key prefix of dead letters (deliveries that used up every attempt).
+pub const DEAD_PREFIX: &str = "DEAD#";
 /// Sort-key prefix of request-log entries.
 pub const LOG_PREFIX: &str = "LOG#";
 /// Sort-key prefix of activity entries.

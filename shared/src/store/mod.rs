@@ -4,7 +4,7 @@
 pub mod activity;
 pub mod batch;
 pub mod chats;
-pub mod held;
+pub mod kept;
 pub mod keys;
 pub mod messages;
 pub mod request_log;
@@ -18,6 +18,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
 pub use activity::ActivityEntry;
+pub use kept::{DeadLetterHistory, Kept};
 pub use request_log::{RecordedResponse, RequestLogEntry};
 pub use webhooks::WebhookRecord;
 pub use windows::{PendingWindow, WindowMessage};
@@ -111,6 +112,22 @@ impl Store {
             .expression_attribute_values(":prefix", s(prefix))
     }
 
+    /// A Query over a workspace's items with `from <= sk < to`.
+    pub(crate) fn range_query(
+        &self,
+        ws: &crate::domain::WorkspaceId,
+        from: &str,
+        to: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.db
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(keys::workspace_pk(ws)))
+            .expression_attribute_values(":from", s(from))
+            .expression_attribute_values(":to", s(to))
+    }
+
     /// An UpdateItem on one item of the table.
     pub(crate) fn update(
         &self,
@@ -123,6 +140,18 @@ impl Store {
             .key("pk", pk)
             .key("sk", sk)
     }
+}
+
+/// A string attribute holding a JSON document, decoded.
+pub(crate) fn json_attribute<T: serde::de::DeserializeOwned>(
+    item: &Item,
+    name: &str,
+) -> StoreResult<T> {
+    let json = item
+        .get(name)
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("item without {name}")))?;
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {

@@ -1,7 +1,7 @@
 //! The detailed log: the 100 most recent delivery requests of a workspace.
 
-use super::{expires_in_days, keys, n, s, Item, Store, StoreError, StoreResult};
-use crate::domain::{DeliveryId, RequestId, Timestamp, WorkspaceId};
+use super::{expires_in_days, json_attribute, keys, n, s, Item, Store, StoreError, StoreResult};
+use crate::domain::{ChatId, DeliveryId, RequestId, Timestamp, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -30,6 +30,9 @@ pub struct RequestLogEntry {
     pub request_id: RequestId,
     /// The delivery it carried (`webhook-id`).
     pub delivery_id: DeliveryId,
+    /// The chat the delivery belongs to (keeps a resend in the chat's order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<ChatId>,
     /// When it was sent.
     pub time: Timestamp,
     /// "success" or "failure".
@@ -77,6 +80,27 @@ impl Store {
         self.recent_json(ws, keys::LOG_PREFIX, LOG_LIMIT).await
     }
 
+    /// One logged request, found by its id (`None` when unknown or expired).
+    pub async fn logged_request(
+        &self,
+        ws: &WorkspaceId,
+        id: &RequestId,
+        millis: i64,
+    ) -> StoreResult<Option<RequestLogEntry>> {
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::workspace_pk(ws)))
+            .key("sk", s(keys::timed(keys::LOG_PREFIX, millis, id.as_str())))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        out.item
+            .map(|item| json_attribute(&item, "entry"))
+            .transpose()
+    }
+
     /// Newest-first JSON documents stored under a time-ordered prefix.
     pub(crate) async fn recent_json<T: serde::de::DeserializeOwned>(
         &self,
@@ -94,13 +118,7 @@ impl Store {
         out.items
             .unwrap_or_default()
             .into_iter()
-            .map(|item| {
-                let json = item
-                    .get("entry")
-                    .and_then(|v| v.as_s().ok())
-                    .ok_or_else(|| StoreError::Corrupt("entry missing".into()))?;
-                serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))
-            })
+            .map(|item| json_attribute(&item, "entry"))
             .collect()
     }
 }
