@@ -1,6 +1,7 @@
 //! Settings every function reads from its environment (set by template.yaml or the local runner).
 
 use crate::delivery::RetryPolicy;
+use crate::store::RateLimit;
 use crate::url_policy::UrlPolicy;
 use std::time::Duration;
 
@@ -23,11 +24,16 @@ pub struct Config {
     pub permalink_base: String,
     /// When failed deliveries are tried again.
     pub retry: RetryPolicy,
+    /// Ingest requests a workspace may make per second.
+    pub ingest_rate: RateLimit,
 }
 
-/// A required variable is missing.
+/// Default ingest rate per workspace: 50 requests (up to 5,000 events) per second.
+pub const DEFAULT_INGEST_REQUESTS_PER_SECOND: u32 = 50;
+
+/// A required variable is missing or not a valid value.
 #[derive(Debug, thiserror::Error)]
-#[error("environment variable {0} must be set")]
+#[error("environment variable {0} must be set to a valid value")]
 pub struct MissingVar(pub &'static str);
 
 fn required(name: &'static str) -> Result<String, MissingVar> {
@@ -54,6 +60,15 @@ impl Config {
             permalink_base: std::env::var("OUTFLOW_PERMALINK_BASE")
                 .unwrap_or_else(|_| "https://app.chatwoot.com/permalink".into()),
             retry: RetryPolicy::standard(),
+            ingest_rate: RateLimit {
+                requests: match std::env::var("OUTFLOW_INGEST_REQUESTS_PER_SECOND") {
+                    Ok(v) => v
+                        .parse()
+                        .map_err(|_| MissingVar("OUTFLOW_INGEST_REQUESTS_PER_SECOND"))?,
+                    Err(_) => DEFAULT_INGEST_REQUESTS_PER_SECOND,
+                },
+                window_secs: 1,
+            },
         })
     }
 }

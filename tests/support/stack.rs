@@ -40,6 +40,9 @@ pub struct Options {
     /// Seconds until a failed delivery is tried again (every attempt of the schedule; also
     /// the queue's visibility timeout).
     pub retry_delay_secs: u32,
+    /// Ingest requests a workspace may make per second (the test clock stands still, so
+    /// every request of a test falls in one window).
+    pub ingest_requests_per_second: u32,
 }
 
 impl Default for Options {
@@ -51,6 +54,7 @@ impl Default for Options {
             delivery_timeout: Duration::from_secs(2),
             // Long enough that a failed delivery never reappears mid-test on its own.
             retry_delay_secs: 120,
+            ingest_requests_per_second: 1_000_000,
         }
     }
 }
@@ -95,6 +99,7 @@ impl TestStack {
             url_policy,
             delivery_timeout,
             retry_delay_secs,
+            ingest_requests_per_second,
         } = options;
         // The standard schedule's shape (8 attempts, the first at once) in test-sized delays.
         let mut schedule = vec![Duration::from_secs(retry_delay_secs.into()); 8];
@@ -120,6 +125,10 @@ impl TestStack {
             delivery_timeout,
             chat_url_base: "https://app.livedesk.example".into(),
             permalink_base: "https://app.livedesk.example/permalink".into(),
+            ingest_rate: outflow::store::RateLimit {
+                requests: ingest_requests_per_second,
+                window_secs: 1,
+            },
             retry: options_retry,
         };
         let clock = Clock::fixed(chrono::Utc::now());

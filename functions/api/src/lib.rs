@@ -30,7 +30,12 @@ pub struct ApiState {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/v1/workspaces", post(workspaces::create))
+        .route(
+            "/v1/workspaces/{workspace_id}/api-keys/reset",
+            post(workspaces::reset_keys),
+        )
         .route("/v1/api-keys/rotate", post(workspaces::rotate_key))
+        .route("/v1/api-keys/revoke", post(workspaces::revoke_key))
         .route(
             "/v1/webhooks/outbound",
             get(webhooks::show).put(webhooks::update),

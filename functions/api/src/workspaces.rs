@@ -1,7 +1,7 @@
-//! `POST /v1/workspaces` (admin token): a new workspace and its API key, shown once.
+//! Workspaces and their API keys: create (admin), rotate and revoke (tenant), reset (admin).
 
 use crate::ApiState;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use outflow::domain::{ApiKey, Timestamp, WorkspaceId};
@@ -80,5 +80,43 @@ pub async fn rotate_key(
     Ok((
         StatusCode::CREATED,
         Json(json!({ "workspace_id": ws, "api_key": new.reveal() })),
+    ))
+}
+
+/// `POST /v1/api-keys/revoke` (tenant key): the key that made the request stops working at
+/// once; the workspace keeps its data (an admin issues a new key with `reset`).
+pub async fn revoke_key(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let ws = require_workspace(&state.store, &headers).await?;
+    let key = ApiKey::presented(bearer_token(&headers)?);
+    if !state.store.revoke_api_key(&ws, &key).await? {
+        return Err(ApiError::Unauthorized("the key was already revoked"));
+    }
+    tracing::info!(workspace_id = %ws, "api key revoked");
+    Ok(Json(json!({ "workspace_id": ws, "revoked": true })))
+}
+
+/// `POST /v1/workspaces/{workspace_id}/api-keys/reset` (admin token): a new key, shown once;
+/// every previous key of the workspace stops working in the same transaction.
+pub async fn reset_keys(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(workspace_id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if !tokens_match(bearer_token(&headers)?, &state.admin_token) {
+        return Err(ApiError::Unauthorized("invalid admin token"));
+    }
+    let ws = WorkspaceId::parse(&workspace_id).ok_or(ApiError::NotFound("no such workspace"))?;
+    if state.store.workspace(&ws).await?.is_none() {
+        return Err(ApiError::NotFound("no such workspace"));
+    }
+    let key = ApiKey::generate(&ws);
+    let revoked = state.store.reset_api_keys(&ws, &key).await?;
+    tracing::info!(workspace_id = %ws, revoked, "api keys reset");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "workspace_id": ws, "api_key": key.reveal(), "revoked": revoked })),
     ))
 }

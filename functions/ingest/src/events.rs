@@ -17,6 +17,19 @@ pub async fn post_events(
 ) -> Result<(StatusCode, Json<IngestReport>), ApiError> {
     let workspace = require_workspace(&state.store, &headers).await?;
     let events = parse_events(&body.0, &state.parse)?;
+    // Counted after parsing, so a malformed request costs a 400 and writes nothing.
+    if let Err(over) = state
+        .store
+        .admit_request(&workspace, state.rate, &state.clock.now())
+        .await?
+    {
+        tracing::info!(workspace_id = %workspace, "ingest throttled");
+        return Err(ApiError::Throttled {
+            limit: state.rate.requests,
+            window_secs: state.rate.window_secs,
+            retry_after_secs: over.retry_after_secs,
+        });
+    }
     let report = ingest(&state, &workspace, events).await?;
     tracing::info!(
         workspace_id = %workspace,

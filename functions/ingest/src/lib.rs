@@ -10,7 +10,7 @@ use axum::Router;
 use outflow::clock::Clock;
 use outflow::formats::inbound::ParseContext;
 use outflow::queue::DeliveryQueue;
-use outflow::store::Store;
+use outflow::store::{RateLimit, Store};
 
 /// What the ingest handlers need, built once per container.
 #[derive(Clone, Debug)]
@@ -23,6 +23,8 @@ pub struct IngestState {
     pub parse: ParseContext,
     /// Arrival time (decides a message's aggregation window).
     pub clock: Clock,
+    /// Requests a workspace may make per window.
+    pub rate: RateLimit,
 }
 
 /// The ingest HTTP routes.

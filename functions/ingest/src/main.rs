@@ -20,6 +20,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             chat_url_base: config.chat_url_base,
         },
         clock: Clock::system(),
+        rate: config.ingest_rate,
     };
     lambda_http::run(router(state)).await
 }

@@ -53,6 +53,7 @@ impl LocalApp {
                     chat_url_base: config.chat_url_base.clone(),
                 },
                 clock: clock.clone(),
+                rate: config.ingest_rate,
             },
             api: ApiState {
                 store: store.clone(),

@@ -59,6 +59,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "OUTFLOW_PERMALINK_BASE",
             "https://app.chatwoot.com/permalink",
         ),
+        ingest_rate: outflow::store::RateLimit {
+            requests: var("OUTFLOW_INGEST_REQUESTS_PER_SECOND", "50").parse()?,
+            window_secs: 1,
+        },
         retry: outflow::delivery::RetryPolicy::standard(),
     };
     let app = LocalApp::new(&aws, &config, &admin_token, Clock::system());

@@ -20,9 +20,17 @@ pub const LOG_PREFIX: &str = "LOG#";
 /// Sort-key prefix of activity entries.
 pub const ACTIVITY_PREFIX: &str = "ACT#";
 
+/// Sort key of a workspace's request counter for the window starting at `start_secs`.
+pub fn rate_window(start_secs: i64) -> String {
+    format!("RATE#{start_secs}")
+}
+
+/// Sort-key prefix of API keys.
+pub const API_KEY_PREFIX: &str = "APIKEY#";
+
 /// Sort key of an API key, by the key's SHA-256.
 pub fn api_key(hash: &str) -> String {
-    format!("APIKEY#{hash}")
+    format!("{API_KEY_PREFIX}{hash}")
 }
 
 /// Sort key of a message.

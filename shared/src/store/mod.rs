@@ -7,6 +7,7 @@ pub mod chats;
 pub mod kept;
 pub mod keys;
 pub mod messages;
+pub mod rate_limit;
 pub mod request_log;
 pub mod schema;
 pub mod webhooks;
@@ -19,6 +20,7 @@ use std::collections::HashMap;
 
 pub use activity::ActivityEntry;
 pub use kept::{DeadLetterHistory, Kept};
+pub use rate_limit::{OverLimit, RateLimit};
 pub use request_log::{RecordedResponse, RequestLogEntry};
 pub use webhooks::WebhookRecord;
 pub use windows::{PendingWindow, WindowMessage};

@@ -1,6 +1,6 @@
 //! Workspaces and their hashed API keys.
 
-use super::{keys, s, Store, StoreError, StoreResult};
+use super::{applied, keys, s, Store, StoreError, StoreResult};
 use crate::domain::{ApiKey, Timestamp, WorkspaceId};
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
@@ -68,14 +68,7 @@ impl Store {
         new: &ApiKey,
     ) -> StoreResult<bool> {
         let pk = keys::workspace_pk(ws);
-        let put_new = Put::builder()
-            .table_name(&self.table)
-            .item("pk", s(&pk))
-            .item("sk", s(keys::api_key(&new.hash())))
-            .item("created_at", s(crate::domain::Timestamp::now().rfc3339()))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let put_new = self.put_new_key(&pk, new)?;
         let delete_old = Delete::builder()
             .table_name(&self.table)
             .key("pk", s(&pk))
@@ -101,6 +94,70 @@ impl Store {
             }
             Err(e) => Err(StoreError::dynamo("TransactWriteItems", e)),
         }
+    }
+
+    /// Revokes a key: from this instant it authenticates nothing. False when it was
+    /// already gone.
+    pub async fn revoke_api_key(&self, ws: &WorkspaceId, key: &ApiKey) -> StoreResult<bool> {
+        let result = self
+            .db
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::workspace_pk(ws)))
+            .key("sk", s(keys::api_key(&key.hash())))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        Ok(applied("DeleteItem", result)?.is_some())
+    }
+
+    /// Replaces every key of a workspace with `new` in one transaction (a lost or leaked
+    /// key): the old keys stop working the instant the new one starts. Returns how many
+    /// keys were revoked.
+    pub async fn reset_api_keys(&self, ws: &WorkspaceId, new: &ApiKey) -> StoreResult<usize> {
+        let pk = keys::workspace_pk(ws);
+        let existing = self
+            .prefix_query(ws, keys::API_KEY_PREFIX)
+            .projection_expression("sk")
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?
+            .items
+            .unwrap_or_default();
+        let put_new = self.put_new_key(&pk, new)?;
+        let mut request = self
+            .db
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_new).build());
+        for item in &existing {
+            let Some(sk) = item.get("sk").cloned() else {
+                continue;
+            };
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(&pk))
+                .key("sk", sk)
+                .build()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+        Ok(existing.len())
+    }
+
+    /// The Put of a fresh key (a transaction step), refused if that key already exists.
+    fn put_new_key(&self, pk: &str, key: &ApiKey) -> StoreResult<Put> {
+        Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(pk))
+            .item("sk", s(keys::api_key(&key.hash())))
+            .item("created_at", s(Timestamp::now().rfc3339()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
     /// The workspace, if it exists.

@@ -75,6 +75,11 @@ async fn bench(aggregation: &str, receiver: &str) -> Bench {
         delivery_timeout: Duration::from_secs(10),
         chat_url_base: String::new(),
         permalink_base: "https://app.example/permalink".into(),
+        // A fixed clock puts every request in one window; the counter is still counted.
+        ingest_rate: outflow::store::RateLimit {
+            requests: 1_000_000,
+            window_secs: 1,
+        },
         retry: outflow::delivery::RetryPolicy::standard(),
     };
     let app = LocalApp::new(

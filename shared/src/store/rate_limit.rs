@@ -1,0 +1,82 @@
+//! Per-workspace request rate: a counter per fixed one-second window, raised with a
+//! conditional `ADD`, so concurrent Lambdas share one exact count and a refused request
+//! writes nothing.
+
+use super::{applied, keys, n, s, Store, StoreResult};
+use crate::domain::{Timestamp, WorkspaceId};
+
+/// How many requests a workspace may make per window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests allowed per window.
+    pub requests: u32,
+    /// Window length in seconds.
+    pub window_secs: u32,
+}
+
+/// The request was over the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverLimit {
+    /// Seconds until the next window opens.
+    pub retry_after_secs: u32,
+}
+
+impl RateLimit {
+    /// The window `now` falls in: its start in Unix seconds and the seconds left in it.
+    pub fn window(&self, now: &Timestamp) -> (i64, u32) {
+        let secs = now.utc().timestamp();
+        let len = i64::from(self.window_secs.max(1));
+        let start = secs - secs.rem_euclid(len);
+        (start, (start + len - secs) as u32)
+    }
+}
+
+impl Store {
+    /// Counts one request of `ws` at `now`; `Err(OverLimit)` when the window is full.
+    pub async fn admit_request(
+        &self,
+        ws: &WorkspaceId,
+        limit: RateLimit,
+        now: &Timestamp,
+    ) -> StoreResult<Result<(), OverLimit>> {
+        let (start, left) = limit.window(now);
+        let result = self
+            .update(s(keys::workspace_pk(ws)), s(keys::rate_window(start)))
+            .update_expression("ADD requests :one SET expires_at = :expires")
+            .condition_expression("attribute_not_exists(requests) OR requests < :limit")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit.requests))
+            // Kept a minute past its window, then left to TTL.
+            .expression_attribute_values(":expires", n(start + 60))
+            .send()
+            .await;
+        Ok(match applied("UpdateItem", result)? {
+            Some(_) => Ok(()),
+            None => Err(OverLimit {
+                retry_after_secs: left.max(1),
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_aligned_and_report_the_time_left() {
+        let limit = RateLimit {
+            requests: 10,
+            window_secs: 10,
+        };
+        let at = Timestamp::parse("2026-01-21T05:00:03Z").unwrap();
+        let (start, left) = limit.window(&at);
+        assert_eq!(start % 10, 0);
+        assert_eq!(left, 7);
+        let one = RateLimit {
+            requests: 1,
+            window_secs: 1,
+        };
+        assert_eq!(one.window(&at).1, 1);
+    }
+}
