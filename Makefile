@@ -7,7 +7,7 @@ TEST_PORT ?= 4567
 AWS_ENV := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
 	AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: run test lint receiver setup measure
+.PHONY: run test lint receiver setup measure fuzz
 
 setup:
 	infra/local-stack.sh setup
@@ -47,3 +47,8 @@ measure: setup
 	trap 'infra/local-stack.sh stop $(TEST_PORT)' EXIT; \
 	$(AWS_ENV) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_PORT) \
 	cargo run --release --quiet -p outflow-local --bin outflow-measure -- $(PENDING_CHATS)
+
+## fuzz: the inbound-parser properties with FUZZ_CASES cases each (CI runs 3,000 in `make test`)
+FUZZ_CASES ?= 100000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test --release --locked -p outflow --test inbound_fuzz

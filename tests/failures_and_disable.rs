@@ -273,7 +273,7 @@ async fn a_delivery_that_keeps_failing_moves_to_the_dead_letter_queue() {
     stack.register(&key, &receiver.url()).await;
     stack.ingest(&key, batch("dead", 1)).await;
 
-    let max = outflow::queue::spec::MAX_RECEIVE_COUNT as usize;
+    let max = outflow::delivery::RetryPolicy::standard().attempts() as usize;
     for _ in 0..40 {
         stack.drain().await;
         if stack.dead_letters().await == 1 {
@@ -290,7 +290,22 @@ async fn a_delivery_that_keeps_failing_moves_to_the_dead_letter_queue() {
     assert_eq!(
         got.len(),
         max,
-        "one attempt per receive, then the redrive policy takes it"
+        "the schedule's attempts, then the sender dead-letters it"
+    );
+    let letters = stack.dead_letter_messages().await;
+    let attributes = letters[0].message_attributes().unwrap();
+    let attribute = |name: &str| attributes[name].string_value().unwrap().to_string();
+    assert_eq!(attribute("attempts"), max.to_string());
+    assert!(
+        attribute("last_error").contains("503"),
+        "{}",
+        attribute("last_error")
+    );
+    let envelope: serde_json::Value = serde_json::from_str(letters[0].body().unwrap()).unwrap();
+    assert_eq!(
+        envelope["delivery_id"],
+        got[0].header("webhook-id"),
+        "the DLQ keeps the envelope"
     );
     assert!(got
         .iter()

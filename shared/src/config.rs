@@ -12,6 +12,8 @@ pub struct Config {
     pub table_name: String,
     /// The delivery queue URL.
     pub queue_url: String,
+    /// The dead-letter queue URL (the sender moves exhausted deliveries there).
+    pub dead_letter_queue_url: Option<String>,
     /// The verified SES identity owner emails come from.
     pub sender_email: String,
     /// Which webhook destinations are allowed.
@@ -44,11 +46,13 @@ fn required(name: &'static str) -> Result<String, MissingVar> {
 }
 
 impl Config {
-    /// Reads `OUTFLOW_TABLE`, `OUTFLOW_QUEUE_URL`, `OUTFLOW_SENDER_EMAIL` and the optional rest.
+    /// Reads `OUTFLOW_TABLE`, `OUTFLOW_QUEUE_URL`, `OUTFLOW_SENDER_EMAIL` and the optional rest
+    /// (the sender also needs `OUTFLOW_DEAD_LETTER_QUEUE_URL`).
     pub fn from_env() -> Result<Self, MissingVar> {
         Ok(Self {
             table_name: required("OUTFLOW_TABLE")?,
             queue_url: required("OUTFLOW_QUEUE_URL")?,
+            dead_letter_queue_url: required("OUTFLOW_DEAD_LETTER_QUEUE_URL").ok(),
             sender_email: required("OUTFLOW_SENDER_EMAIL")?,
             url_policy: UrlPolicy {
                 allow_loopback: std::env::var("OUTFLOW_ALLOW_LOOPBACK_TARGETS").as_deref()

@@ -1,10 +1,14 @@
 //! The delivery queue: one SQS message per delivery, sent in batches of 10.
 
 use crate::domain::{ChatId, DeliveryId, Timestamp, WorkspaceId};
+use crate::store::DeadLetterHistory;
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, MessageAttributeValue, SendMessageBatchRequestEntry,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// One delivery: the exact body to POST, so every retry signs the same bytes.
@@ -136,7 +140,11 @@ fn batches(bodies: &[String]) -> Vec<Vec<&str>> {
 pub struct DeliveryQueue {
     sqs: aws_sdk_sqs::Client,
     url: String,
+    dead_letter_url: Option<String>,
 }
+
+/// SQS message attributes of one entry.
+type Attributes = HashMap<String, MessageAttributeValue>;
 
 impl DeliveryQueue {
     /// The queue at `url`.
@@ -144,11 +152,65 @@ impl DeliveryQueue {
         Self {
             sqs,
             url: url.into(),
+            dead_letter_url: None,
         }
+    }
+
+    /// The same queue, able to dead-letter into `url` (the sender's).
+    pub fn with_dead_letters(mut self, url: impl Into<String>) -> Self {
+        self.dead_letter_url = Some(url.into());
+        self
     }
 
     /// Enqueues every envelope; fails if any entry was not accepted.
     pub async fn send(&self, envelopes: &[DeliveryEnvelope]) -> Result<(), QueueError> {
+        self.send_to(&self.url, envelopes, |_| None).await
+    }
+
+    /// Moves deliveries that used up their attempts to the dead-letter queue, with their
+    /// history as message attributes; the body stays the envelope, so a DLQ redrive puts
+    /// back exactly what was queued.
+    pub async fn dead_letter(
+        &self,
+        letters: &[(DeliveryEnvelope, DeadLetterHistory)],
+    ) -> Result<(), QueueError> {
+        let url = self.dead_letter_url.as_deref().ok_or(QueueError {
+            op: "dead_letter",
+            detail: "no dead-letter queue configured".into(),
+        })?;
+        let envelopes: Vec<DeliveryEnvelope> = letters.iter().map(|(e, _)| e.clone()).collect();
+        self.send_to(url, &envelopes, |i| {
+            let history = &letters[i].1;
+            let text = |v: String| {
+                MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(v)
+                    .build()
+                    .ok()
+            };
+            let mut attributes = Attributes::new();
+            for (name, value) in [
+                ("attempts", history.attempts.to_string()),
+                ("last_error", history.last_error.clone()),
+                ("dead_at", history.dead_at.to_string()),
+                ("workspace_id", letters[i].0.workspace_id.to_string()),
+            ] {
+                // SQS refuses empty attribute values.
+                if let Some(v) = text(if value.is_empty() { "-".into() } else { value }) {
+                    attributes.insert(name.into(), v);
+                }
+            }
+            Some(attributes)
+        })
+        .await
+    }
+
+    async fn send_to(
+        &self,
+        url: &str,
+        envelopes: &[DeliveryEnvelope],
+        attributes: impl Fn(usize) -> Option<Attributes>,
+    ) -> Result<(), QueueError> {
         let bodies = envelopes
             .iter()
             .map(|env| {
@@ -173,6 +235,7 @@ impl DeliveryQueue {
                         .message_body(*body)
                         .message_group_id(envelope.message_group())
                         .message_deduplication_id(deduplication_id(envelope, nonce))
+                        .set_message_attributes(attributes(first + i))
                         .build()
                         .map_err(|e| QueueError {
                             op: "SendMessageBatch",
@@ -183,7 +246,7 @@ impl DeliveryQueue {
             let out = self
                 .sqs
                 .send_message_batch()
-                .queue_url(&self.url)
+                .queue_url(url)
                 .set_entries(Some(entries))
                 .send()
                 .await
@@ -218,9 +281,12 @@ pub mod spec {
     /// Visibility timeout of the delivery queue: six times the sender's 30 s timeout, as
     /// AWS recommends for SQS event sources.
     pub const VISIBILITY_TIMEOUT_SECS: u32 = 180;
-    /// Receives before a delivery moves to the dead-letter queue: one per attempt of the
-    /// retry schedule (`delivery::retry::STANDARD_SCHEDULE`).
-    pub const MAX_RECEIVE_COUNT: u32 = 8;
+    /// Receives before SQS itself moves a message to the dead-letter queue. Only a safety
+    /// net for messages the sender cannot handle (undecodable, or bookkeeping failing
+    /// again and again): the sender dead-letters deliveries itself after their last
+    /// attempt, counted in the table, because on a FIFO queue a delivery waiting behind
+    /// its chat's failed one is received without being tried.
+    pub const MAX_RECEIVE_COUNT: u32 = 50;
     /// How long the DLQ keeps deliveries for replay (14 days, the SQS maximum).
     pub const DLQ_RETENTION_SECS: u32 = 1_209_600;
 }

@@ -120,6 +120,7 @@ impl TestStack {
         let config = Config {
             table_name: stack.table.clone(),
             queue_url: stack.queue_url.clone(),
+            dead_letter_queue_url: Some(stack.dead_letter_queue_url.clone()),
             sender_email: names.sender_email.clone(),
             url_policy,
             delivery_timeout,
@@ -299,6 +300,22 @@ impl TestStack {
     }
 
     /// Messages waiting in the dead-letter queue.
+    pub async fn dead_letter_messages(&self) -> Vec<aws_sdk_sqs::types::Message> {
+        self.aws
+            .sqs
+            .receive_message()
+            .queue_url(&self.stack.dead_letter_queue_url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default()
+    }
+
+    /// How many messages the DLQ holds.
     pub async fn dead_letters(&self) -> usize {
         let out = self
             .aws

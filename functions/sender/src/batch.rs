@@ -28,8 +28,6 @@ pub struct Sender {
 struct Record {
     message_id: String,
     receipt_handle: Option<String>,
-    /// Which attempt this is (SQS's ApproximateReceiveCount, 1 for the first).
-    attempt: u32,
     envelope: DeliveryEnvelope,
 }
 
@@ -131,12 +129,6 @@ impl Sender {
                 if let Some(receipt) = &record.receipt_handle {
                     later.push((receipt.clone(), Duration::ZERO));
                 }
-                if record.attempt >= self.retry.attempts() {
-                    dead.push(dead_letter(
-                        record,
-                        "waited behind a failed delivery of its chat until its receives ran out",
-                    ));
-                }
                 continue;
             };
             let entry = &attempt.entry;
@@ -162,16 +154,19 @@ impl Sender {
                     self.health.failure(ws, &webhook.url, &error).await?;
                 }
                 count_may_be_positive = true;
-                retry.push(record.message_id.clone());
-                let next = self
-                    .retry
-                    .next_delay_jittered(record.attempt, retry_after(entry));
-                if next.is_none() {
-                    dead.push(dead_letter(record, &error));
-                }
-                if let Some(receipt) = &record.receipt_handle {
-                    // No attempt left: visible at once, so the next receive moves it to the DLQ.
-                    later.push((receipt.clone(), next.unwrap_or_default()));
+                let failures = self
+                    .store
+                    .count_failed_attempt(ws, &record.envelope.delivery_id)
+                    .await?;
+                match self.retry.next_delay_jittered(failures, retry_after(entry)) {
+                    Some(delay) => {
+                        retry.push(record.message_id.clone());
+                        if let Some(receipt) = &record.receipt_handle {
+                            later.push((receipt.clone(), delay));
+                        }
+                    }
+                    // No attempt left: dead-lettered below, then deleted from the queue.
+                    None => dead.push((record, dead_letter(record, failures, &error))),
                 }
                 ActivityEntry::at(
                     entry.time,
@@ -190,10 +185,20 @@ impl Sender {
             items.push(activity.to_item(ws)?);
         }
         self.store.batch_put(items).await?;
-        // Recorded before SQS can move them to the DLQ: replay finds every one.
         if !dead.is_empty() {
-            tracing::warn!(workspace_id = %ws, dead_letters = dead.len(), "deliveries out of attempts");
-            self.store.keep_dead_letters(&dead).await?;
+            let letters: Vec<_> = dead.iter().map(|(_, letter)| letter.clone()).collect();
+            tracing::warn!(workspace_id = %ws, dead_letters = letters.len(), "deliveries out of attempts");
+            // Recorded for replay first; leaves the queue only once the DLQ has it.
+            self.store.keep_dead_letters(&letters).await?;
+            if let Err(e) = self.queue.dead_letter(&letters).await {
+                tracing::error!(workspace_id = %ws, error = %e, "could not dead-letter; retrying");
+                for (record, _) in &dead {
+                    retry.push(record.message_id.clone());
+                    if let Some(receipt) = &record.receipt_handle {
+                        later.push((receipt.clone(), Duration::ZERO));
+                    }
+                }
+            }
         }
         if let Err(e) = self.queue.retry_later(&later).await {
             // The queue's own visibility timeout still brings them back.
@@ -229,9 +234,13 @@ impl Sender {
     }
 }
 
-fn dead_letter(record: &Record, last_error: &str) -> (DeliveryEnvelope, DeadLetterHistory) {
+fn dead_letter(
+    record: &Record,
+    attempts: u32,
+    last_error: &str,
+) -> (DeliveryEnvelope, DeadLetterHistory) {
     let history = DeadLetterHistory {
-        receives: record.attempt,
+        attempts,
         last_error: last_error.to_string(),
         dead_at: Timestamp::now(),
     };
@@ -270,15 +279,9 @@ fn decode(message: &SqsMessage) -> Result<Record, String> {
         .ok_or("record without messageId")?;
     let body = message.body.as_deref().ok_or("record without body")?;
     let envelope = serde_json::from_str(body).map_err(|e| format!("bad envelope: {e}"))?;
-    let attempt = message
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1);
     Ok(Record {
         message_id,
         receipt_handle: message.receipt_handle.clone(),
-        attempt,
         envelope,
     })
 }

@@ -3,7 +3,7 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 use outflow::clients::AwsClients;
-use outflow::config::Config;
+use outflow::config::{Config, MissingVar};
 use outflow::delivery::{build_client, HealthKeeper};
 use outflow::notify::OwnerNotifier;
 use outflow::queue::DeliveryQueue;
@@ -21,7 +21,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         OwnerNotifier::new(aws.ses, &config.sender_email),
     );
     let client = build_client(config.url_policy, config.delivery_timeout);
-    let queue = DeliveryQueue::new(aws.sqs, &config.queue_url);
+    let dead_letters = config
+        .dead_letter_queue_url
+        .clone()
+        .ok_or(MissingVar("OUTFLOW_DEAD_LETTER_QUEUE_URL"))?;
+    let queue = DeliveryQueue::new(aws.sqs, &config.queue_url).with_dead_letters(dead_letters);
     let sender = Sender::new(
         store,
         queue,

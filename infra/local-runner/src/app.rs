@@ -63,7 +63,10 @@ impl LocalApp {
             },
             sender: Sender::new(
                 store.clone(),
-                queue.clone(),
+                match &config.dead_letter_queue_url {
+                    Some(url) => queue.clone().with_dead_letters(url),
+                    None => queue.clone(),
+                },
                 health,
                 client,
                 config.url_policy,

@@ -49,6 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config {
         table_name: stack.table.clone(),
         queue_url: stack.queue_url.clone(),
+        dead_letter_queue_url: Some(stack.dead_letter_queue_url.clone()),
         sender_email: names.sender_email.clone(),
         url_policy: UrlPolicy {
             allow_loopback: var("OUTFLOW_ALLOW_LOOPBACK_TARGETS", "0") == "1",

@@ -86,11 +86,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_queue_redrives_after_the_last_attempt() {
-        assert_eq!(
-            RetryPolicy::standard().attempts(),
-            crate::queue::spec::MAX_RECEIVE_COUNT
-        );
+    fn the_queue_redrive_is_only_a_safety_net_behind_the_schedule() {
+        assert!(RetryPolicy::standard().attempts() * 4 < crate::queue::spec::MAX_RECEIVE_COUNT);
     }
 
     #[test]

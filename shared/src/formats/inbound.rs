@@ -96,8 +96,14 @@ pub(crate) fn from_value<T: DeserializeOwned>(value: Value, at: &str) -> Result<
 
 /// Parses a whole request body; any invalid event rejects the whole body.
 pub fn parse_events(body: &[u8], ctx: &ParseContext) -> Result<Vec<InboundEvent>, InvalidEvent> {
-    let root: Value = serde_json::from_slice(body)
-        .map_err(|e| InvalidEvent::new("body", format!("is not valid JSON: {e}")))?;
+    let root: Value = serde_json::from_slice(body).map_err(|e| {
+        let why = if e.to_string().starts_with("recursion limit exceeded") {
+            format!("nests arrays/objects deeper than serde_json's 128 levels ({e})")
+        } else {
+            format!("is not valid JSON: {e}")
+        };
+        InvalidEvent::new("body", why)
+    })?;
     let Value::Object(mut map) = root else {
         return Err(InvalidEvent::new("body", "must be a JSON object"));
     };

@@ -30,9 +30,8 @@ impl Kept {
 /// What a dead letter records about its attempts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetterHistory {
-    /// Times it was handed to the sender (attempts, and rounds spent waiting behind its
-    /// chat's failed delivery).
-    pub receives: u32,
+    /// Attempts made, all failed.
+    pub attempts: u32,
     /// The last failure.
     pub last_error: String,
     /// When it was given up.
@@ -58,7 +57,7 @@ impl Store {
             .iter()
             .map(|(env, history)| {
                 let mut item = kept_item(Kept::DeadLetter, env)?;
-                item.insert("receives".into(), n(history.receives));
+                item.insert("attempts".into(), n(history.attempts));
                 item.insert("last_error".into(), s(&history.last_error));
                 item.insert("dead_at".into(), s(history.dead_at.to_string()));
                 item.insert(

@@ -1,6 +1,6 @@
 //! Key layout of the table (documented in docs/data-model.md).
 
-use crate::domain::{ChatId, MessageId, WorkspaceId};
+use crate::domain::{ChatId, DeliveryId, MessageId, WorkspaceId};
 
 /// Partition key of everything a workspace owns.
 pub fn workspace_pk(ws: &WorkspaceId) -> String {
@@ -31,6 +31,11 @@ pub const API_KEY_PREFIX: &str = "APIKEY#";
 /// Sort key of an API key, by the key's SHA-256.
 pub fn api_key(hash: &str) -> String {
     format!("{API_KEY_PREFIX}{hash}")
+}
+
+/// Sort key of a delivery's failed-attempt counter.
+pub fn attempts(delivery: &DeliveryId) -> String {
+    format!("TRY#{delivery}")
 }
 
 /// Sort key of a message.

@@ -2,6 +2,7 @@
 //! (`WS#<id>`), so no query can reach another tenant's items. See docs/data-model.md.
 
 pub mod activity;
+pub mod attempts;
 pub mod batch;
 pub mod chats;
 pub mod kept;

@@ -68,6 +68,7 @@ async fn bench(aggregation: &str, receiver: &str) -> Bench {
     let config = Config {
         table_name: stack.table.clone(),
         queue_url: stack.queue_url.clone(),
+        dead_letter_queue_url: Some(stack.dead_letter_queue_url.clone()),
         sender_email: names.sender_email,
         url_policy: UrlPolicy {
             allow_loopback: true,

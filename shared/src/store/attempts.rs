@@ -1,0 +1,35 @@
+//! Failed attempts per delivery. SQS's receive count is not an attempt count on a FIFO
+//! queue: a delivery waiting behind its chat's failed one is received (and counted) without
+//! being tried. So the sender counts real failures here, with an atomic `ADD`.
+
+use super::{keys, n, s, Store, StoreError, StoreResult};
+use crate::domain::{DeliveryId, WorkspaceId};
+use aws_sdk_dynamodb::types::ReturnValue;
+
+/// Counters outlive the whole retry schedule (≈ 28 h) with a margin.
+const ATTEMPTS_TTL_SECS: i64 = 3 * 86_400;
+
+impl Store {
+    /// Records one more failed attempt of `delivery`; returns how many have failed so far.
+    pub async fn count_failed_attempt(
+        &self,
+        ws: &WorkspaceId,
+        delivery: &DeliveryId,
+    ) -> StoreResult<u32> {
+        let out = self
+            .update(s(keys::workspace_pk(ws)), s(keys::attempts(delivery)))
+            .update_expression("ADD failures :one SET expires_at = :expires")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(
+                ":expires",
+                n(chrono::Utc::now().timestamp() + ATTEMPTS_TTL_SECS),
+            )
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        out.attributes
+            .and_then(|a| a.get("failures").and_then(|v| v.as_n().ok()?.parse().ok()))
+            .ok_or_else(|| StoreError::Corrupt("attempt counter without failures".into()))
+    }
+}
