@@ -30,13 +30,14 @@ lint: setup
 	cargo clippy --all-targets --locked -- -D warnings
 	.venv/bin/cfn-lint template.yaml
 
-## test: lint, unit and end-to-end tests against moto on 127.0.0.1:$(TEST_PORT), then the
-## README walkthrough with the real local runner binary
+## test: lint, unit and end-to-end tests against moto on 127.0.0.1:$(TEST_PORT), the chaos
+## tests (their figures printed), then the README walkthrough with the real local runner binary
 test: lint
 	infra/local-stack.sh start $(TEST_PORT)
 	trap 'infra/local-stack.sh stop $(TEST_PORT)' EXIT; \
 	$(AWS_ENV) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_PORT) OUTFLOW_ALLOW_LOOPBACK_TARGETS=1 \
-	cargo test --workspace --locked && \
+	cargo test --workspace --locked -- --skip _survive && \
+	cargo test --locked -p outflow-e2e --test chaos -- --nocapture && \
 	cargo build --workspace --bins --locked && \
 	$(AWS_ENV) infra/smoke-walkthrough.sh $(TEST_PORT)
 

@@ -1,6 +1,7 @@
 //! End-to-end test support: a private stack (table, queues) in the moto server that
 //! `make test` starts, the real handlers wired as in AWS, and real HTTP receivers.
 
+pub mod chaos;
 pub mod receiver;
 pub mod stack;
 pub mod webhooks;

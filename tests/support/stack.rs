@@ -315,6 +315,29 @@ impl TestStack {
             .unwrap_or_default()
     }
 
+    /// Messages on the delivery queue, visible or in flight.
+    pub async fn queue_depth(&self) -> usize {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .aws
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.stack.queue_url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap();
+        let attributes = out.attributes.unwrap_or_default();
+        [
+            A::ApproximateNumberOfMessages,
+            A::ApproximateNumberOfMessagesNotVisible,
+        ]
+        .iter()
+        .filter_map(|a| attributes.get(a)?.parse::<usize>().ok())
+        .sum()
+    }
+
     /// How many messages the DLQ holds.
     pub async fn dead_letters(&self) -> usize {
         let out = self
