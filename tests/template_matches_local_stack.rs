@@ -179,3 +179,38 @@ fn every_function_is_a_rust_lambda_and_loopback_is_never_allowed() {
         );
     }
 }
+
+#[test]
+fn every_function_and_both_queues_are_watched_by_alarms_that_notify_the_topic() {
+    let t = template();
+    let text = |v: &Value| serde_norway::to_string(v).unwrap();
+    let resources = t["Resources"].as_mapping().unwrap();
+    let alarms: Vec<&Value> = resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|r| &r["Properties"])
+        .collect();
+    let watched = |name: &str, metric: &str| {
+        alarms
+            .iter()
+            .any(|a| a["MetricName"] == metric && text(&a["Dimensions"][0]["Value"]).contains(name))
+    };
+    for (name, r) in resources {
+        if r["Type"] == "AWS::Serverless::Function" {
+            let name = name.as_str().unwrap();
+            assert!(watched(name, "Errors"), "no Errors alarm on {name}");
+        }
+    }
+    assert!(watched(
+        "DeliveryDeadLetterQueue",
+        "ApproximateNumberOfMessagesVisible"
+    ));
+    assert!(watched("DeliveryQueue", "ApproximateAgeOfOldestMessage"));
+    for a in &alarms {
+        assert!(
+            text(&a["AlarmActions"]).contains("AlarmTopic"),
+            "alarm without the topic: {}",
+            text(a)
+        );
+    }
+}
