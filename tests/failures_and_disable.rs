@@ -95,7 +95,12 @@ async fn the_eleventh_failure_disables_once_emails_once_and_enable_resumes() {
 
     let store = &stack.app.api.store;
     let held: Vec<String> = store
-        .held(&outflow::domain::WorkspaceId::parse(&ws).unwrap(), 100)
+        .kept(
+            &outflow::domain::WorkspaceId::parse(&ws).unwrap(),
+            outflow::store::Kept::Held,
+            0,
+            100,
+        )
         .await
         .unwrap()
         .into_iter()

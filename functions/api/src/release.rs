@@ -4,7 +4,7 @@
 use outflow::domain::{Aggregation, WorkspaceId};
 use outflow::http::ApiError;
 use outflow::queue::DeliveryQueue;
-use outflow::store::Store;
+use outflow::store::{Kept, Store};
 
 const PAGE: i32 = 100;
 
@@ -26,7 +26,7 @@ pub async fn resume(
     ws: &WorkspaceId,
     aggregation: Aggregation,
 ) -> Result<Resumed, ApiError> {
-    let deliveries = release_held(store, queue, ws).await?;
+    let deliveries = requeue_kept(store, queue, ws, Kept::Held, 0).await?;
     let windows = store
         .reschedule_windows(ws, aggregation.is_immediate())
         .await?;
@@ -36,21 +36,24 @@ pub async fn resume(
     })
 }
 
-/// A held delivery is forgotten only after SQS accepted it: a crash re-sends, never loses.
-async fn release_held(
+/// Re-enqueues every kept delivery of `kind` created at or after `since_ms`, oldest first.
+/// Each page is forgotten only after SQS accepted it: a crash re-sends, never loses.
+pub async fn requeue_kept(
     store: &Store,
     queue: &DeliveryQueue,
     ws: &WorkspaceId,
+    kind: Kept,
+    since_ms: i64,
 ) -> Result<usize, ApiError> {
-    let mut released = 0;
+    let mut count = 0;
     loop {
-        let page = store.held(ws, PAGE).await?;
+        let page = store.kept(ws, kind, since_ms, PAGE).await?;
         if page.is_empty() {
-            return Ok(released);
+            return Ok(count);
         }
         let (keys, envelopes): (Vec<_>, Vec<_>) = page.into_iter().unzip();
         queue.send(&envelopes).await?;
-        released += envelopes.len();
+        count += envelopes.len();
         store.forget_kept(ws, keys).await?;
     }
 }

@@ -2,6 +2,7 @@
 //! held) since an instant, or one request from the log. The same `webhook-id` goes out
 //! again, so receivers that already processed a delivery can drop it.
 
+use crate::release::requeue_kept;
 use crate::ApiState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -12,8 +13,6 @@ use outflow::queue::DeliveryEnvelope;
 use outflow::store::{ActivityEntry, Kept};
 use serde::Deserialize;
 use serde_json::{json, Value};
-
-const PAGE: i32 = 100;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,8 +52,9 @@ pub async fn replay(
         )
     })?;
     require_enabled(&state, &ws).await?;
-    let dead_letters = requeue(&state, &ws, Kept::DeadLetter, since.millis()).await?;
-    let held = requeue(&state, &ws, Kept::Held, since.millis()).await?;
+    let (store, queue) = (&state.store, &state.queue);
+    let dead_letters = requeue_kept(store, queue, &ws, Kept::DeadLetter, since.millis()).await?;
+    let held = requeue_kept(store, queue, &ws, Kept::Held, since.millis()).await?;
     let detail = format!(
         "Replay since {}: {dead_letters} failed and {held} held deliveries re-queued",
         since.rfc3339()
@@ -73,25 +73,6 @@ pub async fn replay(
             "held": held,
         })),
     ))
-}
-
-async fn requeue(
-    state: &ApiState,
-    ws: &WorkspaceId,
-    kind: Kept,
-    since_ms: i64,
-) -> Result<usize, ApiError> {
-    let mut count = 0;
-    loop {
-        let page = state.store.kept(ws, kind, since_ms, PAGE).await?;
-        if page.is_empty() {
-            return Ok(count);
-        }
-        let (keys, envelopes): (Vec<_>, Vec<_>) = page.into_iter().unzip();
-        state.queue.send(&envelopes).await?;
-        count += envelopes.len();
-        state.store.forget_kept(ws, keys).await?;
-    }
 }
 
 /// `POST /log/{request_id}/resend`: sends that request's delivery again (same body, same

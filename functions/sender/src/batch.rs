@@ -119,16 +119,21 @@ impl Sender {
             .iter()
             .zip(&outcomes)
             .flat_map(|(group, attempts)| group.iter().zip(attempts));
-        let mut dead = Vec::new();
+        // Exhausted deliveries, and what the DLQ and the dead-letter records keep of them.
+        let mut dead: Vec<&Record> = Vec::new();
+        let mut letters = Vec::new();
+        let mut retry_in = |record: &Record, delay: Duration| {
+            retry.push(record.message_id.clone());
+            if let Some(receipt) = &record.receipt_handle {
+                later.push((receipt.clone(), delay));
+            }
+        };
         for (record, attempt) in attempted {
             let Some(attempt) = attempt else {
                 // Not tried: it waits behind its chat's failed delivery. Visible again at
                 // once, yet FIFO hands it out only after that one (still hidden until its
                 // retry) is done, so it comes back behind it, in order.
-                retry.push(record.message_id.clone());
-                if let Some(receipt) = &record.receipt_handle {
-                    later.push((receipt.clone(), Duration::ZERO));
-                }
+                retry_in(record, Duration::ZERO);
                 continue;
             };
             let entry = &attempt.entry;
@@ -159,14 +164,12 @@ impl Sender {
                     .count_failed_attempt(ws, &record.envelope.delivery_id)
                     .await?;
                 match self.retry.next_delay_jittered(failures, retry_after(entry)) {
-                    Some(delay) => {
-                        retry.push(record.message_id.clone());
-                        if let Some(receipt) = &record.receipt_handle {
-                            later.push((receipt.clone(), delay));
-                        }
-                    }
+                    Some(delay) => retry_in(record, delay),
                     // No attempt left: dead-lettered below, then deleted from the queue.
-                    None => dead.push((record, dead_letter(record, failures, &error))),
+                    None => {
+                        dead.push(record);
+                        letters.push(dead_letter(record, failures, &error));
+                    }
                 }
                 ActivityEntry::at(
                     entry.time,
@@ -185,18 +188,14 @@ impl Sender {
             items.push(activity.to_item(ws)?);
         }
         self.store.batch_put(items).await?;
-        if !dead.is_empty() {
-            let letters: Vec<_> = dead.iter().map(|(_, letter)| letter.clone()).collect();
+        if !letters.is_empty() {
             tracing::warn!(workspace_id = %ws, dead_letters = letters.len(), "deliveries out of attempts");
             // Recorded for replay first; leaves the queue only once the DLQ has it.
             self.store.keep_dead_letters(&letters).await?;
             if let Err(e) = self.queue.dead_letter(&letters).await {
                 tracing::error!(workspace_id = %ws, error = %e, "could not dead-letter; retrying");
-                for (record, _) in &dead {
-                    retry.push(record.message_id.clone());
-                    if let Some(receipt) = &record.receipt_handle {
-                        later.push((receipt.clone(), Duration::ZERO));
-                    }
+                for record in dead {
+                    retry_in(record, Duration::ZERO);
                 }
             }
         }
@@ -215,15 +214,15 @@ impl Sender {
         group: &[&Record],
     ) -> Vec<Option<Attempt>> {
         let mut out = Vec::with_capacity(group.len());
+        let mut failed = false;
         for record in group {
-            if out
-                .iter()
-                .any(|a: &Option<Attempt>| a.as_ref().is_none_or(|a| !a.success))
-            {
+            if failed {
                 out.push(None);
                 continue;
             }
-            out.push(Some(self.send(webhook, &record.envelope).await));
+            let attempt = self.send(webhook, &record.envelope).await;
+            failed = !attempt.success;
+            out.push(Some(attempt));
         }
         out
     }

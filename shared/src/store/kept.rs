@@ -103,15 +103,6 @@ impl Store {
             .collect()
     }
 
-    /// Up to `limit` held deliveries, oldest first, with their sort keys.
-    pub async fn held(
-        &self,
-        ws: &WorkspaceId,
-        limit: i32,
-    ) -> StoreResult<Vec<(String, DeliveryEnvelope)>> {
-        self.kept(ws, Kept::Held, 0, limit).await
-    }
-
     /// Forgets kept deliveries once they are back on the queue.
     pub async fn forget_kept(&self, ws: &WorkspaceId, sort_keys: Vec<String>) -> StoreResult<()> {
         let pk = keys::workspace_pk(ws);

@@ -2,6 +2,7 @@
 
 use super::{keys, n, s, Store, StoreError, StoreResult};
 use crate::domain::{Aggregation, Timestamp, WebhookStatus, WorkspaceId};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 
@@ -161,10 +162,7 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match super::applied("UpdateItem", result)?.and_then(|out| out.attributes) {
-            Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
-            None => Ok(None),
-        }
+        updated_record(result)
     }
 
     /// Replaces the secret; the old one keeps signing for `ROTATION_OVERLAP_MS`.
@@ -187,10 +185,7 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match super::applied("UpdateItem", result)?.and_then(|out| out.attributes) {
-            Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
-            None => Ok(None),
-        }
+        updated_record(result)
     }
 
     /// Counts one failed request; returns the new consecutive count (atomic under concurrency).
@@ -251,6 +246,21 @@ impl Store {
             .send()
             .await;
         Ok(super::applied("UpdateItem", result)?.is_some())
+    }
+}
+
+/// The webhook as a conditional UpdateItem left it (`ALL_NEW`); `None` when the condition
+/// did not hold (no webhook registered).
+fn updated_record<E, R>(
+    result: Result<UpdateItemOutput, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> StoreResult<Option<WebhookRecord>>
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match super::applied("UpdateItem", result)?.and_then(|out| out.attributes) {
+        Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
+        None => Ok(None),
     }
 }
 
