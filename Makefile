@@ -30,15 +30,16 @@ lint: setup
 	cargo clippy --all-targets --locked -- -D warnings
 	.venv/bin/cfn-lint template.yaml
 
-## test: lint, unit and end-to-end tests against moto on 127.0.0.1:$(TEST_PORT), the chaos
-## tests (their figures printed), then the README walkthrough with the real local runner binary
+## test: lint, the binaries (the telemetry tests run them against a local Lambda runtime API),
+## unit and end-to-end tests against moto on 127.0.0.1:$(TEST_PORT), the chaos tests (their
+## figures printed), then the README walkthrough with the real local runner binary
 test: lint
 	infra/local-stack.sh start $(TEST_PORT)
 	trap 'infra/local-stack.sh stop $(TEST_PORT)' EXIT; \
 	export $(AWS_ENV) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_PORT) OUTFLOW_ALLOW_LOOPBACK_TARGETS=1; \
+	cargo build --workspace --bins --locked && \
 	cargo test --workspace --locked -- --skip survive_a_flaky_receiver && \
 	cargo test --locked -p outflow-e2e --test chaos -- --nocapture && \
-	cargo build --workspace --bins --locked && \
 	$(AWS_ENV) infra/smoke-walkthrough.sh $(TEST_PORT)
 
 ## measure: AWS requests per 1,000 messages and the aggregator's time for PENDING_CHATS chats

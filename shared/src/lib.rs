@@ -12,4 +12,5 @@ pub mod notify;
 pub mod queue;
 pub mod signing;
 pub mod store;
+pub mod telemetry;
 pub mod url_policy;

@@ -9,6 +9,7 @@ use outflow::domain::{ChatId, WorkspaceId};
 use outflow::queue::{DeliveryQueue, QueueError};
 use outflow::store::keys::DUE_SHARDS;
 use outflow::store::{PendingWindow, Store, StoreError, WebhookRecord};
+use outflow::telemetry::metrics;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -222,6 +223,7 @@ impl Aggregator {
         let envelopes = envelopes(&window, messages, &chat_state, &self.permalink_base);
         self.queue.send(&envelopes).await?;
         self.store.finish_window(&window).await?;
+        metrics::bundle_built(count);
         tracing::info!(
             workspace_id = %ws,
             bundle_id = %bundle_id(&window),

@@ -1,14 +1,17 @@
 //! Lambda entry point: build clients once, serve the router through API Gateway.
 
+use metrics_cloudwatch_embedded::lambda::service::run_http;
 use outflow::clients::AwsClients;
 use outflow::config::Config;
 use outflow::queue::DeliveryQueue;
 use outflow::store::Store;
+use outflow::telemetry;
 use outflow_api::{router, ApiState};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
+    let metrics = telemetry::install("api")?;
     let config = Config::from_env()?;
     let admin_token =
         std::env::var("OUTFLOW_ADMIN_TOKEN").map_err(|_| "OUTFLOW_ADMIN_TOKEN must be set")?;
@@ -19,5 +22,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         admin_token: admin_token.into(),
         url_policy: config.url_policy,
     };
-    lambda_http::run(router(state)).await
+    // Runs the router like lambda_http::run, flushing the EMF metrics after each request.
+    run_http(metrics, router(state)).await
 }

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use outflow::formats::parse_events;
 use outflow::http::{require_workspace, ApiError, LimitedBody};
+use outflow::telemetry::metrics;
 
 /// Accepts one event or `{"events": [...]}`; answers 202 with per-event results.
 pub async fn post_events(
@@ -16,7 +17,7 @@ pub async fn post_events(
     body: LimitedBody,
 ) -> Result<(StatusCode, Json<IngestReport>), ApiError> {
     let workspace = require_workspace(&state.store, &headers).await?;
-    let events = parse_events(&body.0, &state.parse)?;
+    let events = parse_events(&body.0, &state.parse).inspect_err(|_| metrics::rejected(1))?;
     // Counted after parsing, so a malformed request costs a 400 and writes nothing.
     if let Err(over) = state
         .store
@@ -24,6 +25,7 @@ pub async fn post_events(
         .await?
     {
         tracing::info!(workspace_id = %workspace, "ingest throttled");
+        metrics::rejected(events.len());
         return Err(ApiError::Throttled {
             limit: state.rate.requests,
             window_secs: state.rate.window_secs,
@@ -31,6 +33,7 @@ pub async fn post_events(
         });
     }
     let report = ingest(&state, &workspace, events).await?;
+    metrics::ingested(report.accepted, report.duplicates);
     tracing::info!(
         workspace_id = %workspace,
         accepted = report.accepted,

@@ -1,16 +1,19 @@
 //! Lambda entry point: build clients once, serve the router through API Gateway.
 
+use metrics_cloudwatch_embedded::lambda::service::run_http;
 use outflow::clients::AwsClients;
 use outflow::clock::Clock;
 use outflow::config::Config;
 use outflow::formats::inbound::ParseContext;
 use outflow::queue::DeliveryQueue;
 use outflow::store::Store;
+use outflow::telemetry;
 use outflow_ingest::{router, IngestState};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
+    let metrics = telemetry::install("ingest")?;
     let config = Config::from_env()?;
     let aws = AwsClients::from_env().await;
     let state = IngestState {
@@ -22,5 +25,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         clock: Clock::system(),
         rate: config.ingest_rate,
     };
-    lambda_http::run(router(state)).await
+    // Runs the router like lambda_http::run, flushing the EMF metrics after each request.
+    run_http(metrics, router(state)).await
 }

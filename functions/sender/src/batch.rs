@@ -10,6 +10,7 @@ use outflow::queue::{DeliveryEnvelope, DeliveryQueue};
 use outflow::store::{
     ActivityEntry, DeadLetterHistory, Item, RequestLogEntry, Store, StoreError, WebhookRecord,
 };
+use outflow::telemetry::metrics;
 use outflow::url_policy::UrlPolicy;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -177,6 +178,7 @@ impl Sender {
                     format!("Delivery of {what} failed: {error}"),
                 )
             };
+            metrics::delivery_attempted(attempt.success, entry.latency_ms);
             tracing::info!(
                 workspace_id = %ws,
                 delivery_id = %entry.delivery_id,
@@ -190,6 +192,7 @@ impl Sender {
         self.store.batch_put(items).await?;
         if !letters.is_empty() {
             tracing::warn!(workspace_id = %ws, dead_letters = letters.len(), "deliveries out of attempts");
+            metrics::dead_lettered(letters.len());
             // Recorded for replay first; leaves the queue only once the DLQ has it.
             self.store.keep_dead_letters(&letters).await?;
             if let Err(e) = self.queue.dead_letter(&letters).await {

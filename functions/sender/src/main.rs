@@ -2,17 +2,20 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
+use metrics_cloudwatch_embedded::lambda::service::run;
 use outflow::clients::AwsClients;
 use outflow::config::{Config, MissingVar};
 use outflow::delivery::{build_client, HealthKeeper};
 use outflow::notify::OwnerNotifier;
 use outflow::queue::DeliveryQueue;
 use outflow::store::Store;
+use outflow::telemetry;
 use outflow_sender::Sender;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let metrics = telemetry::install("sender")?;
     let config = Config::from_env()?;
     let aws = AwsClients::from_env().await;
     let store = Store::new(aws.dynamo, &config.table_name);
@@ -35,8 +38,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         config.retry,
     );
     let sender = &sender;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(sender.handle(event.payload).await)
-    }))
+    // lambda_runtime::run, flushing the EMF metrics after each invocation.
+    run(
+        metrics,
+        service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+            Ok::<_, lambda_runtime::Error>(sender.handle(event.payload).await)
+        }),
+    )
     .await
 }

@@ -5,4 +5,5 @@
 pub mod app;
 pub mod pump;
 pub mod request_count;
+pub mod runtime_api;
 pub mod stack;

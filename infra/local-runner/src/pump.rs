@@ -31,17 +31,7 @@ pub struct Pump {
 impl Pump {
     /// Receives one batch (long-polling up to `wait_secs`) and runs the sender on it.
     pub async fn once(&self, sender: &Sender, wait_secs: i32) -> Result<PumpStats, String> {
-        let out = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(wait_secs)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())?;
-        let messages = out.messages.unwrap_or_default();
+        let messages = self.receive(wait_secs).await?;
         if messages.is_empty() {
             return Ok(PumpStats::default());
         }
@@ -53,6 +43,30 @@ impl Pump {
             .iter()
             .map(|f| f.item_identifier.as_str())
             .collect();
+        self.delete_except(&messages, &failed).await?;
+        Ok(PumpStats {
+            received: messages.len(),
+            failed: failed.len(),
+        })
+    }
+
+    /// Receives up to 10 messages, long-polling up to `wait_secs`.
+    pub async fn receive(&self, wait_secs: i32) -> Result<Vec<Message>, String> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait_secs)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())?;
+        Ok(out.messages.unwrap_or_default())
+    }
+
+    /// Deletes what the sender handled, all of `messages` but the `failed` ids.
+    pub async fn delete_except(&self, messages: &[Message], failed: &[&str]) -> Result<(), String> {
         let entries: Vec<DeleteMessageBatchRequestEntry> = messages
             .iter()
             .filter(|m| !failed.contains(&m.message_id().unwrap_or_default()))
@@ -74,14 +88,11 @@ impl Pump {
                 .await
                 .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())?;
         }
-        Ok(PumpStats {
-            received: messages.len(),
-            failed: failed.len(),
-        })
+        Ok(())
     }
 
     /// The event exactly as Lambda's SQS integration shapes it.
-    fn event_json(&self, messages: &[Message]) -> Value {
+    pub fn event_json(&self, messages: &[Message]) -> Value {
         let records: Vec<Value> = messages
             .iter()
             .map(|m| {

@@ -5,6 +5,7 @@ use crate::domain::webhook::MAX_CONSECUTIVE_FAILURES;
 use crate::domain::{Timestamp, WebhookStatus, WorkspaceId};
 use crate::notify::OwnerNotifier;
 use crate::store::{ActivityEntry, Store, StoreResult};
+use crate::telemetry::metrics;
 
 /// What the health keeper did after a failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +73,7 @@ impl HealthKeeper {
             return Ok(FailureVerdict::AlreadyDisabled(count));
         }
         tracing::warn!(workspace_id = %ws, failures = count, "webhook disabled automatically");
+        metrics::webhook_disabled();
         self.store
             .record_activity(
                 ws,

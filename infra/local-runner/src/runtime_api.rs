@@ -1,0 +1,338 @@
+//! A Lambda runtime API emulator on 127.0.0.1, and a function's `bootstrap` binary run
+//! against it the way the Lambda service runs it. The EMF tests read the process's stdout;
+//! the init-time and memory benchmarks time its first poll and read its peak RSS.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path as FsPath, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+
+/// What went wrong running a function locally.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    /// The emulator or the process could not start.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The function binary is not built.
+    #[error("function binary {0} not found: build it first (cargo build --workspace --bins)")]
+    NotBuilt(PathBuf),
+    /// No answer in time.
+    #[error("the function did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The function reported an invocation error.
+    #[error("the function reported an error: {0}")]
+    Failed(String),
+}
+
+/// One event waiting for the function's next poll.
+struct Pending {
+    id: String,
+    event: Vec<u8>,
+    deadline_ms: u64,
+}
+
+type Answer = Result<Value, String>;
+
+struct Shared {
+    events: tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>,
+    answers: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
+    first_poll: OnceLock<Instant>,
+}
+
+/// The runtime API (`/2018-06-01/runtime/...`) served on 127.0.0.1.
+pub struct RuntimeApi {
+    address: SocketAddr,
+    queue: mpsc::UnboundedSender<Pending>,
+    shared: Arc<Shared>,
+    next_id: AtomicU64,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl RuntimeApi {
+    /// Starts the emulator on a free loopback port.
+    pub async fn start() -> Result<Self, EmulatorError> {
+        let (queue, events) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            events: tokio::sync::Mutex::new(events),
+            answers: Mutex::new(HashMap::new()),
+            first_poll: OnceLock::new(),
+        });
+        let routes = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(respond),
+            )
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let address = listener.local_addr()?;
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, routes).await;
+        });
+        Ok(Self {
+            address,
+            queue,
+            shared,
+            next_id: AtomicU64::new(1),
+            server,
+        })
+    }
+
+    /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// When the function first asked for an event: the end of its init.
+    pub fn first_poll(&self) -> Option<Instant> {
+        self.shared.first_poll.get().copied()
+    }
+
+    /// Invokes the function with `event` and waits for its answer.
+    pub async fn invoke(&self, event: &Value, timeout: Duration) -> Result<Value, EmulatorError> {
+        let id = format!(
+            "00000000-0000-4000-8000-{:012}",
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        );
+        let (tx, rx) = oneshot::channel();
+        self.shared.answers.lock().unwrap().insert(id.clone(), tx);
+        let deadline_ms = (chrono::Utc::now() + timeout).timestamp_millis() as u64;
+        let pending = Pending {
+            id,
+            event: serde_json::to_vec(event).expect("JSON event"),
+            deadline_ms,
+        };
+        if self.queue.send(pending).is_err() {
+            return Err(EmulatorError::Failed("the emulator stopped".into()));
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Err(_) => Err(EmulatorError::Timeout(timeout)),
+            Ok(Err(_)) => Err(EmulatorError::Failed("no answer recorded".into())),
+            Ok(Ok(answer)) => answer.map_err(EmulatorError::Failed),
+        }
+    }
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn next(State(shared): State<Arc<Shared>>) -> Result<(HeaderMap, Vec<u8>), StatusCode> {
+    let _ = shared.first_poll.set(Instant::now());
+    let pending = shared
+        .events
+        .lock()
+        .await
+        .recv()
+        .await
+        .ok_or(StatusCode::GONE)?;
+    let mut headers = HeaderMap::new();
+    let header = |v: &str| HeaderValue::from_str(v).expect("header value");
+    headers.insert("lambda-runtime-aws-request-id", header(&pending.id));
+    headers.insert(
+        "lambda-runtime-deadline-ms",
+        header(&pending.deadline_ms.to_string()),
+    );
+    headers.insert(
+        "lambda-runtime-invoked-function-arn",
+        header("arn:aws:lambda:us-east-1:000000000000:function:outflow-local"),
+    );
+    headers.insert(
+        "lambda-runtime-trace-id",
+        header("Root=1-00000000-000000000000000000000000;Sampled=0"),
+    );
+    headers.insert("content-type", header("application/json"));
+    Ok((headers, pending.event))
+}
+
+fn answer(shared: &Shared, id: &str, answer: Answer) -> StatusCode {
+    match shared.answers.lock().unwrap().remove(id) {
+        Some(tx) => {
+            let _ = tx.send(answer);
+            StatusCode::ACCEPTED
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+async fn respond(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    let value = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    answer(&shared, &id, Ok(value))
+}
+
+async fn fail(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    answer(
+        &shared,
+        &id,
+        Err(String::from_utf8_lossy(&body).into_owned()),
+    )
+}
+
+async fn init_error(body: axum::body::Bytes) -> StatusCode {
+    tracing::error!(error = %String::from_utf8_lossy(&body), "function init failed");
+    StatusCode::ACCEPTED
+}
+
+/// A function binary running against a [`RuntimeApi`], its stdout and stderr captured.
+pub struct FunctionProcess {
+    child: Child,
+    started: Instant,
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+impl FunctionProcess {
+    /// Starts `binary` as Lambda would (`AWS_LAMBDA_*` set, JSON log format), with `env`
+    /// added (the `OUTFLOW_*` settings, the AWS endpoint and credentials).
+    pub fn spawn(
+        binary: &FsPath,
+        function_name: &str,
+        api: &RuntimeApi,
+        env: &[(String, String)],
+    ) -> Result<Self, EmulatorError> {
+        if !binary.is_file() {
+            return Err(EmulatorError::NotBuilt(binary.to_path_buf()));
+        }
+        let mut command = Command::new(binary);
+        command
+            .env("AWS_LAMBDA_RUNTIME_API", api.address().to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", function_name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{function_name}"),
+            )
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let started = Instant::now();
+        let mut child = command.spawn()?;
+        let output = Arc::new(Mutex::new(Vec::new()));
+        if let Some(stdout) = child.stdout.take() {
+            collect_lines(stdout, output.clone());
+        }
+        if let Some(stderr) = child.stderr.take() {
+            collect_lines(stderr, output.clone());
+        }
+        Ok(Self {
+            child,
+            started,
+            output,
+        })
+    }
+
+    /// Process start to the first poll of the runtime API, once it has polled.
+    pub fn init_time(&self, api: &RuntimeApi) -> Option<Duration> {
+        api.first_poll().map(|at| at - self.started)
+    }
+
+    /// Waits (up to `timeout`) for the function to finish its init.
+    pub async fn ready(
+        &self,
+        api: &RuntimeApi,
+        timeout: Duration,
+    ) -> Result<Duration, EmulatorError> {
+        let until = Instant::now() + timeout;
+        loop {
+            if let Some(init) = self.init_time(api) {
+                return Ok(init);
+            }
+            if Instant::now() >= until {
+                return Err(EmulatorError::Failed(format!(
+                    "no poll within {timeout:?}; output: {:?}",
+                    self.lines()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Every line the process printed so far (stdout and stderr interleaved).
+    pub fn lines(&self) -> Vec<String> {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Waits (up to `timeout`) until some printed line satisfies `wanted`; returns it.
+    pub async fn wait_for_line(
+        &self,
+        timeout: Duration,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let until = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.lines().into_iter().find(|l| wanted(l)) {
+                return Some(line);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Peak resident memory so far in KiB (Linux `VmHWM`).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let pid = self.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    /// Stops the process.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+fn collect_lines(
+    stream: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    output: Arc<Mutex<Vec<String>>>,
+) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            output.lock().unwrap().push(line);
+        }
+    });
+}
+
+/// A workspace binary next to the running executable (a test's `deps/` folder or a bench
+/// binary's profile folder), e.g. `target/debug/outflow-sender`.
+pub fn sibling_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current executable");
+    let mut dir = exe.parent().expect("executable folder").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join(name)
+}

@@ -1,0 +1,95 @@
+//! The metric names of the `Outflow` namespace and one recording function per event, so
+//! the names live in one place (the template's alarms and dashboard use the same ones).
+//!
+//! Without an installed recorder (tests, the local runner) recording is a no-op.
+
+use ::metrics::{counter, describe_counter, describe_histogram, histogram, Unit};
+
+/// Events stored by ingest (duplicates and skipped kinds not included).
+pub const EVENTS_INGESTED: &str = "EventsIngested";
+/// Events refused by ingest: every event of a throttled request, and one per request
+/// whose body could not be parsed (its events cannot be counted).
+pub const EVENTS_REJECTED: &str = "EventsRejected";
+/// Events dropped because their message was already stored.
+pub const DUPLICATES_DROPPED: &str = "DuplicatesDropped";
+/// Bundles the aggregator queued (a bundle split into parts counts once).
+pub const BUNDLES_BUILT: &str = "BundlesBuilt";
+/// Messages carried by those bundles.
+pub const MESSAGES_BUNDLED: &str = "MessagesBundled";
+/// Delivery attempts the receiver answered with 2xx.
+pub const DELIVERIES_SUCCEEDED: &str = "DeliveriesSucceeded";
+/// Delivery attempts that failed (non-2xx, timeout, connection error, refused URL).
+pub const DELIVERIES_FAILED: &str = "DeliveriesFailed";
+/// Time from sending a delivery's request to its answer, in milliseconds.
+pub const DELIVERY_LATENCY: &str = "DeliveryLatency";
+/// Webhooks disabled automatically (too many failures in a row, or 410 Gone).
+pub const WEBHOOKS_DISABLED: &str = "WebhooksDisabled";
+/// Deliveries out of attempts, moved to the dead-letter queue.
+pub const DELIVERIES_DEAD_LETTERED: &str = "DeliveriesDeadLettered";
+/// One per container start (emitted by the EMF layer on the first invocation).
+pub const COLD_START: &str = "ColdStart";
+
+/// Every counter, for describing units and for checks that the template names only these.
+pub const COUNTERS: [&str; 9] = [
+    EVENTS_INGESTED,
+    EVENTS_REJECTED,
+    DUPLICATES_DROPPED,
+    BUNDLES_BUILT,
+    MESSAGES_BUNDLED,
+    DELIVERIES_SUCCEEDED,
+    DELIVERIES_FAILED,
+    WEBHOOKS_DISABLED,
+    DELIVERIES_DEAD_LETTERED,
+];
+
+/// Registers each metric's unit with the installed recorder.
+pub fn describe() {
+    for name in COUNTERS {
+        describe_counter!(name, Unit::Count, "");
+    }
+    describe_histogram!(DELIVERY_LATENCY, Unit::Milliseconds, "");
+}
+
+/// What one ingest request did.
+pub fn ingested(stored: usize, duplicates: usize) {
+    add(EVENTS_INGESTED, stored);
+    add(DUPLICATES_DROPPED, duplicates);
+}
+
+/// Ingest refused `events` events.
+pub fn rejected(events: usize) {
+    add(EVENTS_REJECTED, events);
+}
+
+/// The aggregator queued one bundle of `messages` messages.
+pub fn bundle_built(messages: usize) {
+    add(BUNDLES_BUILT, 1);
+    add(MESSAGES_BUNDLED, messages);
+}
+
+/// One delivery attempt and how long the receiver took.
+pub fn delivery_attempted(success: bool, latency_ms: u64) {
+    let name = if success {
+        DELIVERIES_SUCCEEDED
+    } else {
+        DELIVERIES_FAILED
+    };
+    add(name, 1);
+    histogram!(DELIVERY_LATENCY).record(latency_ms as f64);
+}
+
+/// A webhook was disabled automatically.
+pub fn webhook_disabled() {
+    add(WEBHOOKS_DISABLED, 1);
+}
+
+/// `deliveries` deliveries ran out of attempts.
+pub fn dead_lettered(deliveries: usize) {
+    add(DELIVERIES_DEAD_LETTERED, deliveries);
+}
+
+fn add(name: &'static str, n: usize) {
+    if n > 0 {
+        counter!(name).increment(n as u64);
+    }
+}

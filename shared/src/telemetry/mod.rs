@@ -1,0 +1,7 @@
+//! Telemetry: the CloudWatch metrics every function emits (Embedded Metric Format on
+//! stdout, where the Lambda log stream carries them to CloudWatch) and their set-up.
+
+mod emf;
+pub mod metrics;
+
+pub use emf::{install, TelemetryError, NAMESPACE};

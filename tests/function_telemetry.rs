@@ -1,0 +1,309 @@
+//! The real function binaries, run against a local Lambda runtime API as Lambda runs
+//! `bootstrap`: their stdout carries CloudWatch EMF documents (namespace `Outflow`) with the
+//! expected metric names and values, and JSON log lines that never show keys, secrets or
+//! message text.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use outflow::telemetry::metrics;
+use outflow_e2e::{Receiver, TestStack};
+use outflow_local::runtime_api::{sibling_binary, FunctionProcess, RuntimeApi};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const STACK_NAME: &str = "telemetry-test";
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
+const MESSAGE_TEXT: &str = "a secret-ish customer sentence";
+
+fn message(chat: &str, id: &str) -> Value {
+    let mut v: Value = serde_json::from_str(include_str!(
+        "../../shared/fixtures/timelines_message_example.json"
+    ))
+    .unwrap();
+    v["message"]["message_id"] = id.into();
+    v["message"]["text"] = MESSAGE_TEXT.into();
+    v["chat"]["chat_id"] = chat.into();
+    v
+}
+
+fn events(messages: Vec<Value>) -> String {
+    json!({ "events": messages }).to_string()
+}
+
+/// `POST /v1/events` as API Gateway's HTTP API (payload 2.0) hands it to the function.
+fn http_event(key: &str, body: &str) -> Value {
+    json!({
+        "version": "2.0",
+        "routeKey": "POST /v1/events",
+        "rawPath": "/v1/events",
+        "rawQueryString": "",
+        "headers": {"authorization": format!("Bearer {key}"), "content-type": "application/json"},
+        "requestContext": {
+            "accountId": "000000000000", "apiId": "local", "domainName": "localhost",
+            "domainPrefix": "localhost", "requestId": "telemetry", "routeKey": "POST /v1/events",
+            "stage": "$default", "time": "22/Nov/2026:10:00:00 +0000", "timeEpoch": 0,
+            "http": {"method": "POST", "path": "/v1/events", "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "outflow-test"}
+        },
+        "body": body,
+        "isBase64Encoded": false
+    })
+}
+
+/// A function binary of this workspace, started against its own runtime API emulator.
+async fn start(stack: &TestStack, binary: &str, role: &str) -> (RuntimeApi, FunctionProcess) {
+    let api = RuntimeApi::start().await.expect("runtime API emulator");
+    let process = FunctionProcess::spawn(
+        &sibling_binary(binary),
+        &format!("{STACK_NAME}-{role}"),
+        &api,
+        &stack.function_env(STACK_NAME),
+    )
+    .expect("function process");
+    process
+        .ready(&api, Duration::from_secs(30))
+        .await
+        .expect("function init");
+    (api, process)
+}
+
+/// Every EMF document the process printed, each checked against the format: the
+/// namespace, the low-cardinality dimension set with its values, a value per metric.
+fn emf_documents(process: &FunctionProcess, role: &str) -> Vec<Value> {
+    let docs: Vec<Value> = process
+        .lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    for doc in &docs {
+        assert!(doc["_aws"]["Timestamp"].as_u64().is_some(), "{doc}");
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "Outflow", "{doc}");
+        assert_eq!(
+            directive["Dimensions"],
+            json!([["Stack", "Function"]]),
+            "{doc}"
+        );
+        assert_eq!(doc["Stack"], STACK_NAME);
+        assert_eq!(doc["Function"], role);
+        for metric in directive["Metrics"].as_array().unwrap() {
+            let name = metric["Name"].as_str().unwrap();
+            assert!(!doc[name].is_null(), "{name} has no value in {doc}");
+        }
+    }
+    docs
+}
+
+/// The sum of a metric over all documents (a histogram's values counted one by one).
+fn total(docs: &[Value], name: &str) -> f64 {
+    docs.iter()
+        .map(|d| match &d[name] {
+            Value::Number(n) => n.as_f64().unwrap(),
+            Value::Array(values) => values.iter().map(|v| v.as_f64().unwrap()).sum(),
+            _ => 0.0,
+        })
+        .sum()
+}
+
+fn unit(docs: &[Value], name: &str) -> Option<String> {
+    docs.iter()
+        .flat_map(|d| {
+            d["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .cloned()
+        })
+        .flatten()
+        .find(|m| m["Name"] == name)
+        .and_then(|m| m["Unit"].as_str().map(str::to_string))
+}
+
+/// Waits until `name` reaches `expected` (the flush follows the answer by a moment), then
+/// returns the documents; a value over `expected` fails the caller's assertions.
+async fn documents_with(
+    process: &FunctionProcess,
+    role: &str,
+    name: &str,
+    expected: f64,
+) -> Vec<Value> {
+    for _ in 0..500 {
+        let docs = emf_documents(process, role);
+        if total(&docs, name) >= expected {
+            return docs;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "{name} never reached {expected}; output: {:#?}",
+        process.lines()
+    );
+}
+
+/// No output line carries a credential or message text.
+fn assert_nothing_secret(process: &FunctionProcess, secrets: &[&str]) {
+    for line in process.lines() {
+        for secret in secrets.iter().chain([&MESSAGE_TEXT]) {
+            assert!(!line.contains(secret), "{secret:?} printed: {line}");
+        }
+    }
+}
+
+async fn received_batch(stack: &TestStack, n: usize) -> (Vec<aws_sdk_sqs::types::Message>, Value) {
+    let mut messages = Vec::new();
+    for _ in 0..20 {
+        messages.extend(stack.pump.receive(1).await.unwrap());
+        if messages.len() >= n {
+            break;
+        }
+    }
+    assert_eq!(messages.len(), n, "queued deliveries");
+    let event = stack.pump.event_json(&messages);
+    serde_json::from_value::<SqsEvent>(event.clone()).expect("an SQS event");
+    (messages, event)
+}
+
+#[tokio::test]
+async fn ingest_and_sender_binaries_print_their_metrics_and_safe_logs() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (ws, key) = stack.workspace(&stack.unique_email("emf")).await;
+    let secret = stack.register(&key, &receiver.url()).await["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (api, ingest) = start(&stack, "outflow-ingest", "ingest").await;
+    let stored = events(vec![message("c-1", "m-1"), message("c-2", "m-2")]);
+    let answer = api
+        .invoke(&http_event(&key, &stored), INVOKE_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(answer["statusCode"], 202, "{answer}");
+    let again = events(vec![message("c-1", "m-1")]);
+    let answer = api
+        .invoke(&http_event(&key, &again), INVOKE_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(answer["statusCode"], 202, "{answer}");
+    let answer = api
+        .invoke(&http_event(&key, "{\"events\": ["), INVOKE_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(answer["statusCode"], 400, "{answer}");
+
+    let docs = documents_with(&ingest, "ingest", metrics::EVENTS_REJECTED, 1.0).await;
+    assert_eq!(total(&docs, metrics::EVENTS_INGESTED), 2.0);
+    assert_eq!(total(&docs, metrics::DUPLICATES_DROPPED), 1.0);
+    assert_eq!(total(&docs, metrics::EVENTS_REJECTED), 1.0);
+    assert_eq!(total(&docs, metrics::COLD_START), 1.0);
+    assert_eq!(
+        unit(&docs, metrics::EVENTS_INGESTED).as_deref(),
+        Some("Count")
+    );
+    // One document per invocation that changed something, each tagged with its request.
+    assert!(docs.iter().all(|d| d["RequestId"].is_string()));
+    // JSON logs: the ingest line names its workspace.
+    let logged = ingest
+        .wait_for_line(Duration::from_secs(5), |l| l.contains("events ingested"))
+        .await
+        .expect("an ingest log line");
+    let logged: Value = serde_json::from_str(&logged).expect("a JSON log line");
+    assert_eq!(logged["level"], "INFO");
+    assert!(logged.to_string().contains(&ws), "{logged}");
+    assert_nothing_secret(&ingest, &[&key, &secret]);
+    ingest.stop().await;
+
+    let (api, sender) = start(&stack, "outflow-sender", "sender").await;
+    let (messages, event) = received_batch(&stack, 2).await;
+    let answer = api.invoke(&event, INVOKE_TIMEOUT).await.unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    stack.pump.delete_except(&messages, &[]).await.unwrap();
+    assert_eq!(receiver.received().len(), 2);
+
+    let docs = documents_with(&sender, "sender", metrics::DELIVERIES_SUCCEEDED, 2.0).await;
+    assert_eq!(total(&docs, metrics::DELIVERIES_SUCCEEDED), 2.0);
+    assert_eq!(total(&docs, metrics::DELIVERIES_FAILED), 0.0);
+    let latencies: Vec<&Value> = docs
+        .iter()
+        .filter_map(|d| d[metrics::DELIVERY_LATENCY].as_array())
+        .flatten()
+        .collect();
+    assert_eq!(latencies.len(), 2, "one latency per attempt");
+    assert!(latencies.iter().all(|v| v.as_f64().unwrap() >= 0.0));
+    assert_eq!(
+        unit(&docs, metrics::DELIVERY_LATENCY).as_deref(),
+        Some("Milliseconds")
+    );
+    let delivery_line = sender
+        .wait_for_line(Duration::from_secs(5), |l| l.contains("delivery attempted"))
+        .await
+        .expect("a delivery log line");
+    assert!(delivery_line.contains(&ws) && delivery_line.contains("delivery_id"));
+    assert_nothing_secret(&sender, &[&key, &secret]);
+    sender.stop().await;
+}
+
+#[tokio::test]
+async fn the_sender_binary_counts_failures_and_the_disable() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace(&stack.unique_email("emf-fail")).await;
+    stack.register(&key, &receiver.url()).await;
+    receiver.respond_with(500);
+    // One chat each: a chat's later deliveries wait behind its failed one.
+    let batch: Vec<Value> = (0..11)
+        .map(|i| message(&format!("c-{i}"), &format!("f-{i}")))
+        .collect();
+    assert_eq!(stack.ingest(&key, events(batch)).await.status, 202);
+
+    let (api, sender) = start(&stack, "outflow-sender", "sender").await;
+    let (_, event) = received_batch(&stack, 11).await;
+    let answer = api.invoke(&event, INVOKE_TIMEOUT).await.unwrap();
+    assert_eq!(answer["batchItemFailures"].as_array().unwrap().len(), 11);
+
+    let docs = documents_with(&sender, "sender", metrics::WEBHOOKS_DISABLED, 1.0).await;
+    assert_eq!(total(&docs, metrics::DELIVERIES_FAILED), 11.0);
+    assert_eq!(total(&docs, metrics::DELIVERIES_SUCCEEDED), 0.0);
+    assert_eq!(total(&docs, metrics::WEBHOOKS_DISABLED), 1.0);
+    sender.stop().await;
+}
+
+#[tokio::test]
+async fn the_aggregator_binary_counts_bundles_and_their_messages() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace(&stack.unique_email("emf-agg")).await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    stack.register_with(&key, &receiver.url(), "1h").await;
+    stack.set_time("2026-03-01T10:05:00Z");
+    let chat_a = vec![
+        message("a", "a-1"),
+        message("a", "a-2"),
+        message("a", "a-3"),
+    ];
+    assert_eq!(stack.ingest(&key, events(chat_a)).await.status, 202);
+    assert_eq!(
+        stack
+            .ingest(&key, events(vec![message("b", "b-1")]))
+            .await
+            .status,
+        202
+    );
+
+    let (api, aggregator) = start(&stack, "outflow-aggregator", "aggregator").await;
+    let answer = api
+        .invoke(&json!({"time": "2026-03-01T12:00:00Z"}), INVOKE_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(answer["bundles_enqueued"], 2, "{answer}");
+
+    let docs = documents_with(&aggregator, "aggregator", metrics::MESSAGES_BUNDLED, 4.0).await;
+    assert_eq!(total(&docs, metrics::BUNDLES_BUILT), 2.0);
+    assert_eq!(total(&docs, metrics::MESSAGES_BUNDLED), 4.0);
+    let bundle_line = aggregator
+        .wait_for_line(Duration::from_secs(5), |l| l.contains("bundle enqueued"))
+        .await
+        .expect("a bundle log line");
+    assert!(bundle_line.contains("bundle_id"), "{bundle_line}");
+    assert_nothing_secret(&aggregator, &[&key]);
+    aggregator.stop().await;
+}
