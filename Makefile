@@ -7,7 +7,7 @@ TEST_PORT ?= 4567
 AWS_ENV := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
 	AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: run test lint receiver setup measure fuzz
+.PHONY: run test lint receiver setup measure fuzz package lambda-zips footprint
 
 setup:
 	infra/local-stack.sh setup
@@ -24,15 +24,21 @@ run: setup
 receiver:
 	cargo run --quiet -p outflow-local --bin outflow-demo-receiver
 
-## lint: formatting, clippy, template
+# The SAM CLI offline: no telemetry, Rust builds through cargo-lambda from .venv/bin.
+SAM := PATH=$(CURDIR)/.venv/bin:$$PATH SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 \
+	.venv/bin/sam
+
+## lint: formatting, clippy, template (cfn-lint and sam validate)
 lint: setup
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked -- -D warnings
 	.venv/bin/cfn-lint template.yaml
+	$(SAM) validate --lint --template template.yaml --region us-east-1
 
 ## test: lint, the binaries (the telemetry tests run them against a local Lambda runtime API),
 ## unit and end-to-end tests against moto on 127.0.0.1:$(TEST_PORT), the chaos tests (their
-## figures printed), then the README walkthrough with the real local runner binary
+## figures printed), the README walkthrough with the real local runner binary, then the
+## x86_64 Lambda zips with their sizes and init times
 test: lint
 	infra/local-stack.sh start $(TEST_PORT)
 	trap 'infra/local-stack.sh stop $(TEST_PORT)' EXIT; \
@@ -41,6 +47,25 @@ test: lint
 	cargo test --workspace --locked -- --skip survive_a_flaky_receiver && \
 	cargo test --locked -p outflow-e2e --test chaos -- --nocapture && \
 	$(AWS_ENV) infra/smoke-walkthrough.sh $(TEST_PORT)
+	$(MAKE) --no-print-directory footprint FOOTPRINT_RUNS=5
+
+## package: sam build, an arm64 bootstrap per function in .aws-sam/build (docs/deploy.md);
+## needs rustup's aarch64-unknown-linux-gnu standard library
+package: setup
+	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || \
+		rustup target add aarch64-unknown-linux-gnu
+	$(SAM) build --template template.yaml --beta-features
+
+## lambda-zips: the functions' release bootstrap zips for x86_64 in target/lambda (what CI builds)
+LAMBDA_PACKAGES := -p outflow-ingest -p outflow-api -p outflow-sender -p outflow-aggregator
+lambda-zips: setup
+	PATH=$(CURDIR)/.venv/bin:$$PATH cargo lambda build --release --x86-64 --output-format zip \
+		--locked $(LAMBDA_PACKAGES)
+
+## footprint: zip sizes and init times of the lambda-zips builds (FOOTPRINT_RUNS starts each)
+FOOTPRINT_RUNS ?= 20
+footprint: lambda-zips
+	cargo run --quiet --locked -p outflow-local --bin outflow-footprint -- $(FOOTPRINT_RUNS)
 
 ## measure: AWS requests per 1,000 messages and the aggregator's time for PENDING_CHATS chats
 PENDING_CHATS ?= 10000

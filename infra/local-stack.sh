@@ -16,7 +16,7 @@ setup() {
   if [ -x "$venv/bin/moto_server" ] && cmp -s "$root/infra/requirements.txt" "$stamp"; then
     return 0
   fi
-  echo "setting up $venv (moto server, cfn-lint)..."
+  echo "setting up $venv (moto server, cfn-lint, SAM CLI, cargo-lambda)..."
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/infra/requirements.txt"
   cp "$root/infra/requirements.txt" "$stamp"

@@ -73,6 +73,13 @@ async fn the_eleventh_failure_disables_once_emails_once_and_enable_resumes() {
     let emails = stack.emails_to(&owner).await;
     assert_eq!(emails.len(), 1, "exactly one email: {emails:?}");
     assert!(emails[0].to_string().contains("disabled"));
+    assert!(
+        emails[0]
+            .to_string()
+            .contains("POST https://hooks.outflow.test/v1/webhooks/outbound/enable"),
+        "the email links the public API: {}",
+        emails[0]
+    );
     let log = stack
         .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key), None)
         .await;

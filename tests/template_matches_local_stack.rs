@@ -3,6 +3,7 @@
 
 use outflow::queue::spec;
 use outflow::store::schema;
+use outflow::telemetry::{metrics, NAMESPACE};
 use serde_norway::Value;
 
 fn template() -> Value {
@@ -206,6 +207,18 @@ fn every_function_and_both_queues_are_watched_by_alarms_that_notify_the_topic() 
         "ApproximateNumberOfMessagesVisible"
     ));
     assert!(watched("DeliveryQueue", "ApproximateAgeOfOldestMessage"));
+    // The two alarms on the Outflow metrics the sender emits.
+    let failure_rate = text(resource(&t, "DeliveryFailureRateAlarm"));
+    for metric in [metrics::DELIVERIES_FAILED, metrics::DELIVERIES_SUCCEEDED] {
+        assert!(
+            failure_rate.contains(metric),
+            "failure rate without {metric}"
+        );
+    }
+    assert_eq!(
+        resource(&t, "WebhooksDisabledAlarm")["MetricName"],
+        Value::from(metrics::WEBHOOKS_DISABLED)
+    );
     for a in &alarms {
         assert!(
             text(&a["AlarmActions"]).contains("AlarmTopic"),
@@ -213,4 +226,94 @@ fn every_function_and_both_queues_are_watched_by_alarms_that_notify_the_topic() 
             text(a)
         );
     }
+}
+
+/// Every `[namespace, name, dim, value, ...]` row of the dashboard, its `${...}` references
+/// replaced so the body parses as the JSON CloudWatch receives.
+fn dashboard_rows() -> Vec<Vec<serde_json::Value>> {
+    let t = template();
+    let Value::Tagged(sub) = &resource(&t, "Dashboard")["DashboardBody"] else {
+        panic!("the dashboard body is not a !Sub");
+    };
+    let body = sub.value.as_str().expect("a !Sub string").to_string();
+    let mut plain = String::new();
+    let mut rest = body.as_str();
+    while let Some(start) = rest.find("${") {
+        plain.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("closed ${") + start;
+        plain.push_str("ref");
+        rest = &rest[end + 1..];
+    }
+    plain.push_str(rest);
+    let body: serde_json::Value = serde_json::from_str(&plain).expect("dashboard JSON");
+    body["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["properties"]["metrics"].as_array())
+        .flatten()
+        .map(|row| row.as_array().unwrap().clone())
+        .collect()
+}
+
+#[test]
+fn the_dashboard_and_alarms_name_only_metrics_the_functions_emit() {
+    let emitted: Vec<&str> = metrics::COUNTERS
+        .iter()
+        .copied()
+        .chain([metrics::DELIVERY_LATENCY])
+        .collect();
+    let rows = dashboard_rows();
+    let ours: Vec<&Vec<serde_json::Value>> = rows.iter().filter(|r| r[0] == NAMESPACE).collect();
+    for row in &ours {
+        let name = row[1].as_str().unwrap();
+        assert!(
+            emitted.contains(&name),
+            "the dashboard shows {name}, never emitted"
+        );
+        // The functions' dimension set, exactly (CloudWatch matches it exactly).
+        assert_eq!(row[2], "Stack");
+        assert_eq!(row[4], "Function");
+    }
+    for name in &emitted {
+        assert!(
+            ours.iter().any(|r| r[1] == *name),
+            "{name} is emitted but not on the dashboard"
+        );
+    }
+    let latency: Vec<&str> = ours
+        .iter()
+        .filter(|r| r[1] == metrics::DELIVERY_LATENCY)
+        .filter_map(|r| r.last().unwrap()["stat"].as_str())
+        .collect();
+    assert_eq!(latency, ["p50", "p90", "p99"]);
+
+    // Alarms: a plain metric, or the metrics of a metric-math expression.
+    let t = template();
+    let mut watched = Vec::new();
+    for r in t["Resources"].as_mapping().unwrap().values() {
+        if r["Type"] != "AWS::CloudWatch::Alarm" {
+            continue;
+        }
+        let p = &r["Properties"];
+        let stats = p["Metrics"].as_sequence().cloned().unwrap_or_default();
+        let metrics = std::iter::once(p.clone())
+            .chain(stats.iter().map(|m| m["MetricStat"]["Metric"].clone()));
+        for m in metrics.filter(|m| m["Namespace"] == NAMESPACE) {
+            let name = m["MetricName"].as_str().unwrap().to_string();
+            assert!(
+                emitted.contains(&name.as_str()),
+                "an alarm watches {name}, never emitted"
+            );
+            let dims: Vec<&str> = m["Dimensions"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|d| d["Name"].as_str().unwrap())
+                .collect();
+            assert_eq!(dims, ["Stack", "Function"], "{name}");
+            watched.push(name);
+        }
+    }
+    assert!(watched.len() >= 3, "{watched:?}");
 }

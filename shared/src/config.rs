@@ -28,6 +28,8 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// Ingest requests a workspace may make per second.
     pub ingest_rate: RateLimit,
+    /// Where tenants reach the API, for links in owner emails (`OUTFLOW_PUBLIC_BASE_URL`).
+    pub public_base_url: Option<String>,
 }
 
 /// Default ingest rate per workspace: 50 requests (up to 5,000 events) per second.
@@ -73,6 +75,7 @@ impl Config {
                 },
                 window_secs: 1,
             },
+            public_base_url: required("OUTFLOW_PUBLIC_BASE_URL").ok(),
         })
     }
 }

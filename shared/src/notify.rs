@@ -13,6 +13,7 @@ pub struct NotifyError(String);
 pub struct OwnerNotifier {
     ses: aws_sdk_sesv2::Client,
     from: String,
+    api_base: String,
 }
 
 fn content(text: String) -> Result<Content, NotifyError> {
@@ -29,7 +30,14 @@ impl OwnerNotifier {
         Self {
             ses,
             from: from.into(),
+            api_base: String::new(),
         }
+    }
+
+    /// Links in emails point at the API under `base` (its public URL), not at a bare path.
+    pub fn with_api_base(mut self, base: Option<&str>) -> Self {
+        self.api_base = base.unwrap_or_default().trim_end_matches('/').to_string();
+        self
     }
 
     /// Tells the owner their webhook was switched off, why, and how to switch it back on.
@@ -41,11 +49,12 @@ impl OwnerNotifier {
         reason: &str,
     ) -> Result<(), NotifyError> {
         let subject = format!("Outflow: webhook disabled for {workspace_name}");
+        let base = &self.api_base;
         let text = format!(
             "Your Outflow webhook for workspace \"{workspace_name}\" was disabled automatically.\n\n\
              URL: {url}\nReason: {reason}\n\n\
              Messages that arrive while it is disabled are kept. Fix the endpoint, then re-enable \
-             it with POST /v1/webhooks/outbound/enable; kept messages are delivered then.\n"
+             it with POST {base}/v1/webhooks/outbound/enable; kept messages are delivered then.\n"
         );
         let message = Message::builder()
             .subject(content(subject)?)

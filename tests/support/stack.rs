@@ -131,6 +131,7 @@ impl TestStack {
                 window_secs: 1,
             },
             retry: options_retry,
+            public_base_url: Some("https://hooks.outflow.test".into()),
         };
         let clock = Clock::fixed(chrono::Utc::now());
         let app = LocalApp::new(&aws, &config, ADMIN_TOKEN, clock);

@@ -21,7 +21,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let store = Store::new(aws.dynamo, &config.table_name);
     let health = HealthKeeper::new(
         store.clone(),
-        OwnerNotifier::new(aws.ses, &config.sender_email),
+        OwnerNotifier::new(aws.ses, &config.sender_email)
+            .with_api_base(config.public_base_url.as_deref()),
     );
     let client = build_client(config.url_policy, config.delivery_timeout);
     let dead_letters = config

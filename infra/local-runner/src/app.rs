@@ -42,7 +42,8 @@ impl LocalApp {
         let queue = DeliveryQueue::new(aws.sqs.clone(), &config.queue_url);
         let health = HealthKeeper::new(
             store.clone(),
-            OwnerNotifier::new(aws.ses.clone(), &config.sender_email),
+            OwnerNotifier::new(aws.ses.clone(), &config.sender_email)
+                .with_api_base(config.public_base_url.as_deref()),
         );
         let client = build_client(config.url_policy, config.delivery_timeout);
         Self {

@@ -65,6 +65,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             window_secs: 1,
         },
         retry: outflow::delivery::RetryPolicy::standard(),
+        public_base_url: Some(format!("http://{addr}")),
     };
     let app = LocalApp::new(&aws, &config, &admin_token, Clock::system());
     let aggregate_every = Duration::from_secs(var("OUTFLOW_AGGREGATE_EVERY", "30").parse()?);

@@ -82,6 +82,7 @@ async fn bench(aggregation: &str, receiver: &str) -> Bench {
             window_secs: 1,
         },
         retry: outflow::delivery::RetryPolicy::standard(),
+        public_base_url: None,
     };
     let app = LocalApp::new(
         &aws,
