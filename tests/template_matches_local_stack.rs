@@ -181,16 +181,23 @@ fn every_function_is_a_rust_lambda_and_loopback_is_never_allowed() {
     }
 }
 
+/// The properties of every alarm in the template.
+fn alarms(t: &Value) -> Vec<&Value> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|r| &r["Properties"])
+        .collect()
+}
+
 #[test]
 fn every_function_and_both_queues_are_watched_by_alarms_that_notify_the_topic() {
     let t = template();
     let text = |v: &Value| serde_norway::to_string(v).unwrap();
     let resources = t["Resources"].as_mapping().unwrap();
-    let alarms: Vec<&Value> = resources
-        .values()
-        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
-        .map(|r| &r["Properties"])
-        .collect();
+    let alarms = alarms(&t);
     let watched = |name: &str, metric: &str| {
         alarms
             .iter()
@@ -291,11 +298,7 @@ fn the_dashboard_and_alarms_name_only_metrics_the_functions_emit() {
     // Alarms: a plain metric, or the metrics of a metric-math expression.
     let t = template();
     let mut watched = Vec::new();
-    for r in t["Resources"].as_mapping().unwrap().values() {
-        if r["Type"] != "AWS::CloudWatch::Alarm" {
-            continue;
-        }
-        let p = &r["Properties"];
+    for p in alarms(&t) {
         let stats = p["Metrics"].as_sequence().cloned().unwrap_or_default();
         let metrics = std::iter::once(p.clone())
             .chain(stats.iter().map(|m| m["MetricStat"]["Metric"].clone()));

@@ -260,19 +260,14 @@ impl FunctionProcess {
         api: &RuntimeApi,
         timeout: Duration,
     ) -> Result<Duration, EmulatorError> {
-        let until = Instant::now() + timeout;
-        loop {
-            if let Some(init) = self.init_time(api) {
-                return Ok(init);
-            }
-            if Instant::now() >= until {
-                return Err(EmulatorError::Failed(format!(
+        poll_until(timeout, Duration::from_millis(1), || self.init_time(api))
+            .await
+            .ok_or_else(|| {
+                EmulatorError::Failed(format!(
                     "no poll within {timeout:?}; output: {:?}",
                     self.lines()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+                ))
+            })
     }
 
     /// Every line the process printed so far (stdout and stderr interleaved).
@@ -286,16 +281,11 @@ impl FunctionProcess {
         timeout: Duration,
         wanted: impl Fn(&str) -> bool,
     ) -> Option<String> {
-        let until = Instant::now() + timeout;
-        loop {
-            if let Some(line) = self.lines().into_iter().find(|l| wanted(l)) {
-                return Some(line);
-            }
-            if Instant::now() >= until {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        poll_until(timeout, Duration::from_millis(10), || {
+            let lines = self.output.lock().unwrap();
+            lines.iter().find(|l| wanted(l)).cloned()
+        })
+        .await
     }
 
     /// Peak resident memory so far in KiB (Linux `VmHWM`).
@@ -311,6 +301,24 @@ impl FunctionProcess {
     /// Stops the process.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+/// Checks every `step` until `check` gives a value or `timeout` has passed.
+async fn poll_until<T>(
+    timeout: Duration,
+    step: Duration,
+    check: impl Fn() -> Option<T>,
+) -> Option<T> {
+    let until = Instant::now() + timeout;
+    loop {
+        if let Some(found) = check() {
+            return Some(found);
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        tokio::time::sleep(step).await;
     }
 }
 

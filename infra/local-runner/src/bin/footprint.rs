@@ -55,11 +55,14 @@ fn target_dir() -> PathBuf {
 /// it built for the target triple.
 fn artifacts(name: &str) -> (PathBuf, Option<PathBuf>) {
     let zip = target_dir().join("lambda").join(name).join("bootstrap.zip");
-    let binary = ["x86_64-unknown-linux-gnu/release", "release"]
+    let candidates = ["x86_64-unknown-linux-gnu/release", "release"]
+        .map(|dir| target_dir().join(dir).join(name));
+    // Neither built: the first, which the "not built" error then names.
+    let binary = candidates
         .iter()
-        .map(|dir| target_dir().join(dir).join(name))
         .find(|p| p.is_file())
-        .unwrap_or_else(|| target_dir().join("release").join(name));
+        .unwrap_or(&candidates[0])
+        .clone();
     (binary, zip.is_file().then_some(zip))
 }
 
