@@ -1,7 +1,7 @@
 //! Failure counting, automatic disable with one owner email, holding and enable.
 
 use axum::http::{Method, StatusCode};
-use outflow_e2e::{refusing_url, Options, Receiver, TestStack};
+use outflow_e2e::{refusing_url, Options, Received, Receiver, TestStack};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -140,22 +140,12 @@ async fn the_eleventh_failure_disables_once_emails_once_and_enable_resumes() {
     stack.drain().await;
     let mut ids: Vec<String> = receiver.received()[attempted..]
         .iter()
-        .map(|r| {
-            r.json()["message"]["message_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .map(Received::message_id)
         .collect();
     ids.sort();
     let attempted_ids: Vec<String> = receiver.received()[..attempted]
         .iter()
-        .map(|r| {
-            r.json()["message"]["message_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .map(Received::message_id)
         .collect();
     let mut expected: Vec<String> = (0..12)
         .map(|i| format!("a-{i}"))

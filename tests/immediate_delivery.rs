@@ -227,6 +227,39 @@ async fn the_same_message_id_is_stored_and_delivered_once() {
     assert_eq!(stack.items_with_prefix("MSG#").await, 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_racing_with_the_same_messages_deliver_each_once() {
+    // Ingest checks duplicates with one read for the whole request and writes in batches,
+    // so racing requests can both find a message new; the queue drops the second enqueue.
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@race.test").await;
+    stack.register(&key, &receiver.url()).await;
+    let events: Vec<Value> = (0..20)
+        .map(|i| {
+            let mut v: Value = serde_json::from_str(SEED).unwrap();
+            v["message"]["message_id"] = json!(format!("race-{i}"));
+            v
+        })
+        .collect();
+    let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
+    let responses =
+        futures::future::join_all((0..4).map(|_| stack.ingest(&key, body.clone()))).await;
+    assert!(responses.iter().all(|r| r.status == StatusCode::ACCEPTED));
+    stack.drain().await;
+
+    let mut ids: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(Received::message_id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(receiver.received().len(), 20, "each message delivered once");
+    assert_eq!(ids.len(), 20);
+    assert_eq!(stack.items_with_prefix("MSG#").await, 20);
+}
+
 #[tokio::test]
 async fn a_retried_delivery_keeps_its_webhook_id_and_the_log_shows_both_requests() {
     let stack = TestStack::with(Options {

@@ -53,9 +53,9 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The FIFO deduplication id of one enqueue: stable across the SDK's own retries of the
-/// request (so a retried SendMessageBatch does not duplicate) but fresh for every `send`
-/// call, so a deliberate re-send (release, replay, resend) is never swallowed by SQS's
-/// five-minute deduplication window.
+/// request (so a retried SendMessageBatch does not duplicate); `send` gives each call a
+/// fresh nonce, so a deliberate re-send (release, replay, resend) is never swallowed by
+/// SQS's five-minute deduplication window, while `send_first` uses none.
 fn deduplication_id(envelope: &DeliveryEnvelope, nonce: u64) -> String {
     let mut hash = Sha256::new();
     hash.update(envelope.delivery_id.as_str());
@@ -164,7 +164,16 @@ impl DeliveryQueue {
 
     /// Enqueues every envelope; fails if any entry was not accepted.
     pub async fn send(&self, envelopes: &[DeliveryEnvelope]) -> Result<(), QueueError> {
-        self.send_to(&self.url, envelopes, |_| None).await
+        self.send_to(&self.url, envelopes, rand::random(), |_| None)
+            .await
+    }
+
+    /// Enqueues deliveries made for the first time (a new message, a new bundle): their
+    /// deduplication id is the delivery's own, so SQS drops a second enqueue of the same
+    /// delivery within five minutes (two requests racing with one message, a retried
+    /// request whose first enqueue half succeeded).
+    pub async fn send_first(&self, envelopes: &[DeliveryEnvelope]) -> Result<(), QueueError> {
+        self.send_to(&self.url, envelopes, 0, |_| None).await
     }
 
     /// Moves deliveries that used up their attempts to the dead-letter queue, with their
@@ -179,7 +188,7 @@ impl DeliveryQueue {
             detail: "no dead-letter queue configured".into(),
         })?;
         let envelopes: Vec<DeliveryEnvelope> = letters.iter().map(|(e, _)| e.clone()).collect();
-        self.send_to(url, &envelopes, |i| {
+        self.send_to(url, &envelopes, rand::random(), |i| {
             let history = &letters[i].1;
             let text = |v: String| {
                 MessageAttributeValue::builder()
@@ -209,6 +218,7 @@ impl DeliveryQueue {
         &self,
         url: &str,
         envelopes: &[DeliveryEnvelope],
+        nonce: u64,
         attributes: impl Fn(usize) -> Option<Attributes>,
     ) -> Result<(), QueueError> {
         let bodies = envelopes
@@ -220,7 +230,6 @@ impl DeliveryQueue {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let nonce: u64 = rand::random();
         let mut next = 0;
         for chunk in batches(&bodies) {
             let first = next;

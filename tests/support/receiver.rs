@@ -23,6 +23,14 @@ impl Received {
         serde_json::from_str(&self.body).expect("delivery body is JSON")
     }
 
+    /// The `message.message_id` of a single-message delivery.
+    pub fn message_id(&self) -> String {
+        self.json()["message"]["message_id"]
+            .as_str()
+            .expect("a message delivery")
+            .to_string()
+    }
+
     /// A header value.
     pub fn header(&self, name: &str) -> &str {
         self.headers

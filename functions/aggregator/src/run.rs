@@ -6,7 +6,7 @@ use crate::bundle::{bundle_id, envelopes};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use outflow::domain::{ChatId, WorkspaceId};
-use outflow::queue::{DeliveryQueue, QueueError};
+use outflow::queue::{DeliveryEnvelope, DeliveryQueue, QueueError};
 use outflow::store::keys::DUE_SHARDS;
 use outflow::store::{PendingWindow, Store, StoreError, WebhookRecord};
 use outflow::telemetry::metrics;
@@ -79,11 +79,23 @@ pub struct Aggregator {
 }
 
 enum Outcome {
-    Bundled { parts: usize, messages: usize },
+    /// Claimed and bundled; enqueued with the rest of its page.
+    Ready(Ready),
     Parked,
     Skipped,
-    Empty,
+    /// Claimed, but no message landed in it: only finished.
+    Empty(PendingWindow),
 }
+
+/// A claimed window's bundle, waiting to be enqueued.
+struct Ready {
+    window: PendingWindow,
+    envelopes: Vec<DeliveryEnvelope>,
+    messages: usize,
+}
+
+/// Entries per SendMessageBatch.
+const QUEUE_BATCH: usize = 10;
 
 impl Aggregator {
     /// An aggregator over the store and queue; permalinks start with `permalink_base`.
@@ -126,18 +138,24 @@ impl Aggregator {
                         .buffer_unordered(CONCURRENCY)
                         .collect()
                         .await;
+                let mut ready = Vec::new();
+                let mut finished = Vec::new();
+                let mut failure = None;
                 for outcome in outcomes.into_iter().flatten() {
-                    match outcome? {
-                        Outcome::Bundled { parts, messages } => {
-                            report.bundles_enqueued += 1;
-                            report.parts_enqueued += parts;
-                            report.messages_bundled += messages;
-                        }
-                        Outcome::Parked => report.windows_parked += 1,
-                        Outcome::Skipped => report.windows_skipped += 1,
-                        Outcome::Empty => {}
+                    match outcome {
+                        Ok(Outcome::Ready(r)) => ready.push(r),
+                        Ok(Outcome::Parked) => report.windows_parked += 1,
+                        Ok(Outcome::Skipped) => report.windows_skipped += 1,
+                        Ok(Outcome::Empty(w)) => finished.push(w),
+                        Err(e) => failure = failure.or(Some(e)),
                     }
                 }
+                let sent = self.enqueue(ready, &mut report, &mut finished).await;
+                self.store.finish_windows(&finished).await?;
+                if let Some(e) = failure {
+                    return Err(e);
+                }
+                sent?;
                 match next {
                     Some(key) => start = Some(key),
                     None => break,
@@ -151,6 +169,51 @@ impl Aggregator {
             "aggregation run finished"
         );
         Ok(report)
+    }
+
+    /// Enqueues a page's bundles, several per SendMessageBatch, in page order (a chat's
+    /// windows stay in order). Stops at the first failure: the windows sent so far are
+    /// finished, the rest keep their claims and are bundled again once those go stale.
+    async fn enqueue(
+        &self,
+        ready: Vec<Ready>,
+        report: &mut RunReport,
+        finished: &mut Vec<PendingWindow>,
+    ) -> Result<(), AggregatorError> {
+        let mut batch: Vec<Ready> = Vec::new();
+        let mut entries = 0;
+        let mut rest = ready.into_iter().peekable();
+        while let Some(next) = rest.next() {
+            entries += next.envelopes.len();
+            batch.push(next);
+            let full = rest
+                .peek()
+                .is_none_or(|r| entries + r.envelopes.len() > QUEUE_BATCH);
+            if !full {
+                continue;
+            }
+            let envelopes: Vec<DeliveryEnvelope> = batch
+                .iter()
+                .flat_map(|r| r.envelopes.iter().cloned())
+                .collect();
+            self.queue.send_first(&envelopes).await?;
+            for r in batch.drain(..) {
+                report.bundles_enqueued += 1;
+                report.parts_enqueued += r.envelopes.len();
+                report.messages_bundled += r.messages;
+                metrics::bundle_built(r.messages);
+                tracing::info!(
+                    workspace_id = %r.window.workspace_id,
+                    bundle_id = %bundle_id(&r.window),
+                    messages = r.messages,
+                    parts = r.envelopes.len(),
+                    "bundle enqueued"
+                );
+                finished.push(r.window);
+            }
+            entries = 0;
+        }
+        Ok(())
     }
 
     async fn webhook(
@@ -211,8 +274,7 @@ impl Aggregator {
         }
         let messages = self.store.window_messages(&window).await?;
         if messages.is_empty() {
-            self.store.finish_window(&window).await?;
-            return Ok(Outcome::Empty);
+            return Ok(Outcome::Empty(window));
         }
         let count = messages.len();
         // Keyed by the bundle id, so a retried bundle decides is_new_chat the same way.
@@ -221,19 +283,10 @@ impl Aggregator {
             .announce_chat(ws, &window.chat_id, bundle_id(&window).as_str())
             .await?;
         let envelopes = envelopes(&window, messages, &chat_state, &self.permalink_base);
-        self.queue.send(&envelopes).await?;
-        self.store.finish_window(&window).await?;
-        metrics::bundle_built(count);
-        tracing::info!(
-            workspace_id = %ws,
-            bundle_id = %bundle_id(&window),
-            messages = count,
-            parts = envelopes.len(),
-            "bundle enqueued"
-        );
-        Ok(Outcome::Bundled {
-            parts: envelopes.len(),
+        Ok(Outcome::Ready(Ready {
+            window,
+            envelopes,
             messages: count,
-        })
+        }))
     }
 }

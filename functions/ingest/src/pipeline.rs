@@ -3,12 +3,16 @@
 //! aggregation window in aggregated mode).
 
 use crate::IngestState;
-use outflow::domain::{Aggregation, DeliveryId, MessageId, Window, WorkspaceId};
+use outflow::domain::{
+    Aggregation, ChatId, DeliveryId, MessageEvent, MessageId, Timestamp, Window, WorkspaceId,
+};
 use outflow::formats::{InboundEvent, NewChatRule};
 use outflow::http::ApiError;
 use outflow::queue::DeliveryEnvelope;
-use outflow::store::{PendingWindow, WebhookRecord};
+use outflow::store::messages::NewMessage;
+use outflow::store::{PendingWindow, Store, WebhookRecord};
 use serde::Serialize;
+use std::collections::HashSet;
 
 /// The outcome of one event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -79,24 +83,80 @@ fn route(webhook: Option<&WebhookRecord>) -> Route {
     }
 }
 
-/// Applies the events in order; on any failure the messages this request stored are
-/// removed again, so the client's retry is not mistaken for a duplicate.
+/// Applies the events in order. New messages are found with one duplicate check for the
+/// whole request and written together at its end (deterministic keys, BatchWriteItem);
+/// on any failure the messages this request wrote are removed again, so the client's retry
+/// is not mistaken for a duplicate.
 pub async fn ingest(
     state: &IngestState,
     ws: &WorkspaceId,
     events: Vec<InboundEvent>,
 ) -> Result<IngestReport, ApiError> {
     let webhook = state.store.webhook(ws).await?;
-    let mut inserted = Vec::new();
-    let result = apply(state, ws, events, webhook.as_ref(), &mut inserted).await;
-    if result.is_err() {
-        for id in &inserted {
-            if let Err(e) = state.store.delete_message(ws, id).await {
-                tracing::error!(workspace_id = %ws, message_id = %id, error = %e, "compensation failed");
-            }
+    let ids: Vec<MessageId> = events
+        .iter()
+        .filter_map(|e| match e {
+            InboundEvent::Message { event, .. } => Some(event.message.message_id.clone()),
+            _ => None,
+        })
+        .collect();
+    let stored = state.store.stored_messages(ws, &ids).await?;
+    let mut batch = Batch {
+        seen: stored,
+        ..Batch::default()
+    };
+    let result = apply(state, ws, events, webhook.as_ref(), &mut batch).await;
+    if result.is_err() && !batch.written.is_empty() {
+        if let Err(e) = state.store.delete_messages(ws, &batch.written).await {
+            tracing::error!(workspace_id = %ws, messages = batch.written.len(), error = %e, "compensation failed");
         }
     }
     result
+}
+
+/// What one request has decided but not yet written.
+#[derive(Default)]
+struct Batch {
+    /// Message ids stored before or earlier in this request: later copies are duplicates.
+    seen: HashSet<MessageId>,
+    /// New messages not written yet, with their delivery and window.
+    pending: Vec<(MessageEvent, DeliveryId, Option<PendingWindow>)>,
+    /// Messages this request wrote (or tried to): removed again if it fails.
+    written: Vec<MessageId>,
+    /// Chats whose current conversation this request has announced already.
+    announced: HashSet<ChatId>,
+}
+
+impl Batch {
+    /// Writes the pending messages (BatchWriteItem, 25 at a time).
+    async fn flush(
+        &mut self,
+        store: &Store,
+        ws: &WorkspaceId,
+        received_at: Timestamp,
+    ) -> Result<(), ApiError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let messages: Vec<NewMessage> = self
+            .pending
+            .iter()
+            .map(|(event, delivery, window)| NewMessage {
+                event,
+                delivery,
+                received_at,
+                window: window.as_ref(),
+            })
+            .collect();
+        self.written.extend(
+            self.pending
+                .iter()
+                .map(|(e, ..)| e.message.message_id.clone()),
+        );
+        store.insert_messages(ws, &messages).await?;
+        self.pending.clear();
+        Ok(())
+    }
 }
 
 async fn apply(
@@ -104,7 +164,7 @@ async fn apply(
     ws: &WorkspaceId,
     events: Vec<InboundEvent>,
     webhook: Option<&WebhookRecord>,
-    inserted: &mut Vec<MessageId>,
+    batch: &mut Batch,
 ) -> Result<IngestReport, ApiError> {
     let store = &state.store;
     let route = route(webhook);
@@ -120,36 +180,37 @@ async fn apply(
                 new_chat,
             } => {
                 let id = event.message.message_id.clone();
+                if !batch.seen.insert(id.clone()) {
+                    report.push(index, "duplicate", Some(id), None);
+                    continue;
+                }
                 let delivery_id = DeliveryId::for_message(ws, &id);
                 let window = match route {
                     Route::Aggregate(granularity) => Window::containing(received_at, granularity)
                         .map(|w| PendingWindow::new(ws, &event.chat.chat_id, granularity, w)),
                     _ => None,
                 };
-                if !store
-                    .insert_message(ws, &event, &delivery_id, received_at, window.as_ref())
-                    .await?
-                {
-                    report.push(index, "duplicate", Some(id), None);
-                    continue;
-                }
-                inserted.push(id.clone());
-                match window {
+                match &window {
                     // The aggregator decides is_new_chat per bundle.
-                    Some(w) if !windows.contains(&w) => windows.push(w),
+                    Some(w) if !windows.contains(w) => windows.push(w.clone()),
                     Some(_) => {}
                     None => {
                         if new_chat == NewChatRule::FromChatState {
-                            let chat = store
-                                .announce_chat(ws, &event.chat.chat_id, delivery_id.as_str())
-                                .await?;
-                            event.chat.is_new_chat = chat.is_new;
+                            // Only a chat's first message in the request can open its
+                            // conversation; the rest follow it.
+                            event.chat.is_new_chat = batch
+                                .announced
+                                .insert(event.chat.chat_id.clone())
+                                && store
+                                    .announce_chat(ws, &event.chat.chat_id, delivery_id.as_str())
+                                    .await?
+                                    .is_new;
                         }
                         let body = serde_json::to_string(&event)
                             .map_err(|e| ApiError::Unavailable(format!("encoding failed: {e}")))?;
                         envelopes.push(DeliveryEnvelope {
                             workspace_id: ws.clone(),
-                            delivery_id,
+                            delivery_id: delivery_id.clone(),
                             created_at: received_at,
                             sequence: envelopes.len() as u32,
                             chat_id: Some(event.chat.chat_id.clone()),
@@ -158,11 +219,14 @@ async fn apply(
                         });
                     }
                 }
+                batch.pending.push((*event, delivery_id, window));
                 report.push(index, "accepted", Some(id), None);
             }
             InboundEvent::MessageUpdated {
                 message_id, text, ..
             } => {
+                // The edit may be of a message earlier in this request.
+                batch.flush(store, ws, received_at).await?;
                 if store.edit_message(ws, &message_id, &text).await? {
                     report.push(index, "accepted", Some(message_id), None);
                 } else {
@@ -172,6 +236,7 @@ async fn apply(
             }
             InboundEvent::ChatOpened { chat_id } => {
                 store.restart_chat(ws, &chat_id).await?;
+                batch.announced.remove(&chat_id);
                 report.push(index, "accepted", None, None);
             }
             InboundEvent::ChatClosed { chat_id } if continuous => {
@@ -182,6 +247,7 @@ async fn apply(
             }
             InboundEvent::ChatClosed { chat_id } => {
                 store.restart_chat(ws, &chat_id).await?;
+                batch.announced.remove(&chat_id);
                 report.push(index, "accepted", None, None);
             }
             InboundEvent::ChatUpdated {
@@ -203,11 +269,10 @@ async fn apply(
             InboundEvent::Skipped { reason } => report.push(index, "skipped", None, Some(reason)),
         }
     }
-    for window in &windows {
-        store.open_window(window).await?;
-    }
+    batch.flush(store, ws, received_at).await?;
+    store.open_windows(&windows).await?;
     match route {
-        Route::Enqueue => state.queue.send(&envelopes).await?,
+        Route::Enqueue => state.queue.send_first(&envelopes).await?,
         Route::Hold => store.hold(&envelopes).await?,
         Route::Aggregate(_) => {}
     }

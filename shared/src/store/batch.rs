@@ -1,13 +1,76 @@
-//! BatchWriteItem in chunks of 25, retrying what DynamoDB leaves unprocessed.
+//! BatchWriteItem in chunks of 25 and BatchGetItem in chunks of 100, retrying what
+//! DynamoDB leaves unprocessed.
 
-use super::{Item, Store, StoreError, StoreResult};
-use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+use super::{s, Item, Store, StoreError, StoreResult};
+use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
+use std::collections::HashSet;
 use std::time::Duration;
 
 const CHUNK: usize = 25;
+const GET_CHUNK: usize = 100;
 const MAX_ROUNDS: u32 = 8;
 
+/// A table key: partition and sort key.
+pub type Key = (String, String);
+
+fn backoff(round: u32) -> Duration {
+    Duration::from_millis(50 << round)
+}
+
 impl Store {
+    /// Which of `keys` exist, 100 per BatchGetItem (only the keys are read back).
+    pub async fn existing(&self, keys: &[Key]) -> StoreResult<HashSet<Key>> {
+        let unique: Vec<&Key> = {
+            let mut seen = HashSet::new();
+            keys.iter().filter(|k| seen.insert(*k)).collect()
+        };
+        let mut found = HashSet::new();
+        for chunk in unique.chunks(GET_CHUNK) {
+            let wanted = chunk
+                .iter()
+                .map(|(pk, sk)| Item::from([("pk".into(), s(pk)), ("sk".into(), s(sk))]))
+                .collect();
+            let mut pending = KeysAndAttributes::builder()
+                .set_keys(Some(wanted))
+                .projection_expression("pk, sk")
+                .build()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            for round in 0.. {
+                if round == MAX_ROUNDS {
+                    return Err(StoreError::Dynamo {
+                        op: "BatchGetItem",
+                        detail: "keys still unprocessed after retries".into(),
+                    });
+                }
+                if round > 0 {
+                    tokio::time::sleep(backoff(round)).await;
+                }
+                let out = self
+                    .db
+                    .batch_get_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
+                let items = out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default();
+                for item in items {
+                    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+                    if let (Some(pk), Some(sk)) = (text("pk"), text("sk")) {
+                        found.insert((pk, sk));
+                    }
+                }
+                match out.unprocessed_keys.and_then(|mut m| m.remove(&self.table)) {
+                    Some(rest) if !rest.keys.is_empty() => pending = rest,
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Puts every item, 25 per request.
     pub async fn batch_put(&self, items: Vec<Item>) -> StoreResult<()> {
         let requests = items
@@ -46,7 +109,7 @@ impl Store {
                     });
                 }
                 if round > 0 {
-                    tokio::time::sleep(Duration::from_millis(50 << round)).await;
+                    tokio::time::sleep(backoff(round)).await;
                 }
                 let out = self
                     .db

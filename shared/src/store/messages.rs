@@ -1,7 +1,9 @@
 //! Stored messages: the idempotency record and the source for aggregation and replay.
 
+use super::batch::Key;
 use super::{expires_in_days, keys, n, s, Item, PendingWindow, Store, StoreError, StoreResult};
 use crate::domain::{DeliveryId, MessageEvent, MessageId, Timestamp, WorkspaceId};
+use std::collections::HashSet;
 
 /// Messages are kept this long (the aggregation issue needs ≥ 7 days).
 pub const MESSAGE_RETENTION_DAYS: i64 = 14;
@@ -21,55 +23,91 @@ pub(crate) fn event_of(item: &Item) -> StoreResult<MessageEvent> {
     Ok(event)
 }
 
-impl Store {
-    /// Stores a message unless its id was seen before; true when it is new. `window`, in
-    /// aggregated mode, makes it a member of that chat window's bundle (the `window` index).
-    pub async fn insert_message(
-        &self,
-        ws: &WorkspaceId,
-        event: &MessageEvent,
-        delivery: &DeliveryId,
-        received_at: Timestamp,
-        window: Option<&PendingWindow>,
-    ) -> StoreResult<bool> {
+/// A new message as written to the table: the key is the message id, so writing it twice
+/// is idempotent and needs no read first.
+pub struct NewMessage<'a> {
+    /// The message with its chat context.
+    pub event: &'a MessageEvent,
+    /// Its delivery (immediate mode) or the bundle's source (aggregated).
+    pub delivery: &'a DeliveryId,
+    /// When Outflow received it.
+    pub received_at: Timestamp,
+    /// In aggregated mode, the chat window whose bundle it joins (the `window` index).
+    pub window: Option<&'a PendingWindow>,
+}
+
+impl NewMessage<'_> {
+    fn item(&self, ws: &WorkspaceId) -> StoreResult<Item> {
+        let event = self.event;
         let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut put = self.db.put_item();
-        if let Some(w) = window {
+        let mut item = Item::from([
+            ("pk".into(), s(keys::workspace_pk(ws))),
+            ("sk".into(), s(keys::message(&event.message.message_id))),
+            ("chat_id".into(), s(event.chat.chat_id.as_str())),
+            ("delivery_id".into(), s(self.delivery.as_str())),
+            ("received_at".into(), s(self.received_at.rfc3339())),
+            ("event".into(), s(body)),
+            (
+                "expires_at".into(),
+                n(expires_in_days(MESSAGE_RETENTION_DAYS)),
+            ),
+        ]);
+        if let Some(w) = self.window {
             let member = format!(
                 "{:013}#{}",
                 event.message.timestamp.millis(),
                 event.message.message_id
             );
-            put = put
-                .item("win_pk", s(w.members_key()))
-                .item("win_sk", s(member));
+            item.insert("win_pk".into(), s(w.members_key()));
+            item.insert("win_sk".into(), s(member));
         }
-        let result = put
-            .table_name(&self.table)
-            .item("pk", s(keys::workspace_pk(ws)))
-            .item("sk", s(keys::message(&event.message.message_id)))
-            .item("chat_id", s(event.chat.chat_id.as_str()))
-            .item("delivery_id", s(delivery.as_str()))
-            .item("received_at", s(received_at.rfc3339()))
-            .item("event", s(body))
-            .item("expires_at", n(expires_in_days(MESSAGE_RETENTION_DAYS)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        Ok(super::applied("PutItem", result)?.is_some())
+        Ok(item)
+    }
+}
+
+fn message_key(ws: &WorkspaceId, id: &MessageId) -> Key {
+    (keys::workspace_pk(ws), keys::message(id))
+}
+
+impl Store {
+    /// Which of `ids` are stored already: the duplicate check, one BatchGetItem per 100.
+    pub async fn stored_messages(
+        &self,
+        ws: &WorkspaceId,
+        ids: &[MessageId],
+    ) -> StoreResult<HashSet<MessageId>> {
+        let wanted: Vec<Key> = ids.iter().map(|id| message_key(ws, id)).collect();
+        let found = self.existing(&wanted).await?;
+        Ok(ids
+            .iter()
+            .filter(|id| found.contains(&message_key(ws, id)))
+            .cloned()
+            .collect())
     }
 
-    /// Removes a message written by a request that then failed, so a retry is not a duplicate.
-    pub async fn delete_message(&self, ws: &WorkspaceId, id: &MessageId) -> StoreResult<()> {
-        self.db
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::workspace_pk(ws)))
-            .key("sk", s(keys::message(id)))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
-        Ok(())
+    /// Stores new messages, 25 per BatchWriteItem.
+    pub async fn insert_messages(
+        &self,
+        ws: &WorkspaceId,
+        messages: &[NewMessage<'_>],
+    ) -> StoreResult<()> {
+        let items = messages
+            .iter()
+            .map(|m| m.item(ws))
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.batch_put(items).await
+    }
+
+    /// Removes messages written by a request that then failed, so a retry is not a duplicate.
+    pub async fn delete_messages(&self, ws: &WorkspaceId, ids: &[MessageId]) -> StoreResult<()> {
+        let keys = ids
+            .iter()
+            .map(|id| {
+                let (pk, sk) = message_key(ws, id);
+                Item::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])
+            })
+            .collect();
+        self.batch_delete(keys).await
     }
 
     /// Records an edit of a stored message; false when the message is unknown.

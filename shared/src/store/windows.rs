@@ -1,6 +1,7 @@
 //! Pending aggregation windows: one item per chat window, found through the sparse `due`
 //! index by due time (never a scan), claimed by exactly one aggregator run.
 
+use super::batch::Key;
 use super::schema::{DUE_INDEX, WINDOW_INDEX};
 use super::{keys, n, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{Aggregation, ChatId, MessageEvent, Timestamp, Window, WorkspaceId};
@@ -34,11 +35,16 @@ impl PendingWindow {
         }
     }
 
-    fn key(&self) -> (AttributeValue, AttributeValue) {
+    fn table_key(&self) -> Key {
         (
-            s(keys::workspace_pk(&self.workspace_id)),
-            s(keys::window(self.end_ms, self.start_ms, &self.chat_id)),
+            keys::workspace_pk(&self.workspace_id),
+            keys::window(self.end_ms, self.start_ms, &self.chat_id),
         )
+    }
+
+    fn key(&self) -> (AttributeValue, AttributeValue) {
+        let (pk, sk) = self.table_key();
+        (s(pk), s(sk))
     }
 
     /// The window-index partition holding its messages.
@@ -73,25 +79,31 @@ pub struct WindowMessage {
 pub type DuePage = (Vec<PendingWindow>, Option<Item>);
 
 impl Store {
-    /// Records that a chat window has messages (idempotent; keeps any claim).
-    pub async fn open_window(&self, w: &PendingWindow) -> StoreResult<()> {
-        let (pk, sk) = w.key();
-        self.update(pk, sk)
-            .update_expression(
-                "SET workspace_id = :ws, chat_id = :chat, granularity = :g, start_ms = :start, \
-                 end_ms = :end, due_pk = :due_pk, due_sk = if_not_exists(due_sk, :due_sk)",
-            )
-            .expression_attribute_values(":ws", s(w.workspace_id.as_str()))
-            .expression_attribute_values(":chat", s(w.chat_id.as_str()))
-            .expression_attribute_values(":g", serde_dynamo::to_attribute_value(w.granularity)?)
-            .expression_attribute_values(":start", n(w.start_ms))
-            .expression_attribute_values(":end", n(w.end_ms))
-            .expression_attribute_values(":due_pk", s(keys::due_shard(&w.workspace_id, &w.chat_id)))
-            .expression_attribute_values(":due_sk", s(w.due_sk(w.end_ms)))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
+    /// Opens the chat windows that are not open yet: one BatchGetItem per 100 windows,
+    /// then a put of each new one, 25 per BatchWriteItem. An open window is never written
+    /// again, so its claim (or its parking) stays as it is.
+    pub async fn open_windows(&self, windows: &[PendingWindow]) -> StoreResult<usize> {
+        let wanted: Vec<Key> = windows.iter().map(PendingWindow::table_key).collect();
+        let open = self.existing(&wanted).await?;
+        let mut items = Vec::new();
+        for w in windows {
+            if open.contains(&w.table_key()) {
+                continue;
+            }
+            let (pk, sk) = w.table_key();
+            let mut item: Item = serde_dynamo::to_item(w)?;
+            item.insert("pk".into(), s(pk));
+            item.insert("sk".into(), s(sk));
+            item.insert(
+                "due_pk".into(),
+                s(keys::due_shard(&w.workspace_id, &w.chat_id)),
+            );
+            item.insert("due_sk".into(), s(w.due_sk(w.end_ms)));
+            items.push(item);
+        }
+        let opened = items.len();
+        self.batch_put(items).await?;
+        Ok(opened)
     }
 
     /// Windows of one shard due at or before `due_ms`, oldest first.
@@ -147,18 +159,16 @@ impl Store {
         Ok(super::applied("UpdateItem", result)?.is_some())
     }
 
-    /// The window was flushed: it leaves the due index for good.
-    pub async fn finish_window(&self, w: &PendingWindow) -> StoreResult<()> {
-        let (pk, sk) = w.key();
-        self.db
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", pk)
-            .key("sk", sk)
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
-        Ok(())
+    /// The windows were flushed: they leave the due index for good (25 per BatchWriteItem).
+    pub async fn finish_windows(&self, windows: &[PendingWindow]) -> StoreResult<()> {
+        let keys = windows
+            .iter()
+            .map(|w| {
+                let (pk, sk) = w.key();
+                Item::from([("pk".into(), pk), ("sk".into(), sk)])
+            })
+            .collect();
+        self.batch_delete(keys).await
     }
 
     /// Takes a window out of the due index while its webhook is off (kept, not delivered).
