@@ -6,7 +6,9 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use outflow::telemetry::metrics;
 use outflow_e2e::{Receiver, TestStack};
-use outflow_local::runtime_api::{sibling_binary, FunctionProcess, RuntimeApi};
+use outflow_local::runtime_api::{
+    ingest_request_event, sibling_binary, FunctionProcess, RuntimeApi,
+};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -27,26 +29,6 @@ fn message(chat: &str, id: &str) -> Value {
 
 fn events(messages: Vec<Value>) -> String {
     json!({ "events": messages }).to_string()
-}
-
-/// `POST /v1/events` as API Gateway's HTTP API (payload 2.0) hands it to the function.
-fn http_event(key: &str, body: &str) -> Value {
-    json!({
-        "version": "2.0",
-        "routeKey": "POST /v1/events",
-        "rawPath": "/v1/events",
-        "rawQueryString": "",
-        "headers": {"authorization": format!("Bearer {key}"), "content-type": "application/json"},
-        "requestContext": {
-            "accountId": "000000000000", "apiId": "local", "domainName": "localhost",
-            "domainPrefix": "localhost", "requestId": "telemetry", "routeKey": "POST /v1/events",
-            "stage": "$default", "time": "22/Nov/2026:10:00:00 +0000", "timeEpoch": 0,
-            "http": {"method": "POST", "path": "/v1/events", "protocol": "HTTP/1.1",
-                     "sourceIp": "127.0.0.1", "userAgent": "outflow-test"}
-        },
-        "body": body,
-        "isBase64Encoded": false
-    })
 }
 
 /// A function binary of this workspace, started against its own runtime API emulator.
@@ -174,18 +156,21 @@ async fn ingest_and_sender_binaries_print_their_metrics_and_safe_logs() {
     let (api, ingest) = start(&stack, "outflow-ingest", "ingest").await;
     let stored = events(vec![message("c-1", "m-1"), message("c-2", "m-2")]);
     let answer = api
-        .invoke(&http_event(&key, &stored), INVOKE_TIMEOUT)
+        .invoke(&ingest_request_event(&key, &stored), INVOKE_TIMEOUT)
         .await
         .unwrap();
     assert_eq!(answer["statusCode"], 202, "{answer}");
     let again = events(vec![message("c-1", "m-1")]);
     let answer = api
-        .invoke(&http_event(&key, &again), INVOKE_TIMEOUT)
+        .invoke(&ingest_request_event(&key, &again), INVOKE_TIMEOUT)
         .await
         .unwrap();
     assert_eq!(answer["statusCode"], 202, "{answer}");
     let answer = api
-        .invoke(&http_event(&key, "{\"events\": ["), INVOKE_TIMEOUT)
+        .invoke(
+            &ingest_request_event(&key, "{\"events\": ["),
+            INVOKE_TIMEOUT,
+        )
         .await
         .unwrap();
     assert_eq!(answer["statusCode"], 400, "{answer}");

@@ -3,6 +3,7 @@
 //! sender handler with genuine SQS event payloads.
 
 pub mod app;
+pub mod bench;
 pub mod pump;
 pub mod request_count;
 pub mod runtime_api;

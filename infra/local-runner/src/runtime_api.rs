@@ -197,6 +197,27 @@ async fn init_error(body: axum::body::Bytes) -> StatusCode {
     StatusCode::ACCEPTED
 }
 
+/// `POST /v1/events` with `body`, as API Gateway's HTTP API (payload 2.0) hands it to the
+/// ingest function.
+pub fn ingest_request_event(key: &str, body: &str) -> Value {
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": "POST /v1/events",
+        "rawPath": "/v1/events",
+        "rawQueryString": "",
+        "headers": {"authorization": format!("Bearer {key}"), "content-type": "application/json"},
+        "requestContext": {
+            "accountId": "000000000000", "apiId": "local", "domainName": "localhost",
+            "domainPrefix": "localhost", "requestId": "local", "routeKey": "POST /v1/events",
+            "stage": "$default", "time": "22/Nov/2026:10:00:00 +0000", "timeEpoch": 0,
+            "http": {"method": "POST", "path": "/v1/events", "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "outflow-local"}
+        },
+        "body": body,
+        "isBase64Encoded": false
+    })
+}
+
 /// A function binary running against a [`RuntimeApi`], its stdout and stderr captured.
 pub struct FunctionProcess {
     child: Child,

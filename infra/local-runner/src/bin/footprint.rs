@@ -6,8 +6,10 @@
 //! Zips are read from target/lambda/<name>/bootstrap.zip and binaries from
 //! target/x86_64-unknown-linux-gnu/release (`make lambda-zips`), else target/release.
 
+use outflow_local::bench::{lambda_artifacts, percentile_ms, write_result};
 use outflow_local::runtime_api::{FunctionProcess, RuntimeApi};
-use std::path::{Path, PathBuf};
+use serde_json::json;
+use std::path::Path;
 use std::time::Duration;
 
 const FUNCTIONS: [&str; 4] = [
@@ -45,36 +47,16 @@ fn env() -> Vec<(String, String)> {
     .collect()
 }
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-}
-
-/// The deployable binary and its zip, if built: cargo-lambda's zip holds the binary
-/// it built for the target triple.
-fn artifacts(name: &str) -> (PathBuf, Option<PathBuf>) {
-    let zip = target_dir().join("lambda").join(name).join("bootstrap.zip");
-    let candidates = ["x86_64-unknown-linux-gnu/release", "release"]
-        .map(|dir| target_dir().join(dir).join(name));
-    // Neither built: the first, which the "not built" error then names.
-    let binary = candidates
-        .iter()
-        .find(|p| p.is_file())
-        .unwrap_or(&candidates[0])
-        .clone();
-    (binary, zip.is_file().then_some(zip))
-}
-
-fn kib(path: &Path) -> String {
+fn kib(path: &Path) -> Option<f64> {
     std::fs::metadata(path)
-        .map(|m| format!("{:.0}", m.len() as f64 / 1024.0))
-        .unwrap_or_else(|_| "-".into())
+        .ok()
+        .map(|m| (m.len() as f64 / 1024.0).round())
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
+fn cell(value: Option<f64>) -> String {
+    value
+        .map(|v| format!("{v:.0}"))
+        .unwrap_or_else(|| "-".into())
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -86,8 +68,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(20);
     println!("| function | binary KiB | zip KiB | init p50 ms | init p90 ms | init max ms |");
     println!("|---|---:|---:|---:|---:|---:|");
+    let mut figures = Vec::new();
     for name in FUNCTIONS {
-        let (binary, zip) = artifacts(name);
+        let (binary, zip) = lambda_artifacts(name);
         let mut inits = Vec::with_capacity(runs);
         for _ in 0..runs {
             // A fresh emulator per start: its first poll marks this process's init.
@@ -97,14 +80,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             process.stop().await;
         }
         inits.sort();
-        println!(
-            "| {name} | {} | {} | {:.1} | {:.1} | {:.1} |",
-            kib(&binary),
-            zip.as_deref().map(kib).unwrap_or_else(|| "-".into()),
-            percentile(&inits, 0.5),
-            percentile(&inits, 0.9),
-            percentile(&inits, 1.0),
+        let (binary_kib, zip_kib) = (kib(&binary), zip.as_deref().and_then(kib));
+        let (p50, p90, max) = (
+            percentile_ms(&inits, 0.5),
+            percentile_ms(&inits, 0.9),
+            percentile_ms(&inits, 1.0),
         );
+        println!(
+            "| {name} | {} | {} | {p50:.1} | {p90:.1} | {max:.1} |",
+            cell(binary_kib),
+            cell(zip_kib),
+        );
+        figures.push(json!({
+            "function": name,
+            "binary_kib": binary_kib,
+            "zip_kib": zip_kib,
+            "init_p50_ms": p50,
+            "init_p90_ms": p90,
+            "init_max_ms": max,
+            "runs": runs,
+        }));
     }
+    write_result("footprint", &json!({ "functions": figures }))?;
     Ok(())
 }

@@ -8,8 +8,10 @@ use outflow::clock::Clock;
 use outflow::config::Config;
 use outflow::url_policy::UrlPolicy;
 use outflow_local::app::LocalApp;
+use outflow_local::bench::{lambda_artifacts, write_result};
 use outflow_local::pump::Pump;
 use outflow_local::request_count::{counting_clients, RequestCounter};
+use outflow_local::runtime_api::{ingest_request_event, FunctionProcess, RuntimeApi};
 use outflow_local::stack::{self, StackNames};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -23,6 +25,8 @@ struct Bench {
     pump: Pump,
     counter: RequestCounter,
     key: String,
+    /// The `OUTFLOW_*` settings a function binary needs to reach this stack.
+    function_env: Vec<(String, String)>,
 }
 
 fn message(chat: usize, n: usize) -> Value {
@@ -107,6 +111,24 @@ async fn bench(aggregation: &str, receiver: &str) -> Bench {
         json!({"url": receiver, "aggregation": aggregation}),
     )
     .await;
+    let function_env = [
+        ("OUTFLOW_TABLE", stack.table.as_str()),
+        ("OUTFLOW_QUEUE_URL", &stack.queue_url),
+        (
+            "OUTFLOW_DEAD_LETTER_QUEUE_URL",
+            &stack.dead_letter_queue_url,
+        ),
+        ("OUTFLOW_SENDER_EMAIL", "outflow@example.com"),
+        (
+            "OUTFLOW_ADMIN_TOKEN",
+            "measure-admin-token-of-32-characters",
+        ),
+        ("OUTFLOW_ALLOW_LOOPBACK_TARGETS", "1"),
+        ("OUTFLOW_INGEST_REQUESTS_PER_SECOND", "1000000"),
+        ("OUTFLOW_STACK", "measure"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .to_vec();
     let pump = Pump {
         sqs: aws.sqs.clone(),
         queue_url: stack.queue_url,
@@ -119,6 +141,7 @@ async fn bench(aggregation: &str, receiver: &str) -> Bench {
         pump,
         counter,
         key,
+        function_env,
     }
 }
 
@@ -151,7 +174,8 @@ async fn drain(b: &Bench) {
     b.pump.drain(&b.app.sender).await.expect("drain");
 }
 
-fn print_counts(title: &str, phases: &[(&str, Counts)], messages: u64) {
+/// Prints one scenario's table; returns its figures for the bench report.
+fn print_counts(title: &str, phases: &[(&str, Counts)], messages: u64) -> Value {
     println!("\n### {title}\n\n| phase | operation | requests | per 1,000 messages |\n|---|---|---:|---:|");
     let mut total = 0;
     for (phase, counts) in phases {
@@ -163,10 +187,66 @@ fn print_counts(title: &str, phases: &[(&str, Counts)], messages: u64) {
             );
         }
     }
+    let per_1000 = total as f64 * 1000.0 / messages as f64;
+    println!("| **total** | | **{total}** | **{per_1000:.1}** |");
+    let operations: Vec<Value> = phases
+        .iter()
+        .flat_map(|(phase, counts)| {
+            counts
+                .iter()
+                .map(move |(op, n)| json!({ "phase": phase, "operation": op, "requests": n }))
+        })
+        .collect();
+    json!({ "messages": messages, "requests": total, "per_1000": per_1000, "operations": operations })
+}
+
+/// Starts a function's Lambda binary against a runtime API emulator, hands it one event,
+/// and returns its peak RSS (KiB) after handling it, with the function's answer.
+async fn peak_rss(b: &Bench, name: &str, event: &Value) -> (u64, Value) {
+    let (binary, _) = lambda_artifacts(name);
+    let api = RuntimeApi::start().await.expect("runtime API emulator");
+    let process =
+        FunctionProcess::spawn(&binary, name, &api, &b.function_env).expect("function binary");
+    process
+        .ready(&api, Duration::from_secs(30))
+        .await
+        .expect("function init");
+    let answer = api
+        .invoke(event, Duration::from_secs(60))
+        .await
+        .expect("invocation");
+    let rss = process.peak_rss_kib().expect("VmHWM of the function");
+    process.stop().await;
+    (rss, answer)
+}
+
+/// Peak RSS of the ingest binary taking a 10-event request and of the sender binary
+/// delivering the resulting 10-message SQS batch.
+async fn batch_rss(receiver: &str) -> Value {
+    let b = bench("none", receiver).await;
+    let events: Vec<Value> = (0..10).map(|chat| message(chat, 0)).collect();
+    let body = json!({ "events": events }).to_string();
+    let (ingest_kib, answer) =
+        peak_rss(&b, "outflow-ingest", &ingest_request_event(&b.key, &body)).await;
+    assert_eq!(answer["statusCode"], 202, "{answer}");
+    let mut messages = Vec::new();
+    for _ in 0..20 {
+        messages.extend(b.pump.receive(1).await.expect("receive"));
+        if messages.len() >= 10 {
+            break;
+        }
+    }
+    assert_eq!(messages.len(), 10, "the request's 10 deliveries are queued");
+    let (sender_kib, answer) = peak_rss(&b, "outflow-sender", &b.pump.event_json(&messages)).await;
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    b.pump.delete_except(&messages, &[]).await.expect("delete");
     println!(
-        "| **total** | | **{total}** | **{:.1}** |",
-        total as f64 * 1000.0 / messages as f64
+        "\n### Peak RSS handling a batch of 10 (release Lambda binaries)\n\n\
+         | function | batch | peak RSS KiB |\n|---|---|---:|\n\
+         | outflow-ingest | one request of 10 events | {ingest_kib} |\n\
+         | outflow-sender | one SQS event of 10 deliveries | {sender_kib} |"
     );
+    json!({ "outflow-ingest": ingest_kib, "outflow-sender": sender_kib })
 }
 
 #[tokio::main]
@@ -195,7 +275,7 @@ async fn main() {
     let ingest_counts = b.counter.take();
     drain(&b).await;
     let send_counts = b.counter.take();
-    print_counts(
+    let immediate = print_counts(
         "Immediate mode, 1,000 messages",
         &[("ingest", ingest_counts), ("sender", send_counts)],
         1000,
@@ -214,7 +294,7 @@ async fn main() {
     let aggregate_counts = b.counter.take();
     drain(&b).await;
     let send_counts = b.counter.take();
-    print_counts(
+    let aggregated = print_counts(
         "1h aggregation, 1,000 messages, 10 per chat window",
         &[
             ("ingest", ingest_counts),
@@ -223,6 +303,16 @@ async fn main() {
         ],
         1000,
     );
+
+    write_result("rss", &batch_rss(&receiver).await).expect("results written");
+    write_result(
+        "requests",
+        &json!({ "immediate": immediate, "aggregated": aggregated }),
+    )
+    .expect("results written");
+    if pending_chats == 0 {
+        return;
+    }
 
     // The aggregator's time for many pending chats, one message each.
     let b = bench("1h", &receiver).await;

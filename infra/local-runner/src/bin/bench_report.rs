@@ -1,0 +1,168 @@
+//! The benchmark table of issue #6: collects what `make bench` measured (criterion's
+//! estimates and the JSON the bench binaries leave in target/outflow-bench) and prints
+//! each figure next to its target.
+//!
+//!   outflow-bench-report
+
+use outflow_local::bench::{results_dir, target_dir};
+use serde_json::Value;
+use std::path::Path;
+
+fn read(path: &Path) -> Option<Value> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// Criterion's median for one benchmark, in nanoseconds.
+fn criterion_ns(group: &str, name: &str) -> Option<f64> {
+    let path = target_dir()
+        .join("criterion")
+        .join(group)
+        .join(name)
+        .join("new/estimates.json");
+    read(&path)?["median"]["point_estimate"].as_f64()
+}
+
+fn result(name: &str) -> Option<Value> {
+    read(&results_dir().join(format!("{name}.json")))
+}
+
+/// One row: what, the measured figure, the target, and whether it is met.
+struct Row {
+    what: String,
+    measured: Option<String>,
+    target: &'static str,
+    met: Option<bool>,
+}
+
+fn row(what: impl Into<String>, value: Option<(String, bool)>, target: &'static str) -> Row {
+    Row {
+        what: what.into(),
+        measured: value.as_ref().map(|(v, _)| v.clone()),
+        target,
+        met: value.map(|(_, ok)| ok),
+    }
+}
+
+fn rows() -> Vec<Row> {
+    let mut rows = Vec::new();
+    let requests = result("requests");
+    for (mode, target, limit) in [
+        ("immediate", "≤ 1,500", 1500.0),
+        ("aggregated", "≤ 150", 150.0),
+    ] {
+        let per_1000 = requests.as_ref().and_then(|r| r[mode]["per_1000"].as_f64());
+        rows.push(row(
+            format!("AWS requests per 1,000 messages, {mode}"),
+            per_1000.map(|v| (format!("{v:.0}"), v <= limit)),
+            target,
+        ));
+    }
+    let throughput = result("throughput");
+    let share = throughput.as_ref().and_then(|t| {
+        Some((
+            t["engine_per_second"].as_f64()?,
+            t["wrk_per_second"].as_f64()?,
+            t["share_of_wrk_percent"].as_f64()?,
+        ))
+    });
+    rows.push(row(
+        "delivery engine, deliveries/s (wrk raw POST/s)",
+        share
+            .map(|(engine, wrk, pct)| (format!("{engine:.0} ({wrk:.0}): {pct:.0} %"), pct >= 50.0)),
+        "≥ 50 % of wrk",
+    ));
+    let added = throughput.as_ref().and_then(|t| {
+        Some((
+            t["engine_p50_ms"].as_f64()? - t["wrk_p50_ms"].as_f64()?,
+            t["engine_p99_ms"].as_f64()? - t["wrk_p99_ms"].as_f64()?,
+        ))
+    });
+    rows.push(Row {
+        what: "latency added by the engine, p50 / p99".into(),
+        measured: added.map(|(p50, p99)| format!("{p50:.3} / {p99:.3} ms")),
+        target: "reported",
+        met: None,
+    });
+    for (name, what) in [
+        (
+            "chatwoot_message_created",
+            "parse a Chatwoot message_created",
+        ),
+        ("native_message", "parse a native event"),
+    ] {
+        let rate = criterion_ns("parse", name).map(|ns| 1e9 / ns);
+        rows.push(row(
+            format!("{what}, events/s on one core"),
+            rate.map(|r| (format!("{r:.0}"), r >= 100_000.0)),
+            "≥ 100,000",
+        ));
+    }
+    let render = criterion_ns("bundle", "render_1000_messages").map(|ns| ns / 1e6);
+    rows.push(row(
+        "render a 1,000-message bundle (HTML digest + JSON)",
+        render.map(|ms| (format!("{ms:.3} ms"), ms <= 2.0)),
+        "≤ 2 ms",
+    ));
+    let sign = criterion_ns("sign", "sign_10kb").map(|ns| ns / 1e3);
+    rows.push(Row {
+        what: "sign a 10 KB body".into(),
+        measured: sign.map(|us| format!("{us:.1} µs")),
+        target: "reported",
+        met: None,
+    });
+    let rss = result("rss");
+    let footprint = result("footprint");
+    let functions = footprint
+        .as_ref()
+        .and_then(|f| f["functions"].as_array().cloned())
+        .unwrap_or_default();
+    for f in &functions {
+        let name = f["function"].as_str().unwrap_or("?");
+        let init = f["init_p50_ms"].as_f64();
+        rows.push(row(
+            format!("{name}: init p50"),
+            init.map(|ms| (format!("{ms:.1} ms"), ms <= 40.0)),
+            "≤ 40 ms",
+        ));
+        let zip = f["zip_kib"].as_f64();
+        rows.push(row(
+            format!("{name}: zip"),
+            zip.map(|kib| (format!("{:.2} MB", kib * 1024.0 / 1e6), kib * 1024.0 <= 8e6)),
+            "≤ 8 MB",
+        ));
+        // Measured for the functions that take batches (ingest, sender).
+        let Some(kib) = rss.as_ref().and_then(|r| r[name].as_f64()) else {
+            continue;
+        };
+        rows.push(row(
+            format!("{name}: peak RSS handling a batch of 10"),
+            Some((
+                format!("{:.1} MB", kib * 1024.0 / 1e6),
+                kib * 1024.0 <= 48e6,
+            )),
+            "≤ 48 MB",
+        ));
+    }
+    if functions.is_empty() {
+        rows.push(row("Lambda init, zip and RSS", None, "see make footprint"));
+    }
+    rows
+}
+
+fn main() {
+    println!("| benchmark | measured | target | met |");
+    println!("|---|---:|---|---|");
+    for r in rows() {
+        let met = match r.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "",
+        };
+        println!(
+            "| {} | {} | {} | {met} |",
+            r.what,
+            r.measured.as_deref().unwrap_or("not run"),
+            r.target
+        );
+    }
+}

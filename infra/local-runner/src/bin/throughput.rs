@@ -1,0 +1,260 @@
+//! Delivery engine throughput (issue #6): deliveries per second from one sender process
+//! (sign, POST, capture the response, classify) to a fast receiver on 127.0.0.1, next to
+//! the raw POST rate `wrk` reaches against the same receiver in the same run.
+//!
+//!   outflow-throughput [SECONDS] [CONNECTIONS]     (defaults: 10 s, 10 connections)
+//!
+//! The receiver runs in a child process (this binary with `receive`), so the engine and
+//! wrk each get the same machine and the same peer.
+
+use outflow::delivery::attempt::attempt;
+use outflow::delivery::http_client::build_client;
+use outflow::domain::{DeliveryId, MessageId, Timestamp, WorkspaceId};
+use outflow::queue::DeliveryEnvelope;
+use outflow::signing::generate_secret;
+use outflow::url_policy::UrlPolicy;
+use outflow_local::bench::{percentile_ms, results_dir, write_result};
+use serde_json::json;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BODY: &str = include_str!("../../../../../shared/fixtures/timelines_message_example.json");
+
+/// The receiver: answers every POST with 200 and a short body, as fast as it can.
+async fn receive() -> std::io::Result<()> {
+    let app = axum::Router::new().fallback(|| async { "ok" });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("{}", listener.local_addr()?.port());
+    axum::serve(listener, app).await
+}
+
+async fn start_receiver() -> Result<(Child, u16), Box<dyn std::error::Error>> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("receive")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("receiver has no stdout")?;
+    let line = BufReader::new(stdout)
+        .lines()
+        .next_line()
+        .await?
+        .ok_or("receiver exited before naming its port")?;
+    Ok((child, line.trim().parse()?))
+}
+
+/// What the engine did: deliveries, failures, and each attempt's latency.
+struct EngineRun {
+    delivered: usize,
+    failed: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+async fn engine(url: &str, seconds: u64, connections: usize) -> EngineRun {
+    let policy = UrlPolicy {
+        allow_loopback: true,
+    };
+    let client = build_client(policy, Duration::from_secs(10));
+    let secret = generate_secret();
+    let ws = WorkspaceId::generate();
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..connections)
+        .map(|worker| {
+            let (client, url, secret, ws, stop) = (
+                client.clone(),
+                url.to_string(),
+                secret.clone(),
+                ws.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut failed = 0;
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let id = MessageId::new_unchecked(format!("bench-{worker}-{n}"));
+                    let envelope = DeliveryEnvelope {
+                        workspace_id: ws.clone(),
+                        delivery_id: DeliveryId::for_message(&ws, &id),
+                        created_at: Timestamp::now(),
+                        sequence: 0,
+                        chat_id: None,
+                        body: BODY.to_string(),
+                        summary: None,
+                    };
+                    let begun = Instant::now();
+                    let result = attempt(&client, &policy, &url, &[&secret], &envelope).await;
+                    latencies.push(begun.elapsed());
+                    failed += usize::from(!result.success);
+                }
+                (latencies, failed)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut run = EngineRun {
+        delivered: 0,
+        failed: 0,
+        elapsed: Duration::ZERO,
+        latencies: Vec::new(),
+    };
+    for worker in workers {
+        let (latencies, failed) = worker.await.expect("worker finished");
+        run.latencies.extend(latencies);
+        run.failed += failed;
+    }
+    run.elapsed = started.elapsed();
+    run.delivered = run.latencies.len() - run.failed;
+    run.latencies.sort();
+    run
+}
+
+/// wrk's figures: requests per second and latency percentiles (ms).
+struct WrkRun {
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn wrk_ms(value: &str) -> Option<f64> {
+    let split = value.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = value.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    Some(match unit {
+        "us" => number / 1000.0,
+        "ms" => number,
+        "s" => number * 1000.0,
+        "m" => number * 60_000.0,
+        _ => return None,
+    })
+}
+
+fn parse_wrk(output: &str) -> Option<WrkRun> {
+    let field = |prefix: &str| {
+        output
+            .lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(|rest| rest.trim().to_string())
+    };
+    Some(WrkRun {
+        rate: field("Requests/sec:")?.parse().ok()?,
+        p50_ms: wrk_ms(&field("50%")?)?,
+        p99_ms: wrk_ms(&field("99%")?)?,
+    })
+}
+
+async fn wrk(
+    url: &str,
+    seconds: u64,
+    connections: usize,
+) -> Result<WrkRun, Box<dyn std::error::Error>> {
+    // The same body and content type the engine sends.
+    let script = results_dir().join("wrk-post.lua");
+    std::fs::create_dir_all(results_dir())?;
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = {}\n",
+            serde_json::to_string(BODY)?
+        ),
+    )?;
+    let out = Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(&script)
+        .arg(url)
+        .output()
+        .await
+        .map_err(|e| format!("wrk could not run ({e}); install Debian's wrk package"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    parse_wrk(&text).ok_or_else(|| format!("unreadable wrk output:\n{text}").into())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("receive") {
+        return Ok(receive().await?);
+    }
+    let seconds: u64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(10);
+    let connections: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(10);
+    let (_receiver, port) = start_receiver().await?;
+    let url = format!("http://127.0.0.1:{port}/hook");
+
+    let raw = wrk(&url, seconds, connections).await?;
+    let run = engine(&url, seconds, connections).await;
+    let rate = run.delivered as f64 / run.elapsed.as_secs_f64();
+    let p50 = percentile_ms(&run.latencies, 0.5);
+    let p99 = percentile_ms(&run.latencies, 0.99);
+    let share = 100.0 * rate / raw.rate;
+    println!(
+        "| {seconds} s, {connections} connections, {} B body | per second | p50 ms | p99 ms |",
+        BODY.len()
+    );
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| wrk, raw POST | {:.0} | {:.3} | {:.3} |",
+        raw.rate, raw.p50_ms, raw.p99_ms
+    );
+    println!("| Outflow delivery engine | {rate:.0} | {p50:.3} | {p99:.3} |");
+    println!(
+        "engine: {:.0} % of wrk's rate, {:.3} ms added at p50, {:.3} ms at p99; {} failed",
+        share,
+        p50 - raw.p50_ms,
+        p99 - raw.p99_ms,
+        run.failed
+    );
+    write_result(
+        "throughput",
+        &json!({
+            "seconds": seconds,
+            "connections": connections,
+            "wrk_per_second": raw.rate,
+            "wrk_p50_ms": raw.p50_ms,
+            "wrk_p99_ms": raw.p99_ms,
+            "engine_per_second": rate,
+            "engine_p50_ms": p50,
+            "engine_p99_ms": p99,
+            "engine_failed": run.failed,
+            "share_of_wrk_percent": share,
+        }),
+    )?;
+    if run.failed > 0 {
+        return Err(format!(
+            "{} deliveries failed against a receiver that answers 200",
+            run.failed
+        )
+        .into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wrk_output() {
+        let out = "Running 1s test @ http://127.0.0.1:1/\n  Latency Distribution\n     50%  151.00us\n     75%  2.10ms\n     90%  1.00s\n     99%    3.50ms\n  1000 requests in 1.00s, 10KB read\nRequests/sec:  99504.33\nTransfer/sec:     10.00MB\n";
+        let run = parse_wrk(out).unwrap();
+        assert_eq!(run.rate, 99504.33);
+        assert!((run.p50_ms - 0.151).abs() < 1e-9);
+        assert_eq!(run.p99_ms, 3.5);
+        assert_eq!(wrk_ms("2m"), Some(120_000.0));
+        assert!(parse_wrk("garbage").is_none());
+    }
+}
