@@ -72,7 +72,7 @@ pub struct QueueError {
 }
 
 /// SQS allows 10 entries per SendMessageBatch...
-const BATCH: usize = 10;
+pub const BATCH: usize = 10;
 /// ...and 1 MiB for the whole batch (kept a little under for the request's own framing).
 const BATCH_BYTES: usize = 1024 * 1024 - 8 * 1024;
 

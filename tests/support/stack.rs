@@ -188,22 +188,7 @@ impl TestStack {
     /// The environment a function binary of this stack runs with (beside the inherited
     /// AWS endpoint and credentials), as the template sets it.
     pub fn function_env(&self, stack_name: &str) -> Vec<(String, String)> {
-        [
-            ("OUTFLOW_STACK", stack_name),
-            ("OUTFLOW_TABLE", &self.stack.table),
-            ("OUTFLOW_QUEUE_URL", &self.stack.queue_url),
-            (
-                "OUTFLOW_DEAD_LETTER_QUEUE_URL",
-                &self.stack.dead_letter_queue_url,
-            ),
-            ("OUTFLOW_SENDER_EMAIL", "outflow@example.com"),
-            ("OUTFLOW_ADMIN_TOKEN", ADMIN_TOKEN),
-            ("OUTFLOW_ALLOW_LOOPBACK_TARGETS", "1"),
-            ("OUTFLOW_INGEST_REQUESTS_PER_SECOND", "1000000"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        self.stack.function_env(stack_name, ADMIN_TOKEN)
     }
 
     /// An owner address no other test run uses (moto keeps sent emails until reset).

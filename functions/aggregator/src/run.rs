@@ -6,7 +6,7 @@ use crate::bundle::{bundle_id, envelopes};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use outflow::domain::{ChatId, WorkspaceId};
-use outflow::queue::{DeliveryEnvelope, DeliveryQueue, QueueError};
+use outflow::queue::{self, DeliveryEnvelope, DeliveryQueue, QueueError};
 use outflow::store::keys::DUE_SHARDS;
 use outflow::store::{PendingWindow, Store, StoreError, WebhookRecord};
 use outflow::telemetry::metrics;
@@ -93,9 +93,6 @@ struct Ready {
     envelopes: Vec<DeliveryEnvelope>,
     messages: usize,
 }
-
-/// Entries per SendMessageBatch.
-const QUEUE_BATCH: usize = 10;
 
 impl Aggregator {
     /// An aggregator over the store and queue; permalinks start with `permalink_base`.
@@ -188,7 +185,7 @@ impl Aggregator {
             batch.push(next);
             let full = rest
                 .peek()
-                .is_none_or(|r| entries + r.envelopes.len() > QUEUE_BATCH);
+                .is_none_or(|r| entries + r.envelopes.len() > queue::BATCH);
             if !full {
                 continue;
             }

@@ -35,6 +35,26 @@ pub struct Stack {
     pub dead_letter_queue_url: String,
 }
 
+impl Stack {
+    /// The environment a function binary of this stack runs with (beside the inherited
+    /// AWS endpoint and credentials), as the template sets it, for local runs.
+    pub fn function_env(&self, stack_name: &str, admin_token: &str) -> Vec<(String, String)> {
+        [
+            ("OUTFLOW_STACK", stack_name),
+            ("OUTFLOW_TABLE", &self.table),
+            ("OUTFLOW_QUEUE_URL", &self.queue_url),
+            ("OUTFLOW_DEAD_LETTER_QUEUE_URL", &self.dead_letter_queue_url),
+            ("OUTFLOW_SENDER_EMAIL", "outflow@example.com"),
+            ("OUTFLOW_ADMIN_TOKEN", admin_token),
+            ("OUTFLOW_ALLOW_LOOPBACK_TARGETS", "1"),
+            ("OUTFLOW_INGEST_REQUESTS_PER_SECOND", "1000000"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+}
+
 /// Bootstrapping failed.
 #[derive(Debug, thiserror::Error)]
 #[error("local stack setup failed at {step}: {detail}")]

@@ -13,6 +13,11 @@ const MAX_ROUNDS: u32 = 8;
 /// A table key: partition and sort key.
 pub type Key = (String, String);
 
+/// The key attributes of one item.
+fn key_item((pk, sk): &Key) -> Item {
+    Item::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])
+}
+
 fn backoff(round: u32) -> Duration {
     Duration::from_millis(50 << round)
 }
@@ -26,10 +31,7 @@ impl Store {
         };
         let mut found = HashSet::new();
         for chunk in unique.chunks(GET_CHUNK) {
-            let wanted = chunk
-                .iter()
-                .map(|(pk, sk)| Item::from([("pk".into(), s(pk)), ("sk".into(), s(sk))]))
-                .collect();
+            let wanted = chunk.iter().map(|k| key_item(k)).collect();
             let mut pending = KeysAndAttributes::builder()
                 .set_keys(Some(wanted))
                 .projection_expression("pk, sk")
@@ -85,11 +87,13 @@ impl Store {
     }
 
     /// Deletes every key, 25 per request.
-    pub async fn batch_delete(&self, keys: Vec<Item>) -> StoreResult<()> {
+    pub async fn batch_delete(&self, keys: &[Key]) -> StoreResult<()> {
         let requests = keys
-            .into_iter()
+            .iter()
             .map(|key| {
-                let del = DeleteRequest::builder().set_key(Some(key)).build();
+                let del = DeleteRequest::builder()
+                    .set_key(Some(key_item(key)))
+                    .build();
                 del.map(|d| WriteRequest::builder().delete_request(d).build())
                     .map_err(|e| StoreError::Corrupt(e.to_string()))
             })

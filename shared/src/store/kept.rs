@@ -2,6 +2,7 @@
 //! or unset (released on enable), and dead letters that used up every attempt (the
 //! workspace's own view of the shared DLQ, re-sent by replay).
 
+use super::batch::Key;
 use super::{expires_in_days, json_attribute, keys, n, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{Timestamp, WorkspaceId};
 use crate::queue::DeliveryEnvelope;
@@ -106,11 +107,8 @@ impl Store {
     /// Forgets kept deliveries once they are back on the queue.
     pub async fn forget_kept(&self, ws: &WorkspaceId, sort_keys: Vec<String>) -> StoreResult<()> {
         let pk = keys::workspace_pk(ws);
-        let keys = sort_keys
-            .into_iter()
-            .map(|sk| Item::from([("pk".to_string(), s(&pk)), ("sk".to_string(), s(sk))]))
-            .collect();
-        self.batch_delete(keys).await
+        let keys: Vec<Key> = sort_keys.into_iter().map(|sk| (pk.clone(), sk)).collect();
+        self.batch_delete(&keys).await
     }
 }
 

@@ -100,14 +100,8 @@ impl Store {
 
     /// Removes messages written by a request that then failed, so a retry is not a duplicate.
     pub async fn delete_messages(&self, ws: &WorkspaceId, ids: &[MessageId]) -> StoreResult<()> {
-        let keys = ids
-            .iter()
-            .map(|id| {
-                let (pk, sk) = message_key(ws, id);
-                Item::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])
-            })
-            .collect();
-        self.batch_delete(keys).await
+        let keys: Vec<Key> = ids.iter().map(|id| message_key(ws, id)).collect();
+        self.batch_delete(&keys).await
     }
 
     /// Records an edit of a stored message; false when the message is unknown.

@@ -161,14 +161,8 @@ impl Store {
 
     /// The windows were flushed: they leave the due index for good (25 per BatchWriteItem).
     pub async fn finish_windows(&self, windows: &[PendingWindow]) -> StoreResult<()> {
-        let keys = windows
-            .iter()
-            .map(|w| {
-                let (pk, sk) = w.key();
-                Item::from([("pk".into(), pk), ("sk".into(), sk)])
-            })
-            .collect();
-        self.batch_delete(keys).await
+        let keys: Vec<Key> = windows.iter().map(PendingWindow::table_key).collect();
+        self.batch_delete(&keys).await
     }
 
     /// Takes a window out of the due index while its webhook is off (kept, not delivered).

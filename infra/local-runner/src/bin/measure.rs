@@ -111,24 +111,7 @@ async fn bench(aggregation: &str, receiver: &str) -> Bench {
         json!({"url": receiver, "aggregation": aggregation}),
     )
     .await;
-    let function_env = [
-        ("OUTFLOW_TABLE", stack.table.as_str()),
-        ("OUTFLOW_QUEUE_URL", &stack.queue_url),
-        (
-            "OUTFLOW_DEAD_LETTER_QUEUE_URL",
-            &stack.dead_letter_queue_url,
-        ),
-        ("OUTFLOW_SENDER_EMAIL", "outflow@example.com"),
-        (
-            "OUTFLOW_ADMIN_TOKEN",
-            "measure-admin-token-of-32-characters",
-        ),
-        ("OUTFLOW_ALLOW_LOOPBACK_TARGETS", "1"),
-        ("OUTFLOW_INGEST_REQUESTS_PER_SECOND", "1000000"),
-        ("OUTFLOW_STACK", "measure"),
-    ]
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .to_vec();
+    let function_env = stack.function_env("measure", "measure-admin-token-of-32-characters");
     let pump = Pump {
         sqs: aws.sqs.clone(),
         queue_url: stack.queue_url,
