@@ -26,7 +26,8 @@ start() {
   local port=$1
   mkdir -p "$state"
   stop "$port" >/dev/null 2>&1 || true
-  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$state/moto-$port.log" 2>&1 &
+  # moto_server with DynamoDB requests made atomic (see infra/moto_server.py).
+  "$venv/bin/python" "$root/infra/moto_server.py" -H 127.0.0.1 -p "$port" >"$state/moto-$port.log" 2>&1 &
   local pid=$!
   echo $pid >"$state/moto-$port.pid"
   for _ in $(seq 1 100); do

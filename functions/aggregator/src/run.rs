@@ -1,27 +1,27 @@
-//! One aggregator run: walk the due index shard by shard, oldest windows first; claim,
-//! bundle, enqueue and finish each window. A run stopped by its deadline leaves the rest
-//! in the index, where the next run continues.
+//! One aggregator run: walk the due index, every shard a page at a time, oldest windows
+//! first; claim, bundle, enqueue and finish up to 100 windows at once (one transaction of
+//! claims, one Query per bucket of messages, one read and one transaction for
+//! `is_new_chat`). A run stopped by its deadline leaves the rest in the index, where the
+//! next run continues.
 
 use crate::bundle::{bundle_id, envelopes};
 use chrono::{DateTime, Utc};
-use futures::stream::{self, StreamExt};
+use futures::future;
 use outflow::domain::{ChatId, WorkspaceId};
 use outflow::queue::{self, DeliveryEnvelope, DeliveryQueue, QueueError};
 use outflow::store::keys::DUE_SHARDS;
-use outflow::store::{PendingWindow, Store, StoreError, WebhookRecord};
+use outflow::store::transact::TRANSACT_CHUNK;
+use outflow::store::{Item, PendingWindow, Store, StoreError, WebhookRecord};
 use outflow::telemetry::metrics;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
 
 /// Messages may still be landing for this long after a window ends (ingest runs ≤ 10 s,
 /// and the window index is eventually consistent).
 pub const GRACE: Duration = Duration::from_secs(60);
 /// A claim older than this belongs to a run that died; another run may take it.
 pub const STALE_CLAIM: Duration = Duration::from_secs(15 * 60);
-/// Windows bundled at once.
-const CONCURRENCY: usize = 8;
 
 /// A run failed.
 #[derive(Debug, thiserror::Error)]
@@ -53,21 +53,10 @@ pub struct RunReport {
     pub complete: bool,
 }
 
-/// Groups a due page by chat, keeping each chat's windows in due order.
-fn by_chat(windows: Vec<PendingWindow>) -> Vec<Vec<PendingWindow>> {
-    let mut groups: Vec<Vec<PendingWindow>> = Vec::new();
-    let mut index: HashMap<(WorkspaceId, ChatId), usize> = HashMap::new();
-    for w in windows {
-        let key = (w.workspace_id.clone(), w.chat_id.clone());
-        match index.get(&key) {
-            Some(&i) => groups[i].push(w),
-            None => {
-                index.insert(key, groups.len());
-                groups.push(vec![w]);
-            }
-        }
-    }
-    groups
+type ChatKey = (WorkspaceId, ChatId);
+
+fn chat_key(w: &PendingWindow) -> ChatKey {
+    (w.workspace_id.clone(), w.chat_id.clone())
 }
 
 /// The aggregator, built once per container.
@@ -76,15 +65,6 @@ pub struct Aggregator {
     store: Store,
     queue: DeliveryQueue,
     permalink_base: String,
-}
-
-enum Outcome {
-    /// Claimed and bundled; enqueued with the rest of its page.
-    Ready(Ready),
-    Parked,
-    Skipped,
-    /// Claimed, but no message landed in it: only finished.
-    Empty(PendingWindow),
 }
 
 /// A claimed window's bundle, waiting to be enqueued.
@@ -112,51 +92,36 @@ impl Aggregator {
     ) -> Result<RunReport, AggregatorError> {
         let run_id = format!("run-{}-{}", now.timestamp_millis(), std::process::id());
         let due_ms = now.timestamp_millis() - GRACE.as_millis() as i64;
-        let settings: Mutex<HashMap<WorkspaceId, Option<WebhookRecord>>> =
-            Mutex::new(HashMap::new());
+        let mut settings = HashMap::new();
         let mut report = RunReport {
             complete: true,
             ..RunReport::default()
         };
-        for shard in 0..DUE_SHARDS {
-            let mut start = None;
-            loop {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
+        let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
+        // Each round reads the next page of every shard that has more. A chat lives in one
+        // shard, so its windows stay in due order within a round and across rounds.
+        let mut cursors: Vec<(u32, Option<Item>)> = (0..DUE_SHARDS).map(|s| (s, None)).collect();
+        while !cursors.is_empty() {
+            let pages =
+                future::try_join_all(cursors.into_iter().map(|(shard, start)| async move {
+                    let (windows, next) = self.store.due_windows(shard, due_ms, start).await?;
+                    Ok::<_, StoreError>((windows, next.map(|key| (shard, Some(key)))))
+                }))
+                .await?;
+            let mut due = Vec::new();
+            cursors = Vec::new();
+            for (windows, next) in pages {
+                due.extend(windows);
+                cursors.extend(next);
+            }
+            report.windows_due += due.len();
+            for chunk in due.chunks(TRANSACT_CHUNK) {
+                if past_deadline() {
                     report.complete = false;
                     return Ok(report);
                 }
-                let (windows, next) = self.store.due_windows(shard, due_ms, start).await?;
-                report.windows_due += windows.len();
-                let outcomes: Vec<Vec<Result<Outcome, AggregatorError>>> =
-                    stream::iter(by_chat(windows))
-                        .map(|chat_windows| {
-                            self.flush_in_order(chat_windows, &run_id, now, &settings)
-                        })
-                        .buffer_unordered(CONCURRENCY)
-                        .collect()
-                        .await;
-                let mut ready = Vec::new();
-                let mut finished = Vec::new();
-                let mut failure = None;
-                for outcome in outcomes.into_iter().flatten() {
-                    match outcome {
-                        Ok(Outcome::Ready(r)) => ready.push(r),
-                        Ok(Outcome::Parked) => report.windows_parked += 1,
-                        Ok(Outcome::Skipped) => report.windows_skipped += 1,
-                        Ok(Outcome::Empty(w)) => finished.push(w),
-                        Err(e) => failure = failure.or(Some(e)),
-                    }
-                }
-                let sent = self.enqueue(ready, &mut report, &mut finished).await;
-                self.store.finish_windows(&finished).await?;
-                if let Some(e) = failure {
-                    return Err(e);
-                }
-                sent?;
-                match next {
-                    Some(key) => start = Some(key),
-                    None => break,
-                }
+                self.flush(chunk, &run_id, now, &mut settings, &mut report)
+                    .await?;
             }
         }
         tracing::info!(
@@ -166,6 +131,87 @@ impl Aggregator {
             "aggregation run finished"
         );
         Ok(report)
+    }
+
+    /// Up to 100 due windows: parks those whose webhook is off, claims the rest in one
+    /// transaction, reads their messages bucket by bucket, decides `is_new_chat` once per
+    /// chat, enqueues the bundles and finishes the windows that were sent or found empty.
+    async fn flush(
+        &self,
+        windows: &[PendingWindow],
+        run_id: &str,
+        now: DateTime<Utc>,
+        settings: &mut HashMap<WorkspaceId, Option<WebhookRecord>>,
+        report: &mut RunReport,
+    ) -> Result<(), AggregatorError> {
+        let mut candidates = Vec::with_capacity(windows.len());
+        for w in windows {
+            let enabled = self
+                .webhook(&w.workspace_id, settings)
+                .await?
+                .is_some_and(|h| h.enabled);
+            if enabled {
+                candidates.push(w.clone());
+            } else {
+                // Kept, not delivered; enabling the webhook puts it back in the due index.
+                self.store.park_window(w).await?;
+                report.windows_parked += 1;
+            }
+        }
+        let now_ms = now.timestamp_millis();
+        let won = self
+            .store
+            .claim_windows(&candidates, run_id, now_ms, STALE_CLAIM.as_millis() as i64)
+            .await?;
+        let mut claimed = Vec::with_capacity(candidates.len());
+        for (w, won) in candidates.into_iter().zip(won) {
+            if won {
+                claimed.push(w);
+            } else {
+                report.windows_skipped += 1;
+            }
+        }
+        let messages = self.store.windows_messages(&claimed).await?;
+
+        // A chat's first bundle here is the one that may open its conversation; it is
+        // keyed by the bundle id, so a retried bundle decides the same way.
+        let mut first_of: HashMap<ChatKey, usize> = HashMap::new();
+        let mut asked = Vec::new();
+        for (w, m) in claimed.iter().zip(&messages) {
+            if !m.is_empty() && !first_of.contains_key(&chat_key(w)) {
+                first_of.insert(chat_key(w), asked.len());
+                asked.push((
+                    w.workspace_id.clone(),
+                    w.chat_id.clone(),
+                    bundle_id(w).as_str().to_string(),
+                ));
+            }
+        }
+        let states = self.store.announce_chats(&asked).await?;
+
+        let mut ready = Vec::new();
+        let mut finished = Vec::new();
+        let mut seen: HashSet<ChatKey> = HashSet::new();
+        for (window, messages) in claimed.into_iter().zip(messages) {
+            if messages.is_empty() {
+                // Claimed, but no message landed in it: only finished.
+                finished.push(window);
+                continue;
+            }
+            let key = chat_key(&window);
+            let mut state = states[first_of[&key]].clone();
+            state.is_new &= seen.insert(key);
+            let count = messages.len();
+            let envelopes = envelopes(&window, messages, &state, &self.permalink_base);
+            ready.push(Ready {
+                window,
+                envelopes,
+                messages: count,
+            });
+        }
+        let sent = self.enqueue(ready, report, &mut finished).await;
+        self.store.finish_windows(&finished).await?;
+        sent
     }
 
     /// Enqueues a page's bundles, several per SendMessageBatch, in page order (a chat's
@@ -216,74 +262,13 @@ impl Aggregator {
     async fn webhook(
         &self,
         ws: &WorkspaceId,
-        cache: &Mutex<HashMap<WorkspaceId, Option<WebhookRecord>>>,
+        cache: &mut HashMap<WorkspaceId, Option<WebhookRecord>>,
     ) -> Result<Option<WebhookRecord>, StoreError> {
-        if let Some(found) = cache.lock().await.get(ws) {
+        if let Some(found) = cache.get(ws) {
             return Ok(found.clone());
         }
         let record = self.store.webhook(ws).await?;
-        cache.lock().await.insert(ws.clone(), record.clone());
+        cache.insert(ws.clone(), record.clone());
         Ok(record)
-    }
-
-    /// One chat's windows, oldest first: its first bundle must be the one that says
-    /// `is_new_chat`, and its bundles must be queued in order.
-    async fn flush_in_order(
-        &self,
-        windows: Vec<PendingWindow>,
-        run_id: &str,
-        now: DateTime<Utc>,
-        settings: &Mutex<HashMap<WorkspaceId, Option<WebhookRecord>>>,
-    ) -> Vec<Result<Outcome, AggregatorError>> {
-        let mut outcomes = Vec::with_capacity(windows.len());
-        for window in windows {
-            let outcome = self.flush(window, run_id, now, settings).await;
-            let failed = outcome.is_err();
-            outcomes.push(outcome);
-            if failed {
-                break; // later windows of this chat wait for the next run, keeping order
-            }
-        }
-        outcomes
-    }
-
-    async fn flush(
-        &self,
-        window: PendingWindow,
-        run_id: &str,
-        now: DateTime<Utc>,
-        settings: &Mutex<HashMap<WorkspaceId, Option<WebhookRecord>>>,
-    ) -> Result<Outcome, AggregatorError> {
-        let ws = &window.workspace_id;
-        let enabled = self.webhook(ws, settings).await?.is_some_and(|w| w.enabled);
-        if !enabled {
-            // Kept, not delivered; enabling the webhook puts it back in the due index.
-            self.store.park_window(&window).await?;
-            return Ok(Outcome::Parked);
-        }
-        let now_ms = now.timestamp_millis();
-        if !self
-            .store
-            .claim_window(&window, run_id, now_ms, STALE_CLAIM.as_millis() as i64)
-            .await?
-        {
-            return Ok(Outcome::Skipped);
-        }
-        let messages = self.store.window_messages(&window).await?;
-        if messages.is_empty() {
-            return Ok(Outcome::Empty(window));
-        }
-        let count = messages.len();
-        // Keyed by the bundle id, so a retried bundle decides is_new_chat the same way.
-        let chat_state = self
-            .store
-            .announce_chat(ws, &window.chat_id, bundle_id(&window).as_str())
-            .await?;
-        let envelopes = envelopes(&window, messages, &chat_state, &self.permalink_base);
-        Ok(Outcome::Ready(Ready {
-            window,
-            envelopes,
-            messages: count,
-        }))
     }
 }

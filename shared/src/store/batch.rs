@@ -3,7 +3,7 @@
 
 use super::{s, Item, Store, StoreError, StoreResult};
 use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 const CHUNK: usize = 25;
@@ -25,16 +25,29 @@ fn backoff(round: u32) -> Duration {
 impl Store {
     /// Which of `keys` exist, 100 per BatchGetItem (only the keys are read back).
     pub async fn existing(&self, keys: &[Key]) -> StoreResult<HashSet<Key>> {
+        let found = self.get_items(keys, Some("pk, sk"), false).await?;
+        Ok(found.into_keys().collect())
+    }
+
+    /// The items at `keys` that exist, 100 per BatchGetItem; `projection` limits the
+    /// attributes read, `consistent` asks for strongly consistent reads.
+    pub async fn get_items(
+        &self,
+        keys: &[Key],
+        projection: Option<&str>,
+        consistent: bool,
+    ) -> StoreResult<HashMap<Key, Item>> {
         let unique: Vec<&Key> = {
             let mut seen = HashSet::new();
             keys.iter().filter(|k| seen.insert(*k)).collect()
         };
-        let mut found = HashSet::new();
+        let mut found = HashMap::new();
         for chunk in unique.chunks(GET_CHUNK) {
             let wanted = chunk.iter().map(|k| key_item(k)).collect();
             let mut pending = KeysAndAttributes::builder()
                 .set_keys(Some(wanted))
-                .projection_expression("pk, sk")
+                .set_projection_expression(projection.map(str::to_string))
+                .consistent_read(consistent)
                 .build()
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             for round in 0.. {
@@ -61,7 +74,7 @@ impl Store {
                 for item in items {
                     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
                     if let (Some(pk), Some(sk)) = (text("pk"), text("sk")) {
-                        found.insert((pk, sk));
+                        found.insert((pk, sk), item);
                     }
                 }
                 match out.unprocessed_keys.and_then(|mut m| m.remove(&self.table)) {

@@ -59,21 +59,41 @@ pub fn window(end_millis: i64, start_millis: i64, chat: &ChatId) -> String {
     format!("{WINDOW_PREFIX}{end_millis:013}#{start_millis:013}#{chat}")
 }
 
-/// Window-index partition of one chat window's messages.
-pub fn window_members(
-    ws: &WorkspaceId,
-    chat: &ChatId,
-    start_millis: i64,
-    end_millis: i64,
-) -> String {
-    format!("WS#{ws}#WIN#{start_millis:013}#{end_millis:013}#{chat}")
+/// A stable digest of one workspace's chat: its shard, and a fixed-width stand-in for
+/// the chat id in sort keys (chat ids may contain any character, `#` included).
+fn chat_digest(ws: &WorkspaceId, chat: &ChatId) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(format!("{ws}\u{0}{chat}").as_bytes()).into()
+}
+
+/// The shard of a workspace's chat, in both aggregation indexes.
+pub fn chat_shard(ws: &WorkspaceId, chat: &ChatId) -> u32 {
+    u32::from(chat_digest(ws, chat)[0]) % DUE_SHARDS
+}
+
+/// Sixteen hex digits naming a workspace's chat, for sort keys that must sort by width.
+pub fn chat_tag(ws: &WorkspaceId, chat: &ChatId) -> String {
+    chat_digest(ws, chat)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Window-index partition: the messages of every window of one shard ending at
+/// `end_millis`, so one Query reads the messages of many windows.
+pub fn window_bucket(end_millis: i64, shard: u32) -> String {
+    format!("WIN#{end_millis:013}#{shard}")
+}
+
+/// Window-index sort-key prefix of one chat window's messages inside its bucket (fixed
+/// width, so a range between two prefixes holds exactly the windows that sort between).
+pub fn window_member_prefix(start_millis: i64, ws: &WorkspaceId, chat: &ChatId) -> String {
+    format!("{start_millis:013}#{}#", chat_tag(ws, chat))
 }
 
 /// Due-index partition of a window: a stable shard of its workspace and chat.
 pub fn due_shard(ws: &WorkspaceId, chat: &ChatId) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{ws}\u{0}{chat}").as_bytes());
-    format!("DUE#{}", u32::from(digest[0]) % DUE_SHARDS)
+    format!("DUE#{}", chat_shard(ws, chat))
 }
 
 /// Sort key of a time-ordered entry: prefix, zero-padded millis, unique suffix.
@@ -89,5 +109,25 @@ mod tests {
     fn timed_keys_sort_by_time() {
         assert!(timed(LOG_PREFIX, 999, "z") < timed(LOG_PREFIX, 1000, "a"));
         assert_eq!(timed(LOG_PREFIX, 5, "r"), "LOG#0000000000005#r");
+    }
+
+    #[test]
+    fn member_prefixes_have_one_width_whatever_the_chat_id() {
+        let ws = WorkspaceId::new_unchecked("ws_a");
+        let short = window_member_prefix(7, &ws, &ChatId::new_unchecked("c"));
+        let odd = window_member_prefix(7, &ws, &ChatId::new_unchecked("c#0000000000007#~"));
+        assert_eq!(short.len(), odd.len());
+        assert_ne!(short, odd);
+        assert!(short.starts_with("0000000000007#"));
+    }
+
+    #[test]
+    fn a_chat_has_one_shard_in_both_indexes() {
+        let ws = WorkspaceId::new_unchecked("ws_a");
+        let chat = ChatId::new_unchecked("chat-9");
+        let shard = chat_shard(&ws, &chat);
+        assert!(shard < DUE_SHARDS);
+        assert_eq!(due_shard(&ws, &chat), format!("DUE#{shard}"));
+        assert!(window_bucket(1000, shard).ends_with(&format!("#{shard}")));
     }
 }

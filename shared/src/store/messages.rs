@@ -54,12 +54,14 @@ impl NewMessage<'_> {
         ]);
         if let Some(w) = self.window {
             let member = format!(
-                "{:013}#{}",
+                "{}{:013}#{}",
+                w.member_prefix(),
                 event.message.timestamp.millis(),
                 event.message.message_id
             );
-            item.insert("win_pk".into(), s(w.members_key()));
+            item.insert("win_pk".into(), s(w.bucket()));
             item.insert("win_sk".into(), s(member));
+            item.insert("member_of".into(), s(w.member_of()));
         }
         Ok(item)
     }

@@ -11,6 +11,7 @@ pub mod messages;
 pub mod rate_limit;
 pub mod request_log;
 pub mod schema;
+pub mod transact;
 pub mod webhooks;
 pub mod windows;
 pub mod workspaces;

@@ -3,10 +3,12 @@
 
 use super::batch::Key;
 use super::schema::{DUE_INDEX, WINDOW_INDEX};
+use super::transact::{Applied, ConditionalUpdate};
 use super::{keys, n, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{Aggregation, ChatId, MessageEvent, Timestamp, Window, WorkspaceId};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 
 /// A window waiting to be flushed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,22 +49,45 @@ impl PendingWindow {
         (s(pk), s(sk))
     }
 
-    /// The window-index partition holding its messages.
-    pub fn members_key(&self) -> String {
-        keys::window_members(
-            &self.workspace_id,
-            &self.chat_id,
-            self.start_ms,
+    /// The window-index partition holding its messages (with those of every window of
+    /// its shard that ends at the same time).
+    pub fn bucket(&self) -> String {
+        keys::window_bucket(
             self.end_ms,
+            keys::chat_shard(&self.workspace_id, &self.chat_id),
         )
     }
 
+    /// The window-index sort-key prefix of its messages inside the bucket.
+    pub fn member_prefix(&self) -> String {
+        keys::window_member_prefix(self.start_ms, &self.workspace_id, &self.chat_id)
+    }
+
+    /// The attribute a message item carries to name its window: the window's sort key.
+    pub(crate) fn member_of(&self) -> String {
+        self.table_key().1
+    }
+
     fn due_sk(&self, due_ms: i64) -> String {
-        // The start orders two windows of one chat ending together (after a granularity change).
-        format!(
-            "{due_ms:013}#{}#{}#{:013}",
-            self.workspace_id, self.chat_id, self.start_ms
-        )
+        // Due time, then the same order as the messages' bucket (start, chat tag): a page of
+        // windows due together is one contiguous range of their bucket. The start orders two
+        // windows of one chat ending together (after a granularity change).
+        format!("{due_ms:013}#{}", self.member_prefix())
+    }
+
+    fn claim(&self, run: &str, now_ms: i64, stale_ms: i64) -> ConditionalUpdate {
+        ConditionalUpdate {
+            key: self.table_key(),
+            update: "SET claimed_at = :now, claimed_by = :run".into(),
+            condition: "attribute_exists(pk) AND attribute_exists(due_pk) AND \
+                        (attribute_not_exists(claimed_at) OR claimed_at < :stale)"
+                .into(),
+            values: HashMap::from([
+                (":now".into(), n(now_ms)),
+                (":run".into(), s(run)),
+                (":stale".into(), n(now_ms - stale_ms)),
+            ]),
+        }
     }
 }
 
@@ -135,28 +160,21 @@ impl Store {
         Ok((windows, out.last_evaluated_key))
     }
 
-    /// Claims a window for one run; false when another run holds a fresh claim or it is gone.
-    pub async fn claim_window(
+    /// Claims windows for one run, up to 100 per TransactWriteItems: true for each window
+    /// this run now holds, false where another run holds a fresh claim or it is gone.
+    pub async fn claim_windows(
         &self,
-        w: &PendingWindow,
+        windows: &[PendingWindow],
         run: &str,
         now_ms: i64,
         stale_ms: i64,
-    ) -> StoreResult<bool> {
-        let (pk, sk) = w.key();
-        let result = self
-            .update(pk, sk)
-            .update_expression("SET claimed_at = :now, claimed_by = :run")
-            .condition_expression(
-                "attribute_exists(pk) AND attribute_exists(due_pk) AND \
-                 (attribute_not_exists(claimed_at) OR claimed_at < :stale)",
-            )
-            .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":run", s(run))
-            .expression_attribute_values(":stale", n(now_ms - stale_ms))
-            .send()
-            .await;
-        Ok(super::applied("UpdateItem", result)?.is_some())
+    ) -> StoreResult<Vec<bool>> {
+        let claims: Vec<ConditionalUpdate> = windows
+            .iter()
+            .map(|w| w.claim(run, now_ms, stale_ms))
+            .collect();
+        let applied = self.transact_updates(&claims).await?;
+        Ok(applied.into_iter().map(|a| a == Applied::Yes).collect())
     }
 
     /// The windows were flushed: they leave the due index for good (25 per BatchWriteItem).
@@ -217,38 +235,71 @@ impl Store {
         }
     }
 
-    /// Every message of a window, in timestamp order, with edits applied.
-    pub async fn window_messages(&self, w: &PendingWindow) -> StoreResult<Vec<WindowMessage>> {
-        let mut start = None;
-        let mut messages = Vec::new();
-        loop {
-            let out = self
-                .db
-                .query()
-                .table_name(&self.table)
-                .index_name(WINDOW_INDEX.name)
-                .key_condition_expression("win_pk = :pk")
-                .expression_attribute_values(":pk", s(w.members_key()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("Query", e))?;
-            for item in out.items.unwrap_or_default() {
-                let received_ms = item
-                    .get("received_at")
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|t| Timestamp::parse(t))
-                    .map(|t| t.millis())
-                    .unwrap_or(0);
-                messages.push(WindowMessage {
-                    event: super::messages::event_of(&item)?,
-                    received_ms,
-                });
-            }
-            match out.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => return Ok(messages),
+    /// Every message of each window, in timestamp order, with edits applied. One Query
+    /// (paged) per bucket reads the range between the first and the last window's prefix.
+    pub async fn windows_messages(
+        &self,
+        windows: &[PendingWindow],
+    ) -> StoreResult<Vec<Vec<WindowMessage>>> {
+        let mut by_bucket: BTreeMap<String, (String, String)> = BTreeMap::new();
+        for w in windows {
+            let prefix = w.member_prefix();
+            let range = by_bucket
+                .entry(w.bucket())
+                .or_insert_with(|| (prefix.clone(), prefix.clone()));
+            range.0 = range.0.clone().min(prefix.clone());
+            range.1 = range.1.clone().max(prefix);
+        }
+        let slot: HashMap<Key, usize> = windows
+            .iter()
+            .enumerate()
+            .map(|(i, w)| ((keys::workspace_pk(&w.workspace_id), w.member_of()), i))
+            .collect();
+        let mut messages: Vec<Vec<WindowMessage>> = vec![Vec::new(); windows.len()];
+        for (bucket, (from, to)) in by_bucket {
+            // Prefixes are fixed-width and message suffixes start with a digit, so `~`
+            // closes the range right after the last window's messages.
+            let to = format!("{to}~");
+            let mut start = None;
+            loop {
+                let out = self
+                    .db
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(WINDOW_INDEX.name)
+                    .key_condition_expression("win_pk = :pk AND win_sk BETWEEN :from AND :to")
+                    .expression_attribute_values(":pk", s(&bucket))
+                    .expression_attribute_values(":from", s(&from))
+                    .expression_attribute_values(":to", s(&to))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::dynamo("Query", e))?;
+                for item in out.items.unwrap_or_default() {
+                    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+                    // Windows in the range but not asked for (parked, claimed elsewhere)
+                    // are read and left.
+                    let (Some(pk), Some(of)) = (text("pk"), text("member_of")) else {
+                        continue;
+                    };
+                    let Some(&i) = slot.get(&(pk, of)) else {
+                        continue;
+                    };
+                    let received_ms = text("received_at")
+                        .and_then(|t| Timestamp::parse(&t))
+                        .map(|t| t.millis())
+                        .unwrap_or(0);
+                    messages[i].push(WindowMessage {
+                        event: super::messages::event_of(&item)?,
+                        received_ms,
+                    });
+                }
+                match out.last_evaluated_key {
+                    Some(key) => start = Some(key),
+                    None => break,
+                }
             }
         }
+        Ok(messages)
     }
 }

@@ -1,0 +1,37 @@
+"""moto server with DynamoDB made atomic, as DynamoDB is.
+
+moto runs a transaction by deep-copying the table and, when the transaction is cancelled,
+putting that copy back: every write another request made in between is lost. Real
+DynamoDB never loses a write to a cancelled transaction. Outflow's aggregator claims
+windows with TransactWriteItems, and concurrent runs cancel each other's claims by design,
+so the emulator must not drop writes. One lock around the DynamoDB backend's operations
+makes each request atomic (SQS and SES are untouched, so long polls still run in parallel).
+
+Usage: python infra/moto_server.py -H 127.0.0.1 -p PORT  (the arguments of moto_server)
+"""
+
+import functools
+import sys
+import threading
+
+from moto.dynamodb.models import DynamoDBBackend
+from moto.server import main
+
+_lock = threading.RLock()
+
+
+def _atomic(method):
+    @functools.wraps(method)
+    def run(*args, **kwargs):
+        with _lock:
+            return method(*args, **kwargs)
+
+    return run
+
+
+for _name, _method in list(vars(DynamoDBBackend).items()):
+    if callable(_method) and not _name.startswith("_"):
+        setattr(DynamoDBBackend, _name, _atomic(_method))
+
+if __name__ == "__main__":
+    sys.exit(main())
