@@ -1,6 +1,6 @@
 //! The seed's timestamp format: UTC, `2021-02-24T16:25:29+0000`.
 
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
@@ -52,7 +52,23 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.format(SEED_FORMAT))
+        let t = self.0;
+        if !(0..=9999).contains(&t.year()) {
+            // chrono writes such years with a sign; keep its exact form.
+            return write!(f, "{}", t.format(SEED_FORMAT));
+        }
+        // Field by field: chrono's `format` parses its pattern on every call, and a
+        // bundle writes two timestamps per message.
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+0000",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
     }
 }
 
@@ -85,6 +101,20 @@ mod tests {
             serde_json::to_string(&t).unwrap(),
             "\"2021-02-24T16:25:29+0000\""
         );
+    }
+
+    #[test]
+    fn writes_what_the_chrono_pattern_writes() {
+        for seconds in [
+            0,
+            1_614_183_929,
+            253_402_300_799,
+            253_402_300_800,
+            -62_135_596_801,
+        ] {
+            let t = Timestamp::from_unix(seconds).unwrap();
+            assert_eq!(t.to_string(), t.utc().format(SEED_FORMAT).to_string());
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! numbered parts when one window's bundle would not fit in an SQS message.
 
 use crate::domain::{Account, Bundle, Chat, Message, MessageId};
+use chrono::{Datelike, Timelike};
 use html_escape::{encode_single_quoted_attribute, encode_text};
 
 /// Largest delivery body, measured as it travels inside the queue message (JSON-escaped):
@@ -17,100 +18,202 @@ pub fn permalink(base: &str, first: &MessageId) -> String {
     format!("{}/{id}/", base.trim_end_matches('/'))
 }
 
-/// The digest: `from {sender} on {YYYY-MM-DD HH:MM}: {text}` lines joined by `<br/>`, then
-/// the link. Names and text are HTML-escaped (a `<script>` in a CRM note is a vulnerability).
+/// One digest line: `from {sender} on {YYYY-MM-DD HH:MM}: {text}<br/>`, names and text
+/// HTML-escaped (a `<script>` in a CRM note is a vulnerability), the text cut to
+/// `line_chars` characters if given.
+fn digest_line(m: &Message, line_chars: Option<usize>) -> String {
+    let text: std::borrow::Cow<'_, str> = match line_chars {
+        Some(limit) if m.text.chars().count() > limit => {
+            format!("{}…", m.text.chars().take(limit).collect::<String>()).into()
+        }
+        _ => m.text.as_str().into(),
+    };
+    // Written field by field: chrono's `format` parses its pattern on every call.
+    let at = m.timestamp.utc();
+    format!(
+        "from {} on {:04}-{:02}-{:02} {:02}:{:02}: {}<br/>",
+        encode_text(&m.sender.full_name),
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        encode_text(&text),
+    )
+}
+
+/// The digest's last line: the link to the conversation.
+fn digest_link(permalink: &str) -> String {
+    format!(
+        "Click <a href='{}'>here</a> to open the conversation",
+        encode_single_quoted_attribute(permalink)
+    )
+}
+
+/// The digest: one line per message, then the link.
 pub fn aggregation_html(
     messages: &[Message],
     permalink: &str,
     line_chars: Option<usize>,
 ) -> String {
-    let mut html = String::new();
-    for m in messages {
-        let text: std::borrow::Cow<'_, str> = match line_chars {
-            Some(limit) if m.text.chars().count() > limit => {
-                format!("{}…", m.text.chars().take(limit).collect::<String>()).into()
-            }
-            _ => m.text.as_str().into(),
-        };
-        html.push_str(&format!(
-            "from {} on {}: {}<br/>",
-            encode_text(&m.sender.full_name),
-            m.timestamp.utc().format("%Y-%m-%d %H:%M"),
-            encode_text(&text),
-        ));
-    }
-    html.push_str(&format!(
-        "Click <a href='{}'>here</a> to open the conversation",
-        encode_single_quoted_attribute(permalink)
-    ));
+    let mut html: String = messages
+        .iter()
+        .map(|m| digest_line(m, line_chars))
+        .collect();
+    html.push_str(&digest_link(permalink));
     html
 }
 
+/// Bytes `b` takes once JSON-escaped (serde_json escapes quotes, backslashes and control
+/// characters, nothing else; bytes of multi-byte characters are all ≥ 0x80 and kept).
+fn escaped_byte_len(b: u8) -> usize {
+    match b {
+        b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+        0..=0x1f => 6,
+        _ => 1,
+    }
+}
+
+/// Bytes `s` takes once JSON-escaped (what `EscapedCounter` adds up; the tests check both).
+#[cfg(test)]
+fn escaped_len(s: &str) -> usize {
+    s.bytes().map(escaped_byte_len).sum()
+}
+
+/// Bytes `s` takes escaped twice: a string inside the body, the body inside the queue message.
+fn twice_escaped_len(s: &str) -> usize {
+    s.bytes()
+        .map(|b| match escaped_byte_len(b) {
+            2 if matches!(b, b'"' | b'\\') => 4, // \" and \\ become \\\" and \\\\
+            2 => 3,                              // \n becomes \\n
+            6 => 7,                              // \u00XX becomes \\u00XX
+            n => n,
+        })
+        .sum()
+}
+
+/// Counts what serde_json writes into it, as it would take once JSON-escaped.
+struct EscapedCounter(usize);
+
+impl std::io::Write for EscapedCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.iter().map(|&b| escaped_byte_len(b)).sum::<usize>();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What `value` takes serialized, then JSON-escaped, without building the string.
+fn escaped_json_len(value: &impl serde::Serialize) -> usize {
+    let mut counter = EscapedCounter(0);
+    serde_json::to_writer(&mut counter, value).expect("serializes");
+    counter.0
+}
+
 fn encoded_len(bundle: &Bundle) -> usize {
-    let body = serde_json::to_string(bundle).expect("bundle serializes");
-    serde_json::to_string(&body)
-        .expect("string serializes")
-        .len()
+    escaped_json_len(bundle)
+}
+
+/// What a message adds to a part as it travels: its JSON in `messages` plus a comma, and
+/// its digest line.
+fn message_cost(m: &Message, line: &str) -> usize {
+    escaped_json_len(m) + 1 + twice_escaped_len(line)
+}
+
+/// A part's size before any message: every other field, at its widest (part numbers
+/// present, the link to `first`).
+fn part_overhead(account: &Account, chat: &Chat, first: &Message, permalink_base: &str) -> usize {
+    encoded_len(&Bundle {
+        whatsapp_account: account.clone(),
+        chat: chat.clone(),
+        messages: Vec::new(),
+        first_message_timestamp: first.timestamp,
+        last_message_timestamp: first.timestamp,
+        aggregation: digest_link(&permalink(permalink_base, &first.message_id)),
+        part: Some(u32::MAX),
+        parts: Some(u32::MAX),
+    })
 }
 
 fn build(
     account: &Account,
     chat: &Chat,
-    messages: &[Message],
+    messages: Vec<Message>,
+    lines: &[String],
     permalink_base: &str,
-    line_chars: Option<usize>,
 ) -> Bundle {
     let first = messages.first().expect("a bundle has messages");
     let last = messages.last().expect("a bundle has messages");
+    let mut aggregation = lines.concat();
+    aggregation.push_str(&digest_link(&permalink(permalink_base, &first.message_id)));
     Bundle {
         whatsapp_account: account.clone(),
         chat: chat.clone(),
-        messages: messages.to_vec(),
         first_message_timestamp: first.timestamp,
         last_message_timestamp: last.timestamp,
-        aggregation: aggregation_html(
-            messages,
-            &permalink(permalink_base, &first.message_id),
-            line_chars,
-        ),
+        messages,
+        aggregation,
         part: None,
         parts: None,
     }
 }
 
-fn split(account: &Account, chat: &Chat, messages: &[Message], base: &str, out: &mut Vec<Bundle>) {
-    let bundle = build(account, chat, messages, base, None);
-    if encoded_len(&bundle) <= MAX_ENCODED_BODY_BYTES {
-        out.push(bundle);
-    } else if messages.len() == 1 {
-        out.push(build(
-            account,
-            chat,
-            messages,
-            base,
-            Some(OVERSIZED_LINE_CHARS),
-        ));
-    } else {
-        let (left, right) = messages.split_at(messages.len() / 2);
-        split(account, chat, left, base, out);
-        split(account, chat, right, base, out);
-    }
-}
-
 /// The bundle of one chat's window: one part, or numbered parts that each fit the queue.
-/// Messages are ordered by timestamp (then id, so equal instants order stably).
+/// Messages are ordered by timestamp (then id, so equal instants order stably). Each
+/// message is serialized once to learn its size; parts are filled in order up to the limit
+/// (the sizes are exact and the overhead is taken at its widest, so every part fits).
 pub fn build_parts(
     account: &Account,
     chat: &Chat,
     mut messages: Vec<Message>,
     permalink_base: &str,
 ) -> Vec<Bundle> {
-    if messages.is_empty() {
-        return Vec::new();
-    }
     messages.sort_by(|a, b| (a.timestamp, &a.message_id).cmp(&(b.timestamp, &b.message_id)));
+    let lines: Vec<String> = messages.iter().map(|m| digest_line(m, None)).collect();
+    let costs: Vec<usize> = messages
+        .iter()
+        .zip(&lines)
+        .map(|(m, line)| message_cost(m, line))
+        .collect();
     let mut parts = Vec::new();
-    split(account, chat, &messages, permalink_base, &mut parts);
+    let mut rest = messages.into_iter();
+    let mut start = 0;
+    while start < costs.len() {
+        let first = rest.as_slice().first().expect("messages remain");
+        let budget = MAX_ENCODED_BODY_BYTES.saturating_sub(part_overhead(
+            account,
+            chat,
+            first,
+            permalink_base,
+        ));
+        let mut end = start;
+        let mut used = 0;
+        while end < costs.len() && used + costs[end] <= budget {
+            used += costs[end];
+            end += 1;
+        }
+        if end == start {
+            // One message too big for a part of its own: its text stays whole in
+            // `messages`, its digest line is cut.
+            let single: Vec<Message> = rest.by_ref().take(1).collect();
+            let line = digest_line(&single[0], Some(OVERSIZED_LINE_CHARS));
+            parts.push(build(account, chat, single, &[line], permalink_base));
+            start += 1;
+        } else {
+            let part: Vec<Message> = rest.by_ref().take(end - start).collect();
+            parts.push(build(
+                account,
+                chat,
+                part,
+                &lines[start..end],
+                permalink_base,
+            ));
+            start = end;
+        }
+    }
     let count = parts.len() as u32;
     if count > 1 {
         for (i, part) in parts.iter_mut().enumerate() {
@@ -226,10 +329,31 @@ mod tests {
                 (Some(i as u32 + 1), Some(parts.len() as u32))
             );
             assert!(encoded_len(p) <= MAX_ENCODED_BODY_BYTES);
+            if i + 1 < parts.len() {
+                // Filled up to the limit: short of it by less than one more message.
+                assert!(
+                    encoded_len(p) > MAX_ENCODED_BODY_BYTES - 3_000,
+                    "part {i} underfilled"
+                );
+            }
             for m in &p.messages {
                 assert!(previous < Some(m.timestamp), "parts keep timestamp order");
                 previous = Some(m.timestamp);
             }
+        }
+    }
+
+    #[test]
+    fn escaped_lengths_match_serde_json() {
+        for s in [
+            "plain",
+            "",
+            "q\" b\\ nl\n cr\r t\t bs\u{8} ff\u{c} bell\u{7} del\u{7f} é 😀 <&>",
+        ] {
+            let once = serde_json::to_string(s).unwrap();
+            assert_eq!(escaped_len(s), once.len() - 2, "{s:?}");
+            let twice = serde_json::to_string(&once[1..once.len() - 1]).unwrap();
+            assert_eq!(twice_escaped_len(s), twice.len() - 2, "{s:?}");
         }
     }
 
