@@ -272,6 +272,27 @@ impl TestStack {
         out.items.unwrap_or_default()
     }
 
+    /// Items that carry the attribute `name` (e.g. `secret`: a registered webhook).
+    pub async fn items_with_attribute(&self, name: &str) -> usize {
+        self.items()
+            .await
+            .iter()
+            .filter(|i| i.contains_key(name))
+            .count()
+    }
+
+    /// The API key hashes the workspace item of `ws` holds.
+    pub async fn api_key_hashes(&self, ws: &str) -> Vec<String> {
+        let pk = format!("WS#{ws}");
+        self.items()
+            .await
+            .iter()
+            .filter(|i| i.get("pk").and_then(|v| v.as_s().ok()) == Some(&pk))
+            .filter_map(|i| i.get("api_keys").and_then(|v| v.as_m().ok()))
+            .flat_map(|m| m.keys().cloned())
+            .collect()
+    }
+
     /// Items whose sort key starts with `prefix`.
     pub async fn items_with_prefix(&self, prefix: &str) -> usize {
         self.items()

@@ -99,7 +99,7 @@ pub async fn revoke_key(
 }
 
 /// `POST /v1/workspaces/{workspace_id}/api-keys/reset` (admin token): a new key, shown once;
-/// every previous key of the workspace stops working in the same transaction.
+/// every previous key of the workspace stops working in the same update.
 pub async fn reset_keys(
     State(state): State<ApiState>,
     headers: HeaderMap,
@@ -109,11 +109,12 @@ pub async fn reset_keys(
         return Err(ApiError::Unauthorized("invalid admin token"));
     }
     let ws = WorkspaceId::parse(&workspace_id).ok_or(ApiError::NotFound("no such workspace"))?;
-    if state.store.workspace(&ws).await?.is_none() {
-        return Err(ApiError::NotFound("no such workspace"));
-    }
     let key = ApiKey::generate(&ws);
-    let revoked = state.store.reset_api_keys(&ws, &key).await?;
+    let revoked = state
+        .store
+        .reset_api_keys(&ws, &key)
+        .await?
+        .ok_or(ApiError::NotFound("no such workspace"))?;
     tracing::info!(workspace_id = %ws, revoked, "api keys reset");
     Ok((
         StatusCode::CREATED,

@@ -10,7 +10,7 @@ use axum::Router;
 use outflow::clock::Clock;
 use outflow::formats::inbound::ParseContext;
 use outflow::queue::DeliveryQueue;
-use outflow::store::{RateLimit, Store};
+use outflow::store::{RateLimit, RateWindows, Store};
 
 /// What the ingest handlers need, built once per container.
 #[derive(Clone, Debug)]
@@ -25,6 +25,8 @@ pub struct IngestState {
     pub clock: Clock,
     /// Requests a workspace may make per window.
     pub rate: RateLimit,
+    /// The rate windows this container last saw (which admission update to try first).
+    pub rate_windows: RateWindows,
 }
 
 /// The ingest HTTP routes.

@@ -6,7 +6,7 @@ use outflow::clock::Clock;
 use outflow::config::Config;
 use outflow::formats::inbound::ParseContext;
 use outflow::queue::DeliveryQueue;
-use outflow::store::Store;
+use outflow::store::{RateWindows, Store};
 use outflow::telemetry;
 use outflow_ingest::{router, IngestState};
 
@@ -24,6 +24,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         },
         clock: Clock::system(),
         rate: config.ingest_rate,
+        rate_windows: RateWindows::default(),
     };
     // Runs the router like lambda_http::run, flushing the EMF metrics after each request.
     run_http(metrics, router(state)).await

@@ -83,7 +83,8 @@ fn route(webhook: Option<&WebhookRecord>) -> Route {
     }
 }
 
-/// Applies the events in order. New messages are found with one duplicate check for the
+/// Applies the events in order, routed by the webhook settings read when the request was
+/// admitted. New messages are found with one duplicate check for the
 /// whole request and written together at its end (deterministic keys, BatchWriteItem);
 /// on any failure the messages this request wrote are removed again, so the client's retry
 /// is not mistaken for a duplicate.
@@ -91,8 +92,8 @@ pub async fn ingest(
     state: &IngestState,
     ws: &WorkspaceId,
     events: Vec<InboundEvent>,
+    webhook: Option<&WebhookRecord>,
 ) -> Result<IngestReport, ApiError> {
-    let webhook = state.store.webhook(ws).await?;
     let ids: Vec<MessageId> = events
         .iter()
         .filter_map(|e| match e {
@@ -105,7 +106,7 @@ pub async fn ingest(
         seen: stored,
         ..Batch::default()
     };
-    let result = apply(state, ws, events, webhook.as_ref(), &mut batch).await;
+    let result = apply(state, ws, events, webhook, &mut batch).await;
     if result.is_err() && !batch.written.is_empty() {
         if let Err(e) = state.store.delete_messages(ws, &batch.written).await {
             tracing::error!(workspace_id = %ws, messages = batch.written.len(), error = %e, "compensation failed");

@@ -13,7 +13,7 @@ use outflow::formats::inbound::ParseContext;
 use outflow::http::{ApiError, LimitedBody};
 use outflow::notify::OwnerNotifier;
 use outflow::queue::DeliveryQueue;
-use outflow::store::Store;
+use outflow::store::{RateWindows, Store};
 use outflow_aggregator::{Aggregator, RunReport};
 use outflow_api::ApiState;
 use outflow_ingest::IngestState;
@@ -55,6 +55,7 @@ impl LocalApp {
                 },
                 clock: clock.clone(),
                 rate: config.ingest_rate,
+                rate_windows: RateWindows::default(),
             },
             api: ApiState {
                 store: store.clone(),

@@ -29,16 +29,23 @@ pub fn tokens_match(presented: &str, expected: &str) -> bool {
     !expected.is_empty() && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
 }
 
+/// The refusal of a key that is not (or no longer) valid.
+pub const INVALID_KEY: ApiError = ApiError::Unauthorized("invalid API key");
+
+/// The API key a request carries and the workspace it names (not verified yet).
+pub fn presented_key(headers: &HeaderMap) -> Result<(ApiKey, WorkspaceId), ApiError> {
+    let key = ApiKey::presented(bearer_token(headers)?);
+    let ws = key.workspace().ok_or(INVALID_KEY)?;
+    Ok((key, ws))
+}
+
 /// The workspace whose API key the request carries.
 pub async fn require_workspace(
     store: &Store,
     headers: &HeaderMap,
 ) -> Result<WorkspaceId, ApiError> {
     let key = ApiKey::presented(bearer_token(headers)?);
-    store
-        .authenticate(&key)
-        .await?
-        .ok_or(ApiError::Unauthorized("invalid API key"))
+    store.authenticate(&key).await?.ok_or(INVALID_KEY)
 }
 
 #[cfg(test)]

@@ -5,6 +5,6 @@ pub mod auth;
 pub mod body;
 pub mod error;
 
-pub use auth::{bearer_token, require_workspace, tokens_match};
+pub use auth::{bearer_token, presented_key, require_workspace, tokens_match, INVALID_KEY};
 pub use body::LimitedBody;
 pub use error::ApiError;

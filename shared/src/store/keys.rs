@@ -7,10 +7,9 @@ pub fn workspace_pk(ws: &WorkspaceId) -> String {
     format!("WS#{ws}")
 }
 
-/// Sort key of the workspace itself.
+/// Sort key of the workspace item: the workspace, its API key hashes, its webhook settings
+/// and health, and its ingest rate window, so one request reads or updates them together.
 pub const META: &str = "META";
-/// Sort key of the webhook settings and health.
-pub const WEBHOOK: &str = "WEBHOOK";
 /// Sort-key prefix of held deliveries.
 pub const HELD_PREFIX: &str = "HELD#";
 /// Sort-key prefix of dead letters (deliveries that used up every attempt).
@@ -19,19 +18,6 @@ pub const DEAD_PREFIX: &str = "DEAD#";
 pub const LOG_PREFIX: &str = "LOG#";
 /// Sort-key prefix of activity entries.
 pub const ACTIVITY_PREFIX: &str = "ACT#";
-
-/// Sort key of a workspace's request counter for the window starting at `start_secs`.
-pub fn rate_window(start_secs: i64) -> String {
-    format!("RATE#{start_secs}")
-}
-
-/// Sort-key prefix of API keys.
-pub const API_KEY_PREFIX: &str = "APIKEY#";
-
-/// Sort key of an API key, by the key's SHA-256.
-pub fn api_key(hash: &str) -> String {
-    format!("{API_KEY_PREFIX}{hash}")
-}
 
 /// Sort key of a delivery's failed-attempt counter.
 pub fn attempts(delivery: &DeliveryId) -> String {

@@ -2,6 +2,7 @@
 //! (`WS#<id>`), so no query can reach another tenant's items. See docs/data-model.md.
 
 pub mod activity;
+pub mod admission;
 pub mod attempts;
 pub mod batch;
 pub mod chats;
@@ -21,6 +22,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
 pub use activity::ActivityEntry;
+pub use admission::{Admission, RateWindows};
 pub use kept::{DeadLetterHistory, Kept};
 pub use rate_limit::{OverLimit, RateLimit};
 pub use request_log::{RecordedResponse, RequestLogEntry};

@@ -1,9 +1,7 @@
-//! Per-workspace request rate: a counter per fixed one-second window, raised with a
-//! conditional `ADD`, so concurrent Lambdas share one exact count and a refused request
-//! writes nothing.
+//! Per-workspace request rate: fixed windows (one second by default) with an exact count
+//! shared by every Lambda; `admission` keeps it on the workspace item.
 
-use super::{applied, keys, n, s, Store, StoreResult};
-use crate::domain::{Timestamp, WorkspaceId};
+use crate::domain::Timestamp;
 
 /// How many requests a workspace may make per window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,34 +26,6 @@ impl RateLimit {
         let len = i64::from(self.window_secs.max(1));
         let start = secs - secs.rem_euclid(len);
         (start, (start + len - secs) as u32)
-    }
-}
-
-impl Store {
-    /// Counts one request of `ws` at `now`; `Err(OverLimit)` when the window is full.
-    pub async fn admit_request(
-        &self,
-        ws: &WorkspaceId,
-        limit: RateLimit,
-        now: &Timestamp,
-    ) -> StoreResult<Result<(), OverLimit>> {
-        let (start, left) = limit.window(now);
-        let result = self
-            .update(s(keys::workspace_pk(ws)), s(keys::rate_window(start)))
-            .update_expression("ADD requests :one SET expires_at = :expires")
-            .condition_expression("attribute_not_exists(requests) OR requests < :limit")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(limit.requests))
-            // Kept a minute past its window, then left to TTL.
-            .expression_attribute_values(":expires", n(start + 60))
-            .send()
-            .await;
-        Ok(match applied("UpdateItem", result)? {
-            Some(_) => Ok(()),
-            None => Err(OverLimit {
-                retry_after_secs: left.max(1),
-            }),
-        })
     }
 }
 

@@ -1,4 +1,5 @@
-//! The webhook settings and health item, with the atomic failure counter.
+//! The webhook settings and health, with the atomic failure counter. They live on the
+//! workspace item (`META`); a workspace without a registered webhook has no `secret`.
 
 use super::{keys, n, s, Store, StoreError, StoreResult};
 use crate::domain::{Aggregation, Timestamp, WebhookStatus, WorkspaceId};
@@ -80,24 +81,25 @@ pub struct WebhookUpdate {
     pub new_secret: String,
 }
 
+/// The condition "a webhook is registered" (the workspace item holds its secret).
+const REGISTERED: &str = "attribute_exists(secret)";
+
 const RESET_HEALTH: &str = "consecutive_failures = :zero REMOVE disabled_at, disabled_reason";
 
 impl Store {
-    /// The webhook item (strongly consistent: the sender acts on it).
+    /// The webhook settings (strongly consistent: the sender acts on them).
     pub async fn webhook(&self, ws: &WorkspaceId) -> StoreResult<Option<WebhookRecord>> {
         let out = self
             .db
             .get_item()
             .table_name(&self.table)
             .key("pk", s(keys::workspace_pk(ws)))
-            .key("sk", s(keys::WEBHOOK))
+            .key("sk", s(keys::META))
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        out.item
-            .map(|i| serde_dynamo::from_item(i).map_err(Into::into))
-            .transpose()
+        webhook_of(out.item)
     }
 
     /// Writes the settings, keeping an existing secret. Turning the webhook on resets its health.
@@ -115,8 +117,8 @@ impl Store {
             "SET #url = :url, enabled = :enabled, aggregation = :agg, continuous_conversation = :cc, \
              secret = if_not_exists(secret, :secret), updated_at = :now, {health}"
         );
-        let out = self
-            .update(s(keys::workspace_pk(ws)), s(keys::WEBHOOK))
+        let result = self
+            .update(s(keys::workspace_pk(ws)), s(keys::META))
             .update_expression(expr)
             .expression_attribute_names("#url", "url")
             .expression_attribute_values(":url", s(&update.url))
@@ -135,24 +137,23 @@ impl Store {
             )
             .expression_attribute_values(":now", s(Timestamp::now().rfc3339()))
             .expression_attribute_values(":zero", n(0))
+            // The workspace item exists: settings never create a workspace.
+            .condition_expression("attribute_exists(pk)")
             .return_values(ReturnValue::AllNew)
             .send()
-            .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        let item = out
-            .attributes
-            .ok_or_else(|| StoreError::Corrupt("no attributes returned".into()))?;
-        Ok(serde_dynamo::from_item(item)?)
+            .await;
+        updated_record(result)?
+            .ok_or_else(|| StoreError::Corrupt(format!("workspace {ws} has no item")))
     }
 
     /// Turns an existing webhook back on and resets its failure count.
     pub async fn enable_webhook(&self, ws: &WorkspaceId) -> StoreResult<Option<WebhookRecord>> {
         let result = self
-            .update(s(keys::workspace_pk(ws)), s(keys::WEBHOOK))
+            .update(s(keys::workspace_pk(ws)), s(keys::META))
             .update_expression(format!(
                 "SET enabled = :true, updated_at = :now, {RESET_HEALTH}"
             ))
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression(REGISTERED)
             .expression_attribute_values(
                 ":true",
                 aws_sdk_dynamodb::types::AttributeValue::Bool(true),
@@ -173,12 +174,12 @@ impl Store {
         now_ms: i64,
     ) -> StoreResult<Option<WebhookRecord>> {
         let result = self
-            .update(s(keys::workspace_pk(ws)), s(keys::WEBHOOK))
+            .update(s(keys::workspace_pk(ws)), s(keys::META))
             .update_expression(
                 "SET previous_secret = secret, previous_secret_expires_ms = :expires, \
                  secret = :new, updated_at = :now",
             )
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression(REGISTERED)
             .expression_attribute_values(":expires", n(now_ms + ROTATION_OVERLAP_MS))
             .expression_attribute_values(":new", s(new_secret))
             .expression_attribute_values(":now", s(Timestamp::now().rfc3339()))
@@ -191,9 +192,9 @@ impl Store {
     /// Counts one failed request; returns the new consecutive count (atomic under concurrency).
     pub async fn add_failure(&self, ws: &WorkspaceId) -> StoreResult<u32> {
         let out = self
-            .update(s(keys::workspace_pk(ws)), s(keys::WEBHOOK))
+            .update(s(keys::workspace_pk(ws)), s(keys::META))
             .update_expression("ADD consecutive_failures :one")
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression(REGISTERED)
             .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::UpdatedNew)
             .send()
@@ -211,7 +212,7 @@ impl Store {
     /// A success: the count starts again from zero (no write when it already is zero).
     pub async fn reset_failures(&self, ws: &WorkspaceId) -> StoreResult<()> {
         let result = self
-            .update(s(keys::workspace_pk(ws)), s(keys::WEBHOOK))
+            .update(s(keys::workspace_pk(ws)), s(keys::META))
             .update_expression("SET consecutive_failures = :zero")
             .condition_expression("consecutive_failures > :zero")
             .expression_attribute_values(":zero", n(0))
@@ -230,7 +231,7 @@ impl Store {
         at: Timestamp,
     ) -> StoreResult<bool> {
         let result = self
-            .update(s(keys::workspace_pk(ws)), s(keys::WEBHOOK))
+            .update(s(keys::workspace_pk(ws)), s(keys::META))
             .update_expression("SET enabled = :false, disabled_at = :at, disabled_reason = :why")
             .condition_expression("enabled = :true")
             .expression_attribute_values(
@@ -249,6 +250,14 @@ impl Store {
     }
 }
 
+/// The webhook settings of a workspace item, if one is registered.
+pub(crate) fn webhook_of(item: Option<super::Item>) -> StoreResult<Option<WebhookRecord>> {
+    match item {
+        Some(item) if item.contains_key("secret") => Ok(Some(serde_dynamo::from_item(item)?)),
+        _ => Ok(None),
+    }
+}
+
 /// The webhook as a conditional UpdateItem left it (`ALL_NEW`); `None` when the condition
 /// did not hold (no webhook registered).
 fn updated_record<E, R>(
@@ -258,10 +267,7 @@ where
     E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug,
 {
-    match super::applied("UpdateItem", result)?.and_then(|out| out.attributes) {
-        Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
-        None => Ok(None),
-    }
+    webhook_of(super::applied("UpdateItem", result)?.and_then(|out| out.attributes))
 }
 
 #[cfg(test)]

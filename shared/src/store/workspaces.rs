@@ -1,9 +1,12 @@
-//! Workspaces and their hashed API keys.
+//! Workspaces and their hashed API keys. A workspace is one item (`META`) that also holds
+//! its keys' SHA-256 hashes in the map `api_keys` (hash → created at), so every key change
+//! is a single-item update: atomic without a transaction.
 
-use super::{applied, keys, s, Store, StoreError, StoreResult};
+use super::{applied, keys, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{ApiKey, Timestamp, WorkspaceId};
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,138 +29,105 @@ struct WorkspaceItem {
     workspace: Workspace,
 }
 
+/// The map attribute holding the key hashes.
+pub(crate) const API_KEYS: &str = "api_keys";
+
+/// The expression-attribute names of one key's entry in `api_keys` (`#keys.#key`).
+pub(crate) fn key_entry_names(key: &ApiKey) -> HashMap<String, String> {
+    HashMap::from([
+        ("#keys".to_string(), API_KEYS.to_string()),
+        ("#key".to_string(), key.hash()),
+    ])
+}
+
+/// True when the item lists `key` among its workspace's keys.
+pub(crate) fn holds_key(item: &Item, key: &ApiKey) -> bool {
+    item.get(API_KEYS)
+        .and_then(|v| v.as_m().ok())
+        .is_some_and(|m| m.contains_key(&key.hash()))
+}
+
+fn key_map(key: &ApiKey) -> AttributeValue {
+    AttributeValue::M(HashMap::from([(key.hash(), s(Timestamp::now().rfc3339()))]))
+}
+
 impl Store {
-    /// Creates the workspace and its first key in one transaction.
+    /// Creates the workspace with its first key (refused if the id exists).
     pub async fn create_workspace(&self, ws: &Workspace, key: &ApiKey) -> StoreResult<()> {
-        let pk = keys::workspace_pk(&ws.workspace_id);
-        let item = serde_dynamo::to_item(WorkspaceItem {
-            pk: pk.clone(),
+        let mut item: Item = serde_dynamo::to_item(WorkspaceItem {
+            pk: keys::workspace_pk(&ws.workspace_id),
             sk: keys::META.into(),
             workspace: ws.clone(),
         })?;
-        let put_ws = Put::builder()
+        item.insert(API_KEYS.into(), key_map(key));
+        self.db
+            .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let put_key = Put::builder()
-            .table_name(&self.table)
-            .item("pk", s(pk))
-            .item("sk", s(keys::api_key(&key.hash())))
-            .item("created_at", s(ws.created_at.rfc3339()))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.db
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put_ws).build())
-            .transact_items(TransactWriteItem::builder().put(put_key).build())
             .send()
             .await
-            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+            .map_err(|e| StoreError::dynamo("PutItem", e))?;
         Ok(())
     }
 
-    /// Replaces a workspace's key in one transaction: the new key works and the old one
-    /// stops working at the same instant. False when the old key was already gone.
+    /// Replaces a workspace's key in one update: the new key works and the old one stops
+    /// working at the same instant. False when the old key was already gone.
     pub async fn rotate_api_key(
         &self,
         ws: &WorkspaceId,
         old: &ApiKey,
         new: &ApiKey,
     ) -> StoreResult<bool> {
-        let pk = keys::workspace_pk(ws);
-        let put_new = self.put_new_key(&pk, new)?;
-        let delete_old = Delete::builder()
-            .table_name(&self.table)
-            .key("pk", s(&pk))
-            .key("sk", s(keys::api_key(&old.hash())))
-            .condition_expression("attribute_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let result = self
-            .db
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put_new).build())
-            .transact_items(TransactWriteItem::builder().delete(delete_old).build())
+            .update(s(keys::workspace_pk(ws)), s(keys::META))
+            .update_expression("REMOVE #keys.#key SET #keys.#new = :now")
+            .condition_expression("attribute_exists(#keys.#key)")
+            .set_expression_attribute_names(Some(key_entry_names(old)))
+            .expression_attribute_names("#new", new.hash())
+            .expression_attribute_values(":now", s(Timestamp::now().rfc3339()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            // A concurrent rotation already removed the old key: its condition failed.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_transaction_canceled_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("TransactWriteItems", e)),
-        }
+        Ok(applied("UpdateItem", result)?.is_some())
     }
 
     /// Revokes a key: from this instant it authenticates nothing. False when it was
     /// already gone.
     pub async fn revoke_api_key(&self, ws: &WorkspaceId, key: &ApiKey) -> StoreResult<bool> {
         let result = self
-            .db
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::workspace_pk(ws)))
-            .key("sk", s(keys::api_key(&key.hash())))
-            .condition_expression("attribute_exists(pk)")
+            .update(s(keys::workspace_pk(ws)), s(keys::META))
+            .update_expression("REMOVE #keys.#key")
+            .condition_expression("attribute_exists(#keys.#key)")
+            .set_expression_attribute_names(Some(key_entry_names(key)))
             .send()
             .await;
-        Ok(applied("DeleteItem", result)?.is_some())
+        Ok(applied("UpdateItem", result)?.is_some())
     }
 
-    /// Replaces every key of a workspace with `new` in one transaction (a lost or leaked
-    /// key): the old keys stop working the instant the new one starts. Returns how many
-    /// keys were revoked.
-    pub async fn reset_api_keys(&self, ws: &WorkspaceId, new: &ApiKey) -> StoreResult<usize> {
-        let pk = keys::workspace_pk(ws);
-        let existing = self
-            .prefix_query(ws, keys::API_KEY_PREFIX)
-            .projection_expression("sk")
+    /// Replaces every key of a workspace with `new` in one update (a lost or leaked key):
+    /// the old keys stop working the instant the new one starts. Returns how many keys
+    /// were revoked; `None` when there is no such workspace.
+    pub async fn reset_api_keys(
+        &self,
+        ws: &WorkspaceId,
+        new: &ApiKey,
+    ) -> StoreResult<Option<usize>> {
+        let result = self
+            .update(s(keys::workspace_pk(ws)), s(keys::META))
+            .update_expression("SET #keys = :fresh")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#keys", API_KEYS)
+            .expression_attribute_values(":fresh", key_map(new))
+            .return_values(ReturnValue::UpdatedOld)
             .send()
-            .await
-            .map_err(|e| StoreError::dynamo("Query", e))?
-            .items
-            .unwrap_or_default();
-        let put_new = self.put_new_key(&pk, new)?;
-        let mut request = self
-            .db
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put_new).build());
-        for item in &existing {
-            let Some(sk) = item.get("sk").cloned() else {
-                continue;
-            };
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .key("pk", s(&pk))
-                .key("sk", sk)
-                .build()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            request = request.transact_items(TransactWriteItem::builder().delete(delete).build());
-        }
-        request
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
-        Ok(existing.len())
-    }
-
-    /// The Put of a fresh key (a transaction step), refused if that key already exists.
-    fn put_new_key(&self, pk: &str, key: &ApiKey) -> StoreResult<Put> {
-        Put::builder()
-            .table_name(&self.table)
-            .item("pk", s(pk))
-            .item("sk", s(keys::api_key(&key.hash())))
-            .item("created_at", s(Timestamp::now().rfc3339()))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))
+            .await;
+        Ok(applied("UpdateItem", result)?.map(|out| {
+            out.attributes
+                .as_ref()
+                .and_then(|a| a.get(API_KEYS))
+                .and_then(|v| v.as_m().ok())
+                .map_or(0, HashMap::len)
+        }))
     }
 
     /// The workspace, if it exists.
@@ -168,6 +138,8 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(keys::workspace_pk(id)))
             .key("sk", s(keys::META))
+            .projection_expression("pk, sk, workspace_id, #name, owner_email, created_at")
+            .expression_attribute_names("#name", "name")
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
@@ -180,7 +152,8 @@ impl Store {
     }
 
     /// The workspace a presented key belongs to, if the key is valid.
-    /// The key names its workspace; the stored hash proves it.
+    /// The key names its workspace; the stored hash proves it. Strongly consistent, so
+    /// a revoked or rotated key is refused at once.
     pub async fn authenticate(&self, key: &ApiKey) -> StoreResult<Option<WorkspaceId>> {
         let Some(ws) = key.workspace() else {
             return Ok(None);
@@ -190,11 +163,13 @@ impl Store {
             .get_item()
             .table_name(&self.table)
             .key("pk", s(keys::workspace_pk(&ws)))
-            .key("sk", s(keys::api_key(&key.hash())))
-            .projection_expression("pk")
+            .key("sk", s(keys::META))
+            .projection_expression("#keys.#key")
+            .set_expression_attribute_names(Some(key_entry_names(key)))
+            .consistent_read(true)
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        Ok(out.item.map(|_| ws))
+        Ok(out.item.filter(|item| holds_key(item, key)).map(|_| ws))
     }
 }

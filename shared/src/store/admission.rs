@@ -1,0 +1,242 @@
+//! Ingest admission in one UpdateItem on the workspace item: the API key is checked, the
+//! request is counted in the workspace's rate window, and the webhook settings come back
+//! with it (`ALL_NEW`), so an ingest request starts with one round trip instead of three
+//! (key read, settings read, rate counter). A refused request writes nothing.
+
+use super::rate_limit::{OverLimit, RateLimit};
+use super::webhooks::webhook_of;
+use super::workspaces::{holds_key, key_entry_names};
+use super::{keys, n, s, Item, Store, StoreError, StoreResult, WebhookRecord};
+use crate::domain::{ApiKey, Timestamp, WorkspaceId};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The outcome of admitting one ingest request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Counted; the webhook settings as they are now (`None`: none registered).
+    Admitted(Option<WebhookRecord>),
+    /// The key is not (or no longer) one of the workspace's keys.
+    UnknownKey,
+    /// The workspace's window is full.
+    Throttled(OverLimit),
+}
+
+/// The last rate window this container saw per workspace. Only a guess of which update
+/// to try first (count in the current window, or open a new one); a wrong guess costs one
+/// more request, never a wrong count.
+#[derive(Debug, Clone, Default)]
+pub struct RateWindows(Arc<Mutex<HashMap<WorkspaceId, i64>>>);
+
+/// Workspaces remembered per container before the memory starts over.
+const REMEMBERED_WORKSPACES: usize = 10_000;
+
+impl RateWindows {
+    fn last(&self, ws: &WorkspaceId) -> Option<i64> {
+        self.0.lock().ok()?.get(ws).copied()
+    }
+
+    fn saw(&self, ws: &WorkspaceId, window: i64) {
+        if let Ok(mut seen) = self.0.lock() {
+            if seen.len() >= REMEMBERED_WORKSPACES && !seen.contains_key(ws) {
+                seen.clear();
+            }
+            seen.insert(ws.clone(), window);
+        }
+    }
+}
+
+/// The two updates: count in the window the item holds, or start the next window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Count { window: i64 },
+    Open { window: i64 },
+}
+
+/// What to do after a step's condition failed, from the item as it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Try this step.
+    Try(Step),
+    /// Refuse: the key is not the workspace's.
+    UnknownKey,
+    /// Refuse: the window is full.
+    Throttled(OverLimit),
+}
+
+fn next_step(old: Option<&Item>, key: &ApiKey, limit: RateLimit, window: i64, left: u32) -> Next {
+    let Some(old) = old.filter(|item| holds_key(item, key)) else {
+        return Next::UnknownKey;
+    };
+    let number = |name: &str| {
+        old.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    match number("rate_window") {
+        // Another Lambda opened this window (or, with its clock ahead, the next one):
+        // count in it.
+        Some(held) if held >= window => {
+            if number("rate_count").unwrap_or(0) >= i64::from(limit.requests) {
+                Next::Throttled(OverLimit {
+                    retry_after_secs: left.max(1),
+                })
+            } else {
+                Next::Try(Step::Count { window: held })
+            }
+        }
+        _ => Next::Try(Step::Open { window }),
+    }
+}
+
+impl Store {
+    /// Checks `key`, counts one request of `ws` at `now` and returns the webhook settings,
+    /// all in one conditional UpdateItem (two when the rate window changes hands).
+    pub async fn admit_ingest(
+        &self,
+        ws: &WorkspaceId,
+        key: &ApiKey,
+        limit: RateLimit,
+        now: &Timestamp,
+        seen: &RateWindows,
+    ) -> StoreResult<Admission> {
+        let (window, left) = limit.window(now);
+        let mut step = if seen.last(ws) == Some(window) {
+            Step::Count { window }
+        } else {
+            Step::Open { window }
+        };
+        // Each failed step learns the item's state, so the next one fits it; only a race
+        // with other Lambdas on the window can fail again.
+        for _ in 0..4 {
+            let update = self
+                .update(s(keys::workspace_pk(ws)), s(keys::META))
+                .set_expression_attribute_names(Some(key_entry_names(key)))
+                .expression_attribute_values(":one", n(1))
+                .return_values(ReturnValue::AllNew)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            let update = match step {
+                Step::Count { window } => update
+                    .update_expression("ADD rate_count :one")
+                    .condition_expression(
+                        "attribute_exists(#keys.#key) AND rate_window = :w AND rate_count < :limit",
+                    )
+                    .expression_attribute_values(":w", n(window))
+                    .expression_attribute_values(":limit", n(limit.requests)),
+                Step::Open { window } => update
+                    .update_expression("SET rate_window = :w, rate_count = :one")
+                    .condition_expression(
+                        "attribute_exists(#keys.#key) AND \
+                         (attribute_not_exists(rate_window) OR rate_window < :w)",
+                    )
+                    .expression_attribute_values(":w", n(window)),
+            };
+            match update.send().await {
+                Ok(out) => {
+                    let (Step::Count { window } | Step::Open { window }) = step;
+                    seen.saw(ws, window);
+                    return Ok(Admission::Admitted(webhook_of(out.attributes)?));
+                }
+                Err(e) => match e.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(failed) => {
+                        match next_step(failed.item(), key, limit, window, left) {
+                            Next::Try(next) => step = next,
+                            Next::UnknownKey => return Ok(Admission::UnknownKey),
+                            Next::Throttled(over) => return Ok(Admission::Throttled(over)),
+                        }
+                    }
+                    other => {
+                        return Err(StoreError::Dynamo {
+                            op: "UpdateItem",
+                            detail: aws_sdk_dynamodb::error::DisplayErrorContext(&other)
+                                .to_string(),
+                        })
+                    }
+                },
+            }
+        }
+        Err(StoreError::Dynamo {
+            op: "UpdateItem",
+            detail: "the rate window kept changing hands".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    const LIMIT: RateLimit = RateLimit {
+        requests: 2,
+        window_secs: 1,
+    };
+
+    fn item(key: &ApiKey, window: Option<i64>, count: i64) -> Item {
+        let mut item = Item::from([(
+            "api_keys".to_string(),
+            AttributeValue::M(HashMap::from([(key.hash(), s("t"))])),
+        )]);
+        if let Some(w) = window {
+            item.insert("rate_window".into(), n(w));
+            item.insert("rate_count".into(), n(count));
+        }
+        item
+    }
+
+    #[test]
+    fn a_failed_step_picks_the_step_that_fits_the_item() {
+        let key = ApiKey::generate(&WorkspaceId::generate());
+        let other = ApiKey::generate(&WorkspaceId::generate());
+        assert_eq!(next_step(None, &key, LIMIT, 10, 1), Next::UnknownKey);
+        let stored = item(&other, Some(10), 0);
+        assert_eq!(
+            next_step(Some(&stored), &key, LIMIT, 10, 1),
+            Next::UnknownKey
+        );
+        let fresh = item(&key, None, 0);
+        assert_eq!(
+            next_step(Some(&fresh), &key, LIMIT, 10, 1),
+            Next::Try(Step::Open { window: 10 })
+        );
+        let older = item(&key, Some(9), 5);
+        assert_eq!(
+            next_step(Some(&older), &key, LIMIT, 10, 1),
+            Next::Try(Step::Open { window: 10 })
+        );
+        let open = item(&key, Some(10), 1);
+        assert_eq!(
+            next_step(Some(&open), &key, LIMIT, 10, 1),
+            Next::Try(Step::Count { window: 10 })
+        );
+        let full = item(&key, Some(10), 2);
+        assert_eq!(
+            next_step(Some(&full), &key, LIMIT, 10, 1),
+            Next::Throttled(OverLimit {
+                retry_after_secs: 1
+            })
+        );
+        let ahead = item(&key, Some(11), 0);
+        assert_eq!(
+            next_step(Some(&ahead), &key, LIMIT, 10, 1),
+            Next::Try(Step::Count { window: 11 })
+        );
+    }
+
+    #[test]
+    fn the_memory_of_windows_is_bounded() {
+        let seen = RateWindows::default();
+        let first = WorkspaceId::generate();
+        seen.saw(&first, 1);
+        assert_eq!(seen.last(&first), Some(1));
+        for _ in 0..REMEMBERED_WORKSPACES {
+            seen.saw(&WorkspaceId::generate(), 2);
+        }
+        assert_eq!(seen.last(&first), None);
+        assert!(seen.0.lock().unwrap().len() <= REMEMBERED_WORKSPACES);
+    }
+}
