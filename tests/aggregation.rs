@@ -497,6 +497,80 @@ async fn changing_granularity_loses_and_duplicates_nothing() {
     assert_eq!(all, ["g1", "g2", "g3", "g4"], "every message exactly once");
 }
 
+/// Every delivered message id, bundled or not, with each delivery's webhook-id.
+fn delivered(receiver: &Receiver) -> Vec<(String, String)> {
+    receiver
+        .received()
+        .iter()
+        .flat_map(|r| {
+            let body = r.json();
+            let id = r.header("webhook-id").to_string();
+            let ids = match body.get("messages") {
+                Some(_) => message_ids(&body),
+                None => vec![body["message"]["message_id"].as_str().unwrap().to_string()],
+            };
+            ids.into_iter().map(move |m| (m, id.clone()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn switching_to_none_and_back_within_one_window_loses_and_repeats_nothing() {
+    let (stack, receiver, key, _) = setup("1h").await;
+    stack.set_time("2026-03-01T10:05:00Z");
+    let first = native(
+        "S",
+        "s1",
+        "2026-03-01T10:04:00+0000",
+        "Si",
+        "before the switch",
+    );
+    assert_eq!(
+        stack.ingest(&key, first.to_string()).await.body["accepted"],
+        1
+    );
+    // To none: the pending 10:00–11:00 window goes out at the next run, early.
+    stack.set_time("2026-03-01T10:10:00Z");
+    stack.register_with(&key, &receiver.url(), "none").await;
+    assert_eq!(
+        stack.aggregate("2026-03-01T10:11:00Z").await["messages_bundled"],
+        1
+    );
+    stack.drain().await;
+    // Back to 1h inside the same hour: the next message opens that hour's window again.
+    stack.set_time("2026-03-01T10:20:00Z");
+    stack.register_with(&key, &receiver.url(), "1h").await;
+    let second = native(
+        "S",
+        "s2",
+        "2026-03-01T10:19:00+0000",
+        "Si",
+        "after the switch",
+    );
+    assert_eq!(
+        stack.ingest(&key, second.to_string()).await.body["accepted"],
+        1
+    );
+    let third = native("S", "s3", "2026-03-01T10:21:00+0000", "Si", "and another");
+    stack.set_time("2026-03-01T10:22:00Z");
+    assert_eq!(
+        stack.ingest(&key, third.to_string()).await.body["accepted"],
+        1
+    );
+    assert_eq!(
+        stack.aggregate("2026-03-01T11:05:00Z").await["messages_bundled"],
+        2
+    );
+    stack.drain().await;
+    let got = delivered(&receiver);
+    let ids: Vec<&str> = got.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(ids, ["s1", "s2", "s3"], "each message once, in order");
+    assert_ne!(
+        got[0].1, got[1].1,
+        "the second bundle of the hour has its own webhook-id"
+    );
+}
+
 #[tokio::test]
 async fn failing_bundles_and_their_retries_count_toward_the_automatic_disable() {
     let stack = TestStack::with(Options {

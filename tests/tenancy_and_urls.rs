@@ -138,6 +138,7 @@ async fn a_host_that_resolves_inside_is_refused_again_at_send_time() {
         aggregation: Aggregation::None,
         continuous_conversation: false,
         new_secret: outflow::signing::generate_secret(),
+        saved_at: outflow::domain::Timestamp::now(),
     };
     store
         .put_webhook(&WorkspaceId::parse(&ws).unwrap(), &update)

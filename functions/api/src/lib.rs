@@ -8,6 +8,7 @@ pub mod workspaces;
 
 use axum::routing::{get, post};
 use axum::Router;
+use outflow::clock::Clock;
 use outflow::queue::DeliveryQueue;
 use outflow::store::Store;
 use outflow::url_policy::UrlPolicy;
@@ -24,6 +25,8 @@ pub struct ApiState {
     pub admin_token: Arc<str>,
     /// Allowed webhook destinations.
     pub url_policy: UrlPolicy,
+    /// When settings are saved (a switch to immediate delivery starts later windows).
+    pub clock: Clock,
 }
 
 /// The api HTTP routes.

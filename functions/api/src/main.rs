@@ -2,6 +2,7 @@
 
 use metrics_cloudwatch_embedded::lambda::service::run_http;
 use outflow::clients::AwsClients;
+use outflow::clock::Clock;
 use outflow::config::Config;
 use outflow::queue::DeliveryQueue;
 use outflow::store::Store;
@@ -21,6 +22,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         queue: DeliveryQueue::new(aws.sqs, &config.queue_url),
         admin_token: admin_token.into(),
         url_policy: config.url_policy,
+        clock: Clock::system(),
     };
     // Runs the router like lambda_http::run, flushing the EMF metrics after each request.
     run_http(metrics, router(state)).await

@@ -88,6 +88,7 @@ pub async fn update(
         aggregation,
         continuous_conversation: request.continuous_conversation,
         new_secret: generate_secret(),
+        saved_at: state.clock.now(),
     };
     let record = state.store.put_webhook(&ws, &update).await?;
     let mut detail = format!(

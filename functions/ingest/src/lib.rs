@@ -3,10 +3,12 @@
 //! its chat window for the aggregator.
 
 pub mod events;
+pub mod open_windows;
 pub mod pipeline;
 
 use axum::routing::post;
 use axum::Router;
+use open_windows::OpenWindows;
 use outflow::clock::Clock;
 use outflow::formats::inbound::ParseContext;
 use outflow::queue::DeliveryQueue;
@@ -27,6 +29,8 @@ pub struct IngestState {
     pub rate: RateLimit,
     /// The rate windows this container last saw (which admission update to try first).
     pub rate_windows: RateWindows,
+    /// The aggregation windows this container saw open (no existence read for them).
+    pub open_windows: OpenWindows,
 }
 
 /// The ingest HTTP routes.

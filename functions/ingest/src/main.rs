@@ -8,6 +8,7 @@ use outflow::formats::inbound::ParseContext;
 use outflow::queue::DeliveryQueue;
 use outflow::store::{RateWindows, Store};
 use outflow::telemetry;
+use outflow_ingest::open_windows::OpenWindows;
 use outflow_ingest::{router, IngestState};
 
 #[tokio::main]
@@ -25,6 +26,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         clock: Clock::system(),
         rate: config.ingest_rate,
         rate_windows: RateWindows::default(),
+        open_windows: OpenWindows::default(),
     };
     // Runs the router like lambda_http::run, flushing the EMF metrics after each request.
     run_http(metrics, router(state)).await

@@ -9,6 +9,7 @@ use outflow::domain::{
 use outflow::formats::{InboundEvent, NewChatRule};
 use outflow::http::ApiError;
 use outflow::queue::DeliveryEnvelope;
+use outflow::store::batch::Key;
 use outflow::store::messages::NewMessage;
 use outflow::store::{PendingWindow, Store, WebhookRecord};
 use serde::Serialize;
@@ -84,35 +85,77 @@ fn route(webhook: Option<&WebhookRecord>) -> Route {
 }
 
 /// Applies the events in order, routed by the webhook settings read when the request was
-/// admitted. New messages are found with one duplicate check for the
-/// whole request and written together at its end (deterministic keys, BatchWriteItem);
-/// on any failure the messages this request wrote are removed again, so the client's retry
-/// is not mistaken for a duplicate.
+/// admitted. One read finds the messages stored before and the chat windows already open
+/// (less those this container saw open); new messages and windows are written together
+/// at the end (deterministic keys, BatchWriteItem). On any failure the messages this
+/// request wrote are removed again, so the client's retry is not mistaken for a duplicate.
 pub async fn ingest(
     state: &IngestState,
     ws: &WorkspaceId,
     events: Vec<InboundEvent>,
     webhook: Option<&WebhookRecord>,
 ) -> Result<IngestReport, ApiError> {
-    let ids: Vec<MessageId> = events
-        .iter()
-        .filter_map(|e| match e {
-            InboundEvent::Message { event, .. } => Some(event.message.message_id.clone()),
-            _ => None,
-        })
-        .collect();
-    let stored = state.store.stored_messages(ws, &ids).await?;
-    let mut batch = Batch {
-        seen: stored,
-        ..Batch::default()
-    };
-    let result = apply(state, ws, events, webhook, &mut batch).await;
-    if result.is_err() && !batch.written.is_empty() {
-        if let Err(e) = state.store.delete_messages(ws, &batch.written).await {
-            tracing::error!(workspace_id = %ws, messages = batch.written.len(), error = %e, "compensation failed");
+    let route = route(webhook);
+    let received_at = state.clock.now();
+    let now_ms = received_at.millis();
+    let version = webhook.map_or(0, |w| w.settings_version);
+    let mut ids = Vec::new();
+    let mut windows: Vec<PendingWindow> = Vec::new();
+    for event in &events {
+        let InboundEvent::Message { event, .. } = event else {
+            continue;
+        };
+        ids.push(event.message.message_id.clone());
+        if let Some(w) = window_of(route, ws, &event.chat.chat_id, received_at, webhook) {
+            if !windows.contains(&w) {
+                windows.push(w);
+            }
         }
     }
+    let (remembered, unknown): (Vec<PendingWindow>, Vec<PendingWindow>) = windows
+        .into_iter()
+        .partition(|w| state.open_windows.contains(w, version, now_ms));
+    let (stored, mut open) = state.store.stored_and_open(ws, &ids, &unknown).await?;
+    open.extend(remembered.iter().map(PendingWindow::table_key));
+    let mut batch = Batch {
+        seen: stored,
+        open,
+        ..Batch::default()
+    };
+    let result = apply(state, ws, events, route, webhook, received_at, &mut batch).await;
+    match &result {
+        Ok(_) => {
+            let now_open = remembered
+                .iter()
+                .chain(&unknown)
+                .filter(|w| batch.open.contains(&w.table_key()));
+            state.open_windows.remember(now_open, version, now_ms);
+        }
+        Err(_) if !batch.written.is_empty() => {
+            if let Err(e) = state.store.delete_messages(ws, &batch.written).await {
+                tracing::error!(workspace_id = %ws, messages = batch.written.len(), error = %e, "compensation failed");
+            }
+        }
+        Err(_) => {}
+    }
     result
+}
+
+/// The chat window a message arriving at `at` joins, in aggregated mode (never one that
+/// a switch to immediate delivery flushed early).
+fn window_of(
+    route: Route,
+    ws: &WorkspaceId,
+    chat: &ChatId,
+    at: Timestamp,
+    webhook: Option<&WebhookRecord>,
+) -> Option<PendingWindow> {
+    let Route::Aggregate(granularity) = route else {
+        return None;
+    };
+    let not_before = webhook.and_then(WebhookRecord::windows_start_no_earlier_than);
+    Window::containing(at, granularity)
+        .map(|w| PendingWindow::new(ws, chat, granularity, w.starting_no_earlier(not_before)))
 }
 
 /// What one request has decided but not yet written.
@@ -120,6 +163,10 @@ pub async fn ingest(
 struct Batch {
     /// Message ids stored before or earlier in this request: later copies are duplicates.
     seen: HashSet<MessageId>,
+    /// Windows known to be open (found, remembered, or opened by this request).
+    open: HashSet<Key>,
+    /// Windows to open with the next write.
+    opening: Vec<PendingWindow>,
     /// New messages not written yet, with their delivery and window.
     pending: Vec<(MessageEvent, DeliveryId, Option<PendingWindow>)>,
     /// Messages this request wrote (or tried to): removed again if it fails.
@@ -129,7 +176,17 @@ struct Batch {
 }
 
 impl Batch {
-    /// Writes the pending messages (BatchWriteItem, 25 at a time).
+    /// Files a new message, opening its window with it when no one has.
+    fn push(&mut self, event: MessageEvent, delivery: DeliveryId, window: Option<PendingWindow>) {
+        if let Some(w) = &window {
+            if !self.open.contains(&w.table_key()) && !self.opening.contains(w) {
+                self.opening.push(w.clone());
+            }
+        }
+        self.pending.push((event, delivery, window));
+    }
+
+    /// Writes the windows to open and the pending messages (BatchWriteItem, 25 at a time).
     async fn flush(
         &mut self,
         store: &Store,
@@ -154,7 +211,9 @@ impl Batch {
                 .iter()
                 .map(|(e, ..)| e.message.message_id.clone()),
         );
-        store.insert_messages(ws, &messages).await?;
+        store.insert_messages(ws, &self.opening, &messages).await?;
+        self.open
+            .extend(self.opening.drain(..).map(|w| w.table_key()));
         self.pending.clear();
         Ok(())
     }
@@ -164,16 +223,15 @@ async fn apply(
     state: &IngestState,
     ws: &WorkspaceId,
     events: Vec<InboundEvent>,
+    route: Route,
     webhook: Option<&WebhookRecord>,
+    received_at: Timestamp,
     batch: &mut Batch,
 ) -> Result<IngestReport, ApiError> {
     let store = &state.store;
-    let route = route(webhook);
     let continuous = webhook.is_some_and(|w| w.continuous_conversation);
-    let received_at = state.clock.now();
     let mut report = IngestReport::default();
     let mut envelopes = Vec::new();
-    let mut windows: Vec<PendingWindow> = Vec::new();
     for (index, event) in events.into_iter().enumerate() {
         match event {
             InboundEvent::Message {
@@ -186,14 +244,9 @@ async fn apply(
                     continue;
                 }
                 let delivery_id = DeliveryId::for_message(ws, &id);
-                let window = match route {
-                    Route::Aggregate(granularity) => Window::containing(received_at, granularity)
-                        .map(|w| PendingWindow::new(ws, &event.chat.chat_id, granularity, w)),
-                    _ => None,
-                };
+                let window = window_of(route, ws, &event.chat.chat_id, received_at, webhook);
                 match &window {
                     // The aggregator decides is_new_chat per bundle.
-                    Some(w) if !windows.contains(w) => windows.push(w.clone()),
                     Some(_) => {}
                     None => {
                         if new_chat == NewChatRule::FromChatState {
@@ -220,7 +273,7 @@ async fn apply(
                         });
                     }
                 }
-                batch.pending.push((*event, delivery_id, window));
+                batch.push(*event, delivery_id, window);
                 report.push(index, "accepted", Some(id), None);
             }
             InboundEvent::MessageUpdated {
@@ -271,7 +324,6 @@ async fn apply(
         }
     }
     batch.flush(store, ws, received_at).await?;
-    store.open_windows(&windows).await?;
     match route {
         Route::Enqueue => state.queue.send_first(&envelopes).await?,
         Route::Hold => store.hold(&envelopes).await?,

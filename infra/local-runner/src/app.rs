@@ -16,6 +16,7 @@ use outflow::queue::DeliveryQueue;
 use outflow::store::{RateWindows, Store};
 use outflow_aggregator::{Aggregator, RunReport};
 use outflow_api::ApiState;
+use outflow_ingest::open_windows::OpenWindows;
 use outflow_ingest::IngestState;
 use outflow_sender::Sender;
 use serde::Deserialize;
@@ -56,12 +57,14 @@ impl LocalApp {
                 clock: clock.clone(),
                 rate: config.ingest_rate,
                 rate_windows: RateWindows::default(),
+                open_windows: OpenWindows::default(),
             },
             api: ApiState {
                 store: store.clone(),
                 queue: queue.clone(),
                 admin_token: admin_token.into(),
                 url_policy: config.url_policy,
+                clock: clock.clone(),
             },
             sender: Sender::new(
                 store.clone(),

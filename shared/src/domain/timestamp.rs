@@ -26,6 +26,11 @@ impl Timestamp {
         Utc.timestamp_opt(seconds, 0).single().map(Self)
     }
 
+    /// From Unix milliseconds (our own records).
+    pub fn from_unix_millis(millis: i64) -> Option<Self> {
+        Utc.timestamp_millis_opt(millis).single().map(Self)
+    }
+
     /// Parses the seed format, or RFC 3339 (what Chatwoot and most producers send).
     pub fn parse(text: &str) -> Option<Self> {
         DateTime::parse_from_str(text, SEED_FORMAT)

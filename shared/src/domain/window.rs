@@ -37,6 +37,19 @@ impl Window {
             end: instant(start + length),
         })
     }
+
+    /// The window starting no earlier than `not_before`: after a switch to immediate
+    /// delivery flushed the aligned window early, a later switch back collects into a
+    /// window of its own (its own key, bundle id and messages), never into the flushed one.
+    pub fn starting_no_earlier(self, not_before: Option<Timestamp>) -> Self {
+        match not_before {
+            Some(t) if t > self.start && t < self.end => Self {
+                start: t,
+                end: self.end,
+            },
+            _ => self,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -104,6 +117,22 @@ mod tests {
                 "2021-02-25T00:00:00+0000".into()
             )
         );
+    }
+
+    #[test]
+    fn a_window_after_an_early_flush_starts_at_the_flush() {
+        let w = Window::containing(t("2021-02-24T16:25:29+0000"), Aggregation::Hours1).unwrap();
+        let flush = t("2021-02-24T16:10:00+0000");
+        let later = w.starting_no_earlier(Some(flush));
+        assert_eq!(later.start, flush);
+        assert_eq!(later.end, w.end);
+        assert_eq!(w.starting_no_earlier(None), w);
+        // A flush outside the window changes nothing.
+        assert_eq!(
+            w.starting_no_earlier(Some(t("2021-02-24T15:59:00+0000"))),
+            w
+        );
+        assert_eq!(w.starting_no_earlier(Some(w.end)), w);
     }
 
     #[test]

@@ -72,31 +72,46 @@ fn message_key(ws: &WorkspaceId, id: &MessageId) -> Key {
 }
 
 impl Store {
-    /// Which of `ids` are stored already: the duplicate check, one BatchGetItem per 100.
-    pub async fn stored_messages(
+    /// One existence read for an ingest request, 100 keys per BatchGetItem: which of
+    /// `ids` are stored already (the duplicate check) and which of `windows` are open.
+    pub async fn stored_and_open(
         &self,
         ws: &WorkspaceId,
         ids: &[MessageId],
-    ) -> StoreResult<HashSet<MessageId>> {
-        let wanted: Vec<Key> = ids.iter().map(|id| message_key(ws, id)).collect();
+        windows: &[PendingWindow],
+    ) -> StoreResult<(HashSet<MessageId>, HashSet<Key>)> {
+        let mut wanted: Vec<Key> = ids.iter().map(|id| message_key(ws, id)).collect();
+        wanted.extend(windows.iter().map(PendingWindow::table_key));
         let found = self.existing(&wanted).await?;
-        Ok(ids
+        let stored = ids
             .iter()
             .filter(|id| found.contains(&message_key(ws, id)))
             .cloned()
-            .collect())
+            .collect();
+        let open = windows
+            .iter()
+            .map(PendingWindow::table_key)
+            .filter(|key| found.contains(key))
+            .collect();
+        Ok((stored, open))
     }
 
-    /// Stores new messages, 25 per BatchWriteItem.
+    /// Opens `windows` and stores new messages, 25 items per BatchWriteItem, windows
+    /// first: a crash in between leaves an empty window (flushed as nothing), never a
+    /// message no window will bundle.
     pub async fn insert_messages(
         &self,
         ws: &WorkspaceId,
+        windows: &[PendingWindow],
         messages: &[NewMessage<'_>],
     ) -> StoreResult<()> {
-        let items = messages
+        let mut items = windows
             .iter()
-            .map(|m| m.item(ws))
+            .map(PendingWindow::opening_item)
             .collect::<StoreResult<Vec<_>>>()?;
+        for m in messages {
+            items.push(m.item(ws)?);
+        }
         self.batch_put(items).await
     }
 

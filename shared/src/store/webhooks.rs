@@ -36,6 +36,22 @@ pub struct WebhookRecord {
     /// When the previous secret stops signing (ms).
     #[serde(default)]
     pub previous_secret_expires_ms: Option<i64>,
+    /// Raised by every save and enable, so what a container remembers under older
+    /// settings (ingest's open windows) is not trusted after a change.
+    #[serde(default)]
+    pub settings_version: u64,
+    /// The last save with immediate delivery (ms), which may have flushed pending
+    /// windows early: later windows start no earlier, so none is collected twice.
+    #[serde(default)]
+    pub immediate_since_ms: Option<i64>,
+}
+
+impl WebhookRecord {
+    /// When windows collected under these settings may start at the earliest.
+    pub fn windows_start_no_earlier_than(&self) -> Option<Timestamp> {
+        self.immediate_since_ms
+            .and_then(Timestamp::from_unix_millis)
+    }
 }
 
 /// After a rotation, deliveries carry the old signature too for this long.
@@ -79,6 +95,8 @@ pub struct WebhookUpdate {
     pub continuous_conversation: bool,
     /// Used only when the webhook has no secret yet.
     pub new_secret: String,
+    /// When the settings are saved.
+    pub saved_at: Timestamp,
 }
 
 /// The condition "a webhook is registered" (the workspace item holds its secret).
@@ -113,11 +131,18 @@ impl Store {
         } else {
             "consecutive_failures = if_not_exists(consecutive_failures, :zero)"
         };
+        let immediate = if update.aggregation.is_immediate() {
+            ", immediate_since_ms = :now_ms"
+        } else {
+            ""
+        };
         let expr = format!(
             "SET #url = :url, enabled = :enabled, aggregation = :agg, continuous_conversation = :cc, \
-             secret = if_not_exists(secret, :secret), updated_at = :now, {health}"
+             secret = if_not_exists(secret, :secret), updated_at = :now{immediate}, {health} \
+             ADD settings_version :one"
         );
-        let result = self
+        let now = update.saved_at;
+        let mut request = self
             .update(s(keys::workspace_pk(ws)), s(keys::META))
             .update_expression(expr)
             .expression_attribute_names("#url", "url")
@@ -135,13 +160,16 @@ impl Store {
                 ":cc",
                 AttributeValue::Bool(update.continuous_conversation),
             )
-            .expression_attribute_values(":now", s(Timestamp::now().rfc3339()))
+            .expression_attribute_values(":now", s(now.rfc3339()))
             .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
             // The workspace item exists: settings never create a workspace.
             .condition_expression("attribute_exists(pk)")
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
+            .return_values(ReturnValue::AllNew);
+        if !immediate.is_empty() {
+            request = request.expression_attribute_values(":now_ms", n(now.millis()));
+        }
+        let result = request.send().await;
         updated_record(result)?
             .ok_or_else(|| StoreError::Corrupt(format!("workspace {ws} has no item")))
     }
@@ -151,7 +179,7 @@ impl Store {
         let result = self
             .update(s(keys::workspace_pk(ws)), s(keys::META))
             .update_expression(format!(
-                "SET enabled = :true, updated_at = :now, {RESET_HEALTH}"
+                "SET enabled = :true, updated_at = :now, {RESET_HEALTH} ADD settings_version :one"
             ))
             .condition_expression(REGISTERED)
             .expression_attribute_values(
@@ -160,6 +188,7 @@ impl Store {
             )
             .expression_attribute_values(":now", s(Timestamp::now().rfc3339()))
             .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -286,6 +315,8 @@ mod tests {
             disabled_reason: None,
             previous_secret: previous.map(|p| p.0.to_string()),
             previous_secret_expires_ms: previous.map(|p| p.1),
+            settings_version: 1,
+            immediate_since_ms: None,
         }
     }
 

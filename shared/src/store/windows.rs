@@ -37,11 +37,27 @@ impl PendingWindow {
         }
     }
 
-    fn table_key(&self) -> Key {
+    /// Its key in the table.
+    pub fn table_key(&self) -> Key {
         (
             keys::workspace_pk(&self.workspace_id),
             keys::window(self.end_ms, self.start_ms, &self.chat_id),
         )
+    }
+
+    /// The item that opens it, due at its end. Written only when a read found it missing,
+    /// so an open window, its claim or its parking is never overwritten.
+    pub(crate) fn opening_item(&self) -> StoreResult<Item> {
+        let (pk, sk) = self.table_key();
+        let mut item: Item = serde_dynamo::to_item(self)?;
+        item.insert("pk".into(), s(pk));
+        item.insert("sk".into(), s(sk));
+        item.insert(
+            "due_pk".into(),
+            s(keys::due_shard(&self.workspace_id, &self.chat_id)),
+        );
+        item.insert("due_sk".into(), s(self.due_sk(self.end_ms)));
+        Ok(item)
     }
 
     fn key(&self) -> (AttributeValue, AttributeValue) {
@@ -104,33 +120,6 @@ pub struct WindowMessage {
 pub type DuePage = (Vec<PendingWindow>, Option<Item>);
 
 impl Store {
-    /// Opens the chat windows that are not open yet: one BatchGetItem per 100 windows,
-    /// then a put of each new one, 25 per BatchWriteItem. An open window is never written
-    /// again, so its claim (or its parking) stays as it is.
-    pub async fn open_windows(&self, windows: &[PendingWindow]) -> StoreResult<usize> {
-        let wanted: Vec<Key> = windows.iter().map(PendingWindow::table_key).collect();
-        let open = self.existing(&wanted).await?;
-        let mut items = Vec::new();
-        for w in windows {
-            if open.contains(&w.table_key()) {
-                continue;
-            }
-            let (pk, sk) = w.table_key();
-            let mut item: Item = serde_dynamo::to_item(w)?;
-            item.insert("pk".into(), s(pk));
-            item.insert("sk".into(), s(sk));
-            item.insert(
-                "due_pk".into(),
-                s(keys::due_shard(&w.workspace_id, &w.chat_id)),
-            );
-            item.insert("due_sk".into(), s(w.due_sk(w.end_ms)));
-            items.push(item);
-        }
-        let opened = items.len();
-        self.batch_put(items).await?;
-        Ok(opened)
-    }
-
     /// Windows of one shard due at or before `due_ms`, oldest first.
     pub async fn due_windows(
         &self,
