@@ -1,10 +1,11 @@
 //! Property-based fuzzing of the inbound parsers (proptest): arbitrary bytes, arbitrary
 //! JSON, and the real fixtures with one field replaced by anything. The parser must never
-//! panic, and every rejection must name a field. Bounded for CI (`PROPTEST_CASES`
+//! panic, every rejection must name a field, and whatever the fast path accepts the
+//! checked path must accept with the same events. Bounded for CI (`PROPTEST_CASES`
 //! raises it; `make fuzz` runs 100,000 cases per property).
 
 use outflow::formats::inbound::ParseContext;
-use outflow::formats::parse_events;
+use outflow::formats::{parse_events, parse_events_checked, parse_events_fast};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -97,6 +98,20 @@ fn check(body: &[u8]) {
     }
 }
 
+/// `check`, and the fast path agrees with the checked path: it may leave a body to the
+/// checked path, but what it accepts is exactly what the checked path makes of it.
+fn check_agrees(body: &[u8]) {
+    check(body);
+    if let Some(fast) = parse_events_fast(body, &ctx()) {
+        assert_eq!(
+            Ok(fast),
+            parse_events_checked(body, &ctx()),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases()))]
 
@@ -107,8 +122,8 @@ proptest! {
 
     #[test]
     fn arbitrary_json_never_panics(value in any_json()) {
-        check(value.to_string().as_bytes());
-        check(json!({ "events": [value] }).to_string().as_bytes());
+        check_agrees(value.to_string().as_bytes());
+        check_agrees(json!({ "events": [value] }).to_string().as_bytes());
     }
 
     #[test]
@@ -122,8 +137,8 @@ proptest! {
         paths(&value, Vec::new(), &mut all);
         let path = pick.get(&all).clone();
         replace(&mut value, &path, with);
-        check(value.to_string().as_bytes());
-        check(json!({ "events": [value.clone(), value] }).to_string().as_bytes());
+        check_agrees(value.to_string().as_bytes());
+        check_agrees(json!({ "events": [value.clone(), value] }).to_string().as_bytes());
     }
 
     #[test]
@@ -143,9 +158,10 @@ proptest! {
 }
 
 #[test]
-fn the_fixtures_themselves_parse() {
+fn the_fixtures_themselves_parse_and_take_the_fast_path() {
     for fixture in FIXTURES {
         assert!(parse_events(fixture.as_bytes(), &ctx()).is_ok());
+        assert!(parse_events_fast(fixture.as_bytes(), &ctx()).is_some());
     }
 }
 

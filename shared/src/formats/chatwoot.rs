@@ -1,13 +1,12 @@
 //! Chatwoot / liveDesk webhook events (seed 002), mapped to Outflow's message model.
 
-use super::inbound::{from_value, InboundEvent, InvalidEvent, NewChatRule, ParseContext};
+use super::inbound::{EventSource, InboundEvent, InvalidEvent, NewChatRule, ParseContext};
 use super::native;
 use crate::domain::{
     Account, Attachment, Chat, ChatId, Direction, Message, MessageEvent, MessageId, Party,
     Timestamp,
 };
 use serde::Deserialize;
-use serde_json::Value;
 
 /// An id Chatwoot sends as a number in some places and a string in others.
 #[derive(Debug, Clone, Deserialize)]
@@ -129,16 +128,16 @@ fn text_or_empty(value: &Option<String>) -> String {
 }
 
 /// Maps one Chatwoot/liveDesk event (already known to carry `"event": kind`).
-pub fn parse(
+pub(crate) fn parse(
     kind: &str,
-    value: Value,
+    source: impl EventSource,
     at: &str,
     ctx: &ParseContext,
 ) -> Result<InboundEvent, InvalidEvent> {
     match kind {
-        "message_created" => message_created(from_value(value, at)?, at, ctx),
+        "message_created" => message_created(source.read(at)?, at, ctx),
         "message_updated" => {
-            let m: MessageUpdated = from_value(value, at)?;
+            let m: MessageUpdated = source.read(at)?;
             Ok(InboundEvent::MessageUpdated {
                 chat_id: ChatId::new_unchecked(m.conversation.id.text()),
                 message_id: MessageId::new_unchecked(m.id.text()),
@@ -146,13 +145,13 @@ pub fn parse(
             })
         }
         "conversation_created" => {
-            let c: Conversation = from_value(value, at)?;
+            let c: Conversation = source.read(at)?;
             Ok(InboundEvent::ChatOpened {
                 chat_id: ChatId::new_unchecked(c.id.text()),
             })
         }
         "conversation_status_changed" => {
-            let c: Conversation = from_value(value, at)?;
+            let c: Conversation = source.read(at)?;
             let chat_id = ChatId::new_unchecked(c.id.text());
             Ok(match c.status.as_deref() {
                 Some("resolved" | "closed") => InboundEvent::ChatClosed { chat_id },
@@ -165,7 +164,7 @@ pub fn parse(
             })
         }
         "conversation_updated" => {
-            let c: Conversation = from_value(value, at)?;
+            let c: Conversation = source.read(at)?;
             let (responsible_name, responsible_email) = responsible(&c.meta);
             Ok(InboundEvent::ChatUpdated {
                 chat_id: ChatId::new_unchecked(c.id.text()),
@@ -347,6 +346,7 @@ fn message_created(
 mod tests {
     use super::*;
     use crate::formats::parse_events;
+    use serde_json::Value;
 
     const CREATED: &str = include_str!("../../../../shared/fixtures/livedesk_message_created.json");
     const CONVERSATION: &str =

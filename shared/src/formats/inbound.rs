@@ -70,6 +70,27 @@ pub struct ParseContext {
     pub chat_url_base: String,
 }
 
+/// One event's JSON, as a parsed tree or as its raw bytes: the typed structs of each kind
+/// are read from either, so the checked and the fast path map events with the same code.
+pub(crate) trait EventSource {
+    /// Deserializes the whole event as `T`; `at` prefixes the failing field's path.
+    fn read<T: DeserializeOwned>(self, at: &str) -> Result<T, InvalidEvent>;
+}
+
+impl EventSource for Value {
+    fn read<T: DeserializeOwned>(self, at: &str) -> Result<T, InvalidEvent> {
+        from_value(self, at)
+    }
+}
+
+impl EventSource for &[u8] {
+    fn read<T: DeserializeOwned>(self, at: &str) -> Result<T, InvalidEvent> {
+        // The fast path only keeps successes; a failure is parsed again by the checked
+        // path, which names the field.
+        serde_json::from_slice(self).map_err(|e| InvalidEvent::new(at, e.to_string()))
+    }
+}
+
 /// Deserializes `value`, naming the exact failing field (prefixed by `at`).
 pub(crate) fn from_value<T: DeserializeOwned>(value: Value, at: &str) -> Result<T, InvalidEvent> {
     serde_path_to_error::deserialize(value).map_err(|err| {
@@ -94,8 +115,21 @@ pub(crate) fn from_value<T: DeserializeOwned>(value: Value, at: &str) -> Result<
     })
 }
 
-/// Parses a whole request body; any invalid event rejects the whole body.
+/// Parses a whole request body; any invalid event rejects the whole body. Well-formed
+/// bodies take the fast path (typed structs read straight from the bytes); anything it
+/// does not accept is parsed again into a JSON tree, which names the offending field.
 pub fn parse_events(body: &[u8], ctx: &ParseContext) -> Result<Vec<InboundEvent>, InvalidEvent> {
+    match super::fast::parse_events(body, ctx) {
+        Some(events) => Ok(events),
+        None => parse_events_checked(body, ctx),
+    }
+}
+
+/// The checked path: the body as a JSON tree, every rejection naming its field.
+pub fn parse_events_checked(
+    body: &[u8],
+    ctx: &ParseContext,
+) -> Result<Vec<InboundEvent>, InvalidEvent> {
     let root: Value = serde_json::from_slice(body).map_err(|e| {
         let why = if e.to_string().starts_with("recursion limit exceeded") {
             format!("nests arrays/objects deeper than serde_json's 128 levels ({e})")

@@ -2,8 +2,10 @@
 
 pub mod bundle;
 pub mod chatwoot;
+mod fast;
 pub mod inbound;
 pub mod limits;
 pub mod native;
 
-pub use inbound::{parse_events, InboundEvent, InvalidEvent, NewChatRule};
+pub use fast::parse_events as parse_events_fast;
+pub use inbound::{parse_events, parse_events_checked, InboundEvent, InvalidEvent, NewChatRule};

@@ -1,14 +1,13 @@
 //! The native inbound event: exactly the outbound "no aggregation" payload shape.
 
-use super::inbound::{from_value, InvalidEvent};
+use super::inbound::{EventSource, InvalidEvent};
 use super::limits::{MAX_ATTACHMENTS, MAX_SHORT_FIELD_BYTES, MAX_TEXT_BYTES, MAX_URL_BYTES};
 use crate::domain::ids::validate_external_id;
 use crate::domain::MessageEvent;
-use serde_json::Value;
 
 /// Parses and validates one native message event; `at` is its path in the request.
-pub fn parse(value: Value, at: &str) -> Result<MessageEvent, InvalidEvent> {
-    let event: MessageEvent = from_value(value, at)?;
+pub(crate) fn parse(source: impl EventSource, at: &str) -> Result<MessageEvent, InvalidEvent> {
+    let event: MessageEvent = source.read(at)?;
     validate(&event, at)?;
     Ok(event)
 }
@@ -78,6 +77,7 @@ pub fn validate(event: &MessageEvent, at: &str) -> Result<(), InvalidEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     const SEED: &str = include_str!("../../../../shared/fixtures/timelines_message_example.json");
 
