@@ -10,7 +10,9 @@ use outflow::telemetry;
 use outflow_aggregator::{Aggregator, ScheduledTick};
 use std::time::{Duration, Instant, SystemTime};
 
-#[tokio::main]
+// One thread: at the template's 256 MB a Lambda has a fraction of one vCPU, so worker
+// threads would only add start-up time and switching (docs/performance.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let metrics = telemetry::install("aggregator")?;

@@ -9,7 +9,9 @@ use outflow::store::Store;
 use outflow::telemetry;
 use outflow_api::{router, ApiState};
 
-#[tokio::main]
+// One thread: at the template's 256 MB a Lambda has a fraction of one vCPU, so worker
+// threads would only add start-up time and switching (docs/performance.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let metrics = telemetry::install("api")?;

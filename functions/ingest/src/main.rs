@@ -11,7 +11,9 @@ use outflow::telemetry;
 use outflow_ingest::open_windows::OpenWindows;
 use outflow_ingest::{router, IngestState};
 
-#[tokio::main]
+// One thread: at the template's 256 MB a Lambda has a fraction of one vCPU, so worker
+// threads would only add start-up time and switching (docs/performance.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let metrics = telemetry::install("ingest")?;

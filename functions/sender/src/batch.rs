@@ -4,7 +4,7 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use outflow::delivery::retry::parse_retry_after;
-use outflow::delivery::{attempt, Attempt, DeliveryClient, HealthKeeper, RetryPolicy};
+use outflow::delivery::{attempt, Attempt, DeliveryClient, Destination, HealthKeeper, RetryPolicy};
 use outflow::domain::{Timestamp, WorkspaceId};
 use outflow::queue::{DeliveryEnvelope, DeliveryQueue};
 use outflow::store::{
@@ -104,10 +104,11 @@ impl Sender {
             return Ok(Vec::new());
         };
         let groups = in_message_groups(records);
+        let destination = Destination::check(&self.policy, &webhook.url);
         let outcomes = join_all(
             groups
                 .iter()
-                .map(|group| self.send_in_order(&webhook, group)),
+                .map(|group| self.send_in_order(&webhook, &destination, group)),
         )
         .await;
         let mut retry = Vec::new();
@@ -214,6 +215,7 @@ impl Sender {
     async fn send_in_order(
         &self,
         webhook: &WebhookRecord,
+        destination: &Destination,
         group: &[&Record],
     ) -> Vec<Option<Attempt>> {
         let mut out = Vec::with_capacity(group.len());
@@ -223,16 +225,21 @@ impl Sender {
                 out.push(None);
                 continue;
             }
-            let attempt = self.send(webhook, &record.envelope).await;
+            let attempt = self.send(webhook, destination, &record.envelope).await;
             failed = !attempt.success;
             out.push(Some(attempt));
         }
         out
     }
 
-    async fn send(&self, webhook: &WebhookRecord, envelope: &DeliveryEnvelope) -> Attempt {
+    async fn send(
+        &self,
+        webhook: &WebhookRecord,
+        destination: &Destination,
+        envelope: &DeliveryEnvelope,
+    ) -> Attempt {
         let secrets = webhook.signing_secrets(chrono::Utc::now().timestamp_millis());
-        attempt(&self.client, &self.policy, &webhook.url, &secrets, envelope).await
+        attempt(&self.client, destination, &secrets, envelope).await
     }
 }
 

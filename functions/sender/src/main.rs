@@ -12,7 +12,9 @@ use outflow::store::Store;
 use outflow::telemetry;
 use outflow_sender::Sender;
 
-#[tokio::main]
+// One thread: at the template's 256 MB a Lambda has a fraction of one vCPU, so worker
+// threads would only add start-up time and switching (docs/performance.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let metrics = telemetry::install("sender")?;

@@ -5,9 +5,11 @@ use crate::queue::DeliveryEnvelope;
 use crate::signing;
 use crate::store::{RecordedResponse, RequestLogEntry};
 use crate::url_policy::UrlPolicy;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use std::collections::BTreeMap;
 use std::error::Error as _;
 use std::time::Instant;
+use url::Url;
 
 /// Response bodies are kept up to this many bytes in the request log (8 KiB).
 pub const RESPONSE_BODY_LIMIT: usize = 8 * 1024;
@@ -21,30 +23,47 @@ pub struct Attempt {
     pub entry: RequestLogEntry,
 }
 
+/// The Standard Webhooks headers, named once (no per-request name parsing).
+const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+
+/// A webhook URL checked against the policy once for all the deliveries of a batch, and
+/// parsed once: the client is handed the parsed form.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    url: String,
+    checked: Result<Url, String>,
+}
+
+impl Destination {
+    /// Checks `url`'s syntax and literal address (its name is checked again at connect).
+    pub fn check(policy: &UrlPolicy, url: &str) -> Self {
+        Self {
+            url: url.to_string(),
+            checked: policy
+                .check_syntax(url)
+                .map_err(|e| format!("URL refused: {e}")),
+        }
+    }
+}
+
 /// Sends one delivery and classifies the result; never panics, never returns early on error.
 pub async fn attempt(
     client: &reqwest::Client,
-    policy: &UrlPolicy,
-    url: &str,
+    destination: &Destination,
     secrets: &[&str],
     envelope: &DeliveryEnvelope,
 ) -> Attempt {
     let time = Timestamp::now();
-    let mut headers = BTreeMap::from([
-        ("content-type".to_string(), "application/json".to_string()),
-        ("webhook-id".to_string(), envelope.delivery_id.to_string()),
-        (
-            "webhook-timestamp".to_string(),
-            time.utc().timestamp().to_string(),
-        ),
-    ]);
+    let unix = time.utc().timestamp().to_string();
     let mut entry = RequestLogEntry {
         request_id: RequestId::at(time.millis()),
         delivery_id: envelope.delivery_id.clone(),
         chat_id: envelope.chat_id.clone(),
         time,
         outcome: "failure".into(),
-        url: url.to_string(),
+        url: destination.url.clone(),
         request_headers: BTreeMap::new(),
         request_body: envelope.body.clone(),
         response: None,
@@ -67,15 +86,27 @@ pub async fn attempt(
         Ok(sigs) => sigs.join(" "),
         Err(e) => return failed(entry, e.to_string()),
     };
-    headers.insert("webhook-signature".into(), signature);
-    entry.request_headers = headers.clone();
-    if let Err(e) = policy.check_syntax(url) {
-        return failed(entry, format!("URL refused: {e}"));
+    let mut headers = HeaderMap::with_capacity(4);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for (name, value) in [
+        (WEBHOOK_ID, envelope.delivery_id.as_str()),
+        (WEBHOOK_TIMESTAMP, unix.as_str()),
+        (WEBHOOK_SIGNATURE, signature.as_str()),
+    ] {
+        match HeaderValue::from_str(value) {
+            Ok(value) => headers.insert(name, value),
+            Err(e) => return failed(entry, format!("invalid {name} header: {e}")),
+        };
     }
-    let mut request = client.post(url).body(envelope.body.clone());
-    for (name, value) in &headers {
-        request = request.header(name, value);
-    }
+    entry.request_headers = recorded(&headers);
+    let target = match &destination.checked {
+        Ok(target) => target.clone(),
+        Err(refused) => return failed(entry, refused.clone()),
+    };
+    let request = client
+        .post(target)
+        .headers(headers)
+        .body(envelope.body.clone());
     let started = Instant::now();
     let result = request.send().await;
     let outcome = match result {
@@ -107,6 +138,19 @@ pub async fn attempt(
     }
 }
 
+/// Headers as the request log keeps them.
+fn recorded(headers: &HeaderMap) -> BTreeMap<String, String> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
 fn failed(mut entry: RequestLogEntry, error: String) -> Attempt {
     entry.outcome = "failure".into();
     entry.error = Some(error);
@@ -119,16 +163,7 @@ fn failed(mut entry: RequestLogEntry, error: String) -> Attempt {
 /// Reads headers and up to the limit of the body; a read error (e.g. the timeout) is returned.
 async fn read_response(mut response: reqwest::Response) -> (RecordedResponse, Option<String>) {
     let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = recorded(response.headers());
     let mut body = Vec::new();
     let mut truncated = false;
     let mut read_error = None;

@@ -30,6 +30,9 @@ impl Resolve for GuardedResolver {
 pub fn build_client(policy: UrlPolicy, timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // Every try is ours to count (failure counter, retry schedule, request log): no
+        // hidden protocol-level retries, and no per-request copy of the request for them.
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .no_proxy()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
