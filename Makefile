@@ -87,7 +87,7 @@ bench-smoke: setup wrk lambda-zips
 	infra/local-stack.sh start $(TEST_PORT)
 	trap 'infra/local-stack.sh stop $(TEST_PORT)' EXIT; \
 	$(AWS_ENV) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_PORT) \
-	cargo run --quiet --locked -p outflow-local --bin outflow-measure -- 0
+	cargo run --quiet --locked -p outflow-local --bin outflow-measure -- 300 --not-due 300
 	cargo test --locked -p outflow --bench cpu -- --bench --warm-up-time 0.2 --measurement-time 1 \
 		--sample-size 10
 	cargo run --quiet --locked -p outflow-local --bin outflow-throughput -- 1
@@ -97,13 +97,17 @@ bench-smoke: setup wrk lambda-zips
 wrk:
 	infra/install-wrk.sh
 
-## measure: AWS requests per 1,000 messages and the aggregator's time for PENDING_CHATS chats
-PENDING_CHATS ?= 10000
+## measure: AWS requests per 1,000 messages, then one aggregator run for each of PENDING_CHATS
+## pending chats (requests and items read per window, time), each in a table that also holds
+## NOT_DUE chats whose windows are not due yet
+PENDING_CHATS ?= 1000 10000 100000
+NOT_DUE ?= 0
 measure: setup lambda-zips
 	infra/local-stack.sh start $(TEST_PORT)
 	trap 'infra/local-stack.sh stop $(TEST_PORT)' EXIT; \
 	$(AWS_ENV) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_PORT) \
-	cargo run --release --quiet -p outflow-local --bin outflow-measure -- $(PENDING_CHATS)
+	cargo run --release --quiet --locked -p outflow-local --bin outflow-measure -- \
+		$(PENDING_CHATS) --not-due $(NOT_DUE)
 
 ## fuzz: the inbound-parser properties with FUZZ_CASES cases each (CI runs 3,000 in `make test`)
 FUZZ_CASES ?= 100000

@@ -7,6 +7,9 @@ windows with TransactWriteItems, and concurrent runs cancel each other's claims 
 so the emulator must not drop writes. One lock around the DynamoDB backend's operations
 makes each request atomic (SQS and SES are untouched, so long polls still run in parallel).
 
+It also makes moto's requests cost what they touch rather than the whole table (see
+infra/moto_scale.py), so large runs measure Outflow, not moto.
+
 Usage: python infra/moto_server.py -H 127.0.0.1 -p PORT  (the arguments of moto_server)
 """
 
@@ -16,6 +19,11 @@ import threading
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.server import main
+
+import moto_scale
+
+# First the scale patches (infra/moto_scale.py), then the lock around them.
+moto_scale.install()
 
 _lock = threading.RLock()
 

@@ -146,6 +146,26 @@ fn rows() -> Vec<Row> {
     if functions.is_empty() {
         rows.push(row("Lambda init, zip and RSS", None, "see make footprint"));
     }
+    let runs = result("scale")
+        .and_then(|s| s.as_array().cloned())
+        .unwrap_or_default();
+    for run in &runs {
+        let figure = |name: &str| run[name].as_f64().unwrap_or_default();
+        rows.push(Row {
+            what: format!(
+                "aggregator, {} pending chats ({} not due): requests / items read per window",
+                run["pending_chats"], run["not_due_chats"]
+            ),
+            measured: Some(format!(
+                "{:.3} / {:.2} ({:.1} s)",
+                figure("requests_per_window"),
+                figure("items_read_per_window"),
+                figure("aggregator_seconds")
+            )),
+            target: "linear in pending chats",
+            met: None,
+        });
+    }
     rows
 }
 

@@ -1,6 +1,9 @@
-//! `outflow-measure`: AWS requests per 1,000 messages (immediate and 1h-aggregated) and
-//! the aggregator's time for many pending chats, against the local emulator. Run through
-//! `make measure`; the figures go into docs/performance.md.
+//! `outflow-measure`: AWS requests per 1,000 messages (immediate and 1h-aggregated), the
+//! peak RSS of the ingest and sender binaries, and the aggregator at scale (requests and
+//! items read per window, its time) against the local emulator. Run through `make bench`
+//! and `make measure`; the figures go into docs/performance.md.
+//!
+//!   outflow-measure [PENDING_CHATS ...] [--not-due N]
 
 use axum::routing::post;
 use axum::Router;
@@ -22,6 +25,8 @@ type Counts = BTreeMap<String, u64>;
 
 struct Bench {
     app: LocalApp,
+    aws: outflow::clients::AwsClients,
+    table: String,
     pump: Pump,
     counter: RequestCounter,
     key: String,
@@ -121,6 +126,8 @@ async fn bench(aggregation: &str, receiver: &str) -> Bench {
     counter.take();
     Bench {
         app,
+        aws: aws.clone(),
+        table: stack.table.clone(),
         pump,
         counter,
         key,
@@ -140,6 +147,11 @@ async fn ingest(b: &Bench, chats: usize, per_chat: usize) {
     let all: Vec<Value> = (0..per_chat)
         .flat_map(|n| (0..chats).map(move |c| message(c, n)))
         .collect();
+    post_events(b, &all).await;
+}
+
+/// Posts `events`, 100 per request; every one must be accepted.
+async fn post_events(b: &Bench, all: &[Value]) {
     for chunk in all.chunks(100) {
         let r = call(
             &b.app,
@@ -238,10 +250,7 @@ async fn main() {
         eprintln!("AWS_ENDPOINT_URL must point at moto (run `make measure`)");
         std::process::exit(2);
     }
-    let pending_chats: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(10_000);
+    let scale = scale_args();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let receiver = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -293,16 +302,96 @@ async fn main() {
         &json!({ "immediate": immediate, "aggregated": aggregated }),
     )
     .expect("results written");
-    if pending_chats == 0 {
+    if scale.sizes.is_empty() {
         return;
     }
+    println!(
+        "\n### Aggregator run at scale (one message per pending chat; moto with infra/moto_scale.py)\n\n\
+         | pending chats | not-due chats | table items | bundles | requests | requests per window | items read | items read per window | aggregator s | ingest s |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let mut rows = Vec::new();
+    for &pending in &scale.sizes {
+        let row = scale_run(&receiver, pending, scale.not_due).await;
+        println!(
+            "| {pending} | {} | {} | {} | {} | {:.3} | {} | {:.2} | {:.1} | {:.1} |",
+            scale.not_due,
+            row["table_items"],
+            row["bundles"],
+            row["requests"],
+            row["requests_per_window"].as_f64().unwrap_or_default(),
+            row["items_read"],
+            row["items_read_per_window"].as_f64().unwrap_or_default(),
+            row["aggregator_seconds"].as_f64().unwrap_or_default(),
+            row["ingest_seconds"].as_f64().unwrap_or_default(),
+        );
+        rows.push(row);
+    }
+    write_result("scale", &json!(rows)).expect("results written");
+}
 
-    // The aggregator's time for many pending chats, one message each.
-    let b = bench("1h", &receiver).await;
+/// What to measure at scale: pending-chat counts, and not-due chats to add to the table.
+struct Scale {
+    sizes: Vec<usize>,
+    not_due: usize,
+}
+
+/// `[N ...] [--not-due M]`: an aggregator run for each N pending chats (0: none), each in a
+/// table that also holds M chats whose windows are not due yet.
+fn scale_args() -> Scale {
+    let mut scale = Scale {
+        sizes: Vec::new(),
+        not_due: 0,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--not-due" {
+            scale.not_due = args.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        } else if let Ok(n) = arg.parse::<usize>() {
+            scale.sizes.extend(Some(n).filter(|&n| n > 0));
+        }
+    }
+    scale
+}
+
+/// Items in the table (a paged Scan, for the report only: the functions never scan).
+async fn table_items(b: &Bench) -> u64 {
+    let (mut total, mut start) = (0, None);
+    loop {
+        let out = b
+            .aws
+            .dynamo
+            .scan()
+            .table_name(&b.table)
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        total += out.count.max(0) as u64;
+        match out.last_evaluated_key {
+            Some(key) => start = Some(key),
+            None => return total,
+        }
+    }
+}
+
+/// One aggregator run over `pending` chats with one message each in a due 1h window, in a
+/// table that also holds `not_due` chats whose windows end an hour later (they share the
+/// due index's partitions, so a run that read them would show it).
+async fn scale_run(receiver: &str, pending: usize, not_due: usize) -> Value {
+    let b = bench("1h", receiver).await;
     let started = Instant::now();
-    ingest(&b, pending_chats, 1).await;
-    let ingest_time = started.elapsed();
+    if not_due > 0 {
+        b.app.clock.set("2026-03-01T11:03:00Z".parse().unwrap());
+        ingest_chats(&b, "later", not_due).await;
+        b.app.clock.set("2026-03-01T10:05:00Z".parse().unwrap());
+    }
+    ingest_chats(&b, "chat", pending).await;
+    let ingest_seconds = started.elapsed().as_secs_f64();
+    let table_items = table_items(&b).await;
     b.counter.take();
+    b.counter.take_items_read();
     let started = Instant::now();
     let run = b
         .app
@@ -310,15 +399,34 @@ async fn main() {
         .run("2026-03-01T11:05:00Z".parse().unwrap(), None)
         .await
         .unwrap();
-    let elapsed = started.elapsed();
-    assert_eq!(run.bundles_enqueued, pending_chats);
+    let aggregator_seconds = started.elapsed().as_secs_f64();
+    assert_eq!(run.bundles_enqueued, pending);
     let requests: u64 = b.counter.take().values().sum();
-    println!(
-        "\n### Aggregator run for {pending_chats} pending chats (moto, one process)\n\n\
-         {} bundles in {:.1} s ({:.0} windows/s), {requests} AWS requests; ingest of the {pending_chats} messages took {:.1} s",
-        run.bundles_enqueued,
-        elapsed.as_secs_f64(),
-        pending_chats as f64 / elapsed.as_secs_f64(),
-        ingest_time.as_secs_f64()
-    );
+    let items_read = b.counter.take_items_read();
+    json!({
+        "pending_chats": pending,
+        "not_due_chats": not_due,
+        "table_items": table_items,
+        "bundles": run.bundles_enqueued,
+        "requests": requests,
+        "requests_per_window": requests as f64 / pending as f64,
+        "items_read": items_read,
+        "items_read_per_window": items_read as f64 / pending as f64,
+        "aggregator_seconds": aggregator_seconds,
+        "ingest_seconds": ingest_seconds,
+    })
+}
+
+/// One message for each of `count` chats named `<prefix>-<n>`, 100 events per request.
+async fn ingest_chats(b: &Bench, prefix: &str, count: usize) {
+    let all: Vec<Value> = (0..count)
+        .map(|c| {
+            let mut m = message(c, 0);
+            let chat = format!("{prefix}-{c}");
+            m["chat"]["chat_id"] = json!(chat);
+            m["message"]["message_id"] = json!(format!("{prefix}-m-{c}"));
+            m
+        })
+        .collect();
+    post_events(b, &all).await;
 }
