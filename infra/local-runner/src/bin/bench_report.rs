@@ -1,6 +1,7 @@
 //! The benchmark table of issue #6: collects what `make bench` measured (criterion's
 //! estimates and the JSON the bench binaries leave in target/outflow-bench) and prints
-//! each figure next to its target.
+//! each figure next to its target, with the aggregator's scale runs of the last
+//! `make measure` when there are some.
 //!
 //!   outflow-bench-report
 
@@ -153,7 +154,8 @@ fn rows() -> Vec<Row> {
         let figure = |name: &str| run[name].as_f64().unwrap_or_default();
         rows.push(Row {
             what: format!(
-                "aggregator, {} pending chats ({} not due): requests / items read per window",
+                "aggregator, {} pending chats ({} not due): requests / items read per window \
+                 (last `make measure`)",
                 run["pending_chats"], run["not_due_chats"]
             ),
             measured: Some(format!(
