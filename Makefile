@@ -45,7 +45,7 @@ test: lint
 	export $(AWS_ENV) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_PORT) OUTFLOW_ALLOW_LOOPBACK_TARGETS=1; \
 	cargo build --workspace --bins --locked && \
 	cargo test --workspace --locked -- --skip a_flaky_receiver_and_sender_crashes && \
-	cargo test --locked -p outflow-e2e --test chaos -- --nocapture && \
+	cargo test --locked -p outflow-e2e --test e2e a_flaky_receiver_and_sender_crashes -- --nocapture && \
 	$(AWS_ENV) infra/smoke-walkthrough.sh $(TEST_PORT)
 	$(MAKE) --no-print-directory bench-smoke
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local AWS stack: a Python venv inside the repo with moto server (DynamoDB, SQS, SES)
 # and cfn-lint, and moto started on 127.0.0.1. Resources are created by the local runner and
-# the tests from the same definitions as template.yaml (tests/template_matches_local_stack.rs).
+# the tests from the same definitions as template.yaml (tests/e2e/template_matches_local_stack.rs).
 #
 #   infra/local-stack.sh setup          create .venv and install infra/requirements.txt
 #   infra/local-stack.sh start PORT     start moto on 127.0.0.1:PORT (pid in .local/moto-PORT.pid)

@@ -4,8 +4,8 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use outflow::domain::{Bundle, MessageId, Timestamp};
 use outflow::formats::bundle::build_parts;
-use outflow::formats::inbound::ParseContext;
 use outflow::formats::parse_events;
+use outflow::formats::ParseContext;
 use outflow::signing::{generate_secret, sign};
 use std::hint::black_box;
 

@@ -1,7 +1,7 @@
 //! Settings every function reads from its environment (set by template.yaml or the local runner).
 
 use crate::delivery::RetryPolicy;
-use crate::store::RateLimit;
+use crate::domain::RateLimit;
 use crate::url_policy::UrlPolicy;
 use std::time::Duration;
 
@@ -30,6 +30,8 @@ pub struct Config {
     pub ingest_rate: RateLimit,
     /// Where tenants reach the API, for links in owner emails (`OUTFLOW_PUBLIC_BASE_URL`).
     pub public_base_url: Option<String>,
+    /// The token of admin routes (`OUTFLOW_ADMIN_TOKEN`; the api function needs it).
+    pub admin_token: Option<String>,
 }
 
 /// Default ingest rate per workspace: 50 requests (up to 5,000 events) per second.
@@ -40,6 +42,22 @@ pub const DEFAULT_INGEST_REQUESTS_PER_SECOND: u32 = 50;
 #[error("environment variable {0} must be set to a valid value")]
 pub struct MissingVar(pub &'static str);
 
+impl Config {
+    /// The dead-letter queue, which the sender cannot run without.
+    pub fn dead_letter_queue_url(&self) -> Result<&str, MissingVar> {
+        self.dead_letter_queue_url
+            .as_deref()
+            .ok_or(MissingVar("OUTFLOW_DEAD_LETTER_QUEUE_URL"))
+    }
+
+    /// The admin token, which the api cannot run without.
+    pub fn admin_token(&self) -> Result<&str, MissingVar> {
+        self.admin_token
+            .as_deref()
+            .ok_or(MissingVar("OUTFLOW_ADMIN_TOKEN"))
+    }
+}
+
 fn required(name: &'static str) -> Result<String, MissingVar> {
     std::env::var(name)
         .ok()
@@ -49,7 +67,7 @@ fn required(name: &'static str) -> Result<String, MissingVar> {
 
 impl Config {
     /// Reads `OUTFLOW_TABLE`, `OUTFLOW_QUEUE_URL`, `OUTFLOW_SENDER_EMAIL` and the optional rest
-    /// (the sender also needs `OUTFLOW_DEAD_LETTER_QUEUE_URL`).
+    /// (the sender also needs `OUTFLOW_DEAD_LETTER_QUEUE_URL`, the api `OUTFLOW_ADMIN_TOKEN`).
     pub fn from_env() -> Result<Self, MissingVar> {
         Ok(Self {
             table_name: required("OUTFLOW_TABLE")?,
@@ -76,6 +94,7 @@ impl Config {
                 window_secs: 1,
             },
             public_base_url: required("OUTFLOW_PUBLIC_BASE_URL").ok(),
+            admin_token: required("OUTFLOW_ADMIN_TOKEN").ok(),
         })
     }
 }

@@ -1,56 +1,14 @@
-//! The delivery queue: one SQS message per delivery, sent in batches of 10.
+//! The delivery queue: maps delivery envelopes to SQS messages (one each, in the chat's
+//! message group), sent in batches of 10.
 
-use crate::domain::{ChatId, DeliveryId, Timestamp, WorkspaceId};
-use crate::store::DeadLetterHistory;
+use crate::domain::{DeadLetter, DeliveryEnvelope};
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, MessageAttributeValue, SendMessageBatchRequestEntry,
 };
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::time::Duration;
-
-/// One delivery: the exact body to POST, so every retry signs the same bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeliveryEnvelope {
-    /// The tenant.
-    pub workspace_id: WorkspaceId,
-    /// The `webhook-id`, stable across retries.
-    pub delivery_id: DeliveryId,
-    /// When the delivery was created (orders held deliveries).
-    pub created_at: Timestamp,
-    /// Position among deliveries created in the same request (orders equal instants).
-    #[serde(default)]
-    pub sequence: u32,
-    /// The chat it belongs to: deliveries of one chat reach the receiver in order.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chat_id: Option<ChatId>,
-    /// The JSON body to POST.
-    pub body: String,
-    /// What it carries, for the activity log (e.g. "bundle of chat 89: 12 messages, ...").
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub summary: Option<String>,
-}
-
-impl DeliveryEnvelope {
-    /// The FIFO message group: one per workspace and chat, so a chat's deliveries are
-    /// handed out in order while other chats proceed in parallel. Hashed because SQS allows
-    /// only 128 ASCII characters and chat ids are the channel's.
-    pub fn message_group(&self) -> String {
-        let mut hash = Sha256::new();
-        hash.update(self.workspace_id.as_str());
-        if let Some(chat) = &self.chat_id {
-            hash.update([0]);
-            hash.update(chat.as_str());
-        }
-        hex(&hash.finalize())
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// The FIFO deduplication id of one enqueue: stable across the SDK's own retries of the
 /// request (so a retried SendMessageBatch does not duplicate); `send` gives each call a
@@ -60,7 +18,7 @@ fn deduplication_id(envelope: &DeliveryEnvelope, nonce: u64) -> String {
     let mut hash = Sha256::new();
     hash.update(envelope.delivery_id.as_str());
     hash.update(nonce.to_be_bytes());
-    hex(&hash.finalize())
+    hex::encode(hash.finalize())
 }
 
 /// Sending to the queue failed.
@@ -179,17 +137,14 @@ impl DeliveryQueue {
     /// Moves deliveries that used up their attempts to the dead-letter queue, with their
     /// history as message attributes; the body stays the envelope, so a DLQ redrive puts
     /// back exactly what was queued.
-    pub async fn dead_letter(
-        &self,
-        letters: &[(DeliveryEnvelope, DeadLetterHistory)],
-    ) -> Result<(), QueueError> {
+    pub async fn dead_letter(&self, letters: &[DeadLetter]) -> Result<(), QueueError> {
         let url = self.dead_letter_url.as_deref().ok_or(QueueError {
             op: "dead_letter",
             detail: "no dead-letter queue configured".into(),
         })?;
-        let envelopes: Vec<DeliveryEnvelope> = letters.iter().map(|(e, _)| e.clone()).collect();
+        let envelopes: Vec<DeliveryEnvelope> = letters.iter().map(|l| l.envelope.clone()).collect();
         self.send_to(url, &envelopes, rand::random(), |i| {
-            let history = &letters[i].1;
+            let history = &letters[i];
             let text = |v: String| {
                 MessageAttributeValue::builder()
                     .data_type("String")
@@ -202,7 +157,7 @@ impl DeliveryQueue {
                 ("attempts", history.attempts.to_string()),
                 ("last_error", history.last_error.clone()),
                 ("dead_at", history.dead_at.to_string()),
-                ("workspace_id", letters[i].0.workspace_id.to_string()),
+                ("workspace_id", history.envelope.workspace_id.to_string()),
             ] {
                 // SQS refuses empty attribute values.
                 if let Some(v) = text(if value.is_empty() { "-".into() } else { value }) {
@@ -319,28 +274,16 @@ mod tests {
     }
 
     fn envelope(chat: Option<&str>, delivery: &str) -> DeliveryEnvelope {
+        use crate::domain::{ChatId, DeliveryId, Timestamp, WorkspaceId};
         DeliveryEnvelope {
             workspace_id: WorkspaceId::new_unchecked("ws_aaaaaaaaaaaaaaaaaaaa"),
             delivery_id: DeliveryId::new_unchecked(delivery),
-            created_at: Timestamp::now(),
+            created_at: Timestamp::from_unix(0).unwrap(),
             sequence: 0,
             chat_id: chat.map(ChatId::new_unchecked),
             body: "{}".into(),
             summary: None,
         }
-    }
-
-    #[test]
-    fn one_message_group_per_chat_within_sqs_limits() {
-        let a1 = envelope(Some("chat-1"), "d1");
-        let a2 = envelope(Some("chat-1"), "d2");
-        let b = envelope(Some("chat-2"), "d3");
-        let none = envelope(None, "d4");
-        assert_eq!(a1.message_group(), a2.message_group());
-        assert_ne!(a1.message_group(), b.message_group());
-        assert_ne!(a1.message_group(), none.message_group());
-        let long = envelope(Some(&"ü".repeat(128)), "d5").message_group();
-        assert!(long.len() <= 128 && long.is_ascii());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! checked path must accept with the same events. Bounded for CI (`PROPTEST_CASES`
 //! raises it; `make fuzz` runs 100,000 cases per property).
 
-use outflow::formats::inbound::ParseContext;
+use outflow::formats::ParseContext;
 use outflow::formats::{parse_events, parse_events_checked, parse_events_fast};
 use proptest::prelude::*;
 use serde_json::{json, Value};

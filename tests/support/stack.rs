@@ -6,7 +6,6 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use outflow::clients::AwsClients;
 use outflow::clock::Clock;
-use outflow::config::Config;
 use outflow::url_policy::UrlPolicy;
 use outflow_local::app::LocalApp;
 use outflow_local::pump::{Pump, PumpStats};
@@ -75,14 +74,10 @@ pub struct TestStack {
 
 fn unique() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
     format!(
         "{}-{}-{}",
         std::process::id(),
-        nanos % 1_000_000_000,
+        rand::random::<u32>() % 1_000_000_000,
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
@@ -117,30 +112,17 @@ impl TestStack {
             visibility_timeout_secs: retry_delay_secs,
         };
         let stack = stack::ensure(&aws, &names).await.expect("local stack");
-        let config = Config {
-            table_name: stack.table.clone(),
-            queue_url: stack.queue_url.clone(),
-            dead_letter_queue_url: Some(stack.dead_letter_queue_url.clone()),
-            sender_email: names.sender_email.clone(),
-            url_policy,
-            delivery_timeout,
-            chat_url_base: "https://app.livedesk.example".into(),
-            permalink_base: "https://app.livedesk.example/permalink".into(),
-            ingest_rate: outflow::store::RateLimit {
-                requests: ingest_requests_per_second,
-                window_secs: 1,
-            },
-            retry: options_retry,
-            public_base_url: Some("https://hooks.outflow.test".into()),
-        };
-        let clock = Clock::fixed(chrono::Utc::now());
-        let app = LocalApp::new(&aws, &config, ADMIN_TOKEN, clock);
-        let pump = Pump {
-            sqs: aws.sqs.clone(),
-            queue_url: stack.queue_url.clone(),
-            queue_arn: stack.queue_arn.clone(),
-            region: "us-east-1".into(),
-        };
+        let mut config = stack.config(&names.sender_email, ADMIN_TOKEN);
+        config.url_policy = url_policy;
+        config.delivery_timeout = delivery_timeout;
+        config.chat_url_base = "https://app.livedesk.example".into();
+        config.permalink_base = "https://app.livedesk.example/permalink".into();
+        config.ingest_rate.requests = ingest_requests_per_second;
+        config.retry = options_retry;
+        config.public_base_url = Some("https://hooks.outflow.test".into());
+        let clock = Clock::fixed(Clock::system().now().utc());
+        let app = LocalApp::new(&aws, &config, clock).expect("a complete config");
+        let pump = Pump::of(&aws, &stack, "us-east-1");
         Self {
             aws,
             app,

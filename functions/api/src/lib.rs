@@ -1,18 +1,26 @@
 //! The api function: workspaces (admin) and each workspace's outbound webhook settings,
-//! activity and request log (tenant API key).
+//! activity and request log (tenant API key), and the OpenAPI document. Handlers name the
+//! credential they need (`Tenant`, `Admin`) and take and give typed bodies (`views`).
 
+pub mod openapi;
 pub mod release;
 pub mod replay;
+pub mod views;
 pub mod webhooks;
 pub mod workspaces;
 
-use axum::routing::{get, post};
+use axum::extract::FromRef;
 use axum::Router;
+use outflow::clients::AwsClients;
 use outflow::clock::Clock;
+use outflow::config::{Config, MissingVar};
+use outflow::http::AdminToken;
 use outflow::queue::DeliveryQueue;
 use outflow::store::Store;
 use outflow::url_policy::UrlPolicy;
-use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// What the api handlers need, built once per container.
 #[derive(Clone, Debug)]
@@ -22,37 +30,68 @@ pub struct ApiState {
     /// The delivery queue (held deliveries go back on it at enable).
     pub queue: DeliveryQueue,
     /// Token for admin routes.
-    pub admin_token: Arc<str>,
+    pub admin_token: AdminToken,
     /// Allowed webhook destinations.
     pub url_policy: UrlPolicy,
-    /// When settings are saved (a switch to immediate delivery starts later windows).
+    /// The time of activity, keys and rotations.
     pub clock: Clock,
+    /// The time messages arrive by (ingest's clock): a save is recorded on it, so windows
+    /// after a switch to immediate delivery start after the save. The same clock as
+    /// `clock` in AWS; tests move it to chosen instants.
+    pub arrival: Clock,
+}
+
+impl ApiState {
+    /// The state of a stack's api function, as its Lambda, the local runner and the tests
+    /// build it.
+    pub fn from_config(
+        aws: &AwsClients,
+        config: &Config,
+        clock: Clock,
+        arrival: Clock,
+    ) -> Result<Self, MissingVar> {
+        Ok(Self {
+            store: Store::new(aws.dynamo.clone(), &config.table_name, clock.clone()),
+            queue: DeliveryQueue::new(aws.sqs.clone(), &config.queue_url),
+            admin_token: AdminToken(config.admin_token()?.into()),
+            url_policy: config.url_policy,
+            clock,
+            arrival,
+        })
+    }
+}
+
+impl FromRef<ApiState> for Store {
+    fn from_ref(state: &ApiState) -> Store {
+        state.store.clone()
+    }
+}
+
+impl FromRef<ApiState> for AdminToken {
+    fn from_ref(state: &ApiState) -> AdminToken {
+        state.admin_token.clone()
+    }
+}
+
+/// The api routes with their OpenAPI description (one `routes!` per path: a route cannot
+/// be added without its description).
+pub fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(openapi::Base::openapi())
+        .routes(routes!(workspaces::create))
+        .routes(routes!(workspaces::reset_keys))
+        .routes(routes!(workspaces::rotate_key))
+        .routes(routes!(workspaces::revoke_key))
+        .routes(routes!(webhooks::show, webhooks::update))
+        .routes(routes!(webhooks::log))
+        .routes(routes!(webhooks::enable))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(replay::replay))
+        .routes(routes!(replay::resend))
+        .routes(routes!(openapi::document))
 }
 
 /// The api HTTP routes.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/v1/workspaces", post(workspaces::create))
-        .route(
-            "/v1/workspaces/{workspace_id}/api-keys/reset",
-            post(workspaces::reset_keys),
-        )
-        .route("/v1/api-keys/rotate", post(workspaces::rotate_key))
-        .route("/v1/api-keys/revoke", post(workspaces::revoke_key))
-        .route(
-            "/v1/webhooks/outbound",
-            get(webhooks::show).put(webhooks::update),
-        )
-        .route("/v1/webhooks/outbound/log", get(webhooks::log))
-        .route("/v1/webhooks/outbound/enable", post(webhooks::enable))
-        .route(
-            "/v1/webhooks/outbound/rotate-secret",
-            post(webhooks::rotate_secret),
-        )
-        .route("/v1/webhooks/outbound/replay", post(replay::replay))
-        .route(
-            "/v1/webhooks/outbound/log/{request_id}/resend",
-            post(replay::resend),
-        )
-        .with_state(state)
+    let (router, _) = routes().split_for_parts();
+    router.with_state(state)
 }

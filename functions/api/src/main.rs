@@ -1,11 +1,10 @@
-//! Lambda entry point: build clients once, serve the router through API Gateway.
+//! Lambda entry point: build the state once per container, serve the router through API
+//! Gateway.
 
 use metrics_cloudwatch_embedded::lambda::service::run_http;
 use outflow::clients::AwsClients;
 use outflow::clock::Clock;
 use outflow::config::Config;
-use outflow::queue::DeliveryQueue;
-use outflow::store::Store;
 use outflow::telemetry;
 use outflow_api::{router, ApiState};
 
@@ -16,16 +15,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let metrics = telemetry::install("api")?;
     let config = Config::from_env()?;
-    let admin_token =
-        std::env::var("OUTFLOW_ADMIN_TOKEN").map_err(|_| "OUTFLOW_ADMIN_TOKEN must be set")?;
     let aws = AwsClients::from_env().await;
-    let state = ApiState {
-        store: Store::new(aws.dynamo, &config.table_name),
-        queue: DeliveryQueue::new(aws.sqs, &config.queue_url),
-        admin_token: admin_token.into(),
-        url_policy: config.url_policy,
-        clock: Clock::system(),
-    };
+    let state = ApiState::from_config(&aws, &config, Clock::system(), Clock::system())?;
     // Runs the router like lambda_http::run, flushing the EMF metrics after each request.
     run_http(metrics, router(state)).await
 }

@@ -1,10 +1,10 @@
 //! Resuming delivery when a webhook is switched on (or its settings saved while on):
 //! held deliveries go back on the queue and parked windows back into the due index.
 
-use outflow::domain::{Aggregation, WorkspaceId};
+use outflow::domain::{Aggregation, Kept, WorkspaceId};
 use outflow::http::ApiError;
 use outflow::queue::DeliveryQueue;
-use outflow::store::{Kept, Store};
+use outflow::store::{KeptDelivery, Store};
 
 const PAGE: i32 = 100;
 
@@ -51,9 +51,12 @@ pub async fn requeue_kept(
         if page.is_empty() {
             return Ok(count);
         }
-        let (keys, envelopes): (Vec<_>, Vec<_>) = page.into_iter().unzip();
+        let (keys, envelopes): (Vec<_>, Vec<_>) = page
+            .into_iter()
+            .map(|KeptDelivery { key, envelope }| (key, envelope))
+            .unzip();
         queue.send(&envelopes).await?;
         count += envelopes.len();
-        store.forget_kept(ws, keys).await?;
+        store.forget_kept(&keys).await?;
     }
 }

@@ -3,22 +3,15 @@
 //! again, so receivers that already processed a delivery can drop it.
 
 use crate::release::requeue_kept;
+use crate::views::{ReplayRequest, Replayed, ResendQueued};
 use crate::ApiState;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
-use outflow::domain::{RequestId, Timestamp, WorkspaceId};
-use outflow::http::{require_workspace, ApiError, LimitedBody};
-use outflow::queue::DeliveryEnvelope;
-use outflow::store::{ActivityEntry, Kept};
-use serde::Deserialize;
-use serde_json::{json, Value};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReplayRequest {
-    since: String,
-}
+use outflow::domain::{
+    ActivityAction, ActivityEntry, DeliveryEnvelope, Kept, RequestId, Timestamp, WorkspaceId,
+};
+use outflow::http::{ApiError, ErrorBody, JsonBody, Tenant};
 
 /// Replay and resend only make sense towards a webhook that is on; a disabled one keeps
 /// everything anyway and re-sends it when enabled.
@@ -36,15 +29,26 @@ async fn require_enabled(state: &ApiState, ws: &WorkspaceId) -> Result<(), ApiEr
     Ok(())
 }
 
-/// `POST /replay {"since"}`: re-queues every dead letter and held delivery created at or
-/// after `since`, oldest first. Each page is forgotten only after SQS took it.
+/// Re-queues every dead letter and held delivery created at or after `since`, oldest
+/// first. Each page is forgotten only after SQS took it.
+#[utoipa::path(
+    post, path = "/v1/webhooks/outbound/replay", tag = "webhook",
+    security(("tenant_key" = [])),
+    request_body = ReplayRequest,
+    responses(
+        (status = 202, description = "Re-queued", body = Replayed),
+        (status = 400, description = "`since` is not an RFC 3339 instant", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No webhook registered", body = ErrorBody),
+        (status = 409, description = "The webhook is disabled (enable re-sends what it held)", body = ErrorBody),
+    )
+)]
 pub async fn replay(
     State(state): State<ApiState>,
-    headers: HeaderMap,
-    body: LimitedBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let ws = require_workspace(&state.store, &headers).await?;
-    let request: ReplayRequest = body.json()?;
+    tenant: Tenant,
+    JsonBody(request): JsonBody<ReplayRequest>,
+) -> Result<(StatusCode, Json<Replayed>), ApiError> {
+    let ws = tenant.workspace;
     let since = Timestamp::parse(&request.since).ok_or_else(|| {
         ApiError::invalid(
             "since",
@@ -59,30 +63,38 @@ pub async fn replay(
         "Replay since {}: {dead_letters} failed and {held} held deliveries re-queued",
         since.rfc3339()
     );
-    state
-        .store
-        .record_activity(&ws, &ActivityEntry::now("replayed", detail))
-        .await?;
+    let entry = ActivityEntry::new(state.clock.now(), ActivityAction::Replayed, detail);
+    state.store.record_activity(&ws, &entry).await?;
     tracing::info!(workspace_id = %ws, dead_letters, held, "replay");
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "since": since.rfc3339(),
-            "replayed": dead_letters + held,
-            "dead_letters": dead_letters,
-            "held": held,
-        })),
+        Json(Replayed {
+            since: since.rfc3339(),
+            replayed: dead_letters + held,
+            dead_letters,
+            held,
+        }),
     ))
 }
 
-/// `POST /log/{request_id}/resend`: sends that request's delivery again (same body, same
-/// `webhook-id`, freshly signed).
+/// Sends that request's delivery again (same body, same `webhook-id`, freshly signed).
+#[utoipa::path(
+    post, path = "/v1/webhooks/outbound/log/{request_id}/resend", tag = "webhook",
+    security(("tenant_key" = [])),
+    params(("request_id" = String, Path, description = "A request id from the log")),
+    responses(
+        (status = 202, description = "Queued", body = ResendQueued),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No such request in the log (or no webhook)", body = ErrorBody),
+        (status = 409, description = "The webhook is disabled", body = ErrorBody),
+    )
+)]
 pub async fn resend(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    tenant: Tenant,
     Path(request_id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let ws = require_workspace(&state.store, &headers).await?;
+) -> Result<(StatusCode, Json<ResendQueued>), ApiError> {
+    let ws = tenant.workspace;
     let (id, millis) = RequestId::parse_timed(&request_id)
         .ok_or(ApiError::NotFound("no such request in the log"))?;
     let entry = state
@@ -91,10 +103,11 @@ pub async fn resend(
         .await?
         .ok_or(ApiError::NotFound("no such request in the log"))?;
     require_enabled(&state, &ws).await?;
+    let now = state.clock.now();
     let envelope = DeliveryEnvelope {
         workspace_id: ws.clone(),
         delivery_id: entry.delivery_id.clone(),
-        created_at: Timestamp::now(),
+        created_at: now,
         sequence: 0,
         chat_id: entry.chat_id.clone(),
         body: entry.request_body,
@@ -102,12 +115,14 @@ pub async fn resend(
     };
     state.queue.send(std::slice::from_ref(&envelope)).await?;
     let detail = format!("Resend of request {id} ({}) queued", entry.delivery_id);
-    state
-        .store
-        .record_activity(&ws, &ActivityEntry::now("resend_requested", detail))
-        .await?;
+    let activity = ActivityEntry::new(now, ActivityAction::ResendRequested, detail);
+    state.store.record_activity(&ws, &activity).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "request_id": id, "delivery_id": entry.delivery_id, "queued": true })),
+        Json(ResendQueued {
+            request_id: id,
+            delivery_id: entry.delivery_id,
+            queued: true,
+        }),
     ))
 }

@@ -1,201 +1,235 @@
-//! `/v1/webhooks/outbound`: settings, status and activity, the request log, and enable.
+//! `/v1/webhooks/outbound`: settings, status and activity, the request log, enable and
+//! secret rotation. Every answer that carries the signing secret is `no-store`.
 
 use crate::release::resume;
+use crate::views::{EnabledView, RequestLog, WebhookSettingsRequest, WebhookView};
 use crate::ApiState;
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use outflow::domain::{Aggregation, Timestamp, WorkspaceId};
+use outflow::domain::{ActivityAction, ActivityEntry, Webhook, WebhookSettings, WorkspaceId};
 use outflow::formats::limits::MAX_URL_BYTES;
-use outflow::http::{require_workspace, ApiError, LimitedBody};
+use outflow::http::{ApiError, ErrorBody, JsonBody, NoStore, Tenant};
 use outflow::signing::generate_secret;
-use outflow::store::webhooks::WebhookUpdate;
-use outflow::store::{ActivityEntry, WebhookRecord};
-use serde::Deserialize;
-use serde_json::{json, Value};
 
-#[derive(Deserialize)]
-struct SettingsRequest {
-    url: String,
-    #[serde(default = "default_true")]
-    enabled: bool,
-    #[serde(default)]
-    aggregation: Option<String>,
-    #[serde(default)]
-    continuous_conversation: bool,
-}
+/// The refusal when no webhook is registered yet.
+const NO_WEBHOOK: ApiError = ApiError::NotFound("no webhook is registered");
 
-fn default_true() -> bool {
-    true
-}
-
-fn view(record: &WebhookRecord, activity: Option<Vec<ActivityEntry>>) -> Value {
-    let mut body = json!({
-        "url": record.url,
-        "enabled": record.enabled,
-        "aggregation": record.aggregation,
-        "continuous_conversation": record.continuous_conversation,
-        "secret": record.secret,
-        "status": record.status(),
-    });
-    let now = chrono::Utc::now().timestamp_millis();
-    if let Some(expires) = record.previous_secret_expires_ms.filter(|e| *e > now) {
-        body["previous_secret_expires_at"] = json!(Timestamp::from_unix(expires / 1000));
+impl ApiState {
+    /// The view of `webhook` with its recent activity.
+    async fn view(&self, ws: &WorkspaceId, webhook: &Webhook) -> Result<WebhookView, ApiError> {
+        let activity = self.store.recent_activity(ws).await?;
+        Ok(WebhookView::new(webhook, activity, self.clock.now()))
     }
-    if let Some(activity) = activity {
-        body["activity"] = json!(activity);
+
+    async fn record(
+        &self,
+        ws: &WorkspaceId,
+        action: ActivityAction,
+        detail: String,
+    ) -> Result<(), ApiError> {
+        let entry = ActivityEntry::new(self.clock.now(), action, detail);
+        Ok(self.store.record_activity(ws, &entry).await?)
     }
-    body
 }
 
-async fn view_with_activity(
-    state: &ApiState,
-    ws: &WorkspaceId,
-    record: &WebhookRecord,
-) -> Result<Value, ApiError> {
-    let activity = state.store.recent_activity(ws).await?;
-    Ok(view(record, Some(activity)))
+/// The sentence the activity log keeps for a save.
+fn saved_detail(webhook: &Webhook, requeued: usize, scheduled: usize) -> String {
+    let state = if webhook.enabled {
+        "enabled"
+    } else {
+        "disabled"
+    };
+    let mut detail = format!(
+        "Settings saved: {} ({state}, aggregation {})",
+        webhook.url, webhook.aggregation
+    );
+    if requeued > 0 {
+        detail.push_str(&format!("; {requeued} held deliveries re-queued"));
+    }
+    if scheduled > 0 {
+        detail.push_str(&format!("; {scheduled} pending windows scheduled"));
+    }
+    detail
 }
 
-/// `PUT`: registers or changes the webhook; the URL is checked against the SSRF policy.
+/// Registers or changes the webhook; the URL is checked against the SSRF policy (at
+/// registration and again at every send). Saving it enabled re-sends what it held.
+#[utoipa::path(
+    put, path = "/v1/webhooks/outbound", tag = "webhook",
+    security(("tenant_key" = [])),
+    request_body = WebhookSettingsRequest,
+    responses(
+        (status = 200, description = "Saved", body = WebhookView),
+        (status = 400, description = "A field is invalid", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 422, description = "The URL points inside our network or does not resolve", body = ErrorBody),
+    )
+)]
 pub async fn update(
     State(state): State<ApiState>,
-    headers: HeaderMap,
-    body: LimitedBody,
-) -> Result<Json<Value>, ApiError> {
-    let ws = require_workspace(&state.store, &headers).await?;
-    let request: SettingsRequest = body.json()?;
+    tenant: Tenant,
+    JsonBody(request): JsonBody<WebhookSettingsRequest>,
+) -> Result<NoStore<Json<WebhookView>>, ApiError> {
+    let ws = tenant.workspace;
     if request.url.len() > MAX_URL_BYTES {
         return Err(ApiError::invalid(
             "url",
             format!("is longer than {MAX_URL_BYTES} bytes"),
         ));
     }
-    let aggregation = match request.aggregation.as_deref() {
-        None => Aggregation::None,
-        Some(text) => Aggregation::parse(text).ok_or_else(|| {
-            ApiError::invalid(
-                "aggregation",
-                format!("must be one of {}", Aggregation::ACCEPTED),
-            )
-        })?,
-    };
     let url = state.url_policy.check(&request.url).await?;
-    let update = WebhookUpdate {
+    let settings = WebhookSettings {
         url: url.to_string(),
         enabled: request.enabled,
-        aggregation,
+        aggregation: request.aggregation.unwrap_or_default(),
         continuous_conversation: request.continuous_conversation,
         new_secret: generate_secret(),
-        saved_at: state.clock.now(),
+        saved_at: state.arrival.now(),
     };
-    let record = state.store.put_webhook(&ws, &update).await?;
-    let mut detail = format!(
-        "Settings saved: {} ({}, aggregation {})",
-        record.url,
-        if record.enabled {
-            "enabled"
-        } else {
-            "disabled"
-        },
-        serde_json::to_value(record.aggregation)
-            .unwrap_or_default()
-            .as_str()
-            .unwrap_or_default()
-    );
-    if record.enabled {
-        let resumed = resume(&state.store, &state.queue, &ws, record.aggregation).await?;
-        if resumed.deliveries > 0 {
-            detail.push_str(&format!(
-                "; {} held deliveries re-queued",
-                resumed.deliveries
-            ));
-        }
-        if resumed.windows > 0 {
-            detail.push_str(&format!("; {} pending windows scheduled", resumed.windows));
-        }
-    }
+    let webhook = state.store.put_webhook(&ws, &settings).await?;
+    let resumed = if webhook.enabled {
+        resume(&state.store, &state.queue, &ws, webhook.aggregation).await?
+    } else {
+        Default::default()
+    };
+    let detail = saved_detail(&webhook, resumed.deliveries, resumed.windows);
     state
-        .store
-        .record_activity(&ws, &ActivityEntry::now("settings_updated", detail))
+        .record(&ws, ActivityAction::SettingsUpdated, detail)
         .await?;
     tracing::info!(workspace_id = %ws, "webhook settings updated");
-    Ok(Json(view_with_activity(&state, &ws, &record).await?))
+    Ok(NoStore(Json(state.view(&ws, &webhook).await?)))
 }
 
-/// `GET`: the settings, status and the 10 most recent actions.
+/// The settings, status and the 10 most recent actions.
+#[utoipa::path(
+    get, path = "/v1/webhooks/outbound", tag = "webhook",
+    security(("tenant_key" = [])),
+    responses(
+        (status = 200, description = "The webhook", body = WebhookView),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No webhook registered", body = ErrorBody),
+    )
+)]
 pub async fn show(
     State(state): State<ApiState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let ws = require_workspace(&state.store, &headers).await?;
-    let record = state
-        .store
-        .webhook(&ws)
-        .await?
-        .ok_or(ApiError::NotFound("no webhook is registered"))?;
-    Ok(Json(view_with_activity(&state, &ws, &record).await?))
+    tenant: Tenant,
+) -> Result<NoStore<Json<WebhookView>>, ApiError> {
+    let ws = tenant.workspace;
+    let webhook = state.store.webhook(&ws).await?.ok_or(NO_WEBHOOK)?;
+    Ok(NoStore(Json(state.view(&ws, &webhook).await?)))
 }
 
-/// `GET /log`: the 100 most recent requests, as a JSON download.
-pub async fn log(State(state): State<ApiState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let ws = require_workspace(&state.store, &headers).await?;
+/// The 100 most recent requests with everything sent and received, as a JSON download.
+#[utoipa::path(
+    get, path = "/v1/webhooks/outbound/log", tag = "webhook",
+    security(("tenant_key" = [])),
+    responses(
+        (status = 200, description = "The log (an attachment)", body = RequestLog),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+    )
+)]
+pub async fn log(State(state): State<ApiState>, tenant: Tenant) -> Result<Response, ApiError> {
+    let ws = tenant.workspace;
     let requests = state.store.recent_requests(&ws).await?;
     let disposition = format!("attachment; filename=\"outflow-webhook-log-{ws}.json\"");
     Ok((
         [(header::CONTENT_DISPOSITION, disposition)],
-        Json(json!({ "requests": requests })),
+        Json(RequestLog { requests }),
     )
         .into_response())
 }
 
-/// `POST /enable`: switches the webhook back on, resets the count, re-sends held deliveries.
+/// Switches the webhook back on, resets its failure count and re-sends what it held.
+#[utoipa::path(
+    post, path = "/v1/webhooks/outbound/enable", tag = "webhook",
+    security(("tenant_key" = [])),
+    responses(
+        (status = 200, description = "Enabled", body = EnabledView),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No webhook registered", body = ErrorBody),
+    )
+)]
 pub async fn enable(
     State(state): State<ApiState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let ws = require_workspace(&state.store, &headers).await?;
-    let record = state
-        .store
-        .enable_webhook(&ws)
-        .await?
-        .ok_or(ApiError::NotFound("no webhook is registered"))?;
-    let resumed = resume(&state.store, &state.queue, &ws, record.aggregation).await?;
-    let released = resumed.deliveries;
+    tenant: Tenant,
+) -> Result<NoStore<Json<EnabledView>>, ApiError> {
+    let ws = tenant.workspace;
+    let webhook = state.store.enable_webhook(&ws).await?.ok_or(NO_WEBHOOK)?;
+    let resumed = resume(&state.store, &state.queue, &ws, webhook.aggregation).await?;
     let detail = format!(
-        "Webhook enabled; failure count reset; {released} held deliveries re-queued; {} pending windows scheduled",
-        resumed.windows
+        "Webhook enabled; failure count reset; {} held deliveries re-queued; {} pending windows scheduled",
+        resumed.deliveries, resumed.windows
     );
-    state
-        .store
-        .record_activity(&ws, &ActivityEntry::now("enabled", detail))
-        .await?;
-    tracing::info!(workspace_id = %ws, released, "webhook enabled");
-    let mut body = view_with_activity(&state, &ws, &record).await?;
-    body["released"] = json!(released);
-    body["windows_scheduled"] = json!(resumed.windows);
-    Ok(Json(body))
+    state.record(&ws, ActivityAction::Enabled, detail).await?;
+    tracing::info!(workspace_id = %ws, released = resumed.deliveries, "webhook enabled");
+    Ok(NoStore(Json(EnabledView {
+        webhook: state.view(&ws, &webhook).await?,
+        released: resumed.deliveries,
+        windows_scheduled: resumed.windows,
+    })))
 }
 
-/// `POST /rotate-secret`: a new signing secret; for 24 hours deliveries carry signatures
-/// of both the new and the previous secret, so receivers can switch without losing any.
+/// A new signing secret; for 24 hours deliveries carry signatures of both the new and the
+/// previous secret, so receivers can switch without losing any.
+#[utoipa::path(
+    post, path = "/v1/webhooks/outbound/rotate-secret", tag = "webhook",
+    security(("tenant_key" = [])),
+    responses(
+        (status = 200, description = "Rotated", body = WebhookView),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 404, description = "No webhook registered", body = ErrorBody),
+    )
+)]
 pub async fn rotate_secret(
     State(state): State<ApiState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let ws = require_workspace(&state.store, &headers).await?;
-    let now = chrono::Utc::now().timestamp_millis();
-    let record = state
+    tenant: Tenant,
+) -> Result<NoStore<Json<WebhookView>>, ApiError> {
+    let ws = tenant.workspace;
+    let now = state.clock.now();
+    let webhook = state
         .store
         .rotate_secret(&ws, &generate_secret(), now)
         .await?
-        .ok_or(ApiError::NotFound("no webhook is registered"))?;
+        .ok_or(NO_WEBHOOK)?;
     let detail = "Signing secret rotated; the previous secret also signs for 24 hours";
     state
-        .store
-        .record_activity(&ws, &ActivityEntry::now("secret_rotated", detail))
+        .record(&ws, ActivityAction::SecretRotated, detail.into())
         .await?;
     tracing::info!(workspace_id = %ws, "signing secret rotated");
-    Ok(Json(view_with_activity(&state, &ws, &record).await?))
+    Ok(NoStore(Json(state.view(&ws, &webhook).await?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outflow::domain::Aggregation;
+
+    #[test]
+    fn a_save_is_described_with_what_it_put_back_in_motion() {
+        let mut webhook = Webhook {
+            url: "https://r.example/h".into(),
+            enabled: true,
+            aggregation: Aggregation::Hours6,
+            secret: "whsec_x".into(),
+            continuous_conversation: false,
+            consecutive_failures: 0,
+            disabled_at: None,
+            disabled_reason: None,
+            previous_secret: None,
+            previous_secret_expires_ms: None,
+            settings_version: 1,
+            immediate_since_ms: None,
+        };
+        assert_eq!(
+            saved_detail(&webhook, 0, 0),
+            "Settings saved: https://r.example/h (enabled, aggregation 6h)"
+        );
+        webhook.enabled = false;
+        assert_eq!(
+            saved_detail(&webhook, 3, 2),
+            "Settings saved: https://r.example/h (disabled, aggregation 6h); 3 held deliveries re-queued; 2 pending windows scheduled"
+        );
+    }
 }

@@ -1,23 +1,48 @@
 //! `POST /v1/events`: parse everything (nothing is written on a parse error), then admit
 //! the request — key, rate window and webhook settings in one update — then apply.
 
-use crate::pipeline::{ingest, IngestReport};
+use crate::apply::ingest;
+use crate::report::IngestReport;
 use crate::IngestState;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use outflow::formats::parse_events;
-use outflow::http::{presented_key, ApiError, LimitedBody, INVALID_KEY};
+use outflow::http::{ApiError, ErrorBody, LimitedBody, PresentedKey, INVALID_KEY};
 use outflow::store::Admission;
 use outflow::telemetry::metrics;
 
-/// Accepts one event or `{"events": [...]}`; answers 202 with per-event results.
+/// Accepts one event or `{"events": [...]}` (native or Chatwoot/liveDesk, up to 100, at
+/// most 1 MiB); answers 202 with one result per event.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "events",
+    security(("tenant_key" = [])),
+    request_body(
+        content = Object,
+        description = "One event or `{\"events\": [...]}`: the native message event (the \
+                       outbound \"no aggregation\" payload) or a Chatwoot/liveDesk webhook body \
+                       (message_created, message_updated, conversation_created, \
+                       conversation_updated, conversation_status_changed). Limits: text 64 KiB; \
+                       names, emails, phones 512 bytes; URLs 2 KiB; ids 128 bytes.",
+        content_type = "application/json"
+    ),
+    responses(
+        (status = 202, description = "Stored (or applied, skipped, found duplicate)", body = IngestReport),
+        (status = 400, description = "A field is invalid or over a limit; nothing was written", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 429, description = "Over the workspace's request rate (Retry-After)", body = ErrorBody),
+        (status = 503, description = "A backing service failed; retry", body = ErrorBody),
+    )
+)]
 pub async fn post_events(
     State(state): State<IngestState>,
-    headers: HeaderMap,
+    presented: PresentedKey,
     body: LimitedBody,
 ) -> Result<(StatusCode, Json<IngestReport>), ApiError> {
-    let (key, workspace) = presented_key(&headers)?;
+    let PresentedKey { key, workspace } = presented;
     let events = match parse_events(&body.0, &state.parse) {
         Ok(events) => events,
         Err(invalid) => {
@@ -30,15 +55,10 @@ pub async fn post_events(
         }
     };
     // Counted after parsing, so a malformed request costs a 400 and writes nothing.
+    let now = state.clock.now();
     let admission = state
         .store
-        .admit_ingest(
-            &workspace,
-            &key,
-            state.rate,
-            &state.clock.now(),
-            &state.rate_windows,
-        )
+        .admit_ingest(&workspace, &key, state.rate, &now, &state.rate_windows)
         .await?;
     let webhook = match admission {
         Admission::Admitted(webhook) => webhook,

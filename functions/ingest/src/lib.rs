@@ -1,18 +1,25 @@
 //! The ingest function: `POST /v1/events` stores channel events and, in immediate mode,
 //! enqueues one delivery per new message; in aggregated mode it files each message into
-//! its chat window for the aggregator.
+//! its chat window for the aggregator. `plan` decides; `apply` carries the plan out.
 
+pub mod apply;
 pub mod events;
 pub mod open_windows;
-pub mod pipeline;
+pub mod plan;
+pub mod report;
 
-use axum::routing::post;
+use axum::extract::FromRef;
 use axum::Router;
 use open_windows::OpenWindows;
+use outflow::clients::AwsClients;
 use outflow::clock::Clock;
-use outflow::formats::inbound::ParseContext;
+use outflow::config::Config;
+use outflow::domain::RateLimit;
+use outflow::formats::ParseContext;
 use outflow::queue::DeliveryQueue;
-use outflow::store::{RateLimit, RateWindows, Store};
+use outflow::store::{RateWindows, Store};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// What the ingest handlers need, built once per container.
 #[derive(Clone, Debug)]
@@ -33,9 +40,37 @@ pub struct IngestState {
     pub open_windows: OpenWindows,
 }
 
+impl IngestState {
+    /// The state of a stack's ingest function, as its Lambda, the local runner and the
+    /// tests build it; `clock` gives arrival times.
+    pub fn from_config(aws: &AwsClients, config: &Config, clock: Clock) -> Self {
+        Self {
+            store: Store::new(aws.dynamo.clone(), &config.table_name, clock.clone()),
+            queue: DeliveryQueue::new(aws.sqs.clone(), &config.queue_url),
+            parse: ParseContext {
+                chat_url_base: config.chat_url_base.clone(),
+            },
+            clock,
+            rate: config.ingest_rate,
+            rate_windows: RateWindows::default(),
+            open_windows: OpenWindows::default(),
+        }
+    }
+}
+
+impl FromRef<IngestState> for Store {
+    fn from_ref(state: &IngestState) -> Store {
+        state.store.clone()
+    }
+}
+
+/// The ingest routes with their OpenAPI description (one `routes!` per path).
+pub fn routes() -> OpenApiRouter<IngestState> {
+    OpenApiRouter::new().routes(routes!(events::post_events))
+}
+
 /// The ingest HTTP routes.
 pub fn router(state: IngestState) -> Router {
-    Router::new()
-        .route("/v1/events", post(events::post_events))
-        .with_state(state)
+    let (router, _) = routes().split_for_parts();
+    router.with_state(state)
 }

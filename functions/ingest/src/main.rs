@@ -1,14 +1,11 @@
-//! Lambda entry point: build clients once, serve the router through API Gateway.
+//! Lambda entry point: build the state once per container, serve the router through API
+//! Gateway.
 
 use metrics_cloudwatch_embedded::lambda::service::run_http;
 use outflow::clients::AwsClients;
 use outflow::clock::Clock;
 use outflow::config::Config;
-use outflow::formats::inbound::ParseContext;
-use outflow::queue::DeliveryQueue;
-use outflow::store::{RateWindows, Store};
 use outflow::telemetry;
-use outflow_ingest::open_windows::OpenWindows;
 use outflow_ingest::{router, IngestState};
 
 // One thread: at the template's 256 MB a Lambda has a fraction of one vCPU, so worker
@@ -18,18 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let metrics = telemetry::install("ingest")?;
     let config = Config::from_env()?;
-    let aws = AwsClients::from_env().await;
-    let state = IngestState {
-        store: Store::new(aws.dynamo, &config.table_name),
-        queue: DeliveryQueue::new(aws.sqs, &config.queue_url),
-        parse: ParseContext {
-            chat_url_base: config.chat_url_base,
-        },
-        clock: Clock::system(),
-        rate: config.ingest_rate,
-        rate_windows: RateWindows::default(),
-        open_windows: OpenWindows::default(),
-    };
+    let state = IngestState::from_config(&AwsClients::from_env().await, &config, Clock::system());
     // Runs the router like lambda_http::run, flushing the EMF metrics after each request.
     run_http(metrics, router(state)).await
 }

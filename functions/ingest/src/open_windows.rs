@@ -4,17 +4,16 @@
 //! only under the settings version it was seen with: the one way a window is flushed
 //! early, a switch to immediate delivery, is a settings change.
 
-use outflow::store::batch::Key;
-use outflow::store::PendingWindow;
+use outflow::domain::PendingWindow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Windows remembered per container; past this, ended ones are dropped, then all.
 const CAPACITY: usize = 50_000;
 
-/// Open windows by table key: the settings version they were seen under, and their end.
+/// Open windows: the settings version each was seen under.
 #[derive(Debug, Clone, Default)]
-pub struct OpenWindows(Arc<Mutex<HashMap<Key, (u64, i64)>>>);
+pub struct OpenWindows(Arc<Mutex<HashMap<PendingWindow, u64>>>);
 
 impl OpenWindows {
     /// True when `window` is known open under `version` at `now_ms`.
@@ -22,8 +21,8 @@ impl OpenWindows {
         let Ok(seen) = self.0.lock() else {
             return false;
         };
-        seen.get(&window.table_key())
-            .is_some_and(|&(v, end)| v == version && now_ms < end)
+        seen.get(window)
+            .is_some_and(|&v| v == version && !window.has_ended(now_ms))
     }
 
     /// Remembers windows found or made open under `version`.
@@ -38,12 +37,12 @@ impl OpenWindows {
         };
         for w in windows {
             if seen.len() >= CAPACITY {
-                seen.retain(|_, &mut (_, end)| now_ms < end);
+                seen.retain(|w, _| !w.has_ended(now_ms));
                 if seen.len() >= CAPACITY {
                     seen.clear();
                 }
             }
-            seen.insert(w.table_key(), (version, w.end_ms));
+            seen.insert(w.clone(), version);
         }
     }
 }

@@ -1,14 +1,11 @@
-//! Lambda entry point: build clients once, handle SQS batches.
+//! Lambda entry point: build the sender once per container, handle SQS batches.
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 use metrics_cloudwatch_embedded::lambda::service::run;
 use outflow::clients::AwsClients;
-use outflow::config::{Config, MissingVar};
-use outflow::delivery::{build_client, HealthKeeper};
-use outflow::notify::OwnerNotifier;
-use outflow::queue::DeliveryQueue;
-use outflow::store::Store;
+use outflow::clock::Clock;
+use outflow::config::Config;
 use outflow::telemetry;
 use outflow_sender::Sender;
 
@@ -19,27 +16,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let metrics = telemetry::install("sender")?;
     let config = Config::from_env()?;
-    let aws = AwsClients::from_env().await;
-    let store = Store::new(aws.dynamo, &config.table_name);
-    let health = HealthKeeper::new(
-        store.clone(),
-        OwnerNotifier::new(aws.ses, &config.sender_email)
-            .with_api_base(config.public_base_url.as_deref()),
-    );
-    let client = build_client(config.url_policy, config.delivery_timeout);
-    let dead_letters = config
-        .dead_letter_queue_url
-        .clone()
-        .ok_or(MissingVar("OUTFLOW_DEAD_LETTER_QUEUE_URL"))?;
-    let queue = DeliveryQueue::new(aws.sqs, &config.queue_url).with_dead_letters(dead_letters);
-    let sender = Sender::new(
-        store,
-        queue,
-        health,
-        client,
-        config.url_policy,
-        config.retry,
-    );
+    let sender = Sender::from_config(&AwsClients::from_env().await, &config, Clock::system())?;
     let sender = &sender;
     // lambda_runtime::run, flushing the EMF metrics after each invocation.
     run(

@@ -1,4 +1,5 @@
-//! The whole pipeline in one process, built from the same handlers the Lambdas run.
+//! The whole pipeline in one process, each function's state built by that function's own
+//! `from_config` (as its Lambda's `main` does), and the routers merged.
 
 use crate::pump::Pump;
 use axum::extract::State;
@@ -7,16 +8,10 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use outflow::clients::AwsClients;
 use outflow::clock::Clock;
-use outflow::config::Config;
-use outflow::delivery::{build_client, HealthKeeper};
-use outflow::formats::inbound::ParseContext;
-use outflow::http::{ApiError, LimitedBody};
-use outflow::notify::OwnerNotifier;
-use outflow::queue::DeliveryQueue;
-use outflow::store::{RateWindows, Store};
+use outflow::config::{Config, MissingVar};
+use outflow::http::{ApiError, JsonBody};
 use outflow_aggregator::{Aggregator, RunReport};
 use outflow_api::ApiState;
-use outflow_ingest::open_windows::OpenWindows;
 use outflow_ingest::IngestState;
 use outflow_sender::Sender;
 use serde::Deserialize;
@@ -32,54 +27,23 @@ pub struct LocalApp {
     pub sender: Sender,
     /// The aggregator.
     pub aggregator: Aggregator,
-    /// Arrival time for ingest and "now" for scheduled aggregation.
+    /// Arrival time for ingest and settings saves, and "now" for scheduled aggregation.
     pub clock: Clock,
 }
 
 impl LocalApp {
-    /// Builds every function's state from one config, as each Lambda's main does.
-    pub fn new(aws: &AwsClients, config: &Config, admin_token: &str, clock: Clock) -> Self {
-        let store = Store::new(aws.dynamo.clone(), &config.table_name);
-        let queue = DeliveryQueue::new(aws.sqs.clone(), &config.queue_url);
-        let health = HealthKeeper::new(
-            store.clone(),
-            OwnerNotifier::new(aws.ses.clone(), &config.sender_email)
-                .with_api_base(config.public_base_url.as_deref()),
-        );
-        let client = build_client(config.url_policy, config.delivery_timeout);
-        Self {
-            ingest: IngestState {
-                store: store.clone(),
-                queue: queue.clone(),
-                parse: ParseContext {
-                    chat_url_base: config.chat_url_base.clone(),
-                },
-                clock: clock.clone(),
-                rate: config.ingest_rate,
-                rate_windows: RateWindows::default(),
-                open_windows: OpenWindows::default(),
-            },
-            api: ApiState {
-                store: store.clone(),
-                queue: queue.clone(),
-                admin_token: admin_token.into(),
-                url_policy: config.url_policy,
-                clock: clock.clone(),
-            },
-            sender: Sender::new(
-                store.clone(),
-                match &config.dead_letter_queue_url {
-                    Some(url) => queue.clone().with_dead_letters(url),
-                    None => queue.clone(),
-                },
-                health,
-                client,
-                config.url_policy,
-                config.retry.clone(),
-            ),
-            aggregator: Aggregator::new(store, queue, &config.permalink_base),
+    /// Builds every function's state from one config. `clock` is the time messages arrive
+    /// by and the schedule's (settable in tests: a message's window is its arrival's);
+    /// deliveries, logs and activity go by the system clock, as receivers check signature
+    /// times against theirs. In AWS both are the system clock.
+    pub fn new(aws: &AwsClients, config: &Config, clock: Clock) -> Result<Self, MissingVar> {
+        Ok(Self {
+            ingest: IngestState::from_config(aws, config, clock.clone()),
+            api: ApiState::from_config(aws, config, Clock::system(), clock.clone())?,
+            sender: Sender::from_config(aws, config, Clock::system())?,
+            aggregator: Aggregator::from_config(aws, config, clock.clone()),
             clock,
-        }
+        })
     }
 
     /// The HTTP API: ingest and api routers merged (API Gateway does this in AWS), plus
@@ -133,9 +97,8 @@ struct AggregateRequest {
 /// (local runner only; in AWS the schedule's event time plays this part).
 async fn aggregate_now(
     State(aggregator): State<Aggregator>,
-    body: LimitedBody,
+    JsonBody(request): JsonBody<AggregateRequest>,
 ) -> Result<Json<RunReport>, ApiError> {
-    let request: AggregateRequest = body.json()?;
     aggregator
         .run(request.now, None)
         .await

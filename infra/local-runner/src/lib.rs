@@ -4,7 +4,9 @@
 
 pub mod app;
 pub mod bench;
+pub mod openapi;
 pub mod pump;
 pub mod request_count;
 pub mod runtime_api;
 pub mod stack;
+pub mod table;

@@ -29,6 +29,20 @@ pub struct Pump {
 }
 
 impl Pump {
+    /// The event source of `stack`'s delivery queue.
+    pub fn of(
+        aws: &outflow::clients::AwsClients,
+        stack: &crate::stack::Stack,
+        region: &str,
+    ) -> Self {
+        Self {
+            sqs: aws.sqs.clone(),
+            queue_url: stack.queue_url.clone(),
+            queue_arn: stack.queue_arn.clone(),
+            region: region.to_string(),
+        }
+    }
+
     /// Receives one batch (long-polling up to `wait_secs`) and runs the sender on it.
     pub async fn once(&self, sender: &Sender, wait_secs: i32) -> Result<PumpStats, String> {
         let messages = self.receive(wait_secs).await?;

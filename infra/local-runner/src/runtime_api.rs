@@ -109,7 +109,10 @@ impl RuntimeApi {
         );
         let (tx, rx) = oneshot::channel();
         self.shared.answers.lock().unwrap().insert(id.clone(), tx);
-        let deadline_ms = (chrono::Utc::now() + timeout).timestamp_millis() as u64;
+        let deadline_ms = outflow::clock::Clock::system_deadline(timeout)
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
         let pending = Pending {
             id,
             event: serde_json::to_vec(event).expect("JSON event"),

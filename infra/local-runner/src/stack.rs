@@ -3,9 +3,13 @@
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use outflow::clients::AwsClients;
+use outflow::config::{Config, DEFAULT_INGEST_REQUESTS_PER_SECOND};
+use outflow::delivery::RetryPolicy;
+use outflow::domain::RateLimit;
 use outflow::queue::spec;
-use outflow::store::schema;
+use outflow::url_policy::UrlPolicy;
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// Names of the local resources.
 #[derive(Debug, Clone)]
@@ -36,6 +40,30 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// The configuration of functions running in-process against this stack: the
+    /// template's defaults, loopback webhook targets allowed (callers change what differs).
+    pub fn config(&self, sender_email: &str, admin_token: &str) -> Config {
+        Config {
+            table_name: self.table.clone(),
+            queue_url: self.queue_url.clone(),
+            dead_letter_queue_url: Some(self.dead_letter_queue_url.clone()),
+            sender_email: sender_email.to_string(),
+            url_policy: UrlPolicy {
+                allow_loopback: true,
+            },
+            delivery_timeout: Duration::from_secs(10),
+            chat_url_base: "https://app.chatwoot.com".into(),
+            permalink_base: "https://app.chatwoot.com/permalink".into(),
+            retry: RetryPolicy::standard(),
+            ingest_rate: RateLimit {
+                requests: DEFAULT_INGEST_REQUESTS_PER_SECOND,
+                window_secs: 1,
+            },
+            public_base_url: None,
+            admin_token: Some(admin_token.to_string()),
+        }
+    }
+
     /// The environment a function binary of this stack runs with (beside the inherited
     /// AWS endpoint and credentials), as the template sets it, for local runs.
     pub fn function_env(&self, stack_name: &str, admin_token: &str) -> Vec<(String, String)> {
@@ -69,9 +97,9 @@ fn err(step: &'static str) -> impl FnOnce(String) -> StackError {
 
 /// Creates whatever is missing (idempotent).
 pub async fn ensure(aws: &AwsClients, names: &StackNames) -> Result<Stack, StackError> {
-    schema::ensure_table(&aws.dynamo, &names.table)
+    crate::table::ensure_table(&aws.dynamo, &names.table)
         .await
-        .map_err(|e| err("table")(e.to_string()))?;
+        .map_err(err("table"))?;
     let dlq_url = create_queue(
         aws,
         &names.dead_letter_queue,

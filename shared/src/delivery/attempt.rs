@@ -1,27 +1,17 @@
-//! One signed POST to the tenant, recorded in full for the request log.
+//! One signed POST to the tenant, recorded in full for the request log, its failure
+//! classified by kind.
 
-use crate::domain::{RequestId, Timestamp};
-use crate::queue::DeliveryEnvelope;
+use crate::domain::{
+    Attempt, DeliveryEnvelope, FailureKind, Outcome, RecordedResponse, RequestId, Timestamp,
+    RESPONSE_BODY_LIMIT,
+};
 use crate::signing;
-use crate::store::{RecordedResponse, RequestLogEntry};
-use crate::url_policy::UrlPolicy;
+use crate::url_policy::{UrlPolicy, UrlRefused};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use std::collections::BTreeMap;
 use std::error::Error as _;
 use std::time::Instant;
 use url::Url;
-
-/// Response bodies are kept up to this many bytes in the request log (8 KiB).
-pub const RESPONSE_BODY_LIMIT: usize = 8 * 1024;
-
-/// The outcome of one request.
-#[derive(Debug, Clone)]
-pub struct Attempt {
-    /// True for a 2xx within the timeout.
-    pub success: bool,
-    /// Everything sent and received.
-    pub entry: RequestLogEntry,
-}
 
 /// The Standard Webhooks headers, named once (no per-request name parsing).
 const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
@@ -48,60 +38,43 @@ impl Destination {
     }
 }
 
-/// Sends one delivery and classifies the result; never panics, never returns early on error.
+/// Sends one delivery at `now` and classifies the result; never panics, never returns
+/// early on error.
 pub async fn attempt(
     client: &reqwest::Client,
     destination: &Destination,
     secrets: &[&str],
     envelope: &DeliveryEnvelope,
+    now: Timestamp,
 ) -> Attempt {
-    let time = Timestamp::now();
-    let unix = time.utc().timestamp().to_string();
-    let mut entry = RequestLogEntry {
-        request_id: RequestId::at(time.millis()),
+    let mut attempt = Attempt {
+        request_id: RequestId::at(now.millis()),
         delivery_id: envelope.delivery_id.clone(),
         chat_id: envelope.chat_id.clone(),
-        time,
-        outcome: "failure".into(),
+        time: now,
+        outcome: Outcome::Success,
         url: destination.url.clone(),
         request_headers: BTreeMap::new(),
         request_body: envelope.body.clone(),
         response: None,
         latency_ms: 0,
         error: None,
+        failure_kind: None,
     };
-    // Space-separated signatures, one per active secret (Standard Webhooks rotation).
-    let signatures: Result<Vec<String>, _> = secrets
-        .iter()
-        .map(|secret| {
-            signing::sign(
-                secret,
-                envelope.delivery_id.as_str(),
-                time.utc().timestamp(),
-                envelope.body.as_bytes(),
-            )
-        })
-        .collect();
-    let signature = match signatures {
-        Ok(sigs) => sigs.join(" "),
-        Err(e) => return failed(entry, e.to_string()),
+    let headers = match signed_headers(secrets, envelope, now) {
+        Ok(headers) => headers,
+        Err(error) => {
+            attempt.fail(FailureKind::InvalidRequest, error);
+            return attempt;
+        }
     };
-    let mut headers = HeaderMap::with_capacity(4);
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    for (name, value) in [
-        (WEBHOOK_ID, envelope.delivery_id.as_str()),
-        (WEBHOOK_TIMESTAMP, unix.as_str()),
-        (WEBHOOK_SIGNATURE, signature.as_str()),
-    ] {
-        match HeaderValue::from_str(value) {
-            Ok(value) => headers.insert(name, value),
-            Err(e) => return failed(entry, format!("invalid {name} header: {e}")),
-        };
-    }
-    entry.request_headers = recorded(&headers);
+    attempt.request_headers = recorded(&headers);
     let target = match &destination.checked {
         Ok(target) => target.clone(),
-        Err(refused) => return failed(entry, refused.clone()),
+        Err(refused) => {
+            attempt.fail(FailureKind::UrlRefused, refused.clone());
+            return attempt;
+        }
     };
     let request = client
         .post(target)
@@ -109,32 +82,69 @@ pub async fn attempt(
         .body(envelope.body.clone());
     let started = Instant::now();
     let result = request.send().await;
-    let outcome = match result {
+    let failure = match result {
         Ok(response) => {
             let status = response.status();
-            let recorded = read_response(response).await;
-            entry.response = Some(recorded.0);
-            match (status.is_success(), recorded.1) {
-                (true, None) => Ok(()),
-                (true, Some(read_error)) => Err(read_error),
-                (false, _) if status.is_redirection() => {
-                    Err(format!("HTTP {status}: redirects are not followed"))
-                }
-                (false, _) => Err(format!("HTTP {status}")),
-            }
+            let (recorded, read_error) = read_response(response).await;
+            attempt.response = Some(recorded);
+            judge(status, read_error)
         }
-        Err(e) => Err(describe(&e)),
+        Err(e) => Some((classify(&e), describe(&e))),
     };
-    entry.latency_ms = started.elapsed().as_millis() as u64;
-    match outcome {
-        Ok(()) => {
-            entry.outcome = "success".into();
-            Attempt {
-                success: true,
-                entry,
-            }
-        }
-        Err(message) => failed(entry, message),
+    attempt.latency_ms = started.elapsed().as_millis() as u64;
+    if let Some((kind, error)) = failure {
+        attempt.fail(kind, error);
+    }
+    attempt
+}
+
+/// The Standard Webhooks headers of one delivery: space-separated signatures, one per
+/// active secret (rotation).
+fn signed_headers(
+    secrets: &[&str],
+    envelope: &DeliveryEnvelope,
+    now: Timestamp,
+) -> Result<HeaderMap, String> {
+    let unix = now.utc().timestamp();
+    let signatures = secrets
+        .iter()
+        .map(|secret| {
+            signing::sign(
+                secret,
+                envelope.delivery_id.as_str(),
+                unix,
+                envelope.body.as_bytes(),
+            )
+        })
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|e| e.to_string())?;
+    let mut headers = HeaderMap::with_capacity(4);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for (name, value) in [
+        (WEBHOOK_ID, envelope.delivery_id.to_string()),
+        (WEBHOOK_TIMESTAMP, unix.to_string()),
+        (WEBHOOK_SIGNATURE, signatures.join(" ")),
+    ] {
+        let value =
+            HeaderValue::from_str(&value).map_err(|e| format!("invalid {name} header: {e}"))?;
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
+/// What an answer means: success only for a 2xx read to the end.
+fn judge(
+    status: reqwest::StatusCode,
+    read_error: Option<(FailureKind, String)>,
+) -> Option<(FailureKind, String)> {
+    match (status.is_success(), read_error) {
+        (true, None) => None,
+        (true, Some(read_error)) => Some(read_error),
+        (false, _) if status.is_redirection() => Some((
+            FailureKind::Redirect,
+            format!("HTTP {status}: redirects are not followed"),
+        )),
+        (false, _) => Some((FailureKind::HttpStatus, format!("HTTP {status}"))),
     }
 }
 
@@ -151,17 +161,10 @@ fn recorded(headers: &HeaderMap) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn failed(mut entry: RequestLogEntry, error: String) -> Attempt {
-    entry.outcome = "failure".into();
-    entry.error = Some(error);
-    Attempt {
-        success: false,
-        entry,
-    }
-}
-
 /// Reads headers and up to the limit of the body; a read error (e.g. the timeout) is returned.
-async fn read_response(mut response: reqwest::Response) -> (RecordedResponse, Option<String>) {
+async fn read_response(
+    mut response: reqwest::Response,
+) -> (RecordedResponse, Option<(FailureKind, String)>) {
     let status = response.status().as_u16();
     let headers = recorded(response.headers());
     let mut body = Vec::new();
@@ -179,7 +182,7 @@ async fn read_response(mut response: reqwest::Response) -> (RecordedResponse, Op
             }
             Ok(None) => break,
             Err(e) => {
-                read_error = Some(describe(&e));
+                read_error = Some((classify(&e), describe(&e)));
                 break;
             }
         }
@@ -191,6 +194,35 @@ async fn read_response(mut response: reqwest::Response) -> (RecordedResponse, Op
         body_truncated: truncated,
     };
     (recorded, read_error)
+}
+
+/// The kind of a transport error, from reqwest's flags and its chain of causes: our
+/// resolver's refusals, TLS (rustls reports handshake failures as invalid data).
+fn classify(err: &reqwest::Error) -> FailureKind {
+    if err.is_timeout() {
+        return FailureKind::Timeout;
+    }
+    let mut source = err.source();
+    while let Some(cause) = source {
+        if let Some(refused) = cause.downcast_ref::<UrlRefused>() {
+            return match refused {
+                UrlRefused::Unresolvable(_) => FailureKind::Dns,
+                _ => FailureKind::UrlRefused,
+            };
+        }
+        let io = cause.downcast_ref::<std::io::Error>();
+        if io.is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData) {
+            return FailureKind::Tls;
+        }
+        source = cause.source();
+    }
+    if err.is_connect() {
+        FailureKind::Connect
+    } else if err.is_builder() {
+        FailureKind::InvalidRequest
+    } else {
+        FailureKind::ConnectionClosed
+    }
 }
 
 /// A one-line description of a transport error with its causes (DNS, connect, TLS, timeout).

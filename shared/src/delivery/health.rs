@@ -1,18 +1,57 @@
 //! Consecutive-failure accounting: the 11th failure in a row disables the webhook and
-//! emails the owner once; a success resets the count.
+//! emails the owner once; a success resets the count; a 410 Gone disables at once.
+//! `HealthChange` decides what a batch's attempts do; `HealthKeeper` carries it out.
 
 use crate::domain::webhook::MAX_CONSECUTIVE_FAILURES;
-use crate::domain::{Timestamp, WebhookStatus, WorkspaceId};
+use crate::domain::{
+    ActivityAction, ActivityEntry, Attempt, Timestamp, WebhookStatus, WorkspaceId,
+};
 use crate::notify::OwnerNotifier;
-use crate::store::{ActivityEntry, Store, StoreResult};
+use crate::store::{Store, StoreResult};
 use crate::telemetry::metrics;
 
-/// What the health keeper did after a failure.
+/// What a batch's attempts, in the order they ended, do to the consecutive-failure count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthChange {
+    /// At least one attempt succeeded: the count starts over from the failures after it.
+    pub after_success: bool,
+    /// Failed attempts after the last success (all of them when none succeeded).
+    pub failures: u32,
+    /// The last failure, in words (kind and error), for the disable reason.
+    pub last_failure: Option<String>,
+    /// A receiver answered 410 Gone: it asked for no more deliveries (disables even when
+    /// a later attempt succeeded).
+    pub gone: bool,
+}
+
+impl HealthChange {
+    /// The change made by `attempts` (any order: they are taken in the order they ended).
+    pub fn of<'a>(attempts: impl IntoIterator<Item = &'a Attempt>) -> Self {
+        let mut ended: Vec<&Attempt> = attempts.into_iter().collect();
+        ended.sort_by_key(|a| a.ended_ms());
+        let mut change = HealthChange::default();
+        for attempt in ended {
+            if attempt.succeeded() {
+                change.after_success = true;
+                change.failures = 0;
+            } else {
+                change.failures += 1;
+                change.gone |= attempt.gone();
+                change.last_failure = Some(attempt.failure_text());
+            }
+        }
+        change
+    }
+}
+
+/// What the health keeper did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureVerdict {
+    /// Nothing failed (a success may have reset the count).
+    Healthy,
     /// Counted; the webhook stays on.
     Counted(u32),
-    /// This failure disabled the webhook (and the owner was told).
+    /// This batch disabled the webhook (and the owner was told).
     Disabled(u32),
     /// Over the limit, but another delivery already disabled it.
     AlreadyDisabled(u32),
@@ -31,29 +70,38 @@ impl HealthKeeper {
         Self { store, notifier }
     }
 
-    /// Counts a failed request and disables the webhook on the 11th in a row.
-    pub async fn failure(
+    /// Carries out a batch's change at `now`: one write when the count changes (none when
+    /// a success finds it at zero: `was_failing` is the count read before the batch), and
+    /// the disable when the count passes the limit or the receiver answered 410.
+    pub async fn apply(
         &self,
         ws: &WorkspaceId,
         url: &str,
-        error: &str,
+        change: &HealthChange,
+        was_failing: bool,
+        now: Timestamp,
     ) -> StoreResult<FailureVerdict> {
-        let count = self.store.add_failure(ws).await?;
-        if !WebhookStatus::over_limit(count) {
-            return Ok(FailureVerdict::Counted(count));
+        if change.failures == 0 && !change.gone {
+            if change.after_success && was_failing {
+                self.store.reset_failures(ws).await?;
+            }
+            return Ok(FailureVerdict::Healthy);
         }
-        let reason = format!(
-            "more than {MAX_CONSECUTIVE_FAILURES} consecutive failed deliveries; last error: {error}"
-        );
-        self.disable(ws, url, &reason, count).await
-    }
-
-    /// The receiver answered 410 Gone: it asked for no more deliveries, so the webhook is
-    /// disabled at once (Standard Webhooks), counted as a failure too.
-    pub async fn gone(&self, ws: &WorkspaceId, url: &str) -> StoreResult<FailureVerdict> {
-        let count = self.store.add_failure(ws).await?;
-        let reason = "the receiver answered 410 Gone, asking for no more deliveries";
-        self.disable(ws, url, reason, count).await
+        let count = self
+            .store
+            .count_failures(ws, change.failures, change.after_success)
+            .await?;
+        let last = change.last_failure.as_deref().unwrap_or_default();
+        let reason = if change.gone {
+            "the receiver answered 410 Gone, asking for no more deliveries".to_string()
+        } else if WebhookStatus::over_limit(count) {
+            format!(
+                "more than {MAX_CONSECUTIVE_FAILURES} consecutive failed deliveries; last error: {last}"
+            )
+        } else {
+            return Ok(FailureVerdict::Counted(count));
+        };
+        self.disable(ws, url, &reason, count, now).await
     }
 
     /// Disables the webhook unless another delivery already did; only the one that did
@@ -64,47 +112,117 @@ impl HealthKeeper {
         url: &str,
         reason: &str,
         count: u32,
+        now: Timestamp,
     ) -> StoreResult<FailureVerdict> {
-        if !self
-            .store
-            .disable_webhook(ws, reason, Timestamp::now())
-            .await?
-        {
+        if !self.store.disable_webhook(ws, reason, now).await? {
             return Ok(FailureVerdict::AlreadyDisabled(count));
         }
         tracing::warn!(workspace_id = %ws, failures = count, "webhook disabled automatically");
         metrics::webhook_disabled();
-        self.store
-            .record_activity(
-                ws,
-                &ActivityEntry::now("disabled", format!("Webhook disabled: {reason}")),
-            )
-            .await?;
-        match self.store.workspace(ws).await? {
-            Some(workspace) => {
-                let sent = self
-                    .notifier
-                    .webhook_disabled(&workspace.owner_email, &workspace.name, url, reason)
-                    .await;
-                let detail = match sent {
-                    Ok(()) => format!("Owner {} notified by email", workspace.owner_email),
-                    Err(e) => {
-                        tracing::error!(workspace_id = %ws, error = %e, "owner email failed");
-                        format!("Owner email failed: {e}")
-                    }
-                };
-                self.store
-                    .record_activity(ws, &ActivityEntry::now("owner_notified", detail))
-                    .await?;
-            }
-            None => tracing::error!(workspace_id = %ws, "disabled webhook has no workspace"),
-        }
+        let disabled = ActivityEntry::new(
+            now,
+            ActivityAction::Disabled,
+            format!("Webhook disabled: {reason}"),
+        );
+        self.store.record_activity(ws, &disabled).await?;
+        self.notify_owner(ws, url, reason, now).await?;
         Ok(FailureVerdict::Disabled(count))
     }
 
-    /// A success: the consecutive count starts over.
-    pub async fn success(&self, ws: &WorkspaceId) -> StoreResult<()> {
-        self.store.reset_failures(ws).await?;
-        Ok(())
+    /// Emails the owner and records that it did (or that the email failed).
+    async fn notify_owner(
+        &self,
+        ws: &WorkspaceId,
+        url: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let Some(workspace) = self.store.workspace(ws).await? else {
+            tracing::error!(workspace_id = %ws, "disabled webhook has no workspace");
+            return Ok(());
+        };
+        let sent = self
+            .notifier
+            .webhook_disabled(&workspace.owner_email, &workspace.name, url, reason)
+            .await;
+        let detail = match sent {
+            Ok(()) => format!("Owner {} notified by email", workspace.owner_email),
+            Err(e) => {
+                tracing::error!(workspace_id = %ws, error = %e, "owner email failed");
+                format!("Owner email failed: {e}")
+            }
+        };
+        let entry = ActivityEntry::new(now, ActivityAction::OwnerNotified, detail);
+        self.store.record_activity(ws, &entry).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{DeliveryId, FailureKind, Outcome, RecordedResponse, RequestId};
+    use std::collections::BTreeMap;
+
+    /// An attempt that ended at `ended` ms with `status` (0: no answer).
+    fn attempt(ended: i64, status: u16) -> Attempt {
+        let mut a = Attempt {
+            request_id: RequestId::new_unchecked("req"),
+            delivery_id: DeliveryId::new_unchecked("msg"),
+            chat_id: None,
+            time: Timestamp::from_unix_millis(ended - 10).unwrap(),
+            outcome: Outcome::Success,
+            url: String::new(),
+            request_headers: BTreeMap::new(),
+            request_body: String::new(),
+            response: (status > 0).then(|| RecordedResponse {
+                status,
+                headers: BTreeMap::new(),
+                body: String::new(),
+                body_truncated: false,
+            }),
+            latency_ms: 10,
+            error: None,
+            failure_kind: None,
+        };
+        match status {
+            200 => {}
+            0 => a.fail(FailureKind::Timeout, "timeout"),
+            _ => a.fail(FailureKind::HttpStatus, format!("HTTP {status}")),
+        }
+        a
+    }
+
+    #[test]
+    fn a_batch_changes_the_count_by_what_ended_last() {
+        /// Attempts as (ended ms, status), then after_success, failures, gone.
+        type Case<'a> = (&'a [(i64, u16)], bool, u32, bool);
+        let cases: [Case; 7] = [
+            (&[], false, 0, false),
+            (&[(1, 200), (2, 200)], true, 0, false),
+            (&[(1, 500), (2, 0)], false, 2, false),
+            (&[(3, 500), (1, 500), (2, 200)], true, 1, false),
+            (&[(1, 500), (2, 200)], true, 0, false),
+            (&[(1, 410), (2, 503)], false, 2, true),
+            (&[(1, 410), (2, 200)], true, 0, true),
+        ];
+        for (attempts, after_success, failures, gone) in cases {
+            let attempts: Vec<Attempt> = attempts.iter().map(|&(e, s)| attempt(e, s)).collect();
+            let change = HealthChange::of(&attempts);
+            assert_eq!(
+                (change.after_success, change.failures, change.gone),
+                (after_success, failures, gone),
+                "{attempts:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_last_failure_is_named_with_its_kind() {
+        let attempts = [attempt(1, 0), attempt(2, 502)];
+        let change = HealthChange::of(&attempts);
+        assert_eq!(
+            change.last_failure.as_deref(),
+            Some("(http_status) HTTP 502")
+        );
     }
 }

@@ -5,7 +5,7 @@ pub mod health;
 pub mod http_client;
 pub mod retry;
 
-pub use attempt::{attempt, Attempt, Destination, RESPONSE_BODY_LIMIT};
-pub use health::{FailureVerdict, HealthKeeper};
+pub use attempt::{attempt, Destination};
+pub use health::{FailureVerdict, HealthChange, HealthKeeper};
 pub use http_client::{build_client, DeliveryClient};
 pub use retry::RetryPolicy;

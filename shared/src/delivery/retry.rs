@@ -76,11 +76,6 @@ impl RetryPolicy {
     }
 }
 
-/// Reads a `Retry-After` header: delta-seconds (the HTTP-date form is not honoured).
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,7 +133,5 @@ mod tests {
             None,
             "no attempts left"
         );
-        assert_eq!(parse_retry_after(" 30 "), Some(Duration::from_secs(30)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT"), None);
     }
 }

@@ -1,17 +1,35 @@
-//! Domain concepts: identifiers, the outbound payload, webhook settings.
+//! The business: identifiers, payloads, the webhook and its rules, deliveries, attempts,
+//! activity, kept deliveries, aggregation windows and rate windows. Free of AWS types:
+//! `store/` maps these to DynamoDB items and `queue.rs` to SQS messages.
 
+pub mod activity;
 pub mod aggregation;
+pub mod attempt;
 pub mod bundle;
+pub mod chat_state;
+pub mod envelope;
 pub mod ids;
+pub mod kept;
 pub mod payload;
+pub mod pending_window;
+pub mod rate;
 pub mod timestamp;
 pub mod webhook;
 pub mod window;
+pub mod workspace;
 
+pub use activity::{ActivityAction, ActivityEntry, ACTIVITY_LIMIT};
 pub use aggregation::Aggregation;
+pub use attempt::{Attempt, FailureKind, Outcome, RecordedResponse, RESPONSE_BODY_LIMIT};
 pub use bundle::Bundle;
+pub use chat_state::{ChatState, Responsible};
+pub use envelope::DeliveryEnvelope;
 pub use ids::{ApiKey, BundleId, ChatId, DeliveryId, MessageId, RequestId, WorkspaceId};
+pub use kept::{DeadLetter, Kept};
 pub use payload::{Account, Attachment, Chat, Direction, Message, MessageEvent, Party};
+pub use pending_window::{PendingWindow, WindowMessage};
+pub use rate::{OverLimit, RateLimit, RateWindow};
 pub use timestamp::Timestamp;
-pub use webhook::WebhookStatus;
+pub use webhook::{Webhook, WebhookSettings, WebhookStatus};
 pub use window::Window;
+pub use workspace::Workspace;

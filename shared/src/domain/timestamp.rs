@@ -16,11 +16,6 @@ impl Timestamp {
         Self(at)
     }
 
-    /// The current instant.
-    pub fn now() -> Self {
-        Self(Utc::now())
-    }
-
     /// From Unix seconds (Chatwoot sends these in places).
     pub fn from_unix(seconds: i64) -> Option<Self> {
         Utc.timestamp_opt(seconds, 0).single().map(Self)
@@ -76,6 +71,18 @@ impl fmt::Display for Timestamp {
         )
     }
 }
+
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("An instant in UTC, as the seed writes it"))
+            .examples(["2021-02-24T16:25:29+0000"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Timestamp {}
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

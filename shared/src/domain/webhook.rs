@@ -1,13 +1,74 @@
-//! A workspace's outbound webhook: where to deliver, how, and its health.
+//! A workspace's outbound webhook: where to deliver, how, with which secrets, and its
+//! health, with the rules on them (who signs, when it is over the failure limit, where
+//! aggregation windows may start).
 
-use super::Timestamp;
+use super::{Aggregation, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// Consecutive failures tolerated; the next one disables the webhook (seed: "more than 10").
 pub const MAX_CONSECUTIVE_FAILURES: u32 = 10;
 
-/// The webhook's health.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// After a rotation, deliveries carry the old signature too for this long.
+pub const ROTATION_OVERLAP_MS: i64 = 24 * 3_600 * 1_000;
+
+/// The webhook: settings, secrets and health, as the workspace item keeps them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    /// Where deliveries go.
+    pub url: String,
+    /// On or off.
+    pub enabled: bool,
+    /// Granularity.
+    pub aggregation: Aggregation,
+    /// Signing secret.
+    pub secret: String,
+    /// Keep one conversation per chat: a resolved conversation does not restart `is_new_chat`.
+    #[serde(default)]
+    pub continuous_conversation: bool,
+    /// Failed requests since the last success.
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    /// When it was disabled automatically.
+    #[serde(default)]
+    pub disabled_at: Option<Timestamp>,
+    /// Why.
+    #[serde(default)]
+    pub disabled_reason: Option<String>,
+    /// The secret before the last rotation, still signing until it expires.
+    #[serde(default)]
+    pub previous_secret: Option<String>,
+    /// When the previous secret stops signing (ms).
+    #[serde(default)]
+    pub previous_secret_expires_ms: Option<i64>,
+    /// Raised by every save and enable, so what a container remembers under older
+    /// settings (ingest's open windows) is not trusted after a change.
+    #[serde(default)]
+    pub settings_version: u64,
+    /// The last save with immediate delivery (ms), which may have flushed pending
+    /// windows early: later windows start no earlier, so none is collected twice.
+    #[serde(default)]
+    pub immediate_since_ms: Option<i64>,
+}
+
+/// What a tenant saves: the settings part of the webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// New URL (already checked against the URL policy).
+    pub url: String,
+    /// New on/off state.
+    pub enabled: bool,
+    /// New granularity.
+    pub aggregation: Aggregation,
+    /// Keep one continuous conversation per chat.
+    pub continuous_conversation: bool,
+    /// Used only when the webhook has no secret yet.
+    pub new_secret: String,
+    /// When the settings are saved.
+    pub saved_at: Timestamp,
+}
+
+/// The webhook's health, as tenants see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WebhookStatus {
     /// Failed requests since the last success.
     pub consecutive_failures: u32,
@@ -24,13 +85,82 @@ impl WebhookStatus {
     }
 }
 
+impl Webhook {
+    /// When windows collected under these settings may start at the earliest.
+    pub fn windows_start_no_earlier_than(&self) -> Option<Timestamp> {
+        self.immediate_since_ms
+            .and_then(Timestamp::from_unix_millis)
+    }
+
+    /// The secrets that sign a delivery at `now`: the current one, and the previous one
+    /// during the 24 hours after a rotation.
+    pub fn signing_secrets(&self, now: Timestamp) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let (Some(previous), Some(expires)) =
+            (&self.previous_secret, self.previous_secret_expires_ms)
+        {
+            if now.millis() < expires {
+                secrets.push(previous);
+            }
+        }
+        secrets
+    }
+
+    /// When the previous secret stops signing, while it still does at `now`.
+    pub fn previous_secret_expires_at(&self, now: Timestamp) -> Option<Timestamp> {
+        self.previous_secret_expires_ms
+            .filter(|expires| *expires > now.millis())
+            .and_then(Timestamp::from_unix_millis)
+    }
+
+    /// The tenant-facing health.
+    pub fn status(&self) -> WebhookStatus {
+        WebhookStatus {
+            consecutive_failures: self.consecutive_failures,
+            disabled_at: self.disabled_at,
+            disabled_reason: self.disabled_reason.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn webhook(previous: Option<(&str, i64)>) -> Webhook {
+        Webhook {
+            url: "https://x".into(),
+            enabled: true,
+            aggregation: Aggregation::None,
+            secret: "whsec_new".into(),
+            continuous_conversation: false,
+            consecutive_failures: 0,
+            disabled_at: None,
+            disabled_reason: None,
+            previous_secret: previous.map(|p| p.0.to_string()),
+            previous_secret_expires_ms: previous.map(|p| p.1),
+            settings_version: 1,
+            immediate_since_ms: None,
+        }
+    }
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_unix_millis(ms).unwrap()
+    }
 
     #[test]
     fn the_eleventh_failure_is_over_the_limit() {
         assert!(!WebhookStatus::over_limit(10));
         assert!(WebhookStatus::over_limit(11));
+    }
+
+    #[test]
+    fn the_previous_secret_signs_until_it_expires() {
+        assert_eq!(webhook(None).signing_secrets(at(0)), ["whsec_new"]);
+        let rotated = webhook(Some(("whsec_old", 1_000)));
+        assert_eq!(rotated.signing_secrets(at(999)), ["whsec_new", "whsec_old"]);
+        assert_eq!(rotated.signing_secrets(at(1_000)), ["whsec_new"]);
+        assert_eq!(rotated.previous_secret_expires_at(at(999)), Some(at(1_000)));
+        assert_eq!(rotated.previous_secret_expires_at(at(1_000)), None);
     }
 }

@@ -1,7 +1,10 @@
 //! Chatwoot / liveDesk webhook events (seed 002), mapped to Outflow's message model.
 
-use super::inbound::{EventSource, InboundEvent, InvalidEvent, NewChatRule, ParseContext};
-use super::native;
+use super::event::{InboundEvent, NewChatRule, ParseContext};
+use super::invalid::{quoted, InvalidEvent};
+use super::limits::MAX_ATTACHMENTS;
+use super::source::EventSource;
+use super::validate::Fields;
 use crate::domain::{
     Account, Attachment, Chat, ChatId, Direction, Message, MessageEvent, MessageId, Party,
     Timestamp,
@@ -127,59 +130,116 @@ fn text_or_empty(value: &Option<String>) -> String {
     value.clone().unwrap_or_default()
 }
 
-/// Maps one Chatwoot/liveDesk event (already known to carry `"event": kind`).
+/// Maps one Chatwoot/liveDesk event (already known to carry `"event": kind`), after
+/// checking every field it reads against the limits, named as Chatwoot names them.
 pub(crate) fn parse(
     kind: &str,
     source: impl EventSource,
     at: &str,
     ctx: &ParseContext,
 ) -> Result<InboundEvent, InvalidEvent> {
+    let f = Fields::at(at);
     match kind {
-        "message_created" => message_created(source.read(at)?, at, ctx),
+        "message_created" => {
+            let m: MessageCreated = source.read(at)?;
+            check_created(&f, &m)?;
+            message_created(m, at, ctx)
+        }
         "message_updated" => {
             let m: MessageUpdated = source.read(at)?;
+            f.id("id", &m.id.text())?;
+            f.id("conversation.id", &m.conversation.id.text())?;
+            f.text("content", m.content.as_deref().unwrap_or_default())?;
             Ok(InboundEvent::MessageUpdated {
                 chat_id: ChatId::new_unchecked(m.conversation.id.text()),
                 message_id: MessageId::new_unchecked(m.id.text()),
                 text: text_or_empty(&m.content),
             })
         }
-        "conversation_created" => {
+        "conversation_created" | "conversation_status_changed" | "conversation_updated" => {
             let c: Conversation = source.read(at)?;
-            Ok(InboundEvent::ChatOpened {
-                chat_id: ChatId::new_unchecked(c.id.text()),
-            })
-        }
-        "conversation_status_changed" => {
-            let c: Conversation = source.read(at)?;
-            let chat_id = ChatId::new_unchecked(c.id.text());
-            Ok(match c.status.as_deref() {
-                Some("resolved" | "closed") => InboundEvent::ChatClosed { chat_id },
-                other => InboundEvent::Skipped {
-                    reason: format!(
-                        "conversation status {:?} needs no action",
-                        other.unwrap_or("unknown")
-                    ),
-                },
-            })
-        }
-        "conversation_updated" => {
-            let c: Conversation = source.read(at)?;
-            let (responsible_name, responsible_email) = responsible(&c.meta);
-            Ok(InboundEvent::ChatUpdated {
-                chat_id: ChatId::new_unchecked(c.id.text()),
-                responsible_name,
-                responsible_email,
-            })
+            check_conversation(&f, "", &c)?;
+            Ok(conversation_event(kind, c))
         }
         other => Err(InvalidEvent::new(
             format!("{at}event"),
             format!(
-                "unknown event {other:?}: expected message_created, message_updated, \
-                 conversation_created, conversation_updated or conversation_status_changed"
+                "unknown event {}: expected message_created, message_updated, \
+                 conversation_created, conversation_updated or conversation_status_changed",
+                quoted(other, 64)
             ),
         )),
     }
+}
+
+/// What a conversation event (already checked) means for its chat.
+fn conversation_event(kind: &str, c: Conversation) -> InboundEvent {
+    let chat_id = ChatId::new_unchecked(c.id.text());
+    match kind {
+        "conversation_created" => InboundEvent::ChatOpened { chat_id },
+        "conversation_updated" => {
+            let (responsible_name, responsible_email) = responsible(&c.meta);
+            InboundEvent::ChatUpdated {
+                chat_id,
+                responsible_name,
+                responsible_email,
+            }
+        }
+        _ => match c.status.as_deref() {
+            Some("resolved" | "closed") => InboundEvent::ChatClosed { chat_id },
+            other => InboundEvent::Skipped {
+                reason: format!(
+                    "conversation status {:?} needs no action",
+                    other.unwrap_or("unknown")
+                ),
+            },
+        },
+    }
+}
+
+fn check_named(f: &Fields, at: &str, n: &Named) -> Result<(), InvalidEvent> {
+    f.short_opt(&format!("{at}name"), &n.name)?;
+    f.short_opt(&format!("{at}email"), &n.email)?;
+    f.short_opt(&format!("{at}phone_number"), &n.phone_number)
+}
+
+/// A conversation's fields, under `at` (`conversation.` inside a message event).
+fn check_conversation(f: &Fields, at: &str, c: &Conversation) -> Result<(), InvalidEvent> {
+    f.id(&format!("{at}id"), &c.id.text())?;
+    check_named(f, &format!("{at}meta.sender."), &c.meta.sender)?;
+    if let Some(assignee) = &c.meta.assignee {
+        check_named(f, &format!("{at}meta.assignee."), assignee)?;
+    }
+    f.short_opt(&format!("{at}status"), &c.status)?;
+    f.short_opt(&format!("{at}chat_mode"), &c.chat_mode)?;
+    if let Some(account) = &c.account {
+        f.id(&format!("{at}account.id"), &account.id.text())?;
+    }
+    Ok(())
+}
+
+fn check_created(f: &Fields, m: &MessageCreated) -> Result<(), InvalidEvent> {
+    f.id("id", &m.id.text())?;
+    f.text("content", m.content.as_deref().unwrap_or_default())?;
+    check_conversation(f, "conversation.", &m.conversation)?;
+    if let Some(inbox) = &m.inbox {
+        f.id("inbox.id", &inbox.id.text())?;
+        f.short_opt("inbox.name", &inbox.name)?;
+    }
+    if let Some(sender) = &m.sender {
+        check_named(f, "sender.", sender)?;
+    }
+    if let Some(account) = &m.account {
+        f.id("account.id", &account.id.text())?;
+    }
+    f.count("attachments", m.attachments.len(), MAX_ATTACHMENTS)?;
+    for (i, a) in m.attachments.iter().enumerate() {
+        f.short_opt(&format!("attachments[{i}].file_type"), &a.file_type)?;
+        if let Some(url) = &a.data_url {
+            f.url(&format!("attachments[{i}].data_url"), url)?;
+        }
+    }
+    Ok(())
 }
 
 fn responsible(meta: &Meta) -> (String, String) {
@@ -189,9 +249,10 @@ fn responsible(meta: &Meta) -> (String, String) {
     }
 }
 
-fn direction(kind: &MessageType, at: &str) -> Result<Option<Direction>, InvalidEvent> {
+/// The decision: a customer message in one direction, or a kind to skip (and why).
+fn classify(m: &MessageCreated, at: &str) -> Result<Result<Direction, &'static str>, InvalidEvent> {
     // Chatwoot: 0 incoming, 1 outgoing, 2 activity, 3 template (an outgoing template message).
-    Ok(match kind {
+    let direction = match &m.message_type {
         MessageType::Code(0) => Some(Direction::Received),
         MessageType::Code(1 | 3) => Some(Direction::Sent),
         MessageType::Code(2) => None,
@@ -203,7 +264,8 @@ fn direction(kind: &MessageType, at: &str) -> Result<Option<Direction>, InvalidE
                 return Err(InvalidEvent::new(
                     format!("{at}message_type"),
                     format!(
-                    "unknown message_type {w:?}: expected incoming, outgoing, activity or template"
+                    "unknown message_type {}: expected incoming, outgoing, activity or template",
+                    quoted(w, 64)
                 ),
                 ))
             }
@@ -214,6 +276,11 @@ fn direction(kind: &MessageType, at: &str) -> Result<Option<Direction>, InvalidE
                 format!("unknown message_type {n}"),
             ))
         }
+    };
+    Ok(match direction {
+        None => Err("activity message, not a customer message"),
+        Some(_) if m.private => Err("private note, not a customer message"),
+        Some(direction) => Ok(direction),
     })
 }
 
@@ -235,47 +302,91 @@ fn message_created(
     at: &str,
     ctx: &ParseContext,
 ) -> Result<InboundEvent, InvalidEvent> {
-    let Some(direction) = direction(&m.message_type, at)? else {
-        return Ok(InboundEvent::Skipped {
-            reason: "activity message, not a customer message".into(),
-        });
+    let direction = match classify(&m, at)? {
+        Ok(direction) => direction,
+        Err(reason) => {
+            return Ok(InboundEvent::Skipped {
+                reason: reason.into(),
+            })
+        }
     };
-    if m.private {
-        return Ok(InboundEvent::Skipped {
-            reason: "private note, not a customer message".into(),
-        });
-    }
-    let conversation = &m.conversation;
-    let is_group = conversation.chat_mode.as_deref() == Some("group_chat");
-    let contact = Party {
-        full_name: text_or_empty(&conversation.meta.sender.name),
-        phone: text_or_empty(&conversation.meta.sender.phone_number),
+    let (sender, recipient) = parties(&m, direction);
+    let event = MessageEvent {
+        whatsapp_account: account(&m),
+        chat: chat(&m, ctx),
+        message: Message {
+            direction,
+            timestamp: timestamp(&m.created_at, at)?,
+            message_id: MessageId::new_unchecked(m.id.text()),
+            sender,
+            recipient,
+            text: text_or_empty(&m.content),
+            attachments: attachments(&m.attachments),
+        },
     };
-    let (responsible_name, responsible_email) = responsible(&conversation.meta);
-    let inbox_name = m
-        .inbox
+    Ok(InboundEvent::Message {
+        event: Box::new(event),
+        new_chat: NewChatRule::FromChatState,
+    })
+}
+
+fn inbox_name(m: &MessageCreated) -> String {
+    m.inbox
         .as_ref()
         .and_then(|i| i.name.clone())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The contact is the conversation's sender; the other side is the teammate who wrote an
+/// outgoing message, else the responsible teammate, else the inbox.
+fn parties(m: &MessageCreated, direction: Direction) -> (Party, Party) {
+    let sender = &m.conversation.meta.sender;
+    let contact = Party {
+        full_name: text_or_empty(&sender.name),
+        phone: text_or_empty(&sender.phone_number),
+    };
+    let (responsible_name, _) = responsible(&m.conversation.meta);
+    let fallback = if responsible_name.is_empty() {
+        inbox_name(m)
+    } else {
+        responsible_name
+    };
     let agent = Party {
         full_name: m
             .sender
             .as_ref()
             .filter(|_| direction == Direction::Sent)
             .and_then(|s| s.name.clone())
-            .unwrap_or_else(|| {
-                if responsible_name.is_empty() {
-                    inbox_name.clone()
-                } else {
-                    responsible_name.clone()
-                }
-            }),
+            .unwrap_or(fallback),
         phone: String::new(),
     };
-    let (sender, recipient) = match direction {
-        Direction::Sent => (agent, contact.clone()),
-        Direction::Received => (contact.clone(), agent),
-    };
+    match direction {
+        Direction::Sent => (agent, contact),
+        Direction::Received => (contact, agent),
+    }
+}
+
+/// The channel account is the inbox.
+fn account(m: &MessageCreated) -> Account {
+    let name = inbox_name(m);
+    Account {
+        full_name: if name.is_empty() {
+            m.inbox
+                .as_ref()
+                .map(|i| format!("Inbox {}", i.id.text()))
+                .unwrap_or_default()
+        } else {
+            name
+        },
+        email: String::new(),
+        phone: String::new(),
+    }
+}
+
+/// The chat is the conversation, linked in the helpdesk's UI when its account is known.
+fn chat(m: &MessageCreated, ctx: &ParseContext) -> Chat {
+    let conversation = &m.conversation;
+    let is_group = conversation.chat_mode.as_deref() == Some("group_chat");
     let account_id = m
         .account
         .as_ref()
@@ -289,64 +400,41 @@ fn message_created(
         ),
         _ => String::new(),
     };
-    let event = MessageEvent {
-        whatsapp_account: Account {
-            full_name: if inbox_name.is_empty() {
-                m.inbox
-                    .as_ref()
-                    .map(|i| format!("Inbox {}", i.id.text()))
-                    .unwrap_or_default()
-            } else {
-                inbox_name
-            },
-            email: String::new(),
-            phone: String::new(),
+    let (responsible_name, responsible_email) = responsible(&conversation.meta);
+    let sender = &conversation.meta.sender;
+    Chat {
+        full_name: text_or_empty(&sender.name),
+        responsible_name,
+        responsible_email,
+        chat_url,
+        chat_id: ChatId::new_unchecked(chat_id),
+        is_new_chat: false,
+        is_group,
+        phone: if is_group {
+            String::new()
+        } else {
+            text_or_empty(&sender.phone_number)
         },
-        chat: Chat {
-            full_name: contact.full_name.clone(),
-            responsible_name,
-            responsible_email,
-            chat_url,
-            chat_id: ChatId::new_unchecked(chat_id),
-            is_new_chat: false,
-            is_group,
-            phone: if is_group {
-                String::new()
-            } else {
-                contact.phone.clone()
-            },
-        },
-        message: Message {
-            direction,
-            timestamp: timestamp(&m.created_at, at)?,
-            message_id: MessageId::new_unchecked(m.id.text()),
-            sender,
-            recipient,
-            text: text_or_empty(&m.content),
-            attachments: m
-                .attachments
-                .iter()
-                .filter_map(|a| {
-                    Some(Attachment {
-                        file_type: a.file_type.clone().unwrap_or_else(|| "file".into()),
-                        url: a.data_url.clone()?,
-                    })
-                })
-                .collect(),
-        },
-    };
-    native::validate(&event, at)?;
-    Ok(InboundEvent::Message {
-        event: Box::new(event),
-        new_chat: NewChatRule::FromChatState,
-    })
+    }
+}
+
+fn attachments(raw: &[RawAttachment]) -> Vec<Attachment> {
+    raw.iter()
+        .filter_map(|a| {
+            Some(Attachment {
+                file_type: a.file_type.clone().unwrap_or_else(|| "file".into()),
+                url: a.data_url.clone()?,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::limits::{MAX_SHORT_FIELD_BYTES, MAX_TEXT_BYTES};
     use crate::formats::parse_events;
-    use serde_json::Value;
+    use serde_json::{json, Value};
 
     const CREATED: &str = include_str!("../../../../shared/fixtures/livedesk_message_created.json");
     const CONVERSATION: &str =
@@ -487,5 +575,110 @@ mod tests {
             parse_events(&body, &ctx()).unwrap_err().field,
             "conversation.meta"
         );
+    }
+
+    #[test]
+    fn message_types_decide_between_delivering_and_skipping() {
+        // (message_type, private, expected direction or skipped)
+        let cases = [
+            (json!("incoming"), false, Some(Direction::Received)),
+            (json!(0), false, Some(Direction::Received)),
+            (json!("outgoing"), false, Some(Direction::Sent)),
+            (json!(1), false, Some(Direction::Sent)),
+            (json!("template"), false, Some(Direction::Sent)),
+            (json!(3), false, Some(Direction::Sent)),
+            (json!("activity"), false, None),
+            (json!(2), false, None),
+            (json!("outgoing"), true, None),
+            (json!("incoming"), true, None),
+        ];
+        for (kind, private, expected) in cases {
+            let body = fixture_with(|v| {
+                v["message_type"] = kind.clone();
+                v["private"] = private.into();
+            });
+            let got = match parse_events(&body, &ctx()).unwrap().remove(0) {
+                InboundEvent::Message { event, .. } => Some(event.message.direction),
+                InboundEvent::Skipped { .. } => None,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(got, expected, "{kind} private={private}");
+        }
+    }
+
+    #[test]
+    fn every_field_of_every_kind_is_held_to_the_limits() {
+        let long = Value::String("x".repeat(MAX_SHORT_FIELD_BYTES + 1));
+        let text = Value::String("x".repeat(MAX_TEXT_BYTES + 1));
+        let huge = Value::String("x".repeat(900 * 1024));
+        let updated = |content: &Value| {
+            json!({"event": "message_updated", "id": 5, "content": content,
+                   "conversation": {"id": 89}})
+        };
+        let conversation = |kind: &str, edit: &dyn Fn(&mut Value)| {
+            let mut v: Value = serde_json::from_str(CONVERSATION).unwrap();
+            v["event"] = kind.into();
+            edit(&mut v);
+            v
+        };
+        let cases: Vec<(Value, &str)> = vec![
+            (updated(&text), "content"),
+            (updated(&huge), "content"),
+            (
+                json!({"event": "message_updated", "id": "9".repeat(129), "conversation": {"id": 1}}),
+                "id",
+            ),
+            (
+                conversation("conversation_updated", &|v| {
+                    v["meta"]["assignee"] = json!({"name": long.clone(), "email": "a@b.c"})
+                }),
+                "meta.assignee.name",
+            ),
+            (
+                conversation("conversation_updated", &|v| {
+                    v["meta"]["assignee"] = json!({"name": "Dana", "email": huge.clone()})
+                }),
+                "meta.assignee.email",
+            ),
+            (
+                conversation("conversation_status_changed", &|v| {
+                    v["status"] = long.clone()
+                }),
+                "status",
+            ),
+            (
+                conversation("conversation_created", &|v| v["id"] = json!("")),
+                "id",
+            ),
+            (
+                serde_json::from_slice(&fixture_with(|v| v["content"] = text.clone())).unwrap(),
+                "content",
+            ),
+            (
+                serde_json::from_slice(&fixture_with(|v| {
+                    v["conversation"]["meta"]["sender"]["name"] = long.clone()
+                }))
+                .unwrap(),
+                "conversation.meta.sender.name",
+            ),
+            (
+                serde_json::from_slice(&fixture_with(|v| v["inbox"]["name"] = long.clone()))
+                    .unwrap(),
+                "inbox.name",
+            ),
+        ];
+        for (body, field) in cases {
+            let err = parse_events(&serde_json::to_vec(&body).unwrap(), &ctx()).unwrap_err();
+            assert_eq!(err.field, field, "{}", err.message);
+            assert!(err.message.contains("longer than") || err.message.contains("empty"));
+        }
+    }
+
+    #[test]
+    fn an_unknown_kind_is_not_echoed_whole() {
+        let kind = "k".repeat(10_000);
+        let body = serde_json::to_vec(&json!({ "event": kind })).unwrap();
+        let err = parse_events(&body, &ctx()).unwrap_err();
+        assert!(err.message.len() < 300, "{}", err.message.len());
     }
 }

@@ -13,7 +13,7 @@
 //! ignores is taken here and refused by the checked path. Both are valid JSON, and
 //! nothing of them is kept.
 
-use super::inbound::{InboundEvent, NewChatRule, ParseContext};
+use super::event::{InboundEvent, NewChatRule, ParseContext};
 use super::limits::MAX_EVENTS_PER_BATCH;
 use super::{chatwoot, native};
 use serde::de::IgnoredAny;
@@ -80,7 +80,7 @@ fn parse_one(bytes: &[u8], peek: Peek, ctx: &ParseContext) -> Option<InboundEven
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::parse_events_checked;
+    use crate::formats::parse::parse_events_checked;
 
     const NATIVE: &str = include_str!("../../../../shared/fixtures/timelines_message_example.json");
     const CREATED: &str = include_str!("../../../../shared/fixtures/livedesk_message_created.json");

@@ -1,11 +1,19 @@
-//! Wire formats: inbound events (native and Chatwoot/liveDesk) and their limits.
+//! Wire formats: inbound events (native and Chatwoot/liveDesk) with their limits, and the
+//! outbound bundle. `parse` dispatches to the parsers; the parsers share `event` (what
+//! they produce), `source` (what they read), `invalid` and `validate`.
 
 pub mod bundle;
-pub mod chatwoot;
+mod chatwoot;
+pub mod event;
 mod fast;
-pub mod inbound;
+pub mod invalid;
 pub mod limits;
-pub mod native;
+mod native;
+pub mod parse;
+mod source;
+pub mod validate;
 
+pub use event::{InboundEvent, NewChatRule, ParseContext};
 pub use fast::parse_events as parse_events_fast;
-pub use inbound::{parse_events, parse_events_checked, InboundEvent, InvalidEvent, NewChatRule};
+pub use invalid::InvalidEvent;
+pub use parse::{parse_events, parse_events_checked};

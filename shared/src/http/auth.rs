@@ -1,10 +1,18 @@
-//! Bearer tokens: the admin token and tenant API keys.
+//! Who is calling: the tenant behind an API key, or the operator's admin token. Each is an
+//! extractor, so a handler names the credential it needs in its signature and nothing
+//! else checks one. Both read `Authorization: Bearer <token>`.
 
 use super::ApiError;
 use crate::domain::{ApiKey, WorkspaceId};
 use crate::store::Store;
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
+
+/// The refusal of a key that is not (or no longer) valid.
+pub const INVALID_KEY: ApiError = ApiError::Unauthorized("invalid API key");
 
 /// The bearer token of a request.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
@@ -29,28 +37,88 @@ pub fn tokens_match(presented: &str, expected: &str) -> bool {
     !expected.is_empty() && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
 }
 
-/// The refusal of a key that is not (or no longer) valid.
-pub const INVALID_KEY: ApiError = ApiError::Unauthorized("invalid API key");
-
-/// The API key a request carries and the workspace it names (not verified yet).
-pub fn presented_key(headers: &HeaderMap) -> Result<(ApiKey, WorkspaceId), ApiError> {
-    let key = ApiKey::presented(bearer_token(headers)?);
-    let ws = key.workspace().ok_or(INVALID_KEY)?;
-    Ok((key, ws))
+/// An API key as presented, with the workspace it names; not verified yet (ingest
+/// verifies it in the same update that admits the request).
+#[derive(Debug, Clone)]
+pub struct PresentedKey {
+    /// The key.
+    pub key: ApiKey,
+    /// The workspace it claims.
+    pub workspace: WorkspaceId,
 }
 
-/// The workspace whose API key the request carries.
-pub async fn require_workspace(
-    store: &Store,
-    headers: &HeaderMap,
-) -> Result<WorkspaceId, ApiError> {
-    let key = ApiKey::presented(bearer_token(headers)?);
-    store.authenticate(&key).await?.ok_or(INVALID_KEY)
+impl<S: Send + Sync> FromRequestParts<S> for PresentedKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let key = ApiKey::presented(bearer_token(&parts.headers)?);
+        let workspace = key.workspace().ok_or(INVALID_KEY)?;
+        Ok(Self { key, workspace })
+    }
+}
+
+/// A tenant whose API key was verified against the stored hashes (strongly consistent,
+/// so a revoked or rotated key is refused at once).
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    /// The workspace.
+    pub workspace: WorkspaceId,
+    /// The key that authenticated the request.
+    pub key: ApiKey,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Tenant
+where
+    Store: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let key = ApiKey::presented(bearer_token(&parts.headers)?);
+        let workspace = Store::from_ref(state)
+            .authenticate(&key)
+            .await?
+            .ok_or(INVALID_KEY)?;
+        Ok(Self { workspace, key })
+    }
+}
+
+/// The operator's admin token, as configured.
+#[derive(Debug, Clone)]
+pub struct AdminToken(pub Arc<str>);
+
+/// A request carrying the admin token.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin
+where
+    AdminToken: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let expected = AdminToken::from_ref(state);
+        if tokens_match(bearer_token(&parts.headers)?, &expected.0) {
+            Ok(Admin)
+        } else {
+            Err(ApiError::Unauthorized("invalid admin token"))
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::Request;
+
+    fn parts(authorization: Option<&str>) -> Parts {
+        let mut request = Request::builder().uri("/");
+        if let Some(value) = authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        request.body(()).unwrap().into_parts().0
+    }
 
     #[test]
     fn reads_bearer_tokens() {
@@ -67,5 +135,33 @@ mod tests {
         assert!(tokens_match("s3cret", "s3cret"));
         assert!(!tokens_match("s3cret", "s3creT"));
         assert!(!tokens_match("", ""));
+    }
+
+    #[tokio::test]
+    async fn the_admin_extractor_takes_only_the_configured_token() {
+        let state = AdminToken("s3cret".into());
+        let cases = [
+            (Some("Bearer s3cret"), true),
+            (Some("Bearer s3creT"), false),
+            (Some("s3cret"), false),
+            (None, false),
+        ];
+        for (header, ok) in cases {
+            let got = Admin::from_request_parts(&mut parts(header), &state).await;
+            assert_eq!(got.is_ok(), ok, "{header:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_presented_key_must_name_a_workspace() {
+        let ws = WorkspaceId::generate();
+        let key = ApiKey::generate(&ws);
+        let header = format!("Bearer {}", key.reveal());
+        let presented = PresentedKey::from_request_parts(&mut parts(Some(&header)), &())
+            .await
+            .unwrap();
+        assert_eq!(presented.workspace, ws);
+        let bad = PresentedKey::from_request_parts(&mut parts(Some("Bearer nope")), &()).await;
+        assert!(matches!(bad, Err(ApiError::Unauthorized(_))));
     }
 }

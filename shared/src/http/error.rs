@@ -7,7 +7,27 @@ use crate::url_policy::UrlRefused;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for programs (`code`, `field`) and for people (`message`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable word: `invalid_request`, `refused`, `unauthorized`, `not_found`,
+    /// `body_too_large`, `conflict`, `throttled` or `unavailable`.
+    pub code: &'static str,
+    /// A sentence naming what is wrong.
+    pub message: String,
+    /// The offending field, when one is.
+    pub field: Option<String>,
+}
 
 /// Everything an HTTP handler can answer with instead of success.
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +151,13 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let body = json!({"error": {"code": code, "message": message, "field": field}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code,
+                message,
+                field: field.map(str::to_string),
+            },
+        };
         let mut response = (status, Json(body)).into_response();
         if let ApiError::Throttled {
             retry_after_secs, ..

@@ -1,10 +1,12 @@
 //! What the HTTP functions share: the error type (mapped to status codes here, once),
-//! bearer authentication and size-limited bodies.
+//! the credential extractors, size-limited and typed bodies, no-store responses.
 
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod no_store;
 
-pub use auth::{bearer_token, presented_key, require_workspace, tokens_match, INVALID_KEY};
-pub use body::LimitedBody;
-pub use error::ApiError;
+pub use auth::{bearer_token, tokens_match, Admin, AdminToken, PresentedKey, Tenant, INVALID_KEY};
+pub use body::{JsonBody, LimitedBody};
+pub use error::{ApiError, ErrorBody};
+pub use no_store::NoStore;

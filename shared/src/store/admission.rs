@@ -3,11 +3,11 @@
 //! with it (`ALL_NEW`), so an ingest request starts with one round trip instead of three
 //! (key read, settings read, rate counter). A refused request writes nothing.
 
-use super::rate_limit::{OverLimit, RateLimit};
 use super::webhooks::webhook_of;
 use super::workspaces::{holds_key, key_entry_names};
-use super::{keys, n, s, Item, Store, StoreError, StoreResult, WebhookRecord};
-use crate::domain::{ApiKey, Timestamp, WorkspaceId};
+use super::{keys, n, s, Item, Store, StoreError, StoreResult};
+use crate::domain::{ApiKey, OverLimit, RateLimit, RateWindow, Timestamp, Webhook, WorkspaceId};
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use std::collections::HashMap;
@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
     /// Counted; the webhook settings as they are now (`None`: none registered).
-    Admitted(Option<WebhookRecord>),
+    Admitted(Option<Webhook>),
     /// The key is not (or no longer) one of the workspace's keys.
     UnknownKey,
     /// The workspace's window is full.
@@ -66,7 +66,8 @@ enum Next {
     Throttled(OverLimit),
 }
 
-fn next_step(old: Option<&Item>, key: &ApiKey, limit: RateLimit, window: i64, left: u32) -> Next {
+fn next_step(old: Option<&Item>, key: &ApiKey, limit: RateLimit, now: RateWindow) -> Next {
+    let (window, left) = (now.start, now.left_secs);
     let Some(old) = old.filter(|item| holds_key(item, key)) else {
         return Next::UnknownKey;
     };
@@ -102,7 +103,8 @@ impl Store {
         now: &Timestamp,
         seen: &RateWindows,
     ) -> StoreResult<Admission> {
-        let (window, left) = limit.window(now);
+        let now = limit.window(now);
+        let window = now.start;
         let mut step = if seen.last(ws) == Some(window) {
             Step::Count { window }
         } else {
@@ -111,58 +113,61 @@ impl Store {
         // Each failed step learns the item's state, so the next one fits it; only a race
         // with other Lambdas on the window can fail again.
         for _ in 0..4 {
-            let update = self
-                .update(s(keys::workspace_pk(ws)), s(keys::META))
-                .set_expression_attribute_names(Some(key_entry_names(key)))
-                .expression_attribute_values(":one", n(1))
-                .return_values(ReturnValue::AllNew)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                );
-            let update = match step {
-                Step::Count { window } => update
-                    .update_expression("ADD rate_count :one")
-                    .condition_expression(
-                        "attribute_exists(#keys.#key) AND rate_window = :w AND rate_count < :limit",
-                    )
-                    .expression_attribute_values(":w", n(window))
-                    .expression_attribute_values(":limit", n(limit.requests)),
-                Step::Open { window } => update
-                    .update_expression("SET rate_window = :w, rate_count = :one")
-                    .condition_expression(
-                        "attribute_exists(#keys.#key) AND \
-                         (attribute_not_exists(rate_window) OR rate_window < :w)",
-                    )
-                    .expression_attribute_values(":w", n(window)),
-            };
-            match update.send().await {
+            let result = self.admission_update(ws, key, limit, step).send().await;
+            let failed = match result {
                 Ok(out) => {
                     let (Step::Count { window } | Step::Open { window }) = step;
                     seen.saw(ws, window);
                     return Ok(Admission::Admitted(webhook_of(out.attributes)?));
                 }
                 Err(e) => match e.into_service_error() {
-                    UpdateItemError::ConditionalCheckFailedException(failed) => {
-                        match next_step(failed.item(), key, limit, window, left) {
-                            Next::Try(next) => step = next,
-                            Next::UnknownKey => return Ok(Admission::UnknownKey),
-                            Next::Throttled(over) => return Ok(Admission::Throttled(over)),
-                        }
-                    }
-                    other => {
-                        return Err(StoreError::Dynamo {
-                            op: "UpdateItem",
-                            detail: aws_sdk_dynamodb::error::DisplayErrorContext(&other)
-                                .to_string(),
-                        })
-                    }
+                    UpdateItemError::ConditionalCheckFailedException(failed) => failed,
+                    other => return Err(StoreError::service("UpdateItem", &other)),
                 },
+            };
+            match next_step(failed.item(), key, limit, now) {
+                Next::Try(next) => step = next,
+                Next::UnknownKey => return Ok(Admission::UnknownKey),
+                Next::Throttled(over) => return Ok(Admission::Throttled(over)),
             }
         }
         Err(StoreError::Dynamo {
             op: "UpdateItem",
             detail: "the rate window kept changing hands".into(),
         })
+    }
+
+    /// The conditional update of one step: the key must be the workspace's, and the window
+    /// must be the one the step expects.
+    fn admission_update(
+        &self,
+        ws: &WorkspaceId,
+        key: &ApiKey,
+        limit: RateLimit,
+        step: Step,
+    ) -> UpdateItemFluentBuilder {
+        let update = self
+            .update(s(keys::workspace_pk(ws)), s(keys::META))
+            .set_expression_attribute_names(Some(key_entry_names(key)))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        match step {
+            Step::Count { window } => update
+                .update_expression("ADD rate_count :one")
+                .condition_expression(
+                    "attribute_exists(#keys.#key) AND rate_window = :w AND rate_count < :limit",
+                )
+                .expression_attribute_values(":w", n(window))
+                .expression_attribute_values(":limit", n(limit.requests)),
+            Step::Open { window } => update
+                .update_expression("SET rate_window = :w, rate_count = :one")
+                .condition_expression(
+                    "attribute_exists(#keys.#key) AND \
+                     (attribute_not_exists(rate_window) OR rate_window < :w)",
+                )
+                .expression_attribute_values(":w", n(window)),
+        }
     }
 }
 
@@ -175,6 +180,13 @@ mod tests {
         requests: 2,
         window_secs: 1,
     };
+
+    fn at(start: i64) -> RateWindow {
+        RateWindow {
+            start,
+            left_secs: 1,
+        }
+    }
 
     fn item(key: &ApiKey, window: Option<i64>, count: i64) -> Item {
         let mut item = Item::from([(
@@ -192,37 +204,37 @@ mod tests {
     fn a_failed_step_picks_the_step_that_fits_the_item() {
         let key = ApiKey::generate(&WorkspaceId::generate());
         let other = ApiKey::generate(&WorkspaceId::generate());
-        assert_eq!(next_step(None, &key, LIMIT, 10, 1), Next::UnknownKey);
+        assert_eq!(next_step(None, &key, LIMIT, at(10)), Next::UnknownKey);
         let stored = item(&other, Some(10), 0);
         assert_eq!(
-            next_step(Some(&stored), &key, LIMIT, 10, 1),
+            next_step(Some(&stored), &key, LIMIT, at(10)),
             Next::UnknownKey
         );
         let fresh = item(&key, None, 0);
         assert_eq!(
-            next_step(Some(&fresh), &key, LIMIT, 10, 1),
+            next_step(Some(&fresh), &key, LIMIT, at(10)),
             Next::Try(Step::Open { window: 10 })
         );
         let older = item(&key, Some(9), 5);
         assert_eq!(
-            next_step(Some(&older), &key, LIMIT, 10, 1),
+            next_step(Some(&older), &key, LIMIT, at(10)),
             Next::Try(Step::Open { window: 10 })
         );
         let open = item(&key, Some(10), 1);
         assert_eq!(
-            next_step(Some(&open), &key, LIMIT, 10, 1),
+            next_step(Some(&open), &key, LIMIT, at(10)),
             Next::Try(Step::Count { window: 10 })
         );
         let full = item(&key, Some(10), 2);
         assert_eq!(
-            next_step(Some(&full), &key, LIMIT, 10, 1),
+            next_step(Some(&full), &key, LIMIT, at(10)),
             Next::Throttled(OverLimit {
                 retry_after_secs: 1
             })
         );
         let ahead = item(&key, Some(11), 0);
         assert_eq!(
-            next_step(Some(&ahead), &key, LIMIT, 10, 1),
+            next_step(Some(&ahead), &key, LIMIT, at(10)),
             Next::Try(Step::Count { window: 11 })
         );
     }

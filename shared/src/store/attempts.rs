@@ -7,7 +7,7 @@ use crate::domain::{DeliveryId, WorkspaceId};
 use aws_sdk_dynamodb::types::ReturnValue;
 
 /// Counters outlive the whole retry schedule (≈ 28 h) with a margin.
-const ATTEMPTS_TTL_SECS: i64 = 3 * 86_400;
+const ATTEMPTS_TTL_DAYS: i64 = 3;
 
 impl Store {
     /// Records one more failed attempt of `delivery`; returns how many have failed so far.
@@ -20,10 +20,7 @@ impl Store {
             .update(s(keys::workspace_pk(ws)), s(keys::attempts(delivery)))
             .update_expression("ADD failures :one SET expires_at = :expires")
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(
-                ":expires",
-                n(chrono::Utc::now().timestamp() + ATTEMPTS_TTL_SECS),
-            )
+            .expression_attribute_values(":expires", n(self.expires_in_days(ATTEMPTS_TTL_DAYS)))
             .return_values(ReturnValue::AllNew)
             .send()
             .await

@@ -11,7 +11,7 @@ const GET_CHUNK: usize = 100;
 const MAX_ROUNDS: u32 = 8;
 
 /// A table key: partition and sort key.
-pub type Key = (String, String);
+pub(crate) type Key = (String, String);
 
 /// The key attributes of one item.
 fn key_item((pk, sk): &Key) -> Item {

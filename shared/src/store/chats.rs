@@ -4,17 +4,19 @@
 use super::batch::Key;
 use super::transact::{Applied, ConditionalUpdate};
 use super::{keys, s, Item, Store, StoreError, StoreResult};
-use crate::domain::{ChatId, WorkspaceId};
+use crate::domain::{ChatId, ChatState, Responsible, WorkspaceId};
 use aws_sdk_dynamodb::types::ReturnValue;
 use std::collections::HashMap;
 
-/// What a delivery learns about its chat.
+/// A delivery (or bundle) that may open its chat's conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatState {
-    /// True when this delivery is the first of the chat's current conversation.
-    pub is_new: bool,
-    /// The responsible teammate from a `conversation_updated`, with when it arrived (ms).
-    pub responsible: Option<(String, String, i64)>,
+pub struct Announcement {
+    /// The tenant.
+    pub ws: WorkspaceId,
+    /// The chat.
+    pub chat: ChatId,
+    /// The delivery or bundle id that announces it (a retry of it announces again).
+    pub by: String,
 }
 
 /// What a chat item says to `delivery`.
@@ -22,12 +24,14 @@ fn state_of(item: &Item, delivery: &str) -> ChatState {
     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
     let responsible = match (text("responsible_name"), text("responsible_email")) {
         (Some(name), Some(email)) => {
-            let at = item
+            // Written together with the name and email; an item without it is older than
+            // any message, so it never overrides one.
+            let at_ms = item
                 .get("responsible_at")
                 .and_then(|v| v.as_n().ok())
                 .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
-            Some((name, email, at))
+                .unwrap_or(i64::MIN);
+            Some(Responsible { name, email, at_ms })
         }
         _ => None,
     };
@@ -60,20 +64,17 @@ impl Store {
     /// `announce_chat` for many chats at once (one entry per chat): one consistent
     /// BatchGetItem per 100 chats, then one TransactWriteItems recording the deliveries of
     /// the chats no delivery has announced yet.
-    pub async fn announce_chats(
-        &self,
-        wanted: &[(WorkspaceId, ChatId, String)],
-    ) -> StoreResult<Vec<ChatState>> {
+    pub async fn announce_chats(&self, wanted: &[Announcement]) -> StoreResult<Vec<ChatState>> {
         let keys: Vec<Key> = wanted
             .iter()
-            .map(|(ws, chat, _)| (keys::workspace_pk(ws), keys::chat(chat)))
+            .map(|a| (keys::workspace_pk(&a.ws), keys::chat(&a.chat)))
             .collect();
         let items = self.get_items(&keys, None, true).await?;
         let none = Item::new();
         let mut states: Vec<ChatState> = wanted
             .iter()
             .zip(&keys)
-            .map(|((.., delivery), key)| state_of(items.get(key).unwrap_or(&none), delivery))
+            .map(|(a, key)| state_of(items.get(key).unwrap_or(&none), &a.by))
             .collect();
         let unannounced: Vec<usize> = (0..wanted.len())
             .filter(|&i| {
@@ -88,7 +89,7 @@ impl Store {
                 key: keys[i].clone(),
                 update: "SET first_delivery = :d".into(),
                 condition: "attribute_not_exists(first_delivery)".into(),
-                values: HashMap::from([(":d".into(), s(&wanted[i].2))]),
+                values: HashMap::from([(":d".into(), s(&wanted[i].by))]),
             })
             .collect();
         let applied = self.transact_updates(&claims).await?;
@@ -104,8 +105,8 @@ impl Store {
                     ..states[i].clone()
                 },
                 Applied::Other(_) => {
-                    let (ws, chat, delivery) = &wanted[i];
-                    self.announce_chat(ws, chat, delivery).await?
+                    let a = &wanted[i];
+                    self.announce_chat(&a.ws, &a.chat, &a.by).await?
                 }
             };
         }

@@ -1,42 +1,35 @@
-//! Deliveries kept in the table instead of the queue: held while the webhook is disabled
-//! or unset (released on enable), and dead letters that used up every attempt (the
-//! workspace's own view of the shared DLQ, re-sent by replay).
+//! Kept deliveries as items: held while the webhook is off, dead letters that used up
+//! every attempt (the workspace's own view of the shared DLQ, re-sent by replay). Sorted
+//! by creation, then position in their request, so re-sending keeps the order.
 
 use super::batch::Key;
-use super::{expires_in_days, json_attribute, keys, n, s, Item, Store, StoreError, StoreResult};
-use crate::domain::{Timestamp, WorkspaceId};
-use crate::queue::DeliveryEnvelope;
-
-/// Why a delivery is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kept {
-    /// The webhook was disabled or unset when it came to be sent.
-    Held,
-    /// Every attempt of the retry schedule failed.
-    DeadLetter,
-}
+use super::{json_attribute, keys, n, s, Item, Store, StoreError, StoreResult};
+use crate::domain::{DeadLetter, DeliveryEnvelope, Kept, WorkspaceId};
 
 /// Dead letters are kept as long as SQS keeps the DLQ's copy (14 days).
 pub const DEAD_LETTER_RETENTION_DAYS: i64 = 14;
 
-impl Kept {
-    fn prefix(self) -> &'static str {
-        match self {
-            Kept::Held => keys::HELD_PREFIX,
-            Kept::DeadLetter => keys::DEAD_PREFIX,
-        }
-    }
+/// Where one kept delivery is stored, to forget it once it is back on the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptKey {
+    ws: WorkspaceId,
+    sort_key: String,
 }
 
-/// What a dead letter records about its attempts.
+/// A kept delivery read back, with where it is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetterHistory {
-    /// Attempts made, all failed.
-    pub attempts: u32,
-    /// The last failure.
-    pub last_error: String,
-    /// When it was given up.
-    pub dead_at: Timestamp,
+pub struct KeptDelivery {
+    /// Where it is stored.
+    pub key: KeptKey,
+    /// The delivery.
+    pub envelope: DeliveryEnvelope,
+}
+
+fn prefix(kind: Kept) -> &'static str {
+    match kind {
+        Kept::Held => keys::HELD_PREFIX,
+        Kept::DeadLetter => keys::DEAD_PREFIX,
+    }
 }
 
 impl Store {
@@ -50,20 +43,17 @@ impl Store {
     }
 
     /// Records deliveries given up after their last attempt, with what happened.
-    pub async fn keep_dead_letters(
-        &self,
-        letters: &[(DeliveryEnvelope, DeadLetterHistory)],
-    ) -> StoreResult<()> {
+    pub async fn keep_dead_letters(&self, letters: &[DeadLetter]) -> StoreResult<()> {
         let items = letters
             .iter()
-            .map(|(env, history)| {
-                let mut item = kept_item(Kept::DeadLetter, env)?;
-                item.insert("attempts".into(), n(history.attempts));
-                item.insert("last_error".into(), s(&history.last_error));
-                item.insert("dead_at".into(), s(history.dead_at.to_string()));
+            .map(|letter| {
+                let mut item = kept_item(Kept::DeadLetter, &letter.envelope)?;
+                item.insert("attempts".into(), n(letter.attempts));
+                item.insert("last_error".into(), s(&letter.last_error));
+                item.insert("dead_at".into(), s(letter.dead_at.to_string()));
                 item.insert(
                     "expires_at".into(),
-                    n(expires_in_days(DEAD_LETTER_RETENTION_DAYS)),
+                    n(self.expires_in_days(DEAD_LETTER_RETENTION_DAYS)),
                 );
                 Ok(item)
             })
@@ -71,20 +61,19 @@ impl Store {
         self.batch_put(items).await
     }
 
-    /// Up to `limit` kept deliveries created at or after `since_ms`, oldest first, with
-    /// their sort keys.
+    /// Up to `limit` kept deliveries created at or after `since_ms`, oldest first.
     pub async fn kept(
         &self,
         ws: &WorkspaceId,
         kind: Kept,
         since_ms: i64,
         limit: i32,
-    ) -> StoreResult<Vec<(String, DeliveryEnvelope)>> {
+    ) -> StoreResult<Vec<KeptDelivery>> {
         let out = self
             .range_query(
                 ws,
-                &keys::timed(kind.prefix(), since_ms.max(0), ""),
-                &format!("{}~", kind.prefix()),
+                &keys::timed(prefix(kind), since_ms.max(0), ""),
+                &format!("{}~", prefix(kind)),
             )
             .limit(limit)
             .send()
@@ -94,25 +83,32 @@ impl Store {
             .unwrap_or_default()
             .into_iter()
             .map(|item| {
-                let sk = item
+                let sort_key = item
                     .get("sk")
                     .and_then(|v| v.as_s().ok())
                     .cloned()
-                    .unwrap_or_default();
-                Ok((sk, json_attribute(&item, "envelope")?))
+                    .ok_or_else(|| StoreError::Corrupt("kept delivery without sk".into()))?;
+                Ok(KeptDelivery {
+                    key: KeptKey {
+                        ws: ws.clone(),
+                        sort_key,
+                    },
+                    envelope: json_attribute(&item, "envelope")?,
+                })
             })
             .collect()
     }
 
     /// Forgets kept deliveries once they are back on the queue.
-    pub async fn forget_kept(&self, ws: &WorkspaceId, sort_keys: Vec<String>) -> StoreResult<()> {
-        let pk = keys::workspace_pk(ws);
-        let keys: Vec<Key> = sort_keys.into_iter().map(|sk| (pk.clone(), sk)).collect();
+    pub async fn forget_kept(&self, kept: &[KeptKey]) -> StoreResult<()> {
+        let keys: Vec<Key> = kept
+            .iter()
+            .map(|k| (keys::workspace_pk(&k.ws), k.sort_key.clone()))
+            .collect();
         self.batch_delete(&keys).await
     }
 }
 
-/// Sorted by creation, then position in its request, so re-sending keeps the order.
 fn kept_item(kind: Kept, env: &DeliveryEnvelope) -> StoreResult<Item> {
     let json = serde_json::to_string(env).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(Item::from([
@@ -120,7 +116,7 @@ fn kept_item(kind: Kept, env: &DeliveryEnvelope) -> StoreResult<Item> {
         (
             "sk".to_string(),
             s(keys::timed(
-                kind.prefix(),
+                prefix(kind),
                 env.created_at.millis(),
                 &format!("{:05}#{}", env.sequence, env.delivery_id),
             )),

@@ -1,15 +1,16 @@
 //! Stored messages: the idempotency record and the source for aggregation and replay.
 
 use super::batch::Key;
-use super::{expires_in_days, keys, n, s, Item, PendingWindow, Store, StoreError, StoreResult};
-use crate::domain::{DeliveryId, MessageEvent, MessageId, Timestamp, WorkspaceId};
+use super::windows::{bucket, member_of, member_prefix, opening_item, window_key};
+use super::{keys, n, s, Item, Store, StoreError, StoreResult};
+use crate::domain::{DeliveryId, MessageEvent, MessageId, PendingWindow, Timestamp, WorkspaceId};
 use std::collections::HashSet;
 
 /// Messages are kept this long (the aggregation issue needs ≥ 7 days).
 pub const MESSAGE_RETENTION_DAYS: i64 = 14;
 
 /// The message event of a stored message item, with any edit applied.
-pub(crate) fn event_of(item: &Item) -> StoreResult<MessageEvent> {
+pub(super) fn event_of(item: &Item) -> StoreResult<MessageEvent> {
     let mut event: MessageEvent = item
         .get("event")
         .and_then(|v| v.as_s().ok())
@@ -25,6 +26,7 @@ pub(crate) fn event_of(item: &Item) -> StoreResult<MessageEvent> {
 
 /// A new message as written to the table: the key is the message id, so writing it twice
 /// is idempotent and needs no read first.
+#[derive(Debug, Clone, Copy)]
 pub struct NewMessage<'a> {
     /// The message with its chat context.
     pub event: &'a MessageEvent,
@@ -36,42 +38,36 @@ pub struct NewMessage<'a> {
     pub window: Option<&'a PendingWindow>,
 }
 
-impl NewMessage<'_> {
-    fn item(&self, ws: &WorkspaceId) -> StoreResult<Item> {
-        let event = self.event;
+impl Store {
+    fn message_item(&self, ws: &WorkspaceId, m: &NewMessage<'_>) -> StoreResult<Item> {
+        let event = m.event;
         let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut item = Item::from([
             ("pk".into(), s(keys::workspace_pk(ws))),
             ("sk".into(), s(keys::message(&event.message.message_id))),
             ("chat_id".into(), s(event.chat.chat_id.as_str())),
-            ("delivery_id".into(), s(self.delivery.as_str())),
-            ("received_at".into(), s(self.received_at.rfc3339())),
+            ("delivery_id".into(), s(m.delivery.as_str())),
+            ("received_at".into(), s(m.received_at.rfc3339())),
             ("event".into(), s(body)),
             (
                 "expires_at".into(),
-                n(expires_in_days(MESSAGE_RETENTION_DAYS)),
+                n(self.expires_in_days(MESSAGE_RETENTION_DAYS)),
             ),
         ]);
-        if let Some(w) = self.window {
+        if let Some(w) = m.window {
             let member = format!(
                 "{}{:013}#{}",
-                w.member_prefix(),
+                member_prefix(w),
                 event.message.timestamp.millis(),
                 event.message.message_id
             );
-            item.insert("win_pk".into(), s(w.bucket()));
+            item.insert("win_pk".into(), s(bucket(w)));
             item.insert("win_sk".into(), s(member));
-            item.insert("member_of".into(), s(w.member_of()));
+            item.insert("member_of".into(), s(member_of(w)));
         }
         Ok(item)
     }
-}
 
-fn message_key(ws: &WorkspaceId, id: &MessageId) -> Key {
-    (keys::workspace_pk(ws), keys::message(id))
-}
-
-impl Store {
     /// One existence read for an ingest request, 100 keys per BatchGetItem: which of
     /// `ids` are stored already (the duplicate check) and which of `windows` are open.
     pub async fn stored_and_open(
@@ -79,9 +75,9 @@ impl Store {
         ws: &WorkspaceId,
         ids: &[MessageId],
         windows: &[PendingWindow],
-    ) -> StoreResult<(HashSet<MessageId>, HashSet<Key>)> {
+    ) -> StoreResult<(HashSet<MessageId>, HashSet<PendingWindow>)> {
         let mut wanted: Vec<Key> = ids.iter().map(|id| message_key(ws, id)).collect();
-        wanted.extend(windows.iter().map(PendingWindow::table_key));
+        wanted.extend(windows.iter().map(window_key));
         let found = self.existing(&wanted).await?;
         let stored = ids
             .iter()
@@ -90,8 +86,8 @@ impl Store {
             .collect();
         let open = windows
             .iter()
-            .map(PendingWindow::table_key)
-            .filter(|key| found.contains(key))
+            .filter(|w| found.contains(&window_key(w)))
+            .cloned()
             .collect();
         Ok((stored, open))
     }
@@ -107,10 +103,10 @@ impl Store {
     ) -> StoreResult<()> {
         let mut items = windows
             .iter()
-            .map(PendingWindow::opening_item)
+            .map(opening_item)
             .collect::<StoreResult<Vec<_>>>()?;
         for m in messages {
-            items.push(m.item(ws)?);
+            items.push(self.message_item(ws, m)?);
         }
         self.batch_put(items).await
     }
@@ -137,4 +133,8 @@ impl Store {
             .await;
         Ok(super::applied("UpdateItem", result)?.is_some())
     }
+}
+
+fn message_key(ws: &WorkspaceId, id: &MessageId) -> Key {
+    (keys::workspace_pk(ws), keys::message(id))
 }

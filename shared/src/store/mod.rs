@@ -1,37 +1,37 @@
-//! The one DynamoDB table. Every partition key starts with the workspace
-//! (`WS#<id>`), so no query can reach another tenant's items. See docs/data-model.md.
+//! The one DynamoDB table: maps the domain's types to and from items. Every partition key
+//! starts with the workspace (`WS#<id>`), so no query can reach another tenant's items.
+//! Nothing outside this module sees an item, an attribute or a key (docs/data-model.md).
 
-pub mod activity;
-pub mod admission;
-pub mod attempts;
-pub mod batch;
-pub mod chats;
-pub mod kept;
-pub mod keys;
-pub mod messages;
-pub mod rate_limit;
-pub mod request_log;
+mod activity;
+mod admission;
+mod attempts;
+mod batch;
+mod chats;
+mod kept;
+mod keys;
+mod messages;
+mod request_log;
 pub mod schema;
-pub mod transact;
-pub mod webhooks;
-pub mod windows;
-pub mod workspaces;
+mod transact;
+mod webhooks;
+mod windows;
+mod workspaces;
 
+use crate::clock::Clock;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
-pub use activity::ActivityEntry;
 pub use admission::{Admission, RateWindows};
-pub use kept::{DeadLetterHistory, Kept};
-pub use rate_limit::{OverLimit, RateLimit};
-pub use request_log::{RecordedResponse, RequestLogEntry};
-pub use webhooks::WebhookRecord;
-pub use windows::{PendingWindow, WindowMessage};
-pub use workspaces::Workspace;
+pub use chats::Announcement;
+pub use kept::{KeptDelivery, KeptKey};
+pub use messages::NewMessage;
+pub use request_log::{LOG_LIMIT, LOG_RETENTION_DAYS};
+pub use transact::TRANSACT_CHUNK;
+pub use windows::DueCursor;
 
 /// A DynamoDB item.
-pub type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// What can go wrong talking to the table.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +62,16 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// A service error DynamoDB answered with, once its SDK wrapper is unpacked.
+    pub(crate) fn service(op: &'static str, err: &(dyn std::error::Error + 'static)) -> Self {
+        StoreError::Dynamo {
+            op,
+            detail: DisplayErrorContext(err).to_string(),
+        }
+    }
+}
+
 impl From<serde_dynamo::Error> for StoreError {
     fn from(err: serde_dynamo::Error) -> Self {
         StoreError::Corrupt(err.to_string())
@@ -88,20 +98,28 @@ where
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The table, with the client that reaches it.
+/// The table, with the client that reaches it and the clock its bookkeeping times
+/// (expiry, `updated_at`) come from.
 #[derive(Clone, Debug)]
 pub struct Store {
     db: aws_sdk_dynamodb::Client,
     table: String,
+    clock: Clock,
 }
 
 impl Store {
     /// A store over `table`.
-    pub fn new(db: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+    pub fn new(db: aws_sdk_dynamodb::Client, table: impl Into<String>, clock: Clock) -> Self {
         Self {
             db,
             table: table.into(),
+            clock,
         }
+    }
+
+    /// Unix seconds `days` from now: the TTL attribute value.
+    pub(crate) fn expires_in_days(&self, days: i64) -> i64 {
+        self.clock.days_from_now(days)
     }
 
     /// A Query over a workspace's items whose sort key starts with `prefix`.
@@ -166,9 +184,4 @@ pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
 
 pub(crate) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
-}
-
-/// Unix seconds `days` from now: the TTL attribute value.
-pub(crate) fn expires_in_days(days: i64) -> i64 {
-    chrono::Utc::now().timestamp() + days * 86_400
 }

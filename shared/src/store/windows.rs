@@ -1,132 +1,128 @@
-//! Pending aggregation windows: one item per chat window, found through the sparse `due`
-//! index by due time (never a scan), claimed by exactly one aggregator run.
+//! Pending aggregation windows as items: one per chat window, found through the sparse
+//! `due` index by due time (never a scan), claimed by exactly one aggregator run. Their
+//! messages are found through the `window` index, many windows per Query.
 
 use super::batch::Key;
 use super::schema::{DUE_INDEX, WINDOW_INDEX};
 use super::transact::{Applied, ConditionalUpdate};
 use super::{keys, n, s, Item, Store, StoreError, StoreResult};
-use crate::domain::{Aggregation, ChatId, MessageEvent, Timestamp, Window, WorkspaceId};
-use aws_sdk_dynamodb::types::AttributeValue;
-use serde::{Deserialize, Serialize};
+use crate::domain::{PendingWindow, Timestamp, WindowMessage, WorkspaceId};
+use futures::future;
 use std::collections::{BTreeMap, HashMap};
 
-/// A window waiting to be flushed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingWindow {
-    /// The tenant.
-    pub workspace_id: WorkspaceId,
-    /// The chat.
-    pub chat_id: ChatId,
-    /// The granularity it was collected with.
-    pub granularity: Aggregation,
-    /// Window start (ms).
-    pub start_ms: i64,
-    /// Window end (ms).
-    pub end_ms: i64,
+/// Windows read per due-index page.
+const DUE_PAGE: i32 = 100;
+
+/// Its key in the table.
+pub(super) fn window_key(w: &PendingWindow) -> Key {
+    (
+        keys::workspace_pk(&w.workspace_id),
+        keys::window(w.end_ms, w.start_ms, &w.chat_id),
+    )
 }
 
-impl PendingWindow {
-    /// The window of `granularity` around `at` for one chat.
-    pub fn new(ws: &WorkspaceId, chat: &ChatId, granularity: Aggregation, window: Window) -> Self {
-        Self {
-            workspace_id: ws.clone(),
-            chat_id: chat.clone(),
-            granularity,
-            start_ms: window.start.millis(),
-            end_ms: window.end.millis(),
-        }
-    }
+/// The window-index partition holding its messages (with those of every window of its
+/// shard that ends at the same time).
+pub(super) fn bucket(w: &PendingWindow) -> String {
+    keys::window_bucket(w.end_ms, keys::chat_shard(&w.workspace_id, &w.chat_id))
+}
 
-    /// Its key in the table.
-    pub fn table_key(&self) -> Key {
-        (
-            keys::workspace_pk(&self.workspace_id),
-            keys::window(self.end_ms, self.start_ms, &self.chat_id),
-        )
-    }
+/// The window-index sort-key prefix of its messages inside the bucket.
+pub(super) fn member_prefix(w: &PendingWindow) -> String {
+    keys::window_member_prefix(w.start_ms, &w.workspace_id, &w.chat_id)
+}
 
-    /// The item that opens it, due at its end. Written only when a read found it missing,
-    /// so an open window, its claim or its parking is never overwritten.
-    pub(crate) fn opening_item(&self) -> StoreResult<Item> {
-        let (pk, sk) = self.table_key();
-        let mut item: Item = serde_dynamo::to_item(self)?;
-        item.insert("pk".into(), s(pk));
-        item.insert("sk".into(), s(sk));
-        item.insert(
-            "due_pk".into(),
-            s(keys::due_shard(&self.workspace_id, &self.chat_id)),
-        );
-        item.insert("due_sk".into(), s(self.due_sk(self.end_ms)));
-        Ok(item)
-    }
+/// The attribute a message item carries to name its window: the window's sort key.
+pub(super) fn member_of(w: &PendingWindow) -> String {
+    window_key(w).1
+}
 
-    fn key(&self) -> (AttributeValue, AttributeValue) {
-        let (pk, sk) = self.table_key();
-        (s(pk), s(sk))
-    }
+/// Due time, then the same order as the messages' bucket (start, chat tag): a page of
+/// windows due together is one contiguous range of their bucket. The start orders two
+/// windows of one chat ending together (after a granularity change).
+fn due_sk(w: &PendingWindow, due_ms: i64) -> String {
+    format!("{due_ms:013}#{}", member_prefix(w))
+}
 
-    /// The window-index partition holding its messages (with those of every window of
-    /// its shard that ends at the same time).
-    pub fn bucket(&self) -> String {
-        keys::window_bucket(
-            self.end_ms,
-            keys::chat_shard(&self.workspace_id, &self.chat_id),
-        )
-    }
+/// The item that opens a window, due at its end. Written only when a read found it
+/// missing, so an open window, its claim or its parking is never overwritten.
+pub(super) fn opening_item(w: &PendingWindow) -> StoreResult<Item> {
+    let (pk, sk) = window_key(w);
+    let mut item: Item = serde_dynamo::to_item(w)?;
+    item.insert("pk".into(), s(pk));
+    item.insert("sk".into(), s(sk));
+    item.insert(
+        "due_pk".into(),
+        s(keys::due_shard(&w.workspace_id, &w.chat_id)),
+    );
+    item.insert("due_sk".into(), s(due_sk(w, w.end_ms)));
+    Ok(item)
+}
 
-    /// The window-index sort-key prefix of its messages inside the bucket.
-    pub fn member_prefix(&self) -> String {
-        keys::window_member_prefix(self.start_ms, &self.workspace_id, &self.chat_id)
-    }
-
-    /// The attribute a message item carries to name its window: the window's sort key.
-    pub(crate) fn member_of(&self) -> String {
-        self.table_key().1
-    }
-
-    fn due_sk(&self, due_ms: i64) -> String {
-        // Due time, then the same order as the messages' bucket (start, chat tag): a page of
-        // windows due together is one contiguous range of their bucket. The start orders two
-        // windows of one chat ending together (after a granularity change).
-        format!("{due_ms:013}#{}", self.member_prefix())
-    }
-
-    fn claim(&self, run: &str, now_ms: i64, stale_ms: i64) -> ConditionalUpdate {
-        ConditionalUpdate {
-            key: self.table_key(),
-            update: "SET claimed_at = :now, claimed_by = :run".into(),
-            condition: "attribute_exists(pk) AND attribute_exists(due_pk) AND \
-                        (attribute_not_exists(claimed_at) OR claimed_at < :stale)"
-                .into(),
-            values: HashMap::from([
-                (":now".into(), n(now_ms)),
-                (":run".into(), s(run)),
-                (":stale".into(), n(now_ms - stale_ms)),
-            ]),
-        }
+fn claim(w: &PendingWindow, run: &str, now_ms: i64, stale_ms: i64) -> ConditionalUpdate {
+    ConditionalUpdate {
+        key: window_key(w),
+        update: "SET claimed_at = :now, claimed_by = :run".into(),
+        condition: "attribute_exists(pk) AND attribute_exists(due_pk) AND \
+                    (attribute_not_exists(claimed_at) OR claimed_at < :stale)"
+            .into(),
+        values: HashMap::from([
+            (":now".into(), n(now_ms)),
+            (":run".into(), s(run)),
+            (":stale".into(), n(now_ms - stale_ms)),
+        ]),
     }
 }
 
-/// A stored message read back for a bundle.
+/// Where a walk of the due index goes on: the next page of each shard that has one.
 #[derive(Debug, Clone)]
-pub struct WindowMessage {
-    /// The message with its chat context (edits applied).
-    pub event: MessageEvent,
-    /// When Outflow received it (ms).
-    pub received_ms: i64,
+pub struct DueCursor {
+    shards: Vec<(u32, Option<Item>)>,
 }
 
-/// One page of due windows, and where the next page starts.
-pub type DuePage = (Vec<PendingWindow>, Option<Item>);
+impl DueCursor {
+    /// The first page of every shard.
+    pub fn start() -> Self {
+        Self {
+            shards: (0..keys::DUE_SHARDS).map(|shard| (shard, None)).collect(),
+        }
+    }
+}
 
 impl Store {
-    /// Windows of one shard due at or before `due_ms`, oldest first.
+    /// One page of every shard's windows due at or before `due_ms`, oldest first within a
+    /// shard (a chat lives in one shard, so its windows stay in due order), and where the
+    /// walk goes on (`None`: no shard has more).
     pub async fn due_windows(
+        &self,
+        due_ms: i64,
+        cursor: DueCursor,
+    ) -> StoreResult<(Vec<PendingWindow>, Option<DueCursor>)> {
+        let pages = future::try_join_all(
+            cursor
+                .shards
+                .into_iter()
+                .map(|(shard, start)| self.due_page(shard, due_ms, start)),
+        )
+        .await?;
+        let mut due = Vec::new();
+        let mut next = Vec::new();
+        for (shard, windows, more) in pages {
+            due.extend(windows);
+            next.extend(more.map(|key| (shard, Some(key))));
+        }
+        Ok((
+            due,
+            (!next.is_empty()).then_some(DueCursor { shards: next }),
+        ))
+    }
+
+    async fn due_page(
         &self,
         shard: u32,
         due_ms: i64,
         start: Option<Item>,
-    ) -> StoreResult<DuePage> {
+    ) -> StoreResult<(u32, Vec<PendingWindow>, Option<Item>)> {
         let out = self
             .db
             .query()
@@ -136,7 +132,7 @@ impl Store {
             .expression_attribute_values(":pk", s(format!("DUE#{shard}")))
             .expression_attribute_values(":upto", s(format!("{due_ms:013}~")))
             .set_exclusive_start_key(start)
-            .limit(100)
+            .limit(DUE_PAGE)
             .send()
             .await
             .map_err(|e| StoreError::dynamo("Query", e))?;
@@ -146,7 +142,7 @@ impl Store {
             .into_iter()
             .map(serde_dynamo::from_item)
             .collect::<Result<Vec<PendingWindow>, _>>()?;
-        Ok((windows, out.last_evaluated_key))
+        Ok((shard, windows, out.last_evaluated_key))
     }
 
     /// Claims windows for one run, up to 100 per TransactWriteItems: true for each window
@@ -160,7 +156,7 @@ impl Store {
     ) -> StoreResult<Vec<bool>> {
         let claims: Vec<ConditionalUpdate> = windows
             .iter()
-            .map(|w| w.claim(run, now_ms, stale_ms))
+            .map(|w| claim(w, run, now_ms, stale_ms))
             .collect();
         let applied = self.transact_updates(&claims).await?;
         Ok(applied.into_iter().map(|a| a == Applied::Yes).collect())
@@ -168,15 +164,15 @@ impl Store {
 
     /// The windows were flushed: they leave the due index for good (25 per BatchWriteItem).
     pub async fn finish_windows(&self, windows: &[PendingWindow]) -> StoreResult<()> {
-        let keys: Vec<Key> = windows.iter().map(PendingWindow::table_key).collect();
+        let keys: Vec<Key> = windows.iter().map(window_key).collect();
         self.batch_delete(&keys).await
     }
 
     /// Takes a window out of the due index while its webhook is off (kept, not delivered).
     pub async fn park_window(&self, w: &PendingWindow) -> StoreResult<()> {
-        let (pk, sk) = w.key();
+        let (pk, sk) = window_key(w);
         let result = self
-            .update(pk, sk)
+            .update(s(pk), s(sk))
             .update_expression("REMOVE due_pk, due_sk, claimed_at, claimed_by")
             .condition_expression("attribute_exists(pk)")
             .send()
@@ -199,22 +195,8 @@ impl Store {
                 .map_err(|e| StoreError::dynamo("Query", e))?;
             for item in out.items.unwrap_or_default() {
                 let w: PendingWindow = serde_dynamo::from_item(item)?;
-                let (pk, sk) = w.key();
-                self.update(pk, sk)
-                    .update_expression(
-                        "SET due_pk = :pk, due_sk = :sk REMOVE claimed_at, claimed_by",
-                    )
-                    .expression_attribute_values(
-                        ":pk",
-                        s(keys::due_shard(&w.workspace_id, &w.chat_id)),
-                    )
-                    .expression_attribute_values(
-                        ":sk",
-                        s(w.due_sk(if due_now { 0 } else { w.end_ms })),
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+                self.reschedule_window(&w, if due_now { 0 } else { w.end_ms })
+                    .await?;
                 count += 1;
             }
             match out.last_evaluated_key {
@@ -224,66 +206,40 @@ impl Store {
         }
     }
 
+    async fn reschedule_window(&self, w: &PendingWindow, due_ms: i64) -> StoreResult<()> {
+        let (pk, sk) = window_key(w);
+        self.update(s(pk), s(sk))
+            .update_expression("SET due_pk = :pk, due_sk = :sk REMOVE claimed_at, claimed_by")
+            .expression_attribute_values(":pk", s(keys::due_shard(&w.workspace_id, &w.chat_id)))
+            .expression_attribute_values(":sk", s(due_sk(w, due_ms)))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+
     /// Every message of each window, in timestamp order, with edits applied. One Query
     /// (paged) per bucket reads the range between the first and the last window's prefix.
     pub async fn windows_messages(
         &self,
         windows: &[PendingWindow],
     ) -> StoreResult<Vec<Vec<WindowMessage>>> {
-        let mut by_bucket: BTreeMap<String, (String, String)> = BTreeMap::new();
-        for w in windows {
-            let prefix = w.member_prefix();
-            let range = by_bucket
-                .entry(w.bucket())
-                .or_insert_with(|| (prefix.clone(), prefix.clone()));
-            range.0 = range.0.clone().min(prefix.clone());
-            range.1 = range.1.clone().max(prefix);
-        }
         let slot: HashMap<Key, usize> = windows
             .iter()
             .enumerate()
-            .map(|(i, w)| ((keys::workspace_pk(&w.workspace_id), w.member_of()), i))
+            .map(|(i, w)| ((keys::workspace_pk(&w.workspace_id), member_of(w)), i))
             .collect();
         let mut messages: Vec<Vec<WindowMessage>> = vec![Vec::new(); windows.len()];
-        for (bucket, (from, to)) in by_bucket {
-            // Prefixes are fixed-width and message suffixes start with a digit, so `~`
-            // closes the range right after the last window's messages.
-            let to = format!("{to}~");
+        for (bucket, (from, to)) in bucket_ranges(windows) {
             let mut start = None;
             loop {
-                let out = self
-                    .db
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(WINDOW_INDEX.name)
-                    .key_condition_expression("win_pk = :pk AND win_sk BETWEEN :from AND :to")
-                    .expression_attribute_values(":pk", s(&bucket))
-                    .expression_attribute_values(":from", s(&from))
-                    .expression_attribute_values(":to", s(&to))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::dynamo("Query", e))?;
-                for item in out.items.unwrap_or_default() {
-                    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-                    // Windows in the range but not asked for (parked, claimed elsewhere)
-                    // are read and left.
-                    let (Some(pk), Some(of)) = (text("pk"), text("member_of")) else {
-                        continue;
-                    };
-                    let Some(&i) = slot.get(&(pk, of)) else {
-                        continue;
-                    };
-                    let received_ms = text("received_at")
-                        .and_then(|t| Timestamp::parse(&t))
-                        .map(|t| t.millis())
-                        .unwrap_or(0);
-                    messages[i].push(WindowMessage {
-                        event: super::messages::event_of(&item)?,
-                        received_ms,
-                    });
+                let (items, next) = self.bucket_page(&bucket, &from, &to, start).await?;
+                for item in items {
+                    if let Some(i) = slot_of(&item, &slot) {
+                        messages[i].push(window_message(&item)?);
+                    }
                 }
-                match out.last_evaluated_key {
+                match next {
                     Some(key) => start = Some(key),
                     None => break,
                 }
@@ -291,4 +247,65 @@ impl Store {
         }
         Ok(messages)
     }
+
+    async fn bucket_page(
+        &self,
+        bucket: &str,
+        from: &str,
+        to: &str,
+        start: Option<Item>,
+    ) -> StoreResult<(Vec<Item>, Option<Item>)> {
+        let out = self
+            .db
+            .query()
+            .table_name(&self.table)
+            .index_name(WINDOW_INDEX.name)
+            .key_condition_expression("win_pk = :pk AND win_sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(bucket))
+            .expression_attribute_values(":from", s(from))
+            .expression_attribute_values(":to", s(to))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?;
+        Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+    }
+}
+
+/// The sort-key range of each bucket that holds the messages of all `windows` in it.
+fn bucket_ranges(windows: &[PendingWindow]) -> BTreeMap<String, (String, String)> {
+    let mut by_bucket: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for w in windows {
+        let prefix = member_prefix(w);
+        let range = by_bucket
+            .entry(bucket(w))
+            .or_insert_with(|| (prefix.clone(), prefix.clone()));
+        range.0 = range.0.clone().min(prefix.clone());
+        range.1 = range.1.clone().max(prefix);
+    }
+    // Prefixes are fixed-width and message suffixes start with a digit, so `~` closes
+    // the range right after the last window's messages.
+    for range in by_bucket.values_mut() {
+        range.1.push('~');
+    }
+    by_bucket
+}
+
+/// Which asked-for window a message item belongs to; windows in the range but not asked
+/// for (parked, claimed elsewhere) are read and left.
+fn slot_of(item: &Item, slot: &HashMap<Key, usize>) -> Option<usize> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    slot.get(&(text("pk")?, text("member_of")?)).copied()
+}
+
+fn window_message(item: &Item) -> StoreResult<WindowMessage> {
+    let received = item
+        .get("received_at")
+        .and_then(|v| v.as_s().ok())
+        .and_then(|t| Timestamp::parse(t))
+        .ok_or_else(|| StoreError::Corrupt("message without received_at".into()))?;
+    Ok(WindowMessage {
+        event: super::messages::event_of(item)?,
+        received_ms: received.millis(),
+    })
 }

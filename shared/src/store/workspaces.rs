@@ -3,23 +3,10 @@
 //! is a single-item update: atomic without a transaction.
 
 use super::{applied, keys, s, Item, Store, StoreError, StoreResult};
-use crate::domain::{ApiKey, Timestamp, WorkspaceId};
+use crate::domain::{ApiKey, Workspace, WorkspaceId};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-
-/// A tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Workspace {
-    /// Its id.
-    pub workspace_id: WorkspaceId,
-    /// Display name.
-    pub name: String,
-    /// Who is emailed when the webhook is disabled.
-    pub owner_email: String,
-    /// When it was created.
-    pub created_at: Timestamp,
-}
 
 #[derive(Serialize, Deserialize)]
 struct WorkspaceItem {
@@ -30,10 +17,10 @@ struct WorkspaceItem {
 }
 
 /// The map attribute holding the key hashes.
-pub(crate) const API_KEYS: &str = "api_keys";
+pub(super) const API_KEYS: &str = "api_keys";
 
 /// The expression-attribute names of one key's entry in `api_keys` (`#keys.#key`).
-pub(crate) fn key_entry_names(key: &ApiKey) -> HashMap<String, String> {
+pub(super) fn key_entry_names(key: &ApiKey) -> HashMap<String, String> {
     HashMap::from([
         ("#keys".to_string(), API_KEYS.to_string()),
         ("#key".to_string(), key.hash()),
@@ -41,14 +28,17 @@ pub(crate) fn key_entry_names(key: &ApiKey) -> HashMap<String, String> {
 }
 
 /// True when the item lists `key` among its workspace's keys.
-pub(crate) fn holds_key(item: &Item, key: &ApiKey) -> bool {
+pub(super) fn holds_key(item: &Item, key: &ApiKey) -> bool {
     item.get(API_KEYS)
         .and_then(|v| v.as_m().ok())
         .is_some_and(|m| m.contains_key(&key.hash()))
 }
 
-fn key_map(key: &ApiKey) -> AttributeValue {
-    AttributeValue::M(HashMap::from([(key.hash(), s(Timestamp::now().rfc3339()))]))
+impl Store {
+    /// The `api_keys` map holding one key, created now.
+    fn key_map(&self, key: &ApiKey) -> AttributeValue {
+        AttributeValue::M(HashMap::from([(key.hash(), s(self.clock.now().rfc3339()))]))
+    }
 }
 
 impl Store {
@@ -59,7 +49,7 @@ impl Store {
             sk: keys::META.into(),
             workspace: ws.clone(),
         })?;
-        item.insert(API_KEYS.into(), key_map(key));
+        item.insert(API_KEYS.into(), self.key_map(key));
         self.db
             .put_item()
             .table_name(&self.table)
@@ -85,7 +75,7 @@ impl Store {
             .condition_expression("attribute_exists(#keys.#key)")
             .set_expression_attribute_names(Some(key_entry_names(old)))
             .expression_attribute_names("#new", new.hash())
-            .expression_attribute_values(":now", s(Timestamp::now().rfc3339()))
+            .expression_attribute_values(":now", s(self.clock.now().rfc3339()))
             .send()
             .await;
         Ok(applied("UpdateItem", result)?.is_some())
@@ -117,7 +107,7 @@ impl Store {
             .update_expression("SET #keys = :fresh")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#keys", API_KEYS)
-            .expression_attribute_values(":fresh", key_map(new))
+            .expression_attribute_values(":fresh", self.key_map(new))
             .return_values(ReturnValue::UpdatedOld)
             .send()
             .await;

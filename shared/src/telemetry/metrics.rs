@@ -3,6 +3,7 @@
 //!
 //! Without an installed recorder (tests, the local runner) recording is a no-op.
 
+use crate::domain::FailureKind;
 use ::metrics::{counter, describe_counter, describe_histogram, histogram, Unit};
 
 /// Events stored by ingest (duplicates and skipped kinds not included).
@@ -20,6 +21,12 @@ pub const MESSAGES_BUNDLED: &str = "MessagesBundled";
 pub const DELIVERIES_SUCCEEDED: &str = "DeliveriesSucceeded";
 /// Delivery attempts that failed (non-2xx, timeout, connection error, refused URL).
 pub const DELIVERIES_FAILED: &str = "DeliveriesFailed";
+/// Failed delivery attempts by kind: dimension `FailureKind` (dns, connect, tls, timeout,
+/// http_status, ...), a handful of values, never a workspace. `DeliveriesFailed` counts
+/// the same attempts without the dimension, for the failure-rate alarm.
+pub const DELIVERY_FAILURES_BY_KIND: &str = "DeliveryFailuresByKind";
+/// The dimension naming a failure's kind.
+pub const FAILURE_KIND: &str = "FailureKind";
 /// Time from sending a delivery's request to its answer, in milliseconds.
 pub const DELIVERY_LATENCY: &str = "DeliveryLatency";
 /// Webhooks disabled automatically (too many failures in a row, or 410 Gone).
@@ -30,7 +37,7 @@ pub const DELIVERIES_DEAD_LETTERED: &str = "DeliveriesDeadLettered";
 pub const COLD_START: &str = "ColdStart";
 
 /// Every counter, for describing units and for checks that the template names only these.
-pub const COUNTERS: [&str; 9] = [
+pub const COUNTERS: [&str; 10] = [
     EVENTS_INGESTED,
     EVENTS_REJECTED,
     DUPLICATES_DROPPED,
@@ -38,6 +45,7 @@ pub const COUNTERS: [&str; 9] = [
     MESSAGES_BUNDLED,
     DELIVERIES_SUCCEEDED,
     DELIVERIES_FAILED,
+    DELIVERY_FAILURES_BY_KIND,
     WEBHOOKS_DISABLED,
     DELIVERIES_DEAD_LETTERED,
 ];
@@ -67,14 +75,15 @@ pub fn bundle_built(messages: usize) {
     add(MESSAGES_BUNDLED, messages);
 }
 
-/// One delivery attempt and how long the receiver took.
-pub fn delivery_attempted(success: bool, latency_ms: u64) {
-    let name = if success {
-        DELIVERIES_SUCCEEDED
-    } else {
-        DELIVERIES_FAILED
-    };
-    add(name, 1);
+/// One delivery attempt (`failure`: why it failed, if it did) and how long it took.
+pub fn delivery_attempted(failure: Option<FailureKind>, latency_ms: u64) {
+    match failure {
+        None => add(DELIVERIES_SUCCEEDED, 1),
+        Some(kind) => {
+            add(DELIVERIES_FAILED, 1);
+            counter!(DELIVERY_FAILURES_BY_KIND, FAILURE_KIND => kind.as_str()).increment(1);
+        }
+    }
     histogram!(DELIVERY_LATENCY).record(latency_ms as f64);
 }
 

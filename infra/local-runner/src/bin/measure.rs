@@ -8,8 +8,6 @@
 use axum::routing::post;
 use axum::Router;
 use outflow::clock::Clock;
-use outflow::config::Config;
-use outflow::url_policy::UrlPolicy;
 use outflow_local::app::LocalApp;
 use outflow_local::bench::{lambda_artifacts, write_result};
 use outflow_local::pump::Pump;
@@ -18,6 +16,7 @@ use outflow_local::runtime_api::{ingest_request_event, FunctionProcess, RuntimeA
 use outflow_local::stack::{self, StackNames};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
@@ -74,31 +73,13 @@ async fn bench(aggregation: &str, receiver: &str) -> Bench {
         visibility_timeout_secs: 120,
     };
     let stack = stack::ensure(&aws, &names).await.expect("stack");
-    let config = Config {
-        table_name: stack.table.clone(),
-        queue_url: stack.queue_url.clone(),
-        dead_letter_queue_url: Some(stack.dead_letter_queue_url.clone()),
-        sender_email: names.sender_email,
-        url_policy: UrlPolicy {
-            allow_loopback: true,
-        },
-        delivery_timeout: Duration::from_secs(10),
-        chat_url_base: String::new(),
-        permalink_base: "https://app.example/permalink".into(),
-        // A fixed clock puts every request in one window; the counter is still counted.
-        ingest_rate: outflow::store::RateLimit {
-            requests: 1_000_000,
-            window_secs: 1,
-        },
-        retry: outflow::delivery::RetryPolicy::standard(),
-        public_base_url: None,
-    };
-    let app = LocalApp::new(
-        &aws,
-        &config,
-        "measure-admin",
-        Clock::fixed("2026-03-01T10:05:00Z".parse().unwrap()),
-    );
+    let mut config = stack.config(&names.sender_email, "measure-admin");
+    config.chat_url_base = String::new();
+    config.permalink_base = "https://app.example/permalink".into();
+    // A fixed clock puts every request in one window; the counter is still counted.
+    config.ingest_rate.requests = 1_000_000;
+    let clock = Clock::fixed("2026-03-01T10:05:00Z".parse().expect("an instant"));
+    let app = LocalApp::new(&aws, &config, clock).expect("a complete config");
     let ws = call(
         &app,
         "POST",
@@ -117,12 +98,7 @@ async fn bench(aggregation: &str, receiver: &str) -> Bench {
     )
     .await;
     let function_env = stack.function_env("measure", "measure-admin-token-of-32-characters");
-    let pump = Pump {
-        sqs: aws.sqs.clone(),
-        queue_url: stack.queue_url,
-        queue_arn: stack.queue_arn,
-        region: "us-east-1".into(),
-    };
+    let pump = Pump::of(&aws, &stack, "us-east-1");
     counter.take();
     Bench {
         app,
@@ -135,12 +111,18 @@ async fn bench(aggregation: &str, receiver: &str) -> Bench {
     }
 }
 
-fn unique_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 1_000_000_007
+fn unique_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed) * 1_000_000 + u64::from(rand_suffix())
+}
+
+/// A random part, so stacks of two runs never share names.
+fn rand_suffix() -> u32 {
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish() as u32
+        % 1_000_000
 }
 
 async fn ingest(b: &Bench, chats: usize, per_chat: usize) {
@@ -244,13 +226,8 @@ async fn batch_rss(receiver: &str) -> Value {
     json!({ "outflow-ingest": ingest_kib, "outflow-sender": sender_kib })
 }
 
-#[tokio::main]
-async fn main() {
-    if std::env::var("AWS_ENDPOINT_URL").is_err() {
-        eprintln!("AWS_ENDPOINT_URL must point at moto (run `make measure`)");
-        std::process::exit(2);
-    }
-    let scale = scale_args();
+/// A receiver on 127.0.0.1 answering every POST with 200.
+async fn receiver() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let receiver = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -260,9 +237,13 @@ async fn main() {
         )
         .await
     });
+    receiver
+}
 
-    // 1,000 messages over 100 chats (10 per chat window), ingested 100 events per request.
-    let b = bench("none", &receiver).await;
+/// Requests per 1,000 messages over 100 chats (10 per chat window), ingested 100 events
+/// per request, in immediate mode and with 1h aggregation.
+async fn request_counts(receiver: &str) -> Value {
+    let b = bench("none", receiver).await;
     ingest(&b, 100, 10).await;
     let ingest_counts = b.counter.take();
     drain(&b).await;
@@ -272,16 +253,11 @@ async fn main() {
         &[("ingest", ingest_counts), ("sender", send_counts)],
         1000,
     );
-
-    let b = bench("1h", &receiver).await;
+    let b = bench("1h", receiver).await;
     ingest(&b, 100, 10).await;
     let ingest_counts = b.counter.take();
-    let run = b
-        .app
-        .aggregator
-        .run("2026-03-01T11:05:00Z".parse().unwrap(), None)
-        .await
-        .unwrap();
+    let due: chrono::DateTime<chrono::Utc> = "2026-03-01T11:05:00Z".parse().unwrap();
+    let run = b.app.aggregator.run(due, None).await.unwrap();
     assert_eq!(run.messages_bundled, 1000);
     let aggregate_counts = b.counter.take();
     drain(&b).await;
@@ -295,16 +271,11 @@ async fn main() {
         ],
         1000,
     );
+    json!({ "immediate": immediate, "aggregated": aggregated })
+}
 
-    write_result("rss", &batch_rss(&receiver).await).expect("results written");
-    write_result(
-        "requests",
-        &json!({ "immediate": immediate, "aggregated": aggregated }),
-    )
-    .expect("results written");
-    if scale.sizes.is_empty() {
-        return;
-    }
+/// One aggregator run per size of `scale`, as a table.
+async fn scale_runs(receiver: &str, scale: &Scale) -> Vec<Value> {
     println!(
         "\n### Aggregator run at scale (one message per pending chat; moto with infra/moto_scale.py)\n\n\
          | pending chats | not-due chats | table items | bundles | requests | requests per window | items read | items read per window | aggregator s | ingest s |\n\
@@ -312,22 +283,40 @@ async fn main() {
     );
     let mut rows = Vec::new();
     for &pending in &scale.sizes {
-        let row = scale_run(&receiver, pending, scale.not_due).await;
+        let row = scale_run(receiver, pending, scale.not_due).await;
+        let number = |name: &str| row[name].as_f64().unwrap_or_default();
         println!(
             "| {pending} | {} | {} | {} | {} | {:.3} | {} | {:.2} | {:.1} | {:.1} |",
             scale.not_due,
             row["table_items"],
             row["bundles"],
             row["requests"],
-            row["requests_per_window"].as_f64().unwrap_or_default(),
+            number("requests_per_window"),
             row["items_read"],
-            row["items_read_per_window"].as_f64().unwrap_or_default(),
-            row["aggregator_seconds"].as_f64().unwrap_or_default(),
-            row["ingest_seconds"].as_f64().unwrap_or_default(),
+            number("items_read_per_window"),
+            number("aggregator_seconds"),
+            number("ingest_seconds"),
         );
         rows.push(row);
     }
-    write_result("scale", &json!(rows)).expect("results written");
+    rows
+}
+
+#[tokio::main]
+async fn main() {
+    if std::env::var("AWS_ENDPOINT_URL").is_err() {
+        eprintln!("AWS_ENDPOINT_URL must point at moto (run `make measure`)");
+        std::process::exit(2);
+    }
+    let scale = scale_args();
+    let receiver = receiver().await;
+    let requests = request_counts(&receiver).await;
+    write_result("rss", &batch_rss(&receiver).await).expect("results written");
+    write_result("requests", &requests).expect("results written");
+    if !scale.sizes.is_empty() {
+        write_result("scale", &json!(scale_runs(&receiver, &scale).await))
+            .expect("results written");
+    }
 }
 
 /// What to measure at scale: pending-chat counts, and not-due chats to add to the table.

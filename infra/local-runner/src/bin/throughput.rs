@@ -7,10 +7,10 @@
 //! The receiver runs in a child process (this binary with `receive`), so the engine and
 //! wrk each get the same machine and the same peer.
 
+use outflow::clock::Clock;
 use outflow::delivery::attempt::{attempt, Destination};
 use outflow::delivery::http_client::build_client;
-use outflow::domain::{DeliveryId, MessageId, Timestamp, WorkspaceId};
-use outflow::queue::DeliveryEnvelope;
+use outflow::domain::{DeliveryEnvelope, DeliveryId, MessageId, WorkspaceId};
 use outflow::signing::generate_secret;
 use outflow::url_policy::UrlPolicy;
 use outflow_local::bench::{percentile_ms, results_dir, write_result};
@@ -58,13 +58,14 @@ struct EngineRun {
 /// `count` deliveries of the body, each with its own id.
 fn envelopes(count: usize) -> Vec<DeliveryEnvelope> {
     let ws = WorkspaceId::generate();
+    let now = Clock::system().now();
     (0..count)
         .map(|n| {
             let id = MessageId::new_unchecked(format!("bench-{n}"));
             DeliveryEnvelope {
                 workspace_id: ws.clone(),
                 delivery_id: DeliveryId::for_message(&ws, &id),
-                created_at: Timestamp::now(),
+                created_at: now,
                 sequence: 0,
                 chat_id: None,
                 body: BODY.to_string(),
@@ -85,15 +86,17 @@ async fn engine(url: &str, seconds: u64, connections: usize) -> EngineRun {
     let envelopes = Arc::new(envelopes(1024));
     let destination = Arc::new(Destination::check(&policy, url));
     let stop = Arc::new(AtomicBool::new(false));
+    let clock = Clock::system();
     let started = Instant::now();
     let workers: Vec<_> = (0..connections)
         .map(|worker| {
-            let (client, destination, secret, envelopes, stop) = (
+            let (client, destination, secret, envelopes, stop, clock) = (
                 client.clone(),
                 destination.clone(),
                 secret.clone(),
                 envelopes.clone(),
                 stop.clone(),
+                clock.clone(),
             );
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
@@ -103,9 +106,10 @@ async fn engine(url: &str, seconds: u64, connections: usize) -> EngineRun {
                     n += 1;
                     let envelope = &envelopes[n % envelopes.len()];
                     let begun = Instant::now();
-                    let result = attempt(&client, &destination, &[&secret], envelope).await;
+                    let result =
+                        attempt(&client, &destination, &[&secret], envelope, clock.now()).await;
                     latencies.push(begun.elapsed());
-                    failed += usize::from(!result.success);
+                    failed += usize::from(!result.succeeded());
                 }
                 (latencies, failed)
             })
@@ -223,34 +227,30 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-async fn bench(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
-    let seconds: u64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(10);
-    let connections: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(10);
-    let rounds: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(3);
-    let (_receiver, port) = start_receiver().await?;
-    let url = format!("http://127.0.0.1:{port}/hook");
+/// The engine's figures over all rounds.
+#[derive(Clone, Copy)]
+struct Figures {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+    failed: usize,
+}
 
-    // wrk and the engine take turns, so a slow spell of the shared machine (2 cores, the
-    // receiver on them too) falls on both; each side's median round is compared.
-    let mut raw = Vec::new();
-    let mut runs = Vec::new();
-    for _ in 0..rounds.max(1) {
-        raw.push(wrk(&url, seconds, connections).await?);
-        runs.push(engine(&url, seconds, connections).await);
-    }
+/// Prints the comparison and writes it for the bench report.
+fn report(
+    raw: &[WrkRun],
+    engine: &Figures,
+    (rounds, seconds, connections): (usize, u64, usize),
+) -> Result<(), Box<dyn std::error::Error>> {
     let wrk_rate = median(raw.iter().map(|r| r.rate).collect());
     let wrk_p50 = median(raw.iter().map(|r| r.p50_ms).collect());
     let wrk_p99 = median(raw.iter().map(|r| r.p99_ms).collect());
-    let rate = median(
-        runs.iter()
-            .map(|r| r.delivered as f64 / r.elapsed.as_secs_f64())
-            .collect(),
-    );
-    let failed: usize = runs.iter().map(|r| r.failed).sum();
-    let mut latencies: Vec<Duration> = runs.into_iter().flat_map(|r| r.latencies).collect();
-    latencies.sort();
-    let p50 = percentile_ms(&latencies, 0.5);
-    let p99 = percentile_ms(&latencies, 0.99);
+    let Figures {
+        rate,
+        p50,
+        p99,
+        failed,
+    } = *engine;
     let share = 100.0 * rate / wrk_rate;
     println!(
         "| {rounds} × {seconds} s each, {connections} connections, {} B body | per second (median round) | p50 ms | p99 ms |",
@@ -283,6 +283,39 @@ async fn bench(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
             "share_of_wrk_percent": share,
         }),
     )?;
+    Ok(())
+}
+
+async fn bench(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
+    let seconds: u64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(10);
+    let connections: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(10);
+    let rounds: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(3);
+    let (_receiver, port) = start_receiver().await?;
+    let url = format!("http://127.0.0.1:{port}/hook");
+
+    // wrk and the engine take turns, so a slow spell of the shared machine (2 cores, the
+    // receiver on them too) falls on both; each side's median round is compared.
+    let mut raw = Vec::new();
+    let mut runs = Vec::new();
+    for _ in 0..rounds.max(1) {
+        raw.push(wrk(&url, seconds, connections).await?);
+        runs.push(engine(&url, seconds, connections).await);
+    }
+    let rate = median(
+        runs.iter()
+            .map(|r| r.delivered as f64 / r.elapsed.as_secs_f64())
+            .collect(),
+    );
+    let failed: usize = runs.iter().map(|r| r.failed).sum();
+    let mut latencies: Vec<Duration> = runs.into_iter().flat_map(|r| r.latencies).collect();
+    latencies.sort();
+    let engine = Figures {
+        rate,
+        p50: percentile_ms(&latencies, 0.5),
+        p99: percentile_ms(&latencies, 0.99),
+        failed,
+    };
+    report(&raw, &engine, (rounds, seconds, connections))?;
     if failed > 0 {
         return Err(
             format!("{failed} deliveries failed against a receiver that answers 200").into(),

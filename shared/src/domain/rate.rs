@@ -1,7 +1,7 @@
 //! Per-workspace request rate: fixed windows (one second by default) with an exact count
-//! shared by every Lambda; `admission` keeps it on the workspace item.
+//! shared by every Lambda.
 
-use crate::domain::Timestamp;
+use super::Timestamp;
 
 /// How many requests a workspace may make per window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,13 +19,25 @@ pub struct OverLimit {
     pub retry_after_secs: u32,
 }
 
+/// The rate window a request falls in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateWindow {
+    /// Its start, in Unix seconds (names the window).
+    pub start: i64,
+    /// Seconds left in it.
+    pub left_secs: u32,
+}
+
 impl RateLimit {
-    /// The window `now` falls in: its start in Unix seconds and the seconds left in it.
-    pub fn window(&self, now: &Timestamp) -> (i64, u32) {
+    /// The window `now` falls in.
+    pub fn window(&self, now: &Timestamp) -> RateWindow {
         let secs = now.utc().timestamp();
         let len = i64::from(self.window_secs.max(1));
         let start = secs - secs.rem_euclid(len);
-        (start, (start + len - secs) as u32)
+        RateWindow {
+            start,
+            left_secs: (start + len - secs) as u32,
+        }
     }
 }
 
@@ -40,13 +52,13 @@ mod tests {
             window_secs: 10,
         };
         let at = Timestamp::parse("2026-01-21T05:00:03Z").unwrap();
-        let (start, left) = limit.window(&at);
-        assert_eq!(start % 10, 0);
-        assert_eq!(left, 7);
+        let window = limit.window(&at);
+        assert_eq!(window.start % 10, 0);
+        assert_eq!(window.left_secs, 7);
         let one = RateLimit {
             requests: 1,
             window_secs: 1,
         };
-        assert_eq!(one.window(&at).1, 1);
+        assert_eq!(one.window(&at).left_secs, 1);
     }
 }

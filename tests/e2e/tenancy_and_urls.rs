@@ -1,13 +1,12 @@
 //! Tenant isolation, and the SSRF guard at registration and at send time.
 
 use axum::http::{Method, StatusCode};
-use outflow::domain::{Aggregation, ApiKey, WorkspaceId};
-use outflow::store::webhooks::WebhookUpdate;
+use outflow::domain::{Aggregation, ApiKey, WebhookSettings, WorkspaceId};
 use outflow::url_policy::UrlPolicy;
 use outflow_e2e::{Options, Receiver, TestStack};
 use serde_json::json;
 
-const SEED: &str = include_str!("../../shared/fixtures/timelines_message_example.json");
+const SEED: &str = include_str!("../../../shared/fixtures/timelines_message_example.json");
 
 #[tokio::test]
 async fn one_workspace_key_never_reads_or_changes_another() {
@@ -132,13 +131,13 @@ async fn a_host_that_resolves_inside_is_refused_again_at_send_time() {
     // As if the name resolved publicly at registration and was re-pointed afterwards (DNS
     // rebinding): store the URL directly, bypassing the registration check.
     let store = stack.app.api.store.clone();
-    let update = WebhookUpdate {
+    let update = WebhookSettings {
         url: receiver.url().replace("127.0.0.1", "localhost"),
         enabled: true,
         aggregation: Aggregation::None,
         continuous_conversation: false,
         new_secret: outflow::signing::generate_secret(),
-        saved_at: outflow::domain::Timestamp::now(),
+        saved_at: stack.app.clock.now(),
     };
     store
         .put_webhook(&WorkspaceId::parse(&ws).unwrap(), &update)

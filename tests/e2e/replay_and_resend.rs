@@ -8,7 +8,7 @@ use std::time::Duration;
 
 fn message(chat: &str, id: &str) -> Value {
     let mut v: Value = serde_json::from_str(include_str!(
-        "../../shared/fixtures/timelines_message_example.json"
+        "../../../shared/fixtures/timelines_message_example.json"
     ))
     .unwrap();
     v["message"]["message_id"] = id.into();

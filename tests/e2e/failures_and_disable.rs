@@ -9,7 +9,7 @@ use std::time::Duration;
 /// counting failures needs one delivery per chat.
 fn message(id: &str) -> Value {
     let mut v: Value = serde_json::from_str(include_str!(
-        "../../shared/fixtures/timelines_message_example.json"
+        "../../../shared/fixtures/timelines_message_example.json"
     ))
     .unwrap();
     v["message"]["message_id"] = id.into();
@@ -104,15 +104,15 @@ async fn the_eleventh_failure_disables_once_emails_once_and_enable_resumes() {
     let held: Vec<String> = store
         .kept(
             &outflow::domain::WorkspaceId::parse(&ws).unwrap(),
-            outflow::store::Kept::Held,
+            outflow::domain::Kept::Held,
             0,
             100,
         )
         .await
         .unwrap()
         .into_iter()
-        .map(|(_, env)| {
-            serde_json::from_str::<Value>(&env.body).unwrap()["message"]["message_id"]
+        .map(|kept| {
+            serde_json::from_str::<Value>(&kept.envelope.body).unwrap()["message"]["message_id"]
                 .as_str()
                 .unwrap()
                 .to_string()

@@ -5,9 +5,10 @@ use outflow_e2e::{verify_signature, Options, Received, Receiver, TestStack};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const SEED: &str = include_str!("../../shared/fixtures/timelines_message_example.json");
-const LIVEDESK: &str = include_str!("../../shared/fixtures/livedesk_message_created.json");
-const CONVERSATION: &str = include_str!("../../shared/fixtures/livedesk_conversation_created.json");
+const SEED: &str = include_str!("../../../shared/fixtures/timelines_message_example.json");
+const LIVEDESK: &str = include_str!("../../../shared/fixtures/livedesk_message_created.json");
+const CONVERSATION: &str =
+    include_str!("../../../shared/fixtures/livedesk_conversation_created.json");
 
 fn livedesk(edit: impl FnOnce(&mut Value)) -> Vec<u8> {
     let mut v: Value = serde_json::from_str(LIVEDESK).unwrap();

@@ -27,7 +27,7 @@ fn failure_rate() -> f64 {
 
 fn message(chat: usize, n: usize) -> Value {
     let mut v: Value = serde_json::from_str(include_str!(
-        "../../shared/fixtures/timelines_message_example.json"
+        "../../../shared/fixtures/timelines_message_example.json"
     ))
     .unwrap();
     v["message"]["message_id"] = message_id(chat, n).into();

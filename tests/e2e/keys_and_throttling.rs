@@ -7,7 +7,7 @@ use serde_json::Value;
 
 fn event(id: &str) -> String {
     let mut v: Value = serde_json::from_str(include_str!(
-        "../../shared/fixtures/timelines_message_example.json"
+        "../../../shared/fixtures/timelines_message_example.json"
     ))
     .unwrap();
     v["message"]["message_id"] = id.into();

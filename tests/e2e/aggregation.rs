@@ -6,9 +6,10 @@ use outflow_e2e::{verify_signature, Options, Receiver, TestStack};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-const SEED_BUNDLE: &str = include_str!("../../shared/fixtures/timelines_bundle_example.json");
-const LIVEDESK: &str = include_str!("../../shared/fixtures/livedesk_message_created.json");
-const CONVERSATION: &str = include_str!("../../shared/fixtures/livedesk_conversation_created.json");
+const SEED_BUNDLE: &str = include_str!("../../../shared/fixtures/timelines_bundle_example.json");
+const LIVEDESK: &str = include_str!("../../../shared/fixtures/livedesk_message_created.json");
+const CONVERSATION: &str =
+    include_str!("../../../shared/fixtures/livedesk_conversation_created.json");
 
 /// A native message event of `chat` with the seed's account and chat fields.
 fn native(chat: &str, id: &str, timestamp: &str, sender: &str, text: &str) -> Value {

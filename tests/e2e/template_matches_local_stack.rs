@@ -141,7 +141,8 @@ fn the_aggregator_runs_on_a_schedule_with_the_event_time() {
             .replace("<aws.scheduler.scheduled-time>", "2026-01-21T05:00:00Z"),
     )
     .unwrap();
-    assert_eq!(tick.now().to_rfc3339(), "2026-01-21T05:00:00+00:00");
+    let clock = outflow::clock::Clock::system();
+    assert_eq!(tick.now(&clock).to_rfc3339(), "2026-01-21T05:00:00+00:00");
 }
 
 #[test]
@@ -281,7 +282,20 @@ fn the_dashboard_and_alarms_name_only_metrics_the_functions_emit() {
         // The functions' dimension set, exactly (CloudWatch matches it exactly).
         assert_eq!(row[2], "Stack");
         assert_eq!(row[4], "Function");
+        if name == metrics::DELIVERY_FAILURES_BY_KIND {
+            assert_eq!(row[6], metrics::FAILURE_KIND);
+        }
     }
+    let kinds: Vec<&str> = ours
+        .iter()
+        .filter(|r| r[1] == metrics::DELIVERY_FAILURES_BY_KIND)
+        .filter_map(|r| r[7].as_str())
+        .collect();
+    let every_kind: Vec<&str> = outflow::domain::FailureKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(kinds, every_kind, "one line per failure kind");
     for name in &emitted {
         assert!(
             ours.iter().any(|r| r[1] == *name),

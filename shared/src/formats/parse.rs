@@ -1,125 +1,17 @@
 //! `POST /v1/events` bodies: one event or `{"events": [...]}`, native or Chatwoot/liveDesk.
+//! The dispatch: it depends on the parsers (fast path, native, Chatwoot), never the reverse.
 
+use super::event::{InboundEvent, NewChatRule, ParseContext};
+use super::invalid::InvalidEvent;
 use super::limits::MAX_EVENTS_PER_BATCH;
-use super::{chatwoot, native};
-use crate::domain::{ChatId, MessageEvent, MessageId};
-use serde::de::DeserializeOwned;
+use super::{chatwoot, fast, native};
 use serde_json::Value;
-
-/// A rejected event: which field, and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct InvalidEvent {
-    /// Path of the offending field, e.g. `events[3].message.text`.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl InvalidEvent {
-    /// An error about `field`.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// Where `is_new_chat` comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NewChatRule {
-    /// The producer said it (native events).
-    AsGiven,
-    /// Outflow knows from the chat's state (Chatwoot/liveDesk conversations).
-    FromChatState,
-}
-
-/// One understood inbound event.
-#[derive(Debug, Clone, PartialEq)]
-pub enum InboundEvent {
-    /// A customer message to store and deliver.
-    Message {
-        event: Box<MessageEvent>,
-        new_chat: NewChatRule,
-    },
-    /// A stored message's text changed.
-    MessageUpdated {
-        chat_id: ChatId,
-        message_id: MessageId,
-        text: String,
-    },
-    /// A conversation started: its first delivery says `is_new_chat: true`.
-    ChatOpened { chat_id: ChatId },
-    /// A conversation was resolved or closed: the next message starts a new one.
-    ChatClosed { chat_id: ChatId },
-    /// The responsible teammate changed.
-    ChatUpdated {
-        chat_id: ChatId,
-        responsible_name: String,
-        responsible_email: String,
-    },
-    /// Understood, but not something to deliver.
-    Skipped { reason: String },
-}
-
-/// Settings the mapping of third-party events needs.
-#[derive(Debug, Clone, Default)]
-pub struct ParseContext {
-    /// Base of Chatwoot/liveDesk conversation links, e.g. `https://app.chatwoot.com`.
-    pub chat_url_base: String,
-}
-
-/// One event's JSON, as a parsed tree or as its raw bytes: the typed structs of each kind
-/// are read from either, so the checked and the fast path map events with the same code.
-pub(crate) trait EventSource {
-    /// Deserializes the whole event as `T`; `at` prefixes the failing field's path.
-    fn read<T: DeserializeOwned>(self, at: &str) -> Result<T, InvalidEvent>;
-}
-
-impl EventSource for Value {
-    fn read<T: DeserializeOwned>(self, at: &str) -> Result<T, InvalidEvent> {
-        from_value(self, at)
-    }
-}
-
-impl EventSource for &[u8] {
-    fn read<T: DeserializeOwned>(self, at: &str) -> Result<T, InvalidEvent> {
-        // The fast path only keeps successes; a failure is parsed again by the checked
-        // path, which names the field.
-        serde_json::from_slice(self).map_err(|e| InvalidEvent::new(at, e.to_string()))
-    }
-}
-
-/// Deserializes `value`, naming the exact failing field (prefixed by `at`).
-pub(crate) fn from_value<T: DeserializeOwned>(value: Value, at: &str) -> Result<T, InvalidEvent> {
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = err.path().to_string();
-        let field = if path == "." {
-            at.trim_end_matches('.').to_string()
-        } else {
-            format!("{at}{path}")
-        };
-        let message = err.into_inner().to_string();
-        // serde reports a missing field at its parent; name the field itself.
-        match message
-            .strip_prefix("missing field `")
-            .and_then(|r| r.split('`').next())
-        {
-            Some(missing) => {
-                let sep = if field.is_empty() { "" } else { "." };
-                InvalidEvent::new(format!("{field}{sep}{missing}"), "is missing")
-            }
-            None => InvalidEvent::new(field, message),
-        }
-    })
-}
 
 /// Parses a whole request body; any invalid event rejects the whole body. Well-formed
 /// bodies take the fast path (typed structs read straight from the bytes); anything it
 /// does not accept is parsed again into a JSON tree, which names the offending field.
 pub fn parse_events(body: &[u8], ctx: &ParseContext) -> Result<Vec<InboundEvent>, InvalidEvent> {
-    match super::fast::parse_events(body, ctx) {
+    match fast::parse_events(body, ctx) {
         Some(events) => Ok(events),
         None => parse_events_checked(body, ctx),
     }

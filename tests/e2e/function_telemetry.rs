@@ -18,7 +18,7 @@ const MESSAGE_TEXT: &str = "a secret-ish customer sentence";
 
 fn message(chat: &str, id: &str) -> Value {
     let mut v: Value = serde_json::from_str(include_str!(
-        "../../shared/fixtures/timelines_message_example.json"
+        "../../../shared/fixtures/timelines_message_example.json"
     ))
     .unwrap();
     v["message"]["message_id"] = id.into();
@@ -61,11 +61,22 @@ fn emf_documents(process: &FunctionProcess, role: &str) -> Vec<Value> {
         assert!(doc["_aws"]["Timestamp"].as_u64().is_some(), "{doc}");
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "Outflow", "{doc}");
-        assert_eq!(
-            directive["Dimensions"],
-            json!([["Stack", "Function"]]),
-            "{doc}"
-        );
+        // Low cardinality: the stack and the function, and for failures their kind (one
+        // of a few words), never a workspace.
+        let by_kind = directive["Metrics"][0]["Name"] == metrics::DELIVERY_FAILURES_BY_KIND;
+        let dimensions = if by_kind {
+            let kind = doc[metrics::FAILURE_KIND].as_str().unwrap_or_default();
+            assert!(
+                outflow::domain::FailureKind::ALL
+                    .iter()
+                    .any(|k| k.as_str() == kind),
+                "{doc}"
+            );
+            json!([["Stack", "Function", "FailureKind"]])
+        } else {
+            json!([["Stack", "Function"]])
+        };
+        assert_eq!(directive["Dimensions"], dimensions, "{doc}");
         assert_eq!(doc["Stack"], STACK_NAME);
         assert_eq!(doc["Function"], role);
         for metric in directive["Metrics"].as_array().unwrap() {
@@ -247,6 +258,11 @@ async fn the_sender_binary_counts_failures_and_the_disable() {
 
     let docs = documents_with(&sender, "sender", metrics::WEBHOOKS_DISABLED, 1.0).await;
     assert_eq!(total(&docs, metrics::DELIVERIES_FAILED), 11.0);
+    assert_eq!(total(&docs, metrics::DELIVERY_FAILURES_BY_KIND), 11.0);
+    assert!(docs
+        .iter()
+        .filter(|d| !d[metrics::DELIVERY_FAILURES_BY_KIND].is_null())
+        .all(|d| d[metrics::FAILURE_KIND] == "http_status"));
     assert_eq!(total(&docs, metrics::DELIVERIES_SUCCEEDED), 0.0);
     assert_eq!(total(&docs, metrics::WEBHOOKS_DISABLED), 1.0);
     sender.stop().await;

@@ -4,7 +4,7 @@ use axum::http::{Method, StatusCode};
 use outflow_e2e::{Receiver, Response, TestStack};
 use serde_json::{json, Value};
 
-const SEED: &str = include_str!("../../shared/fixtures/timelines_message_example.json");
+const SEED: &str = include_str!("../../../shared/fixtures/timelines_message_example.json");
 
 fn seed_with(edit: impl FnOnce(&mut Value)) -> String {
     let mut v: Value = serde_json::from_str(SEED).unwrap();

@@ -1,0 +1,267 @@
+//! The decisions of a flush, without I/O: which chat's bundle may open its conversation
+//! (`is_new_chat`), the bundles of the claimed windows, and how they are grouped into
+//! SendMessageBatch calls. `run.rs` reads and writes around them.
+
+use crate::bundle::envelopes;
+use outflow::domain::{
+    ChatId, ChatState, DeliveryEnvelope, PendingWindow, WindowMessage, WorkspaceId,
+};
+use outflow::queue;
+use outflow::store::Announcement;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+type ChatKey = (WorkspaceId, ChatId);
+
+fn chat_key(w: &PendingWindow) -> ChatKey {
+    (w.workspace_id.clone(), w.chat_id.clone())
+}
+
+/// A claimed window's bundle, waiting to be enqueued.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    /// The window.
+    pub window: PendingWindow,
+    /// Its bundle's parts.
+    pub envelopes: Vec<DeliveryEnvelope>,
+    /// Messages in it.
+    pub messages: usize,
+}
+
+/// The chats whose conversation a bundle of this flush may open: each chat's first
+/// window with messages announces, under its bundle id (a retried bundle decides alike).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Announcements {
+    /// What to ask the chats' state.
+    pub asked: Vec<Announcement>,
+    /// Each chat's answer, by position in `asked`.
+    first_of: HashMap<ChatKey, usize>,
+}
+
+/// The announcements of the claimed windows (`messages[i]` are `claimed[i]`'s).
+pub fn announcements(claimed: &[PendingWindow], messages: &[Vec<WindowMessage>]) -> Announcements {
+    let mut out = Announcements::default();
+    for (w, m) in claimed.iter().zip(messages) {
+        if !m.is_empty() && !out.first_of.contains_key(&chat_key(w)) {
+            out.first_of.insert(chat_key(w), out.asked.len());
+            out.asked.push(Announcement {
+                ws: w.workspace_id.clone(),
+                chat: w.chat_id.clone(),
+                by: w.bundle_id().to_string(),
+            });
+        }
+    }
+    out
+}
+
+/// What a flush of claimed windows makes: bundles to enqueue, and windows to finish
+/// without one (nothing landed in them, or their item is damaged).
+#[derive(Debug, Default)]
+pub struct Bundles {
+    /// Bundles, in window order (a chat's windows stay in order).
+    pub ready: Vec<Ready>,
+    /// Windows with no message: finished as they are.
+    pub empty: Vec<PendingWindow>,
+    /// Windows whose bounds are not instants: left claimed, logged.
+    pub damaged: Vec<PendingWindow>,
+}
+
+/// The bundles of the claimed windows, given each chat's state (`states[i]` answers
+/// `announced.asked[i]`). Only a chat's first bundle here can be new.
+pub fn bundles(
+    claimed: Vec<PendingWindow>,
+    messages: Vec<Vec<WindowMessage>>,
+    announced: &Announcements,
+    states: &[ChatState],
+    permalink_base: &str,
+) -> Bundles {
+    let mut out = Bundles::default();
+    let mut seen: HashSet<ChatKey> = HashSet::new();
+    for (window, messages) in claimed.into_iter().zip(messages) {
+        if messages.is_empty() {
+            out.empty.push(window);
+            continue;
+        }
+        let key = chat_key(&window);
+        let mut state = announced
+            .first_of
+            .get(&key)
+            .and_then(|&i| states.get(i))
+            .cloned()
+            .unwrap_or_default();
+        state.is_new &= seen.insert(key);
+        let count = messages.len();
+        match envelopes(&window, messages, &state, permalink_base) {
+            Some(envelopes) => out.ready.push(Ready {
+                window,
+                envelopes,
+                messages: count,
+            }),
+            None => out.damaged.push(window),
+        }
+    }
+    out
+}
+
+/// Groups bundles into SendMessageBatch calls of at most 10 entries, in order; a bundle
+/// of more parts goes alone (the queue splits it).
+pub fn send_batches(ready: &[Ready]) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::new();
+    let mut entries = 0;
+    for (i, r) in ready.iter().enumerate() {
+        match out.last_mut() {
+            Some(last) if entries + r.envelopes.len() <= queue::BATCH => {
+                last.end = i + 1;
+                entries += r.envelopes.len();
+            }
+            _ => {
+                out.push(i..i + 1);
+                entries = r.envelopes.len();
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outflow::domain::{
+        Account, Aggregation, Chat, Direction, Message, MessageEvent, MessageId, Party, Timestamp,
+        Window,
+    };
+
+    fn window(chat: &str, hour: u32) -> PendingWindow {
+        let at = Timestamp::parse(&format!("2026-03-01T{hour:02}:10:00Z")).unwrap();
+        let w = Window::containing(at, Aggregation::Hours1).unwrap();
+        PendingWindow::new(
+            &WorkspaceId::new_unchecked("ws_a"),
+            &ChatId::new_unchecked(chat),
+            Aggregation::Hours1,
+            w,
+        )
+    }
+
+    fn messages(n: usize) -> Vec<WindowMessage> {
+        let party = Party {
+            full_name: "A".into(),
+            phone: String::new(),
+        };
+        (0..n)
+            .map(|i| WindowMessage {
+                event: MessageEvent {
+                    whatsapp_account: Account {
+                        full_name: "acct".into(),
+                        email: String::new(),
+                        phone: String::new(),
+                    },
+                    chat: Chat {
+                        full_name: "c".into(),
+                        responsible_name: String::new(),
+                        responsible_email: String::new(),
+                        chat_url: String::new(),
+                        chat_id: ChatId::new_unchecked("c"),
+                        is_new_chat: false,
+                        is_group: false,
+                        phone: String::new(),
+                    },
+                    message: Message {
+                        direction: Direction::Received,
+                        timestamp: Timestamp::from_unix(i as i64).unwrap(),
+                        message_id: MessageId::new_unchecked(format!("m{i}")),
+                        sender: party.clone(),
+                        recipient: party.clone(),
+                        text: "hi".into(),
+                        attachments: Vec::new(),
+                    },
+                },
+                received_ms: i as i64,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_chat_asks_once_for_its_first_window_with_messages() {
+        let claimed = [
+            window("a", 8),
+            window("b", 8),
+            window("a", 9),
+            window("c", 9),
+        ];
+        let found = [messages(0), messages(2), messages(1), messages(3)];
+        let asked: Vec<(String, String)> = announcements(&claimed, &found)
+            .asked
+            .iter()
+            .map(|a| (a.chat.to_string(), a.by.clone()))
+            .collect();
+        assert_eq!(
+            asked,
+            [
+                ("b".to_string(), claimed[1].bundle_id().to_string()),
+                ("a".to_string(), claimed[2].bundle_id().to_string()),
+                ("c".to_string(), claimed[3].bundle_id().to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn only_a_chats_first_bundle_can_be_new_and_empty_windows_finish_alone() {
+        let claimed = vec![
+            window("a", 8),
+            window("a", 9),
+            window("b", 9),
+            window("c", 9),
+        ];
+        let found = vec![messages(2), messages(1), messages(0), messages(1)];
+        let announced = announcements(&claimed, &found);
+        let states = [
+            ChatState {
+                is_new: true,
+                responsible: None,
+            },
+            ChatState::default(),
+        ];
+        let out = bundles(claimed, found, &announced, &states, "https://p.example");
+        let new: Vec<(String, bool, usize)> = out
+            .ready
+            .iter()
+            .map(|r| {
+                let body: serde_json::Value = serde_json::from_str(&r.envelopes[0].body).unwrap();
+                (
+                    r.window.chat_id.to_string(),
+                    body["chat"]["is_new_chat"].as_bool().unwrap(),
+                    r.messages,
+                )
+            })
+            .collect();
+        assert_eq!(
+            new,
+            [
+                ("a".to_string(), true, 2),
+                ("a".to_string(), false, 1),
+                ("c".to_string(), false, 1)
+            ]
+        );
+        assert_eq!(out.empty.len(), 1);
+        assert_eq!(out.empty[0].chat_id.as_str(), "b");
+    }
+
+    #[test]
+    fn batches_hold_at_most_ten_entries_in_order() {
+        let ready = |parts: usize| Ready {
+            window: window("a", 8),
+            envelopes: vec![bundle_part(); parts],
+            messages: parts,
+        };
+        let all: Vec<Ready> = [3, 4, 3, 1, 12, 2].into_iter().map(ready).collect();
+        assert_eq!(send_batches(&all), [0..3, 3..4, 4..5, 5..6]);
+        assert!(send_batches(&[]).is_empty());
+    }
+
+    fn bundle_part() -> DeliveryEnvelope {
+        let w = window("a", 8);
+        envelopes(&w, messages(1), &ChatState::default(), "https://p")
+            .unwrap()
+            .remove(0)
+    }
+}

@@ -1,0 +1,162 @@
+//! The typed bodies of the api routes: what each request carries and each answer says.
+//! Their OpenAPI schemas are derived from these types.
+
+use outflow::domain::{
+    ActivityEntry, Aggregation, Attempt, DeliveryId, RequestId, Timestamp, Webhook, WebhookStatus,
+    WorkspaceId,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /v1/workspaces`: a new tenant.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewWorkspace {
+    /// Display name (1 to 512 bytes).
+    pub name: String,
+    /// Who is emailed when the webhook is disabled.
+    pub owner_email: String,
+}
+
+/// The new workspace, with its first API key (shown once).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkspaceCreated {
+    /// Its id.
+    pub workspace_id: WorkspaceId,
+    /// Display name.
+    pub name: String,
+    /// Owner's email.
+    pub owner_email: String,
+    /// The API key (`ofk.<workspace>.<secret>`); only its hash is stored.
+    pub api_key: String,
+}
+
+/// A new API key (shown once).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyIssued {
+    /// The workspace.
+    pub workspace_id: WorkspaceId,
+    /// The new key.
+    pub api_key: String,
+    /// How many keys stopped working with it (admin reset only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<usize>,
+}
+
+/// A key revoked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyRevoked {
+    /// The workspace.
+    pub workspace_id: WorkspaceId,
+    /// Always true.
+    pub revoked: bool,
+}
+
+/// `PUT /v1/webhooks/outbound`: the settings.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct WebhookSettingsRequest {
+    /// Where deliveries go: http(s), at most 2 KiB, never an internal address.
+    pub url: String,
+    /// On or off (default on).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Granularity (default `none`: one POST per message).
+    #[serde(default)]
+    pub aggregation: Option<Aggregation>,
+    /// Keep one conversation per contact: a resolved conversation does not make the next
+    /// message `is_new_chat` (default off).
+    #[serde(default)]
+    pub continuous_conversation: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The webhook: settings, signing secret, health and the 10 most recent actions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookView {
+    /// Where deliveries go.
+    pub url: String,
+    /// On or off.
+    pub enabled: bool,
+    /// Granularity.
+    pub aggregation: Aggregation,
+    /// One continuous conversation per contact.
+    pub continuous_conversation: bool,
+    /// The signing secret (`whsec_...`).
+    pub secret: String,
+    /// Health.
+    pub status: WebhookStatus,
+    /// While the previous secret still signs (24 h after a rotation): until when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<Timestamp>,
+    /// The 10 most recent actions, newest first.
+    pub activity: Vec<ActivityEntry>,
+}
+
+impl WebhookView {
+    /// The view of `webhook` at `now`, with its recent activity.
+    pub fn new(webhook: &Webhook, activity: Vec<ActivityEntry>, now: Timestamp) -> Self {
+        Self {
+            url: webhook.url.clone(),
+            enabled: webhook.enabled,
+            aggregation: webhook.aggregation,
+            continuous_conversation: webhook.continuous_conversation,
+            secret: webhook.secret.clone(),
+            status: webhook.status(),
+            previous_secret_expires_at: webhook.previous_secret_expires_at(now),
+            activity,
+        }
+    }
+}
+
+/// The webhook switched back on, and what that put back in motion.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnabledView {
+    /// The webhook as it is now.
+    #[serde(flatten)]
+    pub webhook: WebhookView,
+    /// Held deliveries re-queued.
+    pub released: usize,
+    /// Pending aggregation windows scheduled again.
+    pub windows_scheduled: usize,
+}
+
+/// The detailed log download.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestLog {
+    /// The 100 most recent requests, newest first.
+    pub requests: Vec<Attempt>,
+}
+
+/// `POST /replay`: re-send what failed or is held since an instant.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// RFC 3339, e.g. `2026-01-21T05:00:00Z`.
+    pub since: String,
+}
+
+/// What a replay re-queued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Replayed {
+    /// The instant, as understood.
+    pub since: String,
+    /// Deliveries re-queued in all.
+    pub replayed: usize,
+    /// Of which dead letters.
+    pub dead_letters: usize,
+    /// Of which held deliveries.
+    pub held: usize,
+}
+
+/// A logged request queued again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResendQueued {
+    /// The logged request.
+    pub request_id: RequestId,
+    /// Its delivery (`webhook-id`), which goes out again.
+    pub delivery_id: DeliveryId,
+    /// Always true.
+    pub queued: bool,
+}

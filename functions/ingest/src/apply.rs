@@ -1,0 +1,236 @@
+//! Carries out an ingest request's plan: one read finds the messages stored before and
+//! the chat windows already open (less those this container saw open); new messages and
+//! windows are written together (deterministic keys, BatchWriteItem); deliveries are
+//! queued or held. On any failure the messages this request wrote are removed again, so
+//! the client's retry is not mistaken for a duplicate.
+
+use crate::plan::{plan, windows_needed, Context, NewChat, Route, Step};
+use crate::report::{EventStatus, IngestReport};
+use crate::IngestState;
+use outflow::domain::{
+    DeliveryEnvelope, DeliveryId, MessageEvent, MessageId, PendingWindow, Timestamp, Webhook,
+    WorkspaceId,
+};
+use outflow::formats::InboundEvent;
+use outflow::http::ApiError;
+use outflow::store::{NewMessage, Store};
+use std::collections::HashSet;
+
+/// Applies the events, routed by the webhook settings read when the request was admitted.
+pub async fn ingest(
+    state: &IngestState,
+    ws: &WorkspaceId,
+    events: Vec<InboundEvent>,
+    webhook: Option<&Webhook>,
+) -> Result<IngestReport, ApiError> {
+    let ctx = Context::new(ws, webhook, state.clock.now());
+    let now_ms = ctx.received_at.millis();
+    let version = webhook.map_or(0, |w| w.settings_version);
+    let ids: Vec<MessageId> = events
+        .iter()
+        .filter_map(|e| match e {
+            InboundEvent::Message { event, .. } => Some(event.message.message_id.clone()),
+            _ => None,
+        })
+        .collect();
+    let (remembered, unknown): (Vec<PendingWindow>, Vec<PendingWindow>) =
+        windows_needed(&events, &ctx)
+            .into_iter()
+            .partition(|w| state.open_windows.contains(w, version, now_ms));
+    let (stored, mut open) = state.store.stored_and_open(ws, &ids, &unknown).await?;
+    open.extend(remembered.iter().cloned());
+    let steps = plan(events, &ctx, &stored);
+    let mut batch = Batch {
+        open,
+        ..Batch::default()
+    };
+    let result = batch.carry_out(state, &ctx, steps).await;
+    match &result {
+        Ok(_) => {
+            let now_open = remembered
+                .iter()
+                .chain(&unknown)
+                .filter(|w| batch.open.contains(*w));
+            state.open_windows.remember(now_open, version, now_ms);
+        }
+        Err(_) if !batch.written.is_empty() => {
+            if let Err(e) = state.store.delete_messages(ws, &batch.written).await {
+                tracing::error!(workspace_id = %ws, messages = batch.written.len(), error = %e, "compensation failed");
+            }
+        }
+        Err(_) => {}
+    }
+    result
+}
+
+/// What one request has decided but not yet written.
+#[derive(Default)]
+struct Batch {
+    /// Windows known to be open (found, remembered, or opened by this request).
+    open: HashSet<PendingWindow>,
+    /// Windows to open with the next write.
+    opening: Vec<PendingWindow>,
+    /// New messages not written yet, with their delivery and window.
+    pending: Vec<(MessageEvent, DeliveryId, Option<PendingWindow>)>,
+    /// Messages this request wrote (or tried to): removed again if it fails.
+    written: Vec<MessageId>,
+    /// Deliveries to queue (or hold), in request order.
+    envelopes: Vec<DeliveryEnvelope>,
+}
+
+impl Batch {
+    /// Carries out the steps in order, then queues or holds the deliveries.
+    async fn carry_out(
+        &mut self,
+        state: &IngestState,
+        ctx: &Context<'_>,
+        steps: Vec<Step>,
+    ) -> Result<IngestReport, ApiError> {
+        let store = &state.store;
+        let mut report = IngestReport::default();
+        for step in steps {
+            let (status, id, reason) = self.step(store, ctx, step).await?;
+            report.push(status, id, reason);
+        }
+        self.flush(store, ctx.ws, ctx.received_at).await?;
+        match ctx.route {
+            Route::Enqueue => state.queue.send_first(&self.envelopes).await?,
+            Route::Hold => store.hold(&self.envelopes).await?,
+            Route::Aggregate(_) => {}
+        }
+        Ok(report)
+    }
+
+    /// Carries out one step; says what became of its event.
+    async fn step(
+        &mut self,
+        store: &Store,
+        ctx: &Context<'_>,
+        step: Step,
+    ) -> Result<(EventStatus, Option<MessageId>, Option<String>), ApiError> {
+        let ws = ctx.ws;
+        Ok(match step {
+            Step::Store {
+                event,
+                delivery,
+                window,
+                new_chat,
+            } => {
+                let id = event.message.message_id.clone();
+                self.store_message(store, ctx, *event, delivery, window, new_chat)
+                    .await?;
+                (EventStatus::Accepted, Some(id), None)
+            }
+            Step::Duplicate(id) => (EventStatus::Duplicate, Some(id), None),
+            Step::Edit(id, text) => {
+                // The edit may be of a message earlier in this request.
+                self.flush(store, ws, ctx.received_at).await?;
+                if store.edit_message(ws, &id, &text).await? {
+                    (EventStatus::Accepted, Some(id), None)
+                } else {
+                    let reason = "message_updated for a message Outflow has not stored";
+                    (EventStatus::Skipped, Some(id), Some(reason.to_string()))
+                }
+            }
+            Step::RestartChat(chat) => {
+                store.restart_chat(ws, &chat).await?;
+                (EventStatus::Accepted, None, None)
+            }
+            Step::SetResponsible { chat, name, email } => {
+                let at = ctx.received_at.millis();
+                store
+                    .set_chat_responsible(ws, &chat, &name, &email, at)
+                    .await?;
+                (EventStatus::Accepted, None, None)
+            }
+            Step::Skip(reason) => (EventStatus::Skipped, None, Some(reason)),
+        })
+    }
+
+    /// Files a new message (opening its window with it when no one has) and, outside
+    /// aggregation, makes its delivery, asking the chat's state whether it is new.
+    async fn store_message(
+        &mut self,
+        store: &Store,
+        ctx: &Context<'_>,
+        mut event: MessageEvent,
+        delivery: DeliveryId,
+        window: Option<PendingWindow>,
+        new_chat: NewChat,
+    ) -> Result<(), ApiError> {
+        match new_chat {
+            NewChat::Ask => {
+                let chat = &event.chat.chat_id;
+                event.chat.is_new_chat = store
+                    .announce_chat(ctx.ws, chat, delivery.as_str())
+                    .await?
+                    .is_new;
+            }
+            NewChat::Follows => event.chat.is_new_chat = false,
+            NewChat::AsGiven | NewChat::ByBundle => {}
+        }
+        if window.is_none() {
+            self.envelopes
+                .push(envelope(ctx, &event, &delivery, self.envelopes.len())?);
+        }
+        if let Some(w) = &window {
+            if !self.open.contains(w) && !self.opening.contains(w) {
+                self.opening.push(w.clone());
+            }
+        }
+        self.pending.push((event, delivery, window));
+        Ok(())
+    }
+
+    /// Writes the windows to open and the pending messages (BatchWriteItem, 25 at a time).
+    async fn flush(
+        &mut self,
+        store: &Store,
+        ws: &WorkspaceId,
+        received_at: Timestamp,
+    ) -> Result<(), ApiError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let messages: Vec<NewMessage> = self
+            .pending
+            .iter()
+            .map(|(event, delivery, window)| NewMessage {
+                event,
+                delivery,
+                received_at,
+                window: window.as_ref(),
+            })
+            .collect();
+        self.written.extend(
+            self.pending
+                .iter()
+                .map(|(e, ..)| e.message.message_id.clone()),
+        );
+        store.insert_messages(ws, &self.opening, &messages).await?;
+        self.open.extend(self.opening.drain(..));
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+/// The delivery of one message: its exact body, signed alike on every retry.
+fn envelope(
+    ctx: &Context<'_>,
+    event: &MessageEvent,
+    delivery: &DeliveryId,
+    sequence: usize,
+) -> Result<DeliveryEnvelope, ApiError> {
+    let body = serde_json::to_string(event)
+        .map_err(|e| ApiError::Unavailable(format!("encoding failed: {e}")))?;
+    let (id, chat) = (&event.message.message_id, &event.chat.chat_id);
+    Ok(DeliveryEnvelope {
+        workspace_id: ctx.ws.clone(),
+        delivery_id: delivery.clone(),
+        created_at: ctx.received_at,
+        sequence: sequence as u32,
+        chat_id: Some(chat.clone()),
+        body,
+        summary: Some(format!("message {id} of chat {chat}")),
+    })
+}

@@ -1,0 +1,396 @@
+//! The decision for one ingest request, before anything is written: where new messages go
+//! (the route), which chat windows they need, and one step per event — store, duplicate,
+//! edit, restart or update a chat, skip. Pure; `apply.rs` carries the steps out.
+
+use outflow::domain::{
+    Aggregation, ChatId, DeliveryId, MessageEvent, MessageId, PendingWindow, Timestamp, Webhook,
+    Window, WorkspaceId,
+};
+use outflow::formats::{InboundEvent, NewChatRule};
+use std::collections::HashSet;
+
+/// Where new messages go, decided once per request from the webhook settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Enqueue for the sender now.
+    Enqueue,
+    /// Webhook off or not set up: keep the delivery for replay on enable.
+    Hold,
+    /// Aggregated webhook: file into the chat's window of this granularity.
+    Aggregate(Aggregation),
+}
+
+impl Route {
+    /// The route of the webhook's settings (aggregated windows collect even while off:
+    /// the aggregator parks them).
+    pub fn of(webhook: Option<&Webhook>) -> Self {
+        match webhook {
+            Some(w) if !w.aggregation.is_immediate() => Route::Aggregate(w.aggregation),
+            Some(w) if w.enabled => Route::Enqueue,
+            _ => Route::Hold,
+        }
+    }
+}
+
+/// What the decision needs to know about the request.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The tenant.
+    pub ws: &'a WorkspaceId,
+    /// The webhook settings as admission read them.
+    pub webhook: Option<&'a Webhook>,
+    /// Where new messages go.
+    pub route: Route,
+    /// When the request arrived (decides each message's window).
+    pub received_at: Timestamp,
+}
+
+impl<'a> Context<'a> {
+    /// The context of a request of `ws` arriving at `received_at`.
+    pub fn new(ws: &'a WorkspaceId, webhook: Option<&'a Webhook>, received_at: Timestamp) -> Self {
+        Self {
+            ws,
+            webhook,
+            route: Route::of(webhook),
+            received_at,
+        }
+    }
+
+    /// The chat window a message joins in aggregated mode; never one that a switch to
+    /// immediate delivery flushed early.
+    pub fn window_of(&self, chat: &ChatId) -> Option<PendingWindow> {
+        let Route::Aggregate(granularity) = self.route else {
+            return None;
+        };
+        let not_before = self
+            .webhook
+            .and_then(Webhook::windows_start_no_earlier_than);
+        Window::containing(self.received_at, granularity).map(|w| {
+            PendingWindow::new(
+                self.ws,
+                chat,
+                granularity,
+                w.starting_no_earlier(not_before),
+            )
+        })
+    }
+
+    fn continuous(&self) -> bool {
+        self.webhook.is_some_and(|w| w.continuous_conversation)
+    }
+}
+
+/// How a stored message's `is_new_chat` is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewChat {
+    /// As the producer gave it (native events).
+    AsGiven,
+    /// The chat's first message in this request: ask the chat's state (one write).
+    Ask,
+    /// A later message of a chat this request announced already: not new.
+    Follows,
+    /// Aggregated: the aggregator decides it per bundle.
+    ByBundle,
+}
+
+/// What to do with one event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// A new message: store it (in its window when aggregated) and deliver it.
+    Store {
+        /// The message with its chat context.
+        event: Box<MessageEvent>,
+        /// Its delivery id (stable: derived from workspace and message).
+        delivery: DeliveryId,
+        /// Its window, when aggregated.
+        window: Option<PendingWindow>,
+        /// How its `is_new_chat` is settled.
+        new_chat: NewChat,
+    },
+    /// Stored before (or earlier in this request): delivered once.
+    Duplicate(MessageId),
+    /// A stored message's text changed.
+    Edit(MessageId, String),
+    /// A conversation starts (created, or resolved/closed): the next message is new.
+    RestartChat(ChatId),
+    /// The chat's responsible teammate changed.
+    SetResponsible {
+        /// The chat.
+        chat: ChatId,
+        /// Name.
+        name: String,
+        /// Email.
+        email: String,
+    },
+    /// Nothing to deliver, and why.
+    Skip(String),
+}
+
+/// The windows the request's messages join (each once), in request order.
+pub fn windows_needed(events: &[InboundEvent], ctx: &Context) -> Vec<PendingWindow> {
+    let mut windows: Vec<PendingWindow> = Vec::new();
+    for event in events {
+        if let InboundEvent::Message { event, .. } = event {
+            if let Some(w) = ctx.window_of(&event.chat.chat_id) {
+                if !windows.contains(&w) {
+                    windows.push(w);
+                }
+            }
+        }
+    }
+    windows
+}
+
+/// One step per event, in request order. `stored` holds the message ids stored before.
+pub fn plan(events: Vec<InboundEvent>, ctx: &Context, stored: &HashSet<MessageId>) -> Vec<Step> {
+    let mut seen = stored.clone();
+    let mut announced: HashSet<ChatId> = HashSet::new();
+    events
+        .into_iter()
+        .map(|event| match event {
+            InboundEvent::Message { event, new_chat } => {
+                let id = event.message.message_id.clone();
+                if !seen.insert(id.clone()) {
+                    return Step::Duplicate(id);
+                }
+                let window = ctx.window_of(&event.chat.chat_id);
+                let new_chat = match (&window, new_chat) {
+                    (Some(_), _) => NewChat::ByBundle,
+                    (None, NewChatRule::AsGiven) => NewChat::AsGiven,
+                    (None, NewChatRule::FromChatState) => {
+                        if announced.insert(event.chat.chat_id.clone()) {
+                            NewChat::Ask
+                        } else {
+                            NewChat::Follows
+                        }
+                    }
+                };
+                Step::Store {
+                    delivery: DeliveryId::for_message(ctx.ws, &id),
+                    event,
+                    window,
+                    new_chat,
+                }
+            }
+            InboundEvent::MessageUpdated {
+                message_id, text, ..
+            } => Step::Edit(message_id, text),
+            InboundEvent::ChatClosed { chat_id } if ctx.continuous() => Step::Skip(format!(
+                "chat {chat_id} continues: the workspace keeps one conversation per chat"
+            )),
+            InboundEvent::ChatOpened { chat_id } | InboundEvent::ChatClosed { chat_id } => {
+                announced.remove(&chat_id);
+                Step::RestartChat(chat_id)
+            }
+            InboundEvent::ChatUpdated {
+                chat_id,
+                responsible_name,
+                responsible_email,
+            } => Step::SetResponsible {
+                chat: chat_id,
+                name: responsible_name,
+                email: responsible_email,
+            },
+            InboundEvent::Skipped { reason } => Step::Skip(reason),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outflow::domain::{Account, Chat, Direction, Message, Party};
+
+    fn message(id: &str, chat: &str, rule: NewChatRule) -> InboundEvent {
+        let party = Party {
+            full_name: "A".into(),
+            phone: String::new(),
+        };
+        InboundEvent::Message {
+            event: Box::new(MessageEvent {
+                whatsapp_account: Account {
+                    full_name: "acct".into(),
+                    email: String::new(),
+                    phone: String::new(),
+                },
+                chat: Chat {
+                    full_name: "c".into(),
+                    responsible_name: String::new(),
+                    responsible_email: String::new(),
+                    chat_url: String::new(),
+                    chat_id: ChatId::new_unchecked(chat),
+                    is_new_chat: false,
+                    is_group: false,
+                    phone: String::new(),
+                },
+                message: Message {
+                    direction: Direction::Received,
+                    timestamp: Timestamp::from_unix(0).unwrap(),
+                    message_id: MessageId::new_unchecked(id),
+                    sender: party.clone(),
+                    recipient: party,
+                    text: "hi".into(),
+                    attachments: Vec::new(),
+                },
+            }),
+            new_chat: rule,
+        }
+    }
+
+    fn webhook(aggregation: Aggregation, enabled: bool, continuous: bool) -> Webhook {
+        Webhook {
+            url: "https://r.example/".into(),
+            enabled,
+            aggregation,
+            secret: "whsec_x".into(),
+            continuous_conversation: continuous,
+            consecutive_failures: 0,
+            disabled_at: None,
+            disabled_reason: None,
+            previous_secret: None,
+            previous_secret_expires_ms: None,
+            settings_version: 1,
+            immediate_since_ms: None,
+        }
+    }
+
+    /// A short name for each step, for table comparisons.
+    fn name(step: &Step) -> String {
+        match step {
+            Step::Store {
+                event,
+                new_chat,
+                window,
+                ..
+            } => format!(
+                "store {} {new_chat:?}{}",
+                event.message.message_id,
+                if window.is_some() { " in window" } else { "" }
+            ),
+            Step::Duplicate(id) => format!("duplicate {id}"),
+            Step::Edit(id, _) => format!("edit {id}"),
+            Step::RestartChat(chat) => format!("restart {chat}"),
+            Step::SetResponsible { chat, .. } => format!("responsible {chat}"),
+            Step::Skip(_) => "skip".into(),
+        }
+    }
+
+    #[test]
+    fn routes_follow_the_settings() {
+        let cases = [
+            (None, Route::Hold),
+            (
+                Some(webhook(Aggregation::None, true, false)),
+                Route::Enqueue,
+            ),
+            (Some(webhook(Aggregation::None, false, false)), Route::Hold),
+            (
+                Some(webhook(Aggregation::Hours6, false, false)),
+                Route::Aggregate(Aggregation::Hours6),
+            ),
+        ];
+        for (w, route) in cases {
+            assert_eq!(Route::of(w.as_ref()), route, "{w:?}");
+        }
+    }
+
+    #[test]
+    fn each_event_becomes_one_step() {
+        let ws = WorkspaceId::new_unchecked("ws_a");
+        let at = Timestamp::parse("2026-03-01T10:05:00Z").unwrap();
+        let chat = |id: &str| ChatId::new_unchecked(id);
+        let events = || {
+            vec![
+                message("m1", "c1", NewChatRule::FromChatState),
+                message("m2", "c1", NewChatRule::FromChatState),
+                message("m1", "c1", NewChatRule::FromChatState),
+                message("old", "c2", NewChatRule::FromChatState),
+                InboundEvent::ChatClosed {
+                    chat_id: chat("c1"),
+                },
+                message("m3", "c1", NewChatRule::FromChatState),
+                message("n1", "c3", NewChatRule::AsGiven),
+                InboundEvent::MessageUpdated {
+                    chat_id: chat("c1"),
+                    message_id: MessageId::new_unchecked("m1"),
+                    text: "edited".into(),
+                },
+            ]
+        };
+        let stored = HashSet::from([MessageId::new_unchecked("old")]);
+        // (webhook, expected steps)
+        let immediate = webhook(Aggregation::None, true, false);
+        let continuous = webhook(Aggregation::None, true, true);
+        let hourly = webhook(Aggregation::Hours1, true, false);
+        let cases: [(&Webhook, [&str; 8]); 3] = [
+            (
+                &immediate,
+                [
+                    "store m1 Ask",
+                    "store m2 Follows",
+                    "duplicate m1",
+                    "duplicate old",
+                    "restart c1",
+                    "store m3 Ask",
+                    "store n1 AsGiven",
+                    "edit m1",
+                ],
+            ),
+            (
+                &continuous,
+                [
+                    "store m1 Ask",
+                    "store m2 Follows",
+                    "duplicate m1",
+                    "duplicate old",
+                    "skip",
+                    "store m3 Follows",
+                    "store n1 AsGiven",
+                    "edit m1",
+                ],
+            ),
+            (
+                &hourly,
+                [
+                    "store m1 ByBundle in window",
+                    "store m2 ByBundle in window",
+                    "duplicate m1",
+                    "duplicate old",
+                    "restart c1",
+                    "store m3 ByBundle in window",
+                    "store n1 ByBundle in window",
+                    "edit m1",
+                ],
+            ),
+        ];
+        for (w, expected) in cases {
+            let ctx = Context::new(&ws, Some(w), at);
+            let steps: Vec<String> = plan(events(), &ctx, &stored).iter().map(name).collect();
+            assert_eq!(steps, expected, "{w:?}");
+        }
+    }
+
+    #[test]
+    fn windows_are_needed_once_and_never_start_before_an_early_flush() {
+        let ws = WorkspaceId::new_unchecked("ws_a");
+        let at = Timestamp::parse("2026-03-01T10:05:00Z").unwrap();
+        let mut hourly = webhook(Aggregation::Hours1, true, false);
+        let events = vec![
+            message("m1", "c1", NewChatRule::AsGiven),
+            message("m2", "c1", NewChatRule::AsGiven),
+            message("m3", "c2", NewChatRule::AsGiven),
+        ];
+        let windows = windows_needed(&events, &Context::new(&ws, Some(&hourly), at));
+        assert_eq!(windows.len(), 2);
+        assert_eq!(
+            windows[0].start_ms,
+            Timestamp::parse("2026-03-01T10:00:00Z").unwrap().millis()
+        );
+        let flushed = Timestamp::parse("2026-03-01T10:02:00Z").unwrap();
+        hourly.immediate_since_ms = Some(flushed.millis());
+        let later = windows_needed(&events, &Context::new(&ws, Some(&hourly), at));
+        assert_eq!(later[0].start_ms, flushed.millis());
+        let immediate = webhook(Aggregation::None, true, false);
+        assert!(windows_needed(&events, &Context::new(&ws, Some(&immediate), at)).is_empty());
+    }
+}

@@ -1,0 +1,151 @@
+//! The records of one SQS batch: decoded into deliveries, grouped by workspace, and each
+//! workspace's split into its chats' delivery order groups (pure, no I/O).
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use outflow::domain::{DeliveryEnvelope, WorkspaceId};
+use std::collections::BTreeMap;
+
+/// One delivery received from the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The SQS message id (what a partial batch response names).
+    pub message_id: String,
+    /// The receipt handle, to hide the message until its retry.
+    pub receipt_handle: Option<String>,
+    /// The delivery.
+    pub envelope: DeliveryEnvelope,
+}
+
+/// A batch read: the records of each workspace in queue order, and the SQS ids of
+/// messages that could not be read (retried, then moved to the DLQ by the redrive).
+#[derive(Debug, Default)]
+pub struct Decoded {
+    /// Records by workspace.
+    pub by_workspace: BTreeMap<WorkspaceId, Vec<Record>>,
+    /// Undecodable messages.
+    pub undecodable: Vec<String>,
+}
+
+/// Reads every message of a batch.
+pub fn decode_all(messages: Vec<SqsMessage>) -> Decoded {
+    let mut decoded = Decoded::default();
+    for message in messages {
+        match decode(&message) {
+            Ok(record) => decoded
+                .by_workspace
+                .entry(record.envelope.workspace_id.clone())
+                .or_default()
+                .push(record),
+            Err(why) => {
+                // Retried, then dead-lettered: a poison message is kept, not dropped.
+                tracing::error!(sqs_message_id = ?message.message_id, error = %why, "undecodable delivery");
+                decoded.undecodable.extend(message.message_id);
+            }
+        }
+    }
+    decoded
+}
+
+fn decode(message: &SqsMessage) -> Result<Record, String> {
+    let message_id = message
+        .message_id
+        .clone()
+        .ok_or("record without messageId")?;
+    let body = message.body.as_deref().ok_or("record without body")?;
+    let envelope = serde_json::from_str(body).map_err(|e| format!("bad envelope: {e}"))?;
+    Ok(Record {
+        message_id,
+        receipt_handle: message.receipt_handle.clone(),
+        envelope,
+    })
+}
+
+/// Splits a workspace's records by chat (message group), each kept in queue order.
+pub fn in_chat_order(records: &[Record]) -> Vec<Vec<&Record>> {
+    let mut groups: Vec<(String, Vec<&Record>)> = Vec::new();
+    for record in records {
+        let key = record.envelope.message_group();
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, group)) => group.push(record),
+            None => groups.push((key, vec![record])),
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use outflow::domain::{ChatId, DeliveryId, Timestamp};
+
+    /// A record of `ws`'s chat `chat`, delivery `id`.
+    pub fn record(ws: &str, chat: &str, id: &str) -> Record {
+        Record {
+            message_id: format!("sqs-{id}"),
+            receipt_handle: Some(format!("rh-{id}")),
+            envelope: DeliveryEnvelope {
+                workspace_id: WorkspaceId::new_unchecked(ws),
+                delivery_id: DeliveryId::new_unchecked(id),
+                created_at: Timestamp::from_unix(0).unwrap(),
+                sequence: 0,
+                chat_id: Some(ChatId::new_unchecked(chat)),
+                body: "{}".into(),
+                summary: None,
+            },
+        }
+    }
+
+    fn message(id: &str, body: Option<String>) -> SqsMessage {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id.into());
+        m.body = body;
+        m
+    }
+
+    #[test]
+    fn a_batch_is_read_by_workspace_and_bad_messages_are_named() {
+        let good = |ws: &str, id: &str| {
+            let env = record(ws, "c", id).envelope;
+            message(id, Some(serde_json::to_string(&env).unwrap()))
+        };
+        let decoded = decode_all(vec![
+            good("ws_b", "1"),
+            message("2", Some("{".into())),
+            good("ws_a", "3"),
+            message("4", None),
+            good("ws_b", "5"),
+        ]);
+        assert_eq!(decoded.undecodable, ["2", "4"]);
+        let ids: Vec<(String, Vec<String>)> = decoded
+            .by_workspace
+            .iter()
+            .map(|(ws, rs)| {
+                (
+                    ws.to_string(),
+                    rs.iter().map(|r| r.message_id.clone()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("ws_a".to_string(), vec!["3".to_string()]),
+                ("ws_b".to_string(), vec!["1".to_string(), "5".to_string()])
+            ]
+        );
+    }
+
+    #[test]
+    fn chats_keep_their_queue_order() {
+        let records = [
+            record("ws", "a", "1"),
+            record("ws", "b", "2"),
+            record("ws", "a", "3"),
+        ];
+        let groups: Vec<Vec<&str>> = in_chat_order(&records)
+            .iter()
+            .map(|g| g.iter().map(|r| r.envelope.delivery_id.as_str()).collect())
+            .collect();
+        assert_eq!(groups, [vec!["1", "3"], vec!["2"]]);
+    }
+}

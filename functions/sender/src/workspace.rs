@@ -1,0 +1,152 @@
+//! One workspace's share of a batch, carried out: read the webhook once, hold everything
+//! while it is off, else send each chat's deliveries in order (chats concurrently), count
+//! the failures, then carry out what `settle` decided.
+
+use crate::records::{in_chat_order, Record};
+use crate::settle::{settle, Retry, Settlement};
+use crate::Sender;
+use futures::future::join_all;
+use outflow::delivery::{attempt, Destination};
+use outflow::domain::{Attempt, DeliveryId, Timestamp, Webhook, WorkspaceId};
+use outflow::store::StoreError;
+use outflow::telemetry::metrics;
+use std::collections::HashMap;
+use std::time::Duration;
+
+impl Sender {
+    /// Delivers one workspace's records; returns the SQS ids to retry.
+    pub(crate) async fn deliver_workspace(
+        &self,
+        ws: &WorkspaceId,
+        records: &[Record],
+    ) -> Result<Vec<String>, StoreError> {
+        let webhook = self.store.webhook(ws).await?;
+        let Some(webhook) = webhook.filter(|w| w.enabled) else {
+            let envelopes: Vec<_> = records.iter().map(|r| r.envelope.clone()).collect();
+            self.store.hold(&envelopes).await?;
+            tracing::info!(workspace_id = %ws, held = envelopes.len(), "webhook off: deliveries held");
+            return Ok(Vec::new());
+        };
+        let groups = in_chat_order(records);
+        let destination = Destination::check(&self.policy, &webhook.url);
+        let sent = join_all(
+            groups
+                .iter()
+                .map(|group| self.send_in_order(&webhook, &destination, group)),
+        )
+        .await;
+        let tried: Vec<(&Record, Option<Attempt>)> = groups
+            .iter()
+            .zip(sent)
+            .flat_map(|(group, attempts)| group.iter().copied().zip(attempts))
+            .collect();
+        let failures = self.count_failures(ws, &tried).await?;
+        let now = self.clock.now();
+        let mut jitter = || rand::random::<f64>() * 2.0 - 1.0;
+        let settlement = settle(tried, &failures, &self.retry, &mut jitter, now);
+        self.carry_out(ws, &webhook, settlement, now).await
+    }
+
+    /// Sends one chat's deliveries one after another; after a failure the rest are not
+    /// tried (`None`), so the receiver never sees a chat's messages out of order.
+    async fn send_in_order(
+        &self,
+        webhook: &Webhook,
+        destination: &Destination,
+        group: &[&Record],
+    ) -> Vec<Option<Attempt>> {
+        let mut out = Vec::with_capacity(group.len());
+        let mut failed = false;
+        for record in group {
+            if failed {
+                out.push(None);
+                continue;
+            }
+            let now = self.clock.now();
+            let secrets = webhook.signing_secrets(now);
+            let sent = attempt(&self.client, destination, &secrets, &record.envelope, now).await;
+            failed = !sent.succeeded();
+            out.push(Some(sent));
+        }
+        out
+    }
+
+    /// Counts each failed attempt against its delivery (the retry schedule's position).
+    async fn count_failures(
+        &self,
+        ws: &WorkspaceId,
+        tried: &[(&Record, Option<Attempt>)],
+    ) -> Result<HashMap<DeliveryId, u32>, StoreError> {
+        let failed = tried
+            .iter()
+            .filter_map(|(_, a)| a.as_ref().filter(|a| !a.succeeded()))
+            .map(|a| async move {
+                let count = self.store.count_failed_attempt(ws, &a.delivery_id).await?;
+                Ok::<_, StoreError>((a.delivery_id.clone(), count))
+            });
+        join_all(failed).await.into_iter().collect()
+    }
+
+    /// Writes what the settlement decided: health, log and activity, dead letters (kept
+    /// for replay before they leave the queue), retry delays.
+    async fn carry_out(
+        &self,
+        ws: &WorkspaceId,
+        webhook: &Webhook,
+        settlement: Settlement,
+        now: Timestamp,
+    ) -> Result<Vec<String>, StoreError> {
+        let was_failing = webhook.consecutive_failures > 0;
+        self.health
+            .apply(ws, &webhook.url, &settlement.health, was_failing, now)
+            .await?;
+        for attempt in &settlement.log {
+            metrics::delivery_attempted(attempt.failure_kind, attempt.latency_ms);
+            tracing::info!(
+                workspace_id = %ws,
+                delivery_id = %attempt.delivery_id,
+                success = attempt.succeeded(),
+                failure_kind = attempt.failure_kind.map(|k| k.as_str()),
+                latency_ms = attempt.latency_ms,
+                "delivery attempted"
+            );
+        }
+        self.store
+            .record_attempts(ws, &settlement.log, &settlement.activity)
+            .await?;
+        let mut retry = settlement.retry;
+        retry.extend(self.dead_letter(ws, settlement.dead).await?);
+        let later: Vec<(String, Duration)> = retry
+            .iter()
+            .filter_map(|r| Some((r.receipt_handle.clone()?, r.delay)))
+            .collect();
+        if let Err(e) = self.queue.retry_later(&later).await {
+            // The queue's own visibility timeout still brings them back.
+            tracing::error!(workspace_id = %ws, error = %e, "could not schedule retries");
+        }
+        Ok(retry.into_iter().map(|r| r.message_id).collect())
+    }
+
+    /// Records dead letters for replay, then moves them to the DLQ; returns those to
+    /// retry because the DLQ did not take them (they leave the queue only once it has).
+    async fn dead_letter(
+        &self,
+        ws: &WorkspaceId,
+        dead: Vec<(Retry, outflow::domain::DeadLetter)>,
+    ) -> Result<Vec<Retry>, StoreError> {
+        if dead.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (records, letters): (Vec<Retry>, Vec<_>) = dead.into_iter().unzip();
+        tracing::warn!(workspace_id = %ws, dead_letters = letters.len(), "deliveries out of attempts");
+        metrics::dead_lettered(letters.len());
+        self.store.keep_dead_letters(&letters).await?;
+        match self.queue.dead_letter(&letters).await {
+            Ok(()) => Ok(Vec::new()),
+            Err(e) => {
+                tracing::error!(workspace_id = %ws, error = %e, "could not dead-letter; retrying");
+                Ok(records)
+            }
+        }
+    }
+}

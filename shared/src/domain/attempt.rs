@@ -1,0 +1,246 @@
+//! One attempt to deliver: the request sent, what came back, and its outcome — what the
+//! detailed request log shows, and what the retry and health rules read.
+
+use super::{ChatId, DeliveryId, RequestId, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// Response bodies are kept up to this many bytes in the request log (8 KiB).
+pub const RESPONSE_BODY_LIMIT: usize = 8 * 1024;
+
+/// Whether an attempt succeeded (a 2xx within the timeout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// 2xx within the timeout.
+    Success,
+    /// Anything else.
+    Failure,
+}
+
+/// Why an attempt failed, in a few words that stay the same from one failure to the next
+/// (the request log's `failure_kind`, the activity text, and a metric dimension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The URL, or an address its host resolved to, is not allowed (internal network).
+    UrlRefused,
+    /// The host name did not resolve.
+    Dns,
+    /// No connection could be made (refused, unreachable, connect timeout).
+    Connect,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+    /// No complete answer within the delivery timeout.
+    Timeout,
+    /// The connection broke after it was made (reset, closed before or during the answer).
+    ConnectionClosed,
+    /// The receiver answered with a redirect, which is not followed.
+    Redirect,
+    /// The receiver answered with a status other than 2xx or 3xx.
+    HttpStatus,
+    /// The request could not be built (e.g. a header value the HTTP library refuses).
+    InvalidRequest,
+}
+
+impl FailureKind {
+    /// Every kind, for documentation and metric checks.
+    pub const ALL: [FailureKind; 9] = [
+        FailureKind::UrlRefused,
+        FailureKind::Dns,
+        FailureKind::Connect,
+        FailureKind::Tls,
+        FailureKind::Timeout,
+        FailureKind::ConnectionClosed,
+        FailureKind::Redirect,
+        FailureKind::HttpStatus,
+        FailureKind::InvalidRequest,
+    ];
+
+    /// The kind's name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::UrlRefused => "url_refused",
+            FailureKind::Dns => "dns",
+            FailureKind::Connect => "connect",
+            FailureKind::Tls => "tls",
+            FailureKind::Timeout => "timeout",
+            FailureKind::ConnectionClosed => "connection_closed",
+            FailureKind::Redirect => "redirect",
+            FailureKind::HttpStatus => "http_status",
+            FailureKind::InvalidRequest => "invalid_request",
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the receiver answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RecordedResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: BTreeMap<String, String>,
+    /// Response body, cut at `RESPONSE_BODY_LIMIT` bytes.
+    pub body: String,
+    /// True when the body was cut.
+    pub body_truncated: bool,
+}
+
+/// One request, as shown in the downloadable log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Attempt {
+    /// This request's id.
+    pub request_id: RequestId,
+    /// The delivery it carried (`webhook-id`).
+    pub delivery_id: DeliveryId,
+    /// The chat the delivery belongs to (keeps a resend in the chat's order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<ChatId>,
+    /// When it was sent.
+    pub time: Timestamp,
+    /// Success or failure.
+    pub outcome: Outcome,
+    /// Where it went.
+    pub url: String,
+    /// Headers sent (signatures, never the secret).
+    pub request_headers: BTreeMap<String, String>,
+    /// Body sent.
+    pub request_body: String,
+    /// What came back, if anything did.
+    pub response: Option<RecordedResponse>,
+    /// Milliseconds from send to the end of the response (or the failure).
+    pub latency_ms: u64,
+    /// Why it failed, if it did, in words.
+    pub error: Option<String>,
+    /// Why it failed, if it did, as a kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_kind: Option<FailureKind>,
+}
+
+impl Attempt {
+    /// True for a 2xx within the timeout.
+    pub fn succeeded(&self) -> bool {
+        self.outcome == Outcome::Success
+    }
+
+    /// Marks the attempt failed, with why.
+    pub fn fail(&mut self, kind: FailureKind, error: impl Into<String>) {
+        self.outcome = Outcome::Failure;
+        self.failure_kind = Some(kind);
+        self.error = Some(error.into());
+    }
+
+    /// The receiver answered 410 Gone: it asks for no more deliveries.
+    pub fn gone(&self) -> bool {
+        !self.succeeded() && self.response.as_ref().is_some_and(|r| r.status == 410)
+    }
+
+    /// The pause a 429 or 503 asks for with `Retry-After` (delta-seconds only).
+    pub fn retry_after(&self) -> Option<Duration> {
+        let response = self
+            .response
+            .as_ref()
+            .filter(|r| matches!(r.status, 429 | 503))?;
+        parse_retry_after(response.headers.get("retry-after")?)
+    }
+
+    /// When the attempt ended (sent, plus its latency), which orders a batch's outcomes.
+    pub fn ended_ms(&self) -> i64 {
+        self.time.millis() + self.latency_ms as i64
+    }
+
+    /// The failure in words for people: kind and error.
+    pub fn failure_text(&self) -> String {
+        match (self.failure_kind, &self.error) {
+            (Some(kind), Some(error)) => format!("({kind}) {error}"),
+            (None, Some(error)) => error.clone(),
+            (Some(kind), None) => kind.to_string(),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// Reads a `Retry-After` header: delta-seconds (the HTTP-date form is not honoured).
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(status: u16, retry_after: Option<&str>) -> Attempt {
+        let mut headers = BTreeMap::new();
+        if let Some(v) = retry_after {
+            headers.insert("retry-after".to_string(), v.to_string());
+        }
+        let mut attempt = Attempt {
+            request_id: RequestId::new_unchecked("req_1"),
+            delivery_id: DeliveryId::new_unchecked("msg_1"),
+            chat_id: None,
+            time: Timestamp::from_unix(10).unwrap(),
+            outcome: Outcome::Success,
+            url: "https://r.example/".into(),
+            request_headers: BTreeMap::new(),
+            request_body: "{}".into(),
+            response: Some(RecordedResponse {
+                status,
+                headers,
+                body: String::new(),
+                body_truncated: false,
+            }),
+            latency_ms: 250,
+            error: None,
+            failure_kind: None,
+        };
+        if status >= 300 {
+            attempt.fail(FailureKind::HttpStatus, format!("HTTP {status}"));
+        }
+        attempt
+    }
+
+    #[test]
+    fn retry_after_counts_only_on_429_and_503() {
+        let cases = [
+            (429, Some("30"), Some(Duration::from_secs(30))),
+            (503, Some(" 5 "), Some(Duration::from_secs(5))),
+            (503, Some("Wed, 21 Oct 2026 07:28:00 GMT"), None),
+            (500, Some("30"), None),
+            (429, None, None),
+        ];
+        for (status, header, expected) in cases {
+            assert_eq!(answered(status, header).retry_after(), expected, "{status}");
+        }
+    }
+
+    #[test]
+    fn only_a_failed_410_is_gone() {
+        assert!(answered(410, None).gone());
+        assert!(!answered(404, None).gone());
+        assert!(!answered(200, None).gone());
+    }
+
+    #[test]
+    fn the_log_names_outcome_and_kind() {
+        let failed = answered(503, None);
+        let json = serde_json::to_value(&failed).unwrap();
+        assert_eq!(json["outcome"], "failure");
+        assert_eq!(json["failure_kind"], "http_status");
+        assert_eq!(failed.failure_text(), "(http_status) HTTP 503");
+        assert_eq!(failed.ended_ms(), 10_250);
+        let ok = serde_json::to_value(answered(200, None)).unwrap();
+        assert_eq!(ok["outcome"], "success");
+        assert!(ok.get("failure_kind").is_none());
+        for kind in FailureKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The documented limits (`limits.rs`) checked field by field, each refusal naming the
+//! field as the producer sent it.
+
+use super::invalid::InvalidEvent;
+use super::limits::{MAX_ID_BYTES, MAX_SHORT_FIELD_BYTES, MAX_TEXT_BYTES, MAX_URL_BYTES};
+
+/// Checks fields of one event, each named by its path (`at` prefixes them all).
+pub(crate) struct Fields<'a> {
+    at: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    /// Fields of the event at `at` (e.g. `events[2].`).
+    pub(crate) fn at(at: &'a str) -> Self {
+        Self { at }
+    }
+
+    fn refuse(&self, name: &str, message: impl Into<String>) -> InvalidEvent {
+        InvalidEvent::new(format!("{}{name}", self.at), message)
+    }
+
+    /// At most `max` bytes.
+    pub(crate) fn len(&self, name: &str, value: &str, max: usize) -> Result<(), InvalidEvent> {
+        if value.len() > max {
+            return Err(self.refuse(name, format!("is longer than {max} bytes")));
+        }
+        Ok(())
+    }
+
+    /// A name, email, phone or other short text.
+    pub(crate) fn short(&self, name: &str, value: &str) -> Result<(), InvalidEvent> {
+        self.len(name, value, MAX_SHORT_FIELD_BYTES)
+    }
+
+    /// An optional short text.
+    pub(crate) fn short_opt(&self, name: &str, value: &Option<String>) -> Result<(), InvalidEvent> {
+        value.as_deref().map_or(Ok(()), |v| self.short(name, v))
+    }
+
+    /// Message text.
+    pub(crate) fn text(&self, name: &str, value: &str) -> Result<(), InvalidEvent> {
+        self.len(name, value, MAX_TEXT_BYTES)
+    }
+
+    /// A URL.
+    pub(crate) fn url(&self, name: &str, value: &str) -> Result<(), InvalidEvent> {
+        self.len(name, value, MAX_URL_BYTES)
+    }
+
+    /// A chat, message or account id from outside: it becomes part of table keys.
+    pub(crate) fn id(&self, name: &str, value: &str) -> Result<(), InvalidEvent> {
+        validate_external_id(value).map_err(|m| self.refuse(name, m))
+    }
+
+    /// At most `max` items.
+    pub(crate) fn count(&self, name: &str, len: usize, max: usize) -> Result<(), InvalidEvent> {
+        if len > max {
+            return Err(self.refuse(name, format!("has more than {max} items")));
+        }
+        Ok(())
+    }
+}
+
+/// Checks an externally supplied chat, message or account id: not empty, at most
+/// `MAX_ID_BYTES`, no control characters.
+pub fn validate_external_id(value: &str) -> Result<(), &'static str> {
+    if value.trim().is_empty() {
+        return Err("must not be empty");
+    }
+    if value.len() > MAX_ID_BYTES {
+        return Err("is longer than 128 bytes");
+    }
+    if value.chars().any(char::is_control) {
+        return Err("must not contain control characters");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_check_names_the_field_under_its_path() {
+        let f = Fields::at("events[1].");
+        let long = "x".repeat(MAX_SHORT_FIELD_BYTES + 1);
+        assert_eq!(f.short("name", &long).unwrap_err().field, "events[1].name");
+        assert!(f.short("name", "Dana").is_ok());
+        assert!(f.text("content", &"x".repeat(MAX_TEXT_BYTES)).is_ok());
+        assert!(f.text("content", &"x".repeat(MAX_TEXT_BYTES + 1)).is_err());
+        assert!(f.url("u", &"x".repeat(MAX_URL_BYTES + 1)).is_err());
+        assert_eq!(
+            f.count("a", 21, 20).unwrap_err().message,
+            "has more than 20 items"
+        );
+    }
+
+    #[test]
+    fn ids_are_bounded_printable_and_present() {
+        assert!(validate_external_id("89").is_ok());
+        assert_eq!(validate_external_id(" "), Err("must not be empty"));
+        assert_eq!(
+            validate_external_id(&"9".repeat(MAX_ID_BYTES + 1)),
+            Err("is longer than 128 bytes")
+        );
+        assert!(validate_external_id("a\nb").is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! The end-to-end suite, one test binary with a module per area (one link of the AWS SDKs
+//! instead of one per area). The real handlers run against moto server on 127.0.0.1 and
+//! real HTTP receivers; `make test` starts moto and runs the chaos tests separately.
+
+mod aggregation;
+mod chaos;
+mod failures_and_disable;
+mod function_telemetry;
+mod immediate_delivery;
+mod ingest_validation;
+mod keys_and_throttling;
+mod ordering;
+mod replay_and_resend;
+mod template_matches_local_stack;
+mod tenancy_and_urls;
