@@ -1,6 +1,9 @@
 //! CPU per message (issue #6): parsing inbound events, rendering a 1,000-message bundle,
 //! signing a 10 KB body. `make bench` runs it and prints the table with the targets.
 
+// criterion_group! and criterion_main! generate functions without doc comments.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use outflow::domain::{Bundle, MessageId, Timestamp};
 use outflow::formats::bundle::build_parts;

@@ -75,6 +75,27 @@ impl DeliveryQueue {
     }
 }
 
+/// One batch entry: the envelope's body in its chat's message group.
+fn entry(
+    i: usize,
+    body: &str,
+    envelope: &DeliveryEnvelope,
+    nonce: u64,
+    attributes: Option<Attributes>,
+) -> Result<SendMessageBatchRequestEntry, QueueError> {
+    SendMessageBatchRequestEntry::builder()
+        .id(i.to_string())
+        .message_body(body)
+        .message_group_id(envelope.message_group())
+        .message_deduplication_id(deduplication_id(envelope, nonce))
+        .set_message_attributes(attributes)
+        .build()
+        .map_err(|e| QueueError {
+            op: "SendMessageBatch",
+            detail: e.to_string(),
+        })
+}
+
 /// Groups bodies into batches within both SQS limits, keeping their order.
 fn batches(bodies: &[String]) -> Vec<Vec<&str>> {
     let mut out: Vec<Vec<&str>> = Vec::new();
@@ -193,44 +214,42 @@ impl DeliveryQueue {
                 .iter()
                 .zip(&envelopes[first..next])
                 .enumerate()
-                .map(|(i, (body, envelope))| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(*body)
-                        .message_group_id(envelope.message_group())
-                        .message_deduplication_id(deduplication_id(envelope, nonce))
-                        .set_message_attributes(attributes(first + i))
-                        .build()
-                        .map_err(|e| QueueError {
-                            op: "SendMessageBatch",
-                            detail: e.to_string(),
-                        })
-                })
+                .map(|(i, (body, envelope))| entry(i, body, envelope, nonce, attributes(first + i)))
                 .collect::<Result<Vec<_>, _>>()?;
-            let out = self
-                .sqs
-                .send_message_batch()
-                .queue_url(url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| QueueError {
-                    op: "SendMessageBatch",
-                    detail: DisplayErrorContext(&e).to_string(),
-                })?;
-            if !out.failed.is_empty() {
-                let reasons: Vec<String> = out
-                    .failed
-                    .iter()
-                    .map(|f| format!("{}: {}", f.code, f.message.clone().unwrap_or_default()))
-                    .collect();
-                return Err(QueueError {
-                    op: "SendMessageBatch",
-                    detail: reasons.join("; "),
-                });
-            }
+            self.send_batch(url, entries).await?;
         }
         Ok(())
+    }
+
+    /// One SendMessageBatch; fails if any entry was not accepted.
+    async fn send_batch(
+        &self,
+        url: &str,
+        entries: Vec<SendMessageBatchRequestEntry>,
+    ) -> Result<(), QueueError> {
+        let out = self
+            .sqs
+            .send_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| QueueError {
+                op: "SendMessageBatch",
+                detail: DisplayErrorContext(&e).to_string(),
+            })?;
+        if out.failed.is_empty() {
+            return Ok(());
+        }
+        let reasons: Vec<String> = out
+            .failed
+            .iter()
+            .map(|f| format!("{}: {}", f.code, f.message.clone().unwrap_or_default()))
+            .collect();
+        Err(QueueError {
+            op: "SendMessageBatch",
+            detail: reasons.join("; "),
+        })
     }
 }
 

@@ -200,3 +200,58 @@ async fn settings_are_validated() {
         .await;
     assert_eq!(wrong_admin.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn every_event_kind_is_held_to_the_limits_and_writes_nothing_when_refused() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@limits.test").await;
+    stack.register(&key, &receiver.url()).await;
+    let created = include_str!("../../../shared/fixtures/livedesk_message_created.json");
+    assert_eq!(
+        stack.ingest(&key, created).await.status,
+        StatusCode::ACCEPTED
+    );
+    let before = stack.items().await.len();
+    let updated = |content: String| {
+        json!({"event": "message_updated", "id": 2187685, "content": content,
+               "conversation": {"id": 89}})
+        .to_string()
+    };
+    let conversation = |kind: &str, meta: Value, status: &str| {
+        json!({"event": kind, "id": 89, "status": status, "meta": meta}).to_string()
+    };
+    let sender = json!({"name": "Test", "phone_number": "+1"});
+    let cases: Vec<(String, &str)> = vec![
+        // Under the 1 MiB body limit, over the 64 KiB text limit (300 KB used to be
+        // stored; 900 KB used to fail at DynamoDB's 400 KB item limit, answering 503).
+        (updated("x".repeat(300 * 1024)), "content"),
+        (updated("x".repeat(900 * 1024)), "content"),
+        (
+            conversation(
+                "conversation_updated",
+                json!({"sender": sender, "assignee": {"name": "n".repeat(600), "email": "a@b.c"}}),
+                "open",
+            ),
+            "meta.assignee.name",
+        ),
+        (
+            conversation("conversation_status_changed", json!({"sender": sender}), &"s".repeat(600)),
+            "status",
+        ),
+        (
+            json!({"event": "conversation_created", "id": "9".repeat(129), "meta": {"sender": sender}})
+                .to_string(),
+            "id",
+        ),
+    ];
+    for (body, field) in cases {
+        let r = stack.ingest(&key, body).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, field);
+    }
+    assert_eq!(stack.items().await.len(), before, "nothing was written");
+    // The delivered message kept its text.
+    stack.drain().await;
+    let delivered: Value = serde_json::from_str(&receiver.received()[0].body).unwrap();
+    assert_eq!(delivered["message"]["text"], "สวัสดีคุณต้องการความช่วยเหลืออะไร");
+}

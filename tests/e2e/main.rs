@@ -2,13 +2,18 @@
 //! instead of one per area). The real handlers run against moto server on 127.0.0.1 and
 //! real HTTP receivers; `make test` starts moto and runs the chaos tests separately.
 
+// Tests and their helpers: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod aggregation;
+mod architecture;
 mod chaos;
 mod failures_and_disable;
 mod function_telemetry;
 mod immediate_delivery;
 mod ingest_validation;
 mod keys_and_throttling;
+mod openapi;
 mod ordering;
 mod replay_and_resend;
 mod template_matches_local_stack;

@@ -6,7 +6,7 @@ use outflow::store::schema;
 use outflow::telemetry::{metrics, NAMESPACE};
 use serde_norway::Value;
 
-fn template() -> Value {
+pub(crate) fn template() -> Value {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
     serde_norway::from_str(&text).unwrap()

@@ -1,6 +1,9 @@
 //! End-to-end test support: a private stack (table, queues) in the moto server that
 //! `make test` starts, the real handlers wired as in AWS, and real HTTP receivers.
 
+// Support for tests: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 pub mod chaos;
 pub mod receiver;
 pub mod stack;

@@ -108,7 +108,11 @@ impl RuntimeApi {
             self.next_id.fetch_add(1, Ordering::Relaxed)
         );
         let (tx, rx) = oneshot::channel();
-        self.shared.answers.lock().unwrap().insert(id.clone(), tx);
+        self.shared
+            .answers
+            .lock()
+            .expect("runtime API state lock")
+            .insert(id.clone(), tx);
         let deadline_ms = outflow::clock::Clock::system_deadline(timeout)
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
@@ -164,7 +168,12 @@ async fn next(State(shared): State<Arc<Shared>>) -> Result<(HeaderMap, Vec<u8>),
 }
 
 fn answer(shared: &Shared, id: &str, answer: Answer) -> StatusCode {
-    match shared.answers.lock().unwrap().remove(id) {
+    match shared
+        .answers
+        .lock()
+        .expect("runtime API state lock")
+        .remove(id)
+    {
         Some(tx) => {
             let _ = tx.send(answer);
             StatusCode::ACCEPTED
@@ -296,7 +305,7 @@ impl FunctionProcess {
 
     /// Every line the process printed so far (stdout and stderr interleaved).
     pub fn lines(&self) -> Vec<String> {
-        self.output.lock().unwrap().clone()
+        self.output.lock().expect("runtime API state lock").clone()
     }
 
     /// Waits (up to `timeout`) until some printed line satisfies `wanted`; returns it.
@@ -306,7 +315,7 @@ impl FunctionProcess {
         wanted: impl Fn(&str) -> bool,
     ) -> Option<String> {
         poll_until(timeout, Duration::from_millis(10), || {
-            let lines = self.output.lock().unwrap();
+            let lines = self.output.lock().expect("runtime API state lock");
             lines.iter().find(|l| wanted(l)).cloned()
         })
         .await
@@ -353,7 +362,7 @@ fn collect_lines(
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            output.lock().unwrap().push(line);
+            output.lock().expect("runtime API state lock").push(line);
         }
     });
 }

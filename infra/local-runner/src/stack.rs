@@ -110,46 +110,13 @@ pub async fn ensure(aws: &AwsClients, names: &StackNames) -> Result<Stack, Stack
     )
     .await?;
     let dlq_arn = queue_arn(aws, &dlq_url).await?;
-    let redrive = serde_json::json!({
-        "deadLetterTargetArn": dlq_arn,
-        "maxReceiveCount": spec::MAX_RECEIVE_COUNT.to_string(),
-    });
     let queue_url = create_queue(
         aws,
         &names.queue,
-        HashMap::from([
-            (
-                QueueAttributeName::VisibilityTimeout,
-                names.visibility_timeout_secs.to_string(),
-            ),
-            (QueueAttributeName::RedrivePolicy, redrive.to_string()),
-            (
-                QueueAttributeName::DeduplicationScope,
-                spec::DEDUPLICATION_SCOPE.to_string(),
-            ),
-            (
-                QueueAttributeName::FifoThroughputLimit,
-                spec::FIFO_THROUGHPUT_LIMIT.to_string(),
-            ),
-        ]),
+        delivery_queue_attributes(names, &dlq_arn),
     )
     .await?;
-    if let Err(e) = aws
-        .ses
-        .create_email_identity()
-        .email_identity(&names.sender_email)
-        .send()
-        .await
-    {
-        if !e
-            .as_service_error()
-            .is_some_and(|se| se.is_already_exists_exception())
-        {
-            return Err(err("ses identity")(
-                aws_sdk_sesv2::error::DisplayErrorContext(&e).to_string(),
-            ));
-        }
-    }
+    ensure_sender_identity(aws, &names.sender_email).await?;
     let queue_arn = queue_arn(aws, &queue_url).await?;
     Ok(Stack {
         table: names.table.clone(),
@@ -157,6 +124,53 @@ pub async fn ensure(aws: &AwsClients, names: &StackNames) -> Result<Stack, Stack
         queue_arn,
         dead_letter_queue_url: dlq_url,
     })
+}
+
+/// The delivery queue's attributes, as the template sets them, redriving into `dlq_arn`.
+fn delivery_queue_attributes(
+    names: &StackNames,
+    dlq_arn: &str,
+) -> HashMap<QueueAttributeName, String> {
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": spec::MAX_RECEIVE_COUNT.to_string(),
+    });
+    HashMap::from([
+        (
+            QueueAttributeName::VisibilityTimeout,
+            names.visibility_timeout_secs.to_string(),
+        ),
+        (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+        (
+            QueueAttributeName::DeduplicationScope,
+            spec::DEDUPLICATION_SCOPE.to_string(),
+        ),
+        (
+            QueueAttributeName::FifoThroughputLimit,
+            spec::FIFO_THROUGHPUT_LIMIT.to_string(),
+        ),
+    ])
+}
+
+/// The verified SES identity owner emails are sent from.
+async fn ensure_sender_identity(aws: &AwsClients, email: &str) -> Result<(), StackError> {
+    let Err(e) = aws
+        .ses
+        .create_email_identity()
+        .email_identity(email)
+        .send()
+        .await
+    else {
+        return Ok(());
+    };
+    if e.as_service_error()
+        .is_some_and(|se| se.is_already_exists_exception())
+    {
+        return Ok(());
+    }
+    Err(err("ses identity")(
+        aws_sdk_sesv2::error::DisplayErrorContext(&e).to_string(),
+    ))
 }
 
 async fn create_queue(

@@ -1,7 +1,7 @@
 //! Stored messages: the idempotency record and the source for aggregation and replay.
 
 use super::batch::Key;
-use super::windows::{bucket, member_of, member_prefix, opening_item, window_key};
+use super::window_items::{bucket, member_of, member_prefix, opening_item, window_key};
 use super::{keys, n, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{DeliveryId, MessageEvent, MessageId, PendingWindow, Timestamp, WorkspaceId};
 use std::collections::HashSet;

@@ -14,6 +14,7 @@ mod request_log;
 pub mod schema;
 mod transact;
 mod webhooks;
+mod window_items;
 mod windows;
 mod workspaces;
 

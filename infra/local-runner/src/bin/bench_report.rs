@@ -44,8 +44,8 @@ fn row(what: impl Into<String>, value: Option<(String, bool)>, target: &'static 
     }
 }
 
-fn rows() -> Vec<Row> {
-    let mut rows = Vec::new();
+/// AWS requests per 1,000 messages.
+fn request_rows(rows: &mut Vec<Row>) {
     let requests = result("requests");
     for (mode, target, limit) in [
         ("immediate", "≤ 1,500", 1500.0),
@@ -58,6 +58,10 @@ fn rows() -> Vec<Row> {
             target,
         ));
     }
+}
+
+/// The delivery engine against wrk.
+fn engine_rows(rows: &mut Vec<Row>) {
     let throughput = result("throughput");
     let share = throughput.as_ref().and_then(|t| {
         Some((
@@ -84,6 +88,10 @@ fn rows() -> Vec<Row> {
         target: "reported",
         met: None,
     });
+}
+
+/// CPU per message: parsing, rendering, signing (criterion).
+fn cpu_rows(rows: &mut Vec<Row>) {
     for (name, what) in [
         (
             "chatwoot_message_created",
@@ -111,10 +119,12 @@ fn rows() -> Vec<Row> {
         target: "reported",
         met: None,
     });
+}
+
+/// Each Lambda's init time, zip size and (for ingest and sender) peak RSS.
+fn footprint_rows(rows: &mut Vec<Row>) {
     let rss = result("rss");
-    let footprint = result("footprint");
-    let functions = footprint
-        .as_ref()
+    let functions = result("footprint")
         .and_then(|f| f["functions"].as_array().cloned())
         .unwrap_or_default();
     for f in &functions {
@@ -135,18 +145,23 @@ fn rows() -> Vec<Row> {
         let Some(kib) = rss.as_ref().and_then(|r| r[name].as_f64()) else {
             continue;
         };
+        let peak = (
+            format!("{:.1} MB", kib * 1024.0 / 1e6),
+            kib * 1024.0 <= 48e6,
+        );
         rows.push(row(
             format!("{name}: peak RSS handling a batch of 10"),
-            Some((
-                format!("{:.1} MB", kib * 1024.0 / 1e6),
-                kib * 1024.0 <= 48e6,
-            )),
+            Some(peak),
             "≤ 48 MB",
         ));
     }
     if functions.is_empty() {
         rows.push(row("Lambda init, zip and RSS", None, "see make footprint"));
     }
+}
+
+/// The aggregator's scale runs of the last `make measure`.
+fn scale_rows(rows: &mut Vec<Row>) {
     let runs = result("scale")
         .and_then(|s| s.as_array().cloned())
         .unwrap_or_default();
@@ -168,6 +183,15 @@ fn rows() -> Vec<Row> {
             met: None,
         });
     }
+}
+
+fn rows() -> Vec<Row> {
+    let mut rows = Vec::new();
+    request_rows(&mut rows);
+    engine_rows(&mut rows);
+    cpu_rows(&mut rows);
+    footprint_rows(&mut rows);
+    scale_rows(&mut rows);
     rows
 }
 

@@ -51,12 +51,15 @@ async fn call(app: &LocalApp, method: &str, path: &str, token: Option<&str>, bod
     }
     let res = app
         .router()
-        .oneshot(req.body(axum::body::Body::from(body.to_string())).unwrap())
+        .oneshot(
+            req.body(axum::body::Body::from(body.to_string()))
+                .expect("a request"),
+        )
         .await
-        .unwrap();
+        .expect("the router answers");
     let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
         .await
-        .unwrap();
+        .expect("a body");
     serde_json::from_slice(&bytes).unwrap_or(Value::Null)
 }
 
@@ -228,8 +231,13 @@ async fn batch_rss(receiver: &str) -> Value {
 
 /// A receiver on 127.0.0.1 answering every POST with 200.
 async fn receiver() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let receiver = format!("http://{}/hook", listener.local_addr().unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let receiver = format!(
+        "http://{}/hook",
+        listener.local_addr().expect("its address")
+    );
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -256,8 +264,13 @@ async fn request_counts(receiver: &str) -> Value {
     let b = bench("1h", receiver).await;
     ingest(&b, 100, 10).await;
     let ingest_counts = b.counter.take();
-    let due: chrono::DateTime<chrono::Utc> = "2026-03-01T11:05:00Z".parse().unwrap();
-    let run = b.app.aggregator.run(due, None).await.unwrap();
+    let due: chrono::DateTime<chrono::Utc> = "2026-03-01T11:05:00Z".parse().expect("an instant");
+    let run = b
+        .app
+        .aggregator
+        .run(due, None)
+        .await
+        .expect("the aggregator runs");
     assert_eq!(run.messages_bundled, 1000);
     let aggregate_counts = b.counter.take();
     drain(&b).await;
@@ -372,9 +385,13 @@ async fn scale_run(receiver: &str, pending: usize, not_due: usize) -> Value {
     let b = bench("1h", receiver).await;
     let started = Instant::now();
     if not_due > 0 {
-        b.app.clock.set("2026-03-01T11:03:00Z".parse().unwrap());
+        b.app
+            .clock
+            .set("2026-03-01T11:03:00Z".parse().expect("an instant"));
         ingest_chats(&b, "later", not_due).await;
-        b.app.clock.set("2026-03-01T10:05:00Z".parse().unwrap());
+        b.app
+            .clock
+            .set("2026-03-01T10:05:00Z".parse().expect("an instant"));
     }
     ingest_chats(&b, "chat", pending).await;
     let ingest_seconds = started.elapsed().as_secs_f64();
@@ -385,9 +402,9 @@ async fn scale_run(receiver: &str, pending: usize, not_due: usize) -> Value {
     let run = b
         .app
         .aggregator
-        .run("2026-03-01T11:05:00Z".parse().unwrap(), None)
+        .run("2026-03-01T11:05:00Z".parse().expect("an instant"), None)
         .await
-        .unwrap();
+        .expect("the aggregator runs");
     let aggregator_seconds = started.elapsed().as_secs_f64();
     assert_eq!(run.bundles_enqueued, pending);
     let requests: u64 = b.counter.take().values().sum();
