@@ -7,7 +7,7 @@ TEST_PORT ?= 4567
 AWS_ENV := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
 	AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: run test lint receiver setup measure fuzz package lambda-zips footprint bench bench-smoke wrk
+.PHONY: run test lint receiver setup measure fuzz package lambda-zips footprint bench bench-smoke wrk openapi
 
 setup:
 	infra/local-stack.sh setup
@@ -27,6 +27,10 @@ receiver:
 # The SAM CLI offline: no telemetry, Rust builds through cargo-lambda from .venv/bin.
 SAM := PATH=$(CURDIR)/.venv/bin:$$PATH SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 \
 	.venv/bin/sam
+
+## openapi: regenerate docs/openapi.json from the handlers (a test fails when it is stale)
+openapi:
+	cargo run --quiet --locked -p outflow-local --bin outflow-openapi -- docs/openapi.json
 
 ## lint: formatting, clippy, template (cfn-lint and sam validate)
 lint: setup

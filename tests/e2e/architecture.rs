@@ -140,6 +140,23 @@ fn length(sig: &syn::Signature, block: &syn::Block) -> (usize, usize) {
     (start, end - start + 1)
 }
 
+impl Findings {
+    /// Records a function outside tests; false for a test (not looked into).
+    fn function(
+        &mut self,
+        attrs: &[syn::Attribute],
+        sig: &syn::Signature,
+        block: &syn::Block,
+    ) -> bool {
+        if is_test(attrs) {
+            return false;
+        }
+        let (line, len) = length(sig, block);
+        self.functions.push((sig.ident.to_string(), line, len));
+        true
+    }
+}
+
 impl<'ast> Visit<'ast> for Findings {
     fn visit_item_mod(&mut self, m: &'ast syn::ItemMod) {
         if !is_test(&m.attrs) {
@@ -148,21 +165,15 @@ impl<'ast> Visit<'ast> for Findings {
     }
 
     fn visit_item_fn(&mut self, f: &'ast syn::ItemFn) {
-        if is_test(&f.attrs) {
-            return;
+        if self.function(&f.attrs, &f.sig, &f.block) {
+            syn::visit::visit_item_fn(self, f);
         }
-        let (line, len) = length(&f.sig, &f.block);
-        self.functions.push((f.sig.ident.to_string(), line, len));
-        syn::visit::visit_item_fn(self, f);
     }
 
     fn visit_impl_item_fn(&mut self, f: &'ast syn::ImplItemFn) {
-        if is_test(&f.attrs) {
-            return;
+        if self.function(&f.attrs, &f.sig, &f.block) {
+            syn::visit::visit_impl_item_fn(self, f);
         }
-        let (line, len) = length(&f.sig, &f.block);
-        self.functions.push((f.sig.ident.to_string(), line, len));
-        syn::visit::visit_impl_item_fn(self, f);
     }
 
     fn visit_item_use(&mut self, u: &'ast syn::ItemUse) {

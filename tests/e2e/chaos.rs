@@ -234,6 +234,20 @@ impl Run<'_> {
         );
 
         let ok = hits.iter().filter(|h| h.outcome == Outcome::Ok).count();
+        // A killed batch may repeat what it delivered before it died (10 records at most,
+        // twice); a sender that repeats deliveries that succeeded shows up here.
+        let duplicates = ok
+            - hits
+                .iter()
+                .filter(|h| h.outcome == Outcome::Ok)
+                .map(|h| &h.webhook_id)
+                .collect::<BTreeSet<_>>()
+                .len();
+        assert!(
+            duplicates <= 2 * 10 + 10,
+            "{name}: {duplicates} deliveries answered 2xx more than once (seed {})",
+            self.seed
+        );
         let count = |o: Outcome| hits.iter().filter(|h| h.outcome == o).count();
         let first_ok: BTreeMap<&str, Instant> = hits
             .iter()

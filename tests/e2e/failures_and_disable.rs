@@ -159,6 +159,47 @@ async fn the_eleventh_failure_disables_once_emails_once_and_enable_resumes() {
 }
 
 #[tokio::test]
+async fn a_success_then_a_failure_in_one_batch_counts_one_and_repeats_nothing() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@mixed.test").await;
+    stack.register(&key, &receiver.url()).await;
+    // Failures answer late, so in a batch the success ends first.
+    receiver.script(|r, _| {
+        if r.message_id().starts_with("fail") {
+            (500, Duration::from_millis(150))
+        } else {
+            (200, Duration::ZERO)
+        }
+    });
+    let events = |ids: &[&str]| {
+        let events: Vec<Value> = ids.iter().map(|id| message(id)).collect();
+        json!({ "events": events }).to_string()
+    };
+    stack.ingest(&key, events(&["fail-0"])).await;
+    assert_eq!(stack.drain().await.failed, 1);
+    assert_eq!(
+        status(&stack, &key).await["status"]["consecutive_failures"],
+        1
+    );
+
+    // A success, then one failure: the count starts over at 1 — the value it had.
+    stack.ingest(&key, events(&["ok-1", "fail-2"])).await;
+    let stats = stack.drain().await;
+    assert_eq!(stats.failed, 1, "only the failed delivery is handed back");
+    assert_eq!(
+        status(&stack, &key).await["status"]["consecutive_failures"],
+        1
+    );
+    let delivered = receiver
+        .received()
+        .iter()
+        .filter(|r| r.message_id() == "ok-1")
+        .count();
+    assert_eq!(delivered, 1, "the delivered one is not sent again");
+}
+
+#[tokio::test]
 async fn a_success_in_between_resets_the_count() {
     let stack = TestStack::new().await;
     let receiver = Receiver::start().await;

@@ -38,11 +38,16 @@ pub struct Announcements {
     first_of: HashMap<ChatKey, usize>,
 }
 
+/// True for a window that becomes a bundle: it has messages and real bounds.
+fn bundled(w: &PendingWindow, messages: &[WindowMessage]) -> bool {
+    !messages.is_empty() && w.bounds().is_some()
+}
+
 /// The announcements of the claimed windows (`messages[i]` are `claimed[i]`'s).
 pub fn announcements(claimed: &[PendingWindow], messages: &[Vec<WindowMessage>]) -> Announcements {
     let mut out = Announcements::default();
     for (w, m) in claimed.iter().zip(messages) {
-        if !m.is_empty() && !out.first_of.contains_key(&chat_key(w)) {
+        if bundled(w, m) && !out.first_of.contains_key(&chat_key(w)) {
             out.first_of.insert(chat_key(w), out.asked.len());
             out.asked.push(Announcement {
                 ws: w.workspace_id.clone(),
@@ -62,7 +67,7 @@ pub struct Bundles {
     pub ready: Vec<Ready>,
     /// Windows with no message: finished as they are.
     pub empty: Vec<PendingWindow>,
-    /// Windows whose bounds are not instants: left claimed, logged.
+    /// Windows whose bounds are not instants (a damaged item): left claimed, logged.
     pub damaged: Vec<PendingWindow>,
 }
 
@@ -80,6 +85,12 @@ pub fn bundles(
     for (window, messages) in claimed.into_iter().zip(messages) {
         if messages.is_empty() {
             out.empty.push(window);
+            continue;
+        }
+        if !bundled(&window, &messages) {
+            // Decided before the chat's turn is used: its next window can open the
+            // conversation.
+            out.damaged.push(window);
             continue;
         }
         let key = chat_key(&window);
@@ -244,6 +255,27 @@ mod tests {
         );
         assert_eq!(out.empty.len(), 1);
         assert_eq!(out.empty[0].chat_id.as_str(), "b");
+    }
+
+    #[test]
+    fn a_damaged_window_is_set_aside_without_taking_its_chats_turn() {
+        let mut damaged = window("a", 8);
+        damaged.end_ms = i64::MAX;
+        let claimed = vec![damaged, window("a", 9)];
+        let found = vec![messages(1), messages(1)];
+        let announced = announcements(&claimed, &found);
+        assert_eq!(announced.asked.len(), 1);
+        assert_eq!(announced.asked[0].by, claimed[1].bundle_id().to_string());
+        let states = [ChatState {
+            is_new: true,
+            responsible: None,
+        }];
+        let out = bundles(claimed, found, &announced, &states, "https://p.example");
+        assert_eq!(out.damaged.len(), 1);
+        assert_eq!(out.ready.len(), 1);
+        let body: serde_json::Value =
+            serde_json::from_str(&out.ready[0].envelopes[0].body).unwrap();
+        assert_eq!(body["chat"]["is_new_chat"], true);
     }
 
     #[test]

@@ -121,7 +121,8 @@ pub async fn show(
     Ok(NoStore(Json(state.view(&ws, &webhook).await?)))
 }
 
-/// The 100 most recent requests with everything sent and received, as a JSON download.
+/// The 100 most recent requests with everything sent and received, as a JSON download
+/// (never cached: it holds the customers' messages).
 #[utoipa::path(
     get, path = "/v1/webhooks/outbound/log", tag = "webhook",
     security(("tenant_key" = [])),
@@ -134,11 +135,11 @@ pub async fn log(State(state): State<ApiState>, tenant: Tenant) -> Result<Respon
     let ws = tenant.workspace;
     let requests = state.store.recent_requests(&ws).await?;
     let disposition = format!("attachment; filename=\"outflow-webhook-log-{ws}.json\"");
-    Ok((
+    Ok(NoStore((
         [(header::CONTENT_DISPOSITION, disposition)],
         Json(RequestLog { requests }),
-    )
-        .into_response())
+    ))
+    .into_response())
 }
 
 /// Switches the webhook back on, resets its failure count and re-sends what it held.

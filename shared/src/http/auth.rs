@@ -83,9 +83,15 @@ where
     }
 }
 
-/// The operator's admin token, as configured.
-#[derive(Debug, Clone)]
+/// The operator's admin token, as configured (never printed: `Debug` hides it).
+#[derive(Clone)]
 pub struct AdminToken(pub Arc<str>);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
 
 /// A request carrying the admin token.
 #[derive(Debug, Clone, Copy)]
@@ -135,6 +141,12 @@ mod tests {
         assert!(tokens_match("s3cret", "s3cret"));
         assert!(!tokens_match("s3cret", "s3creT"));
         assert!(!tokens_match("", ""));
+    }
+
+    #[test]
+    fn the_admin_token_is_never_printed() {
+        let token = AdminToken("s3cret-admin".into());
+        assert!(!format!("{token:?}").contains("s3cret"));
     }
 
     #[tokio::test]

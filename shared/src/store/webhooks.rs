@@ -141,7 +141,9 @@ impl Store {
             .update_expression(expr)
             .condition_expression(REGISTERED)
             .expression_attribute_values(":k", n(failures))
-            .return_values(ReturnValue::UpdatedNew)
+            // ALL_NEW, not UPDATED_NEW: a SET to the value already there is not
+            // "updated" everywhere (moto leaves it out), and the count must come back.
+            .return_values(ReturnValue::AllNew)
             .send()
             .await
             .map_err(|e| StoreError::dynamo("UpdateItem", e))?;

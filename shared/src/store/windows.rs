@@ -257,10 +257,18 @@ fn window_message(item: &Item) -> StoreResult<WindowMessage> {
     let received = item
         .get("received_at")
         .and_then(|v| v.as_s().ok())
-        .and_then(|t| Timestamp::parse(t))
-        .ok_or_else(|| StoreError::Corrupt("message without received_at".into()))?;
+        .and_then(|t| Timestamp::parse(t));
+    let received_ms = match received {
+        Some(at) => at.millis(),
+        None => {
+            // Written with every message; without it the message still belongs in its
+            // bundle, only not as the one whose chat fields describe the chat.
+            tracing::warn!(sk = ?item.get("sk"), "window message without received_at");
+            i64::MIN
+        }
+    };
     Ok(WindowMessage {
         event: super::messages::event_of(item)?,
-        received_ms: received.millis(),
+        received_ms,
     })
 }
