@@ -7,6 +7,7 @@
 
 mod aggregation;
 mod architecture;
+mod aws_faults;
 mod chaos;
 mod failures_and_disable;
 mod function_telemetry;

@@ -5,10 +5,12 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod chaos;
+pub mod faults;
 pub mod receiver;
 pub mod stack;
 pub mod webhooks;
 
+pub use faults::{Fault, FaultProxy, Rule};
 pub use receiver::refusing_url;
 pub use receiver::{Received, Receiver};
 pub use stack::{Options, Response, TestStack};

@@ -1,5 +1,6 @@
 //! A private Outflow stack inside the shared moto server.
 
+use crate::faults::FaultProxy;
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
@@ -42,6 +43,8 @@ pub struct Options {
     /// Ingest requests a workspace may make per second (the test clock stands still, so
     /// every request of a test falls in one window).
     pub ingest_requests_per_second: u32,
+    /// The functions reach moto through a fault-injecting proxy (`TestStack::faults`).
+    pub faults: bool,
 }
 
 impl Default for Options {
@@ -54,6 +57,7 @@ impl Default for Options {
             // Long enough that a failed delivery never reappears mid-test on its own.
             retry_delay_secs: 120,
             ingest_requests_per_second: 1_000_000,
+            faults: false,
         }
     }
 }
@@ -68,6 +72,9 @@ pub struct TestStack {
     pub pump: Pump,
     /// Resource names.
     pub stack: Stack,
+    /// The proxy the functions reach AWS through, when the options asked for one (the
+    /// test's own clients, `aws`, always reach moto directly).
+    pub faults: Option<FaultProxy>,
     endpoint: String,
     id: String,
 }
@@ -95,6 +102,7 @@ impl TestStack {
             delivery_timeout,
             retry_delay_secs,
             ingest_requests_per_second,
+            faults,
         } = options;
         // The standard schedule's shape (8 attempts, the first at once) in test-sized delays.
         let mut schedule = vec![Duration::from_secs(retry_delay_secs.into()); 8];
@@ -121,13 +129,28 @@ impl TestStack {
         config.retry = options_retry;
         config.public_base_url = Some("https://hooks.outflow.test".into());
         let clock = Clock::fixed(Clock::system().now().utc());
-        let app = LocalApp::new(&aws, &config, clock).expect("a complete config");
+        let faults = match faults {
+            true => Some(FaultProxy::start(&endpoint).await),
+            false => None,
+        };
+        let functions = match &faults {
+            Some(proxy) => {
+                let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .endpoint_url(proxy.url())
+                    .load()
+                    .await;
+                AwsClients::from_config(&shared)
+            }
+            None => aws.clone(),
+        };
+        let app = LocalApp::new(&functions, &config, clock).expect("a complete config");
         let pump = Pump::of(&aws, &stack, "us-east-1");
         Self {
             aws,
             app,
             pump,
             stack,
+            faults,
             endpoint,
             id,
         }

@@ -1,15 +1,16 @@
 //! Carries out an ingest request's plan: one read finds the messages stored before and
 //! the chat windows already open (less those this container saw open); new messages and
-//! windows are written together (deterministic keys, BatchWriteItem); deliveries are
-//! queued or held. On any failure the messages this request wrote are removed again, so
-//! the client's retry is not mistaken for a duplicate.
+//! windows are written together (deterministic keys, BatchWriteItem). A message's delivery
+//! is queued (or held) **before** the message is stored: a request that stops between the
+//! two — an error, a timeout, a crash — leaves a delivery but no message, so the client's
+//! retry stores it and queues it again (SQS drops the second copy: its deduplication id is
+//! the delivery's), and is never told `duplicate` for a message that was never queued.
 
 use crate::plan::{plan, windows_needed, Context, NewChat, Route, Step};
 use crate::report::{EventStatus, IngestReport};
 use crate::IngestState;
 use outflow::domain::{
-    DeliveryEnvelope, DeliveryId, MessageEvent, MessageId, PendingWindow, Timestamp, Webhook,
-    WorkspaceId,
+    DeliveryEnvelope, DeliveryId, MessageEvent, MessageId, PendingWindow, Webhook, WorkspaceId,
 };
 use outflow::formats::InboundEvent;
 use outflow::http::ApiError;
@@ -44,23 +45,13 @@ pub async fn ingest(
         open,
         ..Batch::default()
     };
-    let result = batch.carry_out(state, &ctx, steps).await;
-    match &result {
-        Ok(_) => {
-            let now_open = remembered
-                .iter()
-                .chain(&unknown)
-                .filter(|w| batch.open.contains(*w));
-            state.open_windows.remember(now_open, version, now_ms);
-        }
-        Err(_) if !batch.written.is_empty() => {
-            if let Err(e) = state.store.delete_messages(ws, &batch.written).await {
-                tracing::error!(workspace_id = %ws, messages = batch.written.len(), error = %e, "compensation failed");
-            }
-        }
-        Err(_) => {}
-    }
-    result
+    let report = batch.carry_out(state, &ctx, steps).await?;
+    let now_open = remembered
+        .iter()
+        .chain(&unknown)
+        .filter(|w| batch.open.contains(*w));
+    state.open_windows.remember(now_open, version, now_ms);
+    Ok(report)
 }
 
 /// What one request has decided but not yet written.
@@ -72,10 +63,10 @@ struct Batch {
     opening: Vec<PendingWindow>,
     /// New messages not written yet, with their delivery and window.
     pending: Vec<(MessageEvent, DeliveryId, Option<PendingWindow>)>,
-    /// Messages this request wrote (or tried to): removed again if it fails.
-    written: Vec<MessageId>,
-    /// Deliveries to queue (or hold), in request order.
+    /// Their deliveries, to queue (or hold) before they are written, in request order.
     envelopes: Vec<DeliveryEnvelope>,
+    /// Deliveries made so far in this request (orders equal instants when held).
+    sequence: u32,
 }
 
 impl Batch {
@@ -86,29 +77,23 @@ impl Batch {
         ctx: &Context<'_>,
         steps: Vec<Step>,
     ) -> Result<IngestReport, ApiError> {
-        let store = &state.store;
         let mut report = IngestReport::default();
         for step in steps {
-            let (status, id, reason) = self.step(store, ctx, step).await?;
+            let (status, id, reason) = self.step(state, ctx, step).await?;
             report.push(status, id, reason);
         }
-        self.flush(store, ctx.ws, ctx.received_at).await?;
-        match ctx.route {
-            Route::Enqueue => state.queue.send_first(&self.envelopes).await?,
-            Route::Hold => store.hold(&self.envelopes).await?,
-            Route::Aggregate(_) => {}
-        }
+        self.flush(state, ctx).await?;
         Ok(report)
     }
 
     /// Carries out one step; says what became of its event.
     async fn step(
         &mut self,
-        store: &Store,
+        state: &IngestState,
         ctx: &Context<'_>,
         step: Step,
     ) -> Result<(EventStatus, Option<MessageId>, Option<String>), ApiError> {
-        let ws = ctx.ws;
+        let (store, ws) = (&state.store, ctx.ws);
         Ok(match step {
             Step::Store {
                 event,
@@ -124,7 +109,7 @@ impl Batch {
             Step::Duplicate(id) => (EventStatus::Duplicate, Some(id), None),
             Step::Edit(id, text) => {
                 // The edit may be of a message earlier in this request.
-                self.flush(store, ws, ctx.received_at).await?;
+                self.flush(state, ctx).await?;
                 if store.edit_message(ws, &id, &text).await? {
                     (EventStatus::Accepted, Some(id), None)
                 } else {
@@ -171,7 +156,8 @@ impl Batch {
         }
         if window.is_none() {
             self.envelopes
-                .push(envelope(ctx, &event, &delivery, self.envelopes.len())?);
+                .push(envelope(ctx, &event, &delivery, self.sequence)?);
+            self.sequence += 1;
         }
         if let Some(w) = &window {
             if !self.open.contains(w) && !self.opening.contains(w) {
@@ -182,32 +168,32 @@ impl Batch {
         Ok(())
     }
 
-    /// Writes the windows to open and the pending messages (BatchWriteItem, 25 at a time).
-    async fn flush(
-        &mut self,
-        store: &Store,
-        ws: &WorkspaceId,
-        received_at: Timestamp,
-    ) -> Result<(), ApiError> {
+    /// Queues (or holds) the pending messages' deliveries, then writes the windows to open
+    /// and the messages (BatchWriteItem, 25 at a time).
+    async fn flush(&mut self, state: &IngestState, ctx: &Context<'_>) -> Result<(), ApiError> {
         if self.pending.is_empty() {
             return Ok(());
         }
+        match ctx.route {
+            Route::Enqueue => state.queue.send_first(&self.envelopes).await?,
+            Route::Hold => state.store.hold(&self.envelopes).await?,
+            Route::Aggregate(_) => {}
+        }
+        self.envelopes.clear();
         let messages: Vec<NewMessage> = self
             .pending
             .iter()
             .map(|(event, delivery, window)| NewMessage {
                 event,
                 delivery,
-                received_at,
+                received_at: ctx.received_at,
                 window: window.as_ref(),
             })
             .collect();
-        self.written.extend(
-            self.pending
-                .iter()
-                .map(|(e, ..)| e.message.message_id.clone()),
-        );
-        store.insert_messages(ws, &self.opening, &messages).await?;
+        state
+            .store
+            .insert_messages(ctx.ws, &self.opening, &messages)
+            .await?;
         self.open.extend(self.opening.drain(..));
         self.pending.clear();
         Ok(())
@@ -219,7 +205,7 @@ fn envelope(
     ctx: &Context<'_>,
     event: &MessageEvent,
     delivery: &DeliveryId,
-    sequence: usize,
+    sequence: u32,
 ) -> Result<DeliveryEnvelope, ApiError> {
     let body = serde_json::to_string(event)
         .map_err(|e| ApiError::Unavailable(format!("encoding failed: {e}")))?;
@@ -228,7 +214,7 @@ fn envelope(
         workspace_id: ctx.ws.clone(),
         delivery_id: delivery.clone(),
         created_at: ctx.received_at,
-        sequence: sequence as u32,
+        sequence,
         chat_id: Some(chat.clone()),
         body,
         summary: Some(format!("message {id} of chat {chat}")),

@@ -111,12 +111,6 @@ impl Store {
         self.batch_put(items).await
     }
 
-    /// Removes messages written by a request that then failed, so a retry is not a duplicate.
-    pub async fn delete_messages(&self, ws: &WorkspaceId, ids: &[MessageId]) -> StoreResult<()> {
-        let keys: Vec<Key> = ids.iter().map(|id| message_key(ws, id)).collect();
-        self.batch_delete(&keys).await
-    }
-
     /// Records an edit of a stored message; false when the message is unknown.
     pub async fn edit_message(
         &self,
