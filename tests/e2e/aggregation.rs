@@ -727,3 +727,50 @@ async fn pending_edits_and_new_assignees_reach_the_bundle() {
     assert_eq!(bundle["chat"]["responsible_name"], "Dana");
     assert_eq!(bundle["chat"]["responsible_email"], "dana@acme.inc");
 }
+
+#[tokio::test]
+async fn rescheduling_never_recreates_a_window_a_run_just_flushed() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (ws, key) = stack.workspace(&stack.unique_email("stub")).await;
+    let (_, other) = stack.workspace(&stack.unique_email("stub-other")).await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    stack.register_with(&key, &receiver.url(), "1h").await;
+    stack.register_with(&other, &receiver.url(), "1h").await;
+    stack.set_time("2026-03-01T10:05:00Z");
+    let m = native("c1", "m1", "2026-03-01T10:05:00+0000", "Ann", "hi");
+    assert_eq!(
+        stack.ingest(&key, batch(vec![m])).await.status,
+        StatusCode::ACCEPTED
+    );
+
+    // A settings save (or enable) reads the workspace's pending windows...
+    let store = &stack.app.api.store;
+    let ws = outflow::domain::WorkspaceId::parse(&ws).unwrap();
+    let read = store.pending_windows(&ws).await.unwrap();
+    assert_eq!(read.len(), 1);
+    // ...a run flushes the window meanwhile...
+    let run = stack.aggregate("2026-03-01T11:05:00Z").await;
+    assert_eq!(run["bundles_enqueued"], 1);
+    // ...and the save puts back what it read: the flushed window must stay gone.
+    for w in &read {
+        assert!(!store.reschedule_window(w, false).await.unwrap());
+    }
+    assert_eq!(
+        stack.items_with_prefix("WIN#").await,
+        0,
+        "no stub of the window"
+    );
+
+    // Every later run works, for this tenant and the others.
+    stack.set_time("2026-03-01T11:10:00Z");
+    let m = native("c2", "m2", "2026-03-01T11:10:00+0000", "Bob", "later");
+    assert_eq!(
+        stack.ingest(&other, batch(vec![m])).await.status,
+        StatusCode::ACCEPTED
+    );
+    let run = stack.aggregate("2026-03-01T12:05:00Z").await;
+    assert_eq!(run["bundles_enqueued"], 1);
+    stack.drain().await;
+    assert_eq!(receiver.received().len(), 2);
+}

@@ -136,11 +136,10 @@ impl Store {
         Ok(())
     }
 
-    /// Puts every pending window of a workspace back in the due index: at its own end, or
-    /// right now (`due_now`, after switching to immediate delivery). Returns how many.
-    pub async fn reschedule_windows(&self, ws: &WorkspaceId, due_now: bool) -> StoreResult<usize> {
+    /// Every pending window of a workspace (a partition Query, paged; never a scan).
+    pub async fn pending_windows(&self, ws: &WorkspaceId) -> StoreResult<Vec<PendingWindow>> {
         let mut start = None;
-        let mut count = 0;
+        let mut windows = Vec::new();
         loop {
             let out = self
                 .prefix_query(ws, keys::WINDOW_PREFIX)
@@ -149,28 +148,40 @@ impl Store {
                 .await
                 .map_err(|e| StoreError::dynamo("Query", e))?;
             for item in out.items.unwrap_or_default() {
-                let w: PendingWindow = serde_dynamo::from_item(item)?;
-                self.reschedule_window(&w, if due_now { 0 } else { w.end_ms })
-                    .await?;
-                count += 1;
+                windows.push(serde_dynamo::from_item(item)?);
             }
             match out.last_evaluated_key {
                 Some(key) => start = Some(key),
-                None => return Ok(count),
+                None => return Ok(windows),
             }
         }
     }
 
-    async fn reschedule_window(&self, w: &PendingWindow, due_ms: i64) -> StoreResult<()> {
+    /// Puts every pending window of a workspace back in the due index: at its own end, or
+    /// right now (`due_now`, after switching to immediate delivery). Returns how many.
+    pub async fn reschedule_windows(&self, ws: &WorkspaceId, due_now: bool) -> StoreResult<usize> {
+        let mut count = 0;
+        for w in self.pending_windows(ws).await? {
+            count += usize::from(self.reschedule_window(&w, due_now).await?);
+        }
+        Ok(count)
+    }
+
+    /// Puts one window back in the due index, unless it is gone: a run may have flushed it
+    /// since it was read, and an update must never write back a stub of it (every later
+    /// run would trip over an item without its fields). True when it was rescheduled.
+    pub async fn reschedule_window(&self, w: &PendingWindow, due_now: bool) -> StoreResult<bool> {
         let (pk, sk) = window_key(w);
-        self.update(s(pk), s(sk))
+        let due_ms = if due_now { 0 } else { w.end_ms };
+        let result = self
+            .update(s(pk), s(sk))
             .update_expression("SET due_pk = :pk, due_sk = :sk REMOVE claimed_at, claimed_by")
+            .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":pk", s(keys::due_shard(&w.workspace_id, &w.chat_id)))
             .expression_attribute_values(":sk", s(due_sk(w, due_ms)))
             .send()
-            .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
+            .await;
+        Ok(super::applied("UpdateItem", result)?.is_some())
     }
 
     /// Every message of each window, in timestamp order, with edits applied. One Query
