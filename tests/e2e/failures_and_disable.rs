@@ -412,3 +412,39 @@ async fn retry_after_on_503_brings_the_delivery_back_when_the_receiver_asked() {
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
 }
+
+#[tokio::test]
+async fn an_answer_with_huge_headers_is_recorded_once_and_not_sent_again() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@headers.test").await;
+    stack.register(&key, &receiver.url()).await;
+    // 90 headers of 3,400 backslashes: 300 KB sent, twice that once escaped in the log.
+    let value = "\\".repeat(3_400);
+    let names: Vec<String> = (0..90).map(|i| format!("x-big-{i:02}")).collect();
+    let headers: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), value.as_str())).collect();
+    receiver.respond_with_headers(200, &headers);
+    stack.ingest(&key, batch("h", 1)).await;
+    let stats = stack.drain().await;
+    assert_eq!(
+        (stats.received, stats.failed),
+        (1, 0),
+        "delivered and recorded"
+    );
+    stack.drain().await;
+    assert_eq!(receiver.received().len(), 1, "sent once");
+    let log = stack
+        .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key), None)
+        .await;
+    let requests = log.body["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 1);
+    let response = &requests[0]["response"];
+    assert_eq!(response["status"], 200);
+    assert_eq!(response["headers_truncated"], true);
+    let kept = response["headers"].as_object().unwrap();
+    assert!(
+        !kept.is_empty() && kept.len() < 10,
+        "{} headers kept",
+        kept.len()
+    );
+}

@@ -255,3 +255,45 @@ async fn every_event_kind_is_held_to_the_limits_and_writes_nothing_when_refused(
     let delivered: Value = serde_json::from_str(&receiver.received()[0].body).unwrap();
     assert_eq!(delivered["message"]["text"], "สวัสดีคุณต้องการความช่วยเหลืออะไร");
 }
+
+#[tokio::test]
+async fn text_is_measured_as_it_travels_so_what_is_accepted_fits_a_delivery() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@escaped.test").await;
+    stack.register(&key, &receiver.url()).await;
+    // 60,000 control characters: under 64 KiB as raw bytes, 360 KB once JSON-escaped —
+    // a delivery SQS cannot take (this used to answer 503, for ever).
+    let controls = "\u{1}".repeat(60_000);
+    let r = stack
+        .ingest(&key, seed_with(|v| v["message"]["text"] = json!(controls)))
+        .await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "message.text");
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("as JSON"));
+    // 20 attachments with long escaped URLs: every field within its limit, the whole too big.
+    let url = format!("https://f.example/{}", "\u{1}".repeat(2_000));
+    let attachments: Vec<Value> = (0..20)
+        .map(|_| json!({"file_type": "file", "url": url}))
+        .collect();
+    let r = stack
+        .ingest(
+            &key,
+            seed_with(|v| v["message"]["attachments"] = json!(attachments)),
+        )
+        .await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "message.attachments");
+    // Just under the limit as JSON: accepted and delivered whole.
+    let fits = "\u{1}".repeat(64 * 1024 / 6);
+    let r = stack
+        .ingest(&key, seed_with(|v| v["message"]["text"] = json!(fits)))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    stack.drain().await;
+    assert_eq!(
+        receiver.received()[0].json()["message"]["text"],
+        json!(fits)
+    );
+}

@@ -102,6 +102,12 @@ pub async fn resend(
         .logged_request(&ws, &id, millis)
         .await?
         .ok_or(ApiError::NotFound("no such request in the log"))?;
+    if entry.request_body_cut.is_some() {
+        return Err(ApiError::Conflict(
+            "the log keeps only the start of this request's body (it was too large to keep \
+             whole), so it cannot be resent from the log; replay re-sends dead letters",
+        ));
+    }
     require_enabled(&state, &ws).await?;
     let now = state.clock.now();
     let envelope = DeliveryEnvelope {

@@ -116,10 +116,12 @@ mod tests {
                 headers,
                 body: String::new(),
                 body_truncated: false,
+                headers_truncated: false,
             }),
             latency_ms: 5,
             error: None,
             failure_kind: None,
+            request_body_cut: None,
         };
         if status != 200 {
             a.fail(FailureKind::HttpStatus, format!("HTTP {status}"));

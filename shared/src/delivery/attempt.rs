@@ -3,7 +3,7 @@
 
 use crate::domain::{
     Attempt, DeliveryEnvelope, FailureKind, Outcome, RecordedResponse, RequestId, Timestamp,
-    RESPONSE_BODY_LIMIT,
+    RESPONSE_BODY_LIMIT, RESPONSE_HEADERS_LIMIT, RESPONSE_HEADER_BYTES_LIMIT,
 };
 use crate::signing;
 use crate::url_policy::{UrlPolicy, UrlRefused};
@@ -60,6 +60,7 @@ pub async fn attempt(
         latency_ms: 0,
         error: None,
         failure_kind: None,
+        request_body_cut: None,
     };
     let headers = match signed_headers(secrets, envelope, now) {
         Ok(headers) => headers,
@@ -161,12 +162,29 @@ fn recorded(headers: &HeaderMap) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A response's headers as the log keeps them: the first `RESPONSE_HEADERS_LIMIT`, within
+/// `RESPONSE_HEADER_BYTES_LIMIT` bytes in all; true when some were left out.
+fn recorded_response_headers(headers: &HeaderMap) -> (BTreeMap<String, String>, bool) {
+    let mut kept = BTreeMap::new();
+    let mut bytes = 0;
+    for (name, value) in headers {
+        let size = name.as_str().len() + value.len();
+        if kept.len() == RESPONSE_HEADERS_LIMIT || bytes + size > RESPONSE_HEADER_BYTES_LIMIT {
+            return (kept, true);
+        }
+        bytes += size;
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        kept.insert(name.to_string(), value);
+    }
+    (kept, false)
+}
+
 /// Reads headers and up to the limit of the body; a read error (e.g. the timeout) is returned.
 async fn read_response(
     mut response: reqwest::Response,
 ) -> (RecordedResponse, Option<(FailureKind, String)>) {
     let status = response.status().as_u16();
-    let headers = recorded(response.headers());
+    let (headers, headers_truncated) = recorded_response_headers(response.headers());
     let mut body = Vec::new();
     let mut truncated = false;
     let mut read_error = None;
@@ -192,6 +210,7 @@ async fn read_response(
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
         body_truncated: truncated,
+        headers_truncated,
     };
     (recorded, read_error)
 }

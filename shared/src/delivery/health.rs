@@ -179,10 +179,12 @@ mod tests {
                 headers: BTreeMap::new(),
                 body: String::new(),
                 body_truncated: false,
+                headers_truncated: false,
             }),
             latency_ms: 10,
             error: None,
             failure_kind: None,
+            request_body_cut: None,
         };
         match status {
             200 => {}

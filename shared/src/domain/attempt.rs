@@ -3,12 +3,21 @@
 
 use super::{ChatId, DeliveryId, RequestId, Timestamp};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 /// Response bodies are kept up to this many bytes in the request log (8 KiB).
 pub const RESPONSE_BODY_LIMIT: usize = 8 * 1024;
+/// Response headers are kept up to this many...
+pub const RESPONSE_HEADERS_LIMIT: usize = 50;
+/// ...and this many bytes in all (names and values; a receiver may answer with hundreds
+/// of kilobytes of them).
+pub const RESPONSE_HEADER_BYTES_LIMIT: usize = 8 * 1024;
+/// The most a request-log entry may take as stored (DynamoDB items hold 400 KB): a bigger
+/// one keeps a prefix of the body sent, with the body's full size and SHA-256.
+pub const MAX_LOG_ENTRY_BYTES: usize = 350 * 1024;
 
 /// Whether an attempt succeeded (a 2xx within the timeout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -92,6 +101,10 @@ pub struct RecordedResponse {
     pub body: String,
     /// True when the body was cut.
     pub body_truncated: bool,
+    /// True when headers were left out (over `RESPONSE_HEADERS_LIMIT` or
+    /// `RESPONSE_HEADER_BYTES_LIMIT`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub headers_truncated: bool,
 }
 
 /// One request, as shown in the downloadable log.
@@ -123,6 +136,18 @@ pub struct Attempt {
     /// Why it failed, if it did, as a kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_kind: Option<FailureKind>,
+    /// When only a prefix of the body sent is kept: the body's full size and SHA-256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body_cut: Option<CutBody>,
+}
+
+/// What the log keeps of a body too big to keep whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CutBody {
+    /// The whole body's size in bytes.
+    pub bytes: usize,
+    /// The whole body's SHA-256, hex.
+    pub sha256: String,
 }
 
 impl Attempt {
@@ -157,6 +182,39 @@ impl Attempt {
         self.time.millis() + self.latency_ms as i64
     }
 
+    /// The attempt as the log keeps it: whole, or, when its entry would take more than
+    /// `max_bytes`, with a prefix of the body sent (the body's size and SHA-256 noted).
+    pub fn capped(mut self, max_bytes: usize) -> Self {
+        let size = json_len(&self);
+        if size <= max_bytes {
+            return self;
+        }
+        let body = std::mem::take(&mut self.request_body);
+        self.request_body_cut = Some(CutBody {
+            bytes: body.len(),
+            sha256: hex::encode(sha2::Sha256::digest(body.as_bytes())),
+        });
+        // Room for the body: the limit less everything else the entry holds.
+        let room = max_bytes.saturating_sub(json_len(&self));
+        let fits = |end: usize| json_len(&body[..end]) <= room;
+        // The longest prefix that fits, ending on a character boundary.
+        let (mut low, mut high) = (0, body.len());
+        while low < high {
+            let mid = (low + high).div_ceil(2);
+            let end = (0..=mid)
+                .rev()
+                .find(|&i| body.is_char_boundary(i))
+                .unwrap_or(0);
+            if end > low && fits(end) {
+                low = end;
+            } else {
+                high = mid - 1;
+            }
+        }
+        self.request_body = body[..low].to_string();
+        self
+    }
+
     /// The failure in words for people: kind and error.
     pub fn failure_text(&self) -> String {
         match (self.failure_kind, &self.error) {
@@ -166,6 +224,11 @@ impl Attempt {
             (None, None) => String::new(),
         }
     }
+}
+
+/// Bytes `value` takes as JSON (the empty string's two quotes included).
+fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    serde_json::to_string(value).map_or(usize::MAX, |json| json.len())
 }
 
 /// Reads a `Retry-After` header: delta-seconds (the HTTP-date form is not honoured).
@@ -196,10 +259,12 @@ mod tests {
                 headers,
                 body: String::new(),
                 body_truncated: false,
+                headers_truncated: false,
             }),
             latency_ms: 250,
             error: None,
             failure_kind: None,
+            request_body_cut: None,
         };
         if status >= 300 {
             attempt.fail(FailureKind::HttpStatus, format!("HTTP {status}"));
@@ -242,5 +307,26 @@ mod tests {
         for kind in FailureKind::ALL {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
         }
+    }
+
+    #[test]
+    fn a_log_entry_too_big_keeps_a_prefix_of_the_body_with_its_size_and_digest() {
+        let small = answered(200, None);
+        assert_eq!(small.clone().capped(MAX_LOG_ENTRY_BYTES), small);
+        let mut big = answered(200, None);
+        // Control characters: each takes 6 bytes in the body, 7 in the entry.
+        big.request_body = "\u{1}".repeat(100_000);
+        let body = big.request_body.clone();
+        let capped = big.capped(MAX_LOG_ENTRY_BYTES);
+        let entry = serde_json::to_string(&capped).unwrap();
+        assert!(entry.len() <= MAX_LOG_ENTRY_BYTES, "{}", entry.len());
+        assert!(body.starts_with(&capped.request_body));
+        assert!(capped.request_body.len() > 40_000, "keeps what fits");
+        let cut = capped.request_body_cut.unwrap();
+        assert_eq!(cut.bytes, body.len());
+        assert_eq!(
+            cut.sha256,
+            hex::encode(sha2::Sha256::digest(body.as_bytes()))
+        );
     }
 }

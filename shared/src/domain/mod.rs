@@ -20,7 +20,10 @@ pub mod workspace;
 
 pub use activity::{ActivityAction, ActivityEntry, ACTIVITY_LIMIT};
 pub use aggregation::Aggregation;
-pub use attempt::{Attempt, FailureKind, Outcome, RecordedResponse, RESPONSE_BODY_LIMIT};
+pub use attempt::{
+    Attempt, CutBody, FailureKind, Outcome, RecordedResponse, MAX_LOG_ENTRY_BYTES,
+    RESPONSE_BODY_LIMIT, RESPONSE_HEADERS_LIMIT, RESPONSE_HEADER_BYTES_LIMIT,
+};
 pub use bundle::Bundle;
 pub use chat_state::{ChatState, Responsible};
 pub use envelope::DeliveryEnvelope;

@@ -324,6 +324,7 @@ fn message_created(
             attachments: attachments(&m.attachments),
         },
     };
+    Fields::at(at).delivery(&event, "content", "attachments")?;
     Ok(InboundEvent::Message {
         event: Box::new(event),
         new_chat: NewChatRule::FromChatState,

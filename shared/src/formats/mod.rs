@@ -4,6 +4,7 @@
 
 pub mod bundle;
 mod chatwoot;
+pub mod escaped;
 pub mod event;
 mod fast;
 pub mod invalid;

@@ -41,7 +41,7 @@ fn validate(event: &MessageEvent, at: &str) -> Result<(), InvalidEvent> {
         f.url(&format!("message.attachments[{i}].url"), &a.url)?;
         f.short(&format!("message.attachments[{i}].file_type"), &a.file_type)?;
     }
-    Ok(())
+    f.delivery(event, "message.text", "message.attachments")
 }
 
 #[cfg(test)]

@@ -1,8 +1,11 @@
 //! The documented limits (`limits.rs`) checked field by field, each refusal naming the
 //! field as the producer sent it.
 
+use super::bundle::MAX_ENCODED_BODY_BYTES;
+use super::escaped::{escaped_json_len, escaped_len};
 use super::invalid::InvalidEvent;
 use super::limits::{MAX_ID_BYTES, MAX_SHORT_FIELD_BYTES, MAX_TEXT_BYTES, MAX_URL_BYTES};
+use crate::domain::MessageEvent;
 
 /// Checks fields of one event, each named by its path (`at` prefixes them all).
 pub(crate) struct Fields<'a> {
@@ -37,9 +40,43 @@ impl<'a> Fields<'a> {
         value.as_deref().map_or(Ok(()), |v| self.short(name, v))
     }
 
-    /// Message text.
+    /// Message text, measured as it travels: JSON-escaped (a control character takes 6
+    /// bytes, a quote, backslash or line break 2), so what is accepted always fits a
+    /// delivery, a queue message and a request-log entry.
     pub(crate) fn text(&self, name: &str, value: &str) -> Result<(), InvalidEvent> {
-        self.len(name, value, MAX_TEXT_BYTES)
+        if escaped_len(value) > MAX_TEXT_BYTES {
+            let why = format!(
+                "is longer than {MAX_TEXT_BYTES} bytes as JSON (control characters count 6 \
+                 bytes; quotes, backslashes and line breaks 2)"
+            );
+            return Err(self.refuse(name, why));
+        }
+        Ok(())
+    }
+
+    /// The whole message as it will be queued fits one delivery; when it does not, the
+    /// refusal names the biggest of `text` and `attachments` (the fields that can grow).
+    pub(crate) fn delivery(
+        &self,
+        event: &MessageEvent,
+        text: &str,
+        attachments: &str,
+    ) -> Result<(), InvalidEvent> {
+        let size = escaped_json_len(event);
+        if size <= MAX_ENCODED_BODY_BYTES {
+            return Ok(());
+        }
+        let message = &event.message;
+        let field = if escaped_json_len(&message.attachments) > escaped_len(&message.text) {
+            attachments
+        } else {
+            text
+        };
+        let why = format!(
+            "makes a delivery of {size} bytes as queued; one delivery holds at most \
+             {MAX_ENCODED_BODY_BYTES} (text, names and attachments together)"
+        );
+        Err(self.refuse(field, why))
     }
 
     /// A URL.
@@ -88,6 +125,13 @@ mod tests {
         assert!(f.short("name", "Dana").is_ok());
         assert!(f.text("content", &"x".repeat(MAX_TEXT_BYTES)).is_ok());
         assert!(f.text("content", &"x".repeat(MAX_TEXT_BYTES + 1)).is_err());
+        // Escaped as it travels: a control character takes 6 bytes.
+        assert!(f
+            .text("content", &"\u{1}".repeat(MAX_TEXT_BYTES / 6))
+            .is_ok());
+        assert!(f
+            .text("content", &"\u{1}".repeat(MAX_TEXT_BYTES / 6 + 1))
+            .is_err());
         assert!(f.url("u", &"x".repeat(MAX_URL_BYTES + 1)).is_err());
         assert_eq!(
             f.count("a", 21, 20).unwrap_err().message,

@@ -1,7 +1,7 @@
 //! The detailed log: the 100 most recent delivery attempts of a workspace, one item each.
 
 use super::{json_attribute, keys, n, s, Item, Store, StoreError, StoreResult};
-use crate::domain::{ActivityEntry, Attempt, RequestId, WorkspaceId};
+use crate::domain::{ActivityEntry, Attempt, RequestId, WorkspaceId, MAX_LOG_ENTRY_BYTES};
 
 /// Entries shown in the log.
 pub const LOG_LIMIT: i32 = 100;
@@ -9,10 +9,11 @@ pub const LOG_LIMIT: i32 = 100;
 pub const LOG_RETENTION_DAYS: i64 = 7;
 
 impl Store {
-    /// The attempt as a table item in its workspace's partition.
+    /// The attempt as a table item in its workspace's partition, within the item limit.
     fn attempt_item(&self, ws: &WorkspaceId, attempt: &Attempt) -> StoreResult<Item> {
+        let attempt = attempt.clone().capped(MAX_LOG_ENTRY_BYTES);
         let json =
-            serde_json::to_string(attempt).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            serde_json::to_string(&attempt).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(Item::from([
             ("pk".to_string(), s(keys::workspace_pk(ws))),
             (
