@@ -264,12 +264,17 @@ pub mod spec {
     /// Visibility timeout of the delivery queue: six times the sender's 30 s timeout, as
     /// AWS recommends for SQS event sources.
     pub const VISIBILITY_TIMEOUT_SECS: u32 = 180;
-    /// Receives before SQS itself moves a message to the dead-letter queue. Only a safety
+    /// Receives before SQS itself moves a message to the dead-letter queue: only a safety
     /// net for messages the sender cannot handle (undecodable, or bookkeeping failing
-    /// again and again): the sender dead-letters deliveries itself after their last
-    /// attempt, counted in the table, because on a FIFO queue a delivery waiting behind
-    /// its chat's failed one is received without being tried.
-    pub const MAX_RECEIVE_COUNT: u32 = 50;
+    /// again and again). The sender dead-letters deliveries itself after their last
+    /// attempt, counted in the table; a delivery waiting behind its chat's failing one is
+    /// received (not tried) once per attempt of that one, so the ceiling leaves room for
+    /// every failing delivery a waiting one can be behind within the retention
+    /// (`retry::tests` checks the arithmetic).
+    pub const MAX_RECEIVE_COUNT: u32 = 200;
+    /// How long the delivery queue keeps a delivery (14 days, the SQS maximum; the default
+    /// 4 days would expire deliveries waiting behind a failing one).
+    pub const RETENTION_SECS: u32 = 1_209_600;
     /// How long the DLQ keeps deliveries for replay (14 days, the SQS maximum).
     pub const DLQ_RETENTION_SECS: u32 = 1_209_600;
 }

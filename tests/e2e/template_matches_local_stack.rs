@@ -101,6 +101,11 @@ fn the_queues_match_the_local_stack() {
         queue["RedrivePolicy"]["maxReceiveCount"].as_u64(),
         Some(spec::MAX_RECEIVE_COUNT.into())
     );
+    assert_eq!(
+        queue["MessageRetentionPeriod"].as_u64(),
+        Some(spec::RETENTION_SECS.into()),
+        "deliveries waiting behind a failing one do not expire after SQS's default 4 days"
+    );
     assert_eq!(queue["FifoQueue"].as_bool(), Some(spec::FIFO));
     assert_eq!(
         queue["DeduplicationScope"].as_str(),

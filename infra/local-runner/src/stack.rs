@@ -140,6 +140,10 @@ fn delivery_queue_attributes(
             QueueAttributeName::VisibilityTimeout,
             names.visibility_timeout_secs.to_string(),
         ),
+        (
+            QueueAttributeName::MessageRetentionPeriod,
+            spec::RETENTION_SECS.to_string(),
+        ),
         (QueueAttributeName::RedrivePolicy, redrive.to_string()),
         (
             QueueAttributeName::DeduplicationScope,

@@ -81,8 +81,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_queue_redrive_is_only_a_safety_net_behind_the_schedule() {
-        assert!(RetryPolicy::standard().attempts() * 4 < crate::queue::spec::MAX_RECEIVE_COUNT);
+    fn a_delivery_waiting_behind_failing_ones_is_never_moved_untried() {
+        use crate::queue::spec::{MAX_RECEIVE_COUNT, RETENTION_SECS};
+        let p = RetryPolicy::standard();
+        // Every attempt of a failing delivery, at the longest jitter: how long it holds
+        // its chat before it is dead-lettered and the next one's turn comes.
+        let schedule: Duration = (1..=p.attempts())
+            .filter_map(|a| p.next_delay(a, None, -1.0))
+            .sum();
+        let retention = Duration::from_secs(RETENTION_SECS.into());
+        // How many failing deliveries a waiting one can be behind before the queue's
+        // retention runs out, and the receives (one per attempt of each) it takes.
+        let behind = retention.as_secs().div_ceil(schedule.as_secs()) as u32;
+        let receives = behind * p.attempts();
+        assert!(behind >= 12, "{behind}");
+        assert!(
+            receives < MAX_RECEIVE_COUNT,
+            "{receives} receives waiting, ceiling {MAX_RECEIVE_COUNT}"
+        );
     }
 
     #[test]
