@@ -272,6 +272,8 @@ pub mod spec {
     /// every failing delivery a waiting one can be behind within the retention
     /// (`retry::tests` checks the arithmetic).
     pub const MAX_RECEIVE_COUNT: u32 = 200;
+    /// The largest message SQS takes (256 KiB).
+    pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
     /// How long the delivery queue keeps a delivery (14 days, the SQS maximum; the default
     /// 4 days would expire deliveries waiting behind a failing one).
     pub const RETENTION_SECS: u32 = 1_209_600;

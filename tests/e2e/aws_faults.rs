@@ -84,3 +84,88 @@ async fn throttling_and_broken_answers_that_the_sdk_retries_lose_nothing() {
     assert_eq!(receiver.received().len(), 1);
     assert_eq!(proxy.injected(), 5, "every fault was met and retried past");
 }
+
+/// An hourly webhook of a new workspace, and a message of each chat in the 10:00 window.
+async fn hourly(stack: &TestStack, receiver: &Receiver, chats: &[&str]) -> String {
+    let (ws, key) = stack.workspace(&stack.unique_email("poison")).await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    stack.register_with(&key, &receiver.url(), "1h").await;
+    stack.set_time("2026-03-01T10:05:00Z");
+    for chat in chats {
+        let mut event: serde_json::Value = serde_json::from_str(SEED).unwrap();
+        event["chat"]["chat_id"] = (*chat).into();
+        event["message"]["message_id"] = format!("m-{chat}").into();
+        assert_eq!(
+            stack.ingest(&key, event.to_string()).await.status,
+            StatusCode::ACCEPTED
+        );
+    }
+    ws
+}
+
+#[tokio::test]
+async fn one_window_the_queue_refuses_neither_stops_nor_repeats_the_others() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    hourly(&stack, &receiver, &["poison-chat", "c1", "c2"]).await;
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(
+        Rule::always("SQS.SendMessageBatch", Fault::Refuse).when_body_contains("poison-chat"),
+    );
+    // Each run 16 minutes after the last: the failed window's claim has gone stale.
+    let runs = ["11:05", "11:21", "11:37", "11:53", "12:09", "12:25"];
+    let mut reports = Vec::new();
+    for at in runs {
+        reports.push(stack.aggregate(&format!("2026-03-01T{at}:00Z")).await);
+    }
+    assert_eq!(reports[0]["bundles_enqueued"], 2, "{}", reports[0]);
+    assert_eq!(reports[0]["windows_failed"], 1);
+    let set_aside: u64 = reports
+        .iter()
+        .map(|r| r["windows_set_aside"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        set_aside, 1,
+        "the failing window is set aside after 5 failures"
+    );
+    assert_eq!(reports[5]["windows_due"], 0, "and no run reads it again");
+    stack.drain().await;
+    let chats: std::collections::BTreeSet<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.json()["chat"]["chat_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(chats, ["c1".to_string(), "c2".to_string()].into());
+    assert_eq!(receiver.received().len(), 2, "the others went out once");
+}
+
+#[tokio::test]
+async fn an_unreadable_window_item_is_set_aside_and_the_run_goes_on() {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let ws = hourly(&stack, &receiver, &["c1"]).await;
+    // A due-index item that is no window (no fields but its keys).
+    stack
+        .aws
+        .dynamo
+        .put_item()
+        .table_name(&stack.stack.table)
+        .item("pk", A::S(format!("WS#{ws}")))
+        .item("sk", A::S("WIN#0000000000001#0000000000000#junk".into()))
+        .item("due_pk", A::S("DUE#0".into()))
+        .item("due_sk", A::S("0000000000001#junk".into()))
+        .send()
+        .await
+        .unwrap();
+    let report = stack.aggregate("2026-03-01T11:05:00Z").await;
+    assert_eq!(report["bundles_enqueued"], 1, "{report}");
+    assert_eq!(report["windows_set_aside"], 1);
+    let again = stack.aggregate("2026-03-01T11:20:00Z").await;
+    assert_eq!(
+        again["windows_set_aside"], 0,
+        "read once, then out of the index"
+    );
+    stack.drain().await;
+    assert_eq!(receiver.received().len(), 1);
+}

@@ -21,6 +21,8 @@ pub enum Fault {
     Throttle,
     /// A server error with this status (500, 503).
     ServerError(u16),
+    /// A refusal the SDK does not retry (HTTP 400, `InvalidParameterValue`).
+    Refuse,
     /// The request goes through after this long.
     Latency(Duration),
     /// The answer's headers arrive, then the connection breaks.
@@ -123,6 +125,7 @@ fn faulty(fault: &Fault, operation: &str) -> Option<Response> {
         ),
         Fault::Throttle => error(400, "ThrottlingException", "injected: rate exceeded"),
         Fault::ServerError(status) => error(*status, "InternalServerError", "injected"),
+        Fault::Refuse => error(400, "InvalidParameterValue", "injected: refused"),
         Fault::Reset => {
             let broken = futures::stream::once(async {
                 Err::<Bytes, std::io::Error>(std::io::Error::other("injected reset"))

@@ -114,6 +114,14 @@ pub fn bundles(
     out
 }
 
+/// True when a part of the bundle is over the queue's message limit: the queue can never
+/// take it (the parts are sized to fit; only damaged data gets here).
+pub fn oversized(r: &Ready) -> bool {
+    r.envelopes.iter().any(|e| {
+        serde_json::to_string(e).map_or(true, |json| json.len() > queue::spec::MAX_MESSAGE_BYTES)
+    })
+}
+
 /// Groups bundles into SendMessageBatch calls of at most 10 entries, in order; a bundle
 /// of more parts goes alone (the queue splits it).
 pub fn send_batches(ready: &[Ready]) -> Vec<Range<usize>> {
@@ -276,6 +284,18 @@ mod tests {
         let body: serde_json::Value =
             serde_json::from_str(&out.ready[0].envelopes[0].body).unwrap();
         assert_eq!(body["chat"]["is_new_chat"], true);
+    }
+
+    #[test]
+    fn a_part_the_queue_cannot_take_is_oversized() {
+        let mut r = Ready {
+            window: window("a", 8),
+            envelopes: vec![bundle_part()],
+            messages: 1,
+        };
+        assert!(!oversized(&r));
+        r.envelopes[0].body = "x".repeat(queue::spec::MAX_MESSAGE_BYTES);
+        assert!(oversized(&r));
     }
 
     #[test]

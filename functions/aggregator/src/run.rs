@@ -3,16 +3,22 @@
 //! claims, one Query per bucket of messages, one read and one transaction for
 //! `is_new_chat`). A run stopped by its deadline leaves the rest in the index, where the
 //! next run continues. The decisions are `plan.rs`'s; this file reads and writes.
+//!
+//! One window never stops or repeats another's: a failure (its messages unreadable, its
+//! bundle refused by the queue, its item damaged) is counted on that window alone, which
+//! keeps its claim and is tried again by a later run; one that fails
+//! `MAX_WINDOW_FAILURES` times, or can never succeed, is set aside (out of the due index,
+//! `WindowsSetAside` metric and alarm) until the tenant saves its settings or enables.
 
-use crate::plan::{announcements, bundles, send_batches, Ready};
+use crate::plan::{announcements, bundles, oversized, send_batches, Ready};
 use crate::Aggregator;
 use chrono::{DateTime, Utc};
-use outflow::domain::{DeliveryEnvelope, PendingWindow, Webhook, WorkspaceId};
+use outflow::domain::{ChatId, DeliveryEnvelope, PendingWindow, Webhook, WorkspaceId};
 use outflow::queue::QueueError;
 use outflow::store::{DueCursor, StoreError, TRANSACT_CHUNK};
 use outflow::telemetry::metrics;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// Messages may still be landing for this long after a window ends (ingest runs ≤ 10 s,
@@ -20,6 +26,8 @@ use std::time::{Duration, Instant};
 pub const GRACE: Duration = Duration::from_secs(60);
 /// A claim older than this belongs to a run that died; another run may take it.
 pub const STALE_CLAIM: Duration = Duration::from_secs(15 * 60);
+/// Failed flushes after which a window is set aside instead of tried again.
+pub const MAX_WINDOW_FAILURES: u32 = 5;
 
 /// A run failed.
 #[derive(Debug, thiserror::Error)]
@@ -47,12 +55,37 @@ pub struct RunReport {
     pub windows_parked: usize,
     /// Windows another run had claimed.
     pub windows_skipped: usize,
-    /// False when the deadline stopped the run early.
+    /// Windows whose flush failed this run (tried again by a later one).
+    pub windows_failed: usize,
+    /// Windows set aside: failing again and again, or never able to succeed.
+    pub windows_set_aside: usize,
+    /// False when the deadline stopped the run early (or a shard could not be read).
     pub complete: bool,
 }
 
 /// Webhook settings read during one run, once per workspace.
 type Settings = HashMap<WorkspaceId, Option<Webhook>>;
+
+type ChatKey = (WorkspaceId, ChatId);
+
+fn chat_key(w: &PendingWindow) -> ChatKey {
+    (w.workspace_id.clone(), w.chat_id.clone())
+}
+
+/// One run's state: the instant, its deadline, what it read and did.
+struct Run {
+    id: String,
+    now: DateTime<Utc>,
+    deadline: Option<Instant>,
+    settings: Settings,
+    report: RunReport,
+}
+
+impl Run {
+    fn past_deadline(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
 
 impl Aggregator {
     /// Flushes every window that ended (plus the grace period) by `now`.
@@ -61,59 +94,117 @@ impl Aggregator {
         now: DateTime<Utc>,
         deadline: Option<Instant>,
     ) -> Result<RunReport, AggregatorError> {
-        let run_id = format!("run-{}-{}", now.timestamp_millis(), std::process::id());
-        let due_ms = now.timestamp_millis() - GRACE.as_millis() as i64;
-        let mut settings = Settings::new();
-        let mut report = RunReport {
-            complete: true,
-            ..RunReport::default()
+        let mut run = Run {
+            id: format!("run-{}-{}", now.timestamp_millis(), std::process::id()),
+            now,
+            deadline,
+            settings: Settings::new(),
+            report: RunReport {
+                complete: true,
+                ..RunReport::default()
+            },
         };
+        let due_ms = now.timestamp_millis() - GRACE.as_millis() as i64;
         let mut cursor = Some(DueCursor::start());
         while let Some(at) = cursor {
-            let (due, next) = self.store.due_windows(due_ms, at).await?;
+            let (page, next) = self.store.due_windows(due_ms, at).await;
             cursor = next;
-            report.windows_due += due.len();
-            for chunk in due.chunks(TRANSACT_CHUNK) {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    report.complete = false;
-                    return Ok(report);
+            self.set_unreadable_aside(&page, &mut run).await;
+            run.report.windows_due += page.windows.len();
+            for chunk in page.windows.chunks(TRANSACT_CHUNK) {
+                if run.past_deadline() {
+                    run.report.complete = false;
+                    return Ok(run.report);
                 }
-                self.flush(chunk, &run_id, now, &mut settings, &mut report)
-                    .await?;
+                self.flush(chunk, &mut run).await;
             }
         }
+        let r = &run.report;
         tracing::info!(
-            bundles = report.bundles_enqueued,
-            messages = report.messages_bundled,
-            parked = report.windows_parked,
+            bundles = r.bundles_enqueued,
+            messages = r.messages_bundled,
+            parked = r.windows_parked,
+            failed = r.windows_failed,
+            set_aside = r.windows_set_aside,
             "aggregation run finished"
         );
-        Ok(report)
+        Ok(run.report)
+    }
+
+    /// Items of the due index that are not windows, and shards that could not be read.
+    async fn set_unreadable_aside(&self, page: &outflow::store::DuePage, run: &mut Run) {
+        for (shard, e) in &page.failed_shards {
+            tracing::error!(shard, error = %e, "due index shard unreadable this run");
+            run.report.complete = false;
+        }
+        for u in &page.unreadable {
+            tracing::error!(window = %u, "unreadable window item set aside");
+            match self.store.set_aside_unreadable(u).await {
+                Ok(()) => {
+                    run.report.windows_set_aside += 1;
+                    metrics::windows_set_aside(1);
+                }
+                Err(e) => tracing::error!(error = %e, "could not set an unreadable window aside"),
+            }
+        }
     }
 
     /// Up to 100 due windows: parks those whose webhook is off, claims the rest, reads
     /// their messages, asks each chat's state, enqueues the bundles and finishes the
-    /// windows that were sent or found empty.
-    async fn flush(
-        &self,
-        windows: &[PendingWindow],
-        run_id: &str,
-        now: DateTime<Utc>,
-        settings: &mut Settings,
-        report: &mut RunReport,
-    ) -> Result<(), AggregatorError> {
-        let claimed = self.claim(windows, run_id, now, settings, report).await?;
-        let messages = self.store.windows_messages(&claimed).await?;
+    /// windows that were sent or found empty. Failures stay with their windows.
+    async fn flush(&self, windows: &[PendingWindow], run: &mut Run) {
+        let claimed = match self.claim(windows, run).await {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                // Nothing was claimed: every window is due again at the next run.
+                tracing::error!(error = %e, windows = windows.len(), "claiming failed");
+                return;
+            }
+        };
+        let (claimed, messages) = self.read_messages(claimed, run).await;
         let announced = announcements(&claimed, &messages);
-        let states = self.store.announce_chats(&announced.asked).await?;
+        let states = match self.store.announce_chats(&announced.asked).await {
+            Ok(states) => states,
+            Err(e) => {
+                let why = format!("asking the chats' state failed: {e}");
+                return self.failed(claimed, &why, run).await;
+            }
+        };
         let planned = bundles(claimed, messages, &announced, &states, &self.permalink_base);
-        for w in &planned.damaged {
-            tracing::error!(workspace_id = %w.workspace_id, start_ms = w.start_ms, end_ms = w.end_ms, "window item with impossible bounds");
+        for w in planned.damaged {
+            self.set_aside(&w, "its bounds are not instants (a damaged item)", run)
+                .await;
         }
         let mut finished = planned.empty;
-        let sent = self.enqueue(planned.ready, report, &mut finished).await;
-        self.store.finish_windows(&finished).await?;
-        sent
+        self.enqueue(planned.ready, run, &mut finished).await;
+        if let Err(e) = self.store.finish_windows(&finished).await {
+            // They were sent: a later run sends them again, with the same webhook-ids.
+            tracing::error!(error = %e, windows = finished.len(), "finishing sent windows failed");
+        }
+    }
+
+    /// Each claimed window with its messages; windows whose messages could not be read
+    /// are counted as failed and left out.
+    async fn read_messages(
+        &self,
+        claimed: Vec<PendingWindow>,
+        run: &mut Run,
+    ) -> (Vec<PendingWindow>, Vec<Vec<outflow::domain::WindowMessage>>) {
+        let read = self.store.windows_messages(&claimed).await;
+        let (mut ok, mut messages, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+        for (w, result) in claimed.into_iter().zip(read) {
+            match result {
+                Ok(m) => {
+                    ok.push(w);
+                    messages.push(m);
+                }
+                Err(e) => failed.push((w, format!("its messages could not be read: {e}"))),
+            }
+        }
+        for (w, why) in failed {
+            self.window_failed(&w, &why, run).await;
+        }
+        (ok, messages)
     }
 
     /// Parks the windows whose webhook is off (kept, not delivered; enabling puts them
@@ -121,30 +212,27 @@ impl Aggregator {
     async fn claim(
         &self,
         windows: &[PendingWindow],
-        run_id: &str,
-        now: DateTime<Utc>,
-        settings: &mut Settings,
-        report: &mut RunReport,
-    ) -> Result<Vec<PendingWindow>, AggregatorError> {
+        run: &mut Run,
+    ) -> Result<Vec<PendingWindow>, StoreError> {
         let mut candidates = Vec::with_capacity(windows.len());
         for w in windows {
             if self
-                .webhook(&w.workspace_id, settings)
+                .webhook(&w.workspace_id, &mut run.settings)
                 .await?
                 .is_some_and(|h| h.enabled)
             {
                 candidates.push(w.clone());
             } else {
                 self.store.park_window(w).await?;
-                report.windows_parked += 1;
+                run.report.windows_parked += 1;
             }
         }
         let stale = STALE_CLAIM.as_millis() as i64;
         let won = self
             .store
-            .claim_windows(&candidates, run_id, now.timestamp_millis(), stale)
+            .claim_windows(&candidates, &run.id, run.now.timestamp_millis(), stale)
             .await?;
-        report.windows_skipped += won.iter().filter(|w| !**w).count();
+        run.report.windows_skipped += won.iter().filter(|w| !**w).count();
         Ok(candidates
             .into_iter()
             .zip(won)
@@ -153,37 +241,87 @@ impl Aggregator {
     }
 
     /// Enqueues bundles in `send_batches`' groups, in order (a chat's windows stay in
-    /// order). Stops at the first failure: the windows sent so far are finished, the rest
-    /// keep their claims and are bundled again once those go stale.
-    async fn enqueue(
-        &self,
-        ready: Vec<Ready>,
-        report: &mut RunReport,
-        finished: &mut Vec<PendingWindow>,
-    ) -> Result<(), AggregatorError> {
+    /// order). A group the queue refuses is sent again one bundle at a time, so only the
+    /// bundles that fail alone fail, and a chat with a failed window sends none of its
+    /// later ones this run. A bundle the queue can never take is set aside at once.
+    async fn enqueue(&self, ready: Vec<Ready>, run: &mut Run, finished: &mut Vec<PendingWindow>) {
+        let mut blocked: HashSet<ChatKey> = HashSet::new();
         for batch in send_batches(&ready) {
-            let sent = &ready[batch];
-            let envelopes: Vec<DeliveryEnvelope> = sent
+            if run.past_deadline() {
+                // Left claimed: a later run sends them once the claims go stale.
+                run.report.complete = false;
+                return;
+            }
+            let group: Vec<&Ready> = ready[batch]
                 .iter()
-                .flat_map(|r| r.envelopes.iter().cloned())
+                .filter(|r| !blocked.contains(&chat_key(&r.window)))
                 .collect();
-            self.queue.send_first(&envelopes).await?;
-            for r in sent {
-                report.bundles_enqueued += 1;
-                report.parts_enqueued += r.envelopes.len();
-                report.messages_bundled += r.messages;
-                metrics::bundle_built(r.messages);
-                tracing::info!(
-                    workspace_id = %r.window.workspace_id,
-                    bundle_id = %r.window.bundle_id(),
-                    messages = r.messages,
-                    parts = r.envelopes.len(),
-                    "bundle enqueued"
-                );
-                finished.push(r.window.clone());
+            let all: Vec<DeliveryEnvelope> =
+                group.iter().flat_map(|r| r.envelopes.clone()).collect();
+            if !group.iter().any(|r| oversized(r)) && self.queue.send_first(&all).await.is_ok() {
+                group.iter().for_each(|r| sent(r, run, finished));
+                continue;
+            }
+            for r in group {
+                if let Err(why) = self.enqueue_one(r, run, finished).await {
+                    blocked.insert(chat_key(&r.window));
+                    self.window_failed(&r.window, &why, run).await;
+                }
             }
         }
-        Ok(())
+    }
+
+    /// One bundle on its own; the reason when it failed.
+    async fn enqueue_one(
+        &self,
+        r: &Ready,
+        run: &mut Run,
+        finished: &mut Vec<PendingWindow>,
+    ) -> Result<(), String> {
+        if oversized(r) {
+            let why = "a part of its bundle is over the queue's message limit";
+            self.set_aside(&r.window, why, run).await;
+            return Err(why.into());
+        }
+        match self.queue.send_first(&r.envelopes).await {
+            Ok(()) => {
+                sent(r, run, finished);
+                Ok(())
+            }
+            Err(e) => Err(format!("the queue refused its bundle: {e}")),
+        }
+    }
+
+    /// Every window of `windows` failed for the same reason.
+    async fn failed(&self, windows: Vec<PendingWindow>, why: &str, run: &mut Run) {
+        for w in windows {
+            self.window_failed(&w, why, run).await;
+        }
+    }
+
+    /// Counts a window's failed flush; one that keeps failing is set aside.
+    async fn window_failed(&self, w: &PendingWindow, why: &str, run: &mut Run) {
+        tracing::error!(workspace_id = %w.workspace_id, window_end_ms = w.end_ms, reason = why, "window flush failed");
+        run.report.windows_failed += 1;
+        match self.store.window_failed(w, why).await {
+            Ok(n) if n >= MAX_WINDOW_FAILURES => {
+                let why = format!("failed {n} times; last: {why}");
+                self.set_aside(w, &why, run).await;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "could not count a window's failure"),
+        }
+    }
+
+    async fn set_aside(&self, w: &PendingWindow, why: &str, run: &mut Run) {
+        tracing::error!(workspace_id = %w.workspace_id, window_end_ms = w.end_ms, reason = why, "window set aside");
+        match self.store.set_aside(w, why).await {
+            Ok(()) => {
+                run.report.windows_set_aside += 1;
+                metrics::windows_set_aside(1);
+            }
+            Err(e) => tracing::error!(error = %e, "could not set a window aside"),
+        }
     }
 
     async fn webhook(
@@ -198,4 +336,21 @@ impl Aggregator {
         cache.insert(ws.clone(), webhook.clone());
         Ok(webhook)
     }
+}
+
+/// A bundle on the queue: counted, logged, and its window to finish.
+fn sent(r: &Ready, run: &mut Run, finished: &mut Vec<PendingWindow>) {
+    let report = &mut run.report;
+    report.bundles_enqueued += 1;
+    report.parts_enqueued += r.envelopes.len();
+    report.messages_bundled += r.messages;
+    metrics::bundle_built(r.messages);
+    tracing::info!(
+        workspace_id = %r.window.workspace_id,
+        bundle_id = %r.window.bundle_id(),
+        messages = r.messages,
+        parts = r.envelopes.len(),
+        "bundle enqueued"
+    );
+    finished.push(r.window.clone());
 }

@@ -29,13 +29,13 @@ pub use kept::{KeptDelivery, KeptKey};
 pub use messages::NewMessage;
 pub use request_log::{LOG_LIMIT, LOG_RETENTION_DAYS};
 pub use transact::TRANSACT_CHUNK;
-pub use windows::DueCursor;
+pub use windows::{DueCursor, DuePage, UnreadableWindow, WindowMessages};
 
 /// A DynamoDB item.
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// What can go wrong talking to the table.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// DynamoDB refused or failed the request.
     #[error("dynamodb {op} failed: {detail}")]

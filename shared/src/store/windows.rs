@@ -5,9 +5,10 @@
 use super::batch::Key;
 use super::schema::{DUE_INDEX, WINDOW_INDEX};
 use super::transact::{Applied, ConditionalUpdate};
-use super::window_items::{bucket, due_sk, member_of, member_prefix, window_key};
+use super::window_items::{self, bucket, due_sk, member_of, member_prefix, window_key};
 use super::{keys, n, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{PendingWindow, Timestamp, WindowMessage, WorkspaceId};
+use aws_sdk_dynamodb::types::ReturnValue;
 use futures::future;
 use std::collections::{BTreeMap, HashMap};
 
@@ -44,32 +45,65 @@ impl DueCursor {
     }
 }
 
+/// A due-index item that is not a window this code can read (damaged, or written by
+/// hand): it is set aside rather than read again by every run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableWindow {
+    key: Key,
+    /// Why it could not be read.
+    pub why: String,
+}
+
+impl std::fmt::Display for UnreadableWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.key.0, self.key.1, self.why)
+    }
+}
+
+/// One round of the due index: the windows of every shard's next page.
+#[derive(Debug, Default)]
+pub struct DuePage {
+    /// Due windows, oldest first within each shard.
+    pub windows: Vec<PendingWindow>,
+    /// Items of the index that are not readable windows.
+    pub unreadable: Vec<UnreadableWindow>,
+    /// Shards whose page could not be read (their rest waits for the next run).
+    pub failed_shards: Vec<(u32, StoreError)>,
+}
+
+/// Each window's messages, or why they could not be read (only that window's).
+pub type WindowMessages = Vec<StoreResult<Vec<WindowMessage>>>;
+
 impl Store {
     /// One page of every shard's windows due at or before `due_ms`, oldest first within a
     /// shard (a chat lives in one shard, so its windows stay in due order), and where the
-    /// walk goes on (`None`: no shard has more).
+    /// walk goes on (`None`: no shard has more). A shard that fails is left for the next
+    /// run; the others go on.
     pub async fn due_windows(
         &self,
         due_ms: i64,
         cursor: DueCursor,
-    ) -> StoreResult<(Vec<PendingWindow>, Option<DueCursor>)> {
-        let pages = future::try_join_all(
-            cursor
-                .shards
-                .into_iter()
-                .map(|(shard, start)| self.due_page(shard, due_ms, start)),
-        )
-        .await?;
-        let mut due = Vec::new();
+    ) -> (DuePage, Option<DueCursor>) {
+        let pages = future::join_all(cursor.shards.into_iter().map(|(shard, start)| async move {
+            (shard, self.due_page(shard, due_ms, start).await)
+        }))
+        .await;
+        let mut page = DuePage::default();
         let mut next = Vec::new();
-        for (shard, windows, more) in pages {
-            due.extend(windows);
-            next.extend(more.map(|key| (shard, Some(key))));
+        for (shard, result) in pages {
+            match result {
+                Ok((windows, unreadable, more)) => {
+                    page.windows.extend(windows);
+                    page.unreadable.extend(unreadable);
+                    next.extend(more.map(|key| (shard, Some(key))));
+                }
+                Err(e) => page.failed_shards.push((shard, e)),
+            }
         }
-        Ok((
-            due,
+        (
+            page,
             (!next.is_empty()).then_some(DueCursor { shards: next }),
-        ))
+        )
     }
 
     async fn due_page(
@@ -77,7 +111,7 @@ impl Store {
         shard: u32,
         due_ms: i64,
         start: Option<Item>,
-    ) -> StoreResult<(u32, Vec<PendingWindow>, Option<Item>)> {
+    ) -> StoreResult<(Vec<PendingWindow>, Vec<UnreadableWindow>, Option<Item>)> {
         let out = self
             .db
             .query()
@@ -91,13 +125,18 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::dynamo("Query", e))?;
-        let windows = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(serde_dynamo::from_item)
-            .collect::<Result<Vec<PendingWindow>, _>>()?;
-        Ok((shard, windows, out.last_evaluated_key))
+        let (mut windows, mut unreadable) = (Vec::new(), Vec::new());
+        for item in out.items.unwrap_or_default() {
+            let key = key_of(&item);
+            match serde_dynamo::from_item::<_, PendingWindow>(item) {
+                Ok(w) => windows.push(w),
+                Err(e) => unreadable.extend(key.map(|key| UnreadableWindow {
+                    key,
+                    why: e.to_string(),
+                })),
+            }
+        }
+        Ok((windows, unreadable, out.last_evaluated_key))
     }
 
     /// Claims windows for one run, up to 100 per TransactWriteItems: true for each window
@@ -175,7 +214,10 @@ impl Store {
         let due_ms = if due_now { 0 } else { w.end_ms };
         let result = self
             .update(s(pk), s(sk))
-            .update_expression("SET due_pk = :pk, due_sk = :sk REMOVE claimed_at, claimed_by")
+            .update_expression(
+                "SET due_pk = :pk, due_sk = :sk \
+                 REMOVE claimed_at, claimed_by, flush_failures, last_failure, set_aside_reason, set_aside_at",
+            )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":pk", s(keys::due_shard(&w.workspace_id, &w.chat_id)))
             .expression_attribute_values(":sk", s(due_sk(w, due_ms)))
@@ -186,32 +228,102 @@ impl Store {
 
     /// Every message of each window, in timestamp order, with edits applied. One Query
     /// (paged) per bucket reads the range between the first and the last window's prefix.
-    pub async fn windows_messages(
-        &self,
-        windows: &[PendingWindow],
-    ) -> StoreResult<Vec<Vec<WindowMessage>>> {
+    /// A bucket that cannot be read, or a message item that is not one, fails only the
+    /// windows concerned.
+    pub async fn windows_messages(&self, windows: &[PendingWindow]) -> WindowMessages {
         let slot: HashMap<Key, usize> = windows
             .iter()
             .enumerate()
             .map(|(i, w)| ((keys::workspace_pk(&w.workspace_id), member_of(w)), i))
             .collect();
-        let mut messages: Vec<Vec<WindowMessage>> = vec![Vec::new(); windows.len()];
+        let mut messages: WindowMessages = vec![Ok(Vec::new()); windows.len()];
         for (bucket, (from, to)) in bucket_ranges(windows) {
-            let mut start = None;
-            loop {
-                let (items, next) = self.bucket_page(&bucket, &from, &to, start).await?;
-                for item in items {
-                    if let Some(i) = slot_of(&item, &slot) {
-                        messages[i].push(window_message(&item)?);
+            if let Err(e) = self
+                .read_bucket(&bucket, (&from, &to), &slot, &mut messages)
+                .await
+            {
+                // Only the windows of this bucket wait for another run.
+                for (i, w) in windows.iter().enumerate() {
+                    if window_items::bucket(w) == bucket {
+                        messages[i] = Err(e.clone());
                     }
-                }
-                match next {
-                    Some(key) => start = Some(key),
-                    None => break,
                 }
             }
         }
-        Ok(messages)
+        messages
+    }
+
+    /// Reads one bucket's range into the windows' slots.
+    async fn read_bucket(
+        &self,
+        bucket: &str,
+        (from, to): (&str, &str),
+        slot: &HashMap<Key, usize>,
+        messages: &mut WindowMessages,
+    ) -> StoreResult<()> {
+        let mut start = None;
+        loop {
+            let (items, next) = self.bucket_page(bucket, from, to, start).await?;
+            for item in items {
+                let Some(i) = slot_of(&item, slot) else {
+                    continue;
+                };
+                match (window_message(&item), &mut messages[i]) {
+                    (Ok(m), Ok(list)) => list.push(m),
+                    (Err(e), slot) => *slot = Err(e),
+                    (Ok(_), Err(_)) => {}
+                }
+            }
+            match next {
+                Some(key) => start = Some(key),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Counts one failed flush of a window; returns how many it has had.
+    pub async fn window_failed(&self, w: &PendingWindow, why: &str) -> StoreResult<u32> {
+        let (pk, sk) = window_key(w);
+        let out = self
+            .update(s(pk), s(sk))
+            .update_expression("ADD flush_failures :one SET last_failure = :why")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":why", s(why))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let item = super::applied("UpdateItem", out)?.and_then(|o| o.attributes);
+        Ok(item
+            .and_then(|a| a.get("flush_failures")?.as_n().ok()?.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Takes a window that keeps failing out of the due index, saying why; saving the
+    /// settings or enabling the webhook puts it back for another try.
+    pub async fn set_aside(&self, w: &PendingWindow, why: &str) -> StoreResult<()> {
+        self.set_aside_key(window_key(w), why).await
+    }
+
+    /// Takes an item of the due index that is not a readable window out of it.
+    pub async fn set_aside_unreadable(&self, u: &UnreadableWindow) -> StoreResult<()> {
+        self.set_aside_key(u.key.clone(), &u.why).await
+    }
+
+    async fn set_aside_key(&self, (pk, sk): Key, why: &str) -> StoreResult<()> {
+        let result = self
+            .update(s(pk), s(sk))
+            .update_expression(
+                "REMOVE due_pk, due_sk, claimed_at, claimed_by \
+                 SET set_aside_reason = :why, set_aside_at = :at",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":why", s(why))
+            .expression_attribute_values(":at", s(self.clock.now().rfc3339()))
+            .send()
+            .await;
+        super::applied("UpdateItem", result)?;
+        Ok(())
     }
 
     async fn bucket_page(
@@ -262,6 +374,12 @@ fn bucket_ranges(windows: &[PendingWindow]) -> BTreeMap<String, (String, String)
 fn slot_of(item: &Item, slot: &HashMap<Key, usize>) -> Option<usize> {
     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
     slot.get(&(text("pk")?, text("member_of")?)).copied()
+}
+
+/// The table key of an item.
+fn key_of(item: &Item) -> Option<Key> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    Some((text("pk")?, text("sk")?))
 }
 
 fn window_message(item: &Item) -> StoreResult<WindowMessage> {

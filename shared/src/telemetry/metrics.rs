@@ -33,11 +33,14 @@ pub const DELIVERY_LATENCY: &str = "DeliveryLatency";
 pub const WEBHOOKS_DISABLED: &str = "WebhooksDisabled";
 /// Deliveries out of attempts, moved to the dead-letter queue.
 pub const DELIVERIES_DEAD_LETTERED: &str = "DeliveriesDeadLettered";
+/// Aggregation windows set aside: failing again and again, or never able to succeed
+/// (an alarm fires on any).
+pub const WINDOWS_SET_ASIDE: &str = "WindowsSetAside";
 /// One per container start (emitted by the EMF layer on the first invocation).
 pub const COLD_START: &str = "ColdStart";
 
 /// Every counter, for describing units and for checks that the template names only these.
-pub const COUNTERS: [&str; 10] = [
+pub const COUNTERS: [&str; 11] = [
     EVENTS_INGESTED,
     EVENTS_REJECTED,
     DUPLICATES_DROPPED,
@@ -48,6 +51,7 @@ pub const COUNTERS: [&str; 10] = [
     DELIVERY_FAILURES_BY_KIND,
     WEBHOOKS_DISABLED,
     DELIVERIES_DEAD_LETTERED,
+    WINDOWS_SET_ASIDE,
 ];
 
 /// Registers each metric's unit with the installed recorder.
@@ -90,6 +94,11 @@ pub fn delivery_attempted(failure: Option<FailureKind>, latency_ms: u64) {
 /// A webhook was disabled automatically.
 pub fn webhook_disabled() {
     add(WEBHOOKS_DISABLED, 1);
+}
+
+/// The aggregator set `windows` windows aside.
+pub fn windows_set_aside(windows: usize) {
+    add(WINDOWS_SET_ASIDE, windows);
 }
 
 /// `deliveries` deliveries ran out of attempts.
