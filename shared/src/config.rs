@@ -18,7 +18,8 @@ pub struct Config {
     pub sender_email: String,
     /// Which webhook destinations are allowed.
     pub url_policy: UrlPolicy,
-    /// Limit for one delivery request (the seed: a 2xx within the timeout).
+    /// Limit for one delivery request (the seed: a 2xx within the timeout;
+    /// `OUTFLOW_DELIVERY_TIMEOUT_SECS`, 10 by default).
     pub delivery_timeout: Duration,
     /// Base of Chatwoot/liveDesk conversation links in `chat_url`.
     pub chat_url_base: String,
@@ -65,6 +66,14 @@ fn required(name: &'static str) -> Result<String, MissingVar> {
         .ok_or(MissingVar(name))
 }
 
+/// An optional number, `default` when unset.
+fn number<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, MissingVar> {
+    match std::env::var(name) {
+        Ok(v) => v.parse().map_err(|_| MissingVar(name)),
+        Err(_) => Ok(default),
+    }
+}
+
 impl Config {
     /// Reads `OUTFLOW_TABLE`, `OUTFLOW_QUEUE_URL`, `OUTFLOW_SENDER_EMAIL` and the optional rest
     /// (the sender also needs `OUTFLOW_DEAD_LETTER_QUEUE_URL`, the api `OUTFLOW_ADMIN_TOKEN`).
@@ -78,19 +87,17 @@ impl Config {
                 allow_loopback: std::env::var("OUTFLOW_ALLOW_LOOPBACK_TARGETS").as_deref()
                     == Ok("1"),
             },
-            delivery_timeout: Duration::from_secs(10),
+            delivery_timeout: Duration::from_secs(number("OUTFLOW_DELIVERY_TIMEOUT_SECS", 10)?),
             chat_url_base: std::env::var("OUTFLOW_CHAT_URL_BASE")
                 .unwrap_or_else(|_| "https://app.chatwoot.com".into()),
             permalink_base: std::env::var("OUTFLOW_PERMALINK_BASE")
                 .unwrap_or_else(|_| "https://app.chatwoot.com/permalink".into()),
             retry: RetryPolicy::standard(),
             ingest_rate: RateLimit {
-                requests: match std::env::var("OUTFLOW_INGEST_REQUESTS_PER_SECOND") {
-                    Ok(v) => v
-                        .parse()
-                        .map_err(|_| MissingVar("OUTFLOW_INGEST_REQUESTS_PER_SECOND"))?,
-                    Err(_) => DEFAULT_INGEST_REQUESTS_PER_SECOND,
-                },
+                requests: number(
+                    "OUTFLOW_INGEST_REQUESTS_PER_SECOND",
+                    DEFAULT_INGEST_REQUESTS_PER_SECOND,
+                )?,
                 window_secs: 1,
             },
             public_base_url: required("OUTFLOW_PUBLIC_BASE_URL").ok(),

@@ -14,6 +14,7 @@ mod function_telemetry;
 mod immediate_delivery;
 mod ingest_validation;
 mod keys_and_throttling;
+mod lambda_deadlines;
 mod openapi;
 mod ordering;
 mod replay_and_resend;

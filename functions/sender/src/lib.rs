@@ -26,6 +26,9 @@ pub struct Sender {
     policy: UrlPolicy,
     retry: RetryPolicy,
     clock: Clock,
+    /// The longest one request can take (a request is started only with this much time
+    /// left before the deadline).
+    timeout: std::time::Duration,
 }
 
 impl Sender {
@@ -48,6 +51,7 @@ impl Sender {
             policy: config.url_policy,
             retry: config.retry.clone(),
             clock,
+            timeout: config.delivery_timeout,
         })
     }
 }

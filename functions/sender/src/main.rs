@@ -8,6 +8,10 @@ use outflow::clock::Clock;
 use outflow::config::Config;
 use outflow::telemetry;
 use outflow_sender::Sender;
+use std::time::Duration;
+
+/// Time kept after the last request for the batch's bookkeeping (log, health, retries).
+const BOOKKEEPING_MARGIN: Duration = Duration::from_secs(2);
 
 // One thread: at the template's 256 MB a Lambda has a fraction of one vCPU, so worker
 // threads would only add start-up time and switching (docs/performance.md).
@@ -22,7 +26,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     run(
         metrics,
         service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-            Ok::<_, lambda_runtime::Error>(sender.handle(event.payload).await)
+            let deadline = Clock::deadline_before(event.context.deadline(), BOOKKEEPING_MARGIN);
+            Ok::<_, lambda_runtime::Error>(sender.handle(event.payload, Some(deadline)).await)
         }),
     )
     .await

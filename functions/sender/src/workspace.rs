@@ -11,7 +11,7 @@ use outflow::domain::{Attempt, DeliveryId, Timestamp, Webhook, WorkspaceId};
 use outflow::store::StoreError;
 use outflow::telemetry::metrics;
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 impl Sender {
     /// Delivers one workspace's records; returns the SQS ids to retry.
@@ -19,6 +19,7 @@ impl Sender {
         &self,
         ws: &WorkspaceId,
         records: &[Record],
+        deadline: Option<Instant>,
     ) -> Result<Vec<String>, StoreError> {
         let webhook = self.store.webhook(ws).await?;
         let Some(webhook) = webhook.filter(|w| w.enabled) else {
@@ -32,7 +33,7 @@ impl Sender {
         let sent = join_all(
             groups
                 .iter()
-                .map(|group| self.send_in_order(&webhook, &destination, group)),
+                .map(|group| self.send_in_order(&webhook, &destination, group, deadline)),
         )
         .await;
         let tried: Vec<(&Record, Option<Attempt>)> = groups
@@ -48,17 +49,20 @@ impl Sender {
     }
 
     /// Sends one chat's deliveries one after another; after a failure the rest are not
-    /// tried (`None`), so the receiver never sees a chat's messages out of order.
+    /// tried (`None`), so the receiver never sees a chat's messages out of order. Nor is
+    /// one tried that could not end before `deadline`.
     async fn send_in_order(
         &self,
         webhook: &Webhook,
         destination: &Destination,
         group: &[&Record],
+        deadline: Option<Instant>,
     ) -> Vec<Option<Attempt>> {
         let mut out = Vec::with_capacity(group.len());
         let mut failed = false;
         for record in group {
-            if failed {
+            let in_time = deadline.is_none_or(|d| Instant::now() + self.timeout <= d);
+            if failed || !in_time {
                 out.push(None);
                 continue;
             }

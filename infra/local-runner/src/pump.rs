@@ -51,7 +51,8 @@ impl Pump {
         }
         let event: SqsEvent = serde_json::from_value(self.event_json(&messages))
             .map_err(|e| format!("building the SQS event: {e}"))?;
-        let response = sender.handle(event).await;
+        // In-process, without a Lambda timeout: no deadline.
+        let response = sender.handle(event, None).await;
         let failed: Vec<&str> = response
             .batch_item_failures
             .iter()

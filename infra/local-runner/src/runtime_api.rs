@@ -331,6 +331,25 @@ impl FunctionProcess {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
+    /// Invokes the function as Lambda does with a timeout: `deadline` from now is the
+    /// invocation's deadline (`Lambda-Runtime-Deadline-Ms`), and a function that has not
+    /// answered by then is killed. `Ok(None)`: it was killed.
+    pub async fn invoke_or_kill(
+        &mut self,
+        api: &RuntimeApi,
+        event: &Value,
+        deadline: Duration,
+    ) -> Result<Option<Value>, EmulatorError> {
+        match api.invoke(event, deadline).await {
+            Ok(answer) => Ok(Some(answer)),
+            Err(EmulatorError::Timeout(_)) => {
+                self.child.kill().await?;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Stops the process.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
