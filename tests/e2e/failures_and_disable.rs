@@ -1,7 +1,7 @@
 //! Failure counting, automatic disable with one owner email, holding and enable.
 
 use axum::http::{Method, StatusCode};
-use outflow_e2e::{refusing_url, Options, Received, Receiver, TestStack};
+use outflow_e2e::{refusing_url, Fault, Options, Received, Receiver, Rule, TestStack};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -447,4 +447,63 @@ async fn an_answer_with_huge_headers_is_recorded_once_and_not_sent_again() {
         "{} headers kept",
         kept.len()
     );
+}
+
+/// Failing deliveries until the webhook is disabled (11 in a row).
+async fn fail_until_disabled(stack: &TestStack, key: &str, prefix: &str) {
+    stack.ingest(key, batch(prefix, 11)).await;
+    stack.drain().await;
+    assert_eq!(status(stack, key).await["enabled"], false);
+}
+
+#[tokio::test]
+async fn the_owner_email_survives_an_ses_outage_and_is_capped_per_day() {
+    let stack = TestStack::with(Options {
+        faults: true,
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.respond_with(500);
+    let owner = stack.unique_email("outbox");
+    let (_, key) = stack.workspace(&owner).await;
+    stack.register(&key, &receiver.url()).await;
+    let proxy = stack.faults.as_ref().unwrap();
+
+    // SES is down when the webhook is disabled: the email stays owed...
+    proxy.inject(Rule::always(
+        "SES./v2/email/outbound-emails",
+        Fault::ServerError(500),
+    ));
+    fail_until_disabled(&stack, &key, "a").await;
+    assert!(stack.emails_to(&owner).await.is_empty());
+    let activity = status(&stack, &key).await["activity"].to_string();
+    assert!(
+        activity.contains("Owner email failed (sent again later)"),
+        "{activity}"
+    );
+    // ...and the workspace's next batch (held, the webhook is off) sends it, once.
+    proxy.clear();
+    stack.ingest(&key, batch("b", 1)).await;
+    stack.drain().await;
+    stack.ingest(&key, batch("c", 1)).await;
+    stack.drain().await;
+    assert_eq!(stack.emails_to(&owner).await.len(), 1);
+
+    // Enabled again and again onto a dead receiver: at most 3 emails a day.
+    for round in 0..3 {
+        let enabled = stack
+            .call(
+                Method::POST,
+                "/v1/webhooks/outbound/enable",
+                Some(&key),
+                None,
+            )
+            .await;
+        assert_eq!(enabled.status, StatusCode::OK);
+        fail_until_disabled(&stack, &key, &format!("r{round}")).await;
+    }
+    assert_eq!(stack.emails_to(&owner).await.len(), 3, "the cap, not 4");
+    let activity = status(&stack, &key).await["activity"].to_string();
+    assert!(activity.contains("at most 3 emails a day"), "{activity}");
 }

@@ -222,6 +222,9 @@ mod tests {
             previous_secret_expires_ms: None,
             settings_version: 1,
             immediate_since_ms: None,
+            owner_email_due: None,
+            owner_emails_day: None,
+            owner_emails_sent: 0,
         };
         assert_eq!(
             saved_detail(&webhook, 0, 0),

@@ -73,7 +73,16 @@ pub async fn post_events(
             });
         }
     };
-    let report = ingest(&state, &workspace, events, webhook.as_ref()).await?;
+    if webhook
+        .as_ref()
+        .is_some_and(|w| w.owner_email_due.is_some())
+    {
+        // A disable's email SES refused then: this request sends it (once, under a lease).
+        if let Err(e) = state.health.email_owner(&workspace, now).await {
+            tracing::error!(workspace_id = %workspace, error = %e, "owed owner email");
+        }
+    }
+    let report = ingest(&state, &workspace, events, webhook.as_deref()).await?;
     metrics::ingested(report.accepted, report.duplicates);
     tracing::info!(
         workspace_id = %workspace,

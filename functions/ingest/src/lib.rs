@@ -14,8 +14,10 @@ use open_windows::OpenWindows;
 use outflow::clients::AwsClients;
 use outflow::clock::Clock;
 use outflow::config::Config;
+use outflow::delivery::HealthKeeper;
 use outflow::domain::RateLimit;
 use outflow::formats::ParseContext;
+use outflow::notify::OwnerNotifier;
 use outflow::queue::DeliveryQueue;
 use outflow::store::{RateWindows, Store};
 use utoipa_axum::router::OpenApiRouter;
@@ -38,14 +40,20 @@ pub struct IngestState {
     pub rate_windows: RateWindows,
     /// The aggregation windows this container saw open (no existence read for them).
     pub open_windows: OpenWindows,
+    /// Sends an owner email a disable still owes (SES refused it then).
+    pub health: HealthKeeper,
 }
 
 impl IngestState {
     /// The state of a stack's ingest function, as its Lambda, the local runner and the
     /// tests build it; `clock` gives arrival times.
     pub fn from_config(aws: &AwsClients, config: &Config, clock: Clock) -> Self {
+        let store = Store::new(aws.dynamo.clone(), &config.table_name, clock.clone());
+        let notifier = OwnerNotifier::new(aws.ses.clone(), &config.sender_email)
+            .with_api_base(config.public_base_url.as_deref());
         Self {
-            store: Store::new(aws.dynamo.clone(), &config.table_name, clock.clone()),
+            health: HealthKeeper::new(store.clone(), notifier),
+            store,
             queue: DeliveryQueue::new(aws.sqs.clone(), &config.queue_url),
             parse: ParseContext {
                 chat_url_base: config.chat_url_base.clone(),

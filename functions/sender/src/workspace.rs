@@ -22,6 +22,13 @@ impl Sender {
         deadline: Option<Instant>,
     ) -> Result<Vec<String>, StoreError> {
         let webhook = self.store.webhook(ws).await?;
+        if webhook
+            .as_ref()
+            .is_some_and(|w| w.owner_email_due.is_some())
+        {
+            // A disable's email that could not go out yet.
+            self.health.email_owner(ws, self.clock.now()).await?;
+        }
         let Some(webhook) = webhook.filter(|w| w.enabled) else {
             let envelopes: Vec<_> = records.iter().map(|r| r.envelope.clone()).collect();
             self.store.hold(&envelopes).await?;
@@ -102,7 +109,7 @@ impl Sender {
     ) -> Result<Vec<String>, StoreError> {
         let was_failing = webhook.consecutive_failures > 0;
         self.health
-            .apply(ws, &webhook.url, &settlement.health, was_failing, now)
+            .apply(ws, &settlement.health, was_failing, now)
             .await?;
         for attempt in &settlement.log {
             metrics::delivery_attempted(attempt.failure_kind, attempt.latency_ms);

@@ -2,9 +2,9 @@
 //! emails the owner once; a success resets the count; a 410 Gone disables at once.
 //! `HealthChange` decides what a batch's attempts do; `HealthKeeper` carries it out.
 
-use crate::domain::webhook::MAX_CONSECUTIVE_FAILURES;
+use crate::domain::webhook::{OwnerEmail, MAX_CONSECUTIVE_FAILURES, OWNER_EMAILS_PER_DAY};
 use crate::domain::{
-    ActivityAction, ActivityEntry, Attempt, Timestamp, WebhookStatus, WorkspaceId,
+    ActivityAction, ActivityEntry, Attempt, Timestamp, Webhook, WebhookStatus, WorkspaceId,
 };
 use crate::notify::OwnerNotifier;
 use crate::store::{Store, StoreResult};
@@ -76,7 +76,6 @@ impl HealthKeeper {
     pub async fn apply(
         &self,
         ws: &WorkspaceId,
-        url: &str,
         change: &HealthChange,
         was_failing: bool,
         now: Timestamp,
@@ -101,15 +100,14 @@ impl HealthKeeper {
         } else {
             return Ok(FailureVerdict::Counted(count));
         };
-        self.disable(ws, url, &reason, count, now).await
+        self.disable(ws, &reason, count, now).await
     }
 
     /// Disables the webhook unless another delivery already did; only the one that did
-    /// records it and emails the owner.
+    /// records it, and owes the owner one email (in the same write).
     async fn disable(
         &self,
         ws: &WorkspaceId,
-        url: &str,
         reason: &str,
         count: u32,
         now: Timestamp,
@@ -125,35 +123,59 @@ impl HealthKeeper {
             format!("Webhook disabled: {reason}"),
         );
         self.store.record_activity(ws, &disabled).await?;
-        self.notify_owner(ws, url, reason, now).await?;
+        self.email_owner(ws, now).await?;
         Ok(FailureVerdict::Disabled(count))
     }
 
-    /// Emails the owner and records that it did (or that the email failed).
-    async fn notify_owner(
-        &self,
-        ws: &WorkspaceId,
-        url: &str,
-        reason: &str,
-        now: Timestamp,
-    ) -> StoreResult<()> {
-        let Some(workspace) = self.store.workspace(ws).await? else {
-            tracing::error!(workspace_id = %ws, "disabled webhook has no workspace");
+    /// Sends the owner email a disable owes, when one is owed and no other sender holds
+    /// it: at most `OWNER_EMAILS_PER_DAY` a day; a failed send stays owed and a later
+    /// batch of the workspace sends it.
+    pub async fn email_owner(&self, ws: &WorkspaceId, now: Timestamp) -> StoreResult<()> {
+        let Some(webhook) = self.store.claim_owner_email(ws, now).await? else {
             return Ok(());
         };
-        let sent = self
-            .notifier
-            .webhook_disabled(&workspace.owner_email, &workspace.name, url, reason)
-            .await;
-        let detail = match sent {
-            Ok(()) => format!("Owner {} notified by email", workspace.owner_email),
-            Err(e) => {
-                tracing::error!(workspace_id = %ws, error = %e, "owner email failed");
-                format!("Owner email failed: {e}")
+        let day = now.utc().format("%Y-%m-%d").to_string();
+        let detail = match webhook.owner_email(&day) {
+            OwnerEmail::NotDue => return Ok(()),
+            OwnerEmail::OverDailyCap => {
+                self.store.drop_owner_email(ws).await?;
+                format!("Owner not emailed: at most {OWNER_EMAILS_PER_DAY} emails a day")
             }
+            OwnerEmail::Send => match self.send(ws, &webhook).await {
+                Ok(owner) => {
+                    self.store.owner_email_sent(ws, &webhook, &day).await?;
+                    format!("Owner {owner} notified by email")
+                }
+                Err(e) => {
+                    tracing::error!(workspace_id = %ws, error = %e, "owner email failed");
+                    self.store.owner_email_failed(ws).await?;
+                    format!("Owner email failed (sent again later): {e}")
+                }
+            },
         };
         let entry = ActivityEntry::new(now, ActivityAction::OwnerNotified, detail);
         self.store.record_activity(ws, &entry).await
+    }
+
+    /// Emails the owner why the webhook was disabled; the address it went to.
+    async fn send(&self, ws: &WorkspaceId, webhook: &Webhook) -> Result<String, String> {
+        let workspace = self
+            .store
+            .workspace(ws)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the workspace is gone")?;
+        let reason = webhook.owner_email_due.as_deref().unwrap_or_default();
+        self.notifier
+            .webhook_disabled(
+                &workspace.owner_email,
+                &workspace.name,
+                &webhook.url,
+                reason,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(workspace.owner_email)
     }
 }
 

@@ -48,6 +48,30 @@ pub struct Webhook {
     /// windows early: later windows start no earlier, so none is collected twice.
     #[serde(default)]
     pub immediate_since_ms: Option<i64>,
+    /// The owner email a disable owes, with its reason, until it is sent (or capped).
+    #[serde(default)]
+    pub owner_email_due: Option<String>,
+    /// The UTC day (`YYYY-MM-DD`) of the owner emails counted in `owner_emails_sent`.
+    #[serde(default)]
+    pub owner_emails_day: Option<String>,
+    /// Owner emails sent that day.
+    #[serde(default)]
+    pub owner_emails_sent: u32,
+}
+
+/// Owner emails a workspace gets at most per UTC day: a receiver that fails again right
+/// after each enable cannot make Outflow mail its owner in a loop.
+pub const OWNER_EMAILS_PER_DAY: u32 = 3;
+
+/// Whether an owed owner email may go out on `day`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerEmail {
+    /// None is owed.
+    NotDue,
+    /// Send it.
+    Send,
+    /// The day's emails are used up: it is dropped (the activity log says so).
+    OverDailyCap,
 }
 
 /// What a tenant saves: the settings part of the webhook.
@@ -113,6 +137,19 @@ impl Webhook {
             .and_then(Timestamp::from_unix_millis)
     }
 
+    /// Whether the owed owner email may go out on `day` (`YYYY-MM-DD`, UTC).
+    pub fn owner_email(&self, day: &str) -> OwnerEmail {
+        if self.owner_email_due.is_none() {
+            OwnerEmail::NotDue
+        } else if self.owner_emails_day.as_deref() == Some(day)
+            && self.owner_emails_sent >= OWNER_EMAILS_PER_DAY
+        {
+            OwnerEmail::OverDailyCap
+        } else {
+            OwnerEmail::Send
+        }
+    }
+
     /// The tenant-facing health.
     pub fn status(&self) -> WebhookStatus {
         WebhookStatus {
@@ -141,6 +178,9 @@ mod tests {
             previous_secret_expires_ms: previous.map(|p| p.1),
             settings_version: 1,
             immediate_since_ms: None,
+            owner_email_due: None,
+            owner_emails_day: None,
+            owner_emails_sent: 0,
         }
     }
 
@@ -162,5 +202,19 @@ mod tests {
         assert_eq!(rotated.signing_secrets(at(1_000)), ["whsec_new"]);
         assert_eq!(rotated.previous_secret_expires_at(at(999)), Some(at(1_000)));
         assert_eq!(rotated.previous_secret_expires_at(at(1_000)), None);
+    }
+
+    #[test]
+    fn an_owed_email_goes_out_until_the_days_cap() {
+        let mut w = webhook(None);
+        assert_eq!(w.owner_email("2026-03-01"), OwnerEmail::NotDue);
+        w.owner_email_due = Some("410".into());
+        assert_eq!(w.owner_email("2026-03-01"), OwnerEmail::Send);
+        w.owner_emails_day = Some("2026-03-01".into());
+        w.owner_emails_sent = OWNER_EMAILS_PER_DAY - 1;
+        assert_eq!(w.owner_email("2026-03-01"), OwnerEmail::Send);
+        w.owner_emails_sent = OWNER_EMAILS_PER_DAY;
+        assert_eq!(w.owner_email("2026-03-01"), OwnerEmail::OverDailyCap);
+        assert_eq!(w.owner_email("2026-03-02"), OwnerEmail::Send, "a new day");
     }
 }

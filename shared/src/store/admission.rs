@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
     /// Counted; the webhook settings as they are now (`None`: none registered).
-    Admitted(Option<Webhook>),
+    Admitted(Option<Box<Webhook>>),
     /// The key is not (or no longer) one of the workspace's keys.
     UnknownKey,
     /// The workspace's window is full.
@@ -118,7 +118,8 @@ impl Store {
                 Ok(out) => {
                     let (Step::Count { window } | Step::Open { window }) = step;
                     seen.saw(ws, window);
-                    return Ok(Admission::Admitted(webhook_of(out.attributes)?));
+                    let webhook = webhook_of(out.attributes)?.map(Box::new);
+                    return Ok(Admission::Admitted(webhook));
                 }
                 Err(e) => match e.into_service_error() {
                     UpdateItemError::ConditionalCheckFailedException(failed) => failed,

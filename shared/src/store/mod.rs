@@ -10,6 +10,7 @@ mod chats;
 mod kept;
 mod keys;
 mod messages;
+mod owner_email;
 mod request_log;
 pub mod schema;
 mod transact;

@@ -179,7 +179,11 @@ impl Store {
     ) -> StoreResult<bool> {
         let result = self
             .workspace_item_update(ws)
-            .update_expression("SET enabled = :false, disabled_at = :at, disabled_reason = :why")
+            // The owner email is owed in the same write: it cannot be lost between the two.
+            .update_expression(
+                "SET enabled = :false, disabled_at = :at, disabled_reason = :why, \
+                 owner_email_due = :why",
+            )
             .condition_expression("enabled = :true")
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":true", AttributeValue::Bool(true))
