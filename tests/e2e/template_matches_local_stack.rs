@@ -339,3 +339,36 @@ fn the_dashboard_and_alarms_name_only_metrics_the_functions_emit() {
     }
     assert!(watched.len() >= 3, "{watched:?}");
 }
+
+#[test]
+fn capacity_is_reserved_for_ingest_and_the_api_and_capped_for_the_sender() {
+    let t = template();
+    let parameter = |name: &str| t["Parameters"][name]["Default"].as_u64().unwrap();
+    let reserved = |function: &str| {
+        let value = &resource(&t, function)["ReservedConcurrentExecutions"];
+        // A parameter reference, or a number.
+        value.as_u64().or_else(|| {
+            let name = serde_norway::to_string(value).unwrap();
+            let name = name.trim().trim_start_matches("!Ref").trim();
+            t["Parameters"][name]["Default"].as_u64()
+        })
+    };
+    assert_eq!(
+        reserved("IngestFunction"),
+        Some(parameter("IngestReservedConcurrency"))
+    );
+    assert_eq!(
+        reserved("ApiFunction"),
+        Some(parameter("ApiReservedConcurrency"))
+    );
+    assert_eq!(reserved("AggregatorFunction"), Some(1));
+    let scaling = &resource(&t, "SenderFunction")["Events"]["Deliveries"]["Properties"]
+        ["ScalingConfig"]["MaximumConcurrency"];
+    assert!(!scaling.is_null(), "the sender's event source is capped");
+    // The reserved and capped functions leave most of an account's default 1,000.
+    let total = parameter("IngestReservedConcurrency")
+        + parameter("ApiReservedConcurrency")
+        + 1
+        + parameter("SenderMaxConcurrency");
+    assert!(total <= 500, "{total}");
+}
