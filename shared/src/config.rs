@@ -74,6 +74,16 @@ fn number<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, Mis
     }
 }
 
+/// `OUTFLOW_DELIVERY_TIMEOUT_SECS`: 1 to 20 s, so a request always fits the sender's 30 s
+/// invocation with its bookkeeping.
+fn delivery_timeout() -> Result<Duration, MissingVar> {
+    let secs = number("OUTFLOW_DELIVERY_TIMEOUT_SECS", 10)?;
+    (1..=20)
+        .contains(&secs)
+        .then(|| Duration::from_secs(secs))
+        .ok_or(MissingVar("OUTFLOW_DELIVERY_TIMEOUT_SECS"))
+}
+
 impl Config {
     /// Reads `OUTFLOW_TABLE`, `OUTFLOW_QUEUE_URL`, `OUTFLOW_SENDER_EMAIL` and the optional rest
     /// (the sender also needs `OUTFLOW_DEAD_LETTER_QUEUE_URL`, the api `OUTFLOW_ADMIN_TOKEN`).
@@ -87,7 +97,7 @@ impl Config {
                 allow_loopback: std::env::var("OUTFLOW_ALLOW_LOOPBACK_TARGETS").as_deref()
                     == Ok("1"),
             },
-            delivery_timeout: Duration::from_secs(number("OUTFLOW_DELIVERY_TIMEOUT_SECS", 10)?),
+            delivery_timeout: delivery_timeout()?,
             chat_url_base: std::env::var("OUTFLOW_CHAT_URL_BASE")
                 .unwrap_or_else(|_| "https://app.chatwoot.com".into()),
             permalink_base: std::env::var("OUTFLOW_PERMALINK_BASE")

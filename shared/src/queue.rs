@@ -147,6 +147,17 @@ impl DeliveryQueue {
             .await
     }
 
+    /// Enqueues kept deliveries put back by one release (enable, replay): the
+    /// deduplication id is the delivery's with the release's nonce, so a delivery kept
+    /// twice goes out once per release, and a later release is never swallowed.
+    pub async fn send_release(
+        &self,
+        envelopes: &[DeliveryEnvelope],
+        release: u64,
+    ) -> Result<(), QueueError> {
+        self.send_to(&self.url, envelopes, release, |_| None).await
+    }
+
     /// Enqueues deliveries made for the first time (a new message, a new bundle): their
     /// deduplication id is the delivery's own, so SQS drops a second enqueue of the same
     /// delivery within five minutes (two requests racing with one message, a retried

@@ -86,7 +86,7 @@ async fn throttling_and_broken_answers_that_the_sdk_retries_lose_nothing() {
 }
 
 /// An hourly webhook of a new workspace, and a message of each chat in the 10:00 window.
-async fn hourly(stack: &TestStack, receiver: &Receiver, chats: &[&str]) -> String {
+async fn hourly(stack: &TestStack, receiver: &Receiver, chats: &[&str]) -> (String, String) {
     let (ws, key) = stack.workspace(&stack.unique_email("poison")).await;
     stack.set_time("2026-03-01T10:00:00Z");
     stack.register_with(&key, &receiver.url(), "1h").await;
@@ -100,7 +100,7 @@ async fn hourly(stack: &TestStack, receiver: &Receiver, chats: &[&str]) -> Strin
             StatusCode::ACCEPTED
         );
     }
-    ws
+    (ws, key)
 }
 
 #[tokio::test]
@@ -144,7 +144,7 @@ async fn an_unreadable_window_item_is_set_aside_and_the_run_goes_on() {
     use aws_sdk_dynamodb::types::AttributeValue as A;
     let stack = stack().await;
     let receiver = Receiver::start().await;
-    let ws = hourly(&stack, &receiver, &["c1"]).await;
+    let (ws, key) = hourly(&stack, &receiver, &["c1"]).await;
     // A due-index item that is no window (no fields but its keys).
     stack
         .aws
@@ -168,4 +168,82 @@ async fn an_unreadable_window_item_is_set_aside_and_the_run_goes_on() {
     );
     stack.drain().await;
     assert_eq!(receiver.received().len(), 1);
+    // The workspace's settings can still be saved: the junk keeps no window from its turn.
+    let enabled = stack
+        .call(
+            axum::http::Method::POST,
+            "/v1/webhooks/outbound/enable",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
+}
+
+#[tokio::test]
+async fn a_delivery_held_twice_by_a_retried_request_goes_out_once() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@held-twice.test").await;
+    let body = serde_json::json!({"url": receiver.url(), "enabled": false}).to_string();
+    let saved = stack
+        .call(
+            axum::http::Method::PUT,
+            "/v1/webhooks/outbound",
+            Some(&key),
+            Some(body.into()),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK);
+    let proxy = stack.faults.as_ref().unwrap();
+    // The delivery is held, then writing the message fails: the client retries.
+    proxy.inject(
+        Rule::always("DynamoDB.BatchWriteItem", Fault::ServerError(500)).when_body_contains("MSG#"),
+    );
+    assert_eq!(
+        stack.ingest(&key, SEED).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    proxy.clear();
+    // A hundred other deliveries held in between, so the two copies are released in
+    // different pages (different SendMessageBatch calls).
+    let start = stack.app.clock.now().utc();
+    stack.set_time(&(start + chrono::Duration::seconds(30)).to_rfc3339());
+    let others: Vec<serde_json::Value> = (0..100)
+        .map(|n| {
+            let mut event: serde_json::Value = serde_json::from_str(SEED).unwrap();
+            event["message"]["message_id"] = format!("other-{n}").into();
+            event["chat"]["chat_id"] = format!("chat-{n}").into();
+            event
+        })
+        .collect();
+    let others = serde_json::json!({ "events": others }).to_string();
+    assert_eq!(
+        stack.ingest(&key, others).await.status,
+        StatusCode::ACCEPTED
+    );
+    stack.set_time(&(start + chrono::Duration::seconds(60)).to_rfc3339());
+    assert_eq!(stack.ingest(&key, SEED).await.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        stack.items_with_prefix("HELD#").await,
+        102,
+        "held by both tries"
+    );
+    let enabled = stack
+        .call(
+            axum::http::Method::POST,
+            "/v1/webhooks/outbound/enable",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(enabled.status, StatusCode::OK);
+    stack.drain().await;
+    let seed = receiver
+        .received()
+        .iter()
+        .filter(|r| r.message_id() == "ddfskhsd76dsfs6dsd5skjsdhf")
+        .count();
+    assert_eq!(seed, 1, "released once");
+    assert_eq!(receiver.received().len(), 101);
 }

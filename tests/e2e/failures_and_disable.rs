@@ -482,8 +482,11 @@ async fn the_owner_email_survives_an_ses_outage_and_is_capped_per_day() {
         activity.contains("Owner email failed (sent again later)"),
         "{activity}"
     );
-    // ...and the workspace's next batch (held, the webhook is off) sends it, once.
+    // ...and the workspace's next request sends it, once, when the failed try's one-minute
+    // lease has run out.
     proxy.clear();
+    let later = outflow::clock::Clock::system().now().utc() + chrono::Duration::minutes(5);
+    stack.set_time(&later.to_rfc3339());
     stack.ingest(&key, batch("b", 1)).await;
     stack.drain().await;
     stack.ingest(&key, batch("c", 1)).await;

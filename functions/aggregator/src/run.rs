@@ -13,7 +13,9 @@
 use crate::plan::{announcements, bundles, oversized, send_batches, Ready};
 use crate::Aggregator;
 use chrono::{DateTime, Utc};
-use outflow::domain::{ChatId, DeliveryEnvelope, PendingWindow, Webhook, WorkspaceId};
+use outflow::domain::{
+    ActivityAction, ActivityEntry, ChatId, DeliveryEnvelope, PendingWindow, Webhook, WorkspaceId,
+};
 use outflow::queue::QueueError;
 use outflow::store::{DueCursor, StoreError, TRANSACT_CHUNK};
 use outflow::telemetry::metrics;
@@ -161,7 +163,7 @@ impl Aggregator {
                 return;
             }
         };
-        let (claimed, messages) = self.read_messages(claimed, run).await;
+        let (claimed, messages, mut blocked) = self.read_messages(claimed, run).await;
         let announced = announcements(&claimed, &messages);
         let states = match self.store.announce_chats(&announced.asked).await {
             Ok(states) => states,
@@ -176,7 +178,8 @@ impl Aggregator {
                 .await;
         }
         let mut finished = planned.empty;
-        self.enqueue(planned.ready, run, &mut finished).await;
+        self.enqueue(planned.ready, run, &mut finished, &mut blocked)
+            .await;
         if let Err(e) = self.store.finish_windows(&finished).await {
             // They were sent: a later run sends them again, with the same webhook-ids.
             tracing::error!(error = %e, windows = finished.len(), "finishing sent windows failed");
@@ -184,12 +187,16 @@ impl Aggregator {
     }
 
     /// Each claimed window with its messages; windows whose messages could not be read
-    /// are counted as failed and left out.
+    /// are counted as failed and left out, and their chats send nothing more this run.
     async fn read_messages(
         &self,
         claimed: Vec<PendingWindow>,
         run: &mut Run,
-    ) -> (Vec<PendingWindow>, Vec<Vec<outflow::domain::WindowMessage>>) {
+    ) -> (
+        Vec<PendingWindow>,
+        Vec<Vec<outflow::domain::WindowMessage>>,
+        HashSet<ChatKey>,
+    ) {
         let read = self.store.windows_messages(&claimed).await;
         let (mut ok, mut messages, mut failed) = (Vec::new(), Vec::new(), Vec::new());
         for (w, result) in claimed.into_iter().zip(read) {
@@ -201,10 +208,12 @@ impl Aggregator {
                 Err(e) => failed.push((w, format!("its messages could not be read: {e}"))),
             }
         }
+        let mut blocked = HashSet::new();
         for (w, why) in failed {
+            blocked.insert(chat_key(&w));
             self.window_failed(&w, &why, run).await;
         }
-        (ok, messages)
+        (ok, messages, blocked)
     }
 
     /// Parks the windows whose webhook is off (kept, not delivered; enabling puts them
@@ -244,8 +253,13 @@ impl Aggregator {
     /// order). A group the queue refuses is sent again one bundle at a time, so only the
     /// bundles that fail alone fail, and a chat with a failed window sends none of its
     /// later ones this run. A bundle the queue can never take is set aside at once.
-    async fn enqueue(&self, ready: Vec<Ready>, run: &mut Run, finished: &mut Vec<PendingWindow>) {
-        let mut blocked: HashSet<ChatKey> = HashSet::new();
+    async fn enqueue(
+        &self,
+        ready: Vec<Ready>,
+        run: &mut Run,
+        finished: &mut Vec<PendingWindow>,
+        blocked: &mut HashSet<ChatKey>,
+    ) {
         for batch in send_batches(&ready) {
             if run.past_deadline() {
                 // Left claimed: a later run sends them once the claims go stale.
@@ -313,14 +327,23 @@ impl Aggregator {
         }
     }
 
+    /// Takes a window out of the due index and tells the tenant (the activity log),
+    /// whose next settings save or enable tries it again.
     async fn set_aside(&self, w: &PendingWindow, why: &str, run: &mut Run) {
         tracing::error!(workspace_id = %w.workspace_id, window_end_ms = w.end_ms, reason = why, "window set aside");
-        match self.store.set_aside(w, why).await {
-            Ok(()) => {
-                run.report.windows_set_aside += 1;
-                metrics::windows_set_aside(1);
-            }
-            Err(e) => tracing::error!(error = %e, "could not set a window aside"),
+        if let Err(e) = self.store.set_aside(w, why).await {
+            return tracing::error!(error = %e, "could not set a window aside");
+        }
+        run.report.windows_set_aside += 1;
+        metrics::windows_set_aside(1);
+        let detail = format!(
+            "Bundle of chat {} set aside: {why}; saving the settings or enabling the webhook \
+             tries it again",
+            w.chat_id
+        );
+        let entry = ActivityEntry::new(self.clock.now(), ActivityAction::BundleSetAside, detail);
+        if let Err(e) = self.store.record_activity(&w.workspace_id, &entry).await {
+            tracing::error!(error = %e, "could not record a set-aside window");
         }
     }
 

@@ -26,7 +26,7 @@ pub async fn resume(
     ws: &WorkspaceId,
     aggregation: Aggregation,
 ) -> Result<Resumed, ApiError> {
-    let deliveries = requeue_kept(store, queue, ws, Kept::Held, 0).await?;
+    let deliveries = requeue_kept(store, queue, ws, Kept::Held, 0, rand::random()).await?;
     let windows = store
         .reschedule_windows(ws, aggregation.is_immediate())
         .await?;
@@ -37,13 +37,16 @@ pub async fn resume(
 }
 
 /// Re-enqueues every kept delivery of `kind` created at or after `since_ms`, oldest first.
-/// Each page is forgotten only after SQS accepted it: a crash re-sends, never loses.
+/// Each page is forgotten only after SQS accepted it: a crash re-sends, never loses. One
+/// release (`release`: its nonce) queues each delivery once, even kept twice (a client's
+/// retry of a request that held it).
 pub async fn requeue_kept(
     store: &Store,
     queue: &DeliveryQueue,
     ws: &WorkspaceId,
     kind: Kept,
     since_ms: i64,
+    release: u64,
 ) -> Result<usize, ApiError> {
     let mut count = 0;
     loop {
@@ -55,7 +58,7 @@ pub async fn requeue_kept(
             .into_iter()
             .map(|KeptDelivery { key, envelope }| (key, envelope))
             .unzip();
-        queue.send(&envelopes).await?;
+        queue.send_release(&envelopes, release).await?;
         count += envelopes.len();
         store.forget_kept(&keys).await?;
     }

@@ -57,8 +57,9 @@ pub async fn replay(
     })?;
     require_enabled(&state, &ws).await?;
     let (store, queue) = (&state.store, &state.queue);
-    let dead_letters = requeue_kept(store, queue, &ws, Kept::DeadLetter, since.millis()).await?;
-    let held = requeue_kept(store, queue, &ws, Kept::Held, since.millis()).await?;
+    let (since_ms, release) = (since.millis(), rand::random());
+    let dead_letters = requeue_kept(store, queue, &ws, Kept::DeadLetter, since_ms, release).await?;
+    let held = requeue_kept(store, queue, &ws, Kept::Held, since_ms, release).await?;
     let detail = format!(
         "Replay since {}: {dead_letters} failed and {held} held deliveries re-queued",
         since.rfc3339()

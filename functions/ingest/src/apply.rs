@@ -40,9 +40,11 @@ pub async fn ingest(
             .partition(|w| state.open_windows.contains(w, version, now_ms));
     let (stored, mut open) = state.store.stored_and_open(ws, &ids, &unknown).await?;
     open.extend(remembered.iter().cloned());
+    let opening = unopened_windows_of_duplicates(&events, &ctx, &stored, &open);
     let steps = plan(events, &ctx, &stored);
     let mut batch = Batch {
         open,
+        opening,
         ..Batch::default()
     };
     let report = batch.carry_out(state, &ctx, steps).await?;
@@ -52,6 +54,32 @@ pub async fn ingest(
         .filter(|w| batch.open.contains(*w));
     state.open_windows.remember(now_open, version, now_ms);
     Ok(report)
+}
+
+/// Windows a stored message belongs in that are not open: a request stopped between
+/// writing its messages and their window (they share BatchWriteItem calls) left them so,
+/// and its retry, finding the messages stored, opens the window they wait in.
+fn unopened_windows_of_duplicates(
+    events: &[InboundEvent],
+    ctx: &Context<'_>,
+    stored: &HashSet<MessageId>,
+    open: &HashSet<PendingWindow>,
+) -> Vec<PendingWindow> {
+    let mut missing: Vec<PendingWindow> = Vec::new();
+    for event in events {
+        let InboundEvent::Message { event, .. } = event else {
+            continue;
+        };
+        if !stored.contains(&event.message.message_id) {
+            continue;
+        }
+        if let Some(w) = ctx.window_of(&event.chat.chat_id) {
+            if !open.contains(&w) && !missing.contains(&w) {
+                missing.push(w);
+            }
+        }
+    }
+    missing
 }
 
 /// What one request has decided but not yet written.
@@ -171,7 +199,7 @@ impl Batch {
     /// Queues (or holds) the pending messages' deliveries, then writes the windows to open
     /// and the messages (BatchWriteItem, 25 at a time).
     async fn flush(&mut self, state: &IngestState, ctx: &Context<'_>) -> Result<(), ApiError> {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.opening.is_empty() {
             return Ok(());
         }
         match ctx.route {

@@ -10,6 +10,9 @@ use crate::notify::OwnerNotifier;
 use crate::store::{Store, StoreResult};
 use crate::telemetry::metrics;
 
+/// Tries of an owed owner email (a minute apart at least) before it is given up.
+pub const OWNER_EMAIL_TRIES: u32 = 5;
+
 /// What a batch's attempts, in the order they ended, do to the consecutive-failure count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HealthChange {
@@ -148,8 +151,12 @@ impl HealthKeeper {
                 }
                 Err(e) => {
                     tracing::error!(workspace_id = %ws, error = %e, "owner email failed");
-                    self.store.owner_email_failed(ws).await?;
-                    format!("Owner email failed (sent again later): {e}")
+                    if self.store.owner_email_failed(ws).await? < OWNER_EMAIL_TRIES {
+                        format!("Owner email failed (sent again later): {e}")
+                    } else {
+                        self.store.drop_owner_email(ws).await?;
+                        format!("Owner email failed {OWNER_EMAIL_TRIES} times; not sent: {e}")
+                    }
                 }
             },
         };

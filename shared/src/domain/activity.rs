@@ -28,11 +28,14 @@ pub enum ActivityAction {
     Replayed,
     /// The tenant asked to resend one logged request.
     ResendRequested,
+    /// A chat window's bundle kept failing (or can never be sent) and was set aside;
+    /// saving the settings or enabling the webhook tries it again.
+    BundleSetAside,
 }
 
 impl ActivityAction {
     /// Every action.
-    pub const ALL: [ActivityAction; 9] = [
+    pub const ALL: [ActivityAction; 10] = [
         ActivityAction::Delivered,
         ActivityAction::DeliveryFailed,
         ActivityAction::Disabled,
@@ -42,6 +45,7 @@ impl ActivityAction {
         ActivityAction::SecretRotated,
         ActivityAction::Replayed,
         ActivityAction::ResendRequested,
+        ActivityAction::BundleSetAside,
     ];
 }
 
@@ -94,7 +98,8 @@ mod tests {
                 "enabled",
                 "secret_rotated",
                 "replayed",
-                "resend_requested"
+                "resend_requested",
+                "bundle_set_aside"
             ]
         );
     }

@@ -48,7 +48,8 @@ impl Store {
         };
         self.update(s(keys::workspace_pk(ws)), s(keys::META))
             .update_expression(format!(
-                "SET owner_emails_day = :day, {count} REMOVE owner_email_due, owner_email_lease"
+                "SET owner_emails_day = :day, {count} \
+                 REMOVE owner_email_due, owner_email_lease, owner_email_failures"
             ))
             .expression_attribute_values(":day", s(day))
             .expression_attribute_values(":one", n(1))
@@ -59,15 +60,31 @@ impl Store {
         Ok(())
     }
 
-    /// The owed email could not be sent: the lease goes, the debt stays.
-    pub async fn owner_email_failed(&self, ws: &WorkspaceId) -> StoreResult<()> {
-        self.clear_owner_email(ws, "REMOVE owner_email_lease").await
+    /// The owed email could not be sent: the debt stays, and so does the lease, so the
+    /// next try waits for it to run out (one a minute at most, however busy the
+    /// workspace). Returns how many tries have failed.
+    pub async fn owner_email_failed(&self, ws: &WorkspaceId) -> StoreResult<u32> {
+        let result = self
+            .update(s(keys::workspace_pk(ws)), s(keys::META))
+            .update_expression("ADD owner_email_failures :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let item = applied("UpdateItem", result)?.and_then(|out| out.attributes);
+        Ok(item
+            .and_then(|a| a.get("owner_email_failures")?.as_n().ok()?.parse().ok())
+            .unwrap_or(0))
     }
 
-    /// The owed email is dropped (the day's emails are used up).
+    /// The owed email is dropped (the day's emails are used up, or it kept failing).
     pub async fn drop_owner_email(&self, ws: &WorkspaceId) -> StoreResult<()> {
-        self.clear_owner_email(ws, "REMOVE owner_email_due, owner_email_lease")
-            .await
+        self.clear_owner_email(
+            ws,
+            "REMOVE owner_email_due, owner_email_lease, owner_email_failures",
+        )
+        .await
     }
 
     async fn clear_owner_email(&self, ws: &WorkspaceId, expression: &str) -> StoreResult<()> {

@@ -176,6 +176,8 @@ impl Store {
     }
 
     /// Every pending window of a workspace (a partition Query, paged; never a scan).
+    /// Items that are not readable windows (damaged, or set aside as such) are skipped and
+    /// logged: one of them must not keep the workspace's other windows from their turn.
     pub async fn pending_windows(&self, ws: &WorkspaceId) -> StoreResult<Vec<PendingWindow>> {
         let mut start = None;
         let mut windows = Vec::new();
@@ -187,7 +189,13 @@ impl Store {
                 .await
                 .map_err(|e| StoreError::dynamo("Query", e))?;
             for item in out.items.unwrap_or_default() {
-                windows.push(serde_dynamo::from_item(item)?);
+                let key = key_of(&item);
+                match serde_dynamo::from_item(item) {
+                    Ok(w) => windows.push(w),
+                    Err(e) => {
+                        tracing::error!(key = ?key, error = %e, "unreadable window item skipped")
+                    }
+                }
             }
             match out.last_evaluated_key {
                 Some(key) => start = Some(key),
