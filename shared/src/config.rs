@@ -33,7 +33,13 @@ pub struct Config {
     pub public_base_url: Option<String>,
     /// The token of admin routes (`OUTFLOW_ADMIN_TOKEN`; the api function needs it).
     pub admin_token: Option<String>,
+    /// Pages of 100 kept deliveries one sender invocation re-queues for a release before
+    /// it hands the rest to a continuation (`OUTFLOW_RELEASE_PAGES_PER_STEP`, 50).
+    pub release_pages_per_step: u32,
 }
+
+/// Default pages of a release step: 5,000 deliveries, well inside one invocation.
+pub const DEFAULT_RELEASE_PAGES_PER_STEP: u32 = 50;
 
 /// Default ingest rate per workspace: 50 requests (up to 5,000 events) per second.
 pub const DEFAULT_INGEST_REQUESTS_PER_SECOND: u32 = 50;
@@ -112,6 +118,11 @@ impl Config {
             },
             public_base_url: required("OUTFLOW_PUBLIC_BASE_URL").ok(),
             admin_token: required("OUTFLOW_ADMIN_TOKEN").ok(),
+            release_pages_per_step: number(
+                "OUTFLOW_RELEASE_PAGES_PER_STEP",
+                DEFAULT_RELEASE_PAGES_PER_STEP,
+            )?
+            .max(1),
         })
     }
 }

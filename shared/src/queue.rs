@@ -1,7 +1,7 @@
 //! The delivery queue: maps delivery envelopes to SQS messages (one each, in the chat's
 //! message group), sent in batches of 10.
 
-use crate::domain::{DeadLetter, DeliveryEnvelope};
+use crate::domain::{DeadLetter, DeliveryEnvelope, ReleaseOrder};
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, MessageAttributeValue, SendMessageBatchRequestEntry,
@@ -19,6 +19,29 @@ fn deduplication_id(envelope: &DeliveryEnvelope, nonce: u64) -> String {
     hash.update(envelope.delivery_id.as_str());
     hash.update(nonce.to_be_bytes());
     hex::encode(hash.finalize())
+}
+
+/// What a message of the delivery queue carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Queued {
+    /// A step of a release (`{"release": {...}}`).
+    Release(ReleaseOrder),
+    /// A delivery (the envelope itself, as every message before releases were queued).
+    Delivery(DeliveryEnvelope),
+}
+
+impl Queued {
+    /// Reads a message body.
+    pub fn decode(body: &str) -> Result<Self, serde_json::Error> {
+        #[derive(serde::Deserialize)]
+        struct Release {
+            release: ReleaseOrder,
+        }
+        if body.starts_with(r#"{"release":"#) {
+            return serde_json::from_str::<Release>(body).map(|r| Queued::Release(r.release));
+        }
+        serde_json::from_str(body).map(Queued::Delivery)
+    }
 }
 
 /// Sending to the queue failed.
@@ -156,6 +179,36 @@ impl DeliveryQueue {
         release: u64,
     ) -> Result<(), QueueError> {
         self.send_to(&self.url, envelopes, release, |_| None).await
+    }
+
+    /// Enqueues one step of a release in the workspace's own release group (a step at a
+    /// time); the deduplication id is the release's and the step's, so a retried send of
+    /// a step does not carry it out twice.
+    pub async fn send_release_order(&self, order: &ReleaseOrder) -> Result<(), QueueError> {
+        let body =
+            serde_json::to_string(&serde_json::json!({ "release": order })).map_err(|e| {
+                QueueError {
+                    op: "SendMessage",
+                    detail: e.to_string(),
+                }
+            })?;
+        let mut hash = Sha256::new();
+        hash.update(b"release");
+        hash.update(order.nonce.to_be_bytes());
+        hash.update(order.step.to_be_bytes());
+        self.sqs
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .message_group_id(format!("release#{}", order.workspace_id))
+            .message_deduplication_id(hex::encode(hash.finalize()))
+            .send()
+            .await
+            .map_err(|e| QueueError {
+                op: "SendMessage",
+                detail: DisplayErrorContext(&e).to_string(),
+            })?;
+        Ok(())
     }
 
     /// Enqueues deliveries made for the first time (a new message, a new bundle): their
@@ -332,5 +385,16 @@ mod tests {
             deduplication_id(&e, 7),
             deduplication_id(&envelope(Some("chat-1"), "d2"), 7)
         );
+    }
+
+    #[test]
+    fn a_message_is_a_delivery_or_a_release_step() {
+        let e = envelope(Some("chat-1"), "d1");
+        let body = serde_json::to_string(&e).unwrap();
+        assert_eq!(Queued::decode(&body).unwrap(), Queued::Delivery(e.clone()));
+        let order = ReleaseOrder::enable(&e.workspace_id, 42).next_step();
+        let body = serde_json::to_string(&serde_json::json!({ "release": order })).unwrap();
+        assert_eq!(Queued::decode(&body).unwrap(), Queued::Release(order));
+        assert!(Queued::decode(r#"{"release": 1}"#).is_err());
     }
 }

@@ -17,6 +17,7 @@ mod keys_and_throttling;
 mod lambda_deadlines;
 mod openapi;
 mod ordering;
+mod release;
 mod replay_and_resend;
 mod template_matches_local_stack;
 mod tenancy_and_urls;

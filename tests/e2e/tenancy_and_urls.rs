@@ -133,16 +133,18 @@ async fn a_host_that_resolves_inside_is_refused_again_at_send_time() {
     let store = stack.app.api.store.clone();
     let update = WebhookSettings {
         url: receiver.url().replace("127.0.0.1", "localhost"),
-        enabled: true,
+        enabled: false,
         aggregation: Aggregation::None,
         continuous_conversation: false,
         new_secret: outflow::signing::generate_secret(),
         saved_at: stack.app.clock.now(),
+        release_nonce: 1,
     };
     store
         .put_webhook(&WorkspaceId::parse(&ws).unwrap(), &update)
         .await
         .unwrap();
+    assert_eq!(stack.enable(&key).await.status, StatusCode::OK);
     stack.ingest(&key, SEED).await;
     assert_eq!(stack.drain().await.failed, 1);
     assert!(

@@ -45,6 +45,8 @@ pub struct Options {
     pub ingest_requests_per_second: u32,
     /// The functions reach moto through a fault-injecting proxy (`TestStack::faults`).
     pub faults: bool,
+    /// Pages of 100 the sender re-queues per release step (the default when `None`).
+    pub release_pages_per_step: Option<u32>,
 }
 
 impl Default for Options {
@@ -58,6 +60,7 @@ impl Default for Options {
             retry_delay_secs: 120,
             ingest_requests_per_second: 1_000_000,
             faults: false,
+            release_pages_per_step: None,
         }
     }
 }
@@ -103,6 +106,7 @@ impl TestStack {
             retry_delay_secs,
             ingest_requests_per_second,
             faults,
+            release_pages_per_step,
         } = options;
         // The standard schedule's shape (8 attempts, the first at once) in test-sized delays.
         let mut schedule = vec![Duration::from_secs(retry_delay_secs.into()); 8];
@@ -128,6 +132,9 @@ impl TestStack {
         config.ingest_rate.requests = ingest_requests_per_second;
         config.retry = options_retry;
         config.public_base_url = Some("https://hooks.outflow.test".into());
+        if let Some(pages) = release_pages_per_step {
+            config.release_pages_per_step = pages;
+        }
         let clock = Clock::fixed(Clock::system().now().utc());
         let faults = match faults {
             true => Some(FaultProxy::start(&endpoint).await),
@@ -236,6 +243,17 @@ impl TestStack {
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         r.body
+    }
+
+    /// Switches the webhook back on (`POST /v1/webhooks/outbound/enable`).
+    pub async fn enable(&self, key: &str) -> Response {
+        self.call(
+            Method::POST,
+            "/v1/webhooks/outbound/enable",
+            Some(key),
+            None,
+        )
+        .await
     }
 
     /// Sets the arrival clock (RFC 3339).

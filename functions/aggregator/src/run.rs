@@ -14,7 +14,8 @@ use crate::plan::{announcements, bundles, oversized, send_batches, Ready};
 use crate::Aggregator;
 use chrono::{DateTime, Utc};
 use outflow::domain::{
-    ActivityAction, ActivityEntry, ChatId, DeliveryEnvelope, PendingWindow, Webhook, WorkspaceId,
+    ActivityAction, ActivityEntry, ChatId, DeliveryEnvelope, PendingWindow, ReleasePhase,
+    Timestamp, Webhook, WorkspaceId,
 };
 use outflow::queue::QueueError;
 use outflow::store::{DueCursor, StoreError, TRANSACT_CHUNK};
@@ -57,6 +58,9 @@ pub struct RunReport {
     pub windows_parked: usize,
     /// Windows another run had claimed.
     pub windows_skipped: usize,
+    /// Windows left for a later run because their webhook's release of held deliveries
+    /// is under way (their bundles would overtake the held ones of their chat).
+    pub windows_behind_release: usize,
     /// Windows whose flush failed this run (tried again by a later one).
     pub windows_failed: usize,
     /// Windows set aside: failing again and again, or never able to succeed.
@@ -217,23 +221,27 @@ impl Aggregator {
     }
 
     /// Parks the windows whose webhook is off (kept, not delivered; enabling puts them
-    /// back) and claims the rest in one transaction; returns those this run holds.
+    /// back), leaves those behind a release for a later run, and claims the rest in one
+    /// transaction; returns those this run holds.
     async fn claim(
         &self,
         windows: &[PendingWindow],
         run: &mut Run,
     ) -> Result<Vec<PendingWindow>, StoreError> {
         let mut candidates = Vec::with_capacity(windows.len());
+        let now = Timestamp::from_utc(run.now);
         for w in windows {
-            if self
-                .webhook(&w.workspace_id, &mut run.settings)
-                .await?
-                .is_some_and(|h| h.enabled)
-            {
-                candidates.push(w.clone());
-            } else {
-                self.store.park_window(w).await?;
-                run.report.windows_parked += 1;
+            match self.webhook(&w.workspace_id, &mut run.settings).await? {
+                Some(h)
+                    if h.enabled && matches!(h.release_phase(now), ReleasePhase::Draining(_)) =>
+                {
+                    run.report.windows_behind_release += 1;
+                }
+                Some(h) if h.enabled => candidates.push(w.clone()),
+                _ => {
+                    self.store.park_window(w).await?;
+                    run.report.windows_parked += 1;
+                }
             }
         }
         let stale = STALE_CLAIM.as_millis() as i64;

@@ -1,65 +1,68 @@
-//! Resuming delivery when a webhook is switched on (or its settings saved while on):
-//! held deliveries go back on the queue and parked windows back into the due index.
+//! Resuming delivery when a webhook is switched on (or its settings saved while on): the
+//! held deliveries are counted and a release order queued for the sender, which puts them
+//! back on the queue in steps while new deliveries wait behind them; parked windows go
+//! back into the due index.
 
-use outflow::domain::{Aggregation, Kept, WorkspaceId};
+use outflow::domain::{Aggregation, Kept, ReleaseOrder, Timestamp, WorkspaceId};
 use outflow::http::ApiError;
 use outflow::queue::DeliveryQueue;
-use outflow::store::{KeptDelivery, Store};
+use outflow::store::Store;
 
-const PAGE: i32 = 100;
+/// Pages (1 MB each) read to count kept deliveries before answering; beyond them the
+/// count is a lower bound (everything is released all the same).
+pub const COUNT_PAGES: usize = 20;
 
 /// What resuming put back in motion.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Resumed {
-    /// Held deliveries re-queued.
+    /// Held deliveries being re-queued.
     pub deliveries: usize,
+    /// Whether `deliveries` counts them all (else it is a lower bound).
+    pub counted_all: bool,
     /// Pending aggregation windows scheduled again.
     pub windows: usize,
 }
 
-/// Re-enqueues every held delivery, oldest first, and reschedules pending windows: at their
-/// own end, or at the next aggregator run when the webhook now delivers immediately
-/// (pending windows flush under the granularity they were collected with).
+/// Starts the release `release` the webhook was just switched on with, and reschedules
+/// pending windows: at their own end, or at the next aggregator run when the webhook now
+/// delivers immediately (pending windows flush under the granularity they were collected
+/// with).
 pub async fn resume(
     store: &Store,
     queue: &DeliveryQueue,
-    ws: &WorkspaceId,
+    release: (&WorkspaceId, u64),
     aggregation: Aggregation,
+    now: Timestamp,
 ) -> Result<Resumed, ApiError> {
-    let deliveries = requeue_kept(store, queue, ws, Kept::Held, 0, rand::random()).await?;
+    let (deliveries, counted_all) =
+        outflow::delivery::release::start(store, queue, release, COUNT_PAGES, now).await?;
     let windows = store
-        .reschedule_windows(ws, aggregation.is_immediate())
+        .reschedule_windows(release.0, aggregation.is_immediate())
         .await?;
     Ok(Resumed {
         deliveries,
+        counted_all,
         windows,
     })
 }
 
-/// Re-enqueues every kept delivery of `kind` created at or after `since_ms`, oldest first.
-/// Each page is forgotten only after SQS accepted it: a crash re-sends, never loses. One
-/// release (`release`: its nonce) queues each delivery once, even kept twice (a client's
-/// retry of a request that held it).
-pub async fn requeue_kept(
+/// Counts the kept deliveries a replay since `since` puts back, then queues its order.
+pub async fn replay(
     store: &Store,
     queue: &DeliveryQueue,
     ws: &WorkspaceId,
-    kind: Kept,
-    since_ms: i64,
-    release: u64,
-) -> Result<usize, ApiError> {
-    let mut count = 0;
-    loop {
-        let page = store.kept(ws, kind, since_ms, PAGE).await?;
-        if page.is_empty() {
-            return Ok(count);
-        }
-        let (keys, envelopes): (Vec<_>, Vec<_>) = page
-            .into_iter()
-            .map(|KeptDelivery { key, envelope }| (key, envelope))
-            .unzip();
-        queue.send_release(&envelopes, release).await?;
-        count += envelopes.len();
-        store.forget_kept(&keys).await?;
+    since: Timestamp,
+) -> Result<(usize, usize), ApiError> {
+    let since_ms = since.millis();
+    let (dead, _) = store
+        .count_kept(ws, Kept::DeadLetter, since_ms, COUNT_PAGES)
+        .await?;
+    let (held, _) = store
+        .count_kept(ws, Kept::Held, since_ms, COUNT_PAGES)
+        .await?;
+    if dead + held > 0 {
+        let order = ReleaseOrder::replay(ws, rand::random(), since);
+        queue.send_release_order(&order).await?;
     }
+    Ok((dead, held))
 }

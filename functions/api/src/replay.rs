@@ -2,14 +2,14 @@
 //! held) since an instant, or one request from the log. The same `webhook-id` goes out
 //! again, so receivers that already processed a delivery can drop it.
 
-use crate::release::requeue_kept;
+use crate::release;
 use crate::views::{ReplayRequest, Replayed, ResendQueued};
 use crate::ApiState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use outflow::domain::{
-    ActivityAction, ActivityEntry, DeliveryEnvelope, Kept, RequestId, Timestamp, WorkspaceId,
+    ActivityAction, ActivityEntry, DeliveryEnvelope, RequestId, Timestamp, WorkspaceId,
 };
 use outflow::http::{ApiError, ErrorBody, JsonBody, Tenant};
 
@@ -30,7 +30,8 @@ async fn require_enabled(state: &ApiState, ws: &WorkspaceId) -> Result<(), ApiEr
 }
 
 /// Re-queues every dead letter and held delivery created at or after `since`, oldest
-/// first. Each page is forgotten only after SQS took it.
+/// first: counted now, put back by the sender in steps (each page forgotten only after
+/// SQS took it), so the answer does not wait for thousands.
 #[utoipa::path(
     post, path = "/v1/webhooks/outbound/replay", tag = "webhook",
     security(("tenant_key" = [])),
@@ -56,12 +57,9 @@ pub async fn replay(
         )
     })?;
     require_enabled(&state, &ws).await?;
-    let (store, queue) = (&state.store, &state.queue);
-    let (since_ms, release) = (since.millis(), rand::random());
-    let dead_letters = requeue_kept(store, queue, &ws, Kept::DeadLetter, since_ms, release).await?;
-    let held = requeue_kept(store, queue, &ws, Kept::Held, since_ms, release).await?;
+    let (dead_letters, held) = release::replay(&state.store, &state.queue, &ws, since).await?;
     let detail = format!(
-        "Replay since {}: {dead_letters} failed and {held} held deliveries re-queued",
+        "Replay since {}: {dead_letters} failed and {held} held deliveries being re-queued",
         since.rfc3339()
     );
     let entry = ActivityEntry::new(state.clock.now(), ActivityAction::Replayed, detail);

@@ -116,7 +116,8 @@ pub struct EnabledView {
     /// The webhook as it is now.
     #[serde(flatten)]
     pub webhook: WebhookView,
-    /// Held deliveries re-queued.
+    /// Held deliveries being re-queued (counted when the call began; the sender puts them
+    /// back in steps, new deliveries waiting behind them).
     pub released: usize,
     /// Pending aggregation windows scheduled again.
     pub windows_scheduled: usize,

@@ -1,7 +1,7 @@
 //! `/v1/webhooks/outbound`: settings, status and activity, the request log, enable and
 //! secret rotation. Every answer that carries the signing secret is `no-store`.
 
-use crate::release::resume;
+use crate::release::{resume, Resumed};
 use crate::views::{EnabledView, RequestLog, WebhookSettingsRequest, WebhookView};
 use crate::ApiState;
 use axum::extract::State;
@@ -35,7 +35,7 @@ impl ApiState {
 }
 
 /// The sentence the activity log keeps for a save.
-fn saved_detail(webhook: &Webhook, requeued: usize, scheduled: usize) -> String {
+fn saved_detail(webhook: &Webhook, resumed: &Resumed) -> String {
     let state = if webhook.enabled {
         "enabled"
     } else {
@@ -45,13 +45,25 @@ fn saved_detail(webhook: &Webhook, requeued: usize, scheduled: usize) -> String 
         "Settings saved: {} ({state}, aggregation {})",
         webhook.url, webhook.aggregation
     );
-    if requeued > 0 {
-        detail.push_str(&format!("; {requeued} held deliveries re-queued"));
+    if resumed.deliveries > 0 {
+        detail.push_str(&format!(
+            "; {} held deliveries re-queued",
+            released(resumed)
+        ));
     }
-    if scheduled > 0 {
+    if resumed.windows > 0 {
+        let scheduled = resumed.windows;
         detail.push_str(&format!("; {scheduled} pending windows scheduled"));
     }
     detail
+}
+
+/// The count of released deliveries, in words ("at least" when not all were counted).
+fn released(resumed: &Resumed) -> String {
+    match resumed.counted_all {
+        true => resumed.deliveries.to_string(),
+        false => format!("at least {}", resumed.deliveries),
+    }
 }
 
 /// Registers or changes the webhook; the URL is checked against the SSRF policy (at
@@ -87,14 +99,23 @@ pub async fn update(
         continuous_conversation: request.continuous_conversation,
         new_secret: generate_secret(),
         saved_at: state.arrival.now(),
+        release_nonce: rand::random(),
     };
     let webhook = state.store.put_webhook(&ws, &settings).await?;
     let resumed = if webhook.enabled {
-        resume(&state.store, &state.queue, &ws, webhook.aggregation).await?
+        let release = (&ws, settings.release_nonce);
+        resume(
+            &state.store,
+            &state.queue,
+            release,
+            webhook.aggregation,
+            settings.saved_at,
+        )
+        .await?
     } else {
         Default::default()
     };
-    let detail = saved_detail(&webhook, resumed.deliveries, resumed.windows);
+    let detail = saved_detail(&webhook, &resumed);
     state
         .record(&ws, ActivityAction::SettingsUpdated, detail)
         .await?;
@@ -157,11 +178,26 @@ pub async fn enable(
     tenant: Tenant,
 ) -> Result<NoStore<Json<EnabledView>>, ApiError> {
     let ws = tenant.workspace;
-    let webhook = state.store.enable_webhook(&ws).await?.ok_or(NO_WEBHOOK)?;
-    let resumed = resume(&state.store, &state.queue, &ws, webhook.aggregation).await?;
+    let release = rand::random();
+    let webhook = state
+        .store
+        .enable_webhook(&ws, release)
+        .await?
+        .ok_or(NO_WEBHOOK)?;
+    // On the arrival clock, as ingest reads the release's phase (the same clock in AWS).
+    let now = state.arrival.now();
+    let resumed = resume(
+        &state.store,
+        &state.queue,
+        (&ws, release),
+        webhook.aggregation,
+        now,
+    )
+    .await?;
     let detail = format!(
         "Webhook enabled; failure count reset; {} held deliveries re-queued; {} pending windows scheduled",
-        resumed.deliveries, resumed.windows
+        released(&resumed),
+        resumed.windows
     );
     state.record(&ws, ActivityAction::Enabled, detail).await?;
     tracing::info!(workspace_id = %ws, released = resumed.deliveries, "webhook enabled");
@@ -225,15 +261,29 @@ mod tests {
             owner_email_due: None,
             owner_emails_day: None,
             owner_emails_sent: 0,
+            release_nonce: None,
+            release_ended_ms: None,
         };
         assert_eq!(
-            saved_detail(&webhook, 0, 0),
+            saved_detail(&webhook, &Resumed::default()),
             "Settings saved: https://r.example/h (enabled, aggregation 6h)"
         );
         webhook.enabled = false;
         assert_eq!(
-            saved_detail(&webhook, 3, 2),
+            saved_detail(&webhook, &resumed(3, true, 2)),
             "Settings saved: https://r.example/h (disabled, aggregation 6h); 3 held deliveries re-queued; 2 pending windows scheduled"
         );
+        assert_eq!(
+            saved_detail(&webhook, &resumed(2000, false, 0)),
+            "Settings saved: https://r.example/h (disabled, aggregation 6h); at least 2000 held deliveries re-queued"
+        );
+    }
+
+    fn resumed(deliveries: usize, counted_all: bool, windows: usize) -> Resumed {
+        Resumed {
+            deliveries,
+            counted_all,
+            windows,
+        }
     }
 }

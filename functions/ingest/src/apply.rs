@@ -9,6 +9,7 @@
 use crate::plan::{plan, windows_needed, Context, NewChat, Route, Step};
 use crate::report::{EventStatus, IngestReport};
 use crate::IngestState;
+use outflow::delivery::release::after_hold;
 use outflow::domain::{
     DeliveryEnvelope, DeliveryId, MessageEvent, MessageId, PendingWindow, Webhook, WorkspaceId,
 };
@@ -205,7 +206,14 @@ impl Batch {
         match ctx.route {
             Route::Enqueue => state.queue.send_first(&self.envelopes).await?,
             Route::Hold => state.store.hold(&self.envelopes).await?,
-            Route::Aggregate(_) => {}
+            Route::HoldBehindRelease if !self.envelopes.is_empty() => {
+                state.store.hold(&self.envelopes).await?;
+                // The release may have ended since the webhook was read: then nobody
+                // else puts these back.
+                let (store, queue) = (&state.store, &state.queue);
+                after_hold(store, queue, ctx.ws, ctx.received_at).await?;
+            }
+            Route::HoldBehindRelease | Route::Aggregate(_) => {}
         }
         self.envelopes.clear();
         let messages: Vec<NewMessage> = self

@@ -3,8 +3,8 @@
 //! edit, restart or update a chat, skip. Pure; `apply.rs` carries the steps out.
 
 use outflow::domain::{
-    Aggregation, ChatId, DeliveryId, MessageEvent, MessageId, PendingWindow, Timestamp, Webhook,
-    Window, WorkspaceId,
+    Aggregation, ChatId, DeliveryId, MessageEvent, MessageId, PendingWindow, ReleasePhase,
+    Timestamp, Webhook, Window, WorkspaceId,
 };
 use outflow::formats::{InboundEvent, NewChatRule};
 use std::collections::HashSet;
@@ -16,17 +16,21 @@ pub enum Route {
     Enqueue,
     /// Webhook off or not set up: keep the delivery for replay on enable.
     Hold,
+    /// Webhook on, but a release of what it held is under way (or just ended): hold the
+    /// delivery behind it, so it does not overtake an older one of its chat.
+    HoldBehindRelease,
     /// Aggregated webhook: file into the chat's window of this granularity.
     Aggregate(Aggregation),
 }
 
 impl Route {
-    /// The route of the webhook's settings (aggregated windows collect even while off:
-    /// the aggregator parks them).
-    pub fn of(webhook: Option<&Webhook>) -> Self {
+    /// The route of the webhook's settings at `now` (aggregated windows collect even
+    /// while off: the aggregator parks them).
+    pub fn of(webhook: Option<&Webhook>, now: Timestamp) -> Self {
         match webhook {
             Some(w) if !w.aggregation.is_immediate() => Route::Aggregate(w.aggregation),
-            Some(w) if w.enabled => Route::Enqueue,
+            Some(w) if w.enabled && w.release_phase(now) == ReleasePhase::Idle => Route::Enqueue,
+            Some(w) if w.enabled => Route::HoldBehindRelease,
             _ => Route::Hold,
         }
     }
@@ -51,7 +55,7 @@ impl<'a> Context<'a> {
         Self {
             ws,
             webhook,
-            route: Route::of(webhook),
+            route: Route::of(webhook, received_at),
             received_at,
         }
     }
@@ -254,6 +258,8 @@ mod tests {
             owner_email_due: None,
             owner_emails_day: None,
             owner_emails_sent: 0,
+            release_nonce: None,
+            release_ended_ms: None,
         }
     }
 
@@ -280,7 +286,20 @@ mod tests {
 
     #[test]
     fn routes_follow_the_settings() {
+        let now = Timestamp::parse("2026-03-01T10:05:00Z").unwrap();
+        let releasing = |ended_ms: Option<i64>| {
+            let mut w = webhook(Aggregation::None, true, false);
+            w.release_nonce = Some(7);
+            w.release_ended_ms = ended_ms;
+            Some(w)
+        };
         let cases = [
+            (releasing(None), Route::HoldBehindRelease),
+            (
+                releasing(Some(now.millis() - 1_000)),
+                Route::HoldBehindRelease,
+            ),
+            (releasing(Some(now.millis() - 60_000)), Route::Enqueue),
             (None, Route::Hold),
             (
                 Some(webhook(Aggregation::None, true, false)),
@@ -293,7 +312,7 @@ mod tests {
             ),
         ];
         for (w, route) in cases {
-            assert_eq!(Route::of(w.as_ref()), route, "{w:?}");
+            assert_eq!(Route::of(w.as_ref(), now), route, "{w:?}");
         }
     }
 

@@ -29,6 +29,8 @@ pub struct Sender {
     /// The longest one request can take (a request is started only with this much time
     /// left before the deadline).
     timeout: std::time::Duration,
+    /// Pages of 100 one release step re-queues at most.
+    release_pages: u32,
 }
 
 impl Sender {
@@ -52,6 +54,7 @@ impl Sender {
             retry: config.retry.clone(),
             clock,
             timeout: config.delivery_timeout,
+            release_pages: config.release_pages_per_step,
         })
     }
 }

@@ -2,7 +2,8 @@
 //! workspace's split into its chats' delivery order groups (pure, no I/O).
 
 use aws_lambda_events::event::sqs::SqsMessage;
-use outflow::domain::{DeliveryEnvelope, WorkspaceId};
+use outflow::domain::{DeliveryEnvelope, ReleaseOrder, WorkspaceId};
+use outflow::queue::Queued;
 use std::collections::BTreeMap;
 
 /// One delivery received from the queue.
@@ -24,6 +25,8 @@ pub struct Decoded {
     pub by_workspace: BTreeMap<WorkspaceId, Vec<Record>>,
     /// Undecodable messages.
     pub undecodable: Vec<String>,
+    /// Release steps, with their SQS ids.
+    pub releases: Vec<(String, ReleaseOrder)>,
 }
 
 /// Reads every message of a batch.
@@ -31,7 +34,8 @@ pub fn decode_all(messages: Vec<SqsMessage>) -> Decoded {
     let mut decoded = Decoded::default();
     for message in messages {
         match decode(&message) {
-            Ok(record) => decoded
+            Ok(Decodes::Release(id, order)) => decoded.releases.push((id, order)),
+            Ok(Decodes::Delivery(record)) => decoded
                 .by_workspace
                 .entry(record.envelope.workspace_id.clone())
                 .or_default()
@@ -46,18 +50,26 @@ pub fn decode_all(messages: Vec<SqsMessage>) -> Decoded {
     decoded
 }
 
-fn decode(message: &SqsMessage) -> Result<Record, String> {
+/// One message read.
+enum Decodes {
+    Delivery(Record),
+    Release(String, ReleaseOrder),
+}
+
+fn decode(message: &SqsMessage) -> Result<Decodes, String> {
     let message_id = message
         .message_id
         .clone()
         .ok_or("record without messageId")?;
     let body = message.body.as_deref().ok_or("record without body")?;
-    let envelope = serde_json::from_str(body).map_err(|e| format!("bad envelope: {e}"))?;
-    Ok(Record {
-        message_id,
-        receipt_handle: message.receipt_handle.clone(),
-        envelope,
-    })
+    match Queued::decode(body).map_err(|e| format!("bad message: {e}"))? {
+        Queued::Release(order) => Ok(Decodes::Release(message_id, order)),
+        Queued::Delivery(envelope) => Ok(Decodes::Delivery(Record {
+            message_id,
+            receipt_handle: message.receipt_handle.clone(),
+            envelope,
+        })),
+    }
 }
 
 /// Splits a workspace's records by chat (message group), each kept in queue order.
@@ -108,14 +120,23 @@ pub(crate) mod tests {
             let env = record(ws, "c", id).envelope;
             message(id, Some(serde_json::to_string(&env).unwrap()))
         };
+        let order = ReleaseOrder::enable(&WorkspaceId::new_unchecked("ws_a"), 1);
+        let release = serde_json::json!({ "release": order });
         let decoded = decode_all(vec![
             good("ws_b", "1"),
             message("2", Some("{".into())),
             good("ws_a", "3"),
             message("4", None),
             good("ws_b", "5"),
+            message("6", Some(release.to_string())),
         ]);
         assert_eq!(decoded.undecodable, ["2", "4"]);
+        assert_eq!(
+            decoded.releases.len(),
+            1,
+            "the release step is not a delivery"
+        );
+        assert_eq!(decoded.releases[0].0, "6");
         let ids: Vec<(String, Vec<String>)> = decoded
             .by_workspace
             .iter()

@@ -3,7 +3,7 @@
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use outflow::clients::AwsClients;
-use outflow::config::{Config, DEFAULT_INGEST_REQUESTS_PER_SECOND};
+use outflow::config::{Config, DEFAULT_INGEST_REQUESTS_PER_SECOND, DEFAULT_RELEASE_PAGES_PER_STEP};
 use outflow::delivery::RetryPolicy;
 use outflow::domain::RateLimit;
 use outflow::queue::spec;
@@ -61,6 +61,7 @@ impl Stack {
             },
             public_base_url: None,
             admin_token: Some(admin_token.to_string()),
+            release_pages_per_step: DEFAULT_RELEASE_PAGES_PER_STEP,
         }
     }
 

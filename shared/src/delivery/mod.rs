@@ -1,11 +1,14 @@
-//! Delivering one envelope to a tenant URL, and keeping the webhook's health.
+//! Delivering one envelope to a tenant URL, keeping the webhook's health, and releasing
+//! kept deliveries.
 
 pub mod attempt;
 pub mod health;
 pub mod http_client;
+pub mod release;
 pub mod retry;
 
 pub use attempt::{attempt, Destination};
 pub use health::{FailureVerdict, HealthChange, HealthKeeper};
 pub use http_client::{build_client, DeliveryClient};
+pub use release::{Budget, ReleaseError};
 pub use retry::RetryPolicy;

@@ -4,7 +4,8 @@
 use super::{DeliveryEnvelope, Timestamp};
 
 /// Why a delivery is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Kept {
     /// The webhook was disabled or unset when it came to be sent.
     Held,

@@ -57,6 +57,12 @@ pub struct Webhook {
     /// Owner emails sent that day.
     #[serde(default)]
     pub owner_emails_sent: u32,
+    /// The latest release's nonce (set by enable and by a save with the webhook on).
+    #[serde(default)]
+    pub release_nonce: Option<u64>,
+    /// When that release ended (ms); unset while it drains.
+    #[serde(default)]
+    pub release_ended_ms: Option<i64>,
 }
 
 /// Owner emails a workspace gets at most per UTC day: a receiver that fails again right
@@ -89,6 +95,8 @@ pub struct WebhookSettings {
     pub new_secret: String,
     /// When the settings are saved.
     pub saved_at: Timestamp,
+    /// The release a save with the webhook on starts (its nonce).
+    pub release_nonce: u64,
 }
 
 /// The webhook's health, as tenants see it.
@@ -181,6 +189,8 @@ mod tests {
             owner_email_due: None,
             owner_emails_day: None,
             owner_emails_sent: 0,
+            release_nonce: None,
+            release_ended_ms: None,
         }
     }
 

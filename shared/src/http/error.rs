@@ -133,6 +133,15 @@ impl From<QueueError> for ApiError {
     }
 }
 
+impl From<crate::delivery::ReleaseError> for ApiError {
+    fn from(e: crate::delivery::ReleaseError) -> Self {
+        match e {
+            crate::delivery::ReleaseError::Store(e) => e.into(),
+            crate::delivery::ReleaseError::Queue(e) => e.into(),
+        }
+    }
+}
+
 impl From<UrlRefused> for ApiError {
     fn from(e: UrlRefused) -> Self {
         ApiError::Unprocessable {

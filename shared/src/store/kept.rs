@@ -99,6 +99,37 @@ impl Store {
             .collect()
     }
 
+    /// How many kept deliveries of `kind` were created at or after `since_ms`, reading at
+    /// most `max_pages` pages (1 MB each); with whether that is all of them.
+    pub async fn count_kept(
+        &self,
+        ws: &WorkspaceId,
+        kind: Kept,
+        since_ms: i64,
+        max_pages: usize,
+    ) -> StoreResult<(usize, bool)> {
+        let (mut count, mut start) = (0, None);
+        for _ in 0..max_pages {
+            let out = self
+                .range_query(
+                    ws,
+                    &keys::timed(prefix(kind), since_ms.max(0), ""),
+                    &format!("{}~", prefix(kind)),
+                )
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            count += usize::try_from(out.count).unwrap_or_default();
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok((count, true));
+            }
+        }
+        Ok((count, false))
+    }
+
     /// Forgets kept deliveries once they are back on the queue.
     pub async fn forget_kept(&self, kept: &[KeptKey]) -> StoreResult<()> {
         let keys: Vec<Key> = kept

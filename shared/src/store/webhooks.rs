@@ -42,7 +42,9 @@ impl Store {
         settings: &WebhookSettings,
     ) -> StoreResult<Webhook> {
         let health = if settings.enabled {
-            RESET_HEALTH
+            // On: a new release starts (new deliveries wait behind it until it ends).
+            "release_nonce = :release, consecutive_failures = :zero \
+             REMOVE disabled_at, disabled_reason, release_ended_ms"
         } else {
             "consecutive_failures = if_not_exists(consecutive_failures, :zero)"
         };
@@ -78,17 +80,27 @@ impl Store {
         if !immediate.is_empty() {
             request = request.expression_attribute_values(":now_ms", n(now.millis()));
         }
+        if settings.enabled {
+            request = request.expression_attribute_values(":release", n(settings.release_nonce));
+        }
         updated_webhook(request.send().await)?
             .ok_or_else(|| StoreError::Corrupt(format!("workspace {ws} has no item")))
     }
 
-    /// Turns an existing webhook back on and resets its failure count.
-    pub async fn enable_webhook(&self, ws: &WorkspaceId) -> StoreResult<Option<Webhook>> {
+    /// Turns an existing webhook back on, resets its failure count and starts release
+    /// `release` (new deliveries wait behind it until it ends).
+    pub async fn enable_webhook(
+        &self,
+        ws: &WorkspaceId,
+        release: u64,
+    ) -> StoreResult<Option<Webhook>> {
         let result = self
             .workspace_item_update(ws)
             .update_expression(format!(
-                "SET enabled = :true, updated_at = :now, {RESET_HEALTH} ADD settings_version :one"
+                "SET enabled = :true, release_nonce = :release, updated_at = :now, \
+                 {RESET_HEALTH}, release_ended_ms ADD settings_version :one"
             ))
+            .expression_attribute_values(":release", n(release))
             .condition_expression(REGISTERED)
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":now", s(self.clock.now().rfc3339()))
@@ -98,6 +110,24 @@ impl Store {
             .send()
             .await;
         updated_webhook(result)
+    }
+
+    /// Ends release `release` at `now`, unless a newer one replaced it; true when it did.
+    pub async fn end_release(
+        &self,
+        ws: &WorkspaceId,
+        release: u64,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let result = self
+            .workspace_item_update(ws)
+            .update_expression("SET release_ended_ms = :now")
+            .condition_expression("release_nonce = :release")
+            .expression_attribute_values(":release", n(release))
+            .expression_attribute_values(":now", n(now.millis()))
+            .send()
+            .await;
+        Ok(applied("UpdateItem", result)?.is_some())
     }
 
     /// Replaces the secret at `now`; the old one keeps signing for `ROTATION_OVERLAP_MS`.

@@ -1,0 +1,185 @@
+//! Carrying out releases: kept deliveries back on the queue page by page (each page
+//! forgotten only once SQS took it), a step of a release order within its budget, and the
+//! check a holder makes after holding behind a release.
+
+use crate::domain::{Kept, ReleaseOrder, ReleasePhase, Timestamp, WorkspaceId, RELEASE_SETTLE_MS};
+use crate::queue::{DeliveryQueue, QueueError};
+use crate::store::{KeptDelivery, Store, StoreError};
+use std::time::{Duration, Instant};
+
+/// Kept deliveries read and queued per page.
+pub const PAGE: i32 = 100;
+
+/// A step needs this much time left to start another page (a query, ten queue batches,
+/// four deletes, with the SDK's retries).
+const PAGE_TIME: Duration = Duration::from_secs(3);
+
+/// A holder releases at most this many pages itself; more are left to a release step.
+const HOLDER_PAGES: u32 = 5;
+
+/// A release could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The queue failed.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// How much one step may do.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Pages left.
+    pub pages: u32,
+    /// No page starts that could not end before this.
+    pub deadline: Option<Instant>,
+}
+
+impl Budget {
+    fn allows_a_page(&self) -> bool {
+        self.pages > 0
+            && self
+                .deadline
+                .is_none_or(|d| Instant::now() + PAGE_TIME <= d)
+    }
+}
+
+/// Re-queues the kept deliveries of `kind` created at or after `since_ms`, oldest first,
+/// under release `nonce`, while the budget lasts; returns how many and whether all.
+pub async fn requeue_kept(
+    store: &Store,
+    queue: &DeliveryQueue,
+    ws: &WorkspaceId,
+    (kind, since_ms): (Kept, i64),
+    nonce: u64,
+    budget: &mut Budget,
+) -> Result<(usize, bool), ReleaseError> {
+    let mut count = 0;
+    while budget.allows_a_page() {
+        budget.pages -= 1;
+        let page = store.kept(ws, kind, since_ms, PAGE).await?;
+        if page.is_empty() {
+            return Ok((count, true));
+        }
+        let (keys, envelopes): (Vec<_>, Vec<_>) = page
+            .into_iter()
+            .map(|KeptDelivery { key, envelope }| (key, envelope))
+            .unzip();
+        queue.send_release(&envelopes, nonce).await?;
+        count += envelopes.len();
+        store.forget_kept(&keys).await?;
+    }
+    Ok((count, false))
+}
+
+/// Carries out one step of `order`; returns the order of the next step when the budget
+/// ran out first. An enable's release that is done ends (new deliveries stop waiting),
+/// then takes along what was held behind it meanwhile. A release replaced by a newer
+/// one, or whose webhook is off again, stops: what is left stays kept for the next.
+pub async fn carry_out_step(
+    store: &Store,
+    queue: &DeliveryQueue,
+    order: &ReleaseOrder,
+    mut budget: Budget,
+    now: Timestamp,
+) -> Result<Option<ReleaseOrder>, ReleaseError> {
+    let ws = &order.workspace_id;
+    let Some(webhook) = store.webhook(ws).await?.filter(|w| w.enabled) else {
+        return Ok(None);
+    };
+    if order.holds_new && webhook.release_nonce != Some(order.nonce) {
+        return Ok(None);
+    }
+    for kind in &order.kinds {
+        let range = (*kind, order.since_ms);
+        let (_, all) = requeue_kept(store, queue, ws, range, order.nonce, &mut budget).await?;
+        if !all {
+            return Ok(Some(order.next_step()));
+        }
+    }
+    if !order.holds_new || !store.end_release(ws, order.nonce, now).await? {
+        return Ok(None);
+    }
+    // Holders check the release after holding: one that read it before this end finds
+    // its delivery taken here (or takes it itself, with the same nonce).
+    let late = order.stragglers();
+    let (_, all) = requeue_kept(store, queue, ws, (Kept::Held, 0), late.nonce, &mut budget).await?;
+    Ok((!all).then_some(late))
+}
+
+/// After holding deliveries behind a release: when the release is no longer draining,
+/// nobody else will put them back, so the holder does.
+pub async fn after_hold(
+    store: &Store,
+    queue: &DeliveryQueue,
+    ws: &WorkspaceId,
+    now: Timestamp,
+) -> Result<(), ReleaseError> {
+    let Some(webhook) = store.webhook(ws).await?.filter(|w| w.enabled) else {
+        return Ok(()); // Off: kept for the next enable.
+    };
+    let nonce = match webhook.release_phase(now) {
+        ReleasePhase::Draining(_) => return Ok(()), // That release takes them along.
+        ReleasePhase::Settling(nonce) => nonce,
+        ReleasePhase::Idle => webhook.release_nonce.unwrap_or_else(rand::random),
+    };
+    release_held_now(store, queue, ws, nonce).await
+}
+
+/// Starts the release `nonce` the webhook was just switched on with: with held
+/// deliveries, queues its order for the sender; with none, ends it at once and takes
+/// along what a request holding at this very moment added. Returns how many are held,
+/// and whether that counts them all (reading at most `count_pages` pages).
+pub async fn start(
+    store: &Store,
+    queue: &DeliveryQueue,
+    (ws, nonce): (&WorkspaceId, u64),
+    count_pages: usize,
+    now: Timestamp,
+) -> Result<(usize, bool), ReleaseError> {
+    let (held, counted_all) = store.count_kept(ws, Kept::Held, 0, count_pages).await?;
+    if held == 0 {
+        // Ended a minute ago: no settling (a holder reading the release between the
+        // enable and this end takes its delivery along itself, or this pass does).
+        let settled = Timestamp::from_unix_millis(now.millis() - RELEASE_SETTLE_MS).unwrap_or(now);
+        store.end_release(ws, nonce, settled).await?;
+        release_held_now(store, queue, ws, nonce).await?;
+        return Ok((0, true));
+    }
+    if let Err(e) = queue
+        .send_release_order(&ReleaseOrder::enable(ws, nonce))
+        .await
+    {
+        // Nobody would carry it out: new deliveries must not wait behind it.
+        if let Err(end) = store.end_release(ws, nonce, now).await {
+            tracing::error!(workspace_id = %ws, error = %end, "could not end an unqueued release");
+        }
+        return Err(e.into());
+    }
+    Ok((held, counted_all))
+}
+
+/// Re-queues what is held under release `nonce` here and now (a few pages; a release
+/// step for the rest).
+async fn release_held_now(
+    store: &Store,
+    queue: &DeliveryQueue,
+    ws: &WorkspaceId,
+    nonce: u64,
+) -> Result<(), ReleaseError> {
+    let mut budget = Budget {
+        pages: HOLDER_PAGES,
+        deadline: None,
+    };
+    let (_, all) = requeue_kept(store, queue, ws, (Kept::Held, 0), nonce, &mut budget).await?;
+    if !all {
+        let rest = ReleaseOrder {
+            holds_new: false,
+            ..ReleaseOrder::enable(ws, nonce)
+        };
+        queue.send_release_order(&rest.stragglers()).await?;
+    }
+    Ok(())
+}

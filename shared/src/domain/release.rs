@@ -1,0 +1,148 @@
+//! Releasing kept deliveries: enable (or a save with the webhook on) and replay put them
+//! back on the queue in steps the sender carries out, each step a message of its own, so
+//! the API answers at once whatever the number. While an enable's release drains, new
+//! deliveries of the workspace are held behind it, so none overtakes an older one of its
+//! chat.
+
+use super::{Kept, Timestamp, Webhook, WorkspaceId};
+use serde::{Deserialize, Serialize};
+
+/// After a release ends, deliveries are still held (and released at once by whoever held
+/// them) this long, so one held by a request that read the webhook just before the end
+/// is not overtaken by the next message of its chat.
+pub const RELEASE_SETTLE_MS: i64 = 60_000;
+
+/// An order to put a workspace's kept deliveries back on the queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseOrder {
+    /// Whose deliveries.
+    pub workspace_id: WorkspaceId,
+    /// The release's nonce: part of the deduplication id of what it queues (one release
+    /// queues a delivery once) and which release the webhook waits for.
+    pub nonce: u64,
+    /// What to put back, in this order.
+    pub kinds: Vec<Kept>,
+    /// Only deliveries created at or after this instant (ms since the epoch).
+    pub since_ms: i64,
+    /// New deliveries wait behind this release until it ends (an enable's).
+    pub holds_new: bool,
+    /// Steps carried out before this one.
+    #[serde(default)]
+    pub step: u32,
+}
+
+impl ReleaseOrder {
+    /// The order of an enable: everything held, new deliveries waiting behind it.
+    pub fn enable(ws: &WorkspaceId, nonce: u64) -> Self {
+        Self {
+            workspace_id: ws.clone(),
+            nonce,
+            kinds: vec![Kept::Held],
+            since_ms: 0,
+            holds_new: true,
+            step: 0,
+        }
+    }
+
+    /// The order of a replay: dead letters, then held deliveries, created since `since`.
+    pub fn replay(ws: &WorkspaceId, nonce: u64, since: Timestamp) -> Self {
+        Self {
+            workspace_id: ws.clone(),
+            nonce,
+            kinds: vec![Kept::DeadLetter, Kept::Held],
+            since_ms: since.millis(),
+            holds_new: false,
+            step: 0,
+        }
+    }
+
+    /// The same order, one step on (what is done is gone from the store, so the next
+    /// step starts again from the oldest left).
+    pub fn next_step(&self) -> Self {
+        Self {
+            step: self.step + 1,
+            ..self.clone()
+        }
+    }
+
+    /// After an enable's release ended: the deliveries held behind it in the meantime.
+    pub fn stragglers(&self) -> Self {
+        Self {
+            kinds: vec![Kept::Held],
+            since_ms: 0,
+            holds_new: false,
+            ..self.next_step()
+        }
+    }
+}
+
+/// Where a webhook's latest release stands, for a new delivery of its workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleasePhase {
+    /// No release is near: deliveries go to the queue.
+    Idle,
+    /// A release drains: new deliveries are held behind it.
+    Draining(u64),
+    /// A release just ended: new deliveries are held and released at once with its nonce.
+    Settling(u64),
+}
+
+impl Webhook {
+    /// The phase of the latest release at `now`.
+    pub fn release_phase(&self, now: Timestamp) -> ReleasePhase {
+        match (self.release_nonce, self.release_ended_ms) {
+            (None, _) => ReleasePhase::Idle,
+            (Some(nonce), None) => ReleasePhase::Draining(nonce),
+            (Some(nonce), Some(ended)) if now.millis() < ended + RELEASE_SETTLE_MS => {
+                ReleasePhase::Settling(nonce)
+            }
+            (Some(_), Some(_)) => ReleasePhase::Idle,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Aggregation;
+
+    fn webhook(nonce: Option<u64>, ended: Option<i64>) -> Webhook {
+        let mut w: Webhook = serde_json::from_value(serde_json::json!({
+            "url": "https://r.example/h", "enabled": true, "aggregation": Aggregation::None,
+            "secret": "whsec_x",
+        }))
+        .unwrap();
+        w.release_nonce = nonce;
+        w.release_ended_ms = ended;
+        w
+    }
+
+    #[test]
+    fn a_release_drains_then_settles_for_a_minute() {
+        let now = Timestamp::from_unix_millis(1_000_000).unwrap();
+        let cases = [
+            (None, None, ReleasePhase::Idle),
+            (Some(7), None, ReleasePhase::Draining(7)),
+            (Some(7), Some(1_000_000 - 59_999), ReleasePhase::Settling(7)),
+            (Some(7), Some(1_000_000 - 60_000), ReleasePhase::Idle),
+        ];
+        for (nonce, ended, phase) in cases {
+            assert_eq!(webhook(nonce, ended).release_phase(now), phase, "{ended:?}");
+        }
+    }
+
+    #[test]
+    fn a_step_keeps_the_order_and_stragglers_take_only_the_held() {
+        let ws = WorkspaceId::generate();
+        let order = ReleaseOrder::enable(&ws, 9);
+        assert_eq!(order.next_step().step, 1);
+        assert_eq!(order.next_step().nonce, 9);
+        let replay = ReleaseOrder::replay(&ws, 9, Timestamp::from_unix_millis(5).unwrap());
+        let late = replay.stragglers();
+        assert_eq!(
+            (late.kinds, late.since_ms, late.holds_new),
+            (vec![Kept::Held], 0, false)
+        );
+        assert_eq!(late.step, 1);
+    }
+}

@@ -1,0 +1,103 @@
+//! Releasing what a disabled webhook held: enable answers at once, the sender drains the
+//! held deliveries in steps (a continuation message per step), and new messages of a chat
+//! wait behind the held ones instead of overtaking them.
+
+use axum::http::{Method, StatusCode};
+use outflow_e2e::{Fault, Options, Receiver, Rule, TestStack};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const SEED: &str = include_str!("../../../shared/fixtures/timelines_message_example.json");
+
+fn events(chat: &str, ids: impl Iterator<Item = String>) -> String {
+    let events: Vec<Value> = ids
+        .map(|id| {
+            let mut event: Value = serde_json::from_str(SEED).unwrap();
+            event["message"]["message_id"] = id.into();
+            event["chat"]["chat_id"] = chat.into();
+            event
+        })
+        .collect();
+    json!({ "events": events }).to_string()
+}
+
+/// A stack whose sender releases one page (100) per step, so 250 held take three steps.
+async fn stack() -> TestStack {
+    TestStack::with(Options {
+        faults: true,
+        release_pages_per_step: Some(1),
+        ..Options::default()
+    })
+    .await
+}
+
+async fn save_disabled(stack: &TestStack, key: &str, url: &str) {
+    let body = json!({"url": url, "enabled": false}).to_string();
+    let saved = stack
+        .call(
+            Method::PUT,
+            "/v1/webhooks/outbound",
+            Some(key),
+            Some(body.into()),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+}
+
+#[tokio::test]
+async fn enable_answers_at_once_and_new_messages_wait_behind_the_held_ones() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@release.test").await;
+    save_disabled(&stack, &key, &receiver.url()).await;
+    let start = stack.app.clock.now().utc();
+    for (n, range) in [(0, 0..100), (1, 100..200), (2, 200..250)] {
+        stack.set_time(&(start + chrono::Duration::seconds(n)).to_rfc3339());
+        let body = events("c1", range.map(|i| format!("held-{i:03}")));
+        assert_eq!(stack.ingest(&key, body).await.status, StatusCode::ACCEPTED);
+    }
+    assert_eq!(stack.items_with_prefix("HELD#").await, 250);
+    stack.set_time(&(start + chrono::Duration::seconds(10)).to_rfc3339());
+
+    // Every queue request is slow, as under load: re-queueing inside the enable call took
+    // 25 of them, and a message ingested meanwhile went out ahead of the held ones.
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(Rule::always(
+        "SQS.SendMessageBatch",
+        Fault::Latency(Duration::from_millis(150)),
+    ));
+    let enable = stack.enable(&key);
+    let newer = async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        stack.set_time(&(start + chrono::Duration::seconds(11)).to_rfc3339());
+        stack
+            .ingest(&key, events("c1", std::iter::once("new-1".to_string())))
+            .await
+    };
+    let (enabled, newer) = tokio::join!(enable, newer);
+    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
+    assert_eq!(enabled.body["released"], 250);
+    assert_eq!(newer.status, StatusCode::ACCEPTED);
+    assert!(
+        stack.queue_depth().await <= 1,
+        "enable queues the release order, not the 250 deliveries"
+    );
+    proxy.clear();
+
+    stack.drain().await;
+    let ids: Vec<String> = receiver.received().iter().map(|r| r.message_id()).collect();
+    let mut expected: Vec<String> = (0..250).map(|i| format!("held-{i:03}")).collect();
+    expected.push("new-1".into());
+    assert_eq!(ids.len(), 251, "{ids:?}");
+    assert_eq!(ids, expected, "the new message waited behind the held ones");
+    assert_eq!(stack.items_with_prefix("HELD#").await, 0);
+
+    // Once released, new messages go straight to the queue again.
+    let later = stack
+        .ingest(&key, events("c1", std::iter::once("new-2".to_string())))
+        .await;
+    assert_eq!(later.status, StatusCode::ACCEPTED);
+    assert_eq!(stack.items_with_prefix("HELD#").await, 0);
+    stack.drain().await;
+    assert_eq!(receiver.received().last().unwrap().message_id(), "new-2");
+}
