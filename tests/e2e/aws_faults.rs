@@ -247,3 +247,45 @@ async fn a_delivery_held_twice_by_a_retried_request_goes_out_once() {
     assert_eq!(seed, 1, "released once");
     assert_eq!(receiver.received().len(), 101);
 }
+
+#[tokio::test]
+async fn an_ingest_request_near_its_deadline_answers_503_and_its_retry_delivers_each_once() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@ingest-deadline.test").await;
+    stack.register(&key, &receiver.url()).await;
+    let events: Vec<serde_json::Value> = (0..30)
+        .map(|n| {
+            let mut event: serde_json::Value = serde_json::from_str(SEED).unwrap();
+            event["message"]["message_id"] = format!("d-{n}").into();
+            event["chat"]["chat_id"] = format!("chat-{}", n % 3).into();
+            event
+        })
+        .collect();
+    let body = serde_json::json!({ "events": events }).to_string();
+    // DynamoDB slows down: writing the messages would outlast the invocation, which
+    // Lambda would kill (the client seeing a bare 502/504 from the gateway).
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(Rule::always(
+        "DynamoDB.BatchWriteItem",
+        Fault::Latency(std::time::Duration::from_secs(3)),
+    ));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let cut = stack.ingest_by(&key, body.clone(), deadline).await;
+    assert_eq!(cut.status, StatusCode::SERVICE_UNAVAILABLE, "{}", cut.body);
+    let message = cut.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("retry"), "{message}");
+    proxy.clear();
+    let retry = stack.ingest(&key, body).await;
+    assert_eq!(retry.status, StatusCode::ACCEPTED, "{}", retry.body);
+    assert_eq!(
+        retry.body["accepted"].as_u64().unwrap() + retry.body["duplicates"].as_u64().unwrap(),
+        30
+    );
+    stack.drain().await;
+    let mut ids: Vec<String> = receiver.received().iter().map(|r| r.message_id()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 30, "every message delivered");
+    assert_eq!(receiver.received().len(), 30, "each once");
+}

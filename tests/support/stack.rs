@@ -181,6 +181,30 @@ impl TestStack {
         let request = request
             .body(body.map(Body::from).unwrap_or_else(Body::empty))
             .unwrap();
+        self.send(request).await
+    }
+
+    /// Posts events as a Lambda invocation that must answer by `deadline`.
+    pub async fn ingest_by(
+        &self,
+        key: &str,
+        body: impl Into<Vec<u8>>,
+        deadline: std::time::Instant,
+    ) -> Response {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri("/v1/events")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {key}"))
+            .body(Body::from(body.into()))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(outflow::http::Deadline(deadline));
+        self.send(request).await
+    }
+
+    async fn send(&self, request: Request<Body>) -> Response {
         let response = self.app.router().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();

@@ -6,9 +6,10 @@ use crate::report::IngestReport;
 use crate::IngestState;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::Extension;
 use axum::Json;
 use outflow::formats::parse_events;
-use outflow::http::{ApiError, ErrorBody, LimitedBody, PresentedKey, INVALID_KEY};
+use outflow::http::{ApiError, Deadline, ErrorBody, LimitedBody, PresentedKey, INVALID_KEY};
 use outflow::store::Admission;
 use outflow::telemetry::metrics;
 
@@ -34,11 +35,36 @@ use outflow::telemetry::metrics;
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 429, description = "Over the workspace's request rate (Retry-After)", body = ErrorBody),
-        (status = 503, description = "A backing service failed; retry", body = ErrorBody),
+        (status = 503, description = "A backing service failed, or the request ran out of time; retry (safe: nothing is lost or sent twice)", body = ErrorBody),
     )
 )]
 pub async fn post_events(
     State(state): State<IngestState>,
+    deadline: Option<Extension<Deadline>>,
+    presented: PresentedKey,
+    body: LimitedBody,
+) -> Result<(StatusCode, Json<IngestReport>), ApiError> {
+    let work = admit_and_apply(&state, presented, body);
+    let Some(Extension(Deadline(by))) = deadline else {
+        return work.await;
+    };
+    // Cut short, the request is safe to retry whole: deliveries are queued before their
+    // messages are stored, so an event found stored again was queued.
+    tokio::time::timeout_at(by.into(), work)
+        .await
+        .unwrap_or_else(|_| {
+            tracing::warn!("ingest request stopped at its deadline");
+            Err(ApiError::Unavailable(
+                "the request ran out of time before it was complete; retry it: nothing is \
+                 lost or sent twice (events already stored answer `duplicate`, and were queued)"
+                    .into(),
+            ))
+        })
+}
+
+/// Parses, admits and applies one request.
+async fn admit_and_apply(
+    state: &IngestState,
     presented: PresentedKey,
     body: LimitedBody,
 ) -> Result<(StatusCode, Json<IngestReport>), ApiError> {
@@ -82,7 +108,7 @@ pub async fn post_events(
             tracing::error!(workspace_id = %workspace, error = %e, "owed owner email");
         }
     }
-    let report = ingest(&state, &workspace, events, webhook.as_deref()).await?;
+    let report = ingest(state, &workspace, events, webhook.as_deref()).await?;
     metrics::ingested(report.accepted, report.duplicates);
     tracing::info!(
         workspace_id = %workspace,

@@ -77,6 +77,20 @@ pub fn routes() -> OpenApiRouter<IngestState> {
     OpenApiRouter::new().routes(routes!(events::post_events))
 }
 
+/// Puts the Lambda invocation's deadline, less the answer's margin, on the request, so
+/// the handler answers 503 before Lambda kills it (and API Gateway answers a bare 5xx).
+pub async fn lambda_deadline(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use lambda_http::RequestExt;
+    if let Some(context) = request.lambda_context_ref() {
+        let by = Clock::deadline_before(context.deadline(), outflow::http::ANSWER_MARGIN);
+        request.extensions_mut().insert(outflow::http::Deadline(by));
+    }
+    next.run(request).await
+}
+
 /// The ingest HTTP routes.
 pub fn router(state: IngestState) -> Router {
     let (router, _) = routes().split_for_parts();

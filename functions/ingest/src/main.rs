@@ -6,7 +6,7 @@ use outflow::clients::AwsClients;
 use outflow::clock::Clock;
 use outflow::config::Config;
 use outflow::telemetry;
-use outflow_ingest::{router, IngestState};
+use outflow_ingest::{lambda_deadline, router, IngestState};
 
 // One thread: at the template's 256 MB a Lambda has a fraction of one vCPU, so worker
 // threads would only add start-up time and switching (docs/performance.md).
@@ -17,5 +17,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env()?;
     let state = IngestState::from_config(&AwsClients::from_env().await, &config, Clock::system());
     // Runs the router like lambda_http::run, flushing the EMF metrics after each request.
-    run_http(metrics, router(state)).await
+    let app = router(state).layer(axum::middleware::from_fn(lambda_deadline));
+    run_http(metrics, app).await
 }

@@ -3,10 +3,12 @@
 
 pub mod auth;
 pub mod body;
+pub mod deadline;
 pub mod error;
 pub mod no_store;
 
 pub use auth::{bearer_token, tokens_match, Admin, AdminToken, PresentedKey, Tenant, INVALID_KEY};
 pub use body::{JsonBody, LimitedBody};
+pub use deadline::{Deadline, ANSWER_MARGIN};
 pub use error::{ApiError, ErrorBody};
 pub use no_store::NoStore;
