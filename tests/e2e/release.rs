@@ -101,3 +101,44 @@ async fn enable_answers_at_once_and_new_messages_wait_behind_the_held_ones() {
     stack.drain().await;
     assert_eq!(receiver.received().last().unwrap().message_id(), "new-2");
 }
+
+#[tokio::test]
+async fn a_release_whose_order_was_lost_is_queued_again_by_the_next_holder() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@release-lost.test").await;
+    save_disabled(&stack, &key, &receiver.url()).await;
+    let start = stack.app.clock.now().utc();
+    let body = events("c1", (0..3).map(|i| format!("held-{i}")));
+    assert_eq!(stack.ingest(&key, body).await.status, StatusCode::ACCEPTED);
+    // The webhook is switched on, then the order cannot be queued, nor the release ended:
+    // as if the API call were cut between the two.
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(Rule::always("SQS.SendMessage", Fault::Refuse));
+    proxy.inject(
+        Rule::always("DynamoDB.UpdateItem", Fault::Refuse)
+            .when_body_contains("SET release_ended_ms"),
+    );
+    stack.set_time(&(start + chrono::Duration::seconds(10)).to_rfc3339());
+    let enabled = stack.enable(&key).await;
+    assert_eq!(
+        enabled.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        enabled.body
+    );
+    proxy.clear();
+    // New messages wait behind the release; ten minutes on, the next one finds it stalled
+    // and queues its order again.
+    let newer = events("c1", std::iter::once("new-1".to_string()));
+    assert_eq!(stack.ingest(&key, newer).await.status, StatusCode::ACCEPTED);
+    stack.drain().await;
+    assert!(receiver.received().is_empty(), "held behind the release");
+    stack.set_time(&(start + chrono::Duration::minutes(11)).to_rfc3339());
+    let later = events("c1", std::iter::once("new-2".to_string()));
+    assert_eq!(stack.ingest(&key, later).await.status, StatusCode::ACCEPTED);
+    stack.drain().await;
+    let ids: Vec<String> = receiver.received().iter().map(|r| r.message_id()).collect();
+    assert_eq!(ids, ["held-0", "held-1", "held-2", "new-1", "new-2"]);
+    assert_eq!(stack.items_with_prefix("HELD#").await, 0);
+}

@@ -46,22 +46,32 @@ pub async fn resume(
     })
 }
 
-/// Counts the kept deliveries a replay since `since` puts back, then queues its order.
+/// Counts the kept deliveries a replay since `since` puts back, then queues its order:
+/// dead letters, then held deliveries (unless an enable's release drains them already).
 pub async fn replay(
     store: &Store,
     queue: &DeliveryQueue,
     ws: &WorkspaceId,
     since: Timestamp,
+    enable_draining: bool,
 ) -> Result<(usize, usize), ApiError> {
     let since_ms = since.millis();
     let (dead, _) = store
         .count_kept(ws, Kept::DeadLetter, since_ms, COUNT_PAGES)
         .await?;
-    let (held, _) = store
-        .count_kept(ws, Kept::Held, since_ms, COUNT_PAGES)
-        .await?;
+    let (held, _) = match enable_draining {
+        true => (0, true),
+        false => {
+            store
+                .count_kept(ws, Kept::Held, since_ms, COUNT_PAGES)
+                .await?
+        }
+    };
     if dead + held > 0 {
-        let order = ReleaseOrder::replay(ws, rand::random(), since);
+        let mut order = ReleaseOrder::replay(ws, rand::random(), since);
+        if enable_draining {
+            order.kinds.retain(|k| *k == Kept::DeadLetter);
+        }
         queue.send_release_order(&order).await?;
     }
     Ok((dead, held))

@@ -9,13 +9,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use outflow::domain::{
-    ActivityAction, ActivityEntry, DeliveryEnvelope, RequestId, Timestamp, WorkspaceId,
+    ActivityAction, ActivityEntry, DeliveryEnvelope, ReleasePhase, RequestId, Timestamp, Webhook,
+    WorkspaceId,
 };
 use outflow::http::{ApiError, ErrorBody, JsonBody, Tenant};
 
 /// Replay and resend only make sense towards a webhook that is on; a disabled one keeps
 /// everything anyway and re-sends it when enabled.
-async fn require_enabled(state: &ApiState, ws: &WorkspaceId) -> Result<(), ApiError> {
+async fn require_enabled(state: &ApiState, ws: &WorkspaceId) -> Result<Webhook, ApiError> {
     let webhook = state
         .store
         .webhook(ws)
@@ -26,7 +27,7 @@ async fn require_enabled(state: &ApiState, ws: &WorkspaceId) -> Result<(), ApiEr
             "the webhook is disabled: POST /v1/webhooks/outbound/enable re-sends what it held",
         ));
     }
-    Ok(())
+    Ok(webhook)
 }
 
 /// Re-queues every dead letter and held delivery created at or after `since`, oldest
@@ -56,8 +57,14 @@ pub async fn replay(
             "must be an RFC 3339 date-time, e.g. 2026-01-21T05:00:00Z",
         )
     })?;
-    require_enabled(&state, &ws).await?;
-    let (dead_letters, held) = release::replay(&state.store, &state.queue, &ws, since).await?;
+    let webhook = require_enabled(&state, &ws).await?;
+    // While an enable's release drains, what is held is its to put back (in order).
+    let draining = matches!(
+        webhook.release_phase(state.arrival.now()),
+        ReleasePhase::Draining(_)
+    );
+    let (store, queue) = (&state.store, &state.queue);
+    let (dead_letters, held) = release::replay(store, queue, &ws, since, draining).await?;
     let detail = format!(
         "Replay since {}: {dead_letters} failed and {held} held deliveries being re-queued",
         since.rfc3339()

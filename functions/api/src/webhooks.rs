@@ -179,13 +179,13 @@ pub async fn enable(
 ) -> Result<NoStore<Json<EnabledView>>, ApiError> {
     let ws = tenant.workspace;
     let release = rand::random();
-    let webhook = state
-        .store
-        .enable_webhook(&ws, release)
-        .await?
-        .ok_or(NO_WEBHOOK)?;
     // On the arrival clock, as ingest reads the release's phase (the same clock in AWS).
     let now = state.arrival.now();
+    let webhook = state
+        .store
+        .enable_webhook(&ws, release, now)
+        .await?
+        .ok_or(NO_WEBHOOK)?;
     let resumed = resume(
         &state.store,
         &state.queue,
@@ -263,6 +263,7 @@ mod tests {
             owner_emails_sent: 0,
             release_nonce: None,
             release_ended_ms: None,
+            release_progress_ms: None,
         };
         assert_eq!(
             saved_detail(&webhook, &Resumed::default()),

@@ -205,15 +205,14 @@ impl Batch {
         }
         match ctx.route {
             Route::Enqueue => state.queue.send_first(&self.envelopes).await?,
-            Route::Hold => state.store.hold(&self.envelopes).await?,
-            Route::HoldBehindRelease if !self.envelopes.is_empty() => {
+            Route::Hold | Route::HoldBehindRelease if !self.envelopes.is_empty() => {
                 state.store.hold(&self.envelopes).await?;
-                // The release may have ended since the webhook was read: then nobody
-                // else puts these back.
+                // The webhook may have been switched on, or its release ended, since it
+                // was read: then nobody else puts these back.
                 let (store, queue) = (&state.store, &state.queue);
                 after_hold(store, queue, ctx.ws, ctx.received_at).await?;
             }
-            Route::HoldBehindRelease | Route::Aggregate(_) => {}
+            Route::Hold | Route::HoldBehindRelease | Route::Aggregate(_) => {}
         }
         self.envelopes.clear();
         let messages: Vec<NewMessage> = self

@@ -260,6 +260,7 @@ mod tests {
             owner_emails_sent: 0,
             release_nonce: None,
             release_ended_ms: None,
+            release_progress_ms: None,
         }
     }
 

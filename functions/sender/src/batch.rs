@@ -55,10 +55,7 @@ impl Sender {
         order: ReleaseOrder,
         deadline: Option<Instant>,
     ) -> Option<String> {
-        let budget = Budget {
-            pages: self.release_pages,
-            deadline,
-        };
+        let budget = Budget::for_step(self.release_pages, deadline);
         let ws = &order.workspace_id;
         let next = match carry_out_step(&self.store, &self.queue, &order, budget, self.clock.now())
             .await

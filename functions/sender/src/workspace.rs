@@ -6,6 +6,7 @@ use crate::records::{in_chat_order, Record};
 use crate::settle::{settle, Retry, Settlement};
 use crate::Sender;
 use futures::future::join_all;
+use outflow::delivery::release::after_hold;
 use outflow::delivery::{attempt, Destination};
 use outflow::domain::{Attempt, DeliveryId, Timestamp, Webhook, WorkspaceId};
 use outflow::store::StoreError;
@@ -33,6 +34,10 @@ impl Sender {
             let envelopes: Vec<_> = records.iter().map(|r| r.envelope.clone()).collect();
             self.store.hold(&envelopes).await?;
             tracing::info!(workspace_id = %ws, held = envelopes.len(), "webhook off: deliveries held");
+            // Switched on since it was read: nobody else would put these back.
+            if let Err(e) = after_hold(&self.store, &self.queue, ws, self.clock.now()).await {
+                tracing::error!(workspace_id = %ws, error = %e, "held; re-check of the webhook failed");
+            }
             return Ok(Vec::new());
         };
         let groups = in_chat_order(records);

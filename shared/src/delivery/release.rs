@@ -28,6 +28,10 @@ pub enum ReleaseError {
     Queue(#[from] QueueError),
 }
 
+/// A release step works this long at most: it shares its sender invocation with other
+/// workspaces' deliveries, whose batch is not acknowledged before the step ends.
+const STEP_TIME: Duration = Duration::from_secs(5);
+
 /// How much one step may do.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
@@ -38,6 +42,15 @@ pub struct Budget {
 }
 
 impl Budget {
+    /// A step's budget: `pages`, and no longer than `STEP_TIME` or `deadline`.
+    pub fn for_step(pages: u32, deadline: Option<Instant>) -> Self {
+        let own = Instant::now() + STEP_TIME;
+        Self {
+            pages,
+            deadline: Some(deadline.map_or(own, |d| d.min(own))),
+        }
+    }
+
     fn allows_a_page(&self) -> bool {
         self.pages > 0
             && self
@@ -89,8 +102,11 @@ pub async fn carry_out_step(
     let Some(webhook) = store.webhook(ws).await?.filter(|w| w.enabled) else {
         return Ok(None);
     };
-    if order.holds_new && webhook.release_nonce != Some(order.nonce) {
-        return Ok(None);
+    if order.holds_new {
+        if webhook.release_nonce != Some(order.nonce) {
+            return Ok(None);
+        }
+        store.release_moved_on(ws, order.nonce, now).await?;
     }
     for kind in &order.kinds {
         let range = (*kind, order.since_ms);
@@ -109,8 +125,9 @@ pub async fn carry_out_step(
     Ok((!all).then_some(late))
 }
 
-/// After holding deliveries behind a release: when the release is no longer draining,
-/// nobody else will put them back, so the holder does.
+/// After holding deliveries (webhook off, or behind a release): when the webhook is on
+/// and its release no longer drains, nobody else will put them back, so the holder does;
+/// a release stalled without progress is queued again.
 pub async fn after_hold(
     store: &Store,
     queue: &DeliveryQueue,
@@ -120,6 +137,13 @@ pub async fn after_hold(
     let Some(webhook) = store.webhook(ws).await?.filter(|w| w.enabled) else {
         return Ok(()); // Off: kept for the next enable.
     };
+    if let Some(nonce) = webhook.stalled_release(now) {
+        tracing::warn!(workspace_id = %ws, "release stalled; queued again");
+        queue
+            .send_release_order(&ReleaseOrder::restart(ws, nonce, now))
+            .await?;
+        return Ok(());
+    }
     let nonce = match webhook.release_phase(now) {
         ReleasePhase::Draining(_) => return Ok(()), // That release takes them along.
         ReleasePhase::Settling(nonce) => nonce,

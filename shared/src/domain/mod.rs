@@ -33,7 +33,7 @@ pub use kept::{DeadLetter, Kept};
 pub use payload::{Account, Attachment, Chat, Direction, Message, MessageEvent, Party};
 pub use pending_window::{PendingWindow, WindowMessage};
 pub use rate::{OverLimit, RateLimit, RateWindow};
-pub use release::{ReleaseOrder, ReleasePhase, RELEASE_SETTLE_MS};
+pub use release::{ReleaseOrder, ReleasePhase, RELEASE_SETTLE_MS, RELEASE_STALL_MS};
 pub use timestamp::Timestamp;
 pub use webhook::{Webhook, WebhookSettings, WebhookStatus};
 pub use window::Window;

@@ -12,6 +12,13 @@ use serde::{Deserialize, Serialize};
 /// is not overtaken by the next message of its chat.
 pub const RELEASE_SETTLE_MS: i64 = 60_000;
 
+/// A draining release that has shown no progress for this long is taken to have lost its
+/// order (an API call cut between switching on and queueing it, a step that keeps
+/// failing): the next holder or aggregator run queues it again. A step shows progress
+/// at least every 30 s while it works; a failed step comes back after the queue's
+/// visibility timeout (3 minutes).
+pub const RELEASE_STALL_MS: i64 = 10 * 60 * 1_000;
+
 /// An order to put a workspace's kept deliveries back on the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseOrder {
@@ -65,6 +72,16 @@ impl ReleaseOrder {
         }
     }
 
+    /// The order of an enable's release queued again after it stalled at `now`: a step
+    /// number of its own per stall period, so every holder noticing the stall in one
+    /// period queues it once (SQS deduplication) and a later period's is not swallowed.
+    pub fn restart(ws: &WorkspaceId, nonce: u64, now: Timestamp) -> Self {
+        Self {
+            step: 1_000_000 + (now.millis() / RELEASE_STALL_MS) as u32,
+            ..Self::enable(ws, nonce)
+        }
+    }
+
     /// After an enable's release ended: the deliveries held behind it in the meantime.
     pub fn stragglers(&self) -> Self {
         Self {
@@ -88,6 +105,15 @@ pub enum ReleasePhase {
 }
 
 impl Webhook {
+    /// The release to queue again, when one drains without progress since `RELEASE_STALL_MS`.
+    pub fn stalled_release(&self, now: Timestamp) -> Option<u64> {
+        let ReleasePhase::Draining(nonce) = self.release_phase(now) else {
+            return None;
+        };
+        let progress = self.release_progress_ms.unwrap_or_default();
+        (now.millis() - progress >= RELEASE_STALL_MS).then_some(nonce)
+    }
+
     /// The phase of the latest release at `now`.
     pub fn release_phase(&self, now: Timestamp) -> ReleasePhase {
         match (self.release_nonce, self.release_ended_ms) {
@@ -129,6 +155,29 @@ mod tests {
         for (nonce, ended, phase) in cases {
             assert_eq!(webhook(nonce, ended).release_phase(now), phase, "{ended:?}");
         }
+    }
+
+    #[test]
+    fn a_release_without_progress_for_ten_minutes_is_stalled() {
+        let now = Timestamp::from_unix_millis(10_000_000).unwrap();
+        let mut w = webhook(Some(7), None);
+        w.release_progress_ms = Some(10_000_000 - RELEASE_STALL_MS + 1);
+        assert_eq!(w.stalled_release(now), None);
+        w.release_progress_ms = Some(10_000_000 - RELEASE_STALL_MS);
+        assert_eq!(w.stalled_release(now), Some(7));
+        w.release_ended_ms = Some(1);
+        assert_eq!(
+            w.stalled_release(now),
+            None,
+            "an ended release never stalls"
+        );
+        let ws = WorkspaceId::generate();
+        let (a, b) = (
+            ReleaseOrder::restart(&ws, 7, now),
+            ReleaseOrder::restart(&ws, 7, now),
+        );
+        assert_eq!(a, b, "one restart per stall period");
+        assert!(a.holds_new);
     }
 
     #[test]

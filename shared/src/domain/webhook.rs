@@ -63,6 +63,9 @@ pub struct Webhook {
     /// When that release ended (ms); unset while it drains.
     #[serde(default)]
     pub release_ended_ms: Option<i64>,
+    /// When that release started or last moved on (ms).
+    #[serde(default)]
+    pub release_progress_ms: Option<i64>,
 }
 
 /// Owner emails a workspace gets at most per UTC day: a receiver that fails again right
@@ -191,6 +194,7 @@ mod tests {
             owner_emails_sent: 0,
             release_nonce: None,
             release_ended_ms: None,
+            release_progress_ms: None,
         }
     }
 

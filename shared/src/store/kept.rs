@@ -76,6 +76,9 @@ impl Store {
                 &format!("{}~", prefix(kind)),
             )
             .limit(limit)
+            // Strongly consistent: a release's last pass must see a hold written just
+            // before it (the holder counts on it after reading the release as draining).
+            .consistent_read(true)
             .send()
             .await
             .map_err(|e| StoreError::dynamo("Query", e))?;
@@ -117,6 +120,7 @@ impl Store {
                     &format!("{}~", prefix(kind)),
                 )
                 .select(aws_sdk_dynamodb::types::Select::Count)
+                .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await

@@ -43,8 +43,8 @@ impl Store {
     ) -> StoreResult<Webhook> {
         let health = if settings.enabled {
             // On: a new release starts (new deliveries wait behind it until it ends).
-            "release_nonce = :release, consecutive_failures = :zero \
-             REMOVE disabled_at, disabled_reason, release_ended_ms"
+            "release_nonce = :release, release_progress_ms = :saved_ms, \
+             consecutive_failures = :zero REMOVE disabled_at, disabled_reason, release_ended_ms"
         } else {
             "consecutive_failures = if_not_exists(consecutive_failures, :zero)"
         };
@@ -81,7 +81,9 @@ impl Store {
             request = request.expression_attribute_values(":now_ms", n(now.millis()));
         }
         if settings.enabled {
-            request = request.expression_attribute_values(":release", n(settings.release_nonce));
+            request = request
+                .expression_attribute_values(":release", n(settings.release_nonce))
+                .expression_attribute_values(":saved_ms", n(now.millis()));
         }
         updated_webhook(request.send().await)?
             .ok_or_else(|| StoreError::Corrupt(format!("workspace {ws} has no item")))
@@ -93,14 +95,16 @@ impl Store {
         &self,
         ws: &WorkspaceId,
         release: u64,
+        at: Timestamp,
     ) -> StoreResult<Option<Webhook>> {
         let result = self
             .workspace_item_update(ws)
             .update_expression(format!(
-                "SET enabled = :true, release_nonce = :release, updated_at = :now, \
-                 {RESET_HEALTH}, release_ended_ms ADD settings_version :one"
+                "SET enabled = :true, release_nonce = :release, release_progress_ms = :at, \
+                 updated_at = :now, {RESET_HEALTH}, release_ended_ms ADD settings_version :one"
             ))
             .expression_attribute_values(":release", n(release))
+            .expression_attribute_values(":at", n(at.millis()))
             .condition_expression(REGISTERED)
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":now", s(self.clock.now().rfc3339()))
@@ -128,6 +132,27 @@ impl Store {
             .send()
             .await;
         Ok(applied("UpdateItem", result)?.is_some())
+    }
+
+    /// Notes that release `release` moved on at `now` (it is not stalled), unless it ended
+    /// or a newer one replaced it.
+    pub async fn release_moved_on(
+        &self,
+        ws: &WorkspaceId,
+        release: u64,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let result = self
+            .workspace_item_update(ws)
+            .update_expression("SET release_progress_ms = :now")
+            .condition_expression(
+                "release_nonce = :release AND attribute_not_exists(release_ended_ms)",
+            )
+            .expression_attribute_values(":release", n(release))
+            .expression_attribute_values(":now", n(now.millis()))
+            .send()
+            .await;
+        applied("UpdateItem", result).map(|_| ())
     }
 
     /// Replaces the secret at `now`; the old one keeps signing for `ROTATION_OVERLAP_MS`.
