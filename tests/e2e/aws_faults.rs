@@ -289,3 +289,54 @@ async fn an_ingest_request_near_its_deadline_answers_503_and_its_retry_delivers_
     assert_eq!(ids.len(), 30, "every message delivered");
     assert_eq!(receiver.received().len(), 30, "each once");
 }
+
+#[tokio::test]
+async fn a_message_whose_window_was_not_written_is_bundled_after_the_retry() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@unprocessed.test").await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    stack.register_with(&key, &receiver.url(), "1h").await;
+    let mut event: serde_json::Value = serde_json::from_str(SEED).unwrap();
+    event["chat"]["chat_id"] = "late-chat".into();
+    event["message"]["message_id"] = "m-late".into();
+    // DynamoDB keeps handing the window's item back unprocessed (under load it may leave
+    // any item of a BatchWriteItem so) while it writes the message beside it.
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(
+        Rule::always(
+            "DynamoDB.BatchWriteItem",
+            Fault::Unprocessed("due_pk".into()),
+        )
+        .when_body_contains("due_pk"),
+    );
+    stack.set_time("2026-03-01T10:59:30Z");
+    let first = stack.ingest(&key, event.to_string()).await;
+    assert_eq!(
+        first.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        first.body
+    );
+    proxy.clear();
+    // The client retries in the next hour.
+    stack.set_time("2026-03-01T11:00:30Z");
+    let retry = stack.ingest(&key, event.to_string()).await;
+    assert_eq!(retry.status, StatusCode::ACCEPTED, "{}", retry.body);
+    stack.aggregate("2026-03-01T11:05:00Z").await;
+    stack.aggregate("2026-03-01T12:05:00Z").await;
+    stack.drain().await;
+    let bundled: Vec<String> = receiver
+        .received()
+        .iter()
+        .flat_map(|r| {
+            r.json()["messages"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|m| m["message_id"].as_str().unwrap_or_default().to_string())
+        })
+        .collect();
+    assert_eq!(bundled, ["m-late"], "bundled once, not lost");
+}

@@ -27,6 +27,9 @@ pub enum Fault {
     Latency(Duration),
     /// The answer's headers arrive, then the connection breaks.
     Reset,
+    /// BatchWriteItem: the entries holding this text are left unprocessed (handed back in
+    /// `UnprocessedItems`, as DynamoDB does under load); the rest are written.
+    Unprocessed(String),
 }
 
 /// When to inject a fault.
@@ -136,8 +139,38 @@ fn faulty(fault: &Fault, operation: &str) -> Option<Response> {
                 .body(Body::from_stream(broken))
                 .unwrap()
         }
-        Fault::Latency(_) => return None,
+        Fault::Latency(_) | Fault::Unprocessed(_) => return None,
     })
+}
+
+/// Splits a BatchWriteItem body into what goes on (entries without `text`) and what is
+/// handed back unprocessed.
+fn withhold(body: &[u8], text: &str) -> (Bytes, serde_json::Value) {
+    let mut request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let mut unprocessed = serde_json::Map::new();
+    if let Some(tables) = request["RequestItems"].as_object_mut() {
+        for (table, entries) in tables.iter_mut() {
+            let Some(list) = entries.as_array_mut() else {
+                continue;
+            };
+            let (held, kept): (Vec<_>, Vec<_>) =
+                list.drain(..).partition(|e| e.to_string().contains(text));
+            *list = kept;
+            if !held.is_empty() {
+                unprocessed.insert(table.clone(), serde_json::Value::Array(held));
+            }
+        }
+        tables.retain(|_, entries| entries.as_array().is_some_and(|l| !l.is_empty()));
+    }
+    let body = Bytes::from(request.to_string());
+    (body, serde_json::Value::Object(unprocessed))
+}
+
+fn with_unprocessed(answer: &[u8], unprocessed: serde_json::Value) -> Bytes {
+    let mut answer: serde_json::Value =
+        serde_json::from_slice(answer).unwrap_or_else(|_| serde_json::json!({}));
+    answer["UnprocessedItems"] = unprocessed;
+    Bytes::from(answer.to_string())
 }
 
 async fn forward(
@@ -155,9 +188,23 @@ async fn forward(
             r.fault.clone()
         })
     };
+    let mut body = body;
+    let mut unprocessed = None;
     if let Some(fault) = &fault {
         inner.injected.fetch_add(1, Ordering::Relaxed);
-        if let Fault::Latency(delay) = fault {
+        if let Fault::Unprocessed(text) = fault {
+            let (rest, held) = withhold(&body, text);
+            if rest.as_ref() == b"{\"RequestItems\":{}}" {
+                let answer = serde_json::json!({ "UnprocessedItems": held }).to_string();
+                return Response::builder()
+                    .status(200)
+                    .header("content-type", "application/x-amz-json-1.0")
+                    .body(Body::from(answer))
+                    .unwrap();
+            }
+            body = rest;
+            unprocessed = Some(held);
+        } else if let Fault::Latency(delay) = fault {
             tokio::time::sleep(*delay).await;
         } else if let Some(response) = faulty(fault, &op) {
             return response;
@@ -182,11 +229,17 @@ async fn forward(
             let status = answer.status();
             let mut response = Response::builder().status(status);
             for (name, value) in answer.headers() {
-                if name != "content-length" && name != "transfer-encoding" {
+                // A rewritten answer's checksum would no longer match.
+                let rewritten = unprocessed.is_some() && name == "x-amz-crc32";
+                if name != "content-length" && name != "transfer-encoding" && !rewritten {
                     response = response.header(name, value);
                 }
             }
             let bytes = answer.bytes().await.unwrap_or_default();
+            let bytes = match unprocessed {
+                Some(held) => with_unprocessed(&bytes, held),
+                None => bytes,
+            };
             response.body(Body::from(bytes)).unwrap()
         }
         Err(e) => Response::builder()

@@ -41,11 +41,9 @@ pub async fn ingest(
             .partition(|w| state.open_windows.contains(w, version, now_ms));
     let (stored, mut open) = state.store.stored_and_open(ws, &ids, &unknown).await?;
     open.extend(remembered.iter().cloned());
-    let opening = unopened_windows_of_duplicates(&events, &ctx, &stored, &open);
     let steps = plan(events, &ctx, &stored);
     let mut batch = Batch {
         open,
-        opening,
         ..Batch::default()
     };
     let report = batch.carry_out(state, &ctx, steps).await?;
@@ -55,32 +53,6 @@ pub async fn ingest(
         .filter(|w| batch.open.contains(*w));
     state.open_windows.remember(now_open, version, now_ms);
     Ok(report)
-}
-
-/// Windows a stored message belongs in that are not open: a request stopped between
-/// writing its messages and their window (they share BatchWriteItem calls) left them so,
-/// and its retry, finding the messages stored, opens the window they wait in.
-fn unopened_windows_of_duplicates(
-    events: &[InboundEvent],
-    ctx: &Context<'_>,
-    stored: &HashSet<MessageId>,
-    open: &HashSet<PendingWindow>,
-) -> Vec<PendingWindow> {
-    let mut missing: Vec<PendingWindow> = Vec::new();
-    for event in events {
-        let InboundEvent::Message { event, .. } = event else {
-            continue;
-        };
-        if !stored.contains(&event.message.message_id) {
-            continue;
-        }
-        if let Some(w) = ctx.window_of(&event.chat.chat_id) {
-            if !open.contains(&w) && !missing.contains(&w) {
-                missing.push(w);
-            }
-        }
-    }
-    missing
 }
 
 /// What one request has decided but not yet written.

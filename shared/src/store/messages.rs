@@ -92,21 +92,27 @@ impl Store {
         Ok((stored, open))
     }
 
-    /// Opens `windows` and stores new messages, 25 items per BatchWriteItem, windows
-    /// first: a crash in between leaves an empty window (flushed as nothing), never a
-    /// message no window will bundle.
+    /// Opens `windows`, then stores new messages (25 items per BatchWriteItem). The windows
+    /// are written in calls of their own, before any message: DynamoDB may leave any item
+    /// of a call unprocessed, so sharing one would let a message be stored without its
+    /// window, bundled by no one while its retry is told `duplicate`. A crash in between
+    /// leaves an empty window (flushed as nothing).
     pub async fn insert_messages(
         &self,
         ws: &WorkspaceId,
         windows: &[PendingWindow],
         messages: &[NewMessage<'_>],
     ) -> StoreResult<()> {
-        let mut items = windows
+        let opening = windows
             .iter()
             .map(opening_item)
             .collect::<StoreResult<Vec<_>>>()?;
-        for m in messages {
-            items.push(self.message_item(ws, m)?);
+        let items = messages
+            .iter()
+            .map(|m| self.message_item(ws, m))
+            .collect::<StoreResult<Vec<_>>>()?;
+        if !opening.is_empty() {
+            self.batch_put(opening).await?;
         }
         self.batch_put(items).await
     }
