@@ -11,6 +11,7 @@ mod aws_faults;
 mod chaos;
 mod failures_and_disable;
 mod function_telemetry;
+mod hot_workspace;
 mod immediate_delivery;
 mod ingest_validation;
 mod keys_and_throttling;

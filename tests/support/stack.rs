@@ -308,15 +308,23 @@ impl TestStack {
 
     /// All items in the table (tests only: the functions never scan).
     pub async fn items(&self) -> Vec<std::collections::HashMap<String, AttributeValue>> {
-        let out = self
-            .aws
-            .dynamo
-            .scan()
-            .table_name(&self.stack.table)
-            .send()
-            .await
-            .unwrap();
-        out.items.unwrap_or_default()
+        let (mut items, mut start) = (Vec::new(), None);
+        loop {
+            let out = self
+                .aws
+                .dynamo
+                .scan()
+                .table_name(&self.stack.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
     }
 
     /// Items that carry the attribute `name` (e.g. `secret`: a registered webhook).

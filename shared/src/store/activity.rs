@@ -15,7 +15,7 @@ impl Store {
         let json = serde_json::to_string(entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let unique = RequestId::generate();
         Ok(Item::from([
-            ("pk".to_string(), s(keys::workspace_pk(ws))),
+            ("pk".to_string(), s(keys::spread_pk(ws, unique.as_str()))),
             (
                 "sk".to_string(),
                 s(keys::timed(

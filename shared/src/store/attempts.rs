@@ -16,8 +16,9 @@ impl Store {
         ws: &WorkspaceId,
         delivery: &DeliveryId,
     ) -> StoreResult<u32> {
+        let (pk, sk) = keys::attempts_key(ws, delivery);
         let out = self
-            .update(s(keys::workspace_pk(ws)), s(keys::attempts(delivery)))
+            .update(s(pk), s(sk))
             .update_expression("ADD failures :one SET expires_at = :expires")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":expires", n(self.expires_in_days(ATTEMPTS_TTL_DAYS)))

@@ -42,6 +42,16 @@ fn state_of(item: &Item, delivery: &str) -> ChatState {
 }
 
 impl Store {
+    /// An UpdateItem on a chat's state.
+    fn chat_update(
+        &self,
+        ws: &WorkspaceId,
+        chat: &ChatId,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let (pk, sk) = keys::chat_key(ws, chat);
+        self.update(s(pk), s(sk))
+    }
+
     /// Records `delivery` as the conversation's first delivery unless one already is.
     /// Idempotent per delivery: a retry of the first delivery is still the first.
     pub async fn announce_chat(
@@ -51,7 +61,7 @@ impl Store {
         delivery: &str,
     ) -> StoreResult<ChatState> {
         let out = self
-            .update(s(keys::workspace_pk(ws)), s(keys::chat(chat)))
+            .chat_update(ws, chat)
             .update_expression("SET first_delivery = if_not_exists(first_delivery, :d)")
             .expression_attribute_values(":d", s(delivery))
             .return_values(ReturnValue::AllNew)
@@ -67,7 +77,7 @@ impl Store {
     pub async fn announce_chats(&self, wanted: &[Announcement]) -> StoreResult<Vec<ChatState>> {
         let keys: Vec<Key> = wanted
             .iter()
-            .map(|a| (keys::workspace_pk(&a.ws), keys::chat(&a.chat)))
+            .map(|a| keys::chat_key(&a.ws, &a.chat))
             .collect();
         let items = self.get_items(&keys, None, true).await?;
         let none = Item::new();
@@ -115,7 +125,7 @@ impl Store {
 
     /// A new conversation begins (created, or the old one resolved): the next delivery is new.
     pub async fn restart_chat(&self, ws: &WorkspaceId, chat: &ChatId) -> StoreResult<()> {
-        self.update(s(keys::workspace_pk(ws)), s(keys::chat(chat)))
+        self.chat_update(ws, chat)
             .update_expression("REMOVE first_delivery")
             .send()
             .await
@@ -132,7 +142,7 @@ impl Store {
         email: &str,
         at_millis: i64,
     ) -> StoreResult<()> {
-        self.update(s(keys::workspace_pk(ws)), s(keys::chat(chat)))
+        self.chat_update(ws, chat)
             .update_expression(
                 "SET responsible_name = :n, responsible_email = :e, responsible_at = :at",
             )

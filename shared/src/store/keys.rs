@@ -7,6 +7,32 @@ pub fn workspace_pk(ws: &WorkspaceId) -> String {
     format!("WS#{ws}")
 }
 
+/// Partitions a workspace's per-message items are spread over (messages, chat states,
+/// attempt counters, request-log and activity entries): DynamoDB serves about 1,000 write
+/// units a second per partition, and one workspace may ingest 5,000 events a second.
+pub const ITEM_SHARDS: u32 = 32;
+
+/// The partition of one of a workspace's per-message items, chosen by the item's own key
+/// (`WS#<workspace>#<shard>`), so a reader that knows the key knows the partition.
+pub fn spread_pk(ws: &WorkspaceId, key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let shard = u32::from(Sha256::digest(key.as_bytes())[0]) % ITEM_SHARDS;
+    format!("WS#{ws}#{shard:02}")
+}
+
+/// Every partition of a workspace's spread items, for reads across them.
+pub fn spread_pks(ws: &WorkspaceId) -> impl Iterator<Item = String> + '_ {
+    (0..ITEM_SHARDS).map(move |shard| format!("WS#{ws}#{shard:02}"))
+}
+
+/// The workspace partition (`WS#<workspace>`) of a partition key, spread or not.
+pub fn home_pk(pk: &str) -> &str {
+    match pk.match_indices('#').nth(1) {
+        Some((second, _)) => &pk[..second],
+        None => pk,
+    }
+}
+
 /// Sort key of the workspace item: the workspace, its API key hashes, its webhook settings
 /// and health, and its ingest rate window, so one request reads or updates them together.
 pub const META: &str = "META";
@@ -27,6 +53,21 @@ pub fn attempts(delivery: &DeliveryId) -> String {
 /// Sort key of a message.
 pub fn message(id: &MessageId) -> String {
     format!("MSG#{id}")
+}
+
+/// Where a message is stored: its spread partition and sort key.
+pub fn message_key(ws: &WorkspaceId, id: &MessageId) -> (String, String) {
+    (spread_pk(ws, id.as_str()), message(id))
+}
+
+/// Where a chat's state is stored.
+pub fn chat_key(ws: &WorkspaceId, id: &ChatId) -> (String, String) {
+    (spread_pk(ws, id.as_str()), chat(id))
+}
+
+/// Where a delivery's failed-attempt counter is stored.
+pub fn attempts_key(ws: &WorkspaceId, delivery: &DeliveryId) -> (String, String) {
+    (spread_pk(ws, delivery.as_str()), attempts(delivery))
 }
 
 /// Sort key of a chat's state.
@@ -90,6 +131,21 @@ pub fn timed(prefix: &str, millis: i64, unique: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spread_items_land_on_every_partition_and_lead_home() {
+        let ws = WorkspaceId::new_unchecked("ws_aaaaaaaaaaaaaaaaaaaa");
+        let pks: std::collections::HashSet<String> = (0..1_000)
+            .map(|i| spread_pk(&ws, &format!("m-{i}")))
+            .collect();
+        assert_eq!(pks.len(), ITEM_SHARDS as usize);
+        assert_eq!(pks, spread_pks(&ws).collect());
+        assert_eq!(spread_pk(&ws, "m-1"), spread_pk(&ws, "m-1"), "stable");
+        for pk in &pks {
+            assert_eq!(home_pk(pk), workspace_pk(&ws));
+        }
+        assert_eq!(home_pk("WS#ws_a"), "WS#ws_a");
+    }
 
     #[test]
     fn timed_keys_sort_by_time() {

@@ -42,9 +42,10 @@ impl Store {
     fn message_item(&self, ws: &WorkspaceId, m: &NewMessage<'_>) -> StoreResult<Item> {
         let event = m.event;
         let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (pk, sk) = keys::message_key(ws, &event.message.message_id);
         let mut item = Item::from([
-            ("pk".into(), s(keys::workspace_pk(ws))),
-            ("sk".into(), s(keys::message(&event.message.message_id))),
+            ("pk".into(), s(pk)),
+            ("sk".into(), s(sk)),
             ("chat_id".into(), s(event.chat.chat_id.as_str())),
             ("delivery_id".into(), s(m.delivery.as_str())),
             ("received_at".into(), s(m.received_at.rfc3339())),
@@ -125,7 +126,7 @@ impl Store {
         text: &str,
     ) -> StoreResult<bool> {
         let result = self
-            .update(s(keys::workspace_pk(ws)), s(keys::message(id)))
+            .update(s(message_key(ws, id).0), s(keys::message(id)))
             .update_expression("SET edited_text = :t")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":t", s(text))
@@ -136,5 +137,5 @@ impl Store {
 }
 
 fn message_key(ws: &WorkspaceId, id: &MessageId) -> Key {
-    (keys::workspace_pk(ws), keys::message(id))
+    keys::message_key(ws, id)
 }

@@ -15,7 +15,10 @@ impl Store {
         let json =
             serde_json::to_string(&attempt).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(Item::from([
-            ("pk".to_string(), s(keys::workspace_pk(ws))),
+            (
+                "pk".to_string(),
+                s(keys::spread_pk(ws, attempt.request_id.as_str())),
+            ),
             (
                 "sk".to_string(),
                 s(keys::timed(
@@ -65,7 +68,7 @@ impl Store {
             .db
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(keys::workspace_pk(ws)))
+            .key("pk", s(keys::spread_pk(ws, id.as_str())))
             .key("sk", s(keys::timed(keys::LOG_PREFIX, millis, id.as_str())))
             .send()
             .await
@@ -75,24 +78,37 @@ impl Store {
             .transpose()
     }
 
-    /// Newest-first JSON documents stored under a time-ordered prefix.
+    /// Newest-first JSON documents stored under a time-ordered prefix, across the
+    /// workspace's spread partitions: each partition's newest `limit`, merged.
     pub(super) async fn recent_json<T: serde::de::DeserializeOwned>(
         &self,
         ws: &WorkspaceId,
         prefix: &str,
         limit: i32,
     ) -> StoreResult<Vec<T>> {
-        let out = self
-            .prefix_query(ws, prefix)
-            .scan_index_forward(false)
-            .limit(limit)
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("Query", e))?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| json_attribute(&item, "entry"))
+        let queries = keys::spread_pks(ws).map(|pk| async move {
+            self.db
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":prefix", s(prefix))
+                .scan_index_forward(false)
+                .limit(limit)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))
+        });
+        let mut items: Vec<Item> = Vec::new();
+        for out in futures::future::join_all(queries).await {
+            items.extend(out?.items.unwrap_or_default());
+        }
+        let sort_key = |item: &Item| item.get("sk").and_then(|v| v.as_s().ok()).cloned();
+        items.sort_by_key(|item| std::cmp::Reverse(sort_key(item)));
+        items.truncate(usize::try_from(limit).unwrap_or_default());
+        items
+            .iter()
+            .map(|item| json_attribute(item, "entry"))
             .collect()
     }
 }

@@ -381,7 +381,9 @@ fn bucket_ranges(windows: &[PendingWindow]) -> BTreeMap<String, (String, String)
 /// for (parked, claimed elsewhere) are read and left.
 fn slot_of(item: &Item, slot: &HashMap<Key, usize>) -> Option<usize> {
     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-    slot.get(&(text("pk")?, text("member_of")?)).copied()
+    // Messages live on their workspace's spread partitions; windows on its home one.
+    let home = keys::home_pk(&text("pk")?).to_string();
+    slot.get(&(home, text("member_of")?)).copied()
 }
 
 /// The table key of an item.
