@@ -10,6 +10,19 @@ use std::collections::{BTreeMap, BTreeSet};
 
 const SEED: &str = include_str!("../../../shared/fixtures/timelines_message_example.json");
 
+/// `n` events of `prefix`, one per chat.
+fn events(prefix: &str, n: usize) -> String {
+    let events: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut event: Value = serde_json::from_str(SEED).unwrap();
+            event["message"]["message_id"] = format!("{prefix}-{i}").into();
+            event["chat"]["chat_id"] = format!("chat-{i}").into();
+            event
+        })
+        .collect();
+    json!({ "events": events }).to_string()
+}
+
 #[tokio::test]
 async fn a_busy_workspace_writes_to_thirty_two_partitions_and_reads_newest_first() {
     let stack = TestStack::new().await;
@@ -19,15 +32,7 @@ async fn a_busy_workspace_writes_to_thirty_two_partitions_and_reads_newest_first
     let start = stack.app.clock.now().utc();
     for round in 0..5 {
         stack.set_time(&(start + chrono::Duration::seconds(round)).to_rfc3339());
-        let events: Vec<Value> = (0..100)
-            .map(|i| {
-                let mut event: Value = serde_json::from_str(SEED).unwrap();
-                event["message"]["message_id"] = format!("hot-{round}-{i}").into();
-                event["chat"]["chat_id"] = format!("chat-{i}").into();
-                event
-            })
-            .collect();
-        let body = json!({ "events": events }).to_string();
+        let body = events(&format!("hot-{round}"), 100);
         assert_eq!(stack.ingest(&key, body).await.status, StatusCode::ACCEPTED);
     }
     stack.drain().await;
@@ -35,15 +40,7 @@ async fn a_busy_workspace_writes_to_thirty_two_partitions_and_reads_newest_first
     // disabled, held deliveries.
     receiver.respond_with(500);
     stack.set_time(&(start + chrono::Duration::seconds(5)).to_rfc3339());
-    let events: Vec<Value> = (0..20)
-        .map(|i| {
-            let mut event: Value = serde_json::from_str(SEED).unwrap();
-            event["message"]["message_id"] = format!("failing-{i}").into();
-            event["chat"]["chat_id"] = format!("chat-{i}").into();
-            event
-        })
-        .collect();
-    let body = json!({ "events": events }).to_string();
+    let body = events("failing", 20);
     assert_eq!(stack.ingest(&key, body).await.status, StatusCode::ACCEPTED);
     stack.drain().await;
     let mut held: Value = serde_json::from_str(SEED).unwrap();
