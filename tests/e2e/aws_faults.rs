@@ -329,14 +329,7 @@ async fn a_message_whose_window_was_not_written_is_bundled_after_the_retry() {
     let bundled: Vec<String> = receiver
         .received()
         .iter()
-        .flat_map(|r| {
-            r.json()["messages"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|m| m["message_id"].as_str().unwrap_or_default().to_string())
-        })
+        .flat_map(|r| r.bundled_ids())
         .collect();
     assert_eq!(bundled, ["m-late"], "bundled once, not lost");
 }

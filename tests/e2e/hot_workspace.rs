@@ -12,11 +12,19 @@ const SEED: &str = include_str!("../../../shared/fixtures/timelines_message_exam
 
 /// `n` events of `prefix`, one per chat.
 fn events(prefix: &str, n: usize) -> String {
+    events_with_text(prefix, n, None)
+}
+
+/// `n` events of `prefix`, one per chat, with `text` when given.
+fn events_with_text(prefix: &str, n: usize, text: Option<&str>) -> String {
     let events: Vec<Value> = (0..n)
         .map(|i| {
             let mut event: Value = serde_json::from_str(SEED).unwrap();
             event["message"]["message_id"] = format!("{prefix}-{i}").into();
             event["chat"]["chat_id"] = format!("chat-{i}").into();
+            if let Some(text) = text {
+                event["message"]["text"] = text.into();
+            }
             event
         })
         .collect();
@@ -102,4 +110,47 @@ async fn a_busy_workspace_writes_to_thirty_two_partitions_and_reads_newest_first
         .call(Method::GET, "/v1/webhooks/outbound", Some(&key), None)
         .await;
     assert_eq!(shown.body["activity"].as_array().unwrap().len(), 10);
+}
+
+#[tokio::test]
+async fn the_log_download_of_large_requests_is_the_newest_that_fit_one_answer() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace(&stack.unique_email("big-log")).await;
+    stack.register(&key, &receiver.url()).await;
+    let start = stack.app.clock.now().utc();
+    // 105 messages of 65,000 characters (within the 64 KiB text limit): 7 MB of log
+    // entries, more than one Lambda answer (6 MB) can carry.
+    for round in 0..7 {
+        stack.set_time(&(start + chrono::Duration::seconds(round)).to_rfc3339());
+        let text = "x".repeat(65_000);
+        let body = events_with_text(&format!("big-{round}"), 15, Some(&text));
+        assert_eq!(stack.ingest(&key, body).await.status, StatusCode::ACCEPTED);
+    }
+    stack.drain().await;
+    assert_eq!(receiver.received().len(), 105);
+    let log = stack
+        .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key), None)
+        .await;
+    assert_eq!(log.status, StatusCode::OK);
+    let size = log.body.to_string().len();
+    assert!(
+        size < 6 * 1024 * 1024,
+        "{size} bytes: over Lambda's answer limit"
+    );
+    let requests = log.body["requests"].as_array().unwrap();
+    assert!(requests.len() >= 50, "{} entries", requests.len());
+    let times: Vec<&str> = requests
+        .iter()
+        .map(|r| r["time"].as_str().unwrap())
+        .collect();
+    let mut newest_first = times.clone();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, newest_first);
+    // The newest round is all there: nothing newer was left out for an older one.
+    let last_round = requests
+        .iter()
+        .filter(|r| r["request_body"].as_str().unwrap().contains("\"big-6-"))
+        .count();
+    assert_eq!(last_round, 15);
 }

@@ -142,3 +142,77 @@ async fn a_release_whose_order_was_lost_is_queued_again_by_the_next_holder() {
     assert_eq!(ids, ["held-0", "held-1", "held-2", "new-1", "new-2"]);
     assert_eq!(stack.items_with_prefix("HELD#").await, 0);
 }
+
+#[tokio::test]
+async fn an_aggregator_run_restarts_a_stalled_release_its_windows_wait_behind() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@release-hourly.test").await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    stack.register_with(&key, &receiver.url(), "1h").await;
+    let bundle_of = |chat: &str, id: &str| {
+        let mut event: Value = serde_json::from_str(SEED).unwrap();
+        event["chat"]["chat_id"] = chat.into();
+        event["message"]["message_id"] = id.into();
+        event.to_string()
+    };
+    // A bundle is queued, then the webhook switched off: the sender holds it.
+    stack.set_time("2026-03-01T10:05:00Z");
+    assert_eq!(
+        stack.ingest(&key, bundle_of("c1", "first")).await.status,
+        StatusCode::ACCEPTED
+    );
+    stack.aggregate("2026-03-01T11:05:00Z").await;
+    let off = json!({"url": receiver.url(), "enabled": false, "aggregation": "1h"}).to_string();
+    let saved = stack
+        .call(
+            Method::PUT,
+            "/v1/webhooks/outbound",
+            Some(&key),
+            Some(off.into()),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK);
+    stack.drain().await;
+    assert_eq!(stack.items_with_prefix("HELD#").await, 1);
+    // A later message's window fills meanwhile.
+    stack.set_time("2026-03-01T11:10:00Z");
+    assert_eq!(
+        stack.ingest(&key, bundle_of("c1", "second")).await.status,
+        StatusCode::ACCEPTED
+    );
+    // Switched on, but the release's order is lost (and its end too).
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(Rule::always("SQS.SendMessage", Fault::Refuse));
+    proxy.inject(
+        Rule::always("DynamoDB.UpdateItem", Fault::Refuse)
+            .when_body_contains("SET release_ended_ms"),
+    );
+    stack.set_time("2026-03-01T11:58:00Z");
+    assert_eq!(
+        stack.enable(&key).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    proxy.clear();
+    // In aggregated mode nothing new is held, so no holder notices: the aggregator does.
+    let waiting = stack.aggregate("2026-03-01T12:05:00Z").await;
+    assert_eq!(waiting["windows_behind_release"], 1, "{waiting}");
+    stack.drain().await;
+    assert!(receiver.received().is_empty());
+    // Ten minutes without progress: the run queues the release again.
+    let restarted = stack.aggregate("2026-03-01T12:10:00Z").await;
+    assert_eq!(restarted["windows_behind_release"], 1, "{restarted}");
+    stack.drain().await;
+    stack.aggregate("2026-03-01T12:15:00Z").await;
+    stack.drain().await;
+    let ids: Vec<String> = receiver
+        .received()
+        .iter()
+        .flat_map(|r| r.bundled_ids())
+        .collect();
+    assert_eq!(
+        ids,
+        ["first", "second"],
+        "the held bundle first, then the next"
+    );
+}

@@ -31,6 +31,19 @@ impl Received {
             .to_string()
     }
 
+    /// The message ids of a bundle delivery, in its order (none for a single message).
+    pub fn bundled_ids(&self) -> Vec<String> {
+        self.json()["messages"]
+            .as_array()
+            .map(|messages| {
+                messages
+                    .iter()
+                    .filter_map(|m| m["message_id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// A header value.
     pub fn header(&self, name: &str) -> &str {
         self.headers

@@ -14,8 +14,8 @@ use crate::plan::{announcements, bundles, oversized, send_batches, Ready};
 use crate::Aggregator;
 use chrono::{DateTime, Utc};
 use outflow::domain::{
-    ActivityAction, ActivityEntry, ChatId, DeliveryEnvelope, PendingWindow, ReleasePhase,
-    Timestamp, Webhook, WorkspaceId,
+    ActivityAction, ActivityEntry, ChatId, DeliveryEnvelope, PendingWindow, ReleaseOrder,
+    ReleasePhase, Timestamp, Webhook, WorkspaceId,
 };
 use outflow::queue::QueueError;
 use outflow::store::{DueCursor, StoreError, TRANSACT_CHUNK};
@@ -85,6 +85,8 @@ struct Run {
     deadline: Option<Instant>,
     settings: Settings,
     report: RunReport,
+    /// Workspaces whose stalled release this run queued again.
+    restarted: HashSet<WorkspaceId>,
 }
 
 impl Run {
@@ -105,6 +107,7 @@ impl Aggregator {
             now,
             deadline,
             settings: Settings::new(),
+            restarted: HashSet::new(),
             report: RunReport {
                 complete: true,
                 ..RunReport::default()
@@ -236,6 +239,9 @@ impl Aggregator {
                     if h.enabled && matches!(h.release_phase(now), ReleasePhase::Draining(_)) =>
                 {
                     run.report.windows_behind_release += 1;
+                    if let Some(nonce) = h.stalled_release(now) {
+                        self.restart_release(&w.workspace_id, nonce, run).await;
+                    }
                 }
                 Some(h) if h.enabled => candidates.push(w.clone()),
                 _ => {
@@ -255,6 +261,21 @@ impl Aggregator {
             .zip(won)
             .filter_map(|(w, won)| won.then_some(w))
             .collect())
+    }
+
+    /// Queues again, once a run, the order of a workspace's release that stalled (in
+    /// aggregated mode no new delivery is held, so no holder would notice).
+    async fn restart_release(&self, ws: &WorkspaceId, nonce: u64, run: &mut Run) {
+        if !run.restarted.insert(ws.clone()) {
+            return;
+        }
+        let order = ReleaseOrder::restart(ws, nonce, Timestamp::from_utc(run.now));
+        match self.queue.send_release_order(&order).await {
+            Ok(()) => tracing::warn!(workspace_id = %ws, "release stalled; queued again"),
+            Err(e) => {
+                tracing::error!(workspace_id = %ws, error = %e, "could not restart a stalled release")
+            }
+        }
     }
 
     /// Enqueues bundles in `send_batches`' groups, in order (a chat's windows stay in

@@ -7,6 +7,7 @@ use crate::settle::{settle, Retry, Settlement};
 use crate::Sender;
 use futures::future::join_all;
 use outflow::delivery::release::after_hold;
+use outflow::delivery::ReleaseError;
 use outflow::delivery::{attempt, Destination};
 use outflow::domain::{Attempt, DeliveryId, Timestamp, Webhook, WorkspaceId};
 use outflow::store::StoreError;
@@ -21,7 +22,7 @@ impl Sender {
         ws: &WorkspaceId,
         records: &[Record],
         deadline: Option<Instant>,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<String>, ReleaseError> {
         let webhook = self.store.webhook(ws).await?;
         if webhook
             .as_ref()
@@ -34,10 +35,9 @@ impl Sender {
             let envelopes: Vec<_> = records.iter().map(|r| r.envelope.clone()).collect();
             self.store.hold(&envelopes).await?;
             tracing::info!(workspace_id = %ws, held = envelopes.len(), "webhook off: deliveries held");
-            // Switched on since it was read: nobody else would put these back.
-            if let Err(e) = after_hold(&self.store, &self.queue, ws, self.clock.now()).await {
-                tracing::error!(workspace_id = %ws, error = %e, "held; re-check of the webhook failed");
-            }
+            // Switched on since it was read: nobody else would put these back. Failing,
+            // the records come back (held again under the same keys, checked again).
+            after_hold(&self.store, &self.queue, ws, self.clock.now()).await?;
             return Ok(Vec::new());
         };
         let groups = in_chat_order(records);
@@ -57,7 +57,7 @@ impl Sender {
         let now = self.clock.now();
         let mut jitter = || rand::random::<f64>() * 2.0 - 1.0;
         let settlement = settle(tried, &failures, &self.retry, &mut jitter, now);
-        self.carry_out(ws, &webhook, settlement, now).await
+        Ok(self.carry_out(ws, &webhook, settlement, now).await?)
     }
 
     /// Sends one chat's deliveries one after another; after a failure the rest are not

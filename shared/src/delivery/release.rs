@@ -102,15 +102,16 @@ pub async fn carry_out_step(
     let Some(webhook) = store.webhook(ws).await?.filter(|w| w.enabled) else {
         return Ok(None);
     };
-    if order.holds_new {
-        if webhook.release_nonce != Some(order.nonce) {
-            return Ok(None);
-        }
-        store.release_moved_on(ws, order.nonce, now).await?;
+    if order.holds_new && webhook.release_nonce != Some(order.nonce) {
+        return Ok(None);
     }
     for kind in &order.kinds {
         let range = (*kind, order.since_ms);
-        let (_, all) = requeue_kept(store, queue, ws, range, order.nonce, &mut budget).await?;
+        let (moved, all) = requeue_kept(store, queue, ws, range, order.nonce, &mut budget).await?;
+        if order.holds_new && moved > 0 {
+            // Only work done counts: a step failing again and again lets the release stall.
+            store.release_moved_on(ws, order.nonce, now).await?;
+        }
         if !all {
             return Ok(Some(order.next_step()));
         }

@@ -14,10 +14,13 @@ pub const RELEASE_SETTLE_MS: i64 = 60_000;
 
 /// A draining release that has shown no progress for this long is taken to have lost its
 /// order (an API call cut between switching on and queueing it, a step that keeps
-/// failing): the next holder or aggregator run queues it again. A step shows progress
-/// at least every 30 s while it works; a failed step comes back after the queue's
-/// visibility timeout (3 minutes).
+/// failing): the next holder or aggregator run queues it again. A step that re-queues
+/// something shows progress; one that fails does not (it comes back after the queue's
+/// visibility timeout, 3 minutes, and may stall the release).
 pub const RELEASE_STALL_MS: i64 = 10 * 60 * 1_000;
+
+/// SQS's deduplication window: restarts of one release within it are one.
+const RESTART_PERIOD_MS: i64 = 5 * 60 * 1_000;
 
 /// An order to put a workspace's kept deliveries back on the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,11 +76,12 @@ impl ReleaseOrder {
     }
 
     /// The order of an enable's release queued again after it stalled at `now`: a step
-    /// number of its own per stall period, so every holder noticing the stall in one
-    /// period queues it once (SQS deduplication) and a later period's is not swallowed.
+    /// number of its own per five minutes (SQS's deduplication window), so the holders
+    /// noticing the stall in those minutes queue it once and a later restart is not
+    /// swallowed.
     pub fn restart(ws: &WorkspaceId, nonce: u64, now: Timestamp) -> Self {
         Self {
-            step: 1_000_000 + (now.millis() / RELEASE_STALL_MS) as u32,
+            step: 1_000_000 + (now.millis() / RESTART_PERIOD_MS) as u32,
             ..Self::enable(ws, nonce)
         }
     }

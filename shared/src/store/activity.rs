@@ -50,7 +50,7 @@ impl Store {
 
     /// The most recent actions, newest first.
     pub async fn recent_activity(&self, ws: &WorkspaceId) -> StoreResult<Vec<ActivityEntry>> {
-        self.recent_json(ws, keys::ACTIVITY_PREFIX, ACTIVITY_LIMIT as i32)
+        self.recent_json(ws, keys::ACTIVITY_PREFIX, (ACTIVITY_LIMIT, usize::MAX))
             .await
     }
 }

@@ -4,7 +4,10 @@ use super::{json_attribute, keys, n, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{ActivityEntry, Attempt, RequestId, WorkspaceId, MAX_LOG_ENTRY_BYTES};
 
 /// Entries shown in the log.
-pub const LOG_LIMIT: i32 = 100;
+pub const LOG_LIMIT: usize = 100;
+/// The log download's entries stop short of this many bytes (Lambda's answer limit is
+/// 6 MB, and the JSON escapes add a little).
+pub const LOG_DOWNLOAD_BYTES: usize = 4 * 1024 * 1024;
 /// Older entries are removed by TTL after this many days.
 pub const LOG_RETENTION_DAYS: i64 = 7;
 
@@ -52,9 +55,11 @@ impl Store {
         self.batch_put(items).await
     }
 
-    /// The most recent requests, newest first.
+    /// The most recent requests, newest first: 100, or as many as fit the answer (a
+    /// Lambda answers at most 6 MB; log entries are capped at 350 KB each).
     pub async fn recent_requests(&self, ws: &WorkspaceId) -> StoreResult<Vec<Attempt>> {
-        self.recent_json(ws, keys::LOG_PREFIX, LOG_LIMIT).await
+        self.recent_json(ws, keys::LOG_PREFIX, (LOG_LIMIT, LOG_DOWNLOAD_BYTES))
+            .await
     }
 
     /// One logged request, found by its id (`None` when unknown or expired).
@@ -78,37 +83,131 @@ impl Store {
             .transpose()
     }
 
-    /// Newest-first JSON documents stored under a time-ordered prefix, across the
-    /// workspace's spread partitions: each partition's newest `limit`, merged.
+    /// Newest-first JSON documents stored under a time-ordered prefix across the
+    /// workspace's spread partitions: the newest `limit`, as many as fit `max_bytes`.
     pub(super) async fn recent_json<T: serde::de::DeserializeOwned>(
         &self,
         ws: &WorkspaceId,
         prefix: &str,
-        limit: i32,
+        (limit, max_bytes): (usize, usize),
     ) -> StoreResult<Vec<T>> {
-        let queries = keys::spread_pks(ws).map(|pk| async move {
-            self.db
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":prefix", s(prefix))
-                .scan_index_forward(false)
-                .limit(limit)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("Query", e))
-        });
-        let mut items: Vec<Item> = Vec::new();
-        for out in futures::future::join_all(queries).await {
-            items.extend(out?.items.unwrap_or_default());
+        let items = self.newest_across(ws, prefix, limit).await?;
+        let mut bytes = 0;
+        let mut out = Vec::with_capacity(items.len());
+        for item in &items {
+            bytes += item
+                .get("entry")
+                .and_then(|v| v.as_s().ok())
+                .map_or(0, String::len);
+            if bytes > max_bytes && !out.is_empty() {
+                break;
+            }
+            out.push(json_attribute(item, "entry")?);
         }
-        let sort_key = |item: &Item| item.get("sk").and_then(|v| v.as_s().ok()).cloned();
-        items.sort_by_key(|item| std::cmp::Reverse(sort_key(item)));
-        items.truncate(usize::try_from(limit).unwrap_or_default());
-        items
-            .iter()
-            .map(|item| json_attribute(item, "entry"))
-            .collect()
+        Ok(out)
     }
+
+    /// The newest `limit` items under `prefix` over every spread partition. Each
+    /// partition is read newest first, page by page (1 MB each), for as long as it may
+    /// still hold one of the newest `limit` overall.
+    async fn newest_across(
+        &self,
+        ws: &WorkspaceId,
+        prefix: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Item>> {
+        let mut parts: Vec<Partition> = keys::spread_pks(ws).map(Partition::new).collect();
+        let mut items: Vec<Item> = Vec::new();
+        loop {
+            let cutoff = (items.len() >= limit).then(|| sort_key(&items[limit - 1]));
+            let wanted = parts
+                .iter_mut()
+                .filter(|p| p.may_hold_newer(cutoff.as_deref()));
+            let pages = wanted.map(|p| async move {
+                let page = self
+                    .newest_page(&p.pk, prefix, limit, p.start.clone())
+                    .await;
+                (p, page)
+            });
+            let read = futures::future::join_all(pages).await;
+            if read.is_empty() {
+                return Ok(items);
+            }
+            for (part, page) in read {
+                let (page, next) = page?;
+                part.read(&page, next);
+                items.extend(page);
+            }
+            items.sort_by_key(|item| std::cmp::Reverse(sort_key(item)));
+            items.truncate(limit);
+        }
+    }
+
+    /// One page of a partition's items under `prefix`, newest first.
+    async fn newest_page(
+        &self,
+        pk: &str,
+        prefix: &str,
+        limit: usize,
+        start: Option<Item>,
+    ) -> StoreResult<(Vec<Item>, Option<Item>)> {
+        let out = self
+            .db
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?;
+        Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+    }
+}
+
+/// Where the reading of one spread partition stands.
+struct Partition {
+    pk: String,
+    /// Where its next page starts (`None`: the first page).
+    start: Option<Item>,
+    /// The oldest sort key read so far (`None`: nothing read yet).
+    oldest: Option<String>,
+    /// Read to its end.
+    done: bool,
+}
+
+impl Partition {
+    fn new(pk: String) -> Self {
+        Self {
+            pk,
+            start: None,
+            oldest: None,
+            done: false,
+        }
+    }
+
+    /// Whether a further page could hold an item newer than `cutoff` (the oldest of the
+    /// newest found so far, when there are enough).
+    fn may_hold_newer(&self, cutoff: Option<&str>) -> bool {
+        let unread = self.oldest.is_none();
+        !self.done && (unread || cutoff.is_none_or(|c| self.oldest.as_deref() > Some(c)))
+    }
+
+    fn read(&mut self, page: &[Item], next: Option<Item>) {
+        if let Some(last) = page.last() {
+            self.oldest = Some(sort_key(last));
+        }
+        self.done = next.is_none();
+        self.start = next;
+    }
+}
+
+fn sort_key(item: &Item) -> String {
+    item.get("sk")
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
 }

@@ -116,7 +116,8 @@ impl Store {
         updated_webhook(result)
     }
 
-    /// Ends release `release` at `now`, unless a newer one replaced it; true when it did.
+    /// Ends release `release` at `now`, unless it ended already or a newer one replaced
+    /// it; true when it did.
     pub async fn end_release(
         &self,
         ws: &WorkspaceId,
@@ -126,7 +127,9 @@ impl Store {
         let result = self
             .workspace_item_update(ws)
             .update_expression("SET release_ended_ms = :now")
-            .condition_expression("release_nonce = :release")
+            .condition_expression(
+                "release_nonce = :release AND attribute_not_exists(release_ended_ms)",
+            )
             .expression_attribute_values(":release", n(release))
             .expression_attribute_values(":now", n(now.millis()))
             .send()
