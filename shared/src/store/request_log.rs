@@ -211,3 +211,33 @@ fn sort_key(item: &Item) -> String {
         .cloned()
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(sk: &str) -> Item {
+        Item::from([("sk".to_string(), s(sk))])
+    }
+
+    #[test]
+    fn a_partition_is_read_further_only_while_it_may_hold_one_of_the_newest() {
+        let mut p = Partition::new("WS#ws_a#03".into());
+        assert!(p.may_hold_newer(Some("LOG#9")), "never read: read it");
+        // A first page that stopped at its 1 MB limit, oldest item LOG#5.
+        p.read(&[item("LOG#7"), item("LOG#5")], Some(item("LOG#5")));
+        assert!(p.may_hold_newer(None), "too few found overall: read on");
+        assert!(
+            p.may_hold_newer(Some("LOG#4")),
+            "its next page may be newer than the cutoff"
+        );
+        assert!(
+            !p.may_hold_newer(Some("LOG#5")),
+            "nothing after LOG#5 can be newer"
+        );
+        assert!(!p.may_hold_newer(Some("LOG#6")));
+        // Its last page: done whatever the cutoff.
+        p.read(&[item("LOG#3")], None);
+        assert!(!p.may_hold_newer(None));
+    }
+}
