@@ -169,14 +169,7 @@ async fn an_unreadable_window_item_is_set_aside_and_the_run_goes_on() {
     stack.drain().await;
     assert_eq!(receiver.received().len(), 1);
     // The workspace's settings can still be saved: the junk keeps no window from its turn.
-    let enabled = stack
-        .call(
-            axum::http::Method::POST,
-            "/v1/webhooks/outbound/enable",
-            Some(&key),
-            None,
-        )
-        .await;
+    let enabled = stack.enable(&key).await;
     assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
 }
 
@@ -229,14 +222,7 @@ async fn a_delivery_held_twice_by_a_retried_request_goes_out_once() {
         102,
         "held by both tries"
     );
-    let enabled = stack
-        .call(
-            axum::http::Method::POST,
-            "/v1/webhooks/outbound/enable",
-            Some(&key),
-            None,
-        )
-        .await;
+    let enabled = stack.enable(&key).await;
     assert_eq!(enabled.status, StatusCode::OK);
     stack.drain().await;
     let seed = receiver

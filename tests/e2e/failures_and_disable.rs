@@ -124,14 +124,7 @@ async fn the_eleventh_failure_disables_once_emails_once_and_enable_resumes() {
         "held deliveries are released oldest first"
     );
 
-    let enabled = stack
-        .call(
-            Method::POST,
-            "/v1/webhooks/outbound/enable",
-            Some(&key),
-            None,
-        )
-        .await;
+    let enabled = stack.enable(&key).await;
     assert_eq!(enabled.status, StatusCode::OK);
     assert_eq!(enabled.body["enabled"], true);
     assert_eq!(enabled.body["released"], 3 + held_early);
@@ -495,14 +488,7 @@ async fn the_owner_email_survives_an_ses_outage_and_is_capped_per_day() {
 
     // Enabled again and again onto a dead receiver: at most 3 emails a day.
     for round in 0..3 {
-        let enabled = stack
-            .call(
-                Method::POST,
-                "/v1/webhooks/outbound/enable",
-                Some(&key),
-                None,
-            )
-            .await;
+        let enabled = stack.enable(&key).await;
         assert_eq!(enabled.status, StatusCode::OK);
         fail_until_disabled(&stack, &key, &format!("r{round}")).await;
     }

@@ -13,9 +13,10 @@
 use crate::plan::{announcements, bundles, oversized, send_batches, Ready};
 use crate::Aggregator;
 use chrono::{DateTime, Utc};
+use outflow::delivery::release::restart_stalled;
 use outflow::domain::{
-    ActivityAction, ActivityEntry, ChatId, DeliveryEnvelope, PendingWindow, ReleaseOrder,
-    ReleasePhase, Timestamp, Webhook, WorkspaceId,
+    ActivityAction, ActivityEntry, ChatId, DeliveryEnvelope, PendingWindow, ReleasePhase,
+    Timestamp, Webhook, WorkspaceId,
 };
 use outflow::queue::QueueError;
 use outflow::store::{DueCursor, StoreError, TRANSACT_CHUNK};
@@ -269,12 +270,9 @@ impl Aggregator {
         if !run.restarted.insert(ws.clone()) {
             return;
         }
-        let order = ReleaseOrder::restart(ws, nonce, Timestamp::from_utc(run.now));
-        match self.queue.send_release_order(&order).await {
-            Ok(()) => tracing::warn!(workspace_id = %ws, "release stalled; queued again"),
-            Err(e) => {
-                tracing::error!(workspace_id = %ws, error = %e, "could not restart a stalled release")
-            }
+        let now = Timestamp::from_utc(run.now);
+        if let Err(e) = restart_stalled(&self.queue, ws, nonce, now).await {
+            tracing::error!(workspace_id = %ws, error = %e, "could not restart a stalled release");
         }
     }
 

@@ -139,11 +139,7 @@ pub async fn after_hold(
         return Ok(()); // Off: kept for the next enable.
     };
     if let Some(nonce) = webhook.stalled_release(now) {
-        tracing::warn!(workspace_id = %ws, "release stalled; queued again");
-        queue
-            .send_release_order(&ReleaseOrder::restart(ws, nonce, now))
-            .await?;
-        return Ok(());
+        return Ok(restart_stalled(queue, ws, nonce, now).await?);
     }
     let nonce = match webhook.release_phase(now) {
         ReleasePhase::Draining(_) => return Ok(()), // That release takes them along.
@@ -151,6 +147,21 @@ pub async fn after_hold(
         ReleasePhase::Idle => webhook.release_nonce.unwrap_or_else(rand::random),
     };
     release_held_now(store, queue, ws, nonce).await
+}
+
+/// Queues again the order of release `nonce`, stalled at `now` (holders and the
+/// aggregator notice stalls; restarts within five minutes are one).
+pub async fn restart_stalled(
+    queue: &DeliveryQueue,
+    ws: &WorkspaceId,
+    nonce: u64,
+    now: Timestamp,
+) -> Result<(), QueueError> {
+    queue
+        .send_release_order(&ReleaseOrder::restart(ws, nonce, now))
+        .await?;
+    tracing::warn!(workspace_id = %ws, "release stalled; queued again");
+    Ok(())
 }
 
 /// Starts the release `nonce` the webhook was just switched on with: with held

@@ -124,17 +124,8 @@ impl Store {
         release: u64,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        let result = self
-            .workspace_item_update(ws)
-            .update_expression("SET release_ended_ms = :now")
-            .condition_expression(
-                "release_nonce = :release AND attribute_not_exists(release_ended_ms)",
-            )
-            .expression_attribute_values(":release", n(release))
-            .expression_attribute_values(":now", n(now.millis()))
-            .send()
-            .await;
-        Ok(applied("UpdateItem", result)?.is_some())
+        self.update_draining_release(ws, release, "SET release_ended_ms = :now", now)
+            .await
     }
 
     /// Notes that release `release` moved on at `now` (it is not stalled), unless it ended
@@ -145,9 +136,23 @@ impl Store {
         release: u64,
         now: Timestamp,
     ) -> StoreResult<()> {
+        self.update_draining_release(ws, release, "SET release_progress_ms = :now", now)
+            .await
+            .map(|_| ())
+    }
+
+    /// Applies `update` (with `:now`) while release `release` is the webhook's and still
+    /// draining; true when it did.
+    async fn update_draining_release(
+        &self,
+        ws: &WorkspaceId,
+        release: u64,
+        update: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
         let result = self
             .workspace_item_update(ws)
-            .update_expression("SET release_progress_ms = :now")
+            .update_expression(update)
             .condition_expression(
                 "release_nonce = :release AND attribute_not_exists(release_ended_ms)",
             )
@@ -155,7 +160,7 @@ impl Store {
             .expression_attribute_values(":now", n(now.millis()))
             .send()
             .await;
-        applied("UpdateItem", result).map(|_| ())
+        Ok(applied("UpdateItem", result)?.is_some())
     }
 
     /// Replaces the secret at `now`; the old one keeps signing for `ROTATION_OVERLAP_MS`.
