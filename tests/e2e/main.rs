@@ -8,6 +8,7 @@
 mod aggregation;
 mod architecture;
 mod aws_faults;
+mod big_window;
 mod chaos;
 mod failures_and_disable;
 mod function_telemetry;

@@ -1,7 +1,8 @@
 //! Turning one claimed window's messages into queued deliveries (pure).
 
 use outflow::domain::{
-    Bundle, BundleId, ChatState, DeliveryEnvelope, PendingWindow, Timestamp, WindowMessage,
+    Account, Bundle, BundleId, Chat, ChatState, DeliveryEnvelope, PendingWindow, Timestamp,
+    WindowMessage,
 };
 use outflow::formats::bundle::build_parts;
 
@@ -15,17 +16,7 @@ pub fn envelopes(
 ) -> Option<Vec<DeliveryEnvelope>> {
     let bounds = window.bounds()?;
     let latest = messages.iter().max_by_key(|m| m.received_ms)?;
-    let latest_received = latest.received_ms;
-    let account = latest.event.whatsapp_account.clone();
-    let mut chat = latest.event.chat.clone();
-    chat.is_new_chat = chat_state.is_new;
-    // A conversation_updated newer than the newest message names the responsible teammate.
-    if let Some(responsible) = &chat_state.responsible {
-        if responsible.at_ms >= latest_received {
-            chat.responsible_name = responsible.name.clone();
-            chat.responsible_email = responsible.email.clone();
-        }
-    }
+    let (account, chat) = heading(latest, chat_state);
     let count = messages.len();
     let parts = build_parts(
         &account,
@@ -39,7 +30,24 @@ pub fn envelopes(
     Some(parts.into_iter().enumerate().map(part).collect())
 }
 
-fn envelope(
+/// The account and chat a bundle carries: the latest received message's, with the chat's
+/// `is_new_chat` and, when a `conversation_updated` came after that message, its
+/// responsible teammate.
+pub fn heading(latest: &WindowMessage, chat_state: &ChatState) -> (Account, Chat) {
+    let account = latest.event.whatsapp_account.clone();
+    let mut chat = latest.event.chat.clone();
+    chat.is_new_chat = chat_state.is_new;
+    if let Some(responsible) = &chat_state.responsible {
+        if responsible.at_ms >= latest.received_ms {
+            chat.responsible_name = responsible.name.clone();
+            chat.responsible_email = responsible.email.clone();
+        }
+    }
+    (account, chat)
+}
+
+/// The delivery of part `i` of `total` of a window's bundle of `count` messages.
+pub fn envelope(
     window: &PendingWindow,
     (start, end): (Timestamp, Timestamp),
     id: &BundleId,

@@ -5,6 +5,7 @@
 pub mod bundle;
 pub mod plan;
 pub mod run;
+pub mod stream;
 pub mod tick;
 
 pub use run::{AggregatorError, RunReport};

@@ -3,11 +3,9 @@
 //! SendMessageBatch calls. `run.rs` reads and writes around them.
 
 use crate::bundle::envelopes;
-use outflow::domain::{
-    ChatId, ChatState, DeliveryEnvelope, PendingWindow, WindowMessage, WorkspaceId,
-};
+use outflow::domain::{ChatId, ChatState, DeliveryEnvelope, PendingWindow, WorkspaceId};
 use outflow::queue;
-use outflow::store::Announcement;
+use outflow::store::{Announcement, WindowRead};
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
@@ -28,6 +26,50 @@ pub struct Ready {
     pub messages: usize,
 }
 
+/// A window too big to hold in memory, flushed part by part from its pages.
+#[derive(Debug, Clone)]
+pub struct BigWindow {
+    /// The window.
+    pub window: PendingWindow,
+    /// Its chat's state as this flush decided it (`is_new` only for a chat's first).
+    pub state: ChatState,
+}
+
+/// One claimed window's flush, in window order.
+#[derive(Debug, Clone)]
+pub enum Flush {
+    /// A bundle built in memory.
+    Bundle(Ready),
+    /// A window flushed part by part.
+    Stream(BigWindow),
+}
+
+impl Flush {
+    /// The window flushed.
+    pub fn window(&self) -> &PendingWindow {
+        match self {
+            Flush::Bundle(r) => &r.window,
+            Flush::Stream(big) => &big.window,
+        }
+    }
+
+    /// The bundle, when it was built in memory.
+    pub fn bundle(&self) -> Option<&Ready> {
+        match self {
+            Flush::Bundle(r) => Some(r),
+            Flush::Stream(_) => None,
+        }
+    }
+
+    /// Queue entries it needs at once; a streamed window goes alone.
+    fn entries(&self) -> usize {
+        match self {
+            Flush::Bundle(r) => r.envelopes.len(),
+            Flush::Stream(_) => usize::MAX,
+        }
+    }
+}
+
 /// The chats whose conversation a bundle of this flush may open: each chat's first
 /// window with messages announces, under its bundle id (a retried bundle decides alike).
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -39,12 +81,16 @@ pub struct Announcements {
 }
 
 /// True for a window that becomes a bundle: it has messages and real bounds.
-fn bundled(w: &PendingWindow, messages: &[WindowMessage]) -> bool {
-    !messages.is_empty() && w.bounds().is_some()
+fn bundled(w: &PendingWindow, read: &WindowRead) -> bool {
+    let has_messages = match read {
+        WindowRead::Loaded(messages) => !messages.is_empty(),
+        WindowRead::TooBig => true,
+    };
+    has_messages && w.bounds().is_some()
 }
 
 /// The announcements of the claimed windows (`messages[i]` are `claimed[i]`'s).
-pub fn announcements(claimed: &[PendingWindow], messages: &[Vec<WindowMessage>]) -> Announcements {
+pub fn announcements(claimed: &[PendingWindow], messages: &[WindowRead]) -> Announcements {
     let mut out = Announcements::default();
     for (w, m) in claimed.iter().zip(messages) {
         if bundled(w, m) && !out.first_of.contains_key(&chat_key(w)) {
@@ -63,8 +109,8 @@ pub fn announcements(claimed: &[PendingWindow], messages: &[Vec<WindowMessage>])
 /// without one (nothing landed in them, or their item is damaged).
 #[derive(Debug, Default)]
 pub struct Bundles {
-    /// Bundles, in window order (a chat's windows stay in order).
-    pub ready: Vec<Ready>,
+    /// Bundles and windows to stream, in window order (a chat's windows stay in order).
+    pub ready: Vec<Flush>,
     /// Windows with no message: finished as they are.
     pub empty: Vec<PendingWindow>,
     /// Windows whose bounds are not instants (a damaged item): left claimed, logged.
@@ -75,19 +121,19 @@ pub struct Bundles {
 /// `announced.asked[i]`). Only a chat's first bundle here can be new.
 pub fn bundles(
     claimed: Vec<PendingWindow>,
-    messages: Vec<Vec<WindowMessage>>,
+    messages: Vec<WindowRead>,
     announced: &Announcements,
     states: &[ChatState],
     permalink_base: &str,
 ) -> Bundles {
     let mut out = Bundles::default();
     let mut seen: HashSet<ChatKey> = HashSet::new();
-    for (window, messages) in claimed.into_iter().zip(messages) {
-        if messages.is_empty() {
+    for (window, read) in claimed.into_iter().zip(messages) {
+        if read == WindowRead::Loaded(Vec::new()) {
             out.empty.push(window);
             continue;
         }
-        if !bundled(&window, &messages) {
+        if !bundled(&window, &read) {
             // Decided before the chat's turn is used: its next window can open the
             // conversation.
             out.damaged.push(window);
@@ -101,13 +147,17 @@ pub fn bundles(
             .cloned()
             .unwrap_or_default();
         state.is_new &= seen.insert(key);
+        let WindowRead::Loaded(messages) = read else {
+            out.ready.push(Flush::Stream(BigWindow { window, state }));
+            continue;
+        };
         let count = messages.len();
         match envelopes(&window, messages, &state, permalink_base) {
-            Some(envelopes) => out.ready.push(Ready {
+            Some(envelopes) => out.ready.push(Flush::Bundle(Ready {
                 window,
                 envelopes,
                 messages: count,
-            }),
+            })),
             None => out.damaged.push(window),
         }
     }
@@ -123,19 +173,19 @@ pub fn oversized(r: &Ready) -> bool {
 }
 
 /// Groups bundles into SendMessageBatch calls of at most 10 entries, in order; a bundle
-/// of more parts goes alone (the queue splits it).
-pub fn send_batches(ready: &[Ready]) -> Vec<Range<usize>> {
+/// of more parts goes alone (the queue splits it), and so does a window to stream.
+pub fn send_batches(ready: &[Flush]) -> Vec<Range<usize>> {
     let mut out: Vec<Range<usize>> = Vec::new();
-    let mut entries = 0;
+    let mut entries: usize = 0;
     for (i, r) in ready.iter().enumerate() {
         match out.last_mut() {
-            Some(last) if entries + r.envelopes.len() <= queue::BATCH => {
+            Some(last) if entries.saturating_add(r.entries()) <= queue::BATCH => {
                 last.end = i + 1;
-                entries += r.envelopes.len();
+                entries += r.entries();
             }
             _ => {
                 out.push(i..i + 1);
-                entries = r.envelopes.len();
+                entries = r.entries();
             }
         }
     }
@@ -147,7 +197,7 @@ mod tests {
     use super::*;
     use outflow::domain::{
         Account, Aggregation, Chat, Direction, Message, MessageEvent, MessageId, Party, Timestamp,
-        Window,
+        Window, WindowMessage,
     };
 
     fn window(chat: &str, hour: u32) -> PendingWindow {
@@ -207,7 +257,7 @@ mod tests {
             window("a", 9),
             window("c", 9),
         ];
-        let found = [messages(0), messages(2), messages(1), messages(3)];
+        let found = [loaded(0), loaded(2), loaded(1), WindowRead::TooBig];
         let asked: Vec<(String, String)> = announcements(&claimed, &found)
             .asked
             .iter()
@@ -231,7 +281,7 @@ mod tests {
             window("b", 9),
             window("c", 9),
         ];
-        let found = vec![messages(2), messages(1), messages(0), messages(1)];
+        let found = vec![loaded(2), loaded(1), loaded(0), loaded(1)];
         let announced = announcements(&claimed, &found);
         let states = [
             ChatState {
@@ -244,6 +294,7 @@ mod tests {
         let new: Vec<(String, bool, usize)> = out
             .ready
             .iter()
+            .filter_map(Flush::bundle)
             .map(|r| {
                 let body: serde_json::Value = serde_json::from_str(&r.envelopes[0].body).unwrap();
                 (
@@ -270,7 +321,7 @@ mod tests {
         let mut damaged = window("a", 8);
         damaged.end_ms = i64::MAX;
         let claimed = vec![damaged, window("a", 9)];
-        let found = vec![messages(1), messages(1)];
+        let found = vec![loaded(1), loaded(1)];
         let announced = announcements(&claimed, &found);
         assert_eq!(announced.asked.len(), 1);
         assert_eq!(announced.asked[0].by, claimed[1].bundle_id().to_string());
@@ -281,9 +332,34 @@ mod tests {
         let out = bundles(claimed, found, &announced, &states, "https://p.example");
         assert_eq!(out.damaged.len(), 1);
         assert_eq!(out.ready.len(), 1);
-        let body: serde_json::Value =
-            serde_json::from_str(&out.ready[0].envelopes[0].body).unwrap();
+        let ready = out.ready[0].bundle().unwrap();
+        let body: serde_json::Value = serde_json::from_str(&ready.envelopes[0].body).unwrap();
         assert_eq!(body["chat"]["is_new_chat"], true);
+    }
+
+    #[test]
+    fn a_window_too_big_to_hold_is_streamed_in_its_place_and_can_open_the_chat() {
+        let claimed = vec![window("a", 8), window("a", 9), window("b", 9)];
+        let found = vec![WindowRead::TooBig, loaded(1), loaded(2)];
+        let announced = announcements(&claimed, &found);
+        assert_eq!(announced.asked[0].by, claimed[0].bundle_id().to_string());
+        let new = ChatState {
+            is_new: true,
+            responsible: None,
+        };
+        let states = [new.clone(), ChatState::default()];
+        let out = bundles(claimed, found, &announced, &states, "https://p.example");
+        let Flush::Stream(big) = &out.ready[0] else {
+            panic!("streamed: {:?}", out.ready[0]);
+        };
+        assert_eq!(big.state, new);
+        let later = out.ready[1].bundle().unwrap();
+        let body: serde_json::Value = serde_json::from_str(&later.envelopes[0].body).unwrap();
+        assert_eq!(
+            body["chat"]["is_new_chat"], false,
+            "only the chat's first is new"
+        );
+        assert_eq!(send_batches(&out.ready), [0..1, 1..3]);
     }
 
     #[test]
@@ -300,14 +376,28 @@ mod tests {
 
     #[test]
     fn batches_hold_at_most_ten_entries_in_order() {
-        let ready = |parts: usize| Ready {
-            window: window("a", 8),
-            envelopes: vec![bundle_part(); parts],
-            messages: parts,
+        let ready = |parts: usize| {
+            Flush::Bundle(Ready {
+                window: window("a", 8),
+                envelopes: vec![bundle_part(); parts],
+                messages: parts,
+            })
         };
-        let all: Vec<Ready> = [3, 4, 3, 1, 12, 2].into_iter().map(ready).collect();
+        let mut all: Vec<Flush> = [3, 4, 3, 1, 12, 2].into_iter().map(ready).collect();
         assert_eq!(send_batches(&all), [0..3, 3..4, 4..5, 5..6]);
+        all.insert(
+            1,
+            Flush::Stream(BigWindow {
+                window: window("b", 8),
+                state: ChatState::default(),
+            }),
+        );
+        assert_eq!(send_batches(&all), [0..1, 1..2, 2..5, 5..6, 6..7]);
         assert!(send_batches(&[]).is_empty());
+    }
+
+    fn loaded(n: usize) -> WindowRead {
+        WindowRead::Loaded(messages(n))
     }
 
     fn bundle_part() -> DeliveryEnvelope {

@@ -10,7 +10,8 @@
 //! `MAX_WINDOW_FAILURES` times, or can never succeed, is set aside (out of the due index,
 //! `WindowsSetAside` metric and alarm) until the tenant saves its settings or enables.
 
-use crate::plan::{announcements, bundles, oversized, send_batches, Ready};
+use crate::plan::{announcements, bundles, oversized, send_batches, BigWindow, Flush, Ready};
+use crate::stream::Streamed;
 use crate::Aggregator;
 use chrono::{DateTime, Utc};
 use outflow::delivery::release::restart_stalled;
@@ -19,7 +20,7 @@ use outflow::domain::{
     Timestamp, Webhook, WorkspaceId,
 };
 use outflow::queue::QueueError;
-use outflow::store::{DueCursor, StoreError, TRANSACT_CHUNK};
+use outflow::store::{DueCursor, StoreError, WindowRead, TRANSACT_CHUNK};
 use outflow::telemetry::metrics;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -200,11 +201,7 @@ impl Aggregator {
         &self,
         claimed: Vec<PendingWindow>,
         run: &mut Run,
-    ) -> (
-        Vec<PendingWindow>,
-        Vec<Vec<outflow::domain::WindowMessage>>,
-        HashSet<ChatKey>,
-    ) {
+    ) -> (Vec<PendingWindow>, Vec<WindowRead>, HashSet<ChatKey>) {
         let read = self.store.windows_messages(&claimed).await;
         let (mut ok, mut messages, mut failed) = (Vec::new(), Vec::new(), Vec::new());
         for (w, result) in claimed.into_iter().zip(read) {
@@ -282,19 +279,25 @@ impl Aggregator {
     /// later ones this run. A bundle the queue can never take is set aside at once.
     async fn enqueue(
         &self,
-        ready: Vec<Ready>,
+        ready: Vec<Flush>,
         run: &mut Run,
         finished: &mut Vec<PendingWindow>,
         blocked: &mut HashSet<ChatKey>,
     ) {
         for batch in send_batches(&ready) {
             if run.past_deadline() {
-                // Left claimed: a later run sends them once the claims go stale.
                 run.report.complete = false;
-                return;
+                return self.let_go(&ready[batch.start..], run).await;
+            }
+            if let [Flush::Stream(big)] = &ready[batch.clone()] {
+                if !blocked.contains(&chat_key(&big.window)) {
+                    self.flush_big(big, run, finished, blocked).await;
+                }
+                continue;
             }
             let group: Vec<&Ready> = ready[batch]
                 .iter()
+                .filter_map(Flush::bundle)
                 .filter(|r| !blocked.contains(&chat_key(&r.window)))
                 .collect();
             let all: Vec<DeliveryEnvelope> =
@@ -308,6 +311,58 @@ impl Aggregator {
                     blocked.insert(chat_key(&r.window));
                     self.window_failed(&r.window, &why, run).await;
                 }
+            }
+        }
+    }
+
+    /// A window too big to hold, streamed part by part. One the run could not finish
+    /// (its deadline, a lost claim) is let go for the next run, which goes on from its
+    /// progress; one that failed counts a failure. Either way its chat waits.
+    async fn flush_big(
+        &self,
+        big: &BigWindow,
+        run: &mut Run,
+        finished: &mut Vec<PendingWindow>,
+        blocked: &mut HashSet<ChatKey>,
+    ) {
+        let w = &big.window;
+        match self.stream(big, &run.id, run.deadline).await {
+            Ok(Streamed::Done {
+                parts,
+                sent,
+                messages,
+            }) => {
+                if parts > 0 {
+                    let report = &mut run.report;
+                    report.bundles_enqueued += 1;
+                    report.parts_enqueued += sent;
+                    report.messages_bundled += messages;
+                    metrics::bundle_built(messages);
+                    tracing::info!(workspace_id = %w.workspace_id, bundle_id = %w.bundle_id(), messages, parts, sent, "big bundle enqueued part by part");
+                }
+                finished.push(w.clone());
+            }
+            Ok(Streamed::Stopped { sent }) => {
+                run.report.parts_enqueued += sent;
+                run.report.complete = false;
+                blocked.insert(chat_key(w));
+                if let Err(e) = self.store.unclaim_window(w, &run.id).await {
+                    tracing::error!(error = %e, "could not let go of a window streamed in part");
+                }
+            }
+            Err(why) => {
+                blocked.insert(chat_key(w));
+                self.window_failed(w, &why, run).await;
+            }
+        }
+    }
+
+    /// Lets go of claimed windows the deadline left unsent, so the next run takes them at
+    /// once instead of after `STALE_CLAIM`.
+    async fn let_go(&self, unsent: &[Flush], run: &Run) {
+        for f in unsent {
+            if let Err(e) = self.store.unclaim_window(f.window(), &run.id).await {
+                tracing::error!(error = %e, "could not let go of an unsent window");
             }
         }
     }

@@ -33,7 +33,18 @@ pub enum EmulatorError {
     /// The function reported an invocation error.
     #[error("the function reported an error: {0}")]
     Failed(String),
+    /// The function's resident memory passed its memory size, and it was killed.
+    #[error("out of memory: peak {peak_kib} KiB over the function's {limit_mib} MB")]
+    OutOfMemory {
+        /// Peak resident memory when it was killed (KiB).
+        peak_kib: u64,
+        /// The function's memory size (MB, as Lambda counts them: MiB).
+        limit_mib: u64,
+    },
 }
+
+/// The memory size the template gives every function (its `Globals`).
+pub const TEMPLATE_MEMORY_MIB: u64 = 256;
 
 /// One event waiting for the function's next poll.
 struct Pending {
@@ -235,16 +246,30 @@ pub struct FunctionProcess {
     child: Child,
     started: Instant,
     output: Arc<Mutex<Vec<String>>>,
+    memory_mib: u64,
 }
 
 impl FunctionProcess {
     /// Starts `binary` as Lambda would (`AWS_LAMBDA_*` set, JSON log format), with `env`
-    /// added (the `OUTFLOW_*` settings, the AWS endpoint and credentials).
+    /// added (the `OUTFLOW_*` settings, the AWS endpoint and credentials), at the
+    /// template's memory size.
     pub fn spawn(
         binary: &FsPath,
         function_name: &str,
         api: &RuntimeApi,
         env: &[(String, String)],
+    ) -> Result<Self, EmulatorError> {
+        Self::spawn_sized(binary, function_name, api, env, TEMPLATE_MEMORY_MIB)
+    }
+
+    /// As [`Self::spawn`], with a memory size of `memory_mib`: like Lambda, an invocation
+    /// whose process grows past it is killed ([`EmulatorError::OutOfMemory`]).
+    pub fn spawn_sized(
+        binary: &FsPath,
+        function_name: &str,
+        api: &RuntimeApi,
+        env: &[(String, String)],
+        memory_mib: u64,
     ) -> Result<Self, EmulatorError> {
         if !binary.is_file() {
             return Err(EmulatorError::NotBuilt(binary.to_path_buf()));
@@ -254,7 +279,7 @@ impl FunctionProcess {
             .env("AWS_LAMBDA_RUNTIME_API", api.address().to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", function_name)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mib.to_string())
             .env(
                 "AWS_LAMBDA_LOG_GROUP_NAME",
                 format!("/aws/lambda/{function_name}"),
@@ -279,6 +304,7 @@ impl FunctionProcess {
             child,
             started,
             output,
+            memory_mib,
         })
     }
 
@@ -323,28 +349,40 @@ impl FunctionProcess {
 
     /// Peak resident memory so far in KiB (Linux `VmHWM`).
     pub fn peak_rss_kib(&self) -> Option<u64> {
-        let pid = self.child.id()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        peak_rss_kib(self.child.id()?)
     }
 
-    /// Invokes the function as Lambda does with a timeout: `deadline` from now is the
-    /// invocation's deadline (`Lambda-Runtime-Deadline-Ms`), and a function that has not
-    /// answered by then is killed. `Ok(None)`: it was killed.
+    /// Invokes the function as Lambda does with a timeout and a memory size: `deadline`
+    /// from now is the invocation's deadline (`Lambda-Runtime-Deadline-Ms`), and a
+    /// function that has not answered by then is killed (`Ok(None)`); one whose resident
+    /// memory passes its memory size is killed at once ([`EmulatorError::OutOfMemory`]).
     pub async fn invoke_or_kill(
         &mut self,
         api: &RuntimeApi,
         event: &Value,
         deadline: Duration,
     ) -> Result<Option<Value>, EmulatorError> {
-        match api.invoke(event, deadline).await {
+        let limit_kib = self.memory_mib * 1024;
+        let pid = self.child.id();
+        let over_limit = poll_until(deadline + Duration::from_secs(1), MEMORY_POLL, || {
+            pid.and_then(peak_rss_kib).filter(|&peak| peak > limit_kib)
+        });
+        let answer = tokio::select! {
+            answer = api.invoke(event, deadline) => answer,
+            Some(peak_kib) = over_limit => Err(EmulatorError::OutOfMemory {
+                peak_kib,
+                limit_mib: self.memory_mib,
+            }),
+        };
+        match answer {
             Ok(answer) => Ok(Some(answer)),
             Err(EmulatorError::Timeout(_)) => {
                 self.child.kill().await?;
                 Ok(None)
+            }
+            Err(e @ EmulatorError::OutOfMemory { .. }) => {
+                self.child.kill().await?;
+                Err(e)
             }
             Err(e) => Err(e),
         }
@@ -355,6 +393,19 @@ impl FunctionProcess {
         let _ = self.child.kill().await;
     }
 }
+
+/// Peak resident memory of process `pid` in KiB (Linux `VmHWM`).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// How often an invocation's memory is looked at; the peak (`VmHWM`) misses nothing in
+/// between, the kill only comes up to this much later.
+const MEMORY_POLL: Duration = Duration::from_millis(5);
 
 /// Checks every `step` until `check` gives a value or `timeout` has passed.
 async fn poll_until<T>(

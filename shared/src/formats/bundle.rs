@@ -2,7 +2,7 @@
 //! numbered parts when one window's bundle would not fit in an SQS message.
 
 use super::escaped::{escaped_json_len, twice_escaped_len};
-use crate::domain::{Account, Bundle, Chat, Message, MessageId};
+use crate::domain::{Account, Bundle, Chat, Message, MessageId, Timestamp};
 use chrono::{Datelike, Timelike};
 use html_escape::{encode_single_quoted_attribute, encode_text};
 
@@ -76,8 +76,8 @@ fn message_cost(m: &Message, line: &str) -> usize {
 }
 
 /// A part's size before any message: every other field, at its widest (part numbers
-/// present, the link to `first`).
-fn part_overhead(account: &Account, chat: &Chat, first: &Message, permalink_base: &str) -> usize {
+/// present, the link to its first message).
+fn part_overhead(account: &Account, chat: &Chat, first: &Sized, permalink_base: &str) -> usize {
     encoded_len(&Bundle {
         whatsapp_account: account.clone(),
         chat: chat.clone(),
@@ -90,33 +90,90 @@ fn part_overhead(account: &Account, chat: &Chat, first: &Message, permalink_base
     })
 }
 
-fn build(
+/// What fitting a message into a part needs to know of it: a few bytes in place of the
+/// message, so a window too big to hold can be sized in one pass and built in another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sized {
+    /// What it adds to a part as it travels (its JSON, a comma and its digest line).
+    cost: usize,
+    timestamp: Timestamp,
+    message_id: MessageId,
+}
+
+impl Sized {
+    /// The size of `m` in a part.
+    pub fn of(m: &Message) -> Self {
+        Self {
+            cost: message_cost(m, &digest_line(m, None)),
+            timestamp: m.timestamp,
+            message_id: m.message_id.clone(),
+        }
+    }
+}
+
+/// How many messages each part takes: parts are filled in order up to the limit (the
+/// sizes are exact and the overhead is taken at its widest, so every part fits); a
+/// message too big for a part of its own goes alone.
+pub fn part_lengths(
+    account: &Account,
+    chat: &Chat,
+    sized: &[Sized],
+    permalink_base: &str,
+) -> Vec<usize> {
+    let mut lengths = Vec::new();
+    let mut start = 0;
+    while start < sized.len() {
+        let overhead = part_overhead(account, chat, &sized[start], permalink_base);
+        let budget = MAX_ENCODED_BODY_BYTES.saturating_sub(overhead);
+        let (mut end, mut used) = (start, 0);
+        while end < sized.len() && used + sized[end].cost <= budget {
+            used += sized[end].cost;
+            end += 1;
+        }
+        let end = end.max(start + 1);
+        lengths.push(end - start);
+        start = end;
+    }
+    lengths
+}
+
+/// Part `index` (0-based) of `total`, numbered when there is more than one. A message
+/// too big for a part of its own keeps its full text in `messages`; its digest line is
+/// cut.
+pub fn build_part(
     account: &Account,
     chat: &Chat,
     messages: Vec<Message>,
-    lines: &[String],
+    (index, total): (usize, usize),
     permalink_base: &str,
 ) -> Bundle {
-    let first = messages.first().expect("a bundle has messages");
-    let last = messages.last().expect("a bundle has messages");
+    let first = messages.first().expect("a part has messages");
+    let last = messages.last().expect("a part has messages");
+    let mut lines: Vec<String> = messages.iter().map(|m| digest_line(m, None)).collect();
+    if let [single] = messages.as_slice() {
+        let sized = Sized::of(single);
+        let overhead = part_overhead(account, chat, &sized, permalink_base);
+        if overhead + sized.cost > MAX_ENCODED_BODY_BYTES {
+            lines = vec![digest_line(single, Some(OVERSIZED_LINE_CHARS))];
+        }
+    }
     let mut aggregation = lines.concat();
     aggregation.push_str(&digest_link(&permalink(permalink_base, &first.message_id)));
+    let numbered = (total > 1).then_some(total as u32);
     Bundle {
         whatsapp_account: account.clone(),
         chat: chat.clone(),
         first_message_timestamp: first.timestamp,
         last_message_timestamp: last.timestamp,
-        messages,
         aggregation,
-        part: None,
-        parts: None,
+        part: numbered.map(|_| index as u32 + 1),
+        parts: numbered,
+        messages,
     }
 }
 
 /// The bundle of one chat's window: one part, or numbered parts that each fit the queue.
-/// Messages are ordered by timestamp (then id, so equal instants order stably). Each
-/// message is serialized once to learn its size; parts are filled in order up to the limit
-/// (the sizes are exact and the overhead is taken at its widest, so every part fits).
+/// Messages are ordered by timestamp (then id, so equal instants order stably).
 pub fn build_parts(
     account: &Account,
     chat: &Chat,
@@ -124,56 +181,18 @@ pub fn build_parts(
     permalink_base: &str,
 ) -> Vec<Bundle> {
     messages.sort_by(|a, b| (a.timestamp, &a.message_id).cmp(&(b.timestamp, &b.message_id)));
-    let lines: Vec<String> = messages.iter().map(|m| digest_line(m, None)).collect();
-    let costs: Vec<usize> = messages
-        .iter()
-        .zip(&lines)
-        .map(|(m, line)| message_cost(m, line))
-        .collect();
-    let mut parts = Vec::new();
+    let sized: Vec<Sized> = messages.iter().map(Sized::of).collect();
+    let lengths = part_lengths(account, chat, &sized, permalink_base);
+    let total = lengths.len();
     let mut rest = messages.into_iter();
-    let mut start = 0;
-    while start < costs.len() {
-        let first = rest.as_slice().first().expect("messages remain");
-        let budget = MAX_ENCODED_BODY_BYTES.saturating_sub(part_overhead(
-            account,
-            chat,
-            first,
-            permalink_base,
-        ));
-        let mut end = start;
-        let mut used = 0;
-        while end < costs.len() && used + costs[end] <= budget {
-            used += costs[end];
-            end += 1;
-        }
-        if end == start {
-            // One message too big for a part of its own: its text stays whole in
-            // `messages`, its digest line is cut.
-            let single: Vec<Message> = rest.by_ref().take(1).collect();
-            let line = digest_line(&single[0], Some(OVERSIZED_LINE_CHARS));
-            parts.push(build(account, chat, single, &[line], permalink_base));
-            start += 1;
-        } else {
-            let part: Vec<Message> = rest.by_ref().take(end - start).collect();
-            parts.push(build(
-                account,
-                chat,
-                part,
-                &lines[start..end],
-                permalink_base,
-            ));
-            start = end;
-        }
-    }
-    let count = parts.len() as u32;
-    if count > 1 {
-        for (i, part) in parts.iter_mut().enumerate() {
-            part.part = Some(i as u32 + 1);
-            part.parts = Some(count);
-        }
-    }
-    parts
+    lengths
+        .into_iter()
+        .enumerate()
+        .map(|(i, len)| {
+            let part = rest.by_ref().take(len).collect();
+            build_part(account, chat, part, (i, total), permalink_base)
+        })
+        .collect()
 }
 
 #[cfg(test)]

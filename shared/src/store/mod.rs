@@ -30,7 +30,10 @@ pub use kept::{KeptDelivery, KeptKey};
 pub use messages::NewMessage;
 pub use request_log::{LOG_LIMIT, LOG_RETENTION_DAYS};
 pub use transact::TRANSACT_CHUNK;
-pub use windows::{DueCursor, DuePage, UnreadableWindow, WindowMessages};
+pub use windows::{
+    DueCursor, DuePage, UnreadableWindow, WindowMessages, WindowPageCursor, WindowRead,
+    LOADED_WINDOW_BYTES,
+};
 
 /// A DynamoDB item.
 pub(crate) type Item = HashMap<String, AttributeValue>;

@@ -71,8 +71,26 @@ pub struct DuePage {
     pub failed_shards: Vec<(u32, StoreError)>,
 }
 
+/// Most bytes of stored messages a flush holds for one window: a bigger window (a busy
+/// group chat's day can be 50,000 messages) is left to be flushed part by part from its
+/// pages (`window_page`), so a run of 100 windows holds at most about 13 MB of them.
+pub const LOADED_WINDOW_BYTES: usize = 128 * 1024;
+
+/// What a flush read of one window found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WindowRead {
+    /// Its messages, in timestamp order, with edits applied.
+    Loaded(Vec<WindowMessage>),
+    /// More than [`LOADED_WINDOW_BYTES`]: read it page by page instead.
+    TooBig,
+}
+
 /// Each window's messages, or why they could not be read (only that window's).
-pub type WindowMessages = Vec<StoreResult<Vec<WindowMessage>>>;
+pub type WindowMessages = Vec<StoreResult<WindowRead>>;
+
+/// Where a page-by-page read of one window's messages goes on.
+#[derive(Debug, Clone)]
+pub struct WindowPageCursor(Item);
 
 impl Store {
     /// One page of every shard's windows due at or before `due_ms`, oldest first within a
@@ -234,59 +252,135 @@ impl Store {
         Ok(super::applied("UpdateItem", result)?.is_some())
     }
 
-    /// Every message of each window, in timestamp order, with edits applied. One Query
-    /// (paged) per bucket reads the range between the first and the last window's prefix.
-    /// A bucket that cannot be read, or a message item that is not one, fails only the
-    /// windows concerned.
+    /// Every message of each window, in timestamp order, with edits applied, or
+    /// [`WindowRead::TooBig`] for a window past [`LOADED_WINDOW_BYTES`] (its messages are
+    /// dropped and the read skips past them). One Query (paged) per bucket reads the range
+    /// between the first and the last window's prefix. A bucket that cannot be read, or a
+    /// message item that is not one, fails only the windows concerned.
     pub async fn windows_messages(&self, windows: &[PendingWindow]) -> WindowMessages {
         let slot: HashMap<Key, usize> = windows
             .iter()
             .enumerate()
             .map(|(i, w)| ((keys::workspace_pk(&w.workspace_id), member_of(w)), i))
             .collect();
-        let mut messages: WindowMessages = vec![Ok(Vec::new()); windows.len()];
+        let mut read = Reads {
+            messages: vec![Ok(WindowRead::Loaded(Vec::new())); windows.len()],
+            bytes: vec![0; windows.len()],
+        };
         for (bucket, (from, to)) in bucket_ranges(windows) {
             if let Err(e) = self
-                .read_bucket(&bucket, (&from, &to), &slot, &mut messages)
+                .read_bucket(&bucket, (from, &to), (windows, &slot), &mut read)
                 .await
             {
                 // Only the windows of this bucket wait for another run.
                 for (i, w) in windows.iter().enumerate() {
                     if window_items::bucket(w) == bucket {
-                        messages[i] = Err(e.clone());
+                        read.messages[i] = Err(e.clone());
                     }
                 }
             }
         }
-        messages
+        read.messages
     }
 
-    /// Reads one bucket's range into the windows' slots.
+    /// Reads one bucket's range into the windows' slots. When a window turns out too big,
+    /// the Query starts again right after its messages instead of paging through them.
     async fn read_bucket(
         &self,
         bucket: &str,
-        (from, to): (&str, &str),
-        slot: &HashMap<Key, usize>,
-        messages: &mut WindowMessages,
+        (mut from, to): (String, &str),
+        (windows, slot): (&[PendingWindow], &HashMap<Key, usize>),
+        read: &mut Reads,
     ) -> StoreResult<()> {
         let mut start = None;
         loop {
-            let (items, next) = self.bucket_page(bucket, from, to, start).await?;
-            for item in items {
-                let Some(i) = slot_of(&item, slot) else {
-                    continue;
-                };
-                match (window_message(&item), &mut messages[i]) {
-                    (Ok(m), Ok(list)) => list.push(m),
-                    (Err(e), slot) => *slot = Err(e),
-                    (Ok(_), Err(_)) => {}
-                }
-            }
-            match next {
-                Some(key) => start = Some(key),
-                None => return Ok(()),
+            let (items, next) = self.bucket_page(bucket, &from, to, start).await?;
+            start = next;
+            if let Some(i) = read.add_page(items, slot) {
+                // A fresh Query from right after the too-big window's messages.
+                from = format!("{}~", member_prefix(&windows[i]));
+                start = None;
+            } else if start.is_none() {
+                return Ok(());
             }
         }
+    }
+
+    /// One page of one window's messages, in timestamp order, with edits applied, and
+    /// where the next page starts (`None`: that was the last).
+    pub async fn window_page(
+        &self,
+        w: &PendingWindow,
+        at: Option<WindowPageCursor>,
+    ) -> StoreResult<(Vec<WindowMessage>, Option<WindowPageCursor>)> {
+        let from = member_prefix(w);
+        let to = format!("{from}~");
+        let (items, next) = self
+            .bucket_page(&bucket(w), &from, &to, at.map(|c| c.0))
+            .await?;
+        let slot = HashMap::from([((keys::workspace_pk(&w.workspace_id), member_of(w)), 0)]);
+        let messages = items
+            .iter()
+            .filter(|item| slot_of(item, &slot).is_some())
+            .map(window_message)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((messages, next.map(WindowPageCursor)))
+    }
+
+    /// Parts of a window's bundle already queued by an earlier, unfinished flush.
+    pub async fn window_parts_sent(&self, w: &PendingWindow) -> StoreResult<u32> {
+        let (pk, sk) = window_key(w);
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .projection_expression("parts_sent")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        Ok(out
+            .item
+            .and_then(|item| item.get("parts_sent")?.as_n().ok()?.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Records that the first `parts` parts of a window's bundle are queued, while `run`
+    /// still holds its claim; false when it no longer does (another run, or a settings
+    /// save, took the window back).
+    pub async fn save_window_progress(
+        &self,
+        w: &PendingWindow,
+        run: &str,
+        parts: u32,
+    ) -> StoreResult<bool> {
+        let (pk, sk) = window_key(w);
+        let result = self
+            .update(s(pk), s(sk))
+            .update_expression("SET parts_sent = :parts")
+            .condition_expression("claimed_by = :run")
+            .expression_attribute_values(":parts", n(parts))
+            .expression_attribute_values(":run", s(run))
+            .send()
+            .await;
+        Ok(super::applied("UpdateItem", result)?.is_some())
+    }
+
+    /// Lets go of a window `run` holds, so the next run goes on with it at once instead
+    /// of waiting for the claim to go stale.
+    pub async fn unclaim_window(&self, w: &PendingWindow, run: &str) -> StoreResult<()> {
+        let (pk, sk) = window_key(w);
+        let result = self
+            .update(s(pk), s(sk))
+            .update_expression("REMOVE claimed_at, claimed_by")
+            .condition_expression("claimed_by = :run")
+            .expression_attribute_values(":run", s(run))
+            .send()
+            .await;
+        super::applied("UpdateItem", result)?;
+        Ok(())
     }
 
     /// Counts one failed flush of a window; returns how many it has had.
@@ -355,6 +449,55 @@ impl Store {
             .await
             .map_err(|e| StoreError::dynamo("Query", e))?;
         Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+    }
+}
+
+/// Messages read so far by `windows_messages`, and their stored bytes per window.
+struct Reads {
+    messages: WindowMessages,
+    bytes: Vec<usize>,
+}
+
+/// What adding an item to its window's read did.
+#[derive(Debug, PartialEq, Eq)]
+enum Added {
+    Kept,
+    TooBig,
+}
+
+impl Reads {
+    /// Adds a page of items; stops at the first window that turns out too big (its index).
+    fn add_page(&mut self, items: Vec<Item>, slot: &HashMap<Key, usize>) -> Option<usize> {
+        for item in items {
+            let Some(i) = slot_of(&item, slot) else {
+                continue;
+            };
+            if self.add(i, &item) == Added::TooBig {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// Adds a message item to window `i`; past [`LOADED_WINDOW_BYTES`] its messages are
+    /// dropped and it is marked too big.
+    fn add(&mut self, i: usize, item: &Item) -> Added {
+        self.bytes[i] += item
+            .get("event")
+            .and_then(|v| v.as_s().ok())
+            .map_or(0, String::len);
+        if self.bytes[i] > LOADED_WINDOW_BYTES {
+            if self.messages[i].is_ok() {
+                self.messages[i] = Ok(WindowRead::TooBig);
+            }
+            return Added::TooBig;
+        }
+        match (window_message(item), &mut self.messages[i]) {
+            (Ok(m), Ok(WindowRead::Loaded(list))) => list.push(m),
+            (Err(e), slot) => *slot = Err(e),
+            _ => {}
+        }
+        Added::Kept
     }
 }
 

@@ -1,0 +1,164 @@
+//! A window bigger than the aggregator's memory: one chat's day of messages at the text
+//! limit. The real aggregator binary flushes it under the local runtime API emulator at
+//! the template's memory size (256 MB; the emulator kills it past that, as Lambda does):
+//! a first invocation stops at its deadline midway, the next goes on from there, and the
+//! receiver gets every message once, in order, in numbered parts, beside the small
+//! windows of the same run.
+
+use outflow_e2e::{Receiver, TestStack};
+use outflow_local::runtime_api::{sibling_binary, FunctionProcess, RuntimeApi};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Messages in the big window, and the characters of each text (near the 64 KiB limit):
+/// about 85 MB stored, a third of the function's memory; ingested 16 to a request (the
+/// 1 MiB body limit).
+const MESSAGES: usize = 1_400;
+const TEXT_CHARS: usize = 60_000;
+const PER_REQUEST: usize = 16;
+/// Small chats flushed in the same runs, some in the big window's bucket.
+const SMALL_CHATS: usize = 12;
+
+fn message(chat: &str, n: usize, text: String) -> Value {
+    let mut v: Value = serde_json::from_str(include_str!(
+        "../../../shared/fixtures/timelines_message_example.json"
+    ))
+    .unwrap();
+    v["chat"]["chat_id"] = chat.into();
+    v["chat"]["is_group"] = true.into();
+    v["message"]["message_id"] = format!("{chat}-{n:05}").into();
+    // One message a second from 01:00, all inside one UTC day.
+    let at = chrono::DateTime::parse_from_rfc3339("2026-03-01T01:00:00Z").unwrap()
+        + chrono::Duration::seconds(n as i64);
+    v["message"]["timestamp"] = at.format("%Y-%m-%dT%H:%M:%S%z").to_string().into();
+    v["message"]["text"] = text.into();
+    v
+}
+
+async fn ingest(stack: &TestStack, key: &str, events: Vec<Value>) {
+    let r = stack
+        .ingest(key, json!({ "events": events }).to_string())
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+}
+
+/// One aggregator invocation as of the day's end plus grace, with `timeout`.
+async fn aggregate(process: &mut FunctionProcess, api: &RuntimeApi, timeout: Duration) -> Value {
+    let started = Instant::now();
+    let report = process
+        .invoke_or_kill(api, &json!({ "time": "2026-03-02T00:05:00Z" }), timeout)
+        .await
+        .unwrap_or_else(|e| panic!("{e}; output: {:?}", process.lines()))
+        .expect("answered before its deadline");
+    println!(
+        "run of {timeout:?}: {:?}, peak RSS {:?} KiB: {report}",
+        started.elapsed(),
+        process.peak_rss_kib()
+    );
+    report
+}
+
+#[tokio::test]
+async fn a_window_far_bigger_than_the_aggregators_memory_flushes_in_parts() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace(&stack.unique_email("big-window")).await;
+    stack.set_time("2026-03-01T00:30:00Z");
+    stack.register_with(&key, &receiver.url(), "24h").await;
+    stack.set_time("2026-03-01T23:00:00Z");
+    let started = Instant::now();
+    for batch in (0..MESSAGES).collect::<Vec<_>>().chunks(PER_REQUEST) {
+        let text = |n: usize| format!("{n:05} {}", "x".repeat(TEXT_CHARS));
+        let events = batch.iter().map(|&n| message("busy", n, text(n))).collect();
+        ingest(&stack, &key, events).await;
+    }
+    let small = (0..SMALL_CHATS)
+        .flat_map(|c| (0..2).map(move |n| message(&format!("small{c:02}"), n, "hi".into())))
+        .collect();
+    ingest(&stack, &key, small).await;
+    println!("ingested {MESSAGES} messages in {:?}", started.elapsed());
+
+    let api = RuntimeApi::start().await.unwrap();
+    let mut aggregator = FunctionProcess::spawn(
+        &sibling_binary("outflow-aggregator"),
+        "big-window-aggregator",
+        &api,
+        &stack.function_env("big-window"),
+    )
+    .unwrap();
+    aggregator
+        .ready(&api, Duration::from_secs(30))
+        .await
+        .unwrap();
+    // 50 s leaves 30 s of work before the aggregator's 20 s margin: past the first pass
+    // over the big window, not through its parts.
+    let first = aggregate(&mut aggregator, &api, Duration::from_secs(50)).await;
+    assert_eq!(first["complete"], false, "stopped by its deadline: {first}");
+    let second = aggregate(&mut aggregator, &api, Duration::from_secs(300)).await;
+    aggregator.stop().await;
+    assert_eq!(second["complete"], true, "{second}");
+    assert_eq!(
+        second["windows_skipped"], 0,
+        "what the first left is let go at once"
+    );
+    let runs = [&first, &second];
+    let total = |field: &str| -> u64 { runs.iter().map(|r| r[field].as_u64().unwrap()).sum() };
+    assert_eq!(total("bundles_enqueued"), 1 + SMALL_CHATS as u64);
+    assert_eq!(
+        total("messages_bundled"),
+        (MESSAGES + 2 * SMALL_CHATS) as u64
+    );
+    let big_parts_first = first["parts_enqueued"].as_u64().unwrap() as usize;
+
+    let started = Instant::now();
+    stack.drain().await;
+    println!("delivered in {:?}", started.elapsed());
+    let mut by_chat: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for r in receiver.received() {
+        let body = r.json();
+        let chat = body["chat"]["chat_id"].as_str().unwrap().to_string();
+        assert!(
+            r.body.len() <= 256 * 1024,
+            "a part of {} bytes",
+            r.body.len()
+        );
+        by_chat.entry(chat).or_default().push(body);
+    }
+    let busy = by_chat.remove("busy").unwrap();
+    let parts = busy.len();
+    assert!(
+        (1..parts).contains(&big_parts_first),
+        "the first run queued part of the big bundle ({big_parts_first} of {parts})"
+    );
+    assert_eq!(
+        total("parts_enqueued") as usize,
+        parts + SMALL_CHATS,
+        "no part queued twice"
+    );
+    let mut ids = Vec::new();
+    for (i, body) in busy.iter().enumerate() {
+        assert_eq!(body["part"], i + 1);
+        assert_eq!(body["parts"], parts);
+        ids.extend(
+            body["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["message_id"].clone()),
+        );
+    }
+    let expected: Vec<Value> = (0..MESSAGES)
+        .map(|n| format!("busy-{n:05}").into())
+        .collect();
+    assert_eq!(ids, expected, "every message once, in order");
+    assert_eq!(by_chat.len(), SMALL_CHATS, "every small chat's bundle");
+    for (chat, bundles) in by_chat {
+        assert_eq!(bundles.len(), 1, "{chat}");
+        assert_eq!(
+            bundles[0]["messages"].as_array().unwrap().len(),
+            2,
+            "{chat}"
+        );
+    }
+}
