@@ -40,16 +40,16 @@ lint: setup
 	$(SAM) validate --lint --template template.yaml --region us-east-1
 
 ## test: lint, the binaries (the telemetry tests run them against a local Lambda runtime API),
-## unit and end-to-end tests against moto on 127.0.0.1:$(TEST_PORT), the chaos tests (their
-## figures printed), the README walkthrough with the real local runner binary, then the
+## unit and end-to-end tests against moto on 127.0.0.1:$(TEST_PORT), the chaos run (second
+## edition, its figures printed), the README walkthrough with the real local runner binary, then the
 ## x86_64 Lambda zips with their sizes and init times
 test: lint
 	infra/local-stack.sh start $(TEST_PORT)
 	trap 'infra/local-stack.sh stop $(TEST_PORT)' EXIT; \
 	export $(AWS_ENV) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_PORT) OUTFLOW_ALLOW_LOOPBACK_TARGETS=1; \
 	cargo build --workspace --bins --locked && \
-	cargo test --workspace --locked -- --skip a_flaky_receiver_and_sender_crashes && \
-	cargo test --locked -p outflow-e2e --test e2e a_flaky_receiver_and_sender_crashes -- --nocapture && \
+	cargo test --workspace --locked -- --skip chaos_second_edition && \
+	cargo test --locked -p outflow-e2e --test e2e chaos_second_edition -- --nocapture && \
 	$(AWS_ENV) infra/smoke-walkthrough.sh $(TEST_PORT)
 	$(MAKE) --no-print-directory bench-smoke
 

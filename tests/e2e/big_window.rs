@@ -1,9 +1,9 @@
-//! A window bigger than the aggregator's memory: one chat's day of messages at the text
-//! limit. The real aggregator binary flushes it under the local runtime API emulator at
-//! the template's memory size (256 MB; the emulator kills it past that, as Lambda does):
-//! a first invocation stops at its deadline midway, the next goes on from there, and the
-//! receiver gets every message once, in order, in numbered parts, beside the small
-//! windows of the same run.
+//! A window too big for the aggregator's memory as it was: one chat's day of messages at
+//! the text limit. The real aggregator binary flushes it under the local runtime API
+//! emulator at 128 MB (the emulator kills it past that, as Lambda does):
+//! the small windows of the same run go out first, invocations stopped by their deadline
+//! midway are continued by the next from their saved progress, and the receiver gets
+//! every message once, in order, in numbered parts.
 
 use outflow_e2e::{Receiver, TestStack};
 use outflow_local::runtime_api::{sibling_binary, FunctionProcess, RuntimeApi};
@@ -12,13 +12,16 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Messages in the big window, and the characters of each text (near the 64 KiB limit):
-/// about 85 MB stored, a third of the function's memory; ingested 16 to a request (the
-/// 1 MiB body limit).
-const MESSAGES: usize = 1_400;
+/// about 48 MB stored, three eighths of the function's memory; ingested 16 to a request
+/// (the 1 MiB body limit).
+const MESSAGES: usize = 800;
 const TEXT_CHARS: usize = 60_000;
 const PER_REQUEST: usize = 16;
 /// Small chats flushed in the same runs, some in the big window's bucket.
 const SMALL_CHATS: usize = 12;
+/// The function's memory size: Lambda's smallest (the template gives 256 MB; a window
+/// flushed in bounded memory fits either, and the smaller one keeps the test short).
+const MEMORY_MB: u64 = 128;
 
 fn message(chat: &str, n: usize, text: String) -> Value {
     let mut v: Value = serde_json::from_str(include_str!(
@@ -80,36 +83,51 @@ async fn a_window_far_bigger_than_the_aggregators_memory_flushes_in_parts() {
     println!("ingested {MESSAGES} messages in {:?}", started.elapsed());
 
     let api = RuntimeApi::start().await.unwrap();
-    let mut aggregator = FunctionProcess::spawn(
+    let mut aggregator = FunctionProcess::spawn_sized(
         &sibling_binary("outflow-aggregator"),
         "big-window-aggregator",
         &api,
         &stack.function_env("big-window"),
+        MEMORY_MB,
     )
     .unwrap();
     aggregator
         .ready(&api, Duration::from_secs(30))
         .await
         .unwrap();
-    // 50 s leaves 30 s of work before the aggregator's 20 s margin: past the first pass
-    // over the big window, not through its parts.
-    let first = aggregate(&mut aggregator, &api, Duration::from_secs(50)).await;
-    assert_eq!(first["complete"], false, "stopped by its deadline: {first}");
-    let second = aggregate(&mut aggregator, &api, Duration::from_secs(300)).await;
+    // Invocations of 40 s (20 s of work before the aggregator's margin) until one ends
+    // complete: each goes on from the last one's saved progress.
+    let mut runs = Vec::new();
+    while runs.last().is_none_or(|r: &Value| r["complete"] != true) {
+        assert!(runs.len() < 10, "no end in sight: {runs:?}");
+        runs.push(aggregate(&mut aggregator, &api, Duration::from_secs(40)).await);
+    }
     aggregator.stop().await;
-    assert_eq!(second["complete"], true, "{second}");
-    assert_eq!(
-        second["windows_skipped"], 0,
-        "what the first left is let go at once"
+    assert!(
+        runs.len() >= 2,
+        "an 85 MB window takes more than one run here"
     );
-    let runs = [&first, &second];
+    assert_eq!(
+        runs[0]["bundles_enqueued"], SMALL_CHATS,
+        "the small windows do not wait behind the big one: {}",
+        runs[0]
+    );
+    for r in &runs[1..] {
+        assert!(
+            r["parts_enqueued"].as_u64().unwrap() > 0,
+            "every run goes on: {r}"
+        );
+        assert_eq!(
+            r["windows_skipped"], 0,
+            "what a run stops is let go at once: {r}"
+        );
+    }
     let total = |field: &str| -> u64 { runs.iter().map(|r| r[field].as_u64().unwrap()).sum() };
     assert_eq!(total("bundles_enqueued"), 1 + SMALL_CHATS as u64);
     assert_eq!(
         total("messages_bundled"),
         (MESSAGES + 2 * SMALL_CHATS) as u64
     );
-    let big_parts_first = first["parts_enqueued"].as_u64().unwrap() as usize;
 
     let started = Instant::now();
     stack.drain().await;
@@ -127,10 +145,6 @@ async fn a_window_far_bigger_than_the_aggregators_memory_flushes_in_parts() {
     }
     let busy = by_chat.remove("busy").unwrap();
     let parts = busy.len();
-    assert!(
-        (1..parts).contains(&big_parts_first),
-        "the first run queued part of the big bundle ({big_parts_first} of {parts})"
-    );
     assert_eq!(
         total("parts_enqueued") as usize,
         parts + SMALL_CHATS,

@@ -9,7 +9,7 @@ mod aggregation;
 mod architecture;
 mod aws_faults;
 mod big_window;
-mod chaos;
+mod chaos_second_edition;
 mod failures_and_disable;
 mod function_telemetry;
 mod hot_workspace;

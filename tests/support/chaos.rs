@@ -37,9 +37,21 @@ pub struct Hit {
 
 struct State {
     rng: StdRng,
-    failure_rate: f64,
-    stall: Duration,
+    behaviour: Behaviour,
     hits: Vec<Hit>,
+}
+
+/// How a receiver answers.
+#[derive(Debug, Clone, Default)]
+pub struct Behaviour {
+    /// Share of requests that fail (a third each 5xx, reset, stall).
+    pub failure_rate: f64,
+    /// How long a stall lasts (past the sender's timeout).
+    pub stall: Duration,
+    /// How long every 200 takes.
+    pub answer_after: Duration,
+    /// Bytes of extra headers on every 200 (in headers of 8 KiB).
+    pub header_bytes: usize,
 }
 
 /// The receiver handle.
@@ -52,10 +64,19 @@ pub struct ChaosReceiver {
 impl ChaosReceiver {
     /// Fails `failure_rate` of requests (a third each 5xx, reset, stall of `stall`).
     pub async fn start(seed: u64, failure_rate: f64, stall: Duration) -> Self {
-        let state = Arc::new(Mutex::new(State {
-            rng: StdRng::seed_from_u64(seed),
+        let behaviour = Behaviour {
             failure_rate,
             stall,
+            ..Behaviour::default()
+        };
+        Self::behaving(seed, behaviour).await
+    }
+
+    /// A receiver that answers as `behaviour` says.
+    pub async fn behaving(seed: u64, behaviour: Behaviour) -> Self {
+        let state = Arc::new(Mutex::new(State {
+            rng: StdRng::seed_from_u64(seed),
+            behaviour,
             hits: Vec::new(),
         }));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -118,14 +139,15 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
         if reader.read_exact(&mut body).await.is_err() {
             return;
         }
-        let (outcome, stall) = {
+        let (outcome, behaviour) = {
             let mut s = state.lock().unwrap();
             let roll: f64 = s.rng.gen();
-            let outcome = if roll >= s.failure_rate {
+            let rate = s.behaviour.failure_rate;
+            let outcome = if roll >= rate {
                 Outcome::Ok
-            } else if roll < s.failure_rate / 3.0 {
+            } else if roll < rate / 3.0 {
                 Outcome::ServerError
-            } else if roll < s.failure_rate * 2.0 / 3.0 {
+            } else if roll < rate * 2.0 / 3.0 {
                 Outcome::Reset
             } else {
                 Outcome::Stall
@@ -136,13 +158,17 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
                 outcome,
                 at: Instant::now(),
             });
-            (outcome, s.stall)
+            (outcome, s.behaviour.clone())
         };
         let stream = reader.get_mut();
         match outcome {
             Outcome::Ok => {
-                let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                if stream.write_all(reply).await.is_err() {
+                tokio::time::sleep(behaviour.answer_after).await;
+                if stream
+                    .write_all(&ok_reply(behaviour.header_bytes))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -158,9 +184,21 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
                 return;
             }
             Outcome::Stall => {
-                tokio::time::sleep(stall).await;
+                tokio::time::sleep(behaviour.stall).await;
                 return;
             }
         }
     }
+}
+
+/// A 200 with `header_bytes` of extra headers.
+fn ok_reply(header_bytes: usize) -> Vec<u8> {
+    let mut reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n".to_vec();
+    let chunk = 8 * 1024;
+    for i in 0..header_bytes.div_ceil(chunk) {
+        let value = "h".repeat(chunk.min(header_bytes - i * chunk));
+        reply.extend(format!("x-padding-{i}: {value}\r\n").into_bytes());
+    }
+    reply.extend(b"\r\nok");
+    reply
 }

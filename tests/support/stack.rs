@@ -142,8 +142,13 @@ impl TestStack {
         };
         let functions = match &faults {
             Some(proxy) => {
+                // The SDK's standard retries (3 attempts), with its backoff scaled down as
+                // the tests scale every other delay: 10 ms where AWS waits up to a second.
+                let retries = aws_config::retry::RetryConfig::standard()
+                    .with_initial_backoff(Duration::from_millis(10));
                 let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
                     .endpoint_url(proxy.url())
+                    .retry_config(retries)
                     .load()
                     .await;
                 AwsClients::from_config(&shared)

@@ -89,11 +89,24 @@ struct Run {
     report: RunReport,
     /// Workspaces whose stalled release this run queued again.
     restarted: HashSet<WorkspaceId>,
+    /// Chats with a window that failed this run: their later windows keep their claims
+    /// and wait (letting them go would let them overtake it).
+    failed: HashSet<ChatKey>,
+    /// Windows too big to hold, streamed after every window that fits.
+    streams: Vec<BigWindow>,
+    /// Claimed windows of chats with a window to stream, sent after it by a later run.
+    waiting: Vec<PendingWindow>,
 }
 
 impl Run {
     fn past_deadline(&self) -> bool {
         self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// True when a chat's window may not go out now: an earlier one failed, or waits to
+    /// be streamed.
+    fn holds_back(&self, key: &ChatKey) -> bool {
+        self.failed.contains(key) || self.streams.iter().any(|b| chat_key(&b.window) == *key)
     }
 }
 
@@ -110,6 +123,9 @@ impl Aggregator {
             deadline,
             settings: Settings::new(),
             restarted: HashSet::new(),
+            failed: HashSet::new(),
+            streams: Vec::new(),
+            waiting: Vec::new(),
             report: RunReport {
                 complete: true,
                 ..RunReport::default()
@@ -117,7 +133,7 @@ impl Aggregator {
         };
         let due_ms = now.timestamp_millis() - GRACE.as_millis() as i64;
         let mut cursor = Some(DueCursor::start());
-        while let Some(at) = cursor {
+        'walk: while let Some(at) = cursor {
             let (page, next) = self.store.due_windows(due_ms, at).await;
             cursor = next;
             self.set_unreadable_aside(&page, &mut run).await;
@@ -125,11 +141,12 @@ impl Aggregator {
             for chunk in page.windows.chunks(TRANSACT_CHUNK) {
                 if run.past_deadline() {
                     run.report.complete = false;
-                    return Ok(run.report);
+                    break 'walk;
                 }
                 self.flush(chunk, &mut run).await;
             }
         }
+        self.flush_streams(&mut run).await;
         let r = &run.report;
         tracing::info!(
             bundles = r.bundles_enqueued,
@@ -172,7 +189,7 @@ impl Aggregator {
                 return;
             }
         };
-        let (claimed, messages, mut blocked) = self.read_messages(claimed, run).await;
+        let (claimed, messages) = self.read_messages(claimed, run).await;
         let announced = announcements(&claimed, &messages);
         let states = match self.store.announce_chats(&announced.asked).await {
             Ok(states) => states,
@@ -187,8 +204,7 @@ impl Aggregator {
                 .await;
         }
         let mut finished = planned.empty;
-        self.enqueue(planned.ready, run, &mut finished, &mut blocked)
-            .await;
+        self.enqueue(planned.ready, run, &mut finished).await;
         if let Err(e) = self.store.finish_windows(&finished).await {
             // They were sent: a later run sends them again, with the same webhook-ids.
             tracing::error!(error = %e, windows = finished.len(), "finishing sent windows failed");
@@ -201,7 +217,7 @@ impl Aggregator {
         &self,
         claimed: Vec<PendingWindow>,
         run: &mut Run,
-    ) -> (Vec<PendingWindow>, Vec<WindowRead>, HashSet<ChatKey>) {
+    ) -> (Vec<PendingWindow>, Vec<WindowRead>) {
         let read = self.store.windows_messages(&claimed).await;
         let (mut ok, mut messages, mut failed) = (Vec::new(), Vec::new(), Vec::new());
         for (w, result) in claimed.into_iter().zip(read) {
@@ -213,12 +229,10 @@ impl Aggregator {
                 Err(e) => failed.push((w, format!("its messages could not be read: {e}"))),
             }
         }
-        let mut blocked = HashSet::new();
         for (w, why) in failed {
-            blocked.insert(chat_key(&w));
             self.window_failed(&w, &why, run).await;
         }
-        (ok, messages, blocked)
+        (ok, messages)
     }
 
     /// Parks the windows whose webhook is off (kept, not delivered; enabling puts them
@@ -276,55 +290,76 @@ impl Aggregator {
     /// Enqueues bundles in `send_batches`' groups, in order (a chat's windows stay in
     /// order). A group the queue refuses is sent again one bundle at a time, so only the
     /// bundles that fail alone fail, and a chat with a failed window sends none of its
-    /// later ones this run. A bundle the queue can never take is set aside at once.
-    async fn enqueue(
-        &self,
-        ready: Vec<Flush>,
-        run: &mut Run,
-        finished: &mut Vec<PendingWindow>,
-        blocked: &mut HashSet<ChatKey>,
-    ) {
+    /// later ones this run. A bundle the queue can never take is set aside at once. A
+    /// window too big to hold is kept for the end of the run, and its chat's later
+    /// windows wait behind it.
+    async fn enqueue(&self, ready: Vec<Flush>, run: &mut Run, finished: &mut Vec<PendingWindow>) {
         for batch in send_batches(&ready) {
             if run.past_deadline() {
                 run.report.complete = false;
-                return self.let_go(&ready[batch.start..], run).await;
+                let unsent: Vec<PendingWindow> = ready[batch.start..]
+                    .iter()
+                    .map(|f| f.window().clone())
+                    .collect();
+                return self.let_go(unsent, run).await;
             }
-            if let [Flush::Stream(big)] = &ready[batch.clone()] {
-                if !blocked.contains(&chat_key(&big.window)) {
-                    self.flush_big(big, run, finished, blocked).await;
+            let mut group: Vec<&Ready> = Vec::new();
+            for f in &ready[batch] {
+                let key = chat_key(f.window());
+                match f {
+                    _ if run.failed.contains(&key) => {}
+                    _ if run.holds_back(&key) => run.waiting.push(f.window().clone()),
+                    Flush::Stream(big) => run.streams.push(big.clone()),
+                    Flush::Bundle(r) => group.push(r),
                 }
-                continue;
             }
-            let group: Vec<&Ready> = ready[batch]
-                .iter()
-                .filter_map(Flush::bundle)
-                .filter(|r| !blocked.contains(&chat_key(&r.window)))
-                .collect();
             let all: Vec<DeliveryEnvelope> =
                 group.iter().flat_map(|r| r.envelopes.clone()).collect();
-            if !group.iter().any(|r| oversized(r)) && self.queue.send_first(&all).await.is_ok() {
+            if group.is_empty()
+                || (!group.iter().any(|r| oversized(r))
+                    && self.queue.send_first(&all).await.is_ok())
+            {
                 group.iter().for_each(|r| sent(r, run, finished));
                 continue;
             }
             for r in group {
                 if let Err(why) = self.enqueue_one(r, run, finished).await {
-                    blocked.insert(chat_key(&r.window));
                     self.window_failed(&r.window, &why, run).await;
                 }
             }
         }
     }
 
-    /// A window too big to hold, streamed part by part. One the run could not finish
-    /// (its deadline, a lost claim) is let go for the next run, which goes on from its
-    /// progress; one that failed counts a failure. Either way its chat waits.
-    async fn flush_big(
-        &self,
-        big: &BigWindow,
-        run: &mut Run,
-        finished: &mut Vec<PendingWindow>,
-        blocked: &mut HashSet<ChatKey>,
-    ) {
+    /// Streams the run's windows too big to hold, in order, while time is left; then
+    /// lets go of them and of the windows waiting behind them, so the next run goes on
+    /// at once (from each stream's saved progress). A chat whose stream failed keeps its
+    /// windows claimed.
+    async fn flush_streams(&self, run: &mut Run) {
+        let mut finished = Vec::new();
+        let mut unsent = Vec::new();
+        for big in std::mem::take(&mut run.streams) {
+            if run.past_deadline() {
+                run.report.complete = false;
+                unsent.push(big.window);
+                continue;
+            }
+            match self.flush_big(&big, run).await {
+                Some(true) => finished.push(big.window),
+                Some(false) => unsent.push(big.window),
+                None => {}
+            }
+        }
+        unsent.append(&mut run.waiting);
+        self.let_go(unsent, run).await;
+        if let Err(e) = self.store.finish_windows(&finished).await {
+            tracing::error!(error = %e, windows = finished.len(), "finishing streamed windows failed");
+        }
+    }
+
+    /// One window too big to hold, streamed part by part: `Some(true)` when every part is
+    /// queued, `Some(false)` when the run stopped it (its deadline, a lost claim), `None`
+    /// when it failed (counted; its chat waits).
+    async fn flush_big(&self, big: &BigWindow, run: &mut Run) -> Option<bool> {
         let w = &big.window;
         match self.stream(big, &run.id, run.deadline).await {
             Ok(Streamed::Done {
@@ -340,28 +375,26 @@ impl Aggregator {
                     metrics::bundle_built(messages);
                     tracing::info!(workspace_id = %w.workspace_id, bundle_id = %w.bundle_id(), messages, parts, sent, "big bundle enqueued part by part");
                 }
-                finished.push(w.clone());
+                Some(true)
             }
             Ok(Streamed::Stopped { sent }) => {
                 run.report.parts_enqueued += sent;
                 run.report.complete = false;
-                blocked.insert(chat_key(w));
-                if let Err(e) = self.store.unclaim_window(w, &run.id).await {
-                    tracing::error!(error = %e, "could not let go of a window streamed in part");
-                }
+                Some(false)
             }
             Err(why) => {
-                blocked.insert(chat_key(w));
                 self.window_failed(w, &why, run).await;
+                None
             }
         }
     }
 
-    /// Lets go of claimed windows the deadline left unsent, so the next run takes them at
-    /// once instead of after `STALE_CLAIM`.
-    async fn let_go(&self, unsent: &[Flush], run: &Run) {
-        for f in unsent {
-            if let Err(e) = self.store.unclaim_window(f.window(), &run.id).await {
+    /// Lets go of claimed windows this run did not send, so the next run takes them at
+    /// once instead of after `STALE_CLAIM`; those of a chat with a failed window keep
+    /// their claims (they must not overtake it).
+    async fn let_go(&self, unsent: Vec<PendingWindow>, run: &Run) {
+        for w in unsent.iter().filter(|w| !run.failed.contains(&chat_key(w))) {
+            if let Err(e) = self.store.unclaim_window(w, &run.id).await {
                 tracing::error!(error = %e, "could not let go of an unsent window");
             }
         }
@@ -397,6 +430,7 @@ impl Aggregator {
 
     /// Counts a window's failed flush; one that keeps failing is set aside.
     async fn window_failed(&self, w: &PendingWindow, why: &str, run: &mut Run) {
+        run.failed.insert(chat_key(w));
         tracing::error!(workspace_id = %w.workspace_id, window_end_ms = w.end_ms, reason = why, "window flush failed");
         run.report.windows_failed += 1;
         match self.store.window_failed(w, why).await {

@@ -367,12 +367,18 @@ impl FunctionProcess {
         let over_limit = poll_until(deadline + Duration::from_secs(1), MEMORY_POLL, || {
             pid.and_then(peak_rss_kib).filter(|&peak| peak > limit_kib)
         });
+        let out_of_memory = |peak_kib| EmulatorError::OutOfMemory {
+            peak_kib,
+            limit_mib: self.memory_mib,
+        };
         let answer = tokio::select! {
             answer = api.invoke(event, deadline) => answer,
-            Some(peak_kib) = over_limit => Err(EmulatorError::OutOfMemory {
-                peak_kib,
-                limit_mib: self.memory_mib,
-            }),
+            Some(peak_kib) = over_limit => Err(out_of_memory(peak_kib)),
+        };
+        // An answer that came within one poll of passing the limit is no answer either.
+        let answer = match pid.and_then(peak_rss_kib).filter(|&peak| peak > limit_kib) {
+            Some(peak_kib) => Err(out_of_memory(peak_kib)),
+            None => answer,
         };
         match answer {
             Ok(answer) => Ok(Some(answer)),

@@ -6,6 +6,7 @@ pub mod activity;
 pub mod aggregation;
 pub mod attempt;
 pub mod bundle;
+pub mod bundle_plan;
 pub mod chat_state;
 pub mod envelope;
 pub mod ids;
@@ -26,6 +27,7 @@ pub use attempt::{
     RESPONSE_BODY_LIMIT, RESPONSE_HEADERS_LIMIT, RESPONSE_HEADER_BYTES_LIMIT,
 };
 pub use bundle::Bundle;
+pub use bundle_plan::BundlePlan;
 pub use chat_state::{ChatState, Responsible};
 pub use envelope::DeliveryEnvelope;
 pub use ids::{ApiKey, BundleId, ChatId, DeliveryId, MessageId, RequestId, WorkspaceId};

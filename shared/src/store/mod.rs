@@ -31,8 +31,8 @@ pub use messages::NewMessage;
 pub use request_log::{LOG_LIMIT, LOG_RETENTION_DAYS};
 pub use transact::TRANSACT_CHUNK;
 pub use windows::{
-    DueCursor, DuePage, UnreadableWindow, WindowMessages, WindowPageCursor, WindowRead,
-    LOADED_WINDOW_BYTES,
+    DueCursor, DuePage, StreamProgress, UnreadableWindow, WindowMessages, WindowPage,
+    WindowPageCursor, WindowRead, LOADED_WINDOW_BYTES,
 };
 
 /// A DynamoDB item.

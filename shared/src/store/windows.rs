@@ -7,8 +7,8 @@ use super::schema::{DUE_INDEX, WINDOW_INDEX};
 use super::transact::{Applied, ConditionalUpdate};
 use super::window_items::{self, bucket, due_sk, member_of, member_prefix, window_key};
 use super::{keys, n, s, Item, Store, StoreError, StoreResult};
-use crate::domain::{PendingWindow, Timestamp, WindowMessage, WorkspaceId};
-use aws_sdk_dynamodb::types::ReturnValue;
+use crate::domain::{BundlePlan, PendingWindow, Timestamp, WindowMessage, WorkspaceId};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use futures::future;
 use std::collections::{BTreeMap, HashMap};
 
@@ -89,8 +89,29 @@ pub enum WindowRead {
 pub type WindowMessages = Vec<StoreResult<WindowRead>>;
 
 /// Where a page-by-page read of one window's messages goes on.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WindowPageCursor(Item);
+
+/// One page of a window's messages, each with the cursor that reads on after it.
+#[derive(Debug, Clone)]
+pub struct WindowPage {
+    /// The messages, in timestamp order.
+    pub messages: Vec<(WindowMessage, WindowPageCursor)>,
+    /// Where the next page starts (`None`: this was the last).
+    pub next: Option<WindowPageCursor>,
+}
+
+/// How far a flush of a window part by part got: its saved plan, the parts queued, and
+/// where the messages of the rest begin.
+#[derive(Debug, Clone, Default)]
+pub struct StreamProgress {
+    /// How it is cut into parts, once saved.
+    pub plan: Option<BundlePlan>,
+    /// Parts queued.
+    pub parts_sent: u32,
+    /// After the last message of the last part queued.
+    pub after: Option<WindowPageCursor>,
+}
 
 impl Store {
     /// One page of every shard's windows due at or before `due_ms`, oldest first within a
@@ -306,13 +327,14 @@ impl Store {
         }
     }
 
-    /// One page of one window's messages, in timestamp order, with edits applied, and
-    /// where the next page starts (`None`: that was the last).
+    /// One page of one window's messages, in timestamp order, with edits applied, each
+    /// with the cursor that reads on after it, and where the next page starts (`None`:
+    /// that was the last).
     pub async fn window_page(
         &self,
         w: &PendingWindow,
         at: Option<WindowPageCursor>,
-    ) -> StoreResult<(Vec<WindowMessage>, Option<WindowPageCursor>)> {
+    ) -> StoreResult<WindowPage> {
         let from = member_prefix(w);
         let to = format!("{from}~");
         let (items, next) = self
@@ -322,13 +344,16 @@ impl Store {
         let messages = items
             .iter()
             .filter(|item| slot_of(item, &slot).is_some())
-            .map(window_message)
+            .map(|item| Ok((window_message(item)?, cursor_after(item))))
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok((messages, next.map(WindowPageCursor)))
+        Ok(WindowPage {
+            messages,
+            next: next.map(WindowPageCursor),
+        })
     }
 
-    /// Parts of a window's bundle already queued by an earlier, unfinished flush.
-    pub async fn window_parts_sent(&self, w: &PendingWindow) -> StoreResult<u32> {
+    /// How far an earlier flush of a window part by part got.
+    pub async fn stream_progress(&self, w: &PendingWindow) -> StoreResult<StreamProgress> {
         let (pk, sk) = window_key(w);
         let out = self
             .db
@@ -336,32 +361,71 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(pk))
             .key("sk", s(sk))
-            .projection_expression("parts_sent")
+            .projection_expression("stream_plan, parts_sent, sent_through")
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        Ok(out
-            .item
-            .and_then(|item| item.get("parts_sent")?.as_n().ok()?.parse().ok())
-            .unwrap_or(0))
+        let item = out.item.unwrap_or_default();
+        let plan = match item.get("stream_plan").and_then(|v| v.as_s().ok()) {
+            Some(json) => Some(
+                serde_json::from_str(json)
+                    .map_err(|e| StoreError::Corrupt(format!("a window's stream plan: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(StreamProgress {
+            plan,
+            parts_sent: item
+                .get("parts_sent")
+                .and_then(|v| v.as_n().ok()?.parse().ok())
+                .unwrap_or(0),
+            after: item
+                .get("sent_through")
+                .and_then(|v| v.as_m().ok())
+                .map(|key| WindowPageCursor(key.clone())),
+        })
     }
 
-    /// Records that the first `parts` parts of a window's bundle are queued, while `run`
-    /// still holds its claim; false when it no longer does (another run, or a settings
-    /// save, took the window back).
-    pub async fn save_window_progress(
+    /// Saves how a window is cut into parts before its first part is queued, while `run`
+    /// holds its claim; false when it no longer does.
+    pub async fn save_stream_plan(
+        &self,
+        w: &PendingWindow,
+        run: &str,
+        plan: &BundlePlan,
+    ) -> StoreResult<bool> {
+        let json = serde_json::to_string(plan).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (pk, sk) = window_key(w);
+        let result = self
+            .update(s(pk), s(sk))
+            .update_expression("SET stream_plan = :plan, parts_sent = :zero REMOVE sent_through")
+            .condition_expression("claimed_by = :run")
+            .expression_attribute_values(":plan", s(json))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":run", s(run))
+            .send()
+            .await;
+        Ok(super::applied("UpdateItem", result)?.is_some())
+    }
+
+    /// Records that the first `parts` parts are queued, the last of them ending at
+    /// `after`, while `run` holds the claim; false when it no longer does (another run,
+    /// or a settings save, took the window back).
+    pub async fn save_stream_progress(
         &self,
         w: &PendingWindow,
         run: &str,
         parts: u32,
+        after: &WindowPageCursor,
     ) -> StoreResult<bool> {
         let (pk, sk) = window_key(w);
         let result = self
             .update(s(pk), s(sk))
-            .update_expression("SET parts_sent = :parts")
+            .update_expression("SET parts_sent = :parts, sent_through = :after")
             .condition_expression("claimed_by = :run")
             .expression_attribute_values(":parts", n(parts))
+            .expression_attribute_values(":after", AttributeValue::M(after.0.clone()))
             .expression_attribute_values(":run", s(run))
             .send()
             .await;
@@ -482,10 +546,12 @@ impl Reads {
     /// Adds a message item to window `i`; past [`LOADED_WINDOW_BYTES`] its messages are
     /// dropped and it is marked too big.
     fn add(&mut self, i: usize, item: &Item) -> Added {
-        self.bytes[i] += item
-            .get("event")
-            .and_then(|v| v.as_s().ok())
-            .map_or(0, String::len);
+        let text = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_s().ok())
+                .map_or(0, String::len)
+        };
+        self.bytes[i] += text("event") + text("edited_text");
         if self.bytes[i] > LOADED_WINDOW_BYTES {
             if self.messages[i].is_ok() {
                 self.messages[i] = Ok(WindowRead::TooBig);
@@ -518,6 +584,16 @@ fn bucket_ranges(windows: &[PendingWindow]) -> BTreeMap<String, (String, String)
         range.1.push('~');
     }
     by_bucket
+}
+
+/// The cursor that reads on right after `item` in the window index: its table and index
+/// keys.
+fn cursor_after(item: &Item) -> WindowPageCursor {
+    let key = ["pk", "sk", "win_pk", "win_sk"]
+        .iter()
+        .filter_map(|name| Some((name.to_string(), item.get(*name)?.clone())))
+        .collect();
+    WindowPageCursor(key)
 }
 
 /// Which asked-for window a message item belongs to; windows in the range but not asked
