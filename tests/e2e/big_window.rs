@@ -5,7 +5,7 @@
 //! midway are continued by the next from their saved progress, and the receiver gets
 //! every message once, in order, in numbered parts.
 
-use outflow_e2e::{Receiver, TestStack};
+use outflow_e2e::{Fault, Options, Receiver, Rule, TestStack};
 use outflow_local::runtime_api::{sibling_binary, FunctionProcess, RuntimeApi};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -175,4 +175,57 @@ async fn a_window_far_bigger_than_the_aggregators_memory_flushes_in_parts() {
             "{chat}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_streamed_window_whose_messages_change_midway_is_planned_again_and_loses_nothing() {
+    let stack = TestStack::with(Options {
+        faults: true,
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace(&stack.unique_email("replan")).await;
+    stack.set_time("2026-03-01T00:30:00Z");
+    stack.register_with(&key, &receiver.url(), "24h").await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    // Six messages of 60,000 characters: over the 128 KiB a run holds, so streamed.
+    let text = |n: usize| format!("{n:05} {}", "x".repeat(TEXT_CHARS));
+    let events = (0..6).map(|n| message("talk", n, text(n))).collect();
+    ingest(&stack, &key, events).await;
+
+    // The queue refuses the second part: the first is queued and recorded, the run fails
+    // the window (it keeps its claim).
+    let proxy = stack.faults.clone().unwrap();
+    proxy.inject(Rule::always("SQS.*", Fault::Refuse).when_body_contains("(part 2 of"));
+    let first = stack.aggregate("2026-03-02T00:02:00Z").await;
+    assert_eq!(first["windows_failed"], 1, "{first}");
+    assert_eq!(first["parts_enqueued"], 1, "{first}");
+    proxy.clear();
+    // A message lands in the window after its plan was made.
+    stack.set_time("2026-03-01T23:59:00Z");
+    ingest(&stack, &key, vec![message("talk", 6, text(6))]).await;
+
+    // Once the claim is stale, the next run goes on from part 2 and plans the rest again.
+    let second = stack.aggregate("2026-03-02T00:20:00Z").await;
+    assert_eq!(second["bundles_enqueued"], 1, "{second}");
+    assert_eq!(second["messages_bundled"], 7, "{second}");
+    stack.drain().await;
+    let received = receiver.received();
+    let bodies: Vec<Value> = received.iter().map(|r| r.json()).collect();
+    let numbers: Vec<u64> = bodies.iter().map(|b| b["part"].as_u64().unwrap()).collect();
+    let expected_numbers: Vec<u64> = (1..=bodies.len() as u64).collect();
+    assert_eq!(numbers, expected_numbers, "each part once, in order");
+    let ids: Vec<String> = received.iter().flat_map(|r| r.bundled_ids()).collect();
+    let expected: Vec<String> = (0..7).map(|n| format!("talk-{n:05}")).collect();
+    assert_eq!(
+        ids, expected,
+        "every message once, in order, the late one too"
+    );
+    let last = bodies.last().unwrap();
+    assert_eq!(
+        last["parts"],
+        bodies.len(),
+        "the later parts carry the new count"
+    );
 }

@@ -89,8 +89,8 @@ struct Run {
     report: RunReport,
     /// Workspaces whose stalled release this run queued again.
     restarted: HashSet<WorkspaceId>,
-    /// Chats with a window that failed this run: their later windows keep their claims
-    /// and wait (letting them go would let them overtake it).
+    /// Chats with a window that failed this run or that another claim holds: their later
+    /// windows keep their claims and wait (letting them go would let them overtake it).
     failed: HashSet<ChatKey>,
     /// Windows too big to hold, streamed after every window that fits.
     streams: Vec<BigWindow>,
@@ -267,7 +267,12 @@ impl Aggregator {
             .store
             .claim_windows(&candidates, &run.id, run.now.timestamp_millis(), stale)
             .await?;
-        run.report.windows_skipped += won.iter().filter(|w| !**w).count();
+        for (w, _) in candidates.iter().zip(&won).filter(|(_, won)| !**won) {
+            // Held by another run (or a failed flush's claim): its chat's later windows
+            // must not overtake it.
+            run.failed.insert(chat_key(w));
+            run.report.windows_skipped += 1;
+        }
         Ok(candidates
             .into_iter()
             .zip(won)
@@ -362,11 +367,11 @@ impl Aggregator {
     async fn flush_big(&self, big: &BigWindow, run: &mut Run) -> Option<bool> {
         let w = &big.window;
         match self.stream(big, &run.id, run.deadline).await {
-            Ok(Streamed::Done {
+            Streamed::Done {
                 parts,
                 sent,
                 messages,
-            }) => {
+            } => {
                 if parts > 0 {
                     let report = &mut run.report;
                     report.bundles_enqueued += 1;
@@ -377,12 +382,13 @@ impl Aggregator {
                 }
                 Some(true)
             }
-            Ok(Streamed::Stopped { sent }) => {
+            Streamed::Stopped { sent } => {
                 run.report.parts_enqueued += sent;
                 run.report.complete = false;
                 Some(false)
             }
-            Err(why) => {
+            Streamed::Failed { sent, why } => {
+                run.report.parts_enqueued += sent;
                 self.window_failed(w, &why, run).await;
                 None
             }

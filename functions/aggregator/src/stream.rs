@@ -12,8 +12,11 @@
 use crate::bundle::{envelope, heading};
 use crate::plan::BigWindow;
 use crate::Aggregator;
-use outflow::domain::{BundlePlan, Message, PendingWindow, WindowMessage};
+use outflow::domain::{
+    Account, BundlePlan, Chat, DeliveryEnvelope, Message, PendingWindow, WindowMessage,
+};
 use outflow::formats::bundle::{build_part, part_lengths, Sized};
+use outflow::queue;
 use outflow::store::{WindowPage, WindowPageCursor};
 use std::time::Instant;
 
@@ -34,6 +37,13 @@ pub enum Streamed {
         /// Parts this run queued before it stopped.
         sent: usize,
     },
+    /// It failed (a read, the queue, a write): counted on the window, tried again later.
+    Failed {
+        /// Parts this run queued before it failed.
+        sent: usize,
+        /// Why.
+        why: Why,
+    },
 }
 
 /// Why a streamed flush failed: the window's failure reason.
@@ -50,6 +60,38 @@ fn past(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|d| Instant::now() >= d)
 }
 
+/// Plans a flush may make in one run: the first, and again when messages came, went or
+/// grew since (each plan covers only the parts not yet queued).
+const MAX_PLANS: usize = 3;
+
+/// Where a pass over the rest of a window ended.
+enum Pass {
+    /// Every part of the plan is queued and no message is left.
+    Finished,
+    /// The deadline came, or the run lost the window's claim.
+    Stopped,
+    /// The messages no longer fit the plan (one arrived, expired or was edited longer
+    /// since): the rest, from after the last part queued, is planned again.
+    Replan,
+}
+
+/// How far this flush got: the next part, where its messages begin, parts this run
+/// queued.
+struct Position {
+    next: usize,
+    after: Option<WindowPageCursor>,
+    sent: usize,
+}
+
+/// What queueing one part did.
+enum Queued {
+    Yes,
+    /// The run no longer holds the window.
+    ClaimLost,
+    /// The part is over the queue's message limit (a message was edited longer).
+    TooBig,
+}
+
 impl Aggregator {
     /// Flushes a window too big to hold, part by part, for the run `run_id` that holds
     /// its claim: from its saved plan and progress when an earlier run began it.
@@ -58,6 +100,27 @@ impl Aggregator {
         big: &BigWindow,
         run_id: &str,
         deadline: Option<Instant>,
+    ) -> Streamed {
+        let mut pos = Position {
+            next: 0,
+            after: None,
+            sent: 0,
+        };
+        match self.stream_from(big, run_id, deadline, &mut pos).await {
+            Ok(streamed) => streamed,
+            Err(why) => Streamed::Failed {
+                sent: pos.sent,
+                why,
+            },
+        }
+    }
+
+    async fn stream_from(
+        &self,
+        big: &BigWindow,
+        run_id: &str,
+        deadline: Option<Instant>,
+        pos: &mut Position,
     ) -> Result<Streamed, Why> {
         let w = &big.window;
         let progress = self
@@ -65,88 +128,145 @@ impl Aggregator {
             .stream_progress(w)
             .await
             .map_err(|e| format!("its progress could not be read: {e}"))?;
-        let (plan, done, after) = match progress.plan {
-            Some(plan) => (plan, progress.parts_sent as usize, progress.after),
+        (pos.next, pos.after) = (progress.parts_sent as usize, progress.after);
+        let mut plan = match progress.plan {
+            Some(plan) => plan,
             None => {
-                let Some(survey) = self.survey(w, deadline).await? else {
+                let Some(survey) = self.survey(w, None, deadline).await? else {
                     return Ok(Streamed::Stopped { sent: 0 });
                 };
-                let Some(plan) = self.plan_parts(big, survey) else {
+                let Some(latest) = &survey.latest else {
                     return Ok(Streamed::Done {
                         parts: 0,
                         sent: 0,
                         messages: 0,
                     });
                 };
-                let saved = self.store.save_stream_plan(w, run_id, &plan).await;
-                if !saved.map_err(|e| format!("its plan could not be saved: {e}"))? {
-                    return Ok(Streamed::Stopped { sent: 0 });
+                let first = self.first_plan(big, latest, &survey.sized);
+                match self.save_plan(w, run_id, first).await? {
+                    Some(plan) => plan,
+                    None => return Ok(Streamed::Stopped { sent: 0 }),
                 }
-                (plan, 0, None)
             }
         };
-        self.send_parts(w, &plan, (done, after), run_id, deadline)
-            .await
+        for _ in 0..MAX_PLANS {
+            match self.send_parts(w, &plan, pos, run_id, deadline).await? {
+                Pass::Finished => {
+                    return Ok(Streamed::Done {
+                        parts: plan.parts(),
+                        sent: pos.sent,
+                        messages: plan.messages(),
+                    })
+                }
+                Pass::Stopped => return Ok(Streamed::Stopped { sent: pos.sent }),
+                Pass::Replan => match self.replan(w, plan, pos, run_id, deadline).await? {
+                    Some(again) => plan = again,
+                    None => return Ok(Streamed::Stopped { sent: pos.sent }),
+                },
+            }
+        }
+        Err(format!(
+            "its messages kept changing under its plan ({MAX_PLANS} plans in one run)"
+        ))
     }
 
-    /// How the surveyed window is cut into parts (`None`: its messages are gone).
-    fn plan_parts(&self, big: &BigWindow, survey: Survey) -> Option<BundlePlan> {
-        let (account, chat) = heading(&survey.latest?, &big.state);
-        let lengths = part_lengths(&account, &chat, &survey.sized, &self.permalink_base);
-        Some(BundlePlan {
-            lengths: lengths.into_iter().map(|n| n as u32).collect(),
+    /// The plan of a surveyed window: its parts, and the latest message's account and
+    /// chat.
+    fn first_plan(&self, big: &BigWindow, latest: &WindowMessage, sized: &[Sized]) -> BundlePlan {
+        let (account, chat) = heading(latest, &big.state);
+        BundlePlan {
+            lengths: self.lengths(&account, &chat, sized),
             account,
             chat,
-        })
+        }
     }
 
-    /// The second pass, from after the last part queued: each part queued as soon as its
-    /// messages are read, then recorded.
+    /// Plans the parts not yet queued again, from where the last one queued ended; the
+    /// parts queued keep their number. `None` when the deadline came or the claim was lost.
+    async fn replan(
+        &self,
+        w: &PendingWindow,
+        mut plan: BundlePlan,
+        pos: &Position,
+        run_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Option<BundlePlan>, Why> {
+        let Some(rest) = self.survey(w, pos.after.clone(), deadline).await? else {
+            return Ok(None);
+        };
+        tracing::warn!(workspace_id = %w.workspace_id, bundle_id = %w.bundle_id(), queued = pos.next, rest = rest.sized.len(), "streamed window planned again");
+        plan.lengths.truncate(pos.next);
+        let more = self.lengths(&plan.account, &plan.chat, &rest.sized);
+        plan.lengths.extend(more);
+        self.save_plan(w, run_id, plan).await
+    }
+
+    fn lengths(&self, account: &Account, chat: &Chat, sized: &[Sized]) -> Vec<u32> {
+        part_lengths(account, chat, sized, &self.permalink_base)
+            .into_iter()
+            .map(|n| n as u32)
+            .collect()
+    }
+
+    async fn save_plan(
+        &self,
+        w: &PendingWindow,
+        run_id: &str,
+        plan: BundlePlan,
+    ) -> Result<Option<BundlePlan>, Why> {
+        let saved = self.store.save_stream_plan(w, run_id, &plan).await;
+        let held = saved.map_err(|e| format!("its plan could not be saved: {e}"))?;
+        Ok(held.then_some(plan))
+    }
+
+    /// A pass over the rest of the window: each part queued as soon as its messages are
+    /// read, then recorded; on to the end, so a message past the plan is noticed.
     async fn send_parts(
         &self,
         w: &PendingWindow,
         plan: &BundlePlan,
-        (done, after): (usize, Option<WindowPageCursor>),
+        pos: &mut Position,
         run_id: &str,
         deadline: Option<Instant>,
-    ) -> Result<Streamed, Why> {
-        let (mut part, mut i, mut sent) = (Vec::new(), done, 0);
-        let mut at = after;
-        while i < plan.parts() {
+    ) -> Result<Pass, Why> {
+        let mut part = Vec::new();
+        let mut at = pos.after.clone();
+        loop {
             if past(deadline) {
-                return Ok(Streamed::Stopped { sent });
+                return Ok(Pass::Stopped);
             }
             let page = self.page(w, at.take()).await?;
             for (m, cursor) in page.messages {
-                let Some(len) = plan.length(i) else {
-                    break;
+                let Some(len) = plan.length(pos.next) else {
+                    return Ok(Pass::Replan);
                 };
                 part.push(m.event.message);
                 if part.len() < len {
                     continue;
                 }
                 let taken = std::mem::take(&mut part);
-                let queued = self.queue_part(w, plan, (i, taken), run_id, &cursor);
-                if past(deadline) || !queued.await? {
-                    return Ok(Streamed::Stopped { sent });
+                match self
+                    .queue_part(w, plan, (pos.next, taken), run_id, &cursor)
+                    .await?
+                {
+                    Queued::Yes => {}
+                    Queued::ClaimLost => return Ok(Pass::Stopped),
+                    Queued::TooBig => return Ok(Pass::Replan),
                 }
-                (i, sent) = (i + 1, sent + 1);
+                (pos.next, pos.sent, pos.after) = (pos.next + 1, pos.sent + 1, Some(cursor));
+                if past(deadline) && pos.next < plan.parts() {
+                    return Ok(Pass::Stopped);
+                }
             }
             match page.next {
                 Some(next) => at = Some(next),
-                None if i < plan.parts() => return Err(changed()),
-                None => {}
+                None if pos.next == plan.parts() && part.is_empty() => return Ok(Pass::Finished),
+                None => return Ok(Pass::Replan),
             }
         }
-        Ok(Streamed::Done {
-            parts: plan.parts(),
-            sent,
-            messages: plan.messages(),
-        })
     }
 
-    /// Queues part `i` and records it, ending at `after`; false when the run no longer
-    /// holds the window.
+    /// Queues part `i` and records it, ending at `after`.
     async fn queue_part(
         &self,
         w: &PendingWindow,
@@ -154,21 +274,30 @@ impl Aggregator {
         (i, messages): (usize, Vec<Message>),
         run_id: &str,
         after: &WindowPageCursor,
-    ) -> Result<bool, Why> {
+    ) -> Result<Queued, Why> {
         let total = plan.parts();
         let base = &self.permalink_base;
         let bundle = build_part(&plan.account, &plan.chat, messages, (i, total), base);
         let bounds = w.bounds().ok_or("its bounds are not instants")?;
         let id = w.bundle_id();
         let delivery = envelope(w, bounds, &id, (i, total), plan.messages(), bundle);
+        if fits_no_queue(&delivery) {
+            return Ok(Queued::TooBig);
+        }
         self.queue
             .send_first(&[delivery])
             .await
             .map_err(|e| format!("the queue refused part {} of its bundle: {e}", i + 1))?;
-        self.store
+        let saved = self
+            .store
             .save_stream_progress(w, run_id, i as u32 + 1, after)
             .await
-            .map_err(|e| format!("its progress could not be saved: {e}"))
+            .map_err(|e| format!("its progress could not be saved: {e}"))?;
+        Ok(if saved {
+            Queued::Yes
+        } else {
+            Queued::ClaimLost
+        })
     }
 
     /// One page of the window's messages.
@@ -187,10 +316,11 @@ impl Aggregator {
     async fn survey(
         &self,
         w: &PendingWindow,
+        from: Option<WindowPageCursor>,
         deadline: Option<Instant>,
     ) -> Result<Option<Survey>, Why> {
         let mut survey = Survey::default();
-        let mut at = None;
+        let mut at = from;
         loop {
             if past(deadline) {
                 return Ok(None);
@@ -215,7 +345,7 @@ impl Aggregator {
     }
 }
 
-/// The window holds fewer messages than its plan (one expired since it was planned).
-fn changed() -> Why {
-    "its messages changed while it was flushed (tried again from its progress)".into()
+/// True when the queue can never take the delivery (over its message limit).
+fn fits_no_queue(delivery: &DeliveryEnvelope) -> bool {
+    serde_json::to_string(delivery).map_or(true, |json| json.len() > queue::spec::MAX_MESSAGE_BYTES)
 }

@@ -387,8 +387,9 @@ impl Store {
         })
     }
 
-    /// Saves how a window is cut into parts before its first part is queued, while `run`
-    /// holds its claim; false when it no longer does.
+    /// Saves how a window is cut into parts (before its first part is queued, and again
+    /// when the rest no longer fits), while `run` holds its claim; false when it no
+    /// longer does.
     pub async fn save_stream_plan(
         &self,
         w: &PendingWindow,
@@ -399,10 +400,9 @@ impl Store {
         let (pk, sk) = window_key(w);
         let result = self
             .update(s(pk), s(sk))
-            .update_expression("SET stream_plan = :plan, parts_sent = :zero REMOVE sent_through")
+            .update_expression("SET stream_plan = :plan")
             .condition_expression("claimed_by = :run")
             .expression_attribute_values(":plan", s(json))
-            .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":run", s(run))
             .send()
             .await;
