@@ -89,13 +89,16 @@ struct Run {
     report: RunReport,
     /// Workspaces whose stalled release this run queued again.
     restarted: HashSet<WorkspaceId>,
-    /// Chats with a window that failed this run or that another claim holds: their later
-    /// windows keep their claims and wait (letting them go would let them overtake it).
+    /// Chats with a window that failed this run: their later windows keep their claims
+    /// and wait (letting them go would let them overtake it).
     failed: HashSet<ChatKey>,
     /// Windows too big to hold, streamed after every window that fits.
     streams: Vec<BigWindow>,
-    /// Claimed windows of chats with a window to stream, sent after it by a later run.
+    /// Claimed windows of chats with a window to stream or one held by another claim,
+    /// let go at the end of the run and sent after it by a later run.
     waiting: Vec<PendingWindow>,
+    /// Windows this run could not claim: another run's, or a failed flush's.
+    elsewhere: Vec<PendingWindow>,
 }
 
 impl Run {
@@ -103,10 +106,16 @@ impl Run {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
-    /// True when a chat's window may not go out now: an earlier one failed, or waits to
-    /// be streamed.
-    fn holds_back(&self, key: &ChatKey) -> bool {
-        self.failed.contains(key) || self.streams.iter().any(|b| chat_key(&b.window) == *key)
+    /// True when a chat's window may not go out now: an earlier one failed, waits to be
+    /// streamed, or is another claim's.
+    fn holds_back(&self, w: &PendingWindow) -> bool {
+        let key = chat_key(w);
+        let earlier = |o: &PendingWindow| {
+            chat_key(o) == key && (o.end_ms, o.start_ms) < (w.end_ms, w.start_ms)
+        };
+        self.failed.contains(&key)
+            || self.streams.iter().any(|b| chat_key(&b.window) == key)
+            || self.elsewhere.iter().any(earlier)
     }
 }
 
@@ -126,6 +135,7 @@ impl Aggregator {
             failed: HashSet::new(),
             streams: Vec::new(),
             waiting: Vec::new(),
+            elsewhere: Vec::new(),
             report: RunReport {
                 complete: true,
                 ..RunReport::default()
@@ -270,7 +280,7 @@ impl Aggregator {
         for (w, _) in candidates.iter().zip(&won).filter(|(_, won)| !**won) {
             // Held by another run (or a failed flush's claim): its chat's later windows
             // must not overtake it.
-            run.failed.insert(chat_key(w));
+            run.elsewhere.push(w.clone());
             run.report.windows_skipped += 1;
         }
         Ok(candidates
@@ -313,7 +323,7 @@ impl Aggregator {
                 let key = chat_key(f.window());
                 match f {
                     _ if run.failed.contains(&key) => {}
-                    _ if run.holds_back(&key) => run.waiting.push(f.window().clone()),
+                    _ if run.holds_back(f.window()) => run.waiting.push(f.window().clone()),
                     Flush::Stream(big) => run.streams.push(big.clone()),
                     Flush::Bundle(r) => group.push(r),
                 }

@@ -128,9 +128,12 @@ impl Aggregator {
             .stream_progress(w)
             .await
             .map_err(|e| format!("its progress could not be read: {e}"))?;
-        (pos.next, pos.after) = (progress.parts_sent as usize, progress.after);
         let mut plan = match progress.plan {
-            Some(plan) => plan,
+            Some(plan) => {
+                (pos.next, pos.after) = (progress.parts_sent as usize, progress.after);
+                plan
+            }
+            // Progress without a plan is no progress to go on from.
             None => {
                 let Some(survey) = self.survey(w, None, deadline).await? else {
                     return Ok(Streamed::Stopped { sent: 0 });
@@ -149,7 +152,7 @@ impl Aggregator {
                 }
             }
         };
-        for _ in 0..MAX_PLANS {
+        for round in 1..=MAX_PLANS {
             match self.send_parts(w, &plan, pos, run_id, deadline).await? {
                 Pass::Finished => {
                     return Ok(Streamed::Done {
@@ -159,6 +162,7 @@ impl Aggregator {
                     })
                 }
                 Pass::Stopped => return Ok(Streamed::Stopped { sent: pos.sent }),
+                Pass::Replan if round == MAX_PLANS => break,
                 Pass::Replan => match self.replan(w, plan, pos, run_id, deadline).await? {
                     Some(again) => plan = again,
                     None => return Ok(Streamed::Stopped { sent: pos.sent }),
@@ -166,7 +170,7 @@ impl Aggregator {
             }
         }
         Err(format!(
-            "its messages kept changing under its plan ({MAX_PLANS} plans in one run)"
+            "its parts could not be fitted to its messages ({MAX_PLANS} plans in one run)"
         ))
     }
 
@@ -277,7 +281,9 @@ impl Aggregator {
     ) -> Result<Queued, Why> {
         let total = plan.parts();
         let base = &self.permalink_base;
-        let bundle = build_part(&plan.account, &plan.chat, messages, (i, total), base);
+        let mut bundle = build_part(&plan.account, &plan.chat, messages, (i, total), base);
+        // Numbered even when the plan has one part: a later plan may add more.
+        (bundle.part, bundle.parts) = (Some(i as u32 + 1), Some(total as u32));
         let bounds = w.bounds().ok_or("its bounds are not instants")?;
         let id = w.bundle_id();
         let delivery = envelope(w, bounds, &id, (i, total), plan.messages(), bundle);
