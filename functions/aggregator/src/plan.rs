@@ -167,9 +167,12 @@ pub fn bundles(
 /// True when a part of the bundle is over the queue's message limit: the queue can never
 /// take it (the parts are sized to fit; only damaged data gets here).
 pub fn oversized(r: &Ready) -> bool {
-    r.envelopes.iter().any(|e| {
-        serde_json::to_string(e).map_or(true, |json| json.len() > queue::spec::MAX_MESSAGE_BYTES)
-    })
+    r.envelopes.iter().any(over_queue_limit)
+}
+
+/// True when the queue can never take the delivery (over its message limit).
+pub fn over_queue_limit(e: &DeliveryEnvelope) -> bool {
+    serde_json::to_string(e).map_or(true, |json| json.len() > queue::spec::MAX_MESSAGE_BYTES)
 }
 
 /// Groups bundles into SendMessageBatch calls of at most 10 entries, in order; a bundle

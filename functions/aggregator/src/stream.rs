@@ -5,18 +5,17 @@
 //! as its messages arrive, queues it at once and records it with where its messages end.
 //! Memory holds a page, one part and a few bytes per message. A run stopped midway (its
 //! deadline, a lost claim, a failure) is continued by a later one from the saved plan and
-//! the end of the last part queued: the numbering and the parts stay the plan's, whatever
-//! was edited or reassigned in between, and nothing is read twice. Only a crash between
-//! queueing a part and recording it sends that part again (same `webhook-id`).
+//! the end of the last part queued, without reading again what was queued. When the
+//! messages no longer fit the plan (one came, expired, or was edited longer), the parts
+//! not yet queued are planned again; queued parts keep their numbers. A crash, a lost
+//! claim or a failed progress write between queueing a part and recording it sends that
+//! part again (same `webhook-id`).
 
 use crate::bundle::{envelope, heading};
-use crate::plan::BigWindow;
+use crate::plan::{over_queue_limit, BigWindow};
 use crate::Aggregator;
-use outflow::domain::{
-    Account, BundlePlan, Chat, DeliveryEnvelope, Message, PendingWindow, WindowMessage,
-};
+use outflow::domain::{Account, BundlePlan, Chat, Message, PendingWindow, WindowMessage};
 use outflow::formats::bundle::{build_part, part_lengths, Sized};
-use outflow::queue;
 use outflow::store::{WindowPage, WindowPageCursor};
 use std::time::Instant;
 
@@ -287,7 +286,7 @@ impl Aggregator {
         let bounds = w.bounds().ok_or("its bounds are not instants")?;
         let id = w.bundle_id();
         let delivery = envelope(w, bounds, &id, (i, total), plan.messages(), bundle);
-        if fits_no_queue(&delivery) {
+        if over_queue_limit(&delivery) {
             return Ok(Queued::TooBig);
         }
         self.queue
@@ -349,9 +348,4 @@ impl Aggregator {
             }
         }
     }
-}
-
-/// True when the queue can never take the delivery (over its message limit).
-fn fits_no_queue(delivery: &DeliveryEnvelope) -> bool {
-    serde_json::to_string(delivery).map_or(true, |json| json.len() > queue::spec::MAX_MESSAGE_BYTES)
 }
