@@ -1,6 +1,6 @@
 //! Settings every function reads from its environment (set by template.yaml or the local runner).
 
-use crate::delivery::RetryPolicy;
+use crate::delivery::{RetryPolicy, SenderShare};
 use crate::domain::RateLimit;
 use crate::url_policy::UrlPolicy;
 use std::time::Duration;
@@ -36,6 +36,9 @@ pub struct Config {
     /// Pages of 100 kept deliveries one sender invocation re-queues for a release before
     /// it hands the rest to a continuation (`OUTFLOW_RELEASE_PAGES_PER_STEP`, 50).
     pub release_pages_per_step: u32,
+    /// Sender invocations a slow workspace may hold at once (`OUTFLOW_SENDER_SHARE`, 10)
+    /// and what counts as slow (`OUTFLOW_SLOW_RECEIVER_MS`, 2,000).
+    pub sender_share: SenderShare,
 }
 
 /// Default pages of a release step: 5,000 deliveries, well inside one invocation.
@@ -90,6 +93,24 @@ fn delivery_timeout() -> Result<Duration, MissingVar> {
         .ok_or(MissingVar("OUTFLOW_DELIVERY_TIMEOUT_SECS"))
 }
 
+/// `OUTFLOW_SENDER_SHARE` (at least 1) and `OUTFLOW_SLOW_RECEIVER_MS`.
+fn sender_share() -> Result<SenderShare, MissingVar> {
+    let defaults = SenderShare::default();
+    let invocations = number("OUTFLOW_SENDER_SHARE", defaults.invocations)?;
+    let slow_ms = number(
+        "OUTFLOW_SLOW_RECEIVER_MS",
+        defaults.slow_after.as_millis() as u64,
+    )?;
+    if invocations == 0 {
+        return Err(MissingVar("OUTFLOW_SENDER_SHARE"));
+    }
+    Ok(SenderShare {
+        invocations,
+        slow_after: Duration::from_millis(slow_ms),
+        ..defaults
+    })
+}
+
 impl Config {
     /// Reads `OUTFLOW_TABLE`, `OUTFLOW_QUEUE_URL`, `OUTFLOW_SENDER_EMAIL` and the optional rest
     /// (the sender also needs `OUTFLOW_DEAD_LETTER_QUEUE_URL`, the api `OUTFLOW_ADMIN_TOKEN`).
@@ -123,6 +144,7 @@ impl Config {
                 DEFAULT_RELEASE_PAGES_PER_STEP,
             )?
             .max(1),
+            sender_share: sender_share()?,
         })
     }
 }

@@ -21,5 +21,6 @@ mod openapi;
 mod ordering;
 mod release;
 mod replay_and_resend;
+mod sender_share;
 mod template_matches_local_stack;
 mod tenancy_and_urls;

@@ -365,6 +365,13 @@ fn capacity_is_reserved_for_ingest_and_the_api_and_capped_for_the_sender() {
     let scaling = &resource(&t, "SenderFunction")["Events"]["Deliveries"]["Properties"]
         ["ScalingConfig"]["MaximumConcurrency"];
     assert!(!scaling.is_null(), "the sender's event source is capped");
+    // A slow workspace holds a share of the sender, not all of it.
+    let env = &resource(&t, "SenderFunction")["Environment"]["Variables"];
+    assert!(!env["OUTFLOW_SENDER_SHARE"].is_null());
+    assert!(
+        parameter("SenderSharePerWorkspace") * 5 <= parameter("SenderMaxConcurrency"),
+        "a slow tenant takes at most a fifth of the sender"
+    );
     // The reserved and capped functions leave most of an account's default 1,000.
     let total = parameter("IngestReservedConcurrency")
         + parameter("ApiReservedConcurrency")

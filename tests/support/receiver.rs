@@ -66,6 +66,8 @@ struct Inner {
     script: Option<Script>,
     /// Indexes into `received` and the status given, in the order the answers went out.
     answered: Vec<(usize, u16)>,
+    /// The most requests it was answering at once.
+    peak_in_flight: usize,
 }
 
 /// The receiver handle.
@@ -94,6 +96,8 @@ async fn handle(
             None => (guard.status, guard.delay),
         };
         guard.received.push(request);
+        let in_flight = guard.received.len() - guard.answered.len();
+        guard.peak_in_flight = guard.peak_in_flight.max(in_flight);
         (
             status,
             delay,
@@ -171,6 +175,11 @@ impl Receiver {
             .iter()
             .map(|&(i, status)| (inner.received[i].clone(), status))
             .collect()
+    }
+
+    /// The most requests it has been answering at once.
+    pub fn peak_in_flight(&self) -> usize {
+        self.inner.lock().unwrap().peak_in_flight
     }
 
     /// Everything received so far.

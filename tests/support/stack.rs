@@ -47,6 +47,8 @@ pub struct Options {
     pub faults: bool,
     /// Pages of 100 the sender re-queues per release step (the default when `None`).
     pub release_pages_per_step: Option<u32>,
+    /// A slow workspace's share of the sender (the default when `None`).
+    pub sender_share: Option<outflow::delivery::SenderShare>,
 }
 
 impl Default for Options {
@@ -61,6 +63,7 @@ impl Default for Options {
             ingest_requests_per_second: 1_000_000,
             faults: false,
             release_pages_per_step: None,
+            sender_share: None,
         }
     }
 }
@@ -107,6 +110,7 @@ impl TestStack {
             ingest_requests_per_second,
             faults,
             release_pages_per_step,
+            sender_share,
         } = options;
         // The standard schedule's shape (8 attempts, the first at once) in test-sized delays.
         let mut schedule = vec![Duration::from_secs(retry_delay_secs.into()); 8];
@@ -132,6 +136,9 @@ impl TestStack {
         config.ingest_rate.requests = ingest_requests_per_second;
         config.retry = options_retry;
         config.public_base_url = Some("https://hooks.outflow.test".into());
+        if let Some(share) = sender_share {
+            config.sender_share = share;
+        }
         if let Some(pages) = release_pages_per_step {
             config.release_pages_per_step = pages;
         }

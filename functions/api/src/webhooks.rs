@@ -264,6 +264,7 @@ mod tests {
             release_nonce: None,
             release_ended_ms: None,
             release_progress_ms: None,
+            slow_until_ms: None,
         };
         assert_eq!(
             saved_detail(&webhook, &Resumed::default()),

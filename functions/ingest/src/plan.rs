@@ -261,6 +261,7 @@ mod tests {
             release_nonce: None,
             release_ended_ms: None,
             release_progress_ms: None,
+            slow_until_ms: None,
         }
     }
 

@@ -5,12 +5,13 @@
 pub mod batch;
 pub mod records;
 pub mod settle;
+mod share;
 mod workspace;
 
 use outflow::clients::AwsClients;
 use outflow::clock::Clock;
 use outflow::config::{Config, MissingVar};
-use outflow::delivery::{build_client, DeliveryClient, HealthKeeper, RetryPolicy};
+use outflow::delivery::{build_client, DeliveryClient, HealthKeeper, RetryPolicy, SenderShare};
 use outflow::notify::OwnerNotifier;
 use outflow::queue::DeliveryQueue;
 use outflow::store::Store;
@@ -31,6 +32,8 @@ pub struct Sender {
     timeout: std::time::Duration,
     /// Pages of 100 one release step re-queues at most.
     release_pages: u32,
+    /// A slow workspace's share of invocations.
+    share: SenderShare,
 }
 
 impl Sender {
@@ -55,6 +58,7 @@ impl Sender {
             clock,
             timeout: config.delivery_timeout,
             release_pages: config.release_pages_per_step,
+            share: config.sender_share,
         })
     }
 }

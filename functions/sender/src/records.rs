@@ -15,6 +15,8 @@ pub struct Record {
     pub receipt_handle: Option<String>,
     /// The delivery.
     pub envelope: DeliveryEnvelope,
+    /// Times SQS has handed it out, this one included (`ApproximateReceiveCount`).
+    pub receives: u32,
 }
 
 /// A batch read: the records of each workspace in queue order, and the SQS ids of
@@ -68,8 +70,18 @@ fn decode(message: &SqsMessage) -> Result<Decodes, String> {
             message_id,
             receipt_handle: message.receipt_handle.clone(),
             envelope,
+            receives: receives(message),
         })),
     }
+}
+
+/// `ApproximateReceiveCount`, which Lambda always sets; read as a first receive if not.
+fn receives(message: &SqsMessage) -> u32 {
+    let count = message.attributes.get("ApproximateReceiveCount");
+    count.and_then(|n| n.parse().ok()).unwrap_or_else(|| {
+        tracing::warn!(sqs_message_id = ?message.message_id, ?count, "no readable receive count");
+        1
+    })
 }
 
 /// Splits a workspace's records by chat (message group), each kept in queue order.
@@ -104,6 +116,7 @@ pub(crate) mod tests {
                 body: "{}".into(),
                 summary: None,
             },
+            receives: 1,
         }
     }
 
@@ -132,6 +145,15 @@ pub(crate) mod tests {
         ]);
         assert_eq!(decoded.undecodable, ["2", "4"]);
         assert_eq!(
+            decoded
+                .by_workspace
+                .values()
+                .flatten()
+                .map(|r| r.receives)
+                .max(),
+            Some(1)
+        );
+        assert_eq!(
             decoded.releases.len(),
             1,
             "the release step is not a delivery"
@@ -153,6 +175,25 @@ pub(crate) mod tests {
                 ("ws_a".to_string(), vec!["3".to_string()]),
                 ("ws_b".to_string(), vec!["1".to_string(), "5".to_string()])
             ]
+        );
+    }
+
+    #[test]
+    fn a_record_knows_how_often_it_was_received() {
+        let env = record("ws", "c", "1").envelope;
+        let mut m = message("1", Some(serde_json::to_string(&env).unwrap()));
+        m.attributes
+            .insert("ApproximateReceiveCount".into(), "7".into());
+        let decoded = decode_all(vec![m]);
+        assert_eq!(
+            decoded
+                .by_workspace
+                .values()
+                .flatten()
+                .next()
+                .unwrap()
+                .receives,
+            7
         );
     }
 

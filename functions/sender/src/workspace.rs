@@ -4,6 +4,7 @@
 
 use crate::records::{in_chat_order, Record};
 use crate::settle::{settle, Retry, Settlement};
+use crate::share::Turn;
 use crate::Sender;
 use futures::future::join_all;
 use outflow::delivery::release::after_hold;
@@ -40,12 +41,29 @@ impl Sender {
             after_hold(&self.store, &self.queue, ws, self.clock.now()).await?;
             return Ok(Vec::new());
         };
+        let turn = self.take_turn(ws, &webhook).await?;
+        if matches!(turn, Turn::Refused) {
+            return Ok(self.hand_back(ws, records).await?);
+        }
+        let delivered = self.deliver_enabled(ws, &webhook, records, deadline).await;
+        self.end_turn(ws, turn).await;
+        delivered
+    }
+
+    /// Delivers the records of a workspace whose webhook is on.
+    async fn deliver_enabled(
+        &self,
+        ws: &WorkspaceId,
+        webhook: &Webhook,
+        records: &[Record],
+        deadline: Option<Instant>,
+    ) -> Result<Vec<String>, ReleaseError> {
         let groups = in_chat_order(records);
         let destination = Destination::check(&self.policy, &webhook.url);
         let sent = join_all(
             groups
                 .iter()
-                .map(|group| self.send_in_order(&webhook, &destination, group, deadline)),
+                .map(|group| self.send_in_order(webhook, &destination, group, deadline)),
         )
         .await;
         let tried: Vec<(&Record, Option<Attempt>)> = groups
@@ -57,7 +75,8 @@ impl Sender {
         let now = self.clock.now();
         let mut jitter = || rand::random::<f64>() * 2.0 - 1.0;
         let settlement = settle(tried, &failures, &self.retry, &mut jitter, now);
-        Ok(self.carry_out(ws, &webhook, settlement, now).await?)
+        self.note_speed(ws, webhook, &settlement.log).await;
+        Ok(self.carry_out(ws, webhook, settlement, now).await?)
     }
 
     /// Sends one chat's deliveries one after another; after a failure the rest are not
@@ -145,7 +164,7 @@ impl Sender {
 
     /// Records dead letters for replay, then moves them to the DLQ; returns those to
     /// retry because the DLQ did not take them (they leave the queue only once it has).
-    async fn dead_letter(
+    pub(crate) async fn dead_letter(
         &self,
         ws: &WorkspaceId,
         dead: Vec<(Retry, outflow::domain::DeadLetter)>,

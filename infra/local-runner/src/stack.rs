@@ -62,6 +62,7 @@ impl Stack {
             public_base_url: None,
             admin_token: Some(admin_token.to_string()),
             release_pages_per_step: DEFAULT_RELEASE_PAGES_PER_STEP,
+            sender_share: Default::default(),
         }
     }
 

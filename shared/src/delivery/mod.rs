@@ -6,9 +6,11 @@ pub mod health;
 pub mod http_client;
 pub mod release;
 pub mod retry;
+pub mod share;
 
 pub use attempt::{attempt, Destination};
 pub use health::{FailureVerdict, HealthChange, HealthKeeper};
 pub use http_client::{build_client, DeliveryClient};
 pub use release::{Budget, ReleaseError};
 pub use retry::RetryPolicy;
+pub use share::SenderShare;

@@ -66,6 +66,17 @@ pub struct Webhook {
     /// When that release started or last moved on (ms).
     #[serde(default)]
     pub release_progress_ms: Option<i64>,
+    /// Until when its receiver counts as slow (ms): the sender then holds the workspace
+    /// to its share of invocations.
+    #[serde(default)]
+    pub slow_until_ms: Option<i64>,
+}
+
+impl Webhook {
+    /// Whether its receiver counts as slow at `now`.
+    pub fn is_slow(&self, now: Timestamp) -> bool {
+        self.slow_until_ms.is_some_and(|until| until > now.millis())
+    }
 }
 
 /// Owner emails a workspace gets at most per UTC day: a receiver that fails again right
@@ -195,6 +206,7 @@ mod tests {
             release_nonce: None,
             release_ended_ms: None,
             release_progress_ms: None,
+            slow_until_ms: None,
         }
     }
 

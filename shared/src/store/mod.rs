@@ -13,6 +13,7 @@ mod messages;
 mod owner_email;
 mod request_log;
 pub mod schema;
+mod sending_slots;
 mod transact;
 mod webhooks;
 mod window_items;
@@ -29,6 +30,7 @@ pub use chats::Announcement;
 pub use kept::{KeptDelivery, KeptKey};
 pub use messages::NewMessage;
 pub use request_log::{LOG_LIMIT, LOG_RETENTION_DAYS};
+pub use sending_slots::SendingSlot;
 pub use transact::TRANSACT_CHUNK;
 pub use windows::{
     DueCursor, DuePage, StreamProgress, UnreadableWindow, WindowMessages, WindowPage,

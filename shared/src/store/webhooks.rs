@@ -232,6 +232,29 @@ impl Store {
         Ok(())
     }
 
+    /// Marks the receiver slow until `until` (ms): no write when a mark already lasts
+    /// past `refresh_after` (ms), so a slow receiver costs a write per few minutes.
+    pub async fn mark_slow(
+        &self,
+        ws: &WorkspaceId,
+        until: i64,
+        refresh_after: i64,
+    ) -> StoreResult<()> {
+        let result = self
+            .workspace_item_update(ws)
+            .update_expression("SET slow_until_ms = :until")
+            .condition_expression(
+                "attribute_exists(secret) AND \
+                 (attribute_not_exists(slow_until_ms) OR slow_until_ms < :refresh)",
+            )
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":refresh", n(refresh_after))
+            .send()
+            .await;
+        applied("UpdateItem", result)?;
+        Ok(())
+    }
+
     /// Disables an enabled webhook. True only for the one caller that actually switched
     /// it off, so the owner is emailed exactly once however many failures race here.
     pub async fn disable_webhook(

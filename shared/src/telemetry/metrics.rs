@@ -36,11 +36,14 @@ pub const DELIVERIES_DEAD_LETTERED: &str = "DeliveriesDeadLettered";
 /// Aggregation windows set aside: failing again and again, or never able to succeed
 /// (an alarm fires on any).
 pub const WINDOWS_SET_ASIDE: &str = "WindowsSetAside";
+/// Deliveries of a slow workspace handed back untried because it already held its share
+/// of sender invocations (on the dashboard: a slow tenant being held back).
+pub const DELIVERIES_OVER_SHARE: &str = "DeliveriesOverShare";
 /// One per container start (emitted by the EMF layer on the first invocation).
 pub const COLD_START: &str = "ColdStart";
 
 /// Every counter, for describing units and for checks that the template names only these.
-pub const COUNTERS: [&str; 11] = [
+pub const COUNTERS: [&str; 12] = [
     EVENTS_INGESTED,
     EVENTS_REJECTED,
     DUPLICATES_DROPPED,
@@ -52,6 +55,7 @@ pub const COUNTERS: [&str; 11] = [
     WEBHOOKS_DISABLED,
     DELIVERIES_DEAD_LETTERED,
     WINDOWS_SET_ASIDE,
+    DELIVERIES_OVER_SHARE,
 ];
 
 /// Registers each metric's unit with the installed recorder.
@@ -104,6 +108,11 @@ pub fn windows_set_aside(windows: usize) {
 /// `deliveries` deliveries ran out of attempts.
 pub fn dead_lettered(deliveries: usize) {
     add(DELIVERIES_DEAD_LETTERED, deliveries);
+}
+
+/// `deliveries` deliveries were handed back over their workspace's share.
+pub fn over_share(deliveries: usize) {
+    add(DELIVERIES_OVER_SHARE, deliveries);
 }
 
 fn add(name: &'static str, n: usize) {
