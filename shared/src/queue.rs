@@ -336,7 +336,7 @@ pub mod spec {
     /// every failing delivery a waiting one can be behind within the retention
     /// (`retry::tests` checks the arithmetic), and for the hand-backs of a slow
     /// workspace's records over its share of the sender (`share::tests`).
-    pub const MAX_RECEIVE_COUNT: u32 = 500;
+    pub const MAX_RECEIVE_COUNT: u32 = 600;
     /// The largest message SQS takes (256 KiB).
     pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
     /// How long the delivery queue keeps a delivery (14 days, the SQS maximum; the default

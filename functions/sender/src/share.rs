@@ -107,7 +107,6 @@ impl Sender {
                 ActivityEntry::new(now, ActivityAction::DeliveryFailed, detail)
             })
             .collect();
-        self.store.record_attempts(ws, &[], &activity).await?;
         let dead = records
             .iter()
             .map(|r| {
@@ -126,6 +125,10 @@ impl Sender {
             })
             .collect();
         let stay = self.dead_letter(ws, dead).await?;
+        // Only what the DLQ took is told (a refused one comes back and is given up again).
+        if stay.is_empty() {
+            self.store.record_attempts(ws, &[], &activity).await?;
+        }
         Ok(stay.into_iter().map(|r| r.message_id).collect())
     }
 

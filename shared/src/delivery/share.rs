@@ -24,7 +24,15 @@ const LONGEST_REFUSAL: Duration = Duration::from_secs(600);
 /// Receives after which a record still held back is dead-lettered (replayable) instead:
 /// below the queue's ceiling, with room for the receives of a batch in flight.
 pub const GIVE_UP_RECEIVES: u32 = 450;
-const _: () = assert!(GIVE_UP_RECEIVES + 10 < crate::queue::spec::MAX_RECEIVE_COUNT);
+// A record given up at its last refusal may still, had it got a slot instead, spend the
+// receives of waiting behind its chat's failing deliveries and of its own attempts.
+const _: () = assert!(
+    GIVE_UP_RECEIVES
+        + crate::delivery::retry::WORST_WAITING_RECEIVES
+        + crate::delivery::retry::STANDARD_SCHEDULE.len() as u32
+        + 10
+        < crate::queue::spec::MAX_RECEIVE_COUNT
+);
 
 /// How the sender shares itself between workspaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +68,10 @@ impl SenderShare {
     }
 
     /// The delay before a record refused for want of a slot comes back, after
-    /// `receives` receives: the first refusal's delay × 1.25^receives, at most 10 minutes.
+    /// `receives` receives (1 at the first): the first refusal's delay × 1.25^(receives −
+    /// 1), at most 10 minutes.
     pub fn refused_delay(&self, receives: u32) -> Duration {
-        let factor = 1.25_f64.powi(receives.min(64) as i32);
+        let factor = 1.25_f64.powi(receives.saturating_sub(1).min(64) as i32);
         self.first_refusal.mul_f64(factor).min(LONGEST_REFUSAL)
     }
 }
@@ -75,8 +84,8 @@ mod tests {
     #[test]
     fn refusals_grow_then_wait_an_hour() {
         let refused_delay = |r| SenderShare::default().refused_delay(r);
-        assert_eq!(refused_delay(0), Duration::from_secs(5));
-        assert_eq!(refused_delay(1), Duration::from_millis(6250));
+        assert_eq!(refused_delay(1), Duration::from_secs(5));
+        assert_eq!(refused_delay(2), Duration::from_millis(6250));
         assert!(refused_delay(10) > Duration::from_secs(45));
         assert_eq!(refused_delay(30), LONGEST_REFUSAL);
         assert_eq!(refused_delay(u32::MAX), LONGEST_REFUSAL);

@@ -18,7 +18,8 @@ pub enum Kept {
 pub struct DeadLetter {
     /// The delivery, exactly as it was queued.
     pub envelope: DeliveryEnvelope,
-    /// Attempts made, all failed.
+    /// Attempts made, all failed (0 for a delivery held back over its workspace's share
+    /// of the sender for days, never tried).
     pub attempts: u32,
     /// The last failure.
     pub last_error: String,
