@@ -7,7 +7,7 @@ TEST_PORT ?= 4567
 AWS_ENV := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
 	AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: run test lint receiver setup measure fuzz package lambda-zips footprint bench bench-smoke wrk openapi
+.PHONY: run test lint receiver setup measure fuzz package lambda-zips footprint bench bench-smoke wrk openapi browser
 
 setup:
 	infra/local-stack.sh setup
@@ -40,10 +40,11 @@ lint: setup
 	$(SAM) validate --lint --template template.yaml --region us-east-1
 
 ## test: lint, the binaries (the telemetry tests run them against a local Lambda runtime API),
-## unit and end-to-end tests against moto on 127.0.0.1:$(TEST_PORT), the chaos run (second
+## unit and end-to-end tests against moto on 127.0.0.1:$(TEST_PORT) (the portal's in headless
+## Chromium, installed by `make browser`), the chaos run (second
 ## edition, its figures printed), the README walkthrough with the real local runner binary, then the
 ## x86_64 Lambda zips with their sizes and init times
-test: lint
+test: lint browser
 	infra/local-stack.sh start $(TEST_PORT)
 	trap 'infra/local-stack.sh stop $(TEST_PORT)' EXIT; \
 	export $(AWS_ENV) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_PORT) OUTFLOW_ALLOW_LOOPBACK_TARGETS=1; \
@@ -100,6 +101,10 @@ bench-smoke: setup wrk lambda-zips
 
 wrk:
 	infra/install-wrk.sh
+
+## browser: Debian's Chromium and ChromeDriver, and axe-core (npm), for the portal's browser test
+browser:
+	infra/install-chromium.sh
 
 ## measure: AWS requests per 1,000 messages, then one aggregator run for each of PENDING_CHATS
 ## pending chats (requests and items read per window, time), each in a table that also holds

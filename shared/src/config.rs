@@ -39,6 +39,9 @@ pub struct Config {
     /// Sender invocations a slow workspace may hold at once (`OUTFLOW_SENDER_SHARE`, 10)
     /// and what counts as slow (`OUTFLOW_SLOW_RECEIVER_MS`, 2,000).
     pub sender_share: SenderShare,
+    /// Origins allowed to embed the tenant portal in a frame
+    /// (`OUTFLOW_PORTAL_FRAME_ANCESTORS`, space-separated; none by default).
+    pub portal_frame_ancestors: Vec<String>,
 }
 
 /// Default pages of a release step: 5,000 deliveries, well inside one invocation.
@@ -145,6 +148,14 @@ impl Config {
             )?
             .max(1),
             sender_share: sender_share()?,
+            portal_frame_ancestors: std::env::var("OUTFLOW_PORTAL_FRAME_ANCESTORS")
+                .unwrap_or_default()
+                .split_whitespace()
+                // Origins only: nothing that could end the directive and add another.
+                .filter(|o| o.starts_with("https://") || o.starts_with("http://"))
+                .filter(|o| !o.contains([';', ',', '\'', '"']))
+                .map(String::from)
+                .collect(),
         })
     }
 }

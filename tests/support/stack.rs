@@ -49,6 +49,8 @@ pub struct Options {
     pub release_pages_per_step: Option<u32>,
     /// A slow workspace's share of the sender (the default when `None`).
     pub sender_share: Option<outflow::delivery::SenderShare>,
+    /// Origins allowed to embed the portal.
+    pub portal_frame_ancestors: Vec<String>,
 }
 
 impl Default for Options {
@@ -64,6 +66,7 @@ impl Default for Options {
             faults: false,
             release_pages_per_step: None,
             sender_share: None,
+            portal_frame_ancestors: Vec::new(),
         }
     }
 }
@@ -111,6 +114,7 @@ impl TestStack {
             faults,
             release_pages_per_step,
             sender_share,
+            portal_frame_ancestors,
         } = options;
         // The standard schedule's shape (8 attempts, the first at once) in test-sized delays.
         let mut schedule = vec![Duration::from_secs(retry_delay_secs.into()); 8];
@@ -136,6 +140,7 @@ impl TestStack {
         config.ingest_rate.requests = ingest_requests_per_second;
         config.retry = options_retry;
         config.public_base_url = Some("https://hooks.outflow.test".into());
+        config.portal_frame_ancestors = portal_frame_ancestors;
         if let Some(share) = sender_share {
             config.sender_share = share;
         }
@@ -223,8 +228,14 @@ impl TestStack {
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let body = if bytes.is_empty() {
             Value::Null
-        } else {
+        } else if headers
+            .get("content-type")
+            .is_some_and(|t| t.as_bytes().starts_with(b"application/json"))
+        {
             serde_json::from_slice(&bytes).expect("JSON answer")
+        } else {
+            // The portal's page, script and style.
+            Value::String(String::from_utf8_lossy(&bytes).into_owned())
         };
         Response {
             status,

@@ -3,6 +3,7 @@
 //! credential they need (`Tenant`, `Admin`) and take and give typed bodies (`views`).
 
 pub mod openapi;
+pub mod portal;
 pub mod release;
 pub mod replay;
 pub mod views;
@@ -39,6 +40,10 @@ pub struct ApiState {
     /// after a switch to immediate delivery start after the save. The same clock as
     /// `clock` in AWS; tests move it to chosen instants.
     pub arrival: Clock,
+    /// Where tenants reach the API (portal links point there).
+    pub public_base_url: Option<String>,
+    /// Origins allowed to embed the portal in a frame.
+    pub portal_frame_ancestors: Vec<String>,
 }
 
 impl ApiState {
@@ -57,6 +62,8 @@ impl ApiState {
             url_policy: config.url_policy,
             clock,
             arrival,
+            public_base_url: config.public_base_url.clone(),
+            portal_frame_ancestors: config.portal_frame_ancestors.clone(),
         })
     }
 }
@@ -64,6 +71,12 @@ impl ApiState {
 impl FromRef<ApiState> for Store {
     fn from_ref(state: &ApiState) -> Store {
         state.store.clone()
+    }
+}
+
+impl FromRef<ApiState> for Clock {
+    fn from_ref(state: &ApiState) -> Clock {
+        state.clock.clone()
     }
 }
 
@@ -87,6 +100,11 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(webhooks::rotate_secret))
         .routes(routes!(replay::replay))
         .routes(routes!(replay::resend))
+        .routes(routes!(portal::mint))
+        .routes(routes!(portal::revoke))
+        .routes(routes!(portal::page::html))
+        .routes(routes!(portal::page::script))
+        .routes(routes!(portal::page::style))
         .routes(routes!(openapi::document))
 }
 

@@ -25,14 +25,15 @@ pub const DOCUMENT: &str = include_str!("../../../docs/openapi.json");
     modifiers(&Credentials),
     tags(
         (name = "events", description = "Channel events in (tenant API key)"),
-        (name = "webhook", description = "The workspace's outbound webhook (tenant API key)"),
+        (name = "webhook", description = "The workspace's outbound webhook (tenant API key, or a portal link's token)"),
+        (name = "portal", description = "Portal links the SaaS mints for its tenants (admin token)"),
         (name = "workspaces", description = "Workspaces and API keys"),
         (name = "meta", description = "This document")
     )
 )]
 pub struct Base;
 
-/// Declares the two bearer credentials the routes name.
+/// Declares the three bearer credentials the routes name.
 struct Credentials;
 
 impl Modify for Credentials {
@@ -41,6 +42,10 @@ impl Modify for Credentials {
         for (name, format) in [
             ("tenant_key", "ofk.<workspace id>.<secret>"),
             ("admin_token", "the operator's admin token"),
+            (
+                "portal_link",
+                "ofp.<workspace id>.<secret>, from a portal link's fragment",
+            ),
         ] {
             let scheme = HttpBuilder::new()
                 .scheme(HttpAuthScheme::Bearer)

@@ -12,7 +12,7 @@ use outflow::domain::{
     ActivityAction, ActivityEntry, DeliveryEnvelope, ReleasePhase, RequestId, Timestamp, Webhook,
     WorkspaceId,
 };
-use outflow::http::{ApiError, ErrorBody, JsonBody, Tenant};
+use outflow::http::{ApiError, ErrorBody, JsonBody, WebhookOwner};
 
 /// Replay and resend only make sense towards a webhook that is on; a disabled one keeps
 /// everything anyway and re-sends it when enabled.
@@ -35,7 +35,7 @@ async fn require_enabled(state: &ApiState, ws: &WorkspaceId) -> Result<Webhook, 
 /// SQS took it), so the answer does not wait for thousands.
 #[utoipa::path(
     post, path = "/v1/webhooks/outbound/replay", tag = "webhook",
-    security(("tenant_key" = [])),
+    security(("tenant_key" = []), ("portal_link" = [])),
     request_body = ReplayRequest,
     responses(
         (status = 202, description = "Re-queued", body = Replayed),
@@ -47,7 +47,7 @@ async fn require_enabled(state: &ApiState, ws: &WorkspaceId) -> Result<Webhook, 
 )]
 pub async fn replay(
     State(state): State<ApiState>,
-    tenant: Tenant,
+    tenant: WebhookOwner,
     JsonBody(request): JsonBody<ReplayRequest>,
 ) -> Result<(StatusCode, Json<Replayed>), ApiError> {
     let ws = tenant.workspace;
@@ -86,7 +86,7 @@ pub async fn replay(
 /// Sends that request's delivery again (same body, same `webhook-id`, freshly signed).
 #[utoipa::path(
     post, path = "/v1/webhooks/outbound/log/{request_id}/resend", tag = "webhook",
-    security(("tenant_key" = [])),
+    security(("tenant_key" = []), ("portal_link" = [])),
     params(("request_id" = String, Path, description = "A request id from the log")),
     responses(
         (status = 202, description = "Queued", body = ResendQueued),
@@ -97,7 +97,7 @@ pub async fn replay(
 )]
 pub async fn resend(
     State(state): State<ApiState>,
-    tenant: Tenant,
+    tenant: WebhookOwner,
     Path(request_id): Path<String>,
 ) -> Result<(StatusCode, Json<ResendQueued>), ApiError> {
     let ws = tenant.workspace;

@@ -161,3 +161,31 @@ pub struct ResendQueued {
     /// Always true.
     pub queued: bool,
 }
+
+/// `POST /v1/workspaces/{workspace_id}/portal-links`: how long the link lives (the body
+/// may be empty).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPortalLink {
+    /// Seconds, 1 to 604,800 (7 days); 3,600 when left out.
+    pub expires_in: Option<u64>,
+}
+
+/// A portal link, for the tenant's browser (shown once; only its hash is kept).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortalLinkIssued {
+    /// Opens the workspace's portal; its credential is in the fragment, which browsers
+    /// never send to a server.
+    pub url: String,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+}
+
+/// Every portal link of a workspace ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortalLinksRevoked {
+    /// The workspace.
+    pub workspace_id: WorkspaceId,
+    /// Links minted up to this instant no longer work.
+    pub revoked_at: Timestamp,
+}

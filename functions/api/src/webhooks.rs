@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use outflow::domain::{ActivityAction, ActivityEntry, Webhook, WebhookSettings, WorkspaceId};
 use outflow::formats::limits::MAX_URL_BYTES;
-use outflow::http::{ApiError, ErrorBody, JsonBody, NoStore, Tenant};
+use outflow::http::{ApiError, ErrorBody, JsonBody, NoStore, WebhookOwner};
 use outflow::signing::generate_secret;
 
 /// The refusal when no webhook is registered yet.
@@ -70,7 +70,7 @@ fn released(resumed: &Resumed) -> String {
 /// registration and again at every send). Saving it enabled re-sends what it held.
 #[utoipa::path(
     put, path = "/v1/webhooks/outbound", tag = "webhook",
-    security(("tenant_key" = [])),
+    security(("tenant_key" = []), ("portal_link" = [])),
     request_body = WebhookSettingsRequest,
     responses(
         (status = 200, description = "Saved", body = WebhookView),
@@ -81,7 +81,7 @@ fn released(resumed: &Resumed) -> String {
 )]
 pub async fn update(
     State(state): State<ApiState>,
-    tenant: Tenant,
+    tenant: WebhookOwner,
     JsonBody(request): JsonBody<WebhookSettingsRequest>,
 ) -> Result<NoStore<Json<WebhookView>>, ApiError> {
     let ws = tenant.workspace;
@@ -126,7 +126,7 @@ pub async fn update(
 /// The settings, status and the 10 most recent actions.
 #[utoipa::path(
     get, path = "/v1/webhooks/outbound", tag = "webhook",
-    security(("tenant_key" = [])),
+    security(("tenant_key" = []), ("portal_link" = [])),
     responses(
         (status = 200, description = "The webhook", body = WebhookView),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
@@ -135,7 +135,7 @@ pub async fn update(
 )]
 pub async fn show(
     State(state): State<ApiState>,
-    tenant: Tenant,
+    tenant: WebhookOwner,
 ) -> Result<NoStore<Json<WebhookView>>, ApiError> {
     let ws = tenant.workspace;
     let webhook = state.store.webhook(&ws).await?.ok_or(NO_WEBHOOK)?;
@@ -146,13 +146,16 @@ pub async fn show(
 /// (never cached: it holds the customers' messages).
 #[utoipa::path(
     get, path = "/v1/webhooks/outbound/log", tag = "webhook",
-    security(("tenant_key" = [])),
+    security(("tenant_key" = []), ("portal_link" = [])),
     responses(
         (status = 200, description = "The log (an attachment)", body = RequestLog),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
     )
 )]
-pub async fn log(State(state): State<ApiState>, tenant: Tenant) -> Result<Response, ApiError> {
+pub async fn log(
+    State(state): State<ApiState>,
+    tenant: WebhookOwner,
+) -> Result<Response, ApiError> {
     let ws = tenant.workspace;
     let requests = state.store.recent_requests(&ws).await?;
     let disposition = format!("attachment; filename=\"outflow-webhook-log-{ws}.json\"");
@@ -166,7 +169,7 @@ pub async fn log(State(state): State<ApiState>, tenant: Tenant) -> Result<Respon
 /// Switches the webhook back on, resets its failure count and re-sends what it held.
 #[utoipa::path(
     post, path = "/v1/webhooks/outbound/enable", tag = "webhook",
-    security(("tenant_key" = [])),
+    security(("tenant_key" = []), ("portal_link" = [])),
     responses(
         (status = 200, description = "Enabled", body = EnabledView),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
@@ -175,7 +178,7 @@ pub async fn log(State(state): State<ApiState>, tenant: Tenant) -> Result<Respon
 )]
 pub async fn enable(
     State(state): State<ApiState>,
-    tenant: Tenant,
+    tenant: WebhookOwner,
 ) -> Result<NoStore<Json<EnabledView>>, ApiError> {
     let ws = tenant.workspace;
     let release = rand::random();
@@ -212,7 +215,7 @@ pub async fn enable(
 /// previous secret, so receivers can switch without losing any.
 #[utoipa::path(
     post, path = "/v1/webhooks/outbound/rotate-secret", tag = "webhook",
-    security(("tenant_key" = [])),
+    security(("tenant_key" = []), ("portal_link" = [])),
     responses(
         (status = 200, description = "Rotated", body = WebhookView),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
@@ -221,7 +224,7 @@ pub async fn enable(
 )]
 pub async fn rotate_secret(
     State(state): State<ApiState>,
-    tenant: Tenant,
+    tenant: WebhookOwner,
 ) -> Result<NoStore<Json<WebhookView>>, ApiError> {
     let ws = tenant.workspace;
     let now = state.clock.now();

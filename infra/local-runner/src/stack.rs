@@ -63,6 +63,7 @@ impl Stack {
             admin_token: Some(admin_token.to_string()),
             release_pages_per_step: DEFAULT_RELEASE_PAGES_PER_STEP,
             sender_share: Default::default(),
+            portal_frame_ancestors: Vec::new(),
         }
     }
 

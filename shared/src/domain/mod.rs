@@ -13,6 +13,7 @@ pub mod ids;
 pub mod kept;
 pub mod payload;
 pub mod pending_window;
+pub mod portal;
 pub mod rate;
 pub mod release;
 pub mod timestamp;
@@ -34,6 +35,7 @@ pub use ids::{ApiKey, BundleId, ChatId, DeliveryId, MessageId, RequestId, Worksp
 pub use kept::{DeadLetter, Kept};
 pub use payload::{Account, Attachment, Chat, Direction, Message, MessageEvent, Party};
 pub use pending_window::{PendingWindow, WindowMessage};
+pub use portal::{PortalLink, PortalRefusal, PortalToken};
 pub use rate::{OverLimit, RateLimit, RateWindow};
 pub use release::{ReleaseOrder, ReleasePhase, RELEASE_SETTLE_MS, RELEASE_STALL_MS};
 pub use timestamp::Timestamp;

@@ -1,9 +1,10 @@
-//! Who is calling: the tenant behind an API key, or the operator's admin token. Each is an
-//! extractor, so a handler names the credential it needs in its signature and nothing
-//! else checks one. Both read `Authorization: Bearer <token>`.
+//! Who is calling: the tenant behind an API key, the tenant in its portal (a portal link's
+//! token: the webhook's routes only), or the operator's admin token. Each is an extractor,
+//! so a handler names the credential it needs in its signature and nothing else checks
+//! one. All read `Authorization: Bearer <token>`.
 
 use super::ApiError;
-use crate::domain::{ApiKey, WorkspaceId};
+use crate::domain::{ApiKey, PortalRefusal, PortalToken, WorkspaceId};
 use crate::store::Store;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
@@ -81,6 +82,59 @@ where
             .ok_or(INVALID_KEY)?;
         Ok(Self { workspace, key })
     }
+}
+
+/// The owner of a workspace's webhook: its tenant, by API key or through a portal link
+/// (which opens the webhook's routes and nothing else).
+#[derive(Debug, Clone)]
+pub struct WebhookOwner {
+    /// The workspace.
+    pub workspace: WorkspaceId,
+    /// True when it came through a portal link.
+    pub via_portal: bool,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for WebhookOwner
+where
+    Store: FromRef<S>,
+    crate::clock::Clock: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let presented = bearer_token(&parts.headers)?;
+        if !PortalToken::is_portal(presented) {
+            let tenant = Tenant::from_request_parts(parts, state).await?;
+            return Ok(Self {
+                workspace: tenant.workspace,
+                via_portal: false,
+            });
+        }
+        let token = PortalToken::presented(presented);
+        let workspace = token
+            .workspace()
+            .ok_or(portal_refused(PortalRefusal::Unknown))?;
+        let (link, revoked) = Store::from_ref(state)
+            .portal_link(&workspace, &token)
+            .await?;
+        let now = crate::clock::Clock::from_ref(state).now();
+        link.ok_or(PortalRefusal::Unknown)
+            .and_then(|link| link.check(now, revoked))
+            .map_err(portal_refused)?;
+        Ok(Self {
+            workspace,
+            via_portal: true,
+        })
+    }
+}
+
+/// The refusal of a portal link, saying why (the portal page shows what to do).
+pub fn portal_refused(why: PortalRefusal) -> ApiError {
+    ApiError::Unauthorized(match why {
+        PortalRefusal::Unknown => "invalid portal link",
+        PortalRefusal::Expired => "this portal link has expired",
+        PortalRefusal::Revoked => "this portal link was revoked",
+    })
 }
 
 /// The operator's admin token, as configured (never printed: `Debug` hides it).

@@ -7,7 +7,10 @@ pub mod deadline;
 pub mod error;
 pub mod no_store;
 
-pub use auth::{bearer_token, tokens_match, Admin, AdminToken, PresentedKey, Tenant, INVALID_KEY};
+pub use auth::{
+    bearer_token, portal_refused, tokens_match, Admin, AdminToken, PresentedKey, Tenant,
+    WebhookOwner, INVALID_KEY,
+};
 pub use body::{JsonBody, LimitedBody};
 pub use deadline::{Deadline, ANSWER_MARGIN};
 pub use error::{ApiError, ErrorBody};

@@ -11,6 +11,7 @@ mod kept;
 mod keys;
 mod messages;
 mod owner_email;
+mod portal_links;
 mod request_log;
 pub mod schema;
 mod sending_slots;

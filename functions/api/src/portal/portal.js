@@ -1,0 +1,224 @@
+// The Outbound webhook portal. Its credential arrives in the URL's fragment (never sent
+// to a server, never in a Referer), is kept for this tab only, and goes to the webhook's
+// own API routes as a bearer token.
+"use strict";
+
+const API = "/v1/webhooks/outbound";
+const $ = (id) => document.getElementById(id);
+
+function token() {
+  const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (match) {
+    sessionStorage.setItem("outflow-portal-token", decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname);
+  }
+  return sessionStorage.getItem("outflow-portal-token");
+}
+
+class Refused extends Error {}
+
+async function call(method, path, body) {
+  const headers = { authorization: `Bearer ${token()}` };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const response = await fetch(API + path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "omit",
+    cache: "no-store",
+  });
+  const text = await response.text();
+  const json = text ? JSON.parse(text) : null;
+  if (response.status === 401) throw new Refused(json?.error?.message ?? "unauthorized");
+  return { status: response.status, json };
+}
+
+function refused(message) {
+  const why = /expired/.test(message)
+    ? "This link has expired."
+    : /revoked/.test(message)
+      ? "This link was revoked."
+      : "This link is not valid.";
+  $("refused-why").textContent = why;
+  $("refused").hidden = false;
+  $("workspace").hidden = true;
+  sessionStorage.removeItem("outflow-portal-token");
+  $("refused-title").focus();
+}
+
+const when = (rfc3339) =>
+  new Date(rfc3339).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+
+function show(webhook) {
+  $("aggregation").value = webhook.aggregation;
+  $("url").value = webhook.url;
+  $("enabled").checked = webhook.enabled;
+  $("continuous").checked = webhook.continuous_conversation;
+  $("secret").dataset.secret = webhook.secret;
+  if ($("reveal").getAttribute("aria-expanded") === "true") $("secret").textContent = webhook.secret;
+  const status = webhook.status;
+  if (webhook.enabled) {
+    $("state").textContent = "Enabled: deliveries go to your URL.";
+    $("state").className = "state on";
+  } else if (status.disabled_at) {
+    const why = status.disabled_reason ? `: ${status.disabled_reason}` : "";
+    $("state").textContent = `Disabled automatically since ${when(status.disabled_at)}${why}.`;
+    $("state").className = "state off";
+  } else {
+    $("state").textContent = "Disabled: deliveries are held until you enable it.";
+    $("state").className = "state off";
+  }
+  $("failures").textContent = `Consecutive failures: ${status.consecutive_failures}`;
+  $("reenable").hidden = webhook.enabled;
+  const list = $("activity");
+  list.replaceChildren(
+    ...webhook.activity.map((entry) => {
+      const item = document.createElement("li");
+      const time = document.createElement("time");
+      time.dateTime = entry.time;
+      time.textContent = when(entry.time);
+      const detail = document.createElement("span");
+      detail.textContent = entry.detail;
+      item.append(time, detail);
+      return item;
+    }),
+  );
+  $("no-activity").hidden = webhook.activity.length > 0;
+}
+
+function clearErrors() {
+  for (const id of ["url", "aggregation", "since"]) {
+    $(`${id}-error`).textContent = "";
+    $(id).removeAttribute("aria-invalid");
+  }
+}
+
+function fieldError(field, message, fallback) {
+  const id = { url: "url", aggregation: "aggregation", since: "since" }[field] ?? fallback;
+  $(`${id}-error`).textContent = message;
+  $(id).setAttribute("aria-invalid", "true");
+  $(id).focus();
+}
+
+async function load() {
+  const { status, json } = await call("GET", "");
+  if (status === 200) show(json);
+  else if (status !== 404) throw new Error(json?.error?.message ?? `status ${status}`);
+  $("workspace").hidden = false;
+}
+
+async function save(event) {
+  event.preventDefault();
+  clearErrors();
+  $("saved").textContent = "";
+  const { status, json } = await call("PUT", "", {
+    url: $("url").value.trim(),
+    enabled: $("enabled").checked,
+    aggregation: $("aggregation").value,
+    continuous_conversation: $("continuous").checked,
+  });
+  if (status === 200) {
+    show(json);
+    $("saved").textContent = "Saved.";
+  } else {
+    fieldError(json?.error?.field, json?.error?.message ?? `Not saved (status ${status}).`, "url");
+  }
+}
+
+async function reenable() {
+  const { status, json } = await call("POST", "/enable");
+  if (status !== 200) {
+    $("reenabled").textContent = json?.error?.message ?? `Not enabled (status ${status}).`;
+    return;
+  }
+  show(json);
+  const n = json.released;
+  $("reenabled").textContent = `Re-enabled; ${n} held ${n === 1 ? "delivery" : "deliveries"} released.`;
+}
+
+function reveal() {
+  const shown = $("reveal").getAttribute("aria-expanded") === "true";
+  $("secret").textContent = shown ? "••••••••••••••••••••••••" : $("secret").dataset.secret ?? "";
+  $("reveal").setAttribute("aria-expanded", String(!shown));
+  $("reveal").textContent = shown ? "Reveal secret" : "Hide secret";
+}
+
+async function rotate() {
+  $("rotate-confirm").hidden = true;
+  const { status, json } = await call("POST", "/rotate-secret");
+  if (status !== 200) {
+    $("rotated").textContent = json?.error?.message ?? `Not rotated (status ${status}).`;
+    return;
+  }
+  show(json);
+  $("rotated").textContent = "Secret rotated. The previous one keeps signing for 24 hours.";
+  $("rotate").focus();
+}
+
+async function replay(event) {
+  event.preventDefault();
+  clearErrors();
+  $("replayed").textContent = "";
+  const local = $("since").value;
+  if (!local) return fieldError("since", "Choose the date and time to replay from.");
+  const { status, json } = await call("POST", "/replay", { since: new Date(local).toISOString() });
+  if (status === 202 || status === 200) {
+    const n = json.replayed;
+    $("replayed").textContent = `${n} ${n === 1 ? "delivery" : "deliveries"} re-queued.`;
+  } else {
+    fieldError(json?.error?.field, json?.error?.message ?? `Not replayed (status ${status}).`, "since");
+  }
+}
+
+async function download(event) {
+  event.preventDefault();
+  const response = await fetch(`${API}/log`, {
+    headers: { authorization: `Bearer ${token()}` },
+    credentials: "omit",
+    cache: "no-store",
+  });
+  if (response.status === 401) throw new Refused((await response.json()).error.message);
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = "outflow-requests.json";
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+}
+
+function guarded(action) {
+  return (event) =>
+    action(event).catch((error) => {
+      if (error instanceof Refused) refused(error.message);
+      else $("saved").textContent = `Something went wrong: ${error.message}`;
+    });
+}
+
+// A new link opened in the same tab only changes the fragment: start again with it.
+window.addEventListener("hashchange", () => {
+  if (/(?:^#|&)token=/.test(location.hash)) location.reload();
+});
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("settings").addEventListener("submit", guarded(save));
+  $("reenable").addEventListener("click", guarded(reenable));
+  $("reveal").addEventListener("click", reveal);
+  $("rotate").addEventListener("click", () => {
+    $("rotate-confirm").hidden = false;
+    $("rotate-yes").focus();
+  });
+  $("rotate-no").addEventListener("click", () => {
+    $("rotate-confirm").hidden = true;
+    $("rotate").focus();
+  });
+  $("rotate-yes").addEventListener("click", guarded(rotate));
+  $("replay").addEventListener("submit", guarded(replay));
+  $("download").addEventListener("click", guarded(download));
+  $("refused-title").tabIndex = -1;
+  if (!token()) {
+    refused("invalid");
+  } else {
+    guarded(load)().finally(() => $("portal").setAttribute("aria-busy", "false"));
+  }
+});
