@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README walkthrough, run for real: the local runner binary and the demo receiver
 # (as `make run` and `make receiver` start them) against moto on 127.0.0.1:$1; a message
-# delivered immediately, then a 1h bundle through POST /local/aggregate.
+# delivered immediately, then a 1h bundle through POST /local/aggregate, then the portal.
 set -euo pipefail
 moto_port=${1:?moto port}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,4 +45,14 @@ curl -sf -X POST $B/local/aggregate -d "{\"now\": \"$NEXT\"}" | grep -q '"bundle
 wait_for "$work/receiver.log" '"first_message_timestamp"' 20
 curl -sf $B/v1/webhooks/outbound/log -H "Authorization: Bearer $KEY" -D "$work/headers" -o /dev/null
 grep -qi "content-disposition: attachment" "$work/headers" || fail "log is not a download"
-echo "smoke walkthrough: 2 passed, 0 failed"
+
+# The portal: the demo workspace's link the runner printed, and one minted as README shows.
+grep -q "$B/portal#token=ofp\." "$work/runner.log" || fail "no demo portal link printed"
+WS=$(echo "$KEY" | cut -d. -f2)
+URL=$(curl -sf -X POST $B/v1/workspaces/$WS/portal-links -H 'Authorization: Bearer local-admin-token' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+TOKEN=${URL#*#token=}
+curl -sf "${URL%%#*}" -D "$work/portal-headers" | grep -q "<h1>Outbound webhook</h1>" || fail "no portal page"
+grep -qi "content-security-policy: default-src 'none'" "$work/portal-headers" || fail "portal without its CSP"
+curl -sf $B/v1/webhooks/outbound -H "Authorization: Bearer $TOKEN" | grep -q '"aggregation":"1h"' || fail "the link does not open the settings"
+echo "smoke walkthrough: 3 passed, 0 failed"

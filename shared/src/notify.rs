@@ -1,5 +1,6 @@
 //! Emails to workspace owners, through SES.
 
+use crate::domain::PortalToken;
 use aws_sdk_sesv2::error::DisplayErrorContext;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 
@@ -40,21 +41,33 @@ impl OwnerNotifier {
         self
     }
 
-    /// Tells the owner their webhook was switched off, why, and how to switch it back on.
+    /// The portal page a link's token opens, when the public base URL is known.
+    pub fn portal_url(&self, token: &PortalToken) -> Option<String> {
+        (!self.api_base.is_empty())
+            .then(|| format!("{}/portal#token={}", self.api_base, token.reveal()))
+    }
+
+    /// Tells the owner their webhook was switched off, why, and how to switch it back on:
+    /// in the portal (`portal`, a link valid for 7 days) or through the API.
     pub async fn webhook_disabled(
         &self,
         owner: &str,
         workspace_name: &str,
         url: &str,
         reason: &str,
+        portal: Option<&str>,
     ) -> Result<(), NotifyError> {
         let subject = format!("Outflow: webhook disabled for {workspace_name}");
         let base = &self.api_base;
+        let open = portal.map_or(String::new(), |link| {
+            format!("Open your webhook settings (this link works for 7 days):\n{link}\n\n")
+        });
         let text = format!(
             "Your Outflow webhook for workspace \"{workspace_name}\" was disabled automatically.\n\n\
              URL: {url}\nReason: {reason}\n\n\
              Messages that arrive while it is disabled are kept. Fix the endpoint, then re-enable \
-             it with POST {base}/v1/webhooks/outbound/enable; kept messages are delivered then.\n"
+             it; kept messages are delivered then.\n\n{open}\
+             Or through the API: POST {base}/v1/webhooks/outbound/enable\n"
         );
         let message = Message::builder()
             .subject(content(subject)?)

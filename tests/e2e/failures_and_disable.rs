@@ -80,6 +80,20 @@ async fn the_eleventh_failure_disables_once_emails_once_and_enable_resumes() {
         "the email links the public API: {}",
         emails[0]
     );
+    // And the portal, for 7 days: its link's token opens the webhook's settings.
+    let text = emails[0].to_string();
+    let (_, after) = text
+        .split_once("https://hooks.outflow.test/portal#token=")
+        .expect("a portal link");
+    let token: String = after
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '_')
+        .collect();
+    let settings = stack
+        .call(Method::GET, "/v1/webhooks/outbound", Some(&token), None)
+        .await;
+    assert_eq!(settings.status, StatusCode::OK, "{:?}", settings.body);
+    assert_eq!(settings.body["enabled"], false);
     let log = stack
         .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key), None)
         .await;

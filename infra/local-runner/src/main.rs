@@ -2,6 +2,8 @@
 
 use outflow::clients::AwsClients;
 use outflow::clock::Clock;
+use outflow::domain::portal::MAX_LINK_SECS;
+use outflow::domain::{ApiKey, Workspace, WorkspaceId};
 use outflow::queue::spec;
 use outflow_local::app::LocalApp;
 use outflow_local::pump::Pump;
@@ -57,6 +59,33 @@ fn greet(addr: SocketAddr, stack: &Stack, admin_token: &str, every: Duration) {
     println!("  then follow the walkthrough in README.md");
 }
 
+/// A demo workspace and a link to its portal, so a newcomer can open the settings page at
+/// once (a new workspace each start: moto keeps nothing between runs).
+async fn demo_portal(app: &LocalApp) -> Result<(), Box<dyn Error>> {
+    let workspace = Workspace {
+        workspace_id: WorkspaceId::generate(),
+        name: "Demo".into(),
+        owner_email: "owner@demo.test".into(),
+        created_at: app.api.clock.now(),
+    };
+    let key = ApiKey::generate(&workspace.workspace_id);
+    app.api.store.create_workspace(&workspace, &key).await?;
+    let link = app
+        .api
+        .mint_portal_link(&workspace.workspace_id, MAX_LINK_SECS, None)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the demo workspace vanished")?;
+    println!(
+        "  a demo workspace ({}), API key {}",
+        workspace.workspace_id,
+        key.reveal()
+    );
+    println!("  its portal, for 7 days (open in a browser):");
+    println!("    {}", link.url);
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     tracing_subscriber::fmt()
@@ -81,6 +110,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     tokio::spawn(async move { aggregator.run_aggregator(every).await });
     let listener = tokio::net::TcpListener::bind(addr).await?;
     greet(addr, &stack, &app.api.admin_token.0, every);
+    demo_portal(&app).await?;
     axum::serve(listener, app.router()).await?;
     Ok(())
 }

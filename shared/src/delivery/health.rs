@@ -2,10 +2,12 @@
 //! emails the owner once; a success resets the count; a 410 Gone disables at once.
 //! `HealthChange` decides what a batch's attempts do; `HealthKeeper` carries it out.
 
+use crate::domain::portal::MAX_LINK_SECS;
 use crate::domain::webhook::{OwnerEmail, MAX_CONSECUTIVE_FAILURES, OWNER_EMAILS_PER_DAY};
 use crate::domain::{
     ActivityAction, ActivityEntry, Attempt, Timestamp, Webhook, WebhookStatus, WorkspaceId,
 };
+use crate::domain::{PortalLink, PortalToken};
 use crate::notify::OwnerNotifier;
 use crate::store::{Store, StoreResult};
 use crate::telemetry::metrics;
@@ -144,7 +146,7 @@ impl HealthKeeper {
                 self.store.drop_owner_email(ws).await?;
                 format!("Owner not emailed: at most {OWNER_EMAILS_PER_DAY} emails a day")
             }
-            OwnerEmail::Send => match self.send(ws, &webhook).await {
+            OwnerEmail::Send => match self.send(ws, &webhook, now).await {
                 Ok(owner) => {
                     self.store.owner_email_sent(ws, &webhook, &day).await?;
                     format!("Owner {owner} notified by email")
@@ -164,8 +166,30 @@ impl HealthKeeper {
         self.store.record_activity(ws, &entry).await
     }
 
+    /// A 7-day portal link for the owner's email (none where the public URL is unknown).
+    async fn portal_link(&self, ws: &WorkspaceId, now: Timestamp) -> StoreResult<Option<String>> {
+        let token = PortalToken::generate(ws);
+        let Some(url) = self.notifier.portal_url(&token) else {
+            return Ok(None);
+        };
+        let link = PortalLink {
+            minted_ms: now.millis(),
+            expires_ms: now.millis() + MAX_LINK_SECS as i64 * 1_000,
+        };
+        Ok(self
+            .store
+            .save_portal_link(ws, &token, link)
+            .await?
+            .then_some(url))
+    }
+
     /// Emails the owner why the webhook was disabled; the address it went to.
-    async fn send(&self, ws: &WorkspaceId, webhook: &Webhook) -> Result<String, String> {
+    async fn send(
+        &self,
+        ws: &WorkspaceId,
+        webhook: &Webhook,
+        now: Timestamp,
+    ) -> Result<String, String> {
         let workspace = self
             .store
             .workspace(ws)
@@ -173,12 +197,14 @@ impl HealthKeeper {
             .map_err(|e| e.to_string())?
             .ok_or("the workspace is gone")?;
         let reason = webhook.owner_email_due.as_deref().unwrap_or_default();
+        let portal = self.portal_link(ws, now).await.map_err(|e| e.to_string())?;
         self.notifier
             .webhook_disabled(
                 &workspace.owner_email,
                 &workspace.name,
                 &webhook.url,
                 reason,
+                portal.as_deref(),
             )
             .await
             .map_err(|e| e.to_string())?;
