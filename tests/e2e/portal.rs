@@ -285,8 +285,32 @@ async fn a_tenant_does_everything_the_settings_page_does_in_a_browser() {
         .as_str()
         .unwrap()
         .to_string();
+    // A test event: the receiver gets the seed's example, signed; the page shows the answer.
+    receiver.respond_with(202);
+    button(&c, "Send test event").await.click().await.unwrap();
+    let outcome = text_until(&c, "#test-outcome", |t| t.starts_with("Delivered")).await;
+    assert!(outcome.starts_with("Delivered: HTTP 202 in "), "{outcome}");
+    let test = receiver.received().last().unwrap().clone();
+    assert_eq!(test.json()["message"]["message_id"], "outflow-test-event");
+    assert!(verify_signature(
+        &secret_before,
+        test.header("webhook-id"),
+        test.header("webhook-timestamp"),
+        test.body.as_bytes(),
+        test.header("webhook-signature"),
+    ));
+    // A failing one shows why, and counts toward nothing.
+    receiver.respond_with(503);
+    button(&c, "Send test event").await.click().await.unwrap();
+    let outcome = text_until(&c, "#test-outcome", |t| t.starts_with("Failed")).await;
+    assert!(outcome.contains("503"), "{outcome}");
+    assert_eq!(
+        settings(&stack, &key).await["status"]["consecutive_failures"],
+        0
+    );
+    receiver.respond_with(200);
     deliver(&stack, &key, "portal-1").await;
-    assert_eq!(receiver.received().len(), 1);
+    assert_eq!(receiver.received().len(), 3);
 
     // The receiver answers 410 Gone: disabled at once; the page says since when and why.
     receiver.respond_with(410);
@@ -381,8 +405,8 @@ async fn a_tenant_does_everything_the_settings_page_does_in_a_browser() {
     let requests = log["requests"].as_array().unwrap();
     assert_eq!(
         requests.len(),
-        4,
-        "every request so far, the failed one included"
+        6,
+        "every request so far, the tests and the failed one included"
     );
 
     // Accessibility: axe-core finds nothing serious or critical.

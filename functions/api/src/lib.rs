@@ -6,6 +6,7 @@ pub mod openapi;
 pub mod portal;
 pub mod release;
 pub mod replay;
+pub mod test_event;
 pub mod views;
 pub mod webhooks;
 pub mod workspaces;
@@ -44,6 +45,8 @@ pub struct ApiState {
     pub public_base_url: Option<String>,
     /// Origins allowed to embed the portal in a frame.
     pub portal_frame_ancestors: Vec<String>,
+    /// Sends test events (the delivery client's URL policy, a shorter timeout).
+    pub test_client: reqwest::Client,
 }
 
 impl ApiState {
@@ -64,6 +67,10 @@ impl ApiState {
             arrival,
             public_base_url: config.public_base_url.clone(),
             portal_frame_ancestors: config.portal_frame_ancestors.clone(),
+            test_client: outflow::delivery::build_client(
+                config.url_policy,
+                test_event::TEST_EVENT_TIMEOUT.min(config.delivery_timeout),
+            ),
         })
     }
 }
@@ -100,6 +107,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(webhooks::rotate_secret))
         .routes(routes!(replay::replay))
         .routes(routes!(replay::resend))
+        .routes(routes!(test_event::send))
         .routes(routes!(portal::mint))
         .routes(routes!(portal::revoke))
         .routes(routes!(portal::page::html))

@@ -189,3 +189,22 @@ pub struct PortalLinksRevoked {
     /// Links minted up to this instant no longer work.
     pub revoked_at: Timestamp,
 }
+
+/// What a test event met.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestEventSent {
+    /// True for a 2xx within the timeout.
+    pub delivered: bool,
+    /// The receiver's status code, if it answered.
+    pub status: Option<u16>,
+    /// Milliseconds until the answer (or the failure).
+    pub latency_ms: u64,
+    /// The first 1 KiB of the receiver's answer.
+    pub body: Option<String>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// The request, in the log.
+    pub request_id: RequestId,
+    /// Its `webhook-id`.
+    pub webhook_id: DeliveryId,
+}

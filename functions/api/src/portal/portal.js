@@ -136,6 +136,24 @@ async function reenable() {
   $("reenabled").textContent = `Re-enabled; ${n} held ${n === 1 ? "delivery" : "deliveries"} released.`;
 }
 
+async function sendTest() {
+  $("test-outcome").textContent = "Sending…";
+  $("test-body").hidden = true;
+  const { status, json } = await call("POST", "/test");
+  if (status !== 200) {
+    $("test-outcome").textContent = json?.error?.message ?? `Not sent (status ${status}).`;
+    return;
+  }
+  const answer = json.status ? `HTTP ${json.status}` : "no answer";
+  $("test-outcome").textContent = json.delivered
+    ? `Delivered: ${answer} in ${json.latency_ms} ms.`
+    : `Failed: ${json.error ?? answer} after ${json.latency_ms} ms.`;
+  if (json.body) {
+    $("test-body").textContent = json.body;
+    $("test-body").hidden = false;
+  }
+}
+
 function reveal() {
   const shown = $("reveal").getAttribute("aria-expanded") === "true";
   $("secret").textContent = shown ? "••••••••••••••••••••••••" : $("secret").dataset.secret ?? "";
@@ -204,6 +222,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("settings").addEventListener("submit", guarded(save));
   $("reenable").addEventListener("click", guarded(reenable));
   $("reveal").addEventListener("click", reveal);
+  $("test").addEventListener("click", guarded(sendTest));
   $("rotate").addEventListener("click", () => {
     $("rotate-confirm").hidden = false;
     $("rotate-yes").focus();
