@@ -409,6 +409,18 @@ async fn a_tenant_does_everything_the_settings_page_does_in_a_browser() {
         "every request so far, the tests and the failed one included"
     );
 
+    // The chart: the sender's hourly counts of the deliveries above (tests not included).
+    c.refresh().await.unwrap();
+    let rate = text_until(&c, "#rate", |t| !t.is_empty()).await;
+    assert_eq!(rate, "75% succeeded: 3 of 4 requests (1 failed).");
+    let failed_bars = c
+        .find_all(Locator::Css("#chart rect.bad[data-failed='1']"))
+        .await
+        .unwrap();
+    assert_eq!(failed_bars.len(), 1, "the failed request's hour");
+    let hours = c.find_all(Locator::Css("#chart g")).await.unwrap();
+    assert_eq!(hours.len(), 24);
+
     // Accessibility: axe-core finds nothing serious or critical.
     let axe = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -103,6 +103,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(workspaces::revoke_key))
         .routes(routes!(webhooks::show, webhooks::update))
         .routes(routes!(webhooks::log))
+        .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::enable))
         .routes(routes!(webhooks::rotate_secret))
         .routes(routes!(replay::replay))

@@ -2,8 +2,8 @@
 //! Their OpenAPI schemas are derived from these types.
 
 use outflow::domain::{
-    ActivityEntry, Aggregation, Attempt, DeliveryId, RequestId, Timestamp, Webhook, WebhookStatus,
-    WorkspaceId,
+    ActivityEntry, Aggregation, Attempt, DeliveryId, HourCount, RequestId, Timestamp, Webhook,
+    WebhookStatus, WorkspaceId,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -207,4 +207,15 @@ pub struct TestEventSent {
     pub request_id: RequestId,
     /// Its `webhook-id`.
     pub webhook_id: DeliveryId,
+}
+
+/// Requests per hour over the last 24 hours, for the portal's chart.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveriesByHour {
+    /// The 24 hours up to the current one, oldest first.
+    pub hours: Vec<HourCount>,
+    /// Requests answered 2xx in those hours.
+    pub succeeded: u32,
+    /// Requests that failed in those hours.
+    pub failed: u32,
 }

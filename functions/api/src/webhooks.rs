@@ -2,7 +2,9 @@
 //! secret rotation. Every answer that carries the signing secret is `no-store`.
 
 use crate::release::{resume, Resumed};
-use crate::views::{EnabledView, RequestLog, WebhookSettingsRequest, WebhookView};
+use crate::views::{
+    DeliveriesByHour, EnabledView, RequestLog, WebhookSettingsRequest, WebhookView,
+};
 use crate::ApiState;
 use axum::extract::State;
 use axum::http::header;
@@ -140,6 +142,30 @@ pub async fn show(
     let ws = tenant.workspace;
     let webhook = state.store.webhook(&ws).await?.ok_or(NO_WEBHOOK)?;
     Ok(NoStore(Json(state.view(&ws, &webhook).await?)))
+}
+
+/// Requests per hour over the last 24 hours (the portal's chart): one Query.
+#[utoipa::path(
+    get, path = "/v1/webhooks/outbound/deliveries", tag = "webhook",
+    security(("tenant_key" = []), ("portal_link" = [])),
+    responses(
+        (status = 200, description = "Succeeded and failed requests per hour", body = DeliveriesByHour),
+        (status = 401, description = "Missing or invalid credential", body = ErrorBody),
+    )
+)]
+pub async fn deliveries(
+    State(state): State<ApiState>,
+    owner: WebhookOwner,
+) -> Result<Json<DeliveriesByHour>, ApiError> {
+    let hours = state
+        .store
+        .hourly_counts(&owner.workspace, state.clock.now(), 24)
+        .await?;
+    Ok(Json(DeliveriesByHour {
+        succeeded: hours.iter().map(|h| h.succeeded).sum(),
+        failed: hours.iter().map(|h| h.failed).sum(),
+        hours,
+    }))
 }
 
 /// The 100 most recent requests with everything sent and received, as a JSON download

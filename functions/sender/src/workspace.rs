@@ -122,8 +122,8 @@ impl Sender {
         join_all(failed).await.into_iter().collect()
     }
 
-    /// Writes what the settlement decided: health, log and activity, dead letters (kept
-    /// for replay before they leave the queue), retry delays.
+    /// Writes what the settlement decided: health, log and activity, the hour's counts
+    /// (one write), dead letters (kept for replay before they leave the queue), retry delays.
     async fn carry_out(
         &self,
         ws: &WorkspaceId,
@@ -149,6 +149,12 @@ impl Sender {
         self.store
             .record_attempts(ws, &settlement.log, &settlement.activity)
             .await?;
+        let succeeded = settlement.log.iter().filter(|a| a.succeeded()).count() as u32;
+        let failed = settlement.log.len() as u32 - succeeded;
+        if let Err(e) = self.store.count_hourly(ws, now, succeeded, failed).await {
+            // Statistics for the portal's chart: never a reason to retry deliveries.
+            tracing::warn!(workspace_id = %ws, error = %e, "hourly counts not updated");
+        }
         let mut retry = settlement.retry;
         retry.extend(self.dead_letter(ws, settlement.dead).await?);
         let later: Vec<(String, Duration)> = retry

@@ -330,3 +330,14 @@ mod tests {
         );
     }
 }
+
+/// Requests of one hour, as the portal's chart shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct HourCount {
+    /// The hour's start.
+    pub hour: Timestamp,
+    /// Requests the receiver answered 2xx.
+    pub succeeded: u32,
+    /// Requests that failed.
+    pub failed: u32,
+}

@@ -24,7 +24,7 @@ pub mod workspace;
 pub use activity::{ActivityAction, ActivityEntry, ACTIVITY_LIMIT};
 pub use aggregation::Aggregation;
 pub use attempt::{
-    Attempt, CutBody, FailureKind, Outcome, RecordedResponse, MAX_LOG_ENTRY_BYTES,
+    Attempt, CutBody, FailureKind, HourCount, Outcome, RecordedResponse, MAX_LOG_ENTRY_BYTES,
     RESPONSE_BODY_LIMIT, RESPONSE_HEADERS_LIMIT, RESPONSE_HEADER_BYTES_LIMIT,
 };
 pub use bundle::Bundle;

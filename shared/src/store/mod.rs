@@ -7,6 +7,7 @@ mod admission;
 mod attempts;
 mod batch;
 mod chats;
+mod hourly;
 mod kept;
 mod keys;
 mod messages;

@@ -86,6 +86,41 @@ function show(webhook) {
   $("no-activity").hidden = webhook.activity.length > 0;
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attributes, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// Succeeded and failed requests per hour as stacked bars, with the success rate in words.
+function chart(counts) {
+  const total = counts.succeeded + counts.failed;
+  $("rate").textContent = total === 0
+    ? "No requests in the last 24 hours."
+    : `${Math.round((100 * counts.succeeded) / total)}% succeeded: ${counts.succeeded} of ` +
+      `${total} ${total === 1 ? "request" : "requests"} (${counts.failed} failed).`;
+  const tallest = Math.max(1, ...counts.hours.map((h) => h.succeeded + h.failed));
+  const [width, top, bottom] = [20, 8, 116];
+  const scale = (n) => ((bottom - top) * n) / tallest;
+  const bars = counts.hours.flatMap((hour, i) => {
+    const x = i * width + 3;
+    const label = new Date(hour.hour).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+    const ok = svg("rect", { x, width: width - 6, y: bottom - scale(hour.succeeded), height: scale(hour.succeeded), class: "ok" });
+    const bad = svg("rect", {
+      x, width: width - 6, class: "bad", "data-failed": hour.failed,
+      y: bottom - scale(hour.succeeded) - scale(hour.failed), height: scale(hour.failed),
+    });
+    const group = svg("g", {});
+    group.append(svg("title", {}, `${label}: ${hour.succeeded} succeeded, ${hour.failed} failed`), ok, bad);
+    const tick = i % 6 === 0 ? [svg("text", { x, y: 134, class: "tick" }, label)] : [];
+    return [group, ...tick];
+  });
+  $("chart").replaceChildren(svg("line", { x1: 0, x2: 480, y1: bottom, y2: bottom, class: "axis" }), ...bars);
+}
+
 function clearErrors() {
   for (const id of ["url", "aggregation", "since"]) {
     $(`${id}-error`).textContent = "";
@@ -101,9 +136,10 @@ function fieldError(field, message, fallback) {
 }
 
 async function load() {
-  const { status, json } = await call("GET", "");
-  if (status === 200) show(json);
-  else if (status !== 404) throw new Error(json?.error?.message ?? `status ${status}`);
+  const [settings, counts] = await Promise.all([call("GET", ""), call("GET", "/deliveries")]);
+  if (settings.status === 200) show(settings.json);
+  else if (settings.status !== 404) throw new Error(settings.json?.error?.message ?? `status ${settings.status}`);
+  if (counts.status === 200) chart(counts.json);
   $("workspace").hidden = false;
 }
 
