@@ -96,6 +96,24 @@ fn delivery_timeout() -> Result<Duration, MissingVar> {
         .ok_or(MissingVar("OUTFLOW_DELIVERY_TIMEOUT_SECS"))
 }
 
+/// Whether a configured frame ancestor is one plain origin: `https://` (or `http://` for
+/// loopback), a host of ASCII letters, digits, dots and hyphens, an optional port; never a
+/// wildcard or anything that could end the CSP directive and add another.
+fn frame_origin(origin: &str) -> bool {
+    let host = match origin.split_once("://") {
+        Some(("https", rest)) => rest,
+        Some(("http", rest)) if rest.starts_with("127.0.0.1") || rest.starts_with("localhost") => {
+            rest
+        }
+        _ => return false,
+    };
+    let host = host.strip_suffix('/').unwrap_or(host);
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
+}
+
 /// `OUTFLOW_SENDER_SHARE` (at least 1) and `OUTFLOW_SLOW_RECEIVER_MS`.
 fn sender_share() -> Result<SenderShare, MissingVar> {
     let defaults = SenderShare::default();
@@ -151,11 +169,30 @@ impl Config {
             portal_frame_ancestors: std::env::var("OUTFLOW_PORTAL_FRAME_ANCESTORS")
                 .unwrap_or_default()
                 .split_whitespace()
-                // Origins only: nothing that could end the directive and add another.
-                .filter(|o| o.starts_with("https://") || o.starts_with("http://"))
-                .filter(|o| !o.contains([';', ',', '\'', '"']))
+                .filter(|o| frame_origin(o))
                 .map(String::from)
                 .collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_ancestors_are_plain_origins() {
+        assert!(frame_origin("https://app.example.com"));
+        assert!(frame_origin("https://app.example.com:8443"));
+        assert!(frame_origin("http://127.0.0.1:5000"));
+        assert!(
+            !frame_origin("http://app.example.com"),
+            "plain http only on loopback"
+        );
+        assert!(!frame_origin("https://*"));
+        assert!(!frame_origin("https://*.example.com"));
+        assert!(!frame_origin("https://a.example;script-src"));
+        assert!(!frame_origin("https://bücher.example"));
+        assert!(!frame_origin("'self'"));
     }
 }

@@ -3,8 +3,8 @@
 //! It mints a link, opens it, and works the page by its accessible names, as a tenant
 //! would: settings saved and read back through the API, a refused URL, an auto-disabled
 //! webhook re-enabled, activity, the log download, the secret revealed and rotated (a
-//! delivery verifies with both), replay, expired and revoked links, the page in a frame of
-//! an allowed origin and refused in one of another; then axe-core's audit, and screenshots
+//! delivery verifies with both), replay, the page under a stage's path, expired and
+//! revoked links, the page in a frame of an allowed origin and refused in one of another; then axe-core's audit, and screenshots
 //! (desktop and 360 px) in `target/portal/`. `infra/install-chromium.sh` installs the
 //! browser and axe-core (`make test` runs it).
 
@@ -27,8 +27,8 @@ async fn serve(router: axum::Router) -> SocketAddr {
     addr
 }
 
-/// A page on its own origin that frames `src`.
-async fn framing_page(src: String) -> SocketAddr {
+/// A page on its own origin (`listener`'s) that frames `src`; its address.
+async fn framing_page(listener: tokio::net::TcpListener, src: String) -> SocketAddr {
     let html = format!(
         "<!doctype html><html lang=\"en\"><title>The SaaS</title><h1>Settings</h1>\
          <iframe title=\"Webhook settings\" src=\"{src}\" width=\"800\" height=\"600\"></iframe></html>"
@@ -37,7 +37,10 @@ async fn framing_page(src: String) -> SocketAddr {
         let html = html.clone();
         async move { axum::response::Html(html) }
     };
-    serve(axum::Router::new().route("/", axum::routing::get(page))).await
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new().route("/", axum::routing::get(page));
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
 }
 
 /// ChromeDriver on a free loopback port, ended with the test.
@@ -299,8 +302,14 @@ async fn a_tenant_does_everything_the_settings_page_does_in_a_browser() {
         test.body.as_bytes(),
         test.header("webhook-signature"),
     ));
-    // A failing one shows why, and counts toward nothing.
+    // One per workspace every 5 s; then a failing one shows why, and counts toward nothing.
     receiver.respond_with(503);
+    button(&c, "Send test event").await.click().await.unwrap();
+    text_until(&c, "#test-outcome", |t| {
+        t.starts_with("One test event every 5 seconds")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     button(&c, "Send test event").await.click().await.unwrap();
     let outcome = text_until(&c, "#test-outcome", |t| t.starts_with("Failed")).await;
     assert!(outcome.contains("503"), "{outcome}");
@@ -481,28 +490,17 @@ async fn a_tenant_does_everything_the_settings_page_does_in_a_browser() {
 
     // Framed by the allowed origin, it works; by another, the browser refuses it.
     let framed_src = format!("{base}{}", mint(&stack, &ws, None).await);
-    let allowed_page = {
-        let listener = tokio::net::TcpListener::bind(allowed_origin.trim_start_matches("http://"))
-            .await
-            .unwrap();
-        let html = format!(
-            "<!doctype html><html lang=\"en\"><title>The SaaS</title><h1>Settings</h1>\
-             <iframe title=\"Webhook settings\" src=\"{framed_src}\" width=\"800\" height=\"600\"></iframe></html>"
-        );
-        let page = move || {
-            let html = html.clone();
-            async move { axum::response::Html(html) }
-        };
-        let router = axum::Router::new().route("/", axum::routing::get(page));
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        allowed_origin.clone()
-    };
+    let listener = tokio::net::TcpListener::bind(allowed_origin.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let allowed_page = format!("http://{}", framing_page(listener, framed_src).await);
     c.goto(&format!("{allowed_page}/")).await.unwrap();
     let frame = c.find(Locator::Css("iframe")).await.unwrap();
     frame.enter_frame().await.unwrap();
     text_until(&c, "#state", |t| t.starts_with("Enabled")).await;
     c.enter_parent_frame().await.unwrap();
-    let other = framing_page(format!("{base}{}", mint(&stack, &ws, None).await)).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other = framing_page(listener, format!("{base}{}", mint(&stack, &ws, None).await)).await;
     c.goto(&format!("http://{other}/")).await.unwrap();
     let frame = c.find(Locator::Css("iframe")).await.unwrap();
     frame.enter_frame().await.unwrap();
@@ -512,6 +510,14 @@ async fn a_tenant_does_everything_the_settings_page_does_in_a_browser() {
         "an origin not allowed cannot frame the portal"
     );
     c.enter_parent_frame().await.unwrap();
+
+    // Behind an API Gateway stage (`/prod`): the page finds its script, style and API there.
+    let staged = serve(axum::Router::new().nest("/prod", stack.app.router())).await;
+    let staged_link = mint(&stack, &ws, None).await;
+    c.goto(&format!("http://{staged}/prod/portal{staged_link}"))
+        .await
+        .unwrap();
+    text_until(&c, "#state", |t| t.starts_with("Enabled")).await;
 
     // An expired link, and a revoked one, each say so and what to do.
     let short = mint(&stack, &ws, Some(json!({ "expires_in": 1 }))).await;

@@ -1,7 +1,8 @@
 //! `POST /v1/webhooks/outbound/test`: the seed's example message, signed like any
 //! delivery, sent now to the saved URL (through the same URL policy) and answered with
 //! what the receiver said. It is logged and in the activity, but never counts toward the
-//! failure limit and never disables the webhook.
+//! failure limit and never disables the webhook. One per workspace every 5 s, so no tenant
+//! can keep the api function's few invocations waiting on a slow receiver.
 
 use crate::views::TestEventSent;
 use crate::ApiState;
@@ -18,6 +19,8 @@ use std::time::Duration;
 const BODY: &str = include_str!("test_event.json");
 /// The longest a test waits for the receiver: the api function answers within 10 s.
 pub const TEST_EVENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// One test event per workspace per this many seconds.
+pub const TEST_EVENT_EVERY_SECS: u32 = 5;
 /// How much of the receiver's answer is shown.
 const SHOWN_BODY_BYTES: usize = 1_024;
 
@@ -29,6 +32,7 @@ const SHOWN_BODY_BYTES: usize = 1_024;
         (status = 200, description = "Sent; what the receiver answered (or why it failed)", body = TestEventSent),
         (status = 401, description = "Missing or invalid credential", body = ErrorBody),
         (status = 404, description = "No webhook registered", body = ErrorBody),
+        (status = 429, description = "One test event per workspace every 5 s", body = ErrorBody),
     )
 )]
 pub async fn send(
@@ -42,6 +46,18 @@ pub async fn send(
         .await?
         .ok_or(ApiError::NotFound("no webhook is registered"))?;
     let now = state.clock.now();
+    let every_ms = i64::from(TEST_EVENT_EVERY_SECS) * 1_000;
+    if !state
+        .store
+        .claim_test_event(&ws, now.millis(), every_ms)
+        .await?
+    {
+        return Err(ApiError::Throttled {
+            limit: 1,
+            window_secs: TEST_EVENT_EVERY_SECS,
+            retry_after_secs: TEST_EVENT_EVERY_SECS,
+        });
+    }
     let envelope = test_envelope(&ws, now);
     let destination = Destination::check(&state.url_policy, &webhook.url);
     let secrets = webhook.signing_secrets(now);

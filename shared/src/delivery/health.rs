@@ -197,7 +197,11 @@ impl HealthKeeper {
             .map_err(|e| e.to_string())?
             .ok_or("the workspace is gone")?;
         let reason = webhook.owner_email_due.as_deref().unwrap_or_default();
-        let portal = self.portal_link(ws, now).await.map_err(|e| e.to_string())?;
+        // The email matters more than its link: without one it still goes out.
+        let portal = self.portal_link(ws, now).await.unwrap_or_else(|e| {
+            tracing::warn!(workspace_id = %ws, error = %e, "no portal link for the owner email");
+            None
+        });
         self.notifier
             .webhook_disabled(
                 &workspace.owner_email,

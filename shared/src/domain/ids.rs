@@ -61,6 +61,35 @@ fn random_token(len: usize) -> String {
         .collect()
 }
 
+/// A bearer credential's secret part: 43 letters and digits (≈ 256 bits).
+pub(crate) fn bearer_secret() -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(43)
+        .map(char::from)
+        .collect()
+}
+
+/// The workspace a `<prefix>.<workspace id>.<secret>` credential claims, if it has that
+/// shape (the claim is verified by looking its hash up under that workspace).
+pub(crate) fn claimed_workspace(
+    value: &str,
+    prefix: &str,
+    secret_len: Option<usize>,
+) -> Option<WorkspaceId> {
+    let mut parts = value.splitn(3, '.');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(p), Some(ws), Some(secret))
+            if p == prefix
+                && !secret.is_empty()
+                && secret_len.is_none_or(|n| secret.len() == n) =>
+        {
+            WorkspaceId::parse(ws)
+        }
+        _ => None,
+    }
+}
+
 impl WorkspaceId {
     /// A fresh random workspace id (`ws_` + 20 characters, ~103 bits).
     pub fn generate() -> Self {
@@ -157,12 +186,7 @@ pub struct ApiKey(String);
 impl ApiKey {
     /// A fresh key for a workspace, with 256 random bits.
     pub fn generate(workspace: &WorkspaceId) -> Self {
-        let secret: String = rand::thread_rng()
-            .sample_iter(&Alphanumeric)
-            .take(43)
-            .map(char::from)
-            .collect();
-        Self(format!("ofk.{workspace}.{secret}"))
+        Self(format!("ofk.{workspace}.{}", bearer_secret()))
     }
 
     /// Wraps a presented key; it is checked against the stored hash later.
@@ -172,11 +196,7 @@ impl ApiKey {
 
     /// The workspace the key claims to belong to (verified by the hash lookup).
     pub fn workspace(&self) -> Option<WorkspaceId> {
-        let mut parts = self.0.splitn(3, '.');
-        match (parts.next(), parts.next(), parts.next()) {
-            (Some("ofk"), Some(ws), Some(secret)) if !secret.is_empty() => WorkspaceId::parse(ws),
-            _ => None,
-        }
+        claimed_workspace(&self.0, "ofk", None)
     }
 
     /// Hex SHA-256 of the whole key: what the store keeps.

@@ -4,9 +4,8 @@
 //! minted before it at once. It opens the webhook's settings, log and replay, nothing else
 //! (no ingest, no API keys).
 
+use super::ids::{bearer_secret, claimed_workspace};
 use super::{Timestamp, WorkspaceId};
-use rand::distributions::Alphanumeric;
-use rand::Rng;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
@@ -22,12 +21,7 @@ pub struct PortalToken(String);
 impl PortalToken {
     /// A fresh token for a workspace, with 256 random bits.
     pub fn generate(workspace: &WorkspaceId) -> Self {
-        let secret: String = rand::thread_rng()
-            .sample_iter(&Alphanumeric)
-            .take(43)
-            .map(char::from)
-            .collect();
-        Self(format!("ofp.{workspace}.{secret}"))
+        Self(format!("ofp.{workspace}.{}", bearer_secret()))
     }
 
     /// Whether a bearer token is a portal token (rather than an API key).
@@ -42,11 +36,7 @@ impl PortalToken {
 
     /// The workspace the token claims (verified by the hash lookup).
     pub fn workspace(&self) -> Option<WorkspaceId> {
-        let mut parts = self.0.splitn(3, '.');
-        match (parts.next(), parts.next(), parts.next()) {
-            (Some("ofp"), Some(ws), Some(secret)) if secret.len() == 43 => WorkspaceId::parse(ws),
-            _ => None,
-        }
+        claimed_workspace(&self.0, "ofp", Some(43))
     }
 
     /// Hex SHA-256 of the whole token: what the store keeps.

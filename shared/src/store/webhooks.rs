@@ -232,6 +232,29 @@ impl Store {
         Ok(())
     }
 
+    /// Takes the workspace's turn for a test event at `now_ms`, unless one was sent less
+    /// than `every_ms` before (one conditional write): a tenant cannot keep the api
+    /// function waiting on its receiver. False when it is too soon or no webhook exists.
+    pub async fn claim_test_event(
+        &self,
+        ws: &WorkspaceId,
+        now_ms: i64,
+        every_ms: i64,
+    ) -> StoreResult<bool> {
+        let result = self
+            .workspace_item_update(ws)
+            .update_expression("SET test_event_ms = :now")
+            .condition_expression(
+                "attribute_exists(secret) AND \
+                 (attribute_not_exists(test_event_ms) OR test_event_ms <= :before)",
+            )
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":before", n(now_ms - every_ms))
+            .send()
+            .await;
+        Ok(applied("UpdateItem", result)?.is_some())
+    }
+
     /// Marks the receiver slow until `until` (ms): no write when a mark already lasts
     /// past `refresh_after` (ms), so a slow receiver costs a write per few minutes.
     pub async fn mark_slow(

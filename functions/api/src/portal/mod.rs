@@ -50,7 +50,8 @@ impl ApiState {
         let host = host.ok_or(ApiError::Unavailable(
             "OUTFLOW_PUBLIC_BASE_URL is not set and the request names no host".into(),
         ))?;
-        let local = host.starts_with("127.0.0.1") || host.starts_with("localhost");
+        let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+        let local = name == "127.0.0.1" || name == "localhost";
         let scheme = if local { "http" } else { "https" };
         Ok(format!("{scheme}://{host}"))
     }

@@ -30,7 +30,11 @@ fn asset(content_type: &'static str, body: &'static str, csp: String) -> Respons
         (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
         (
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static("default-src 'none'")),
+            // A policy that is not a valid header (never, with the origins config.rs keeps)
+            // falls back to refusing everything, framing included.
+            HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static(
+                "default-src 'none'; frame-ancestors 'none'",
+            )),
         ),
         // The token is in the fragment, which is never sent; no referrer either way.
         (
@@ -115,7 +119,9 @@ mod tests {
                 );
             }
         }
-        assert!(HTML.contains(r#"<script src="/portal/portal.js" defer></script>"#));
+        // Relative, so the page works under an API Gateway stage's path.
+        assert!(HTML.contains(r#"<script src="portal/portal.js" defer></script>"#));
+        assert!(HTML.contains(r#"href="portal/portal.css""#));
         assert!(!HTML.contains("style="), "inline styles break the policy");
     }
 }

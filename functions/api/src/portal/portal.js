@@ -3,7 +3,8 @@
 // own API routes as a bearer token.
 "use strict";
 
-const API = "/v1/webhooks/outbound";
+// Relative to where the page is served: behind an API Gateway stage (`/prod/portal`) too.
+const API = `${location.pathname.replace(/\/portal\/?$/, "")}/v1/webhooks/outbound`;
 const $ = (id) => document.getElementById(id);
 
 function token() {
@@ -176,6 +177,10 @@ async function sendTest() {
   $("test-outcome").textContent = "Sending…";
   $("test-body").hidden = true;
   const { status, json } = await call("POST", "/test");
+  if (status === 429) {
+    $("test-outcome").textContent = "One test event every 5 seconds: try again in a moment.";
+    return;
+  }
   if (status !== 200) {
     $("test-outcome").textContent = json?.error?.message ?? `Not sent (status ${status}).`;
     return;
