@@ -9,6 +9,7 @@
 //! browser and axe-core (`make test` runs it).
 
 use axum::http::{Method, StatusCode};
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::{Client, ClientBuilder, Locator};
 use outflow_e2e::{verify_signature, Options, Receiver, TestStack, ADMIN_TOKEN};
 use serde_json::{json, Value};
@@ -429,6 +430,58 @@ async fn a_tenant_does_everything_the_settings_page_does_in_a_browser() {
     assert_eq!(failed_bars.len(), 1, "the failed request's hour");
     let hours = c.find_all(Locator::Css("#chart g")).await.unwrap();
     assert_eq!(hours.len(), 24);
+
+    // The keyboard alone reaches every control, each with a visible focus ring.
+    c.execute(
+        "document.activeElement.blur(); window.scrollTo(0, 0);",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let mut reached = Vec::new();
+    for _ in 0..40 {
+        // A key press as the keyboard makes it, not typed into an element.
+        let tab = char::from(fantoccini::key::Key::Tab);
+        let press = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: tab })
+            .then(KeyAction::Up { value: tab });
+        c.perform_actions(press).await.unwrap();
+        let focused = c
+            .execute(
+                "const e = document.activeElement; const s = getComputedStyle(e);
+                 if (e === document.body) return null;
+                 return [e.id || e.textContent.trim(), s.outlineStyle !== 'none' && s.outlineWidth !== '0px'];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if focused.is_null() {
+            break; // past the last control
+        }
+        let (name, ring) = (
+            focused[0].as_str().unwrap().to_string(),
+            focused[1].as_bool().unwrap(),
+        );
+        assert!(ring, "{name} has no visible focus");
+        reached.push(name);
+    }
+    for control in [
+        "aggregation",
+        "url",
+        "enabled",
+        "continuous",
+        "save",
+        "test",
+        "reveal",
+        "rotate",
+        "since",
+        "download",
+    ] {
+        assert!(
+            reached.iter().any(|r| r == control),
+            "{control} not reached: {reached:?}"
+        );
+    }
 
     // Accessibility: axe-core finds nothing serious or critical.
     let axe = std::fs::read_to_string(
