@@ -52,7 +52,10 @@ WS=$(echo "$KEY" | cut -d. -f2)
 URL=$(curl -sf -X POST $B/v1/workspaces/$WS/portal-links -H 'Authorization: Bearer local-admin-token' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
 TOKEN=${URL#*#token=}
-curl -sf "${URL%%#*}" -D "$work/portal-headers" | grep -q "<h1>Outbound webhook</h1>" || fail "no portal page"
+# (into files: `grep -q` would stop reading early and fail curl's pipe)
+curl -sf "${URL%%#*}" -D "$work/portal-headers" -o "$work/portal.html" || fail "no portal page"
+grep -q "<h1>Outbound webhook</h1>" "$work/portal.html" || fail "not the portal page"
 grep -qi "content-security-policy: default-src 'none'" "$work/portal-headers" || fail "portal without its CSP"
-curl -sf $B/v1/webhooks/outbound -H "Authorization: Bearer $TOKEN" | grep -q '"aggregation":"1h"' || fail "the link does not open the settings"
+curl -sf $B/v1/webhooks/outbound -H "Authorization: Bearer $TOKEN" -o "$work/settings.json" || fail "the link does not open the settings"
+grep -q '"aggregation":"1h"' "$work/settings.json" || fail "the link opens other settings"
 echo "smoke walkthrough: 3 passed, 0 failed"
