@@ -7,7 +7,7 @@ TEST_PORT ?= 4567
 AWS_ENV := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
 	AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: run test lint receiver setup measure fuzz package lambda-zips footprint bench bench-smoke wrk openapi browser
+.PHONY: run test lint receiver setup measure fuzz package lambda-zips smoke-zips footprint bench bench-smoke wrk openapi browser
 
 setup:
 	infra/local-stack.sh setup
@@ -50,7 +50,7 @@ test: lint browser
 	export $(AWS_ENV) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_PORT) OUTFLOW_ALLOW_LOOPBACK_TARGETS=1; \
 	cargo build --workspace --bins --locked && \
 	cargo test --workspace --locked -- --skip chaos_second_edition && \
-	cargo test --locked -p outflow-e2e --test e2e chaos_second_edition -- --nocapture && \
+	cargo test --workspace --locked --test e2e chaos_second_edition -- --nocapture && \
 	$(AWS_ENV) infra/smoke-walkthrough.sh $(TEST_PORT)
 	$(MAKE) --no-print-directory bench-smoke
 
@@ -61,11 +61,17 @@ package: setup
 		rustup target add aarch64-unknown-linux-gnu
 	$(SAM) build --template template.yaml --beta-features
 
-## lambda-zips: the functions' release bootstrap zips for x86_64 in target/lambda (what CI builds)
+## lambda-zips: the functions' release bootstrap zips for x86_64 in target/lambda
 LAMBDA_PACKAGES := -p outflow-ingest -p outflow-api -p outflow-sender -p outflow-aggregator
+LAMBDA_ZIP_FLAGS ?= --release
 lambda-zips: setup
-	PATH=$(CURDIR)/.venv/bin:$$PATH cargo lambda build --release --x86-64 --output-format zip \
+	PATH=$(CURDIR)/.venv/bin:$$PATH cargo lambda build $(LAMBDA_ZIP_FLAGS) --x86-64 --output-format zip \
 		--locked $(LAMBDA_PACKAGES)
+
+## smoke-zips: the same zips in the quick smoke-zips profile (no LTO, opt-level 1), what CI
+## builds to check that they package and start
+smoke-zips:
+	$(MAKE) --no-print-directory lambda-zips LAMBDA_ZIP_FLAGS="--profile smoke-zips --disable-optimizations"
 
 ## footprint: zip sizes and init times of the lambda-zips builds (FOOTPRINT_RUNS starts each)
 FOOTPRINT_RUNS ?= 20
@@ -87,13 +93,13 @@ bench: setup wrk lambda-zips
 	cargo run --release --quiet --locked -p outflow-local --bin outflow-bench-report
 
 ## bench-smoke: every benchmark briefly, on the debug builds (CI checks that they run; the
-## figures are not the ones to quote), and the footprint of the release zips
-bench-smoke: setup wrk lambda-zips
+## figures are not the ones to quote), and the footprint of the smoke-zips builds
+bench-smoke: setup wrk smoke-zips
 	infra/local-stack.sh start $(TEST_PORT)
 	trap 'infra/local-stack.sh stop $(TEST_PORT)' EXIT; \
 	$(AWS_ENV) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_PORT) \
 	cargo run --quiet --locked -p outflow-local --bin outflow-measure -- 300 --not-due 300
-	cargo test --locked -p outflow --bench cpu -- --bench --warm-up-time 0.2 --measurement-time 1 \
+	cargo test --workspace --locked --bench cpu -- --bench --warm-up-time 0.2 --measurement-time 1 \
 		--sample-size 10
 	cargo run --quiet --locked -p outflow-local --bin outflow-throughput -- 1
 	cargo run --quiet --locked -p outflow-local --bin outflow-footprint -- 5

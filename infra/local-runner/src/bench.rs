@@ -11,15 +11,22 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// A function's deployable binary and its zip, if built (`make lambda-zips`: cargo-lambda's
-/// zip holds the binary it built for the target triple); else the plain release build.
+/// zip holds the binary it built for the target triple; `make smoke-zips` the same in its
+/// quick profile); else the plain release build. The newest build wins: it made the zip.
 pub fn lambda_artifacts(name: &str) -> (PathBuf, Option<PathBuf>) {
     let zip = target_dir().join("lambda").join(name).join("bootstrap.zip");
-    let candidates = ["x86_64-unknown-linux-gnu/release", "release"]
-        .map(|dir| target_dir().join(dir).join(name));
-    // Neither built: the first, which the "not built" error then names.
+    let candidates = [
+        "x86_64-unknown-linux-gnu/release",
+        "x86_64-unknown-linux-gnu/smoke-zips",
+        "release",
+    ]
+    .map(|dir| target_dir().join(dir).join(name));
+    let modified = |p: &PathBuf| p.metadata().and_then(|m| m.modified()).ok();
+    // None built: the first, which the "not built" error then names.
     let binary = candidates
         .iter()
-        .find(|p| p.is_file())
+        .filter(|p| p.is_file())
+        .max_by_key(|p| modified(p))
         .unwrap_or(&candidates[0])
         .clone();
     (binary, zip.is_file().then_some(zip))

@@ -4,7 +4,8 @@
 //!   outflow-footprint [RUNS]      (RUNS defaults to 20)
 //!
 //! Zips are read from target/lambda/<name>/bootstrap.zip and binaries from
-//! target/x86_64-unknown-linux-gnu/release (`make lambda-zips`), else target/release.
+//! target/x86_64-unknown-linux-gnu/release (`make lambda-zips`) or .../smoke-zips
+//! (`make smoke-zips`, CI), whichever is newer, else target/release.
 
 use outflow_local::bench::{lambda_artifacts, percentile_ms, write_result};
 use outflow_local::runtime_api::{FunctionProcess, RuntimeApi};
@@ -91,8 +92,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             cell(binary_kib),
             cell(zip_kib),
         );
+        // Which build was measured: release, or CI's quick smoke-zips profile.
+        let smoke = binary.components().any(|c| c.as_os_str() == "smoke-zips");
         figures.push(json!({
             "function": name,
+            "smoke_build": smoke,
             "binary_kib": binary_kib,
             "zip_kib": zip_kib,
             "init_p50_ms": p50,
