@@ -43,8 +43,9 @@ pub struct ApiState {
     pub arrival: Clock,
     /// Where tenants reach the API (portal links point there).
     pub public_base_url: Option<String>,
-    /// Origins allowed to embed the portal in a frame.
-    pub portal_frame_ancestors: Vec<String>,
+    /// The portal page's Content-Security-Policy (its frame ancestors from the config),
+    /// built once per container.
+    pub portal_csp: axum::http::HeaderValue,
     /// Sends test events (the delivery client's URL policy, a shorter timeout).
     pub test_client: reqwest::Client,
 }
@@ -66,7 +67,7 @@ impl ApiState {
             clock,
             arrival,
             public_base_url: config.public_base_url.clone(),
-            portal_frame_ancestors: config.portal_frame_ancestors.clone(),
+            portal_csp: portal::page::policy_header(&config.portal_frame_ancestors),
             test_client: outflow::delivery::build_client(
                 config.url_policy,
                 test_event::TEST_EVENT_TIMEOUT.min(config.delivery_timeout),

@@ -75,13 +75,10 @@ pub async fn send(
         .store
         .record_attempts(&ws, std::slice::from_ref(&sent), &[entry])
         .await?;
-    let body = sent.response.as_ref().map(|r| {
-        let mut end = r.body.len().min(SHOWN_BODY_BYTES);
-        while !r.body.is_char_boundary(end) {
-            end -= 1;
-        }
-        r.body[..end].to_string()
-    });
+    let body = sent
+        .response
+        .as_ref()
+        .map(|r| r.body[..r.body.floor_char_boundary(SHOWN_BODY_BYTES)].to_string());
     Ok(Json(TestEventSent {
         delivered: sent.succeeded(),
         status: sent.response.as_ref().map(|r| r.status),

@@ -20,6 +20,17 @@ pub struct Retry {
     pub delay: Duration,
 }
 
+impl Retry {
+    /// `record`, handed back to come again after `delay`.
+    pub fn of(record: &Record, delay: Duration) -> Self {
+        Self {
+            message_id: record.message_id.clone(),
+            receipt_handle: record.receipt_handle.clone(),
+            delay,
+        }
+    }
+}
+
 /// Everything a workspace's batch leads to.
 #[derive(Debug, Default)]
 pub struct Settlement {
@@ -47,11 +58,7 @@ pub fn settle(
 ) -> Settlement {
     let mut out = Settlement::default();
     for (record, attempt) in tried {
-        let again = |delay| Retry {
-            message_id: record.message_id.clone(),
-            receipt_handle: record.receipt_handle.clone(),
-            delay,
-        };
+        let again = |delay| Retry::of(record, delay);
         let Some(attempt) = attempt else {
             // Visible again at once, yet FIFO hands it out only after its chat's failed
             // delivery (still hidden until its retry) is done: it comes back behind it.

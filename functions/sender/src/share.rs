@@ -110,11 +110,7 @@ impl Sender {
         let dead = records
             .iter()
             .map(|r| {
-                let retry = Retry {
-                    message_id: r.message_id.clone(),
-                    receipt_handle: r.receipt_handle.clone(),
-                    delay: Duration::ZERO,
-                };
+                let retry = Retry::of(r, Duration::ZERO);
                 let letter = DeadLetter {
                     envelope: r.envelope.clone(),
                     attempts: 0,

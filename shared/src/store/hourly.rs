@@ -2,7 +2,7 @@
 //! (`H#<hour start ms>`) on the workspace's own counter partition (`WS#<id>#HOURS`), added
 //! to once per sender batch, gone by TTL after two days.
 
-use super::{n, s, Store, StoreError, StoreResult};
+use super::{n, number_attribute, s, Store, StoreError, StoreResult};
 use crate::domain::{HourCount, Timestamp, WorkspaceId};
 
 /// An hour in milliseconds.
@@ -65,19 +65,14 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::dynamo("Query", e))?;
-        let number = |item: &super::Item, name: &str| {
-            item.get(name)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse::<u32>().ok())
-                .unwrap_or(0)
-        };
         let counted: std::collections::HashMap<String, (u32, u32)> = out
             .items
             .unwrap_or_default()
             .iter()
             .filter_map(|item| {
                 let sk = item.get("sk")?.as_s().ok()?.clone();
-                Some((sk, (number(item, "succeeded"), number(item, "failed"))))
+                let count = |name| number_attribute(item, name).unwrap_or(0);
+                Some((sk, (count("succeeded"), count("failed"))))
             })
             .collect();
         Ok((0..i64::from(hours))

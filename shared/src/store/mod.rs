@@ -175,6 +175,11 @@ impl Store {
     }
 }
 
+/// A number attribute, if the item has one that parses as `T`.
+pub(crate) fn number_attribute<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
 /// A string attribute holding a JSON document, decoded.
 pub(crate) fn json_attribute<T: serde::de::DeserializeOwned>(
     item: &Item,

@@ -2,7 +2,7 @@
 //! end times, gone by TTL a day after it ends) and, on the workspace item, the time of the
 //! last revoke (`portal_revoked_ms`), which ends every link minted before it in one write.
 
-use super::{applied, keys, n, s, Store, StoreError, StoreResult};
+use super::{applied, keys, n, number_attribute, s, Store, StoreError, StoreResult};
 use crate::domain::{PortalLink, PortalToken, WorkspaceId};
 
 /// Sort-key prefix of portal links.
@@ -42,7 +42,7 @@ impl Store {
     /// not exist.
     pub async fn revoke_portal_links(&self, ws: &WorkspaceId, at_ms: i64) -> StoreResult<bool> {
         let result = self
-            .update(s(keys::workspace_pk(ws)), s(keys::META))
+            .workspace_item_update(ws)
             .update_expression("SET #revoked = :at")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#revoked", REVOKED)
@@ -80,21 +80,19 @@ impl Store {
         let (link, revoked) = futures::join!(link, revoked);
         let link = link.map_err(|e| StoreError::dynamo("GetItem", e))?.item;
         let revoked = revoked.map_err(|e| StoreError::dynamo("GetItem", e))?.item;
-        let number = |item: &super::Item, name: &str| {
-            item.get(name)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse::<i64>().ok())
-        };
         let link = match link {
             None => None,
             Some(item) => Some(PortalLink {
-                minted_ms: number(&item, "minted_ms")
+                minted_ms: number_attribute(&item, "minted_ms")
                     .ok_or_else(|| StoreError::Corrupt("portal link without minted_ms".into()))?,
-                expires_ms: number(&item, "expires_ms")
+                expires_ms: number_attribute(&item, "expires_ms")
                     .ok_or_else(|| StoreError::Corrupt("portal link without expires_ms".into()))?,
             }),
         };
-        Ok((link, revoked.and_then(|item| number(&item, REVOKED))))
+        Ok((
+            link,
+            revoked.and_then(|item| number_attribute(&item, REVOKED)),
+        ))
     }
 
     /// Whether the workspace item exists (consistent).

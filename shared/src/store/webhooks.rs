@@ -15,7 +15,7 @@ const REGISTERED: &str = "attribute_exists(secret)";
 const RESET_HEALTH: &str = "consecutive_failures = :zero REMOVE disabled_at, disabled_reason";
 
 impl Store {
-    fn workspace_item_update(&self, ws: &WorkspaceId) -> UpdateItemFluentBuilder {
+    pub(super) fn workspace_item_update(&self, ws: &WorkspaceId) -> UpdateItemFluentBuilder {
         self.update(s(keys::workspace_pk(ws)), s(keys::META))
     }
 

@@ -25,17 +25,18 @@ pub fn content_security_policy(frame_ancestors: &[String]) -> String {
     )
 }
 
-fn asset(content_type: &'static str, body: &'static str, csp: String) -> Response {
+/// The policy as a header value; one that is not a valid header (never, with the origins
+/// config.rs keeps) falls back to refusing everything, framing included.
+pub fn policy_header(frame_ancestors: &[String]) -> HeaderValue {
+    HeaderValue::from_str(&content_security_policy(frame_ancestors)).unwrap_or(
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    )
+}
+
+fn asset(state: &ApiState, content_type: &'static str, body: &'static str) -> Response {
     let headers: [(HeaderName, HeaderValue); 5] = [
         (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            // A policy that is not a valid header (never, with the origins config.rs keeps)
-            // falls back to refusing everything, framing included.
-            HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static(
-                "default-src 'none'; frame-ancestors 'none'",
-            )),
-        ),
+        (header::CONTENT_SECURITY_POLICY, state.portal_csp.clone()),
         // The token is in the fragment, which is never sent; no referrer either way.
         (
             header::REFERRER_POLICY,
@@ -56,11 +57,7 @@ fn asset(content_type: &'static str, body: &'static str, csp: String) -> Respons
     responses((status = 200, description = "The portal page (its link's token comes in the URL's fragment)", content_type = "text/html"))
 )]
 pub async fn html(State(state): State<ApiState>) -> Response {
-    asset(
-        "text/html; charset=utf-8",
-        HTML,
-        content_security_policy(&state.portal_frame_ancestors),
-    )
+    asset(&state, "text/html; charset=utf-8", HTML)
 }
 
 /// `GET /portal/portal.js`.
@@ -69,11 +66,7 @@ pub async fn html(State(state): State<ApiState>) -> Response {
     responses((status = 200, description = "The page's script", content_type = "text/javascript"))
 )]
 pub async fn script(State(state): State<ApiState>) -> Response {
-    asset(
-        "text/javascript; charset=utf-8",
-        SCRIPT,
-        content_security_policy(&state.portal_frame_ancestors),
-    )
+    asset(&state, "text/javascript; charset=utf-8", SCRIPT)
 }
 
 /// `GET /portal/portal.css`.
@@ -82,11 +75,7 @@ pub async fn script(State(state): State<ApiState>) -> Response {
     responses((status = 200, description = "The page's style", content_type = "text/css"))
 )]
 pub async fn style(State(state): State<ApiState>) -> Response {
-    asset(
-        "text/css; charset=utf-8",
-        STYLE,
-        content_security_policy(&state.portal_frame_ancestors),
-    )
+    asset(&state, "text/css; charset=utf-8", STYLE)
 }
 
 #[cfg(test)]
