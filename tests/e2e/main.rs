@@ -22,6 +22,7 @@ mod ordering;
 mod portal;
 mod release;
 mod replay_and_resend;
+mod scoped_keys;
 mod sender_share;
 mod template_matches_local_stack;
 mod tenancy_and_urls;

@@ -2,6 +2,7 @@
 //! activity and request log (tenant API key), and the OpenAPI document. Handlers name the
 //! credential they need (`Tenant`, `Admin`) and take and give typed bodies (`views`).
 
+pub mod api_keys;
 pub mod openapi;
 pub mod portal;
 pub mod release;
@@ -102,6 +103,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(workspaces::reset_keys))
         .routes(routes!(workspaces::rotate_key))
         .routes(routes!(workspaces::revoke_key))
+        .routes(routes!(api_keys::create, api_keys::list))
         .routes(routes!(webhooks::show, webhooks::update))
         .routes(routes!(webhooks::log))
         .routes(routes!(webhooks::deliveries))

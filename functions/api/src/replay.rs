@@ -12,7 +12,7 @@ use outflow::domain::{
     ActivityAction, ActivityEntry, DeliveryEnvelope, ReleasePhase, RequestId, Timestamp, Webhook,
     WorkspaceId,
 };
-use outflow::http::{ApiError, ErrorBody, JsonBody, WebhookOwner};
+use outflow::http::{ApiError, ErrorBody, JsonBody, ManageEndpoints, WebhookOwner};
 
 /// Replay and resend only make sense towards a webhook that is on; a disabled one keeps
 /// everything anyway and re-sends it when enabled.
@@ -41,13 +41,14 @@ async fn require_enabled(state: &ApiState, ws: &WorkspaceId) -> Result<Webhook, 
         (status = 202, description = "Re-queued", body = Replayed),
         (status = 400, description = "`since` is not an RFC 3339 instant", body = ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the scope `endpoints:manage`", body = ErrorBody),
         (status = 404, description = "No webhook registered", body = ErrorBody),
         (status = 409, description = "The webhook is disabled (enable re-sends what it held)", body = ErrorBody),
     )
 )]
 pub async fn replay(
     State(state): State<ApiState>,
-    tenant: WebhookOwner,
+    tenant: WebhookOwner<ManageEndpoints>,
     JsonBody(request): JsonBody<ReplayRequest>,
 ) -> Result<(StatusCode, Json<Replayed>), ApiError> {
     let ws = tenant.workspace;
@@ -91,13 +92,14 @@ pub async fn replay(
     responses(
         (status = 202, description = "Queued", body = ResendQueued),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the scope `endpoints:manage`", body = ErrorBody),
         (status = 404, description = "No such request in the log (or no webhook)", body = ErrorBody),
         (status = 409, description = "The webhook is disabled", body = ErrorBody),
     )
 )]
 pub async fn resend(
     State(state): State<ApiState>,
-    tenant: WebhookOwner,
+    tenant: WebhookOwner<ManageEndpoints>,
     Path(request_id): Path<String>,
 ) -> Result<(StatusCode, Json<ResendQueued>), ApiError> {
     let ws = tenant.workspace;

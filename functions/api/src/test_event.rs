@@ -12,7 +12,7 @@ use outflow::delivery::{attempt, Destination};
 use outflow::domain::{
     ActivityAction, ActivityEntry, DeliveryEnvelope, DeliveryId, MessageId, Timestamp, WorkspaceId,
 };
-use outflow::http::{ApiError, ErrorBody, WebhookOwner};
+use outflow::http::{ApiError, ErrorBody, ManageEndpoints, WebhookOwner};
 use std::time::Duration;
 
 /// The test event's body: the seed's example message, marked as a test.
@@ -31,13 +31,14 @@ const SHOWN_BODY_BYTES: usize = 1_024;
     responses(
         (status = 200, description = "Sent; what the receiver answered (or why it failed)", body = TestEventSent),
         (status = 401, description = "Missing or invalid credential", body = ErrorBody),
+        (status = 403, description = "The API key lacks the scope `endpoints:manage`", body = ErrorBody),
         (status = 404, description = "No webhook registered", body = ErrorBody),
         (status = 429, description = "One test event per workspace every 5 s", body = ErrorBody),
     )
 )]
 pub async fn send(
     State(state): State<ApiState>,
-    owner: WebhookOwner,
+    owner: WebhookOwner<ManageEndpoints>,
 ) -> Result<Json<TestEventSent>, ApiError> {
     let ws = owner.workspace;
     let webhook = state

@@ -2,8 +2,8 @@
 //! Their OpenAPI schemas are derived from these types.
 
 use outflow::domain::{
-    ActivityEntry, Aggregation, Attempt, DeliveryId, HourCount, RequestId, Timestamp, Webhook,
-    WebhookStatus, WorkspaceId,
+    ActivityEntry, Aggregation, Attempt, DeliveryId, HourCount, KeyRecord, RequestId, Scope,
+    Timestamp, Webhook, WebhookStatus, WorkspaceId,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -83,8 +83,10 @@ pub struct WebhookView {
     pub aggregation: Aggregation,
     /// One continuous conversation per contact.
     pub continuous_conversation: bool,
-    /// The signing secret (`whsec_...`).
-    pub secret: String,
+    /// The signing secret (`whsec_...`); left out for an API key without
+    /// `endpoints:manage`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
     /// Health.
     pub status: WebhookStatus,
     /// While the previous secret still signs (24 h after a rotation): until when.
@@ -95,14 +97,20 @@ pub struct WebhookView {
 }
 
 impl WebhookView {
-    /// The view of `webhook` at `now`, with its recent activity.
-    pub fn new(webhook: &Webhook, activity: Vec<ActivityEntry>, now: Timestamp) -> Self {
+    /// The view of `webhook` at `now`, with its recent activity; its secret only when
+    /// `with_secret`.
+    pub fn new(
+        webhook: &Webhook,
+        activity: Vec<ActivityEntry>,
+        now: Timestamp,
+        with_secret: bool,
+    ) -> Self {
         Self {
             url: webhook.url.clone(),
             enabled: webhook.enabled,
             aggregation: webhook.aggregation,
             continuous_conversation: webhook.continuous_conversation,
-            secret: webhook.secret.clone(),
+            secret: with_secret.then(|| webhook.secret.clone()),
             status: webhook.status(),
             previous_secret_expires_at: webhook.previous_secret_expires_at(now),
             activity,
@@ -218,4 +226,57 @@ pub struct DeliveriesByHour {
     pub succeeded: u32,
     /// Requests that failed in those hours.
     pub failed: u32,
+}
+
+/// `POST /v1/api-keys`: a new key with chosen scopes.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewApiKey {
+    /// What it is for (1 to 100 bytes), e.g. "Chatwoot events".
+    pub name: String,
+    /// What it may do (at least one); the key making it must hold them all.
+    pub scopes: Vec<Scope>,
+}
+
+/// A key made with `POST /v1/api-keys` (the key itself shown once).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyCreated {
+    /// The workspace.
+    pub workspace_id: WorkspaceId,
+    /// The key (`ofk.<workspace>.<secret>`); only its hash is stored.
+    pub api_key: String,
+    /// How it is listed.
+    #[serde(flatten)]
+    pub listed: ApiKeyListed,
+}
+
+/// One of the workspace's keys, as listed (never the key itself: only its hash is kept).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyListed {
+    /// Its first characters (`ofk.<workspace>.` and four of its secret); absent for keys
+    /// made before prefixes were kept.
+    pub prefix: Option<String>,
+    /// Its name; absent for keys made before names were kept.
+    pub name: Option<String>,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+    /// When it was made (RFC 3339).
+    pub created_at: String,
+}
+
+impl From<KeyRecord> for ApiKeyListed {
+    fn from(record: KeyRecord) -> Self {
+        Self {
+            prefix: record.prefix,
+            name: record.name,
+            scopes: record.grant.scopes(),
+            created_at: record.created_at,
+        }
+    }
+}
+
+/// `GET /v1/api-keys`: the workspace's keys, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyList {
+    /// The keys.
+    pub keys: Vec<ApiKeyListed>,
 }

@@ -10,19 +10,32 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use outflow::domain::{ActivityAction, ActivityEntry, Webhook, WebhookSettings, WorkspaceId};
+use outflow::domain::{
+    ActivityAction, ActivityEntry, Grant, Scope, Webhook, WebhookSettings, WorkspaceId,
+};
 use outflow::formats::limits::MAX_URL_BYTES;
-use outflow::http::{ApiError, ErrorBody, JsonBody, NoStore, WebhookOwner};
+use outflow::http::{ApiError, ErrorBody, JsonBody, ManageEndpoints, NoStore, WebhookOwner};
 use outflow::signing::generate_secret;
 
 /// The refusal when no webhook is registered yet.
 const NO_WEBHOOK: ApiError = ApiError::NotFound("no webhook is registered");
 
 impl ApiState {
-    /// The view of `webhook` with its recent activity.
-    async fn view(&self, ws: &WorkspaceId, webhook: &Webhook) -> Result<WebhookView, ApiError> {
+    /// The view of `webhook` with its recent activity (its secret for who may manage it).
+    async fn view(
+        &self,
+        ws: &WorkspaceId,
+        webhook: &Webhook,
+        grant: &Grant,
+    ) -> Result<WebhookView, ApiError> {
         let activity = self.store.recent_activity(ws).await?;
-        Ok(WebhookView::new(webhook, activity, self.clock.now()))
+        let with_secret = grant.allows(Scope::EndpointsManage);
+        Ok(WebhookView::new(
+            webhook,
+            activity,
+            self.clock.now(),
+            with_secret,
+        ))
     }
 
     async fn record(
@@ -78,12 +91,13 @@ fn released(resumed: &Resumed) -> String {
         (status = 200, description = "Saved", body = WebhookView),
         (status = 400, description = "A field is invalid", body = ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the scope `endpoints:manage`", body = ErrorBody),
         (status = 422, description = "The URL points inside our network or does not resolve", body = ErrorBody),
     )
 )]
 pub async fn update(
     State(state): State<ApiState>,
-    tenant: WebhookOwner,
+    tenant: WebhookOwner<ManageEndpoints>,
     JsonBody(request): JsonBody<WebhookSettingsRequest>,
 ) -> Result<NoStore<Json<WebhookView>>, ApiError> {
     let ws = tenant.workspace;
@@ -122,7 +136,9 @@ pub async fn update(
         .record(&ws, ActivityAction::SettingsUpdated, detail)
         .await?;
     tracing::info!(workspace_id = %ws, "webhook settings updated");
-    Ok(NoStore(Json(state.view(&ws, &webhook).await?)))
+    Ok(NoStore(Json(
+        state.view(&ws, &webhook, &tenant.grant).await?,
+    )))
 }
 
 /// The settings, status and the 10 most recent actions.
@@ -132,6 +148,7 @@ pub async fn update(
     responses(
         (status = 200, description = "The webhook", body = WebhookView),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the scope this needs", body = ErrorBody),
         (status = 404, description = "No webhook registered", body = ErrorBody),
     )
 )]
@@ -141,7 +158,9 @@ pub async fn show(
 ) -> Result<NoStore<Json<WebhookView>>, ApiError> {
     let ws = tenant.workspace;
     let webhook = state.store.webhook(&ws).await?.ok_or(NO_WEBHOOK)?;
-    Ok(NoStore(Json(state.view(&ws, &webhook).await?)))
+    Ok(NoStore(Json(
+        state.view(&ws, &webhook, &tenant.grant).await?,
+    )))
 }
 
 /// Requests per hour over the last 24 hours (the portal's chart): one Query.
@@ -151,6 +170,7 @@ pub async fn show(
     responses(
         (status = 200, description = "Succeeded and failed requests per hour", body = DeliveriesByHour),
         (status = 401, description = "Missing or invalid credential", body = ErrorBody),
+        (status = 403, description = "The API key lacks the scope `logs:read`", body = ErrorBody),
     )
 )]
 pub async fn deliveries(
@@ -176,6 +196,7 @@ pub async fn deliveries(
     responses(
         (status = 200, description = "The log (an attachment)", body = RequestLog),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the scope `logs:read`", body = ErrorBody),
     )
 )]
 pub async fn log(
@@ -199,12 +220,13 @@ pub async fn log(
     responses(
         (status = 200, description = "Enabled", body = EnabledView),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the scope this needs", body = ErrorBody),
         (status = 404, description = "No webhook registered", body = ErrorBody),
     )
 )]
 pub async fn enable(
     State(state): State<ApiState>,
-    tenant: WebhookOwner,
+    tenant: WebhookOwner<ManageEndpoints>,
 ) -> Result<NoStore<Json<EnabledView>>, ApiError> {
     let ws = tenant.workspace;
     let release = rand::random();
@@ -231,7 +253,7 @@ pub async fn enable(
     state.record(&ws, ActivityAction::Enabled, detail).await?;
     tracing::info!(workspace_id = %ws, released = resumed.deliveries, "webhook enabled");
     Ok(NoStore(Json(EnabledView {
-        webhook: state.view(&ws, &webhook).await?,
+        webhook: state.view(&ws, &webhook, &tenant.grant).await?,
         released: resumed.deliveries,
         windows_scheduled: resumed.windows,
     })))
@@ -245,12 +267,13 @@ pub async fn enable(
     responses(
         (status = 200, description = "Rotated", body = WebhookView),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the scope this needs", body = ErrorBody),
         (status = 404, description = "No webhook registered", body = ErrorBody),
     )
 )]
 pub async fn rotate_secret(
     State(state): State<ApiState>,
-    tenant: WebhookOwner,
+    tenant: WebhookOwner<ManageEndpoints>,
 ) -> Result<NoStore<Json<WebhookView>>, ApiError> {
     let ws = tenant.workspace;
     let now = state.clock.now();
@@ -264,7 +287,9 @@ pub async fn rotate_secret(
         .record(&ws, ActivityAction::SecretRotated, detail.into())
         .await?;
     tracing::info!(workspace_id = %ws, "signing secret rotated");
-    Ok(NoStore(Json(state.view(&ws, &webhook).await?)))
+    Ok(NoStore(Json(
+        state.view(&ws, &webhook, &tenant.grant).await?,
+    )))
 }
 
 #[cfg(test)]

@@ -83,7 +83,8 @@ pub async fn rotate_key(
 ) -> Result<Created<KeyIssued>, ApiError> {
     let ws = tenant.workspace;
     let new = ApiKey::generate(&ws);
-    if !state.store.rotate_api_key(&ws, &tenant.key, &new).await? {
+    let old = (&tenant.key, &tenant.record);
+    if !state.store.rotate_api_key(&ws, old, &new).await? {
         return Err(ApiError::Unauthorized(
             "the key was revoked by a concurrent rotation",
         ));

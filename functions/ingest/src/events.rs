@@ -8,7 +8,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Extension;
 use axum::Json;
+use outflow::domain::{ApiKey, Scope};
 use outflow::formats::parse_events;
+use outflow::formats::InvalidEvent;
 use outflow::http::{ApiError, Deadline, ErrorBody, LimitedBody, PresentedKey, INVALID_KEY};
 use outflow::store::Admission;
 use outflow::telemetry::metrics;
@@ -33,6 +35,7 @@ use outflow::telemetry::metrics;
         (status = 202, description = "Stored (or applied, skipped, found duplicate)", body = IngestReport),
         (status = 400, description = "A field is invalid or over a limit; nothing was written", body = ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 403, description = "The API key lacks the scope `events:write`", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 429, description = "Over the workspace's request rate (Retry-After)", body = ErrorBody),
         (status = 503, description = "A backing service failed, or the request ran out of time; retry (safe: nothing is lost or sent twice)", body = ErrorBody),
@@ -62,6 +65,22 @@ pub async fn post_events(
         })
 }
 
+/// The answer to a body that does not parse: a caller without a valid key, or without
+/// `events:write`, learns nothing about its body (401 or 403 before 400).
+async fn refused_body(state: &IngestState, key: &ApiKey, invalid: InvalidEvent) -> ApiError {
+    match state.store.authenticate(key).await {
+        Err(e) => e.into(),
+        Ok(None) => INVALID_KEY,
+        Ok(Some((_, record))) if !record.grant.allows(Scope::EventsWrite) => {
+            ApiError::MissingScope(Scope::EventsWrite)
+        }
+        Ok(Some(_)) => {
+            metrics::rejected(1);
+            invalid.into()
+        }
+    }
+}
+
 /// Parses, admits and applies one request.
 async fn admit_and_apply(
     state: &IngestState,
@@ -71,14 +90,7 @@ async fn admit_and_apply(
     let PresentedKey { key, workspace } = presented;
     let events = match parse_events(&body.0, &state.parse) {
         Ok(events) => events,
-        Err(invalid) => {
-            // A caller without a valid key learns nothing about its body: 401 before 400.
-            if state.store.authenticate(&key).await?.is_none() {
-                return Err(INVALID_KEY);
-            }
-            metrics::rejected(1);
-            return Err(invalid.into());
-        }
+        Err(invalid) => return Err(refused_body(state, &key, invalid).await),
     };
     // Counted after parsing, so a malformed request costs a 400 and writes nothing.
     let now = state.clock.now();
@@ -89,6 +101,7 @@ async fn admit_and_apply(
     let webhook = match admission {
         Admission::Admitted(webhook) => webhook,
         Admission::UnknownKey => return Err(INVALID_KEY),
+        Admission::MissingScope(scope) => return Err(ApiError::MissingScope(scope)),
         Admission::Throttled(over) => {
             tracing::info!(workspace_id = %workspace, "ingest throttled");
             metrics::rejected(events.len());

@@ -208,6 +208,14 @@ impl ApiKey {
     pub fn reveal(&self) -> &str {
         &self.0
     }
+
+    /// What a key list shows of it: its workspace and the first characters of its secret
+    /// (`ofk.<workspace>.AbCd`), enough to tell keys apart.
+    pub fn shown_prefix(&self) -> String {
+        let secret_at = self.0.rfind('.').map_or(0, |dot| dot + 1);
+        let end = (secret_at + super::scope::SHOWN_SECRET_CHARS).min(self.0.len());
+        self.0[..end].to_string()
+    }
 }
 
 impl fmt::Debug for ApiKey {
@@ -237,6 +245,12 @@ mod tests {
         assert_eq!(key.hash().len(), 64);
         assert_eq!(ApiKey::presented("ofk.ws_x.").workspace(), None);
         assert!(!format!("{key:?}").contains(key.reveal()));
+        let prefix = key.shown_prefix();
+        assert!(key.reveal().starts_with(&prefix));
+        assert_eq!(
+            prefix.len(),
+            format!("ofk.{}.", key.workspace().unwrap()).len() + 4
+        );
     }
 
     #[test]

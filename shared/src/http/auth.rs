@@ -4,11 +4,12 @@
 //! one. All read `Authorization: Bearer <token>`.
 
 use super::ApiError;
-use crate::domain::{ApiKey, PortalRefusal, PortalToken, WorkspaceId};
+use crate::domain::{ApiKey, Grant, KeyRecord, PortalRefusal, PortalToken, Scope, WorkspaceId};
 use crate::store::Store;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
+use std::marker::PhantomData;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
@@ -58,56 +59,111 @@ impl<S: Send + Sync> FromRequestParts<S> for PresentedKey {
     }
 }
 
+/// A scope a handler needs, named as a type so the handler's signature says it.
+pub trait RequiredScope: Send + Sync {
+    /// The scope (`None`: any valid key will do).
+    const SCOPE: Option<Scope>;
+}
+
+/// Any valid key: rotating or revoking the key itself.
+#[derive(Debug, Clone, Copy)]
+pub struct AnyScope;
+/// `logs:read`: the webhook's settings, activity, counts and request log.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLogs;
+/// `endpoints:manage`: changing the webhook, its secret, replays, resends and tests.
+#[derive(Debug, Clone, Copy)]
+pub struct ManageEndpoints;
+/// `keys:manage`: making and listing API keys.
+#[derive(Debug, Clone, Copy)]
+pub struct ManageKeys;
+
+impl RequiredScope for AnyScope {
+    const SCOPE: Option<Scope> = None;
+}
+impl RequiredScope for ReadLogs {
+    const SCOPE: Option<Scope> = Some(Scope::LogsRead);
+}
+impl RequiredScope for ManageEndpoints {
+    const SCOPE: Option<Scope> = Some(Scope::EndpointsManage);
+}
+impl RequiredScope for ManageKeys {
+    const SCOPE: Option<Scope> = Some(Scope::KeysManage);
+}
+
+/// `403` naming the scope `grant` lacks, if it lacks the one `S` needs.
+fn check_scope<S: RequiredScope>(grant: &Grant) -> Result<(), ApiError> {
+    match S::SCOPE {
+        Some(scope) if !grant.allows(scope) => Err(ApiError::MissingScope(scope)),
+        _ => Ok(()),
+    }
+}
+
 /// A tenant whose API key was verified against the stored hashes (strongly consistent,
-/// so a revoked or rotated key is refused at once).
+/// so a revoked or rotated key is refused at once) and holds the scope `S` needs.
 #[derive(Debug, Clone)]
-pub struct Tenant {
+pub struct Tenant<S = AnyScope> {
     /// The workspace.
     pub workspace: WorkspaceId,
     /// The key that authenticated the request.
     pub key: ApiKey,
+    /// What the workspace keeps about the key: its name and scopes.
+    pub record: KeyRecord,
+    scope: PhantomData<S>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Tenant
+impl<St: Send + Sync, S: RequiredScope> FromRequestParts<St> for Tenant<S>
 where
-    Store: FromRef<S>,
+    Store: FromRef<St>,
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
         let key = ApiKey::presented(bearer_token(&parts.headers)?);
-        let workspace = Store::from_ref(state)
+        let (workspace, record) = Store::from_ref(state)
             .authenticate(&key)
             .await?
             .ok_or(INVALID_KEY)?;
-        Ok(Self { workspace, key })
+        check_scope::<S>(&record.grant)?;
+        Ok(Self {
+            workspace,
+            key,
+            record,
+            scope: PhantomData,
+        })
     }
 }
 
-/// The owner of a workspace's webhook: its tenant, by API key or through a portal link
-/// (which opens the webhook's routes and nothing else).
+/// The owner of a workspace's webhook: its tenant, by an API key holding the scope `S`
+/// needs, or through a portal link (which opens the webhook's routes, every scope of
+/// them, and nothing else).
 #[derive(Debug, Clone)]
-pub struct WebhookOwner {
+pub struct WebhookOwner<S = ReadLogs> {
     /// The workspace.
     pub workspace: WorkspaceId,
     /// True when it came through a portal link.
     pub via_portal: bool,
+    /// What the credential may do (a portal link: every scope).
+    pub grant: Grant,
+    scope: PhantomData<S>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for WebhookOwner
+impl<St: Send + Sync, S: RequiredScope> FromRequestParts<St> for WebhookOwner<S>
 where
-    Store: FromRef<S>,
-    crate::clock::Clock: FromRef<S>,
+    Store: FromRef<St>,
+    crate::clock::Clock: FromRef<St>,
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
         let presented = bearer_token(&parts.headers)?;
         if !PortalToken::is_portal(presented) {
-            let tenant = Tenant::from_request_parts(parts, state).await?;
+            let tenant = Tenant::<S>::from_request_parts(parts, state).await?;
             return Ok(Self {
                 workspace: tenant.workspace,
                 via_portal: false,
+                grant: tenant.record.grant,
+                scope: PhantomData,
             });
         }
         let token = PortalToken::presented(presented);
@@ -124,6 +180,8 @@ where
         Ok(Self {
             workspace,
             via_portal: true,
+            grant: Grant::Full,
+            scope: PhantomData,
         })
     }
 }

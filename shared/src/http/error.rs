@@ -20,7 +20,7 @@ pub struct ErrorBody {
 /// What went wrong, for programs (`code`, `field`) and for people (`message`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// A stable word: `invalid_request`, `refused`, `unauthorized`, `not_found`,
+    /// A stable word: `invalid_request`, `refused`, `unauthorized`, `forbidden`, `not_found`,
     /// `body_too_large`, `conflict`, `throttled` or `unavailable`.
     pub code: &'static str,
     /// A sentence naming what is wrong.
@@ -51,6 +51,9 @@ pub enum ApiError {
     /// Missing or wrong credentials.
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
+    /// A valid credential that may not do this: the API key lacks the scope.
+    #[error("forbidden: this API key lacks the scope {0}")]
+    MissingScope(crate::domain::Scope),
     /// Nothing there.
     #[error("not found: {0}")]
     NotFound(&'static str),
@@ -97,6 +100,9 @@ impl ApiError {
                 "unauthorized",
                 Some("authorization"),
             ),
+            ApiError::MissingScope(_) => {
+                (StatusCode::FORBIDDEN, "forbidden", Some("authorization"))
+            }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             ApiError::TooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,

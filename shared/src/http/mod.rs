@@ -8,8 +8,8 @@ pub mod error;
 pub mod no_store;
 
 pub use auth::{
-    bearer_token, portal_refused, tokens_match, Admin, AdminToken, PresentedKey, Tenant,
-    WebhookOwner, INVALID_KEY,
+    bearer_token, portal_refused, tokens_match, Admin, AdminToken, AnyScope, ManageEndpoints,
+    ManageKeys, PresentedKey, ReadLogs, RequiredScope, Tenant, WebhookOwner, INVALID_KEY,
 };
 pub use body::{JsonBody, LimitedBody};
 pub use deadline::{Deadline, ANSWER_MARGIN};

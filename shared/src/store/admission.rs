@@ -4,9 +4,11 @@
 //! (key read, settings read, rate counter). A refused request writes nothing.
 
 use super::webhooks::webhook_of;
-use super::workspaces::{holds_key, key_entry_names};
+use super::workspaces::{key_entry_names, key_record_in, KEY_HOLDS_SCOPE};
 use super::{keys, n, s, Item, Store, StoreError, StoreResult};
-use crate::domain::{ApiKey, OverLimit, RateLimit, RateWindow, Timestamp, Webhook, WorkspaceId};
+use crate::domain::{
+    ApiKey, OverLimit, RateLimit, RateWindow, Scope, Timestamp, Webhook, WorkspaceId,
+};
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
@@ -20,6 +22,8 @@ pub enum Admission {
     Admitted(Option<Box<Webhook>>),
     /// The key is not (or no longer) one of the workspace's keys.
     UnknownKey,
+    /// The key is the workspace's but may not send events.
+    MissingScope(Scope),
     /// The workspace's window is full.
     Throttled(OverLimit),
 }
@@ -62,15 +66,22 @@ enum Next {
     Try(Step),
     /// Refuse: the key is not the workspace's.
     UnknownKey,
+    /// Refuse: the key lacks `events:write`.
+    MissingScope,
     /// Refuse: the window is full.
     Throttled(OverLimit),
 }
 
 fn next_step(old: Option<&Item>, key: &ApiKey, limit: RateLimit, now: RateWindow) -> Next {
     let (window, left) = (now.start, now.left_secs);
-    let Some(old) = old.filter(|item| holds_key(item, key)) else {
+    let Some(old) = old else {
         return Next::UnknownKey;
     };
+    match key_record_in(old, key) {
+        None => return Next::UnknownKey,
+        Some(record) if !record.grant.allows(Scope::EventsWrite) => return Next::MissingScope,
+        Some(_) => {}
+    }
     let number = |name: &str| {
         old.get(name)
             .and_then(|v| v.as_n().ok())
@@ -129,6 +140,7 @@ impl Store {
             match next_step(failed.item(), key, limit, now) {
                 Next::Try(next) => step = next,
                 Next::UnknownKey => return Ok(Admission::UnknownKey),
+                Next::MissingScope => return Ok(Admission::MissingScope(Scope::EventsWrite)),
                 Next::Throttled(over) => return Ok(Admission::Throttled(over)),
             }
         }
@@ -151,22 +163,22 @@ impl Store {
             .update(s(keys::workspace_pk(ws)), s(keys::META))
             .set_expression_attribute_names(Some(key_entry_names(key)))
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":scope", s(Scope::EventsWrite.as_str()))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         match step {
             Step::Count { window } => update
                 .update_expression("ADD rate_count :one")
-                .condition_expression(
-                    "attribute_exists(#keys.#key) AND rate_window = :w AND rate_count < :limit",
-                )
+                .condition_expression(format!(
+                    "{KEY_HOLDS_SCOPE} AND rate_window = :w AND rate_count < :limit"
+                ))
                 .expression_attribute_values(":w", n(window))
                 .expression_attribute_values(":limit", n(limit.requests)),
             Step::Open { window } => update
                 .update_expression("SET rate_window = :w, rate_count = :one")
-                .condition_expression(
-                    "attribute_exists(#keys.#key) AND \
-                     (attribute_not_exists(rate_window) OR rate_window < :w)",
-                )
+                .condition_expression(format!(
+                    "{KEY_HOLDS_SCOPE} AND (attribute_not_exists(rate_window) OR rate_window < :w)"
+                ))
                 .expression_attribute_values(":w", n(window)),
         }
     }
@@ -232,6 +244,19 @@ mod tests {
             Next::Throttled(OverLimit {
                 retry_after_secs: 1
             })
+        );
+        let mut scoped = item(&key, Some(10), 0);
+        let entry = AttributeValue::M(HashMap::from([(
+            "scopes".to_string(),
+            AttributeValue::L(vec![s("logs:read")]),
+        )]));
+        scoped.insert(
+            "api_keys".into(),
+            AttributeValue::M(HashMap::from([(key.hash(), entry)])),
+        );
+        assert_eq!(
+            next_step(Some(&scoped), &key, LIMIT, at(10)),
+            Next::MissingScope
         );
         let ahead = item(&key, Some(11), 0);
         assert_eq!(

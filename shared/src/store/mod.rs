@@ -38,6 +38,7 @@ pub use windows::{
     DueCursor, DuePage, StreamProgress, UnreadableWindow, WindowMessages, WindowPage,
     WindowPageCursor, WindowRead, LOADED_WINDOW_BYTES,
 };
+pub use workspaces::MAX_API_KEYS;
 
 /// A DynamoDB item.
 pub(crate) type Item = HashMap<String, AttributeValue>;

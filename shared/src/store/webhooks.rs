@@ -5,6 +5,7 @@ use super::{applied, keys, n, s, Item, Store, StoreError, StoreResult};
 use crate::domain::webhook::ROTATION_OVERLAP_MS;
 use crate::domain::{Timestamp, Webhook, WebhookSettings, WorkspaceId};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -19,15 +20,20 @@ impl Store {
         self.update(s(keys::workspace_pk(ws)), s(keys::META))
     }
 
-    /// The webhook settings (strongly consistent: the sender acts on them).
-    pub async fn webhook(&self, ws: &WorkspaceId) -> StoreResult<Option<Webhook>> {
-        let out = self
-            .db
+    /// A strongly consistent read of the workspace item (the caller picks attributes).
+    pub(super) fn workspace_item_read(&self, ws: &WorkspaceId) -> GetItemFluentBuilder {
+        self.db
             .get_item()
             .table_name(&self.table)
             .key("pk", s(keys::workspace_pk(ws)))
             .key("sk", s(keys::META))
             .consistent_read(true)
+    }
+
+    /// The webhook settings (strongly consistent: the sender acts on them).
+    pub async fn webhook(&self, ws: &WorkspaceId) -> StoreResult<Option<Webhook>> {
+        let out = self
+            .workspace_item_read(ws)
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;

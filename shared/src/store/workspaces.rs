@@ -1,9 +1,10 @@
 //! Workspaces and their hashed API keys. A workspace is one item (`META`) that also holds
-//! its keys' SHA-256 hashes in the map `api_keys` (hash → created at), so every key change
-//! is a single-item update: atomic without a transaction.
+//! its keys in the map `api_keys` (SHA-256 hex of the key → what is kept about it: when it
+//! was made, and for keys made since scopes exist its name, prefix and scopes), so every
+//! key change is a single-item update: atomic without a transaction.
 
 use super::{applied, keys, s, Item, Store, StoreError, StoreResult};
-use crate::domain::{ApiKey, Workspace, WorkspaceId};
+use crate::domain::{ApiKey, Grant, KeyRecord, Scope, Workspace, WorkspaceId};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -16,28 +17,81 @@ struct WorkspaceItem {
     workspace: Workspace,
 }
 
-/// The map attribute holding the key hashes.
+/// The map attribute holding the keys.
 pub(super) const API_KEYS: &str = "api_keys";
+/// Keys a workspace may hold at once: the workspace item is read and written by every
+/// ingest request, so its size is paid on each.
+pub const MAX_API_KEYS: usize = 20;
 
-/// The expression-attribute names of one key's entry in `api_keys` (`#keys.#key`).
+/// The expression-attribute names of one key's entry in `api_keys` (`#keys.#key`) and of
+/// its scopes inside it (`#keys.#key.#scopes`).
 pub(super) fn key_entry_names(key: &ApiKey) -> HashMap<String, String> {
     HashMap::from([
         ("#keys".to_string(), API_KEYS.to_string()),
         ("#key".to_string(), key.hash()),
+        ("#scopes".to_string(), "scopes".to_string()),
     ])
 }
 
-/// True when the item lists `key` among its workspace's keys.
-pub(super) fn holds_key(item: &Item, key: &ApiKey) -> bool {
-    item.get(API_KEYS)
-        .and_then(|v| v.as_m().ok())
-        .is_some_and(|m| m.contains_key(&key.hash()))
+/// The condition that `#keys.#key` is a key holding the scope `:scope` (a key without a
+/// `scopes` list holds every scope).
+pub(super) const KEY_HOLDS_SCOPE: &str = "attribute_exists(#keys.#key) AND \
+     (attribute_not_exists(#keys.#key.#scopes) OR contains(#keys.#key.#scopes, :scope))";
+
+/// What the item keeps about `key`, if it is one of its workspace's keys.
+pub(super) fn key_record_in(item: &Item, key: &ApiKey) -> Option<KeyRecord> {
+    let entry = item.get(API_KEYS)?.as_m().ok()?.get(&key.hash())?;
+    Some(key_record(entry))
+}
+
+/// One entry of `api_keys`: a plain creation time (keys made before scopes: every scope),
+/// or a map with the time, name, prefix and scopes.
+fn key_record(entry: &AttributeValue) -> KeyRecord {
+    let Ok(map) = entry.as_m() else {
+        return KeyRecord {
+            prefix: None,
+            name: None,
+            created_at: entry.as_s().cloned().unwrap_or_default(),
+            grant: Grant::Full,
+        };
+    };
+    let text = |name: &str| map.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let grant = match map.get("scopes").and_then(|v| v.as_l().ok()) {
+        None => Grant::Full,
+        // A name this build does not know grants nothing here.
+        Some(list) => Grant::only(
+            list.iter()
+                .filter_map(|v| v.as_s().ok().and_then(|name| Scope::parse(name)))
+                .collect(),
+        ),
+    };
+    KeyRecord {
+        prefix: text("prefix"),
+        name: text("name"),
+        created_at: text("created_at").unwrap_or_default(),
+        grant,
+    }
 }
 
 impl Store {
-    /// The `api_keys` map holding one key, created now.
-    fn key_map(&self, key: &ApiKey) -> AttributeValue {
-        AttributeValue::M(HashMap::from([(key.hash(), s(self.clock.now().rfc3339()))]))
+    /// The `api_keys` entry of a key made now.
+    fn key_entry(&self, key: &ApiKey, name: &str, grant: &Grant) -> AttributeValue {
+        let mut entry = HashMap::from([
+            ("created_at".to_string(), s(self.clock.now().rfc3339())),
+            ("name".to_string(), s(name)),
+            ("prefix".to_string(), s(key.shown_prefix())),
+        ]);
+        if let Grant::Only(scopes) = grant {
+            let names = scopes.iter().map(|scope| s(scope.as_str())).collect();
+            entry.insert("scopes".into(), AttributeValue::L(names));
+        }
+        AttributeValue::M(entry)
+    }
+
+    /// The `api_keys` map holding one full key, made now.
+    fn key_map(&self, key: &ApiKey, name: &str) -> AttributeValue {
+        let entry = self.key_entry(key, name, &Grant::Full);
+        AttributeValue::M(HashMap::from([(key.hash(), entry)]))
     }
 }
 
@@ -49,7 +103,7 @@ impl Store {
             sk: keys::META.into(),
             workspace: ws.clone(),
         })?;
-        item.insert(API_KEYS.into(), self.key_map(key));
+        item.insert(API_KEYS.into(), self.key_map(key, "first key"));
         self.db
             .put_item()
             .table_name(&self.table)
@@ -61,21 +115,24 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces a workspace's key in one update: the new key works and the old one stops
-    /// working at the same instant. False when the old key was already gone.
+    /// Replaces a workspace's key in one update: the new key, with the old one's name and
+    /// scopes, works and the old one stops working at the same instant. False when the old
+    /// key was already gone.
     pub async fn rotate_api_key(
         &self,
         ws: &WorkspaceId,
-        old: &ApiKey,
+        (old, record): (&ApiKey, &KeyRecord),
         new: &ApiKey,
     ) -> StoreResult<bool> {
+        let name = record.name.as_deref().unwrap_or("rotated key");
         let result = self
             .update(s(keys::workspace_pk(ws)), s(keys::META))
-            .update_expression("REMOVE #keys.#key SET #keys.#new = :now")
+            .update_expression("REMOVE #keys.#key SET #keys.#new = :entry")
             .condition_expression("attribute_exists(#keys.#key)")
-            .set_expression_attribute_names(Some(key_entry_names(old)))
+            .expression_attribute_names("#keys", API_KEYS)
+            .expression_attribute_names("#key", old.hash())
             .expression_attribute_names("#new", new.hash())
-            .expression_attribute_values(":now", s(self.clock.now().rfc3339()))
+            .expression_attribute_values(":entry", self.key_entry(new, name, &record.grant))
             .send()
             .await;
         Ok(applied("UpdateItem", result)?.is_some())
@@ -88,7 +145,8 @@ impl Store {
             .update(s(keys::workspace_pk(ws)), s(keys::META))
             .update_expression("REMOVE #keys.#key")
             .condition_expression("attribute_exists(#keys.#key)")
-            .set_expression_attribute_names(Some(key_entry_names(key)))
+            .expression_attribute_names("#keys", API_KEYS)
+            .expression_attribute_names("#key", key.hash())
             .send()
             .await;
         Ok(applied("UpdateItem", result)?.is_some())
@@ -107,7 +165,7 @@ impl Store {
             .update_expression("SET #keys = :fresh")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#keys", API_KEYS)
-            .expression_attribute_values(":fresh", self.key_map(new))
+            .expression_attribute_values(":fresh", self.key_map(new, "reset key"))
             .return_values(ReturnValue::UpdatedOld)
             .send()
             .await;
@@ -141,25 +199,69 @@ impl Store {
         }
     }
 
-    /// The workspace a presented key belongs to, if the key is valid.
+    /// The workspace a presented key belongs to and what it may do, if the key is valid.
     /// The key names its workspace; the stored hash proves it. Strongly consistent, so
     /// a revoked or rotated key is refused at once.
-    pub async fn authenticate(&self, key: &ApiKey) -> StoreResult<Option<WorkspaceId>> {
+    pub async fn authenticate(
+        &self,
+        key: &ApiKey,
+    ) -> StoreResult<Option<(WorkspaceId, KeyRecord)>> {
         let Some(ws) = key.workspace() else {
             return Ok(None);
         };
         let out = self
-            .db
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::workspace_pk(&ws)))
-            .key("sk", s(keys::META))
+            .workspace_item_read(&ws)
             .projection_expression("#keys.#key")
-            .set_expression_attribute_names(Some(key_entry_names(key)))
-            .consistent_read(true)
+            .expression_attribute_names("#keys", API_KEYS)
+            .expression_attribute_names("#key", key.hash())
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        Ok(out.item.filter(|item| holds_key(item, key)).map(|_| ws))
+        Ok(out
+            .item
+            .and_then(|item| key_record_in(&item, key))
+            .map(|record| (ws, record)))
+    }
+
+    /// Adds a key to the workspace with `name` and `grant`; false when the workspace
+    /// already holds [`MAX_API_KEYS`] keys.
+    pub async fn add_api_key(
+        &self,
+        ws: &WorkspaceId,
+        key: &ApiKey,
+        name: &str,
+        grant: &Grant,
+    ) -> StoreResult<bool> {
+        let result = self
+            .workspace_item_update(ws)
+            .update_expression("SET #keys.#key = :entry")
+            .condition_expression("attribute_exists(#keys) AND size(#keys) < :max")
+            .expression_attribute_names("#keys", API_KEYS)
+            .expression_attribute_names("#key", key.hash())
+            .expression_attribute_values(":entry", self.key_entry(key, name, grant))
+            .expression_attribute_values(":max", super::n(MAX_API_KEYS))
+            .send()
+            .await;
+        Ok(applied("UpdateItem", result)?.is_some())
+    }
+
+    /// The workspace's keys as kept (no key itself: only hashes are stored), oldest first.
+    pub async fn api_keys(&self, ws: &WorkspaceId) -> StoreResult<Vec<KeyRecord>> {
+        let out = self
+            .workspace_item_read(ws)
+            .projection_expression("#keys")
+            .expression_attribute_names("#keys", API_KEYS)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        let mut records: Vec<KeyRecord> = out
+            .item
+            .as_ref()
+            .and_then(|item| item.get(API_KEYS))
+            .and_then(|v| v.as_m().ok())
+            .map(|m| m.values().map(key_record).collect())
+            .unwrap_or_default();
+        records.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        Ok(records)
     }
 }
