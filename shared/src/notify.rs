@@ -1,6 +1,6 @@
 //! Emails to workspace owners, through SES.
 
-use crate::domain::PortalToken;
+use crate::domain::{Notice, PortalToken};
 use aws_sdk_sesv2::error::DisplayErrorContext;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 
@@ -69,6 +69,23 @@ impl OwnerNotifier {
              it; kept messages are delivered then.\n\n{open}\
              Or through the API: POST {base}/v1/webhooks/outbound/enable\n"
         );
+        self.send_text(owner, subject, text).await
+    }
+
+    /// Sends the owner a warning or a change notice.
+    pub async fn notice(
+        &self,
+        owner: &str,
+        workspace_name: &str,
+        notice: &Notice,
+    ) -> Result<(), NotifyError> {
+        let subject = notice.subject(workspace_name);
+        let text = notice.text(workspace_name, &self.api_base);
+        self.send_text(owner, subject, text).await
+    }
+
+    /// One plain-text email from the configured identity.
+    async fn send_text(&self, to: &str, subject: String, text: String) -> Result<(), NotifyError> {
         let message = Message::builder()
             .subject(content(subject)?)
             .body(Body::builder().text(content(text)?).build())
@@ -76,7 +93,7 @@ impl OwnerNotifier {
         self.ses
             .send_email()
             .from_email_address(&self.from)
-            .destination(Destination::builder().to_addresses(owner).build())
+            .destination(Destination::builder().to_addresses(to).build())
             .content(EmailContent::builder().simple(message).build())
             .send()
             .await

@@ -19,6 +19,7 @@ mod keys_and_throttling;
 mod lambda_deadlines;
 mod openapi;
 mod ordering;
+mod owner_notices;
 mod portal;
 mod release;
 mod replay_and_resend;

@@ -212,19 +212,15 @@ async fn a_key_stored_before_scopes_keeps_every_scope() {
     stack.register(&key, "http://127.0.0.1:9/x").await;
     // As a workspace made before scopes holds it: the key's entry is its creation time.
     let hash = outflow::domain::ApiKey::presented(&key).hash();
+    let created = AttributeValue::S("2026-01-01T00:00:00Z".into());
     stack
-        .aws
-        .dynamo
-        .update_item()
-        .table_name(&stack.stack.table)
-        .key("pk", AttributeValue::S(format!("WS#{ws}")))
-        .key("sk", AttributeValue::S("META".into()))
-        .update_expression("SET api_keys.#key = :t")
-        .expression_attribute_names("#key", &hash)
-        .expression_attribute_values(":t", AttributeValue::S("2026-01-01T00:00:00Z".into()))
-        .send()
-        .await
-        .unwrap();
+        .update_workspace_item(
+            &ws,
+            "SET api_keys.#key = :t",
+            &[("#key", &hash)],
+            &[(":t", created)],
+        )
+        .await;
 
     assert_eq!(
         stack.ingest(&key, event("legacy-1")).await.status,

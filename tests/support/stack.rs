@@ -359,6 +359,48 @@ impl TestStack {
             .count()
     }
 
+    /// Updates the workspace item of `ws` directly, to stage a state the functions would
+    /// reach only slowly (an incident an hour old, a key stored before scopes).
+    pub async fn update_workspace_item(
+        &self,
+        ws: &str,
+        expression: &str,
+        names: &[(&str, &str)],
+        values: &[(&str, AttributeValue)],
+    ) {
+        let mut update = self
+            .aws
+            .dynamo
+            .update_item()
+            .table_name(&self.stack.table)
+            .key("pk", AttributeValue::S(format!("WS#{ws}")))
+            .key("sk", AttributeValue::S("META".into()))
+            .update_expression(expression);
+        for (name, value) in names {
+            update = update.expression_attribute_names(*name, *value);
+        }
+        for (name, value) in values {
+            update = update.expression_attribute_values(*name, value.clone());
+        }
+        update.send().await.expect("workspace item updated");
+    }
+
+    /// One attribute of the workspace item of `ws`, read consistently.
+    pub async fn workspace_attribute(&self, ws: &str, name: &str) -> Option<AttributeValue> {
+        let out = self
+            .aws
+            .dynamo
+            .get_item()
+            .table_name(&self.stack.table)
+            .key("pk", AttributeValue::S(format!("WS#{ws}")))
+            .key("sk", AttributeValue::S("META".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("workspace item read");
+        out.item.and_then(|mut item| item.remove(name))
+    }
+
     /// The API key hashes the workspace item of `ws` holds.
     pub async fn api_key_hashes(&self, ws: &str) -> Vec<String> {
         let pk = format!("WS#{ws}");

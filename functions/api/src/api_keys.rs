@@ -6,7 +6,7 @@ use crate::ApiState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use outflow::domain::{ApiKey, Grant, KeyRecord};
+use outflow::domain::{ApiKey, Grant, KeyRecord, Notice};
 use outflow::http::{ApiError, ErrorBody, JsonBody, ManageKeys, NoStore, Tenant};
 use outflow::store::MAX_API_KEYS;
 
@@ -71,6 +71,12 @@ pub async fn create(
         grant,
     };
     tracing::info!(workspace_id = %ws, scopes = ?record.grant.scopes(), "api key made");
+    let scopes: Vec<&str> = record.grant.scopes().iter().map(|s| s.as_str()).collect();
+    let notice = Notice::KeyCreated {
+        name: record.name.clone().unwrap_or_default(),
+        scopes: scopes.join(", "),
+    };
+    state.notices.send(&ws, &notice, state.clock.now()).await;
     Ok(NoStore((
         StatusCode::CREATED,
         Json(ApiKeyCreated {

@@ -17,7 +17,9 @@ use axum::Router;
 use outflow::clients::AwsClients;
 use outflow::clock::Clock;
 use outflow::config::{Config, MissingVar};
+use outflow::delivery::Notices;
 use outflow::http::AdminToken;
+use outflow::notify::OwnerNotifier;
 use outflow::queue::DeliveryQueue;
 use outflow::store::Store;
 use outflow::url_policy::UrlPolicy;
@@ -49,6 +51,8 @@ pub struct ApiState {
     pub portal_csp: axum::http::HeaderValue,
     /// Sends test events (the delivery client's URL policy, a shorter timeout).
     pub test_client: reqwest::Client,
+    /// Tells the owner of changes to the webhook and the keys.
+    pub notices: Notices,
 }
 
 impl ApiState {
@@ -60,8 +64,12 @@ impl ApiState {
         clock: Clock,
         arrival: Clock,
     ) -> Result<Self, MissingVar> {
+        let store = Store::new(aws.dynamo.clone(), &config.table_name, clock.clone());
+        let notifier = OwnerNotifier::new(aws.ses.clone(), &config.sender_email)
+            .with_api_base(config.public_base_url.as_deref());
         Ok(Self {
-            store: Store::new(aws.dynamo.clone(), &config.table_name, clock.clone()),
+            notices: Notices::new(store.clone(), notifier),
+            store,
             queue: DeliveryQueue::new(aws.sqs.clone(), &config.queue_url),
             admin_token: AdminToken(config.admin_token()?.into()),
             url_policy: config.url_policy,

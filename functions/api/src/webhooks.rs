@@ -11,7 +11,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use outflow::domain::{
-    ActivityAction, ActivityEntry, Grant, Scope, Webhook, WebhookSettings, WorkspaceId,
+    ActivityAction, ActivityEntry, Grant, Notice, Scope, Webhook, WebhookSettings, WorkspaceId,
 };
 use outflow::formats::limits::MAX_URL_BYTES;
 use outflow::http::{ApiError, ErrorBody, JsonBody, ManageEndpoints, NoStore, WebhookOwner};
@@ -108,6 +108,7 @@ pub async fn update(
         ));
     }
     let url = state.url_policy.check(&request.url).await?;
+    let before = state.store.webhook(&ws).await?.map(|w| w.url);
     let settings = WebhookSettings {
         url: url.to_string(),
         enabled: request.enabled,
@@ -136,6 +137,11 @@ pub async fn update(
         .record(&ws, ActivityAction::SettingsUpdated, detail)
         .await?;
     tracing::info!(workspace_id = %ws, "webhook settings updated");
+    if let Some(from) = before.filter(|from| *from != webhook.url) {
+        let to = webhook.url.clone();
+        let notice = Notice::UrlChanged { from, to };
+        state.notices.send(&ws, &notice, state.clock.now()).await;
+    }
     Ok(NoStore(Json(
         state.view(&ws, &webhook, &tenant.grant).await?,
     )))
@@ -287,6 +293,7 @@ pub async fn rotate_secret(
         .record(&ws, ActivityAction::SecretRotated, detail.into())
         .await?;
     tracing::info!(workspace_id = %ws, "signing secret rotated");
+    state.notices.send(&ws, &Notice::SecretRotated, now).await;
     Ok(NoStore(Json(
         state.view(&ws, &webhook, &tenant.grant).await?,
     )))

@@ -5,7 +5,7 @@ use crate::ApiState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use outflow::domain::{ApiKey, Workspace, WorkspaceId};
+use outflow::domain::{ApiKey, Notice, Workspace, WorkspaceId};
 use outflow::formats::limits::MAX_SHORT_FIELD_BYTES;
 use outflow::http::{Admin, ApiError, ErrorBody, JsonBody, NoStore, Tenant};
 
@@ -90,6 +90,10 @@ pub async fn rotate_key(
         ));
     }
     tracing::info!(workspace_id = %ws, "api key rotated");
+    let notice = Notice::KeyRotated {
+        name: tenant.record.name.clone(),
+    };
+    state.notices.send(&ws, &notice, state.clock.now()).await;
     Ok(created(KeyIssued {
         workspace_id: ws,
         api_key: new.reveal().to_string(),
@@ -147,6 +151,8 @@ pub async fn reset_keys(
         .await?
         .ok_or(ApiError::NotFound("no such workspace"))?;
     tracing::info!(workspace_id = %ws, revoked, "api keys reset");
+    let notice = Notice::KeysReset { revoked };
+    state.notices.send(&ws, &notice, state.clock.now()).await;
     Ok(created(KeyIssued {
         workspace_id: ws,
         api_key: key.reveal().to_string(),

@@ -2,14 +2,16 @@
 //! emails the owner once; a success resets the count; a 410 Gone disables at once.
 //! `HealthChange` decides what a batch's attempts do; `HealthKeeper` carries it out.
 
+use crate::delivery::Notices;
 use crate::domain::portal::MAX_LINK_SECS;
 use crate::domain::webhook::{OwnerEmail, MAX_CONSECUTIVE_FAILURES, OWNER_EMAILS_PER_DAY};
 use crate::domain::{
-    ActivityAction, ActivityEntry, Attempt, Timestamp, Webhook, WebhookStatus, WorkspaceId,
+    warning_due, ActivityAction, ActivityEntry, Attempt, Notice, Timestamp, Webhook, WebhookStatus,
+    WorkspaceId, WARN_AFTER_MS,
 };
 use crate::domain::{PortalLink, PortalToken};
 use crate::notify::OwnerNotifier;
-use crate::store::{Store, StoreResult};
+use crate::store::{FailureCount, Store, StoreResult};
 use crate::telemetry::metrics;
 
 /// Tries of an owed owner email (a minute apart at least) before it is given up.
@@ -67,12 +69,18 @@ pub enum FailureVerdict {
 pub struct HealthKeeper {
     store: Store,
     notifier: OwnerNotifier,
+    notices: Notices,
 }
 
 impl HealthKeeper {
     /// A keeper over the store, emailing through the notifier.
     pub fn new(store: Store, notifier: OwnerNotifier) -> Self {
-        Self { store, notifier }
+        let notices = Notices::new(store.clone(), notifier.clone());
+        Self {
+            store,
+            notifier,
+            notices,
+        }
     }
 
     /// Carries out a batch's change at `now`: one write when the count changes (none when
@@ -91,10 +99,11 @@ impl HealthKeeper {
             }
             return Ok(FailureVerdict::Healthy);
         }
-        let count = self
+        let failing = self
             .store
-            .count_failures(ws, change.failures, change.after_success)
+            .count_failures(ws, change.failures, change.after_success, now)
             .await?;
+        let count = failing.count;
         let last = change.last_failure.as_deref().unwrap_or_default();
         let reason = if change.gone {
             "the receiver answered 410 Gone, asking for no more deliveries".to_string()
@@ -103,9 +112,46 @@ impl HealthKeeper {
                 "more than {MAX_CONSECUTIVE_FAILURES} consecutive failed deliveries; last error: {last}"
             )
         } else {
+            // The count's update says whether it is due, so a warned incident costs
+            // nothing more; the incident's mark keeps it to one warning.
+            if warning_due(failing.since_ms, failing.warned, now.millis()) {
+                self.warn(ws, failing, last, now).await?;
+            }
             return Ok(FailureVerdict::Counted(count));
         };
         self.disable(ws, &reason, count, now).await
+    }
+
+    /// Warns the owner that the webhook keeps failing, once per failure incident (only
+    /// the caller that marks the incident warned sends it).
+    async fn warn(
+        &self,
+        ws: &WorkspaceId,
+        failing: FailureCount,
+        last_error: &str,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let began_by = now.millis() - WARN_AFTER_MS;
+        if !self.store.claim_warning(ws, began_by, now).await? {
+            return Ok(());
+        }
+        let Some(webhook) = self.store.webhook(ws).await? else {
+            return Ok(());
+        };
+        tracing::warn!(workspace_id = %ws, failures = failing.count, "owner warned: webhook failing");
+        let portal = self.portal_link(ws, now).await.unwrap_or_else(|e| {
+            tracing::warn!(workspace_id = %ws, error = %e, "no portal link for the warning");
+            None
+        });
+        let notice = Notice::Failing {
+            url: webhook.url,
+            failures: failing.count,
+            since: Timestamp::from_unix_millis(failing.since_ms).unwrap_or(now),
+            last_error: last_error.to_string(),
+            portal,
+        };
+        self.notices.send(ws, &notice, now).await;
+        Ok(())
     }
 
     /// Disables the webhook unless another delivery already did; only the one that did

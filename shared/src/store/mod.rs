@@ -11,6 +11,7 @@ mod hourly;
 mod kept;
 mod keys;
 mod messages;
+mod notices;
 mod owner_email;
 mod portal_links;
 mod request_log;
@@ -34,6 +35,7 @@ pub use messages::NewMessage;
 pub use request_log::{LOG_LIMIT, LOG_RETENTION_DAYS};
 pub use sending_slots::SendingSlot;
 pub use transact::TRANSACT_CHUNK;
+pub use webhooks::FailureCount;
 pub use windows::{
     DueCursor, DuePage, StreamProgress, UnreadableWindow, WindowMessages, WindowPage,
     WindowPageCursor, WindowRead, LOADED_WINDOW_BYTES,

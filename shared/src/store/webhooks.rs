@@ -1,7 +1,7 @@
 //! The webhook settings and health, with the atomic failure counter. They live on the
 //! workspace item (`META`); a workspace without a registered webhook has no `secret`.
 
-use super::{applied, keys, n, s, Item, Store, StoreError, StoreResult};
+use super::{applied, keys, n, number_attribute, s, Item, Store, StoreError, StoreResult};
 use crate::domain::webhook::ROTATION_OVERLAP_MS;
 use crate::domain::{Timestamp, Webhook, WebhookSettings, WorkspaceId};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -13,7 +13,19 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 /// The condition "a webhook is registered" (the workspace item holds its secret).
 const REGISTERED: &str = "attribute_exists(secret)";
 
-const RESET_HEALTH: &str = "consecutive_failures = :zero REMOVE disabled_at, disabled_reason";
+const RESET_HEALTH: &str =
+    "consecutive_failures = :zero REMOVE disabled_at, disabled_reason, failing_since_ms, warned_ms";
+
+/// The consecutive-failure count after a batch's update, and since when it fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureCount {
+    /// Consecutive failed deliveries.
+    pub count: u32,
+    /// The failure incident's first failure (ms).
+    pub since_ms: i64,
+    /// The incident's warning was sent (or is being sent).
+    pub warned: bool,
+}
 
 impl Store {
     pub(super) fn workspace_item_update(&self, ws: &WorkspaceId) -> UpdateItemFluentBuilder {
@@ -199,43 +211,76 @@ impl Store {
         ws: &WorkspaceId,
         failures: u32,
         after_success: bool,
-    ) -> StoreResult<u32> {
+        now: Timestamp,
+    ) -> StoreResult<FailureCount> {
+        // After a success the failures begin a new incident: its start is now, and its
+        // warning is not sent yet.
         let expr = if after_success {
-            "SET consecutive_failures = :k"
+            "SET consecutive_failures = :k, failing_since_ms = :now REMOVE warned_ms"
         } else {
-            "ADD consecutive_failures :k"
+            "ADD consecutive_failures :k SET failing_since_ms = if_not_exists(failing_since_ms, :now)"
         };
         let out = self
             .workspace_item_update(ws)
             .update_expression(expr)
             .condition_expression(REGISTERED)
             .expression_attribute_values(":k", n(failures))
+            .expression_attribute_values(":now", n(now.millis()))
             // ALL_NEW, not UPDATED_NEW: a SET to the value already there is not
             // "updated" everywhere (moto leaves it out), and the count must come back.
             .return_values(ReturnValue::AllNew)
             .send()
             .await
             .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        out.attributes
-            .and_then(|a| {
-                a.get("consecutive_failures")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok())
-            })
-            .ok_or_else(|| StoreError::Corrupt("consecutive_failures not returned".into()))
+        let item = out.attributes.unwrap_or_default();
+        let count = number_attribute(&item, "consecutive_failures")
+            .ok_or_else(|| StoreError::Corrupt("consecutive_failures not returned".into()))?;
+        let since_ms = number_attribute(&item, "failing_since_ms").unwrap_or(now.millis());
+        let warned = item.contains_key("warned_ms");
+        Ok(FailureCount {
+            count,
+            since_ms,
+            warned,
+        })
     }
 
-    /// A success: the count starts again from zero (no write when it already is zero).
+    /// A success: the count starts again from zero and the failure incident ends (no
+    /// write when the count already is zero).
     pub async fn reset_failures(&self, ws: &WorkspaceId) -> StoreResult<()> {
         let result = self
             .workspace_item_update(ws)
-            .update_expression("SET consecutive_failures = :zero")
+            .update_expression(
+                "SET consecutive_failures = :zero REMOVE failing_since_ms, warned_ms",
+            )
             .condition_expression("consecutive_failures > :zero")
             .expression_attribute_values(":zero", n(0))
             .send()
             .await;
         applied("UpdateItem", result)?;
         Ok(())
+    }
+
+    /// Marks the current failure incident warned, if it was not yet, the webhook is on and
+    /// the incident began at or before `began_by_ms`; true for the one caller that marked
+    /// it (and so sends the warning).
+    pub async fn claim_warning(
+        &self,
+        ws: &WorkspaceId,
+        began_by_ms: i64,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let result = self
+            .workspace_item_update(ws)
+            .update_expression("SET warned_ms = :now")
+            .condition_expression(
+                "attribute_not_exists(warned_ms) AND enabled = :on AND failing_since_ms <= :by",
+            )
+            .expression_attribute_values(":now", n(now.millis()))
+            .expression_attribute_values(":on", AttributeValue::Bool(true))
+            .expression_attribute_values(":by", n(began_by_ms))
+            .send()
+            .await;
+        Ok(applied("UpdateItem", result)?.is_some())
     }
 
     /// Takes the workspace's turn for a test event at `now_ms`, unless one was sent less

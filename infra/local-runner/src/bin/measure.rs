@@ -323,7 +323,7 @@ async fn main() {
     }
     let scale = scale_args();
     let receiver = receiver().await;
-    let requests = request_counts(&receiver).await;
+    let requests = Box::pin(request_counts(&receiver)).await;
     write_result("rss", &batch_rss(&receiver).await).expect("results written");
     write_result("requests", &requests).expect("results written");
     if !scale.sizes.is_empty() {
