@@ -72,15 +72,20 @@ impl OwnerNotifier {
         self.send_text(owner, subject, text).await
     }
 
-    /// Sends the owner a warning or a change notice.
+    /// Sends the owner a warning or a change notice (`last`: the day's last of its kind).
     pub async fn notice(
         &self,
         owner: &str,
         workspace_name: &str,
         notice: &Notice,
+        last: bool,
     ) -> Result<(), NotifyError> {
         let subject = notice.subject(workspace_name);
-        let text = notice.text(workspace_name, &self.api_base);
+        let mut text = notice.text(workspace_name, &self.api_base);
+        if last {
+            text.push('\n');
+            text.push_str(&Notice::last_of_day());
+        }
         self.send_text(owner, subject, text).await
     }
 

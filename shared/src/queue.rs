@@ -374,6 +374,7 @@ mod tests {
             chat_id: chat.map(ChatId::new_unchecked),
             body: "{}".into(),
             summary: None,
+            event_type: None,
         }
     }
 

@@ -193,13 +193,41 @@ async fn changes_to_the_url_the_secret_and_the_keys_are_told_to_the_owner_within
             "the change is made whatever the email"
         );
     }
-    assert_eq!(stack.emails_to(&owner).await.len(), 10, "the daily cap");
+    let emails = stack.emails_to(&owner).await;
+    assert_eq!(emails.len(), 10, "the daily cap");
+    assert!(emails[9]
+        .to_string()
+        .contains("This is the last of today's 10 emails"));
+    assert!(!emails[8].to_string().contains("This is the last"));
     let settings = stack
         .call(Method::GET, "/v1/webhooks/outbound", Some(&key), None)
         .await;
     let activity = settings.body["activity"].to_string();
     assert!(
-        activity.contains("at most 10 warnings and notices a day"),
+        activity.contains("at most 10 such emails a day"),
         "{activity}"
+    );
+}
+
+#[tokio::test]
+async fn a_save_ends_the_failure_incident_so_no_stale_warning_follows() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let owner = stack.unique_email("saved");
+    let (ws, key) = stack.workspace(&owner).await;
+    stack.register(&key, &receiver.url()).await;
+    receiver.respond_with(503);
+    deliver(&stack, &key, "s-1").await;
+    failing_since_minutes_ago(&stack, &ws, 120).await;
+    // Saved (enabled): the count and the incident start over.
+    stack.register(&key, &receiver.url()).await;
+    assert!(stack
+        .workspace_attribute(&ws, "failing_since_ms")
+        .await
+        .is_none());
+    deliver(&stack, &key, "s-2").await;
+    assert!(
+        stack.emails_to(&owner).await.is_empty(),
+        "one failure after a save is no hour of failing"
     );
 }

@@ -1,8 +1,8 @@
 //! Turning one claimed window's messages into queued deliveries (pure).
 
 use outflow::domain::{
-    Account, Bundle, BundleId, Chat, ChatState, DeliveryEnvelope, PendingWindow, Timestamp,
-    WindowMessage,
+    Account, Bundle, BundleId, Chat, ChatState, DeliveryEnvelope, EventType, PendingWindow,
+    Timestamp, WindowMessage,
 };
 use outflow::formats::bundle::build_parts;
 
@@ -73,6 +73,7 @@ pub fn envelope(
             minutes(start),
             minutes(end) + " UTC",
         )),
+        event_type: Some(EventType::MessageBundle),
     }
 }
 

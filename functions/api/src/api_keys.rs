@@ -6,8 +6,8 @@ use crate::ApiState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use outflow::domain::{ApiKey, Grant, KeyRecord, Notice};
-use outflow::http::{ApiError, ErrorBody, JsonBody, ManageKeys, NoStore, Tenant};
+use outflow::domain::{ApiKey, Grant, Notice};
+use outflow::http::{ApiError, ErrorBody, JsonBody, ManageKeys, NoStore, Tenant, INVALID_KEY};
 use outflow::store::MAX_API_KEYS;
 
 /// The longest key name, in bytes.
@@ -21,6 +21,13 @@ impl NewApiKey {
             return Err(ApiError::invalid(
                 "name",
                 format!("must be 1 to {MAX_KEY_NAME_BYTES} bytes"),
+            ));
+        }
+        // It is quoted in the owner's security emails: one plain line, nothing more.
+        if name.chars().any(char::is_control) {
+            return Err(ApiError::invalid(
+                "name",
+                "must not contain control characters (line breaks, tabs, ...)",
             ));
         }
         if self.scopes.is_empty() {
@@ -58,18 +65,17 @@ pub async fn create(
     }
     let ws = tenant.workspace;
     let key = ApiKey::generate(&ws);
-    if !state.store.add_api_key(&ws, &key, &name, &grant).await? {
-        return Err(ApiError::Conflict(
-            "the workspace holds 20 API keys, the most it may: revoke one first",
-        ));
-    }
-    const _: () = assert!(MAX_API_KEYS == 20, "the conflict message names the limit");
-    let record = KeyRecord {
-        prefix: Some(key.shown_prefix()),
-        name: Some(name),
-        created_at: state.clock.now().rfc3339(),
-        grant,
+    let made = (&key, name.as_str(), &grant);
+    let record = match state.store.add_api_key(&ws, &tenant.key, made).await? {
+        None => return Err(INVALID_KEY),
+        Some(None) => {
+            return Err(ApiError::Conflict(
+                "the workspace holds 20 API keys, the most it may: revoke one first",
+            ))
+        }
+        Some(Some(record)) => record,
     };
+    const _: () = assert!(MAX_API_KEYS == 20, "the conflict message names the limit");
     tracing::info!(workspace_id = %ws, scopes = ?record.grant.scopes(), "api key made");
     let scopes: Vec<&str> = record.grant.scopes().iter().map(|s| s.as_str()).collect();
     let notice = Notice::KeyCreated {
@@ -132,5 +138,6 @@ mod tests {
         );
         let long = "n".repeat(MAX_KEY_NAME_BYTES + 1);
         assert!(ask(&long, vec![Scope::LogsRead]).is_err());
+        assert!(ask("Chat\nDear owner, click", vec![Scope::LogsRead]).is_err());
     }
 }

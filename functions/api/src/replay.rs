@@ -9,8 +9,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use outflow::domain::{
-    ActivityAction, ActivityEntry, DeliveryEnvelope, ReleasePhase, RequestId, Timestamp, Webhook,
-    WorkspaceId,
+    ActivityAction, ActivityEntry, DeliveryEnvelope, EventType, ReleasePhase, RequestId, Timestamp,
+    Webhook, WorkspaceId,
 };
 use outflow::http::{ApiError, ErrorBody, JsonBody, ManageEndpoints, WebhookOwner};
 
@@ -126,6 +126,10 @@ pub async fn resend(
         chat_id: entry.chat_id.clone(),
         body: entry.request_body,
         summary: Some(format!("resend of request {id}")),
+        event_type: entry
+            .request_headers
+            .get(outflow::delivery::attempt::EVENT_TYPE_HEADER)
+            .and_then(|name| EventType::parse(name)),
     };
     state.queue.send(std::slice::from_ref(&envelope)).await?;
     let detail = format!("Resend of request {id} ({}) queued", entry.delivery_id);

@@ -10,7 +10,8 @@ use axum::extract::State;
 use axum::Json;
 use outflow::delivery::{attempt, Destination};
 use outflow::domain::{
-    ActivityAction, ActivityEntry, DeliveryEnvelope, DeliveryId, MessageId, Timestamp, WorkspaceId,
+    ActivityAction, ActivityEntry, DeliveryEnvelope, DeliveryId, EventType, MessageId, Timestamp,
+    WorkspaceId,
 };
 use outflow::http::{ApiError, ErrorBody, ManageEndpoints, WebhookOwner};
 use std::time::Duration;
@@ -102,6 +103,7 @@ fn test_envelope(ws: &WorkspaceId, now: Timestamp) -> DeliveryEnvelope {
         chat_id: None,
         body: BODY.to_string(),
         summary: Some("test event".into()),
+        event_type: Some(EventType::MessageReceivedNew),
     }
 }
 

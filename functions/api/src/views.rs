@@ -2,8 +2,8 @@
 //! Their OpenAPI schemas are derived from these types.
 
 use outflow::domain::{
-    ActivityEntry, Aggregation, Attempt, DeliveryId, HourCount, KeyRecord, RequestId, Scope,
-    Timestamp, Webhook, WebhookStatus, WorkspaceId,
+    ActivityEntry, Aggregation, Attempt, DeliveryId, EventType, HourCount, KeyRecord, RequestId,
+    Scope, Timestamp, Webhook, WebhookStatus, WorkspaceId,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -66,6 +66,10 @@ pub struct WebhookSettingsRequest {
     /// message `is_new_chat` (default off).
     #[serde(default)]
     pub continuous_conversation: bool,
+    /// The event types it receives: `message:received:new`, `message:sent:new` (empty:
+    /// all; absent: the message types).
+    #[serde(default)]
+    pub event_types: Option<Vec<EventType>>,
 }
 
 fn default_true() -> bool {
@@ -83,6 +87,8 @@ pub struct WebhookView {
     pub aggregation: Aggregation,
     /// One continuous conversation per contact.
     pub continuous_conversation: bool,
+    /// The event types it receives.
+    pub event_types: Vec<EventType>,
     /// The signing secret (`whsec_...`); left out for an API key without
     /// `endpoints:manage`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -110,6 +116,7 @@ impl WebhookView {
             enabled: webhook.enabled,
             aggregation: webhook.aggregation,
             continuous_conversation: webhook.continuous_conversation,
+            event_types: webhook.subscribed(),
             secret: with_secret.then(|| webhook.secret.clone()),
             status: webhook.status(),
             previous_secret_expires_at: webhook.previous_secret_expires_at(now),

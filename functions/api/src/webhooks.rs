@@ -11,7 +11,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use outflow::domain::{
-    ActivityAction, ActivityEntry, Grant, Notice, Scope, Webhook, WebhookSettings, WorkspaceId,
+    ActivityAction, ActivityEntry, EventType, Grant, Notice, Scope, Webhook, WebhookSettings,
+    WorkspaceId,
 };
 use outflow::formats::limits::MAX_URL_BYTES;
 use outflow::http::{ApiError, ErrorBody, JsonBody, ManageEndpoints, NoStore, WebhookOwner};
@@ -47,6 +48,25 @@ impl ApiState {
         let entry = ActivityEntry::new(self.clock.now(), action, detail);
         Ok(self.store.record_activity(ws, &entry).await?)
     }
+}
+
+/// The event types asked for, each one a webhook can subscribe to (sorted, once each).
+fn subscription(asked: Option<Vec<EventType>>) -> Result<Option<Vec<EventType>>, ApiError> {
+    let Some(mut types) = asked else {
+        return Ok(None);
+    };
+    if let Some(i) = types
+        .iter()
+        .position(|t| !EventType::SUBSCRIBABLE.contains(t))
+    {
+        return Err(ApiError::invalid(
+            format!("event_types[{i}]"),
+            format!("{} is not an event type to subscribe to", types[i]),
+        ));
+    }
+    types.sort();
+    types.dedup();
+    Ok(Some(types))
 }
 
 /// The sentence the activity log keeps for a save.
@@ -107,6 +127,7 @@ pub async fn update(
             format!("is longer than {MAX_URL_BYTES} bytes"),
         ));
     }
+    let event_types = subscription(request.event_types)?;
     let url = state.url_policy.check(&request.url).await?;
     let before = state.store.webhook(&ws).await?.map(|w| w.url);
     let settings = WebhookSettings {
@@ -118,7 +139,16 @@ pub async fn update(
         saved_at: state.arrival.now(),
         release_nonce: rand::random(),
     };
-    let webhook = state.store.put_webhook(&ws, &settings).await?;
+    let webhook = state
+        .store
+        .put_webhook_subscribed(&ws, &settings, event_types.as_deref())
+        .await?;
+    // Told at once: a later step's error must not leave the change unreported.
+    if let Some(from) = before.filter(|from| *from != webhook.url) {
+        let to = webhook.url.clone();
+        let notice = Notice::UrlChanged { from, to };
+        state.notices.send(&ws, &notice, state.clock.now()).await;
+    }
     let resumed = if webhook.enabled {
         let release = (&ws, settings.release_nonce);
         resume(
@@ -137,11 +167,6 @@ pub async fn update(
         .record(&ws, ActivityAction::SettingsUpdated, detail)
         .await?;
     tracing::info!(workspace_id = %ws, "webhook settings updated");
-    if let Some(from) = before.filter(|from| *from != webhook.url) {
-        let to = webhook.url.clone();
-        let notice = Notice::UrlChanged { from, to };
-        state.notices.send(&ws, &notice, state.clock.now()).await;
-    }
     Ok(NoStore(Json(
         state.view(&ws, &webhook, &tenant.grant).await?,
     )))
@@ -288,12 +313,12 @@ pub async fn rotate_secret(
         .rotate_secret(&ws, &generate_secret(), now)
         .await?
         .ok_or(NO_WEBHOOK)?;
+    state.notices.send(&ws, &Notice::SecretRotated, now).await;
     let detail = "Signing secret rotated; the previous secret also signs for 24 hours";
     state
         .record(&ws, ActivityAction::SecretRotated, detail.into())
         .await?;
     tracing::info!(workspace_id = %ws, "signing secret rotated");
-    state.notices.send(&ws, &Notice::SecretRotated, now).await;
     Ok(NoStore(Json(
         state.view(&ws, &webhook, &tenant.grant).await?,
     )))
@@ -326,6 +351,7 @@ mod tests {
             release_ended_ms: None,
             release_progress_ms: None,
             slow_until_ms: None,
+            event_types: None,
         };
         assert_eq!(
             saved_detail(&webhook, &Resumed::default()),

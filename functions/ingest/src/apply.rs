@@ -11,7 +11,8 @@ use crate::report::{EventStatus, IngestReport};
 use crate::IngestState;
 use outflow::delivery::release::after_hold;
 use outflow::domain::{
-    DeliveryEnvelope, DeliveryId, MessageEvent, MessageId, PendingWindow, Webhook, WorkspaceId,
+    DeliveryEnvelope, DeliveryId, EventType, MessageEvent, MessageId, PendingWindow, Webhook,
+    WorkspaceId,
 };
 use outflow::formats::InboundEvent;
 use outflow::http::ApiError;
@@ -225,5 +226,6 @@ fn envelope(
         chat_id: Some(chat.clone()),
         body,
         summary: Some(format!("message {id} of chat {chat}")),
+        event_type: Some(EventType::of_message(event.message.direction)),
     })
 }

@@ -3,8 +3,8 @@
 //! edit, restart or update a chat, skip. Pure; `apply.rs` carries the steps out.
 
 use outflow::domain::{
-    Aggregation, ChatId, DeliveryId, MessageEvent, MessageId, PendingWindow, ReleasePhase,
-    Timestamp, Webhook, Window, WorkspaceId,
+    Aggregation, ChatId, DeliveryId, EventType, MessageEvent, MessageId, PendingWindow,
+    ReleasePhase, Timestamp, Webhook, Window, WorkspaceId,
 };
 use outflow::formats::{InboundEvent, NewChatRule};
 use std::collections::HashSet;
@@ -79,6 +79,15 @@ impl<'a> Context<'a> {
         })
     }
 
+    /// The message's event type, when the webhook does not subscribe to it (no webhook
+    /// yet: every message is kept for it).
+    pub fn unsubscribed(&self, event: &MessageEvent) -> Option<EventType> {
+        let kind = EventType::of_message(event.message.direction);
+        self.webhook
+            .is_some_and(|w| !w.subscribes(kind))
+            .then_some(kind)
+    }
+
     fn continuous(&self) -> bool {
         self.webhook.is_some_and(|w| w.continuous_conversation)
     }
@@ -135,6 +144,9 @@ pub fn windows_needed(events: &[InboundEvent], ctx: &Context) -> Vec<PendingWind
     let mut windows: Vec<PendingWindow> = Vec::new();
     for event in events {
         if let InboundEvent::Message { event, .. } = event {
+            if ctx.unsubscribed(event).is_some() {
+                continue;
+            }
             if let Some(w) = ctx.window_of(&event.chat.chat_id) {
                 if !windows.contains(&w) {
                     windows.push(w);
@@ -154,9 +166,13 @@ pub fn plan(events: Vec<InboundEvent>, ctx: &Context, stored: &HashSet<MessageId
         .map(|event| match event {
             InboundEvent::Message { event, new_chat } => {
                 let id = event.message.message_id.clone();
-                if !seen.insert(id.clone()) {
+                if seen.contains(&id) {
                     return Step::Duplicate(id);
                 }
+                if let Some(kind) = ctx.unsubscribed(&event) {
+                    return Step::Skip(format!("the webhook does not subscribe to {kind}"));
+                }
+                seen.insert(id.clone());
                 let window = ctx.window_of(&event.chat.chat_id);
                 let new_chat = match (&window, new_chat) {
                     (Some(_), _) => NewChat::ByBundle,
@@ -262,6 +278,7 @@ mod tests {
             release_ended_ms: None,
             release_progress_ms: None,
             slow_until_ms: None,
+            event_types: None,
         }
     }
 
@@ -392,6 +409,27 @@ mod tests {
             let steps: Vec<String> = plan(events(), &ctx, &stored).iter().map(name).collect();
             assert_eq!(steps, expected, "{w:?}");
         }
+    }
+
+    #[test]
+    fn a_message_of_a_type_the_webhook_does_not_take_is_skipped_and_opens_no_window() {
+        let ws = WorkspaceId::new_unchecked("ws_a");
+        let at = Timestamp::parse("2026-03-01T10:05:00Z").unwrap();
+        let mut hourly = webhook(Aggregation::Hours1, true, false);
+        hourly.event_types = Some(vec![EventType::MessageSentNew]);
+        let events = vec![message("r1", "c1", NewChatRule::AsGiven)];
+        let ctx = Context::new(&ws, Some(&hourly), at);
+        assert!(windows_needed(&events, &ctx).is_empty());
+        let steps = plan(events.clone(), &ctx, &HashSet::new());
+        assert_eq!(
+            steps,
+            [Step::Skip(
+                "the webhook does not subscribe to message:received:new".into()
+            )]
+        );
+        hourly.event_types = Some(vec![]);
+        let ctx = Context::new(&ws, Some(&hourly), at);
+        assert_eq!(windows_needed(&events, &ctx).len(), 1, "empty: every type");
     }
 
     #[test]

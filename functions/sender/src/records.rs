@@ -115,6 +115,7 @@ pub(crate) mod tests {
                 chat_id: Some(ChatId::new_unchecked(chat)),
                 body: "{}".into(),
                 summary: None,
+                event_type: None,
             },
             receives: 1,
         }

@@ -17,6 +17,8 @@ use url::Url;
 const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
 const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
 const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+/// The header naming a delivery's event type (`message:received:new`, ...).
+pub const EVENT_TYPE_HEADER: &str = "webhook-event-type";
 
 /// A webhook URL checked against the policy once for all the deliveries of a batch, and
 /// parsed once: the client is handed the parsed form.
@@ -119,7 +121,7 @@ fn signed_headers(
         })
         .collect::<Result<Vec<String>, _>>()
         .map_err(|e| e.to_string())?;
-    let mut headers = HeaderMap::with_capacity(4);
+    let mut headers = HeaderMap::with_capacity(5);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     for (name, value) in [
         (WEBHOOK_ID, envelope.delivery_id.to_string()),
@@ -129,6 +131,10 @@ fn signed_headers(
         let value =
             HeaderValue::from_str(&value).map_err(|e| format!("invalid {name} header: {e}"))?;
         headers.insert(name, value);
+    }
+    if let Some(event_type) = envelope.event_type {
+        let name = HeaderName::from_static(EVENT_TYPE_HEADER);
+        headers.insert(name, HeaderValue::from_static(event_type.as_str()));
     }
     Ok(headers)
 }

@@ -2,6 +2,7 @@
 //! emails the owner once; a success resets the count; a 410 Gone disables at once.
 //! `HealthChange` decides what a batch's attempts do; `HealthKeeper` carries it out.
 
+use crate::delivery::notices::NOTICE_TIME_LIMIT;
 use crate::delivery::Notices;
 use crate::domain::portal::MAX_LINK_SECS;
 use crate::domain::webhook::{OwnerEmail, MAX_CONSECUTIVE_FAILURES, OWNER_EMAILS_PER_DAY};
@@ -115,7 +116,10 @@ impl HealthKeeper {
             // The count's update says whether it is due, so a warned incident costs
             // nothing more; the incident's mark keeps it to one warning.
             if warning_due(failing.since_ms, failing.warned, now.millis()) {
-                self.warn(ws, failing, last, now).await?;
+                // A warning never fails the batch's bookkeeping.
+                if let Err(e) = self.warn(ws, failing, last, now).await {
+                    tracing::error!(workspace_id = %ws, error = %e, "failing webhook not warned");
+                }
             }
             return Ok(FailureVerdict::Counted(count));
         };
@@ -139,10 +143,15 @@ impl HealthKeeper {
             return Ok(());
         };
         tracing::warn!(workspace_id = %ws, failures = failing.count, "owner warned: webhook failing");
-        let portal = self.portal_link(ws, now).await.unwrap_or_else(|e| {
-            tracing::warn!(workspace_id = %ws, error = %e, "no portal link for the warning");
-            None
-        });
+        let link = tokio::time::timeout(NOTICE_TIME_LIMIT, self.portal_link(ws, now));
+        let portal = match link.await {
+            Ok(Ok(link)) => link,
+            Ok(Err(e)) => {
+                tracing::warn!(workspace_id = %ws, error = %e, "no portal link for the warning");
+                None
+            }
+            Err(_) => None,
+        };
         let notice = Notice::Failing {
             url: webhook.url,
             failures: failing.count,

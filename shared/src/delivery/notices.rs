@@ -1,12 +1,18 @@
-//! Warnings and change notices to a workspace's owner: within the daily budget
-//! (`NOTICES_PER_DAY`), each sent (or not, and why) written to the activity log. A notice
-//! never fails the change it reports: its errors are logged.
+//! Warnings and change notices to a workspace's owner: within the daily budget of their
+//! kind (`NOTICES_PER_DAY` each), each sent (or not, and why) written to the activity log.
+//! A notice never fails or stalls the change it reports: it has a time limit of its own,
+//! and its errors are logged.
 
 use crate::domain::{
     ActivityAction, ActivityEntry, Notice, Timestamp, WorkspaceId, NOTICES_PER_DAY,
 };
 use crate::notify::OwnerNotifier;
-use crate::store::{Store, StoreError};
+use crate::store::{DailyBudget, Store, StoreError};
+use std::time::Duration;
+
+/// How long a notice may take (budget, workspace read, SES, activity) before it is given
+/// up: the api answers within its 10 s, the sender's batch goes on.
+pub const NOTICE_TIME_LIMIT: Duration = Duration::from_secs(2);
 
 /// Sends owner notices.
 #[derive(Clone, Debug)]
@@ -30,10 +36,15 @@ impl Notices {
         Self { store, notifier }
     }
 
-    /// Tells the owner of `ws`; errors are logged, not returned.
+    /// Tells the owner of `ws`, within [`NOTICE_TIME_LIMIT`]; errors are logged, not
+    /// returned.
     pub async fn send(&self, ws: &WorkspaceId, notice: &Notice, now: Timestamp) {
-        if let Err(e) = self.try_send(ws, notice, now).await {
-            tracing::error!(workspace_id = %ws, error = %e, "owner notice not handled");
+        match tokio::time::timeout(NOTICE_TIME_LIMIT, self.try_send(ws, notice, now)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(workspace_id = %ws, error = %e, "owner notice not handled")
+            }
+            Err(_) => tracing::error!(workspace_id = %ws, "owner notice given up: out of time"),
         }
     }
 
@@ -44,25 +55,39 @@ impl Notices {
         now: Timestamp,
     ) -> Result<(), NoticeError> {
         let day = now.utc().format("%Y-%m-%d").to_string();
-        let detail = if self.store.claim_notice(ws, &day, NOTICES_PER_DAY).await? {
-            let workspace = self
-                .store
-                .workspace(ws)
-                .await?
-                .ok_or(NoticeError::NoWorkspace)?;
-            let owner = &workspace.owner_email;
-            match self.notifier.notice(owner, &workspace.name, notice).await {
-                Ok(()) => notice.sent_detail(owner),
-                Err(e) => {
-                    tracing::error!(workspace_id = %ws, error = %e, "owner notice failed");
-                    format!("Owner notice failed: {e}")
+        let budget = if notice.is_warning() {
+            DailyBudget::Warnings
+        } else {
+            DailyBudget::Notices
+        };
+        let claimed = self
+            .store
+            .claim_daily(ws, budget, &day, NOTICES_PER_DAY)
+            .await?;
+        let detail = match claimed {
+            Some(sent) => {
+                let workspace = self
+                    .store
+                    .workspace(ws)
+                    .await?
+                    .ok_or(NoticeError::NoWorkspace)?;
+                let (owner, last) = (&workspace.owner_email, sent >= NOTICES_PER_DAY);
+                match self
+                    .notifier
+                    .notice(owner, &workspace.name, notice, last)
+                    .await
+                {
+                    Ok(()) => notice.sent_detail(owner),
+                    Err(e) => {
+                        tracing::error!(workspace_id = %ws, error = %e, "owner notice failed");
+                        format!("Owner notice failed: {e}")
+                    }
                 }
             }
-        } else {
-            format!(
-                "Owner not emailed ({}): at most {NOTICES_PER_DAY} warnings and notices a day",
+            None => format!(
+                "Owner not emailed ({}): at most {NOTICES_PER_DAY} such emails a day",
                 notice.subject("the workspace")
-            )
+            ),
         };
         let entry = ActivityEntry::new(now, ActivityAction::OwnerNotified, detail);
         Ok(self.store.record_activity(ws, &entry).await?)

@@ -1,7 +1,7 @@
 //! The delivery envelope: one delivery as it travels (queue, held, dead letter), with the
 //! exact body to POST, so every retry signs the same bytes.
 
-use super::{ChatId, DeliveryId, Timestamp, WorkspaceId};
+use super::{ChatId, DeliveryId, EventType, Timestamp, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -25,6 +25,9 @@ pub struct DeliveryEnvelope {
     /// What it carries, for the activity log (e.g. "bundle of chat 89: 12 messages, ...").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
+    /// Its type, sent as `webhook-event-type` (absent on deliveries queued before types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<EventType>,
 }
 
 impl DeliveryEnvelope {
@@ -63,6 +66,7 @@ mod tests {
             chat_id: chat.map(ChatId::new_unchecked),
             body: "{}".into(),
             summary: None,
+            event_type: None,
         }
     }
 

@@ -2,6 +2,8 @@
 //! activity, kept deliveries, aggregation windows and rate windows. Free of AWS types:
 //! `store/` maps these to DynamoDB items and `queue.rs` to SQS messages.
 
+mod wire_enum;
+
 pub mod activity;
 pub mod aggregation;
 pub mod attempt;
@@ -9,6 +11,7 @@ pub mod bundle;
 pub mod bundle_plan;
 pub mod chat_state;
 pub mod envelope;
+pub mod event_type;
 pub mod ids;
 pub mod kept;
 pub mod notice;
@@ -33,6 +36,7 @@ pub use bundle::Bundle;
 pub use bundle_plan::BundlePlan;
 pub use chat_state::{ChatState, Responsible};
 pub use envelope::DeliveryEnvelope;
+pub use event_type::EventType;
 pub use ids::{ApiKey, BundleId, ChatId, DeliveryId, MessageId, RequestId, WorkspaceId};
 pub use kept::{DeadLetter, Kept};
 pub use notice::{warning_due, Notice, NOTICES_PER_DAY, WARN_AFTER_MS};

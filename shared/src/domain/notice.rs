@@ -16,8 +16,8 @@ pub fn warning_due(since_ms: i64, warned: bool, now_ms: i64) -> bool {
     !warned && now_ms - since_ms >= WARN_AFTER_MS
 }
 
-/// Warnings and notices a workspace's owner gets at most per UTC day (disable emails have
-/// their own cap).
+/// Change notices a workspace's owner gets at most per UTC day; warnings have a budget of
+/// the same size of their own, and disable emails theirs.
 pub const NOTICES_PER_DAY: u32 = 10;
 
 /// One email to the owner.
@@ -82,6 +82,20 @@ impl Notice {
         }
     }
 
+    /// True for a warning (its own daily budget), false for a change notice.
+    pub fn is_warning(&self) -> bool {
+        matches!(self, Notice::Failing { .. })
+    }
+
+    /// The line the day's last email of its kind ends with: later ones go to the activity
+    /// log only, so a flood of changes cannot hide the ones after it without a trace.
+    pub fn last_of_day() -> String {
+        format!(
+            "This is the last of today's {NOTICES_PER_DAY} emails of this kind for the \
+             workspace: further ones today are only in the webhook's activity log.\n"
+        )
+    }
+
     /// The email's text; `api_base` is where the API is reached (may be empty).
     pub fn text(&self, workspace: &str, api_base: &str) -> String {
         let unexpected = "If you did not expect this change, reset the workspace's API keys \
@@ -129,7 +143,8 @@ impl Notice {
             ),
             Notice::KeysReset { revoked } => format!(
                 "Every API key of workspace \"{workspace}\" was replaced by an operator: \
-                 {revoked} keys stopped working and a new one was issued.\n\n{unexpected}\n"
+                 {revoked} {} stopped working and a new one was issued.\n\n{unexpected}\n",
+                if *revoked == 1 { "key" } else { "keys" }
             ),
             Notice::KeyCreated { name, scopes } => format!(
                 "A new API key \"{name}\" was made for workspace \"{workspace}\", with the \

@@ -2,7 +2,8 @@
 //! health, with the rules on them (who signs, when it is over the failure limit, where
 //! aggregation windows may start).
 
-use super::{Aggregation, Timestamp};
+use super::event_type::subscribes;
+use super::{Aggregation, EventType, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// Consecutive failures tolerated; the next one disables the webhook (seed: "more than 10").
@@ -70,9 +71,26 @@ pub struct Webhook {
     /// to its share of invocations.
     #[serde(default)]
     pub slow_until_ms: Option<i64>,
+    /// The event types it receives (empty: all; absent: the message types, as before
+    /// subscriptions).
+    #[serde(default)]
+    pub event_types: Option<Vec<EventType>>,
 }
 
 impl Webhook {
+    /// True when deliveries of `event` go to this webhook.
+    pub fn subscribes(&self, event: EventType) -> bool {
+        subscribes(self.event_types.as_deref(), event)
+    }
+
+    /// The subscribable types it receives, listed.
+    pub fn subscribed(&self) -> Vec<EventType> {
+        EventType::SUBSCRIBABLE
+            .into_iter()
+            .filter(|t| self.subscribes(*t))
+            .collect()
+    }
+
     /// Whether its receiver counts as slow at `now`.
     pub fn is_slow(&self, now: Timestamp) -> bool {
         self.slow_until_ms.is_some_and(|until| until > now.millis())
@@ -207,6 +225,7 @@ mod tests {
             release_ended_ms: None,
             release_progress_ms: None,
             slow_until_ms: None,
+            event_types: None,
         }
     }
 

@@ -32,6 +32,7 @@ pub use admission::{Admission, RateWindows};
 pub use chats::Announcement;
 pub use kept::{KeptDelivery, KeptKey};
 pub use messages::NewMessage;
+pub use notices::DailyBudget;
 pub use request_log::{LOG_LIMIT, LOG_RETENTION_DAYS};
 pub use sending_slots::SendingSlot;
 pub use transact::TRANSACT_CHUNK;

@@ -3,7 +3,7 @@
 
 use super::{applied, keys, n, number_attribute, s, Item, Store, StoreError, StoreResult};
 use crate::domain::webhook::ROTATION_OVERLAP_MS;
-use crate::domain::{Timestamp, Webhook, WebhookSettings, WorkspaceId};
+use crate::domain::{EventType, Timestamp, Webhook, WebhookSettings, WorkspaceId};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
@@ -52,30 +52,26 @@ impl Store {
         webhook_of(out.item)
     }
 
-    /// Writes the settings, keeping an existing secret. Turning the webhook on resets its
-    /// health; a save with immediate delivery records when (windows start no earlier).
+    /// Writes the settings with no subscription chosen (the message types).
     pub async fn put_webhook(
         &self,
         ws: &WorkspaceId,
         settings: &WebhookSettings,
     ) -> StoreResult<Webhook> {
-        let health = if settings.enabled {
-            // On: a new release starts (new deliveries wait behind it until it ends).
-            "release_nonce = :release, release_progress_ms = :saved_ms, \
-             consecutive_failures = :zero REMOVE disabled_at, disabled_reason, release_ended_ms"
-        } else {
-            "consecutive_failures = if_not_exists(consecutive_failures, :zero)"
-        };
-        let immediate = if settings.aggregation.is_immediate() {
-            ", immediate_since_ms = :now_ms"
-        } else {
-            ""
-        };
-        let expr = format!(
-            "SET #url = :url, enabled = :enabled, aggregation = :agg, continuous_conversation = :cc, \
-             secret = if_not_exists(secret, :secret), updated_at = :now{immediate}, {health} \
-             ADD settings_version :one"
-        );
+        self.put_webhook_subscribed(ws, settings, None).await
+    }
+
+    /// Writes the settings and the event types it receives (`None`: the message types, as
+    /// before subscriptions), keeping an existing secret. Turning the webhook on resets
+    /// its health; a save with immediate delivery records when (windows start no earlier).
+    pub async fn put_webhook_subscribed(
+        &self,
+        ws: &WorkspaceId,
+        settings: &WebhookSettings,
+        event_types: Option<&[EventType]>,
+    ) -> StoreResult<Webhook> {
+        let immediate = settings.aggregation.is_immediate();
+        let expr = settings_expression(settings.enabled, immediate, event_types.is_some());
         let now = settings.saved_at;
         let mut request = self
             .workspace_item_update(ws)
@@ -95,8 +91,12 @@ impl Store {
             // The workspace item exists: settings never create a workspace.
             .condition_expression("attribute_exists(pk)")
             .return_values(ReturnValue::AllNew);
-        if !immediate.is_empty() {
+        if immediate {
             request = request.expression_attribute_values(":now_ms", n(now.millis()));
+        }
+        if let Some(types) = event_types {
+            let names = types.iter().map(|t| s(t.as_str())).collect();
+            request = request.expression_attribute_values(":types", AttributeValue::L(names));
         }
         if settings.enabled {
             request = request
@@ -356,6 +356,44 @@ impl Store {
 }
 
 /// The webhook of a workspace item, if one is registered.
+/// The update expression of a settings save: saved on (a new release, the health and the
+/// failure incident reset) or off; immediate (recording when); with a chosen subscription
+/// (`:types`) or none (the attribute removed).
+fn settings_expression(enabled: bool, immediate: bool, subscribed: bool) -> String {
+    let mut set = String::from(
+        "SET #url = :url, enabled = :enabled, aggregation = :agg, continuous_conversation = :cc, \
+         secret = if_not_exists(secret, :secret), updated_at = :now",
+    );
+    let mut remove: Vec<&str> = Vec::new();
+    if immediate {
+        set.push_str(", immediate_since_ms = :now_ms");
+    }
+    if subscribed {
+        set.push_str(", event_types = :types");
+    } else {
+        remove.push("event_types");
+    }
+    if enabled {
+        // On: a new release starts (new deliveries wait behind it until it ends).
+        set.push_str(
+            ", release_nonce = :release, release_progress_ms = :saved_ms, consecutive_failures = :zero",
+        );
+        remove.extend([
+            "disabled_at",
+            "disabled_reason",
+            "release_ended_ms",
+            "failing_since_ms",
+            "warned_ms",
+        ]);
+    } else {
+        set.push_str(", consecutive_failures = if_not_exists(consecutive_failures, :zero)");
+    }
+    if !remove.is_empty() {
+        set.push_str(&format!(" REMOVE {}", remove.join(", ")));
+    }
+    format!("{set} ADD settings_version :one")
+}
+
 pub(super) fn webhook_of(item: Option<Item>) -> StoreResult<Option<Webhook>> {
     match item {
         Some(item) if item.contains_key("secret") => Ok(Some(serde_dynamo::from_item(item)?)),
@@ -373,4 +411,17 @@ where
     R: std::fmt::Debug,
 {
     webhook_of(applied("UpdateItem", result)?.and_then(|out| out.attributes))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_save_on_ends_the_incident_and_a_cleared_subscription_is_removed() {
+        let on = super::settings_expression(true, false, false);
+        assert!(on.contains("REMOVE event_types, disabled_at"), "{on}");
+        assert!(on.contains("failing_since_ms, warned_ms ADD"), "{on}");
+        let off = super::settings_expression(false, true, true);
+        assert!(off.contains("event_types = :types"), "{off}");
+        assert!(off.contains("immediate_since_ms = :now_ms"), "{off}");
+    }
 }

@@ -5,6 +5,7 @@
 
 use super::{applied, keys, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{ApiKey, Grant, KeyRecord, Scope, Workspace, WorkspaceId};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -56,10 +57,12 @@ fn key_record(entry: &AttributeValue) -> KeyRecord {
         };
     };
     let text = |name: &str| map.get(name).and_then(|v| v.as_s().ok()).cloned();
-    let grant = match map.get("scopes").and_then(|v| v.as_l().ok()) {
+    let grant = match map.get("scopes").map(|v| v.as_l()) {
         None => Grant::Full,
+        // Present but not a list: grants nothing (never fail open).
+        Some(Err(_)) => Grant::Only(Vec::new()),
         // A name this build does not know grants nothing here.
-        Some(list) => Grant::only(
+        Some(Ok(list)) => Grant::only(
             list.iter()
                 .filter_map(|v| v.as_s().ok().and_then(|name| Scope::parse(name)))
                 .collect(),
@@ -223,26 +226,44 @@ impl Store {
             .map(|record| (ws, record)))
     }
 
-    /// Adds a key to the workspace with `name` and `grant`; false when the workspace
-    /// already holds [`MAX_API_KEYS`] keys.
+    /// Adds a key to the workspace with `name` and `grant`, made by `maker`, which must
+    /// still be one of its keys and hold `keys:manage` (a key revoked or reset meanwhile
+    /// makes nothing). `Ok(None)` when the maker is gone; `Ok(Some(None))` when the
+    /// workspace holds [`MAX_API_KEYS`] keys; the new key's record otherwise.
     pub async fn add_api_key(
         &self,
         ws: &WorkspaceId,
-        key: &ApiKey,
-        name: &str,
-        grant: &Grant,
-    ) -> StoreResult<bool> {
+        maker: &ApiKey,
+        (key, name, grant): (&ApiKey, &str, &Grant),
+    ) -> StoreResult<Option<Option<KeyRecord>>> {
+        let entry = self.key_entry(key, name, grant);
         let result = self
             .workspace_item_update(ws)
-            .update_expression("SET #keys.#key = :entry")
-            .condition_expression("attribute_exists(#keys) AND size(#keys) < :max")
-            .expression_attribute_names("#keys", API_KEYS)
-            .expression_attribute_names("#key", key.hash())
-            .expression_attribute_values(":entry", self.key_entry(key, name, grant))
+            .update_expression("SET #keys.#new = :entry")
+            .condition_expression(format!("{KEY_HOLDS_SCOPE} AND size(#keys) < :max"))
+            .set_expression_attribute_names(Some(key_entry_names(maker)))
+            .expression_attribute_names("#new", key.hash())
+            .expression_attribute_values(":entry", entry.clone())
+            .expression_attribute_values(":scope", s(Scope::KeysManage.as_str()))
             .expression_attribute_values(":max", super::n(MAX_API_KEYS))
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
             .send()
             .await;
-        Ok(applied("UpdateItem", result)?.is_some())
+        match result {
+            Ok(_) => Ok(Some(Some(key_record(&entry)))),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    let maker_holds = failed
+                        .item()
+                        .and_then(|item| key_record_in(item, maker))
+                        .is_some_and(|r| r.grant.allows(Scope::KeysManage));
+                    Ok(maker_holds.then_some(None))
+                }
+                other => Err(StoreError::service("UpdateItem", &other)),
+            },
+        }
     }
 
     /// The workspace's keys as kept (no key itself: only hashes are stored), oldest first.
@@ -261,7 +282,7 @@ impl Store {
             .and_then(|v| v.as_m().ok())
             .map(|m| m.values().map(key_record).collect())
             .unwrap_or_default();
-        records.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        records.sort_by(|a, b| (&a.created_at, &a.prefix).cmp(&(&b.created_at, &b.prefix)));
         Ok(records)
     }
 }

@@ -70,6 +70,7 @@ fn envelopes(count: usize) -> Vec<DeliveryEnvelope> {
                 chat_id: None,
                 body: BODY.to_string(),
                 summary: None,
+                event_type: None,
             }
         })
         .collect()
