@@ -41,5 +41,47 @@ for _name, _method in list(vars(DynamoDBBackend).items()):
     if callable(_method) and not _name.startswith("_"):
         setattr(DynamoDBBackend, _name, _atomic(_method))
 
+def _one_service_dump(original):
+    """`/moto-api/data.json?service=ses` dumps that service's models only: the whole dump
+    holds every SQS message and table item of a test run (hundreds of MB by its end), and
+    the tests read sent emails from it."""
+
+    @functools.wraps(original)
+    def dump(self, request, full_url, headers):
+        from urllib.parse import parse_qs, urlparse
+
+        import json
+
+        from moto.core.model_instances import model_data
+
+        wanted = parse_qs(urlparse(full_url).query).get("service")
+        if not wanted:
+            return original(self, request, full_url, headers)
+        results = {}
+        for service in wanted:
+            results[service] = {}
+            for name, model in sorted(model_data.get(service, {}).items()):
+                results[service][name] = []
+                for instance in model.instances_tracked:
+                    fields = {}
+                    for attr in dir(instance):
+                        if attr.startswith("_"):
+                            continue
+                        try:
+                            value = getattr(instance, attr)
+                            json.dumps(value)
+                        except (TypeError, AttributeError, ValueError):
+                            continue
+                        fields[attr] = value
+                    results[service][name].append(fields)
+        return 200, {"Content-Type": "application/javascript"}, json.dumps(results)
+
+    return dump
+
+
+from moto.moto_api._internal.responses import MotoAPIResponse  # noqa: E402
+
+MotoAPIResponse.model_data = _one_service_dump(MotoAPIResponse.model_data)
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -127,7 +127,14 @@ async fn a_webhook_gets_only_the_types_it_subscribes_to() {
     .await;
     assert_eq!(
         all["event_types"],
-        json!(["message:received:new", "message:sent:new"])
+        json!([
+            "message:received:new",
+            "message:sent:new",
+            "message:updated",
+            "chat:created",
+            "chat:closed",
+            "chat:assigned"
+        ])
     );
     let r = stack
         .ingest(&key, batch(vec![message("out-3", "c3", "sent")]))

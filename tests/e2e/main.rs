@@ -10,6 +10,7 @@ mod architecture;
 mod aws_faults;
 mod big_window;
 mod chaos_second_edition;
+mod chat_events;
 mod event_types;
 mod failures_and_disable;
 mod function_telemetry;

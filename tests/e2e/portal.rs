@@ -257,6 +257,15 @@ async fn a_tenant_does_everything_the_settings_page_does_in_a_browser() {
         .click()
         .await
         .unwrap();
+    // Events: the two message types are on, as before subscriptions; add two.
+    let chosen = [
+        "Messages received",
+        "Messages sent",
+        "Message edited",
+        "Chat closed",
+    ];
+    by_label(&c, "Chat closed").await.click().await.unwrap();
+    by_label(&c, "Message edited").await.click().await.unwrap();
     button(&c, "Save").await.click().await.unwrap();
     text_until(&c, "#saved", |t| t == "Saved.").await;
     let saved = settings(&stack, &key).await;
@@ -264,6 +273,29 @@ async fn a_tenant_does_everything_the_settings_page_does_in_a_browser() {
     assert_eq!(saved["aggregation"], "1h");
     assert_eq!(saved["enabled"], true);
     assert_eq!(saved["continuous_conversation"], true);
+    assert_eq!(
+        saved["event_types"],
+        serde_json::json!([
+            "message:received:new",
+            "message:sent:new",
+            "message:updated",
+            "chat:closed"
+        ])
+    );
+    // None chosen: said beside the boxes, nothing saved.
+    for label in chosen {
+        by_label(&c, label).await.click().await.unwrap();
+    }
+    button(&c, "Save").await.click().await.unwrap();
+    let error = text_until(&c, "#event-types-error", |t| !t.is_empty()).await;
+    assert!(error.contains("at least one"), "{error}");
+    assert_eq!(
+        settings(&stack, &key).await["event_types"],
+        saved["event_types"]
+    );
+    for label in chosen {
+        by_label(&c, label).await.click().await.unwrap();
+    }
 
     // A refused URL: the API's message beside the field, tied to it; nothing saved.
     url.clear().await.unwrap();
@@ -470,6 +502,8 @@ async fn a_tenant_does_everything_the_settings_page_does_in_a_browser() {
         "url",
         "enabled",
         "continuous",
+        "type-received",
+        "type-assigned",
         "save",
         "test",
         "reveal",

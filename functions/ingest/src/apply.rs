@@ -11,10 +11,10 @@ use crate::report::{EventStatus, IngestReport};
 use crate::IngestState;
 use outflow::delivery::release::after_hold;
 use outflow::domain::{
-    DeliveryEnvelope, DeliveryId, EventType, MessageEvent, MessageId, PendingWindow, Webhook,
-    WorkspaceId,
+    ChatId, DeliveryEnvelope, DeliveryId, EventType, MessageEvent, MessageId, PendingWindow,
+    Webhook, WorkspaceId,
 };
-use outflow::formats::InboundEvent;
+use outflow::formats::{InboundEvent, ToldChat};
 use outflow::http::ApiError;
 use outflow::store::{NewMessage, Store};
 use std::collections::HashSet;
@@ -69,6 +69,8 @@ struct Batch {
     envelopes: Vec<DeliveryEnvelope>,
     /// Deliveries made so far in this request (orders equal instants when held).
     sequence: u32,
+    /// Chat events and message updates of an aggregated webhook: delivered at once.
+    told: Vec<DeliveryEnvelope>,
 }
 
 impl Batch {
@@ -109,29 +111,85 @@ impl Batch {
                 (EventStatus::Accepted, Some(id), None)
             }
             Step::Duplicate(id) => (EventStatus::Duplicate, Some(id), None),
-            Step::Edit(id, text) => {
-                // The edit may be of a message earlier in this request.
-                self.flush(state, ctx).await?;
-                if store.edit_message(ws, &id, &text).await? {
-                    (EventStatus::Accepted, Some(id), None)
-                } else {
-                    let reason = "message_updated for a message Outflow has not stored";
-                    (EventStatus::Skipped, Some(id), Some(reason.to_string()))
-                }
-            }
-            Step::RestartChat(chat) => {
+            Step::Edit { id, text, tell } => self.edit(state, ctx, id, &text, tell).await?,
+            Step::RestartChat(chat, told) => {
                 store.restart_chat(ws, &chat).await?;
+                if let Some(told) = told {
+                    self.tell(ctx, told_envelope(ctx, &told, self.sequence)?);
+                }
                 (EventStatus::Accepted, None, None)
             }
-            Step::SetResponsible { chat, name, email } => {
-                let at = ctx.received_at.millis();
-                store
-                    .set_chat_responsible(ws, &chat, &name, &email, at)
+            Step::SetResponsible {
+                chat,
+                name,
+                email,
+                told,
+            } => {
+                self.set_responsible(state, ctx, (&chat, &name, &email), told)
                     .await?;
+                (EventStatus::Accepted, None, None)
+            }
+            Step::Tell(told) => {
+                self.tell(ctx, told_envelope(ctx, &told, self.sequence)?);
                 (EventStatus::Accepted, None, None)
             }
             Step::Skip(reason) => (EventStatus::Skipped, None, Some(reason)),
         })
+    }
+
+    /// Records a stored message's new text, and tells it as `message:updated` when `tell`.
+    async fn edit(
+        &mut self,
+        state: &IngestState,
+        ctx: &Context<'_>,
+        id: MessageId,
+        text: &str,
+        tell: bool,
+    ) -> Result<(EventStatus, Option<MessageId>, Option<String>), ApiError> {
+        // The edit may be of a message earlier in this request.
+        self.flush(state, ctx).await?;
+        let Some(event) = state.store.edit_message(ctx.ws, &id, text).await? else {
+            let reason = "message_updated for a message Outflow has not stored";
+            return Ok((EventStatus::Skipped, Some(id), Some(reason.to_string())));
+        };
+        if tell {
+            let update = updated_envelope(ctx, &event, self.sequence)?;
+            self.tell(ctx, update);
+        }
+        Ok((EventStatus::Accepted, Some(id), None))
+    }
+
+    /// Records the chat's teammate. A `chat:assigned` to tell goes out only when the
+    /// teammate changed, and is queued before the change is written: a request cut short
+    /// in between tells it again when retried, rather than never.
+    async fn set_responsible(
+        &mut self,
+        state: &IngestState,
+        ctx: &Context<'_>,
+        (chat, name, email): (&ChatId, &str, &str),
+        told: Option<Box<ToldChat>>,
+    ) -> Result<(), ApiError> {
+        let (store, ws, at) = (&state.store, ctx.ws, ctx.received_at.millis());
+        if let Some(told) = told {
+            if store.responsible_differs(ws, chat, name, email).await? {
+                self.tell(ctx, told_envelope(ctx, &told, self.sequence)?);
+                self.flush(state, ctx).await?;
+            }
+        }
+        store
+            .set_chat_responsible(ws, chat, name, email, at)
+            .await?;
+        Ok(())
+    }
+
+    /// Adds a chat event's (or a message update's) delivery: in request order with the
+    /// messages' deliveries, or, for an aggregated webhook, on the immediate route.
+    fn tell(&mut self, ctx: &Context<'_>, envelope: DeliveryEnvelope) {
+        self.sequence += 1;
+        match ctx.route {
+            Route::Aggregate(_) => self.told.push(envelope),
+            _ => self.envelopes.push(envelope),
+        }
     }
 
     /// Files a new message (opening its window with it when no one has) and, outside
@@ -173,20 +231,19 @@ impl Batch {
     /// Queues (or holds) the pending messages' deliveries, then writes the windows to open
     /// and the messages (BatchWriteItem, 25 at a time).
     async fn flush(&mut self, state: &IngestState, ctx: &Context<'_>) -> Result<(), ApiError> {
+        if !self.told.is_empty() {
+            let route = Route::immediate(ctx.webhook, ctx.received_at);
+            send(state, ctx, route, &self.told).await?;
+            self.told.clear();
+        }
         if self.pending.is_empty() && self.opening.is_empty() {
+            if !self.envelopes.is_empty() {
+                send(state, ctx, ctx.route, &self.envelopes).await?;
+                self.envelopes.clear();
+            }
             return Ok(());
         }
-        match ctx.route {
-            Route::Enqueue => state.queue.send_first(&self.envelopes).await?,
-            Route::Hold | Route::HoldBehindRelease if !self.envelopes.is_empty() => {
-                state.store.hold(&self.envelopes).await?;
-                // The webhook may have been switched on, or its release ended, since it
-                // was read: then nobody else puts these back.
-                let (store, queue) = (&state.store, &state.queue);
-                after_hold(store, queue, ctx.ws, ctx.received_at).await?;
-            }
-            Route::Hold | Route::HoldBehindRelease | Route::Aggregate(_) => {}
-        }
+        send(state, ctx, ctx.route, &self.envelopes).await?;
         self.envelopes.clear();
         let messages: Vec<NewMessage> = self
             .pending
@@ -206,6 +263,78 @@ impl Batch {
         self.pending.clear();
         Ok(())
     }
+}
+
+/// Queues (or holds) deliveries on `route`.
+async fn send(
+    state: &IngestState,
+    ctx: &Context<'_>,
+    route: Route,
+    envelopes: &[DeliveryEnvelope],
+) -> Result<(), ApiError> {
+    match route {
+        Route::Enqueue => state.queue.send_first(envelopes).await?,
+        Route::Hold | Route::HoldBehindRelease if !envelopes.is_empty() => {
+            state.store.hold(envelopes).await?;
+            // The webhook may have been switched on, or its release ended, since it
+            // was read: then nobody else puts these back.
+            let (store, queue) = (&state.store, &state.queue);
+            after_hold(store, queue, ctx.ws, ctx.received_at).await?;
+        }
+        Route::Hold | Route::HoldBehindRelease | Route::Aggregate(_) => {}
+    }
+    Ok(())
+}
+
+/// The delivery of a chat event: its `webhook-id` from the chat, the type and when it
+/// happened (or, when the source did not say, what it says).
+fn told_envelope(
+    ctx: &Context<'_>,
+    told: &ToldChat,
+    sequence: u32,
+) -> Result<DeliveryEnvelope, ApiError> {
+    let body = serde_json::to_string(&told.event)
+        .map_err(|e| ApiError::Unavailable(format!("encoding failed: {e}")))?;
+    let (kind, chat) = (told.event.event_type, &told.event.chat.chat_id);
+    let when = if told.occurred.is_empty() {
+        &body
+    } else {
+        &told.occurred
+    };
+    Ok(DeliveryEnvelope {
+        workspace_id: ctx.ws.clone(),
+        delivery_id: DeliveryId::for_event(ctx.ws, kind.as_str(), &format!("{chat}\u{0}{when}")),
+        created_at: ctx.received_at,
+        sequence,
+        chat_id: Some(chat.clone()),
+        summary: Some(format!("{kind} of chat {chat}")),
+        event_type: Some(kind),
+        body,
+    })
+}
+
+/// The delivery of a message's new text: the seed's message payload, as stored, with it.
+fn updated_envelope(
+    ctx: &Context<'_>,
+    event: &MessageEvent,
+    sequence: u32,
+) -> Result<DeliveryEnvelope, ApiError> {
+    let mut envelope = envelope(
+        ctx,
+        event,
+        &DeliveryId::for_message(ctx.ws, &event.message.message_id),
+        sequence,
+    )?;
+    let (id, text) = (&event.message.message_id, &event.message.text);
+    let kind = EventType::MessageUpdated;
+    envelope.delivery_id =
+        DeliveryId::for_event(ctx.ws, kind.as_str(), &format!("{id}\u{0}{text}"));
+    envelope.summary = Some(format!(
+        "update of message {id} of chat {}",
+        event.chat.chat_id
+    ));
+    envelope.event_type = Some(kind);
+    Ok(envelope)
 }
 
 /// The delivery of one message: its exact body, signed alike on every retry.

@@ -6,7 +6,7 @@ use outflow::domain::{
     Aggregation, ChatId, DeliveryId, EventType, MessageEvent, MessageId, PendingWindow,
     ReleasePhase, Timestamp, Webhook, Window, WorkspaceId,
 };
-use outflow::formats::{InboundEvent, NewChatRule};
+use outflow::formats::{InboundEvent, NewChatRule, ToldChat};
 use std::collections::HashSet;
 
 /// Where new messages go, decided once per request from the webhook settings.
@@ -29,6 +29,13 @@ impl Route {
     pub fn of(webhook: Option<&Webhook>, now: Timestamp) -> Self {
         match webhook {
             Some(w) if !w.aggregation.is_immediate() => Route::Aggregate(w.aggregation),
+            _ => Route::immediate(webhook, now),
+        }
+    }
+
+    /// The route of what is never aggregated (chat events, message updates).
+    pub fn immediate(webhook: Option<&Webhook>, now: Timestamp) -> Self {
+        match webhook {
             Some(w) if w.enabled && w.release_phase(now) == ReleasePhase::Idle => Route::Enqueue,
             Some(w) if w.enabled => Route::HoldBehindRelease,
             _ => Route::Hold,
@@ -79,6 +86,12 @@ impl<'a> Context<'a> {
         })
     }
 
+    /// True when a webhook is registered and takes `event` (chat events and updates are
+    /// not kept for a webhook that does not exist yet).
+    pub fn takes(&self, event: EventType) -> bool {
+        self.webhook.is_some_and(|w| w.subscribes(event))
+    }
+
     /// The message's event type, when the webhook does not subscribe to it (no webhook
     /// yet: every message is kept for it).
     pub fn unsubscribed(&self, event: &MessageEvent) -> Option<EventType> {
@@ -123,9 +136,17 @@ pub enum Step {
     /// Stored before (or earlier in this request): delivered once.
     Duplicate(MessageId),
     /// A stored message's text changed.
-    Edit(MessageId, String),
-    /// A conversation starts (created, or resolved/closed): the next message is new.
-    RestartChat(ChatId),
+    Edit {
+        /// The message.
+        id: MessageId,
+        /// Its new text.
+        text: String,
+        /// Deliver it as `message:updated`.
+        tell: bool,
+    },
+    /// A conversation starts (created, or resolved/closed): the next message is new; the
+    /// chat event, when the webhook takes it.
+    RestartChat(ChatId, Option<Box<ToldChat>>),
     /// The chat's responsible teammate changed.
     SetResponsible {
         /// The chat.
@@ -134,7 +155,11 @@ pub enum Step {
         name: String,
         /// Email.
         email: String,
+        /// `chat:assigned`, when the webhook takes it (told only if the teammate changed).
+        told: Option<Box<ToldChat>>,
     },
+    /// Only a chat event to tell (a closed chat that continues).
+    Tell(Box<ToldChat>),
     /// Nothing to deliver, and why.
     Skip(String),
 }
@@ -194,26 +219,48 @@ pub fn plan(events: Vec<InboundEvent>, ctx: &Context, stored: &HashSet<MessageId
             }
             InboundEvent::MessageUpdated {
                 message_id, text, ..
-            } => Step::Edit(message_id, text),
-            InboundEvent::ChatClosed { chat_id } if ctx.continuous() => Step::Skip(format!(
-                "chat {chat_id} continues: the workspace keeps one conversation per chat"
-            )),
-            InboundEvent::ChatOpened { chat_id } | InboundEvent::ChatClosed { chat_id } => {
-                announced.remove(&chat_id);
-                Step::RestartChat(chat_id)
-            }
-            InboundEvent::ChatUpdated {
-                chat_id,
-                responsible_name,
-                responsible_email,
-            } => Step::SetResponsible {
-                chat: chat_id,
-                name: responsible_name,
-                email: responsible_email,
+            } => Step::Edit {
+                tell: ctx.takes(EventType::MessageUpdated),
+                id: message_id,
+                text,
             },
             InboundEvent::Skipped { reason } => Step::Skip(reason),
+            chat_event => chat_step(chat_event, ctx, &mut announced),
         })
         .collect()
+}
+
+/// The step of a chat event: the chat's state changes, and the event is told to a webhook
+/// that subscribes to it.
+fn chat_step(event: InboundEvent, ctx: &Context, announced: &mut HashSet<ChatId>) -> Step {
+    let tell = |told: Option<Box<ToldChat>>| told.filter(|t| ctx.takes(t.event.event_type));
+    match event {
+        InboundEvent::ChatClosed { chat_id, told } if ctx.continuous() => match tell(told) {
+            Some(told) => Step::Tell(told),
+            None => Step::Skip(format!(
+                "chat {chat_id} continues: the workspace keeps one conversation per chat"
+            )),
+        },
+        InboundEvent::ChatOpened { chat_id, told } | InboundEvent::ChatClosed { chat_id, told } => {
+            announced.remove(&chat_id);
+            Step::RestartChat(chat_id, tell(told))
+        }
+        InboundEvent::ChatUpdated {
+            chat_id,
+            responsible_name,
+            responsible_email,
+            told,
+        } => Step::SetResponsible {
+            chat: chat_id,
+            name: responsible_name,
+            email: responsible_email,
+            told: tell(told),
+        },
+        InboundEvent::Skipped { reason } => Step::Skip(reason),
+        InboundEvent::Message { .. } | InboundEvent::MessageUpdated { .. } => {
+            unreachable!("plan maps message events itself")
+        }
+    }
 }
 
 #[cfg(test)]
@@ -296,9 +343,15 @@ mod tests {
                 if window.is_some() { " in window" } else { "" }
             ),
             Step::Duplicate(id) => format!("duplicate {id}"),
-            Step::Edit(id, _) => format!("edit {id}"),
-            Step::RestartChat(chat) => format!("restart {chat}"),
+            Step::Edit { id, tell, .. } => format!("edit {id}{}", if *tell { " told" } else { "" }),
+            Step::RestartChat(chat, told) => {
+                format!(
+                    "restart {chat}{}",
+                    if told.is_some() { " told" } else { "" }
+                )
+            }
             Step::SetResponsible { chat, .. } => format!("responsible {chat}"),
+            Step::Tell(told) => format!("tell {}", told.event.event_type),
             Step::Skip(_) => "skip".into(),
         }
     }
@@ -348,6 +401,7 @@ mod tests {
                 message("old", "c2", NewChatRule::FromChatState),
                 InboundEvent::ChatClosed {
                     chat_id: chat("c1"),
+                    told: None,
                 },
                 message("m3", "c1", NewChatRule::FromChatState),
                 message("n1", "c3", NewChatRule::AsGiven),

@@ -13,13 +13,30 @@ super::wire_enum::wire_enum! {
         /// One chat's messages of one window, in one POST (an aggregated webhook's delivery
         /// of the two message types above); not subscribed to by itself.
         MessageBundle = "message:bundle",
+        /// A delivered message's text changed: the seed's message payload, new text.
+        MessageUpdated = "message:updated",
+        /// A conversation started.
+        ChatCreated = "chat:created",
+        /// A conversation was resolved or closed.
+        ChatClosed = "chat:closed",
+        /// The chat's responsible teammate changed.
+        ChatAssigned = "chat:assigned",
     }
 }
 
 impl EventType {
     /// The types a webhook may subscribe to.
-    pub const SUBSCRIBABLE: [EventType; 2] =
-        [EventType::MessageReceivedNew, EventType::MessageSentNew];
+    pub const SUBSCRIBABLE: [EventType; 6] = [
+        EventType::MessageReceivedNew,
+        EventType::MessageSentNew,
+        EventType::MessageUpdated,
+        EventType::ChatCreated,
+        EventType::ChatClosed,
+        EventType::ChatAssigned,
+    ];
+
+    /// The message types: what a webhook that never chose receives.
+    const MESSAGES: [EventType; 2] = [EventType::MessageReceivedNew, EventType::MessageSentNew];
 
     /// The type of a message delivered in `direction`.
     pub fn of_message(direction: Direction) -> Self {
@@ -39,7 +56,7 @@ pub fn subscribes(chosen: Option<&[EventType]>, event: EventType) -> bool {
             subscribes(chosen, EventType::MessageReceivedNew)
                 || subscribes(chosen, EventType::MessageSentNew)
         }
-        (None, _) => true,
+        (None, event) => EventType::MESSAGES.contains(&event),
         (Some([]), _) => true,
         (Some(list), event) => list.contains(&event),
     }
@@ -70,5 +87,10 @@ mod tests {
         assert!(subscribes(only, EventType::MessageBundle));
         assert!(subscribes(Some(&[]), EventType::MessageSentNew));
         assert!(subscribes(None, EventType::MessageSentNew));
+        assert!(
+            !subscribes(None, EventType::ChatCreated),
+            "as before subscriptions"
+        );
+        assert!(subscribes(Some(&[]), EventType::ChatAssigned));
     }
 }

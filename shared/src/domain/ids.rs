@@ -113,6 +113,13 @@ impl DeliveryId {
         let digest = Sha256::digest(format!("{workspace}\u{0}{message}").as_bytes());
         Self(format!("msg_{}", &hex::encode(digest)[..32]))
     }
+
+    /// The delivery id of a chat event or a message update: derived from what it says,
+    /// so the same event sent again (a retried request) has the same `webhook-id`.
+    pub fn for_event(workspace: &WorkspaceId, kind: &str, what: &str) -> Self {
+        let digest = Sha256::digest(format!("{workspace}\u{0}{kind}\u{0}{what}").as_bytes());
+        Self(format!("evt_{}", &hex::encode(digest)[..32]))
+    }
 }
 
 /// A bundle: derived from (workspace, chat, window), so every aggregator run, retry or

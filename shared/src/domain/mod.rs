@@ -40,7 +40,7 @@ pub use event_type::EventType;
 pub use ids::{ApiKey, BundleId, ChatId, DeliveryId, MessageId, RequestId, WorkspaceId};
 pub use kept::{DeadLetter, Kept};
 pub use notice::{warning_due, Notice, NOTICES_PER_DAY, WARN_AFTER_MS};
-pub use payload::{Account, Attachment, Chat, Direction, Message, MessageEvent, Party};
+pub use payload::{Account, Attachment, Chat, ChatEvent, Direction, Message, MessageEvent, Party};
 pub use pending_window::{PendingWindow, WindowMessage};
 pub use portal::{PortalLink, PortalRefusal, PortalToken};
 pub use rate::{OverLimit, RateLimit, RateWindow};

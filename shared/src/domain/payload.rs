@@ -105,6 +105,19 @@ pub struct MessageEvent {
     pub message: Message,
 }
 
+/// A chat event (`chat:created`, `chat:closed`, `chat:assigned`): its type, the account
+/// and the chat, in the seed's field names and formats. Native ingest takes this shape
+/// too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatEvent {
+    /// Which change.
+    pub event_type: super::EventType,
+    /// The channel account.
+    pub whatsapp_account: Account,
+    /// The chat as it is now.
+    pub chat: Chat,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,13 +1,13 @@
 //! Chatwoot / liveDesk webhook events (seed 002), mapped to Outflow's message model.
 
-use super::event::{InboundEvent, NewChatRule, ParseContext};
+use super::event::{InboundEvent, NewChatRule, ParseContext, ToldChat};
 use super::invalid::{quoted, InvalidEvent};
 use super::limits::MAX_ATTACHMENTS;
 use super::source::EventSource;
 use super::validate::Fields;
 use crate::domain::{
-    Account, Attachment, Chat, ChatId, Direction, Message, MessageEvent, MessageId, Party,
-    Timestamp,
+    Account, Attachment, Chat, ChatEvent, ChatId, Direction, EventType, Message, MessageEvent,
+    MessageId, Party, Timestamp,
 };
 use serde::Deserialize;
 
@@ -76,6 +76,12 @@ struct Conversation {
     chat_mode: Option<String>,
     #[serde(default)]
     account: Option<AccountRef>,
+    /// The inbox (conversation events; message events carry `inbox`).
+    #[serde(default)]
+    inbox_id: Option<FlexId>,
+    /// When it last changed (conversation events).
+    #[serde(default)]
+    updated_at: Option<FlexTime>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,7 +165,10 @@ pub(crate) fn parse(
         "conversation_created" | "conversation_status_changed" | "conversation_updated" => {
             let c: Conversation = source.read(at)?;
             check_conversation(&f, "", &c)?;
-            Ok(conversation_event(kind, c))
+            if let Some(inbox) = &c.inbox_id {
+                f.id("inbox_id", &inbox.text())?;
+            }
+            Ok(conversation_event(kind, c, ctx))
         }
         other => Err(InvalidEvent::new(
             format!("{at}event"),
@@ -172,21 +181,30 @@ pub(crate) fn parse(
     }
 }
 
-/// What a conversation event (already checked) means for its chat.
-fn conversation_event(kind: &str, c: Conversation) -> InboundEvent {
+/// What a conversation event (already checked) means for its chat, with the chat event it
+/// delivers.
+fn conversation_event(kind: &str, c: Conversation, ctx: &ParseContext) -> InboundEvent {
     let chat_id = ChatId::new_unchecked(c.id.text());
+    let told = |event_type| Some(Box::new(told_chat(&c, event_type, ctx)));
     match kind {
-        "conversation_created" => InboundEvent::ChatOpened { chat_id },
+        "conversation_created" => InboundEvent::ChatOpened {
+            told: told(EventType::ChatCreated),
+            chat_id,
+        },
         "conversation_updated" => {
             let (responsible_name, responsible_email) = responsible(&c.meta);
             InboundEvent::ChatUpdated {
+                told: told(EventType::ChatAssigned),
                 chat_id,
                 responsible_name,
                 responsible_email,
             }
         }
         _ => match c.status.as_deref() {
-            Some("resolved" | "closed") => InboundEvent::ChatClosed { chat_id },
+            Some("resolved" | "closed") => InboundEvent::ChatClosed {
+                told: told(EventType::ChatClosed),
+                chat_id,
+            },
             other => InboundEvent::Skipped {
                 reason: format!(
                     "conversation status {:?} needs no action",
@@ -386,13 +404,37 @@ fn account(m: &MessageCreated) -> Account {
 
 /// The chat is the conversation, linked in the helpdesk's UI when its account is known.
 fn chat(m: &MessageCreated, ctx: &ParseContext) -> Chat {
-    let conversation = &m.conversation;
+    let account = m.account.as_ref().or(m.conversation.account.as_ref());
+    chat_of(&m.conversation, account, ctx)
+}
+
+/// A conversation event as a chat event: the inbox is the account (named by its id: the
+/// event carries no inbox name), the conversation the chat.
+fn told_chat(c: &Conversation, event_type: EventType, ctx: &ParseContext) -> ToldChat {
+    let inbox = c.inbox_id.as_ref().map(|i| format!("Inbox {}", i.text()));
+    let occurred = match &c.updated_at {
+        Some(FlexTime::Unix(seconds)) => seconds.to_string(),
+        Some(FlexTime::Text(text)) => text.clone(),
+        None => String::new(),
+    };
+    ToldChat {
+        event: ChatEvent {
+            event_type,
+            whatsapp_account: Account {
+                full_name: inbox.unwrap_or_default(),
+                email: String::new(),
+                phone: String::new(),
+            },
+            chat: chat_of(c, c.account.as_ref(), ctx),
+        },
+        occurred,
+    }
+}
+
+/// The chat of a conversation, linked in the helpdesk's UI when its account is known.
+fn chat_of(conversation: &Conversation, account: Option<&AccountRef>, ctx: &ParseContext) -> Chat {
     let is_group = conversation.chat_mode.as_deref() == Some("group_chat");
-    let account_id = m
-        .account
-        .as_ref()
-        .or(conversation.account.as_ref())
-        .map(|a| a.id.text());
+    let account_id = account.map(|a| a.id.text());
     let chat_id = conversation.id.text();
     let chat_url = match (&account_id, ctx.chat_url_base.is_empty()) {
         (Some(account), false) => format!(
@@ -544,22 +586,38 @@ mod tests {
     #[test]
     fn conversation_events_map_to_chat_changes() {
         let events = parse_events(CONVERSATION.as_bytes(), &ctx()).unwrap();
+        let [InboundEvent::ChatOpened {
+            chat_id,
+            told: Some(told),
+        }] = &events[..]
+        else {
+            panic!("{events:?}");
+        };
+        assert_eq!(chat_id.as_str(), "89");
+        let told = serde_json::to_value(&told.event).unwrap();
+        assert_eq!(told["event_type"], "chat:created");
+        assert_eq!(told["whatsapp_account"]["full_name"], "Inbox 523");
+        assert_eq!(told["chat"]["chat_id"], "89");
+        assert_eq!(told["chat"]["full_name"], "Test");
+        assert_eq!(told["chat"]["phone"], "+123456789");
         assert_eq!(
-            events,
-            vec![InboundEvent::ChatOpened {
-                chat_id: ChatId::new_unchecked("89")
-            }]
+            told["chat"]["chat_url"],
+            "https://app.livedesk.example/app/accounts/17629000001207/conversations/89"
         );
         let mut v: Value = serde_json::from_str(CONVERSATION).unwrap();
         v["event"] = "conversation_status_changed".into();
         v["status"] = "resolved".into();
         let events = parse_events(&serde_json::to_vec(&v).unwrap(), &ctx()).unwrap();
-        assert_eq!(
-            events,
-            vec![InboundEvent::ChatClosed {
-                chat_id: ChatId::new_unchecked("89")
-            }]
-        );
+        let [InboundEvent::ChatClosed {
+            chat_id,
+            told: Some(told),
+        }] = &events[..]
+        else {
+            panic!("{events:?}");
+        };
+        assert_eq!(chat_id.as_str(), "89");
+        assert_eq!(told.event.event_type, EventType::ChatClosed);
+        assert_eq!(told.occurred, "1768967324.268219");
     }
 
     #[test]

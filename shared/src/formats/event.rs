@@ -1,6 +1,6 @@
 //! What the inbound parsers produce: one understood event, in Outflow's terms.
 
-use crate::domain::{ChatId, MessageEvent, MessageId};
+use crate::domain::{ChatEvent, ChatId, MessageEvent, MessageId};
 
 /// Where `is_new_chat` comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,11 +34,15 @@ pub enum InboundEvent {
     ChatOpened {
         /// The chat.
         chat_id: ChatId,
+        /// What a `chat:created` delivery says.
+        told: Option<Box<ToldChat>>,
     },
     /// A conversation was resolved or closed: the next message starts a new one.
     ChatClosed {
         /// The chat.
         chat_id: ChatId,
+        /// What a `chat:closed` delivery says.
+        told: Option<Box<ToldChat>>,
     },
     /// The responsible teammate changed.
     ChatUpdated {
@@ -48,12 +52,25 @@ pub enum InboundEvent {
         responsible_name: String,
         /// The teammate's email.
         responsible_email: String,
+        /// What a `chat:assigned` delivery says (sent only when the teammate changed).
+        told: Option<Box<ToldChat>>,
     },
     /// Understood, but not something to deliver.
     Skipped {
         /// Why, for the response.
         reason: String,
     },
+}
+
+/// A chat event as it will be delivered, and when it happened at its source (its
+/// `webhook-id` is derived from both, so a retried request repeats it and a later
+/// identical change does not).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToldChat {
+    /// The payload.
+    pub event: ChatEvent,
+    /// When it happened, as the source said it (empty when it did not).
+    pub occurred: String,
 }
 
 /// Settings the mapping of third-party events needs.

@@ -34,6 +34,9 @@ struct Peek<'a> {
     message: Option<IgnoredAny>,
     #[serde(default, deserialize_with = "present")]
     chat: Option<IgnoredAny>,
+    /// A native event's type: anything but a new message's goes to the checked path.
+    #[serde(default, borrow, deserialize_with = "present")]
+    event_type: Option<Option<&'a str>>,
 }
 
 /// A member that is there, whatever its value (`null` included).
@@ -64,6 +67,11 @@ pub fn parse_events(body: &[u8], ctx: &ParseContext) -> Option<Vec<InboundEvent>
 }
 
 fn parse_one(bytes: &[u8], peek: Peek, ctx: &ParseContext) -> Option<InboundEvent> {
+    let new_message =
+        |t: Option<&str>| matches!(t, Some("message:received:new" | "message:sent:new"));
+    if peek.event_type.is_some_and(|t| !new_message(t)) {
+        return None;
+    }
     match peek.event {
         Some(kind) => chatwoot::parse(kind?, bytes, "", ctx).ok(),
         None if peek.message.is_some() && peek.chat.is_some() => {

@@ -14,7 +14,7 @@ pub mod parse;
 mod source;
 pub mod validate;
 
-pub use event::{InboundEvent, NewChatRule, ParseContext};
+pub use event::{InboundEvent, NewChatRule, ParseContext, ToldChat};
 pub use fast::parse_events as parse_events_fast;
 pub use invalid::InvalidEvent;
 pub use parse::{parse_events, parse_events_checked};

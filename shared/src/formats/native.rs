@@ -1,10 +1,12 @@
 //! The native inbound event: exactly the outbound "no aggregation" payload shape.
 
+use super::event::{InboundEvent, ToldChat};
 use super::invalid::InvalidEvent;
 use super::limits::MAX_ATTACHMENTS;
 use super::source::EventSource;
 use super::validate::Fields;
-use crate::domain::MessageEvent;
+use crate::domain::{Account, Chat, ChatEvent, ChatId, EventType, MessageEvent, MessageId};
+use serde::Deserialize;
 
 /// Parses and validates one native message event; `at` is its path in the request.
 pub(crate) fn parse(source: impl EventSource, at: &str) -> Result<MessageEvent, InvalidEvent> {
@@ -13,12 +15,86 @@ pub(crate) fn parse(source: impl EventSource, at: &str) -> Result<MessageEvent, 
     Ok(event)
 }
 
-/// Checks ids and the size of every free-text field, named as the native shape names them.
-fn validate(event: &MessageEvent, at: &str) -> Result<(), InvalidEvent> {
+/// A native chat event: the outbound chat event's shape, and optionally when it happened
+/// (`timestamp`, any text: two identical changes at different times get different
+/// `webhook-id`s).
+#[derive(Deserialize)]
+struct NativeChatEvent {
+    #[serde(flatten)]
+    event: ChatEvent,
+    #[serde(default)]
+    timestamp: Option<String>,
+}
+
+/// Parses a native chat event (`event_type` `chat:created`, `chat:closed` or
+/// `chat:assigned`).
+pub(crate) fn parse_chat_event(
+    source: impl EventSource,
+    at: &str,
+) -> Result<InboundEvent, InvalidEvent> {
+    let NativeChatEvent { event, timestamp } = source.read(at)?;
     let f = Fields::at(at);
-    let (account, chat, message) = (&event.whatsapp_account, &event.chat, &event.message);
+    validate_context(&f, &event.whatsapp_account, &event.chat)?;
+    let occurred = timestamp.unwrap_or_default();
+    f.short("timestamp", &occurred)?;
+    let chat_id = event.chat.chat_id.clone();
+    let (name, email) = (
+        event.chat.responsible_name.clone(),
+        event.chat.responsible_email.clone(),
+    );
+    let kind = event.event_type;
+    let told = Some(Box::new(ToldChat { event, occurred }));
+    Ok(match kind {
+        EventType::ChatCreated => InboundEvent::ChatOpened { chat_id, told },
+        EventType::ChatClosed => InboundEvent::ChatClosed { chat_id, told },
+        _ => InboundEvent::ChatUpdated {
+            chat_id,
+            responsible_name: name,
+            responsible_email: email,
+            told,
+        },
+    })
+}
+
+/// A native message update: `{"event_type": "message:updated", "chat": {"chat_id"},
+/// "message": {"message_id", "text"}}`.
+#[derive(Deserialize)]
+struct NativeUpdate {
+    chat: UpdatedChat,
+    message: UpdatedMessage,
+}
+
+#[derive(Deserialize)]
+struct UpdatedChat {
+    chat_id: ChatId,
+}
+
+#[derive(Deserialize)]
+struct UpdatedMessage {
+    message_id: MessageId,
+    text: String,
+}
+
+/// Parses a native message update.
+pub(crate) fn parse_update(
+    source: impl EventSource,
+    at: &str,
+) -> Result<InboundEvent, InvalidEvent> {
+    let update: NativeUpdate = source.read(at)?;
+    let f = Fields::at(at);
+    f.id("chat.chat_id", update.chat.chat_id.as_str())?;
+    f.id("message.message_id", update.message.message_id.as_str())?;
+    f.text("message.text", &update.message.text)?;
+    Ok(InboundEvent::MessageUpdated {
+        chat_id: update.chat.chat_id,
+        message_id: update.message.message_id,
+        text: update.message.text,
+    })
+}
+
+/// Checks the account's and the chat's fields.
+fn validate_context(f: &Fields, account: &Account, chat: &Chat) -> Result<(), InvalidEvent> {
     f.id("chat.chat_id", chat.chat_id.as_str())?;
-    f.id("message.message_id", message.message_id.as_str())?;
     f.short("whatsapp_account.full_name", &account.full_name)?;
     f.short("whatsapp_account.email", &account.email)?;
     f.short("whatsapp_account.phone", &account.phone)?;
@@ -26,11 +102,19 @@ fn validate(event: &MessageEvent, at: &str) -> Result<(), InvalidEvent> {
     f.short("chat.responsible_name", &chat.responsible_name)?;
     f.short("chat.responsible_email", &chat.responsible_email)?;
     f.short("chat.phone", &chat.phone)?;
+    f.url("chat.chat_url", &chat.chat_url)
+}
+
+/// Checks ids and the size of every free-text field, named as the native shape names them.
+fn validate(event: &MessageEvent, at: &str) -> Result<(), InvalidEvent> {
+    let f = Fields::at(at);
+    let (account, chat, message) = (&event.whatsapp_account, &event.chat, &event.message);
+    validate_context(&f, account, chat)?;
+    f.id("message.message_id", message.message_id.as_str())?;
     f.short("message.sender.full_name", &message.sender.full_name)?;
     f.short("message.sender.phone", &message.sender.phone)?;
     f.short("message.recipient.full_name", &message.recipient.full_name)?;
     f.short("message.recipient.phone", &message.recipient.phone)?;
-    f.url("chat.chat_url", &chat.chat_url)?;
     f.text("message.text", &message.text)?;
     f.count(
         "message.attachments",

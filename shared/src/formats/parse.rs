@@ -5,6 +5,7 @@ use super::event::{InboundEvent, NewChatRule, ParseContext};
 use super::invalid::InvalidEvent;
 use super::limits::MAX_EVENTS_PER_BATCH;
 use super::{chatwoot, fast, native};
+use crate::domain::EventType;
 use serde_json::Value;
 
 /// Parses a whole request body; any invalid event rejects the whole body. Well-formed
@@ -71,6 +72,30 @@ fn parse_one(value: Value, at: &str, ctx: &ParseContext) -> Result<InboundEvent,
             .ok_or_else(|| InvalidEvent::new(format!("{at}event"), "must be a string"))?
             .to_string();
         return chatwoot::parse(&kind, value, at, ctx);
+    }
+    if let Some(kind) = map.get("event_type") {
+        let name = kind
+            .as_str()
+            .ok_or_else(|| InvalidEvent::new(format!("{at}event_type"), "must be a string"))?;
+        match EventType::parse(name) {
+            Some(EventType::ChatCreated | EventType::ChatClosed | EventType::ChatAssigned) => {
+                return native::parse_chat_event(value, at)
+            }
+            Some(EventType::MessageUpdated) => return native::parse_update(value, at),
+            // A message names its type by its direction.
+            Some(EventType::MessageReceivedNew | EventType::MessageSentNew) => {}
+            _ => {
+                return Err(InvalidEvent::new(
+                    format!("{at}event_type"),
+                    format!(
+                        "unknown event type {}: expected message:received:new, \
+                         message:sent:new, message:updated, chat:created, chat:closed or \
+                         chat:assigned",
+                        super::invalid::quoted(name, 64)
+                    ),
+                ))
+            }
+        }
     }
     if map.contains_key("message") && map.contains_key("chat") {
         let event = native::parse(value, at)?;

@@ -133,6 +133,30 @@ impl Store {
         Ok(())
     }
 
+    /// True when `name` and `email` are not the chat's recorded teammate (strongly
+    /// consistent): a first teammate named, or another one.
+    pub async fn responsible_differs(
+        &self,
+        ws: &WorkspaceId,
+        chat: &ChatId,
+        name: &str,
+        email: &str,
+    ) -> StoreResult<bool> {
+        let out = self
+            .consistent_get(keys::chat_key(ws, chat))
+            .projection_expression("responsible_name, responsible_email")
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        let item = out.item.unwrap_or_default();
+        let was = |attr: &str| item.get(attr).and_then(|v| v.as_s().ok()).cloned();
+        Ok(match (was("responsible_name"), was("responsible_email")) {
+            // Nobody known before: a change only when somebody is named now.
+            (None, None) => !name.is_empty() || !email.is_empty(),
+            before => before != (Some(name.to_string()), Some(email.to_string())),
+        })
+    }
+
     /// Records the chat's responsible teammate, as of `at_millis`.
     pub async fn set_chat_responsible(
         &self,

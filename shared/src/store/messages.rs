@@ -118,21 +118,30 @@ impl Store {
         self.batch_put(items).await
     }
 
-    /// Records an edit of a stored message; false when the message is unknown.
+    /// Records an edit of a stored message; the message with its new text, or `None` when
+    /// the message is unknown.
     pub async fn edit_message(
         &self,
         ws: &WorkspaceId,
         id: &MessageId,
         text: &str,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<MessageEvent>> {
         let result = self
             .update(s(message_key(ws, id).0), s(keys::message(id)))
             .update_expression("SET edited_text = :t")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":t", s(text))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
-        Ok(super::applied("UpdateItem", result)?.is_some())
+        let Some(out) = super::applied("UpdateItem", result)? else {
+            return Ok(None);
+        };
+        // The message as stored, with its new text: what `message:updated` delivers.
+        let item = out.attributes.unwrap_or_default();
+        let mut event: MessageEvent = super::json_attribute(&item, "event")?;
+        event.message.text = text.to_string();
+        Ok(Some(event))
     }
 }
 

@@ -165,6 +165,19 @@ impl Store {
             .expression_attribute_values(":to", s(to))
     }
 
+    /// A strongly consistent GetItem of one item of the table.
+    pub(crate) fn consistent_get(
+        &self,
+        (pk, sk): (String, String),
+    ) -> aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder {
+        self.db
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+    }
+
     /// An UpdateItem on one item of the table.
     pub(crate) fn update(
         &self,

@@ -34,12 +34,7 @@ impl Store {
 
     /// A strongly consistent read of the workspace item (the caller picks attributes).
     pub(super) fn workspace_item_read(&self, ws: &WorkspaceId) -> GetItemFluentBuilder {
-        self.db
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::workspace_pk(ws)))
-            .key("sk", s(keys::META))
-            .consistent_read(true)
+        self.consistent_get((keys::workspace_pk(ws), keys::META.to_string()))
     }
 
     /// The webhook settings (strongly consistent: the sender acts on them).

@@ -354,15 +354,9 @@ impl Store {
 
     /// How far an earlier flush of a window part by part got.
     pub async fn stream_progress(&self, w: &PendingWindow) -> StoreResult<StreamProgress> {
-        let (pk, sk) = window_key(w);
         let out = self
-            .db
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
+            .consistent_get(window_key(w))
             .projection_expression("stream_plan, parts_sent, sent_through")
-            .consistent_read(true)
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;

@@ -55,6 +55,7 @@ function show(webhook) {
   $("url").value = webhook.url;
   $("enabled").checked = webhook.enabled;
   $("continuous").checked = webhook.continuous_conversation;
+  for (const box of eventTypeBoxes()) box.checked = webhook.event_types.includes(box.value);
   $("secret").dataset.secret = webhook.secret;
   if ($("reveal").getAttribute("aria-expanded") === "true") $("secret").textContent = webhook.secret;
   const status = webhook.status;
@@ -123,17 +124,19 @@ function chart(counts) {
 }
 
 function clearErrors() {
-  for (const id of ["url", "aggregation", "since"]) {
+  for (const id of ["url", "aggregation", "since", "event-types"]) {
     $(`${id}-error`).textContent = "";
     $(id).removeAttribute("aria-invalid");
   }
 }
 
 function fieldError(field, message, fallback) {
-  const id = { url: "url", aggregation: "aggregation", since: "since" }[field] ?? fallback;
+  const known = { url: "url", aggregation: "aggregation", since: "since" };
+  const id = field?.startsWith("event_types") ? "event-types" : known[field] ?? fallback;
   $(`${id}-error`).textContent = message;
   $(id).setAttribute("aria-invalid", "true");
-  $(id).focus();
+  // A group of boxes takes no focus itself: its first box does.
+  (id === "event-types" ? $("type-received") : $(id)).focus();
 }
 
 async function load() {
@@ -144,15 +147,24 @@ async function load() {
   $("workspace").hidden = false;
 }
 
+const eventTypeBoxes = () => document.querySelectorAll('input[name="event_types"]');
+
 async function save(event) {
   event.preventDefault();
   clearErrors();
   $("saved").textContent = "";
+  const eventTypes = [...eventTypeBoxes()].filter((box) => box.checked).map((box) => box.value);
+  if (eventTypes.length === 0) {
+    // The API reads an empty list as "every type": say so rather than guess.
+    fieldError("event_types", "Choose at least one event to send.", "event-types");
+    return;
+  }
   const { status, json } = await call("PUT", "", {
     url: $("url").value.trim(),
     enabled: $("enabled").checked,
     aggregation: $("aggregation").value,
     continuous_conversation: $("continuous").checked,
+    event_types: eventTypes,
   });
   if (status === 200) {
     show(json);
