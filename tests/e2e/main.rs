@@ -13,6 +13,7 @@ mod chaos_second_edition;
 mod chat_events;
 mod event_types;
 mod failures_and_disable;
+mod filters;
 mod function_telemetry;
 mod hot_workspace;
 mod immediate_delivery;

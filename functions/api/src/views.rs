@@ -2,8 +2,8 @@
 //! Their OpenAPI schemas are derived from these types.
 
 use outflow::domain::{
-    ActivityEntry, Aggregation, Attempt, DeliveryId, EventType, HourCount, KeyRecord, RequestId,
-    Scope, Timestamp, Webhook, WebhookStatus, WorkspaceId,
+    ActivityEntry, Aggregation, Attempt, DeliveryFilter, DeliveryId, EventType, HourCount,
+    KeyRecord, RequestId, Scope, Timestamp, Webhook, WebhookStatus, WorkspaceId,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -70,6 +70,9 @@ pub struct WebhookSettingsRequest {
     /// all; absent: the message types).
     #[serde(default)]
     pub event_types: Option<Vec<EventType>>,
+    /// Which chats' events it receives (absent: every chat's).
+    #[serde(default)]
+    pub filter: Option<DeliveryFilter>,
 }
 
 fn default_true() -> bool {
@@ -89,6 +92,9 @@ pub struct WebhookView {
     pub continuous_conversation: bool,
     /// The event types it receives.
     pub event_types: Vec<EventType>,
+    /// Which chats' events it receives (absent: every chat's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<DeliveryFilter>,
     /// The signing secret (`whsec_...`); left out for an API key without
     /// `endpoints:manage`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -117,6 +123,7 @@ impl WebhookView {
             aggregation: webhook.aggregation,
             continuous_conversation: webhook.continuous_conversation,
             event_types: webhook.subscribed(),
+            filter: webhook.filter.clone(),
             secret: with_secret.then(|| webhook.secret.clone()),
             status: webhook.status(),
             previous_secret_expires_at: webhook.previous_secret_expires_at(now),

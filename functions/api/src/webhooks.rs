@@ -11,10 +11,10 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use outflow::domain::{
-    ActivityAction, ActivityEntry, EventType, Grant, Notice, Scope, Webhook, WebhookSettings,
-    WorkspaceId,
+    ActivityAction, ActivityEntry, DeliveryFilter, EventType, Grant, Notice, Scope, Subscription,
+    Webhook, WebhookSettings, WorkspaceId, MAX_FILTER_ACCOUNTS, MAX_FILTER_CHATS,
 };
-use outflow::formats::limits::MAX_URL_BYTES;
+use outflow::formats::limits::{MAX_ID_BYTES, MAX_SHORT_FIELD_BYTES, MAX_URL_BYTES};
 use outflow::http::{ApiError, ErrorBody, JsonBody, ManageEndpoints, NoStore, WebhookOwner};
 use outflow::signing::generate_secret;
 
@@ -50,8 +50,38 @@ impl ApiState {
     }
 }
 
+/// The filter asked for, within its limits (an empty one is no filter).
+fn checked_filter(asked: Option<DeliveryFilter>) -> Result<Option<DeliveryFilter>, ApiError> {
+    let Some(filter) = asked.filter(|f| !f.is_empty()) else {
+        return Ok(None);
+    };
+    let too_many = |field: &str, max: usize| {
+        ApiError::invalid(format!("filter.{field}"), format!("lists more than {max}"))
+    };
+    if filter.chat_ids.len() > MAX_FILTER_CHATS {
+        return Err(too_many("chat_ids", MAX_FILTER_CHATS));
+    }
+    if filter.accounts.len() > MAX_FILTER_ACCOUNTS {
+        return Err(too_many("accounts", MAX_FILTER_ACCOUNTS));
+    }
+    let ids = filter.chat_ids.iter().map(|c| c.as_str());
+    for (i, id) in ids.enumerate() {
+        if id.is_empty() || id.len() > MAX_ID_BYTES {
+            let why = format!("must be 1 to {MAX_ID_BYTES} bytes");
+            return Err(ApiError::invalid(format!("filter.chat_ids[{i}]"), why));
+        }
+    }
+    for (i, account) in filter.accounts.iter().enumerate() {
+        if account.is_empty() || account.len() > MAX_SHORT_FIELD_BYTES {
+            let why = format!("must be 1 to {MAX_SHORT_FIELD_BYTES} bytes");
+            return Err(ApiError::invalid(format!("filter.accounts[{i}]"), why));
+        }
+    }
+    Ok(Some(filter))
+}
+
 /// The event types asked for, each one a webhook can subscribe to (sorted, once each).
-fn subscription(asked: Option<Vec<EventType>>) -> Result<Option<Vec<EventType>>, ApiError> {
+fn event_types(asked: Option<Vec<EventType>>) -> Result<Option<Vec<EventType>>, ApiError> {
     let Some(mut types) = asked else {
         return Ok(None);
     };
@@ -127,7 +157,10 @@ pub async fn update(
             format!("is longer than {MAX_URL_BYTES} bytes"),
         ));
     }
-    let event_types = subscription(request.event_types)?;
+    let subscription = Subscription {
+        event_types: event_types(request.event_types)?,
+        filter: checked_filter(request.filter)?,
+    };
     let url = state.url_policy.check(&request.url).await?;
     let before = state.store.webhook(&ws).await?.map(|w| w.url);
     let settings = WebhookSettings {
@@ -141,7 +174,7 @@ pub async fn update(
     };
     let webhook = state
         .store
-        .put_webhook_subscribed(&ws, &settings, event_types.as_deref())
+        .put_webhook_subscribed(&ws, &settings, &subscription)
         .await?;
     // Told at once: a later step's error must not leave the change unreported.
     if let Some(from) = before.filter(|from| *from != webhook.url) {
@@ -352,6 +385,7 @@ mod tests {
             release_progress_ms: None,
             slow_until_ms: None,
             event_types: None,
+            filter: None,
         };
         assert_eq!(
             saved_detail(&webhook, &Resumed::default()),

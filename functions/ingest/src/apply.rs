@@ -152,7 +152,9 @@ impl Batch {
             let reason = "message_updated for a message Outflow has not stored";
             return Ok((EventStatus::Skipped, Some(id), Some(reason.to_string())));
         };
-        if tell {
+        let (account, chat) = (&event.whatsapp_account, &event.chat);
+        let direction = Some(event.message.direction);
+        if tell && ctx.filtered_out(account, chat, direction).is_none() {
             let update = updated_envelope(ctx, &event, self.sequence)?;
             self.tell(ctx, update);
         }

@@ -3,8 +3,8 @@
 //! edit, restart or update a chat, skip. Pure; `apply.rs` carries the steps out.
 
 use outflow::domain::{
-    Aggregation, ChatId, DeliveryId, EventType, MessageEvent, MessageId, PendingWindow,
-    ReleasePhase, Timestamp, Webhook, Window, WorkspaceId,
+    Account, Aggregation, Chat, ChatId, DeliveryId, Direction, EventType, MessageEvent, MessageId,
+    PendingWindow, ReleasePhase, Timestamp, Webhook, Window, WorkspaceId,
 };
 use outflow::formats::{InboundEvent, NewChatRule, ToldChat};
 use std::collections::HashSet;
@@ -92,13 +92,27 @@ impl<'a> Context<'a> {
         self.webhook.is_some_and(|w| w.subscribes(event))
     }
 
-    /// The message's event type, when the webhook does not subscribe to it (no webhook
-    /// yet: every message is kept for it).
-    pub fn unsubscribed(&self, event: &MessageEvent) -> Option<EventType> {
+    /// Why the webhook does not take this message (its type, or its filter), or `None`
+    /// when it does (no webhook yet: every message is kept for it).
+    pub fn refuses(&self, event: &MessageEvent) -> Option<String> {
+        let webhook = self.webhook?;
         let kind = EventType::of_message(event.message.direction);
-        self.webhook
-            .is_some_and(|w| !w.subscribes(kind))
-            .then_some(kind)
+        if !webhook.subscribes(kind) {
+            return Some(format!("the webhook does not subscribe to {kind}"));
+        }
+        let direction = Some(event.message.direction);
+        self.filtered_out(&event.whatsapp_account, &event.chat, direction)
+    }
+
+    /// Why the webhook's filter does not take an event of this chat, if it does not.
+    pub fn filtered_out(
+        &self,
+        account: &Account,
+        chat: &Chat,
+        direction: Option<Direction>,
+    ) -> Option<String> {
+        let filter = self.webhook?.filter.as_ref()?;
+        filter.refuses(account, chat, direction)
     }
 
     fn continuous(&self) -> bool {
@@ -169,7 +183,7 @@ pub fn windows_needed(events: &[InboundEvent], ctx: &Context) -> Vec<PendingWind
     let mut windows: Vec<PendingWindow> = Vec::new();
     for event in events {
         if let InboundEvent::Message { event, .. } = event {
-            if ctx.unsubscribed(event).is_some() {
+            if ctx.refuses(event).is_some() {
                 continue;
             }
             if let Some(w) = ctx.window_of(&event.chat.chat_id) {
@@ -194,8 +208,8 @@ pub fn plan(events: Vec<InboundEvent>, ctx: &Context, stored: &HashSet<MessageId
                 if seen.contains(&id) {
                     return Step::Duplicate(id);
                 }
-                if let Some(kind) = ctx.unsubscribed(&event) {
-                    return Step::Skip(format!("the webhook does not subscribe to {kind}"));
+                if let Some(reason) = ctx.refuses(&event) {
+                    return Step::Skip(reason);
                 }
                 seen.insert(id.clone());
                 let window = ctx.window_of(&event.chat.chat_id);
@@ -233,7 +247,12 @@ pub fn plan(events: Vec<InboundEvent>, ctx: &Context, stored: &HashSet<MessageId
 /// The step of a chat event: the chat's state changes, and the event is told to a webhook
 /// that subscribes to it.
 fn chat_step(event: InboundEvent, ctx: &Context, announced: &mut HashSet<ChatId>) -> Step {
-    let tell = |told: Option<Box<ToldChat>>| told.filter(|t| ctx.takes(t.event.event_type));
+    let tell = |told: Option<Box<ToldChat>>| {
+        told.filter(|t| {
+            let (account, chat) = (&t.event.whatsapp_account, &t.event.chat);
+            ctx.takes(t.event.event_type) && ctx.filtered_out(account, chat, None).is_none()
+        })
+    };
     match event {
         InboundEvent::ChatClosed { chat_id, told } if ctx.continuous() => match tell(told) {
             Some(told) => Step::Tell(told),
@@ -266,7 +285,7 @@ fn chat_step(event: InboundEvent, ctx: &Context, announced: &mut HashSet<ChatId>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use outflow::domain::{Account, Chat, Direction, Message, Party};
+    use outflow::domain::{Message, Party};
 
     fn message(id: &str, chat: &str, rule: NewChatRule) -> InboundEvent {
         let party = Party {
@@ -326,6 +345,7 @@ mod tests {
             release_progress_ms: None,
             slow_until_ms: None,
             event_types: None,
+            filter: None,
         }
     }
 

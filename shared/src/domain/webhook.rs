@@ -3,7 +3,7 @@
 //! aggregation windows may start).
 
 use super::event_type::subscribes;
-use super::{Aggregation, EventType, Timestamp};
+use super::{Aggregation, DeliveryFilter, EventType, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// Consecutive failures tolerated; the next one disables the webhook (seed: "more than 10").
@@ -75,6 +75,9 @@ pub struct Webhook {
     /// subscriptions).
     #[serde(default)]
     pub event_types: Option<Vec<EventType>>,
+    /// Which chats' events it receives (absent: every chat's).
+    #[serde(default)]
+    pub filter: Option<DeliveryFilter>,
 }
 
 impl Webhook {
@@ -129,6 +132,16 @@ pub struct WebhookSettings {
     pub saved_at: Timestamp,
     /// The release a save with the webhook on starts (its nonce).
     pub release_nonce: u64,
+}
+
+/// What a webhook receives: its event types (`None`: the message types, as before
+/// subscriptions) and its filter (`None`: every chat).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subscription {
+    /// The event types.
+    pub event_types: Option<Vec<EventType>>,
+    /// The filter.
+    pub filter: Option<DeliveryFilter>,
 }
 
 /// The webhook's health, as tenants see it.
@@ -226,6 +239,7 @@ mod tests {
             release_progress_ms: None,
             slow_until_ms: None,
             event_types: None,
+            filter: None,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::{applied, keys, n, number_attribute, s, Item, Store, StoreError, StoreResult};
 use crate::domain::webhook::ROTATION_OVERLAP_MS;
-use crate::domain::{EventType, Timestamp, Webhook, WebhookSettings, WorkspaceId};
+use crate::domain::{Subscription, Timestamp, Webhook, WebhookSettings, WorkspaceId};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
@@ -53,25 +53,29 @@ impl Store {
         ws: &WorkspaceId,
         settings: &WebhookSettings,
     ) -> StoreResult<Webhook> {
-        self.put_webhook_subscribed(ws, settings, None).await
+        self.put_webhook_subscribed(ws, settings, &Subscription::default())
+            .await
     }
 
-    /// Writes the settings and the event types it receives (`None`: the message types, as
-    /// before subscriptions), keeping an existing secret. Turning the webhook on resets
-    /// its health; a save with immediate delivery records when (windows start no earlier).
+    /// Writes the settings and what it receives (`Subscription`), keeping an existing
+    /// secret. Turning the webhook on resets its health; a save with immediate delivery
+    /// records when (windows start no earlier).
     pub async fn put_webhook_subscribed(
         &self,
         ws: &WorkspaceId,
         settings: &WebhookSettings,
-        event_types: Option<&[EventType]>,
+        subscription: &Subscription,
     ) -> StoreResult<Webhook> {
+        let (event_types, filter) = (&subscription.event_types, &subscription.filter);
         let immediate = settings.aggregation.is_immediate();
-        let expr = settings_expression(settings.enabled, immediate, event_types.is_some());
+        let chosen = (event_types.is_some(), filter.is_some());
+        let expr = settings_expression(settings.enabled, immediate, chosen);
         let now = settings.saved_at;
         let mut request = self
             .workspace_item_update(ws)
             .update_expression(expr)
             .expression_attribute_names("#url", "url")
+            .expression_attribute_names("#filter", "filter")
             .expression_attribute_values(":url", s(&settings.url))
             .expression_attribute_values(":enabled", AttributeValue::Bool(settings.enabled))
             .expression_attribute_values(":agg", s(settings.aggregation.as_str()))
@@ -92,6 +96,10 @@ impl Store {
         if let Some(types) = event_types {
             let names = types.iter().map(|t| s(t.as_str())).collect();
             request = request.expression_attribute_values(":types", AttributeValue::L(names));
+        }
+        if let Some(filter) = filter {
+            request = request
+                .expression_attribute_values(":filter", serde_dynamo::to_attribute_value(filter)?);
         }
         if settings.enabled {
             request = request
@@ -352,9 +360,9 @@ impl Store {
 
 /// The webhook of a workspace item, if one is registered.
 /// The update expression of a settings save: saved on (a new release, the health and the
-/// failure incident reset) or off; immediate (recording when); with a chosen subscription
-/// (`:types`) or none (the attribute removed).
-fn settings_expression(enabled: bool, immediate: bool, subscribed: bool) -> String {
+/// failure incident reset) or off; immediate (recording when); with chosen event types
+/// (`:types`) and a filter (`:filter`), or without (the attribute removed).
+fn settings_expression(enabled: bool, immediate: bool, (typed, filtered): (bool, bool)) -> String {
     let mut set = String::from(
         "SET #url = :url, enabled = :enabled, aggregation = :agg, continuous_conversation = :cc, \
          secret = if_not_exists(secret, :secret), updated_at = :now",
@@ -363,10 +371,16 @@ fn settings_expression(enabled: bool, immediate: bool, subscribed: bool) -> Stri
     if immediate {
         set.push_str(", immediate_since_ms = :now_ms");
     }
-    if subscribed {
+    if typed {
         set.push_str(", event_types = :types");
     } else {
         remove.push("event_types");
+    }
+    // `filter` is a DynamoDB reserved word.
+    if filtered {
+        set.push_str(", #filter = :filter");
+    } else {
+        remove.push("#filter");
     }
     if enabled {
         // On: a new release starts (new deliveries wait behind it until it ends).
@@ -412,11 +426,17 @@ where
 mod tests {
     #[test]
     fn a_save_on_ends_the_incident_and_a_cleared_subscription_is_removed() {
-        let on = super::settings_expression(true, false, false);
-        assert!(on.contains("REMOVE event_types, disabled_at"), "{on}");
+        let on = super::settings_expression(true, false, (false, false));
+        assert!(
+            on.contains("REMOVE event_types, #filter, disabled_at"),
+            "{on}"
+        );
         assert!(on.contains("failing_since_ms, warned_ms ADD"), "{on}");
-        let off = super::settings_expression(false, true, true);
-        assert!(off.contains("event_types = :types"), "{off}");
+        let off = super::settings_expression(false, true, (true, true));
+        assert!(
+            off.contains("event_types = :types, #filter = :filter"),
+            "{off}"
+        );
         assert!(off.contains("immediate_since_ms = :now_ms"), "{off}");
     }
 }
