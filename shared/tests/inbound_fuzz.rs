@@ -9,10 +9,14 @@ use outflow::formats::{parse_events, parse_events_checked, parse_events_fast};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-const FIXTURES: [&str; 3] = [
+const FIXTURES: [&str; 7] = [
     include_str!("../../../shared/fixtures/timelines_message_example.json"),
     include_str!("../../../shared/fixtures/livedesk_message_created.json"),
     include_str!("../../../shared/fixtures/livedesk_conversation_created.json"),
+    include_str!("../../tests/fixtures/native_chat_created.json"),
+    include_str!("../../tests/fixtures/native_chat_assigned.json"),
+    include_str!("../../tests/fixtures/native_chat_closed.json"),
+    include_str!("../../tests/fixtures/native_message_updated.json"),
 ];
 
 fn ctx() -> ParseContext {
@@ -158,11 +162,33 @@ proptest! {
 }
 
 #[test]
-fn the_fixtures_themselves_parse_and_take_the_fast_path() {
-    for fixture in FIXTURES {
-        assert!(parse_events(fixture.as_bytes(), &ctx()).is_ok());
-        assert!(parse_events_fast(fixture.as_bytes(), &ctx()).is_some());
+fn the_fixtures_themselves_parse_and_messages_take_the_fast_path() {
+    for (i, fixture) in FIXTURES.into_iter().enumerate() {
+        assert!(
+            parse_events(fixture.as_bytes(), &ctx()).is_ok(),
+            "{fixture}"
+        );
+        // Native chat events and updates (the last four) take the checked path.
+        let fast = parse_events_fast(fixture.as_bytes(), &ctx());
+        assert_eq!(fast.is_some(), i < 3, "{fixture}");
     }
+}
+
+#[test]
+fn a_bad_native_chat_event_field_is_named() {
+    let mut v: Value = serde_json::from_str(FIXTURES[3]).unwrap();
+    v["chat"]["chat_id"] = json!(5);
+    let err = parse_events(v.to_string().as_bytes(), &ctx()).unwrap_err();
+    assert_eq!(err.field, "chat.chat_id");
+    v["chat"]["chat_id"] = json!("n-1");
+    v["timestamp"] = json!("t".repeat(513));
+    let err = parse_events(v.to_string().as_bytes(), &ctx()).unwrap_err();
+    assert_eq!(err.field, "timestamp");
+    let mut update: Value = serde_json::from_str(FIXTURES[6]).unwrap();
+    update["message"]["text"] = json!(7);
+    let body = json!({"events": [update]}).to_string();
+    let err = parse_events(body.as_bytes(), &ctx()).unwrap_err();
+    assert_eq!(err.field, "events[0].message.text");
 }
 
 #[test]

@@ -203,13 +203,57 @@ async fn a_native_update_of_a_delivered_message_is_delivered_with_the_new_text()
     assert_eq!(got[1].0, "message:updated");
     let mut expected = message;
     expected["message"]["text"] = "lorem ipsum, corrected".into();
+    expected["chat"]["is_new_chat"] = false.into();
     assert_eq!(got[1].1, expected, "the seed's payload with the new text");
+    assert_eq!(got[1].1["chat"]["is_new_chat"], false);
+
+    // The same update again (a retried request) repeats its webhook-id; back to the first
+    // text is a third change, with an id of its own.
+    send(&stack, &key, vec![json(NATIVE_UPDATED)]).await;
+    let mut back = json(NATIVE_UPDATED);
+    back["message"]["text"] = json(SEED)["message"]["text"].clone();
+    send(&stack, &key, vec![back]).await;
     let ids: Vec<String> = receiver
         .received()
         .iter()
         .map(|r| r.header("webhook-id").to_string())
         .collect();
     assert_ne!(ids[0], ids[1], "an update is a delivery of its own");
+    let last = ids.last().unwrap();
+    assert!(ids.len() == 3 || ids.len() == 4, "{ids:?}");
+    if ids.len() == 4 {
+        assert_eq!(ids[2], ids[1], "a repeated update keeps its webhook-id");
+    }
+    assert_ne!(last, &ids[1], "A, B, A again: three changes");
+    let texts: Vec<Value> = receiver
+        .received()
+        .iter()
+        .map(|r| r.json()["message"]["text"].clone())
+        .collect();
+    assert_eq!(texts.last().unwrap(), "lorem ipsum");
+}
+
+#[tokio::test]
+async fn an_update_is_not_told_before_its_bundle_nor_for_a_status_only_change() {
+    let (stack, receiver, key) = subscribed("1h", json!([])).await;
+    stack.set_time("2026-03-01T10:05:00Z");
+    let mut message = json(SEED);
+    message["message"]["message_id"] = "n-msg-1".into();
+    message["chat"]["chat_id"] = "n-1".into();
+    send(&stack, &key, vec![message.clone()]).await;
+    // A status-only update: the text it has. Recorded, not an edit, not told.
+    let mut same = json(NATIVE_UPDATED);
+    same["message"]["text"] = message["message"]["text"].clone();
+    send(&stack, &key, vec![same]).await;
+    // An edit while its window is open: the bundle carries it; no update before it.
+    send(&stack, &key, vec![json(NATIVE_UPDATED)]).await;
+    assert!(receiver.received().is_empty());
+    stack.aggregate("2026-03-01T11:01:30Z").await;
+    stack.drain().await;
+    let got = got(&receiver);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "message:bundle");
+    assert!(got[0].1.to_string().contains("lorem ipsum, corrected"));
 }
 
 #[tokio::test]

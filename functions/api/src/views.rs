@@ -66,11 +66,13 @@ pub struct WebhookSettingsRequest {
     /// message `is_new_chat` (default off).
     #[serde(default)]
     pub continuous_conversation: bool,
-    /// The event types it receives: `message:received:new`, `message:sent:new` (empty:
-    /// all; absent: the message types).
+    /// The event types it receives: `message:received:new`, `message:sent:new`,
+    /// `message:updated`, `chat:created`, `chat:closed`, `chat:assigned` (empty: all;
+    /// absent: the two message types — a save without it goes back to them).
     #[serde(default)]
     pub event_types: Option<Vec<EventType>>,
-    /// Which chats' events it receives (absent: every chat's).
+    /// Which chats' events it receives (absent: every chat's — a save without it removes
+    /// the filter).
     #[serde(default)]
     pub filter: Option<DeliveryFilter>,
 }

@@ -14,9 +14,11 @@ use outflow::domain::{
     ChatId, DeliveryEnvelope, DeliveryId, EventType, MessageEvent, MessageId, PendingWindow,
     Webhook, WorkspaceId,
 };
+use outflow::formats::bundle::MAX_ENCODED_BODY_BYTES;
+use outflow::formats::escaped::escaped_json_len;
 use outflow::formats::{InboundEvent, ToldChat};
 use outflow::http::ApiError;
-use outflow::store::{NewMessage, Store};
+use outflow::store::{Edit, NewMessage, Store};
 use std::collections::HashSet;
 
 /// Applies the events, routed by the webhook settings read when the request was admitted.
@@ -137,7 +139,10 @@ impl Batch {
         })
     }
 
-    /// Records a stored message's new text, and tells it as `message:updated` when `tell`.
+    /// Records a stored message's new text, and tells it as `message:updated` when `tell`
+    /// and the message has been edited (a first update with its own text is none), is not
+    /// waiting in a window (its bundle will carry the new text), passes the filter and
+    /// fits one delivery.
     async fn edit(
         &mut self,
         state: &IngestState,
@@ -148,16 +153,23 @@ impl Batch {
     ) -> Result<(EventStatus, Option<MessageId>, Option<String>), ApiError> {
         // The edit may be of a message earlier in this request.
         self.flush(state, ctx).await?;
-        let Some(event) = state.store.edit_message(ctx.ws, &id, text).await? else {
+        let Some(edit) = state.store.edit_message(ctx.ws, &id, text).await? else {
             let reason = "message_updated for a message Outflow has not stored";
             return Ok((EventStatus::Skipped, Some(id), Some(reason.to_string())));
         };
-        let (account, chat) = (&event.whatsapp_account, &event.chat);
+        let event = &edit.event;
         let direction = Some(event.message.direction);
-        if tell && ctx.filtered_out(account, chat, direction).is_none() {
-            let update = updated_envelope(ctx, &event, self.sequence)?;
-            self.tell(ctx, update);
+        let filtered = ctx.filtered_out(&event.whatsapp_account, &event.chat, direction);
+        if !tell || edit.number == 0 || edit.in_window || filtered.is_some() {
+            return Ok((EventStatus::Accepted, Some(id), None));
         }
+        if escaped_json_len(event) > MAX_ENCODED_BODY_BYTES {
+            let reason = "the new text is recorded, but the message with it is over 240 KiB: \
+                          too large to deliver as message:updated";
+            return Ok((EventStatus::Accepted, Some(id), Some(reason.to_string())));
+        }
+        let update = updated_envelope(ctx, &edit, self.sequence)?;
+        self.tell(ctx, update);
         Ok((EventStatus::Accepted, Some(id), None))
     }
 
@@ -288,8 +300,9 @@ async fn send(
     Ok(())
 }
 
-/// The delivery of a chat event: its `webhook-id` from the chat, the type and when it
-/// happened (or, when the source did not say, what it says).
+/// The delivery of a chat event: its `webhook-id` from the chat, the type, when it
+/// happened (as the source said it) and what it says, so a retried request repeats it and
+/// two changes differ unless the source sent the same change twice at the same instant.
 fn told_envelope(
     ctx: &Context<'_>,
     told: &ToldChat,
@@ -298,14 +311,10 @@ fn told_envelope(
     let body = serde_json::to_string(&told.event)
         .map_err(|e| ApiError::Unavailable(format!("encoding failed: {e}")))?;
     let (kind, chat) = (told.event.event_type, &told.event.chat.chat_id);
-    let when = if told.occurred.is_empty() {
-        &body
-    } else {
-        &told.occurred
-    };
+    let what = format!("{chat}\u{0}{}\u{0}{body}", told.occurred);
     Ok(DeliveryEnvelope {
         workspace_id: ctx.ws.clone(),
-        delivery_id: DeliveryId::for_event(ctx.ws, kind.as_str(), &format!("{chat}\u{0}{when}")),
+        delivery_id: DeliveryId::for_event(ctx.ws, kind.as_str(), &what),
         created_at: ctx.received_at,
         sequence,
         chat_id: Some(chat.clone()),
@@ -315,12 +324,17 @@ fn told_envelope(
     })
 }
 
-/// The delivery of a message's new text: the seed's message payload, as stored, with it.
+/// The delivery of a message's new text: the seed's message payload, as stored, with it
+/// (never a new chat's first message), its `webhook-id` from the message and the edit's
+/// number (a retried request repeats it; A, then B, then A again are three).
 fn updated_envelope(
     ctx: &Context<'_>,
-    event: &MessageEvent,
+    edit: &Edit,
     sequence: u32,
 ) -> Result<DeliveryEnvelope, ApiError> {
+    let mut event = edit.event.clone();
+    event.chat.is_new_chat = false;
+    let event = &event;
     let mut envelope = envelope(
         ctx,
         event,

@@ -78,10 +78,26 @@ struct Conversation {
     account: Option<AccountRef>,
     /// The inbox (conversation events; message events carry `inbox`).
     #[serde(default)]
-    inbox_id: Option<FlexId>,
+    inbox_id: Lenient,
     /// When it last changed (conversation events).
     #[serde(default)]
-    updated_at: Option<FlexTime>,
+    updated_at: Lenient,
+}
+
+/// A member read only by conversation events: its text when it is a number or a string,
+/// nothing otherwise, so message events that carry it in another shape are taken as
+/// before.
+#[derive(Debug, Default)]
+struct Lenient(Option<String>);
+
+impl<'de> Deserialize<'de> for Lenient {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Lenient(match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(text) => Some(text),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,9 +181,10 @@ pub(crate) fn parse(
         "conversation_created" | "conversation_status_changed" | "conversation_updated" => {
             let c: Conversation = source.read(at)?;
             check_conversation(&f, "", &c)?;
-            if let Some(inbox) = &c.inbox_id {
-                f.id("inbox_id", &inbox.text())?;
+            if let Some(inbox) = &c.inbox_id.0 {
+                f.id("inbox_id", inbox)?;
             }
+            f.short_opt("updated_at", &c.updated_at.0)?;
             Ok(conversation_event(kind, c, ctx))
         }
         other => Err(InvalidEvent::new(
@@ -411,12 +428,8 @@ fn chat(m: &MessageCreated, ctx: &ParseContext) -> Chat {
 /// A conversation event as a chat event: the inbox is the account (named by its id: the
 /// event carries no inbox name), the conversation the chat.
 fn told_chat(c: &Conversation, event_type: EventType, ctx: &ParseContext) -> ToldChat {
-    let inbox = c.inbox_id.as_ref().map(|i| format!("Inbox {}", i.text()));
-    let occurred = match &c.updated_at {
-        Some(FlexTime::Unix(seconds)) => seconds.to_string(),
-        Some(FlexTime::Text(text)) => text.clone(),
-        None => String::new(),
-    };
+    let inbox = c.inbox_id.0.as_ref().map(|id| format!("Inbox {id}"));
+    let occurred = c.updated_at.0.clone().unwrap_or_default();
     ToldChat {
         event: ChatEvent {
             event_type,

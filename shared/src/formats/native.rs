@@ -18,10 +18,12 @@ pub(crate) fn parse(source: impl EventSource, at: &str) -> Result<MessageEvent, 
 /// A native chat event: the outbound chat event's shape, and optionally when it happened
 /// (`timestamp`, any text: two identical changes at different times get different
 /// `webhook-id`s).
+// Its members one by one (no `flatten`, which would hide the path of a bad field).
 #[derive(Deserialize)]
 struct NativeChatEvent {
-    #[serde(flatten)]
-    event: ChatEvent,
+    event_type: EventType,
+    whatsapp_account: Account,
+    chat: Chat,
     #[serde(default)]
     timestamp: Option<String>,
 }
@@ -32,7 +34,17 @@ pub(crate) fn parse_chat_event(
     source: impl EventSource,
     at: &str,
 ) -> Result<InboundEvent, InvalidEvent> {
-    let NativeChatEvent { event, timestamp } = source.read(at)?;
+    let NativeChatEvent {
+        event_type,
+        whatsapp_account,
+        chat,
+        timestamp,
+    } = source.read(at)?;
+    let event = ChatEvent {
+        event_type,
+        whatsapp_account,
+        chat,
+    };
     let f = Fields::at(at);
     validate_context(&f, &event.whatsapp_account, &event.chat)?;
     let occurred = timestamp.unwrap_or_default();

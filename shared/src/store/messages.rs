@@ -6,6 +6,19 @@ use super::{keys, n, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{DeliveryId, MessageEvent, MessageId, PendingWindow, Timestamp, WorkspaceId};
 use std::collections::HashSet;
 
+/// A stored message after an edit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edit {
+    /// The message as stored, with its new text.
+    pub event: MessageEvent,
+    /// How many edits it has had (0: none; the edit's number when it changed the text).
+    pub number: u32,
+    /// The text changed now (false: it already had this text).
+    pub changed: bool,
+    /// It waits in an aggregation window: its bundle will carry the new text.
+    pub in_window: bool,
+}
+
 /// Messages are kept this long (the aggregation issue needs ≥ 7 days).
 pub const MESSAGE_RETENTION_DAYS: i64 = 14;
 
@@ -118,30 +131,78 @@ impl Store {
         self.batch_put(items).await
     }
 
-    /// Records an edit of a stored message; the message with its new text, or `None` when
-    /// the message is unknown.
+    /// True when the message's window (an aggregated message's `member_of`) is still
+    /// pending: its bundle is not sent yet.
+    async fn window_pending(&self, ws: &WorkspaceId, item: &Item) -> StoreResult<bool> {
+        let Some(window) = item.get("member_of").and_then(|v| v.as_s().ok()) else {
+            return Ok(false);
+        };
+        let out = self
+            .consistent_get((keys::workspace_pk(ws), window.clone()))
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        Ok(out.item.is_some())
+    }
+
+    /// Records an edit of a stored message: its new text and the edit's number (one
+    /// conditional write on the number read, so racing edits never share one). `None`
+    /// when the message is unknown.
     pub async fn edit_message(
         &self,
         ws: &WorkspaceId,
         id: &MessageId,
         text: &str,
-    ) -> StoreResult<Option<MessageEvent>> {
-        let result = self
-            .update(s(message_key(ws, id).0), s(keys::message(id)))
-            .update_expression("SET edited_text = :t")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":t", s(text))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await;
-        let Some(out) = super::applied("UpdateItem", result)? else {
-            return Ok(None);
-        };
-        // The message as stored, with its new text: what `message:updated` delivers.
-        let item = out.attributes.unwrap_or_default();
-        let mut event: MessageEvent = super::json_attribute(&item, "event")?;
-        event.message.text = text.to_string();
-        Ok(Some(event))
+    ) -> StoreResult<Option<Edit>> {
+        let key = message_key(ws, id);
+        for _ in 0..3 {
+            let out = self
+                .consistent_get(key.clone())
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("GetItem", e))?;
+            let Some(item) = out.item else {
+                return Ok(None);
+            };
+            let mut event = event_of(&item)?;
+            let number: u32 = super::number_attribute(&item, "edits").unwrap_or(0);
+            let in_window = self.window_pending(ws, &item).await?;
+            if event.message.text == text {
+                // The text it has already: a retry of this edit, or no edit at all.
+                let changed = false;
+                return Ok(Some(Edit {
+                    event,
+                    number,
+                    changed,
+                    in_window,
+                }));
+            }
+            let result = self
+                .update(s(key.0.clone()), s(key.1.clone()))
+                .update_expression("SET edited_text = :t, edits = :next")
+                .condition_expression("attribute_exists(pk) AND (edits = :n OR (attribute_not_exists(edits) AND :n = :zero))")
+                .expression_attribute_values(":t", s(text))
+                .expression_attribute_values(":n", n(number))
+                .expression_attribute_values(":next", n(number + 1))
+                .expression_attribute_values(":zero", n(0))
+                .send()
+                .await;
+            if super::applied("UpdateItem", result)?.is_some() {
+                event.message.text = text.to_string();
+                let (number, changed) = (number + 1, true);
+                return Ok(Some(Edit {
+                    event,
+                    number,
+                    changed,
+                    in_window,
+                }));
+            }
+        }
+        Err(StoreError::Dynamo {
+            op: "UpdateItem",
+            detail: "the message kept being edited concurrently".into(),
+        })
     }
 }
 

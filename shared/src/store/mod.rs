@@ -31,7 +31,7 @@ use std::collections::HashMap;
 pub use admission::{Admission, RateWindows};
 pub use chats::Announcement;
 pub use kept::{KeptDelivery, KeptKey};
-pub use messages::NewMessage;
+pub use messages::{Edit, NewMessage};
 pub use notices::DailyBudget;
 pub use request_log::{LOG_LIMIT, LOG_RETENTION_DAYS};
 pub use sending_slots::SendingSlot;

@@ -358,7 +358,6 @@ impl Store {
     }
 }
 
-/// The webhook of a workspace item, if one is registered.
 /// The update expression of a settings save: saved on (a new release, the health and the
 /// failure incident reset) or off; immediate (recording when); with chosen event types
 /// (`:types`) and a filter (`:filter`), or without (the attribute removed).
@@ -403,6 +402,7 @@ fn settings_expression(enabled: bool, immediate: bool, (typed, filtered): (bool,
     format!("{set} ADD settings_version :one")
 }
 
+/// The webhook of a workspace item, if one is registered.
 pub(super) fn webhook_of(item: Option<Item>) -> StoreResult<Option<Webhook>> {
     match item {
         Some(item) if item.contains_key("secret") => Ok(Some(serde_dynamo::from_item(item)?)),
