@@ -276,3 +276,20 @@ async fn a_webhook_that_never_chose_gets_no_chat_events() {
     let types: Vec<String> = got(&receiver).into_iter().map(|(t, _)| t).collect();
     assert_eq!(types, ["message:sent:new"]);
 }
+
+#[tokio::test]
+async fn a_chat_created_with_a_teammate_is_not_assigned_again_by_its_next_update() {
+    let (stack, receiver, key) = subscribed("none", json!(["chat:created", "chat:assigned"])).await;
+    let dana = json!({"name": "Dana", "email": "dana@acme.inc"});
+    let created = conversation("conversation_created", |v| {
+        v["meta"]["assignee"] = dana.clone();
+    });
+    let labelled = conversation("conversation_updated", |v| {
+        v["meta"]["assignee"] = dana.clone();
+        v["labels"] = json!(["vip"]);
+        v["updated_at"] = json!(1768967500);
+    });
+    send(&stack, &key, vec![created, labelled]).await;
+    let types: Vec<String> = got(&receiver).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(types, ["chat:created"], "the same teammate is no change");
+}

@@ -114,8 +114,18 @@ impl Batch {
             }
             Step::Duplicate(id) => (EventStatus::Duplicate, Some(id), None),
             Step::Edit { id, text, tell } => self.edit(state, ctx, id, &text, tell).await?,
-            Step::RestartChat(chat, told) => {
+            Step::RestartChat {
+                chat,
+                told,
+                teammate,
+            } => {
                 store.restart_chat(ws, &chat).await?;
+                if let Some((name, email)) = teammate {
+                    let at = ctx.received_at.millis();
+                    store
+                        .set_chat_responsible(ws, &chat, &name, &email, at)
+                        .await?;
+                }
                 if let Some(told) = told {
                     self.tell(ctx, told_envelope(ctx, &told, self.sequence)?);
                 }

@@ -160,7 +160,15 @@ pub enum Step {
     },
     /// A conversation starts (created, or resolved/closed): the next message is new; the
     /// chat event, when the webhook takes it.
-    RestartChat(ChatId, Option<Box<ToldChat>>),
+    RestartChat {
+        /// The chat.
+        chat: ChatId,
+        /// Its chat event to tell.
+        told: Option<Box<ToldChat>>,
+        /// The teammate a created chat names (name, email), recorded so its first
+        /// `conversation_updated` is not taken for a change of teammate.
+        teammate: Option<(String, String)>,
+    },
     /// The chat's responsible teammate changed.
     SetResponsible {
         /// The chat.
@@ -260,9 +268,25 @@ fn chat_step(event: InboundEvent, ctx: &Context, announced: &mut HashSet<ChatId>
                 "chat {chat_id} continues: the workspace keeps one conversation per chat"
             )),
         },
-        InboundEvent::ChatOpened { chat_id, told } | InboundEvent::ChatClosed { chat_id, told } => {
+        InboundEvent::ChatOpened { chat_id, told } => {
             announced.remove(&chat_id);
-            Step::RestartChat(chat_id, tell(told))
+            let named = told.as_ref().map(|t| &t.event.chat).and_then(|c| {
+                let named = !c.responsible_name.is_empty() || !c.responsible_email.is_empty();
+                named.then(|| (c.responsible_name.clone(), c.responsible_email.clone()))
+            });
+            Step::RestartChat {
+                chat: chat_id,
+                told: tell(told),
+                teammate: named,
+            }
+        }
+        InboundEvent::ChatClosed { chat_id, told } => {
+            announced.remove(&chat_id);
+            Step::RestartChat {
+                chat: chat_id,
+                told: tell(told),
+                teammate: None,
+            }
         }
         InboundEvent::ChatUpdated {
             chat_id,
@@ -364,7 +388,7 @@ mod tests {
             ),
             Step::Duplicate(id) => format!("duplicate {id}"),
             Step::Edit { id, tell, .. } => format!("edit {id}{}", if *tell { " told" } else { "" }),
-            Step::RestartChat(chat, told) => {
+            Step::RestartChat { chat, told, .. } => {
                 format!(
                     "restart {chat}{}",
                     if told.is_some() { " told" } else { "" }
