@@ -224,13 +224,25 @@ async fn a_native_update_of_a_delivered_message_is_delivered_with_the_new_text()
     if ids.len() == 4 {
         assert_eq!(ids[2], ids[1], "a repeated update keeps its webhook-id");
     }
-    assert_ne!(last, &ids[1], "A, B, A again: three changes");
+    assert_ne!(
+        last, &ids[1],
+        "back to the first text is a change of its own"
+    );
     let texts: Vec<Value> = receiver
         .received()
         .iter()
         .map(|r| r.json()["message"]["text"].clone())
         .collect();
     assert_eq!(texts.last().unwrap(), "lorem ipsum");
+    // The corrected text once more: the third edit, not a repeat of the first.
+    send(&stack, &key, vec![json(NATIVE_UPDATED)]).await;
+    let again = receiver.received().last().unwrap().clone();
+    assert_eq!(again.json()["message"]["text"], "lorem ipsum, corrected");
+    let again = again.header("webhook-id").to_string();
+    assert!(
+        !ids.contains(&again),
+        "B, A, B again: three edits, three webhook-ids ({again} in {ids:?})"
+    );
 }
 
 #[tokio::test]

@@ -351,10 +351,10 @@ fn updated_envelope(
         &DeliveryId::for_message(ctx.ws, &event.message.message_id),
         sequence,
     )?;
-    let (id, text) = (&event.message.message_id, &event.message.text);
+    let (id, number) = (&event.message.message_id, edit.number);
     let kind = EventType::MessageUpdated;
     envelope.delivery_id =
-        DeliveryId::for_event(ctx.ws, kind.as_str(), &format!("{id}\u{0}{text}"));
+        DeliveryId::for_event(ctx.ws, kind.as_str(), &format!("{id}\u{0}{number}"));
     envelope.summary = Some(format!(
         "update of message {id} of chat {}",
         event.chat.chat_id
