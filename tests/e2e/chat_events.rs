@@ -35,14 +35,7 @@ async fn subscribed(aggregation: &str, types: Value) -> (TestStack, Receiver, St
     let (_, key) = stack.workspace(&stack.unique_email("chat-events")).await;
     stack.set_time("2026-03-01T10:00:00Z");
     let body = json!({"url": receiver.url(), "aggregation": aggregation, "event_types": types});
-    let r = stack
-        .call(
-            axum::http::Method::PUT,
-            "/v1/webhooks/outbound",
-            Some(&key),
-            Some(body.to_string().into()),
-        )
-        .await;
+    let r = stack.save_settings(&key, &body).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     (stack, receiver, key)
 }

@@ -23,14 +23,7 @@ fn batch(events: Vec<Value>) -> String {
 }
 
 async fn save(stack: &TestStack, key: &str, body: Value) -> (StatusCode, Value) {
-    let r = stack
-        .call(
-            Method::PUT,
-            "/v1/webhooks/outbound",
-            Some(key),
-            Some(body.to_string().into()),
-        )
-        .await;
+    let r = stack.save_settings(key, &body).await;
     (r.status, r.body)
 }
 

@@ -26,14 +26,7 @@ fn chat_created(chat: &str) -> Value {
 }
 
 async fn save(stack: &TestStack, key: &str, body: Value) -> (StatusCode, Value) {
-    let r = stack
-        .call(
-            Method::PUT,
-            "/v1/webhooks/outbound",
-            Some(key),
-            Some(body.to_string().into()),
-        )
-        .await;
+    let r = stack.save_settings(key, &body).await;
     (r.status, r.body)
 }
 

@@ -282,14 +282,17 @@ impl TestStack {
 
     /// Registers a webhook with the given aggregation.
     pub async fn register_with(&self, key: &str, url: &str, aggregation: &str) -> Value {
-        let body = json!({"url": url, "enabled": true, "aggregation": aggregation})
-            .to_string()
-            .into_bytes();
-        let r = self
-            .call(Method::PUT, "/v1/webhooks/outbound", Some(key), Some(body))
-            .await;
+        let body = json!({"url": url, "enabled": true, "aggregation": aggregation});
+        let r = self.save_settings(key, &body).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         r.body
+    }
+
+    /// Saves the webhook settings `body` (`PUT /v1/webhooks/outbound`), whatever it holds.
+    pub async fn save_settings(&self, key: &str, body: &Value) -> Response {
+        let body = body.to_string().into_bytes();
+        self.call(Method::PUT, "/v1/webhooks/outbound", Some(key), Some(body))
+            .await
     }
 
     /// Switches the webhook back on (`POST /v1/webhooks/outbound/enable`).

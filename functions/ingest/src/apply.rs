@@ -170,7 +170,10 @@ impl Batch {
         let event = &edit.event;
         let direction = Some(event.message.direction);
         let filtered = ctx.filtered_out(&event.whatsapp_account, &event.chat, direction);
-        if !tell || edit.number == 0 || edit.in_window || filtered.is_some() {
+        if !tell || edit.number == 0 || filtered.is_some() {
+            return Ok((EventStatus::Accepted, Some(id), None));
+        }
+        if state.store.waits_in_window(ctx.ws, &edit).await? {
             return Ok((EventStatus::Accepted, Some(id), None));
         }
         if escaped_json_len(event) > MAX_ENCODED_BODY_BYTES {

@@ -143,15 +143,10 @@ impl HealthKeeper {
             return Ok(());
         };
         tracing::warn!(workspace_id = %ws, failures = failing.count, "owner warned: webhook failing");
-        let link = tokio::time::timeout(NOTICE_TIME_LIMIT, self.portal_link(ws, now));
-        let portal = match link.await {
-            Ok(Ok(link)) => link,
-            Ok(Err(e)) => {
-                tracing::warn!(workspace_id = %ws, error = %e, "no portal link for the warning");
-                None
-            }
-            Err(_) => None,
-        };
+        let link = self.portal_link_or_none(ws, now, "warning");
+        let portal = tokio::time::timeout(NOTICE_TIME_LIMIT, link)
+            .await
+            .unwrap_or(None);
         let notice = Notice::Failing {
             url: webhook.url,
             failures: failing.count,
@@ -194,7 +189,7 @@ impl HealthKeeper {
         let Some(webhook) = self.store.claim_owner_email(ws, now).await? else {
             return Ok(());
         };
-        let day = now.utc().format("%Y-%m-%d").to_string();
+        let day = now.utc_day();
         let detail = match webhook.owner_email(&day) {
             OwnerEmail::NotDue => return Ok(()),
             OwnerEmail::OverDailyCap => {
@@ -219,6 +214,20 @@ impl HealthKeeper {
         };
         let entry = ActivityEntry::new(now, ActivityAction::OwnerNotified, detail);
         self.store.record_activity(ws, &entry).await
+    }
+
+    /// A 7-day portal link for the owner's `email`, or none when it cannot be saved: the
+    /// email matters more than its link, and without one it still goes out.
+    async fn portal_link_or_none(
+        &self,
+        ws: &WorkspaceId,
+        now: Timestamp,
+        email: &str,
+    ) -> Option<String> {
+        self.portal_link(ws, now).await.unwrap_or_else(|e| {
+            tracing::warn!(workspace_id = %ws, error = %e, "no portal link for the {email}");
+            None
+        })
     }
 
     /// A 7-day portal link for the owner's email (none where the public URL is unknown).
@@ -252,11 +261,7 @@ impl HealthKeeper {
             .map_err(|e| e.to_string())?
             .ok_or("the workspace is gone")?;
         let reason = webhook.owner_email_due.as_deref().unwrap_or_default();
-        // The email matters more than its link: without one it still goes out.
-        let portal = self.portal_link(ws, now).await.unwrap_or_else(|e| {
-            tracing::warn!(workspace_id = %ws, error = %e, "no portal link for the owner email");
-            None
-        });
+        let portal = self.portal_link_or_none(ws, now, "owner email").await;
         self.notifier
             .webhook_disabled(
                 &workspace.owner_email,

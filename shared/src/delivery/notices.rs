@@ -54,7 +54,7 @@ impl Notices {
         notice: &Notice,
         now: Timestamp,
     ) -> Result<(), NoticeError> {
-        let day = now.utc().format("%Y-%m-%d").to_string();
+        let day = now.utc_day();
         let budget = if notice.is_warning() {
             DailyBudget::Warnings
         } else {

@@ -44,6 +44,11 @@ impl Timestamp {
         self.0.timestamp_millis()
     }
 
+    /// The UTC day (`YYYY-MM-DD`): what daily email caps count by.
+    pub fn utc_day(&self) -> String {
+        self.0.format("%Y-%m-%d").to_string()
+    }
+
     /// RFC 3339 with milliseconds, for our own records (logs, activity).
     pub fn rfc3339(&self) -> String {
         self.0.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -104,6 +109,12 @@ impl<'de> Deserialize<'de> for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_utc_day_is_the_day_at_greenwich() {
+        let late = Timestamp::parse("2026-03-01T23:30:00-02:00").unwrap();
+        assert_eq!(late.utc_day(), "2026-03-02");
+    }
 
     #[test]
     fn round_trips_the_seed_format() {

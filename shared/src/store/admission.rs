@@ -5,7 +5,7 @@
 
 use super::webhooks::webhook_of;
 use super::workspaces::{key_entry_names, key_record_in, KEY_HOLDS_SCOPE};
-use super::{keys, n, s, Item, Store, StoreError, StoreResult};
+use super::{keys, n, number_attribute, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{
     ApiKey, OverLimit, RateLimit, RateWindow, Scope, Timestamp, Webhook, WorkspaceId,
 };
@@ -82,11 +82,7 @@ fn next_step(old: Option<&Item>, key: &ApiKey, limit: RateLimit, now: RateWindow
         Some(record) if !record.grant.allows(Scope::EventsWrite) => return Next::MissingScope,
         Some(_) => {}
     }
-    let number = |name: &str| {
-        old.get(name)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-    };
+    let number = |name: &str| number_attribute::<i64>(old, name);
     match number("rate_window") {
         // Another Lambda opened this window (or, with its clock ahead, the next one):
         // count in it.

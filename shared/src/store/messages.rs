@@ -13,10 +13,8 @@ pub struct Edit {
     pub event: MessageEvent,
     /// How many edits it has had (0: none; the edit's number when it changed the text).
     pub number: u32,
-    /// The text changed now (false: it already had this text).
-    pub changed: bool,
-    /// It waits in an aggregation window: its bundle will carry the new text.
-    pub in_window: bool,
+    /// The sort key of its aggregation window, if it was filed in one.
+    window: Option<String>,
 }
 
 /// Messages are kept this long (the aggregation issue needs ≥ 7 days).
@@ -131,10 +129,10 @@ impl Store {
         self.batch_put(items).await
     }
 
-    /// True when the message's window (an aggregated message's `member_of`) is still
-    /// pending: its bundle is not sent yet.
-    async fn window_pending(&self, ws: &WorkspaceId, item: &Item) -> StoreResult<bool> {
-        let Some(window) = item.get("member_of").and_then(|v| v.as_s().ok()) else {
+    /// True when the edited message waits in a pending window: its bundle is not sent
+    /// yet, and will carry the new text (one read, only for an aggregated message).
+    pub async fn waits_in_window(&self, ws: &WorkspaceId, edit: &Edit) -> StoreResult<bool> {
+        let Some(window) = &edit.window else {
             return Ok(false);
         };
         let out = self
@@ -167,15 +165,13 @@ impl Store {
             };
             let mut event = event_of(&item)?;
             let number: u32 = super::number_attribute(&item, "edits").unwrap_or(0);
-            let in_window = self.window_pending(ws, &item).await?;
+            let window = item.get("member_of").and_then(|v| v.as_s().ok()).cloned();
             if event.message.text == text {
                 // The text it has already: a retry of this edit, or no edit at all.
-                let changed = false;
                 return Ok(Some(Edit {
                     event,
                     number,
-                    changed,
-                    in_window,
+                    window,
                 }));
             }
             let result = self
@@ -190,12 +186,10 @@ impl Store {
                 .await;
             if super::applied("UpdateItem", result)?.is_some() {
                 event.message.text = text.to_string();
-                let (number, changed) = (number + 1, true);
                 return Ok(Some(Edit {
                     event,
-                    number,
-                    changed,
-                    in_window,
+                    number: number + 1,
+                    window,
                 }));
             }
         }
