@@ -42,7 +42,13 @@ pub struct Config {
     /// Origins allowed to embed the tenant portal in a frame
     /// (`OUTFLOW_PORTAL_FRAME_ANCESTORS`, space-separated; none by default).
     pub portal_frame_ancestors: Vec<String>,
+    /// Endpoints a workspace may have, its default included (`OUTFLOW_MAX_ENDPOINTS`, 10;
+    /// at least 1).
+    pub max_endpoints: usize,
 }
+
+/// Default endpoints per workspace (TimelinesAI's webhooks allow 10 too).
+pub const DEFAULT_MAX_ENDPOINTS: usize = 10;
 
 /// Default pages of a release step: 5,000 deliveries, well inside one invocation.
 pub const DEFAULT_RELEASE_PAGES_PER_STEP: u32 = 50;
@@ -172,6 +178,7 @@ impl Config {
                 .filter(|o| frame_origin(o))
                 .map(String::from)
                 .collect(),
+            max_endpoints: number("OUTFLOW_MAX_ENDPOINTS", DEFAULT_MAX_ENDPOINTS)?.max(1),
         })
     }
 }

@@ -11,6 +11,7 @@ mod aws_faults;
 mod big_window;
 mod chaos_second_edition;
 mod chat_events;
+mod endpoints;
 mod event_types;
 mod failures_and_disable;
 mod filters;

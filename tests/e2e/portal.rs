@@ -71,7 +71,9 @@ async fn browser(downloads: &Path) -> (Driver, Client) {
         .spawn()
         .expect("chromedriver: run infra/install-chromium.sh (make test does)");
     let driver = Driver(child);
-    let profile = std::env::temp_dir().join(format!("outflow-portal-{}", std::process::id()));
+    // One profile per browser: two tests' browsers may run at once.
+    let profile =
+        std::env::temp_dir().join(format!("outflow-portal-{}-{port}", std::process::id()));
     let capabilities = json!({
         "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
@@ -643,5 +645,89 @@ async fn a_tenant_does_everything_the_settings_page_does_in_a_browser() {
          axe: {} violations, none serious or critical",
         violations.as_array().unwrap().len()
     );
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_portal_lists_the_endpoints_and_manages_each() {
+    let stack = TestStack::new().await;
+    let api = serve(stack.app.router()).await;
+    let (crm, zapier) = (Receiver::start().await, Receiver::start().await);
+    let (ws, key) = stack
+        .workspace(&stack.unique_email("portal-endpoints"))
+        .await;
+    stack.register(&key, &crm.url()).await;
+    let body = json!({"url": zapier.url(), "description": "Zapier"}).to_string();
+    let made = stack
+        .call(
+            Method::POST,
+            "/v1/endpoints",
+            Some(&key),
+            Some(body.into_bytes()),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let id = made.body["endpoint_id"].as_str().unwrap().to_string();
+    let downloads =
+        std::env::temp_dir().join(format!("outflow-downloads-ep-{}", std::process::id()));
+    std::fs::create_dir_all(&downloads).unwrap();
+    let (_driver, c) = browser(&downloads).await;
+    let link = mint(&stack, &ws, None).await;
+    c.goto(&format!("http://{api}/portal{link}")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("#endpoints:not([hidden])"))
+        .await
+        .expect("the endpoints are listed");
+    let url = by_label(&c, "Webhook URL").await;
+    assert_eq!(
+        url.prop("value").await.unwrap().as_deref(),
+        Some(crm.url().as_str())
+    );
+
+    // The second endpoint, chosen: its settings; a test event reaches its URL only.
+    choose(
+        &c,
+        "Endpoint shown below",
+        &format!("Zapier: {}", zapier.url()),
+    )
+    .await;
+    let started = Instant::now();
+    while url.prop("value").await.unwrap().as_deref() != Some(zapier.url().as_str()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "its settings never showed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    button(&c, "Send test event").await.click().await.unwrap();
+    text_until(&c, "#test-outcome", |t| t.starts_with("Delivered")).await;
+    assert_eq!((crm.received().len(), zapier.received().len()), (0, 1));
+    // Saved: that endpoint changes, the default does not.
+    by_label(&c, "Chat closed").await.click().await.unwrap();
+    button(&c, "Save").await.click().await.unwrap();
+    text_until(&c, "#saved", |t| t == "Saved.").await;
+    let second = stack
+        .call(
+            Method::GET,
+            &format!("/v1/endpoints/{id}"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(
+        second.body["event_types"],
+        json!(["message:received:new", "message:sent:new", "chat:closed"])
+    );
+    assert_eq!(
+        settings(&stack, &key).await["event_types"],
+        json!(["message:received:new", "message:sent:new"])
+    );
+    c.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
+    c.set_window_size(1280, 1100).await.unwrap();
+    std::fs::write(
+        shots().join("portal-endpoints.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
     c.close().await.unwrap();
 }

@@ -3,6 +3,8 @@
 //! credential they need (`Tenant`, `Admin`) and take and give typed bodies (`views`).
 
 pub mod api_keys;
+pub mod endpoint_routes;
+pub mod endpoints;
 pub mod openapi;
 pub mod portal;
 pub mod release;
@@ -53,6 +55,8 @@ pub struct ApiState {
     pub test_client: reqwest::Client,
     /// Tells the owner of changes to the webhook and the keys.
     pub notices: Notices,
+    /// Endpoints a workspace may have, its default included.
+    pub max_endpoints: usize,
 }
 
 impl ApiState {
@@ -77,6 +81,7 @@ impl ApiState {
             arrival,
             public_base_url: config.public_base_url.clone(),
             portal_csp: portal::page::policy_header(&config.portal_frame_ancestors),
+            max_endpoints: config.max_endpoints,
             test_client: outflow::delivery::build_client(
                 config.url_policy,
                 test_event::TEST_EVENT_TIMEOUT.min(config.delivery_timeout),
@@ -120,6 +125,19 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(replay::replay))
         .routes(routes!(replay::resend))
         .routes(routes!(test_event::send))
+        .routes(routes!(endpoints::list, endpoints::create))
+        .routes(routes!(
+            endpoints::show,
+            endpoints::change,
+            endpoints::delete
+        ))
+        .routes(routes!(endpoint_routes::log))
+        .routes(routes!(endpoint_routes::deliveries))
+        .routes(routes!(endpoint_routes::enable))
+        .routes(routes!(endpoint_routes::rotate_secret))
+        .routes(routes!(endpoint_routes::replay))
+        .routes(routes!(endpoint_routes::resend))
+        .routes(routes!(endpoint_routes::test))
         .routes(routes!(portal::mint))
         .routes(routes!(portal::revoke))
         .routes(routes!(portal::page::html))

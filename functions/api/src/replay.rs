@@ -102,12 +102,20 @@ pub async fn resend(
     tenant: WebhookOwner<ManageEndpoints>,
     Path(request_id): Path<String>,
 ) -> Result<(StatusCode, Json<ResendQueued>), ApiError> {
-    let ws = tenant.workspace;
-    let (id, millis) = RequestId::parse_timed(&request_id)
+    resend_request(&state, &tenant.workspace, &request_id).await
+}
+
+/// Queues the delivery of request `request_id` of a delivery scope's log again.
+pub(crate) async fn resend_request(
+    state: &ApiState,
+    ws: &WorkspaceId,
+    request_id: &str,
+) -> Result<(StatusCode, Json<ResendQueued>), ApiError> {
+    let (id, millis) = RequestId::parse_timed(request_id)
         .ok_or(ApiError::NotFound("no such request in the log"))?;
     let entry = state
         .store
-        .logged_request(&ws, &id, millis)
+        .logged_request(ws, &id, millis)
         .await?
         .ok_or(ApiError::NotFound("no such request in the log"))?;
     if entry.request_body_cut.is_some() {
@@ -116,7 +124,7 @@ pub async fn resend(
              whole), so it cannot be resent from the log; replay re-sends dead letters",
         ));
     }
-    require_enabled(&state, &ws).await?;
+    require_enabled(state, ws).await?;
     let now = state.clock.now();
     let envelope = DeliveryEnvelope {
         workspace_id: ws.clone(),
@@ -134,7 +142,7 @@ pub async fn resend(
     state.queue.send(std::slice::from_ref(&envelope)).await?;
     let detail = format!("Resend of request {id} ({}) queued", entry.delivery_id);
     let activity = ActivityEntry::new(now, ActivityAction::ResendRequested, detail);
-    state.store.record_activity(&ws, &activity).await?;
+    state.store.record_activity(ws, &activity).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(ResendQueued {

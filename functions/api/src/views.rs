@@ -2,8 +2,8 @@
 //! Their OpenAPI schemas are derived from these types.
 
 use outflow::domain::{
-    ActivityEntry, Aggregation, Attempt, DeliveryFilter, DeliveryId, EventType, HourCount,
-    KeyRecord, RequestId, Scope, Timestamp, Webhook, WebhookStatus, WorkspaceId,
+    ActivityEntry, Aggregation, Attempt, DeliveryFilter, DeliveryId, EndpointId, EventType,
+    HourCount, KeyRecord, RequestId, Scope, Timestamp, Webhook, WebhookStatus, WorkspaceId,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -295,4 +295,124 @@ impl From<KeyRecord> for ApiKeyListed {
 pub struct ApiKeyList {
     /// The keys.
     pub keys: Vec<ApiKeyListed>,
+}
+
+/// `POST /v1/endpoints`: a new endpoint.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewEndpoint {
+    /// Where deliveries go: http(s), at most 2 KiB, never an internal address.
+    pub url: String,
+    /// What the tenant calls it (at most 256 bytes).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// On or off (default on).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Granularity (default `none`). Only the default endpoint (the workspace's first)
+    /// aggregates; another one is `none`.
+    #[serde(default)]
+    pub aggregation: Option<Aggregation>,
+    /// Keep one conversation per contact (default off).
+    #[serde(default)]
+    pub continuous_conversation: bool,
+    /// The event types it receives (empty: all; absent: the two message types).
+    #[serde(default)]
+    pub event_types: Option<Vec<EventType>>,
+    /// Which chats' events it receives (absent: every chat's).
+    #[serde(default)]
+    pub filter: Option<DeliveryFilter>,
+}
+
+/// `PATCH /v1/endpoints/{endpoint_id}`: what changes (an absent field stays as it is).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointChange {
+    /// A new URL.
+    pub url: Option<String>,
+    /// A new description.
+    pub description: Option<String>,
+    /// On or off.
+    pub enabled: Option<bool>,
+    /// A new granularity (only the default endpoint aggregates).
+    pub aggregation: Option<Aggregation>,
+    /// One conversation per contact.
+    pub continuous_conversation: Option<bool>,
+    /// New event types (empty: all).
+    pub event_types: Option<Vec<EventType>>,
+    /// A new filter (`{}`: none).
+    pub filter: Option<DeliveryFilter>,
+}
+
+/// One endpoint: its id and description, and the webhook view of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointView {
+    /// `default`, or `ep_...`.
+    pub endpoint_id: EndpointId,
+    /// What the tenant calls it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Settings, secret (with `endpoints:manage`), health and recent activity.
+    #[serde(flatten)]
+    pub webhook: WebhookView,
+}
+
+/// One endpoint as the list shows it (no secret, no activity).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointSummary {
+    /// `default`, or `ep_...`.
+    pub endpoint_id: EndpointId,
+    /// What the tenant calls it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Where deliveries go.
+    pub url: String,
+    /// On or off.
+    pub enabled: bool,
+    /// Granularity.
+    pub aggregation: Aggregation,
+    /// The event types it receives.
+    pub event_types: Vec<EventType>,
+    /// Which chats' events it receives (absent: every chat's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<DeliveryFilter>,
+    /// Health.
+    pub status: WebhookStatus,
+}
+
+impl EndpointSummary {
+    /// The summary of endpoint `id`.
+    pub fn new(id: EndpointId, webhook: &Webhook) -> Self {
+        Self {
+            endpoint_id: id,
+            description: webhook.description.clone(),
+            url: webhook.url.clone(),
+            enabled: webhook.enabled,
+            aggregation: webhook.aggregation,
+            event_types: webhook.subscribed(),
+            filter: webhook.filter.clone(),
+            status: webhook.status(),
+        }
+    }
+}
+
+/// `GET /v1/endpoints`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointList {
+    /// The default endpoint first, then the others by id.
+    pub endpoints: Vec<EndpointSummary>,
+    /// How many the workspace may have.
+    pub limit: usize,
+}
+
+/// An endpoint deleted, and what it held.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointDeleted {
+    /// The endpoint.
+    pub endpoint_id: EndpointId,
+    /// Always true.
+    pub deleted: bool,
+    /// Held deliveries and dead letters dropped by this call.
+    pub dropped: usize,
+    /// False when time ran out before all were dropped (`202`): DELETE again goes on.
+    pub complete: bool,
 }

@@ -11,8 +11,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use outflow::domain::{
-    ActivityAction, ActivityEntry, DeliveryFilter, EventType, Grant, Notice, Scope, Subscription,
-    Webhook, WebhookSettings, WorkspaceId, MAX_FILTER_ACCOUNTS, MAX_FILTER_CHATS,
+    ActivityAction, ActivityEntry, Aggregation, DeliveryFilter, EventType, Grant, Notice, Scope,
+    Subscription, Webhook, WebhookSettings, WorkspaceId, MAX_FILTER_ACCOUNTS, MAX_FILTER_CHATS,
 };
 use outflow::formats::limits::{MAX_ID_BYTES, MAX_SHORT_FIELD_BYTES, MAX_URL_BYTES};
 use outflow::http::{ApiError, ErrorBody, JsonBody, ManageEndpoints, NoStore, WebhookOwner};
@@ -23,7 +23,7 @@ const NO_WEBHOOK: ApiError = ApiError::NotFound("no webhook is registered");
 
 impl ApiState {
     /// The view of `webhook` with its recent activity (its secret for who may manage it).
-    async fn view(
+    pub(crate) async fn view(
         &self,
         ws: &WorkspaceId,
         webhook: &Webhook,
@@ -39,7 +39,7 @@ impl ApiState {
         ))
     }
 
-    async fn record(
+    pub(crate) async fn record(
         &self,
         ws: &WorkspaceId,
         action: ActivityAction,
@@ -151,39 +151,92 @@ pub async fn update(
     JsonBody(request): JsonBody<WebhookSettingsRequest>,
 ) -> Result<NoStore<Json<WebhookView>>, ApiError> {
     let ws = tenant.workspace;
-    if request.url.len() > MAX_URL_BYTES {
+    let save = Save {
+        url: request.url,
+        enabled: request.enabled,
+        aggregation: request.aggregation.unwrap_or_default(),
+        continuous_conversation: request.continuous_conversation,
+        event_types: request.event_types,
+        filter: request.filter,
+        description: None,
+    };
+    let webhook = save_settings(&state, &ws, save).await?;
+    Ok(NoStore(Json(
+        state.view(&ws, &webhook, &tenant.grant).await?,
+    )))
+}
+
+/// Longest endpoint description, in bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 256;
+
+/// Settings to save, as asked (checked by `save_settings`).
+pub(crate) struct Save {
+    /// Where deliveries go.
+    pub url: String,
+    /// On or off.
+    pub enabled: bool,
+    /// Granularity.
+    pub aggregation: Aggregation,
+    /// One conversation per contact.
+    pub continuous_conversation: bool,
+    /// The event types (`None`: the message types).
+    pub event_types: Option<Vec<EventType>>,
+    /// The filter (`None` or empty: every chat).
+    pub filter: Option<DeliveryFilter>,
+    /// A new description (`None`: the saved one stays).
+    pub description: Option<String>,
+}
+
+/// Checks and saves the settings of a delivery scope (the workspace's webhook, or one of
+/// its endpoints): the owner is told of a URL change, saving it on re-sends what it
+/// held, and the activity says what happened.
+pub(crate) async fn save_settings(
+    state: &ApiState,
+    ws: &WorkspaceId,
+    save: Save,
+) -> Result<Webhook, ApiError> {
+    if save.url.len() > MAX_URL_BYTES {
         return Err(ApiError::invalid(
             "url",
             format!("is longer than {MAX_URL_BYTES} bytes"),
         ));
     }
+    if save
+        .description
+        .as_ref()
+        .is_some_and(|d| d.len() > MAX_DESCRIPTION_BYTES)
+    {
+        let why = format!("is longer than {MAX_DESCRIPTION_BYTES} bytes");
+        return Err(ApiError::invalid("description", why));
+    }
     let subscription = Subscription {
-        event_types: event_types(request.event_types)?,
-        filter: checked_filter(request.filter)?,
+        event_types: event_types(save.event_types)?,
+        filter: checked_filter(save.filter)?,
     };
-    let url = state.url_policy.check(&request.url).await?;
-    let before = state.store.webhook(&ws).await?.map(|w| w.url);
+    let url = state.url_policy.check(&save.url).await?;
+    let before = state.store.webhook(ws).await?.map(|w| w.url);
     let settings = WebhookSettings {
         url: url.to_string(),
-        enabled: request.enabled,
-        aggregation: request.aggregation.unwrap_or_default(),
-        continuous_conversation: request.continuous_conversation,
+        enabled: save.enabled,
+        aggregation: save.aggregation,
+        continuous_conversation: save.continuous_conversation,
         new_secret: generate_secret(),
         saved_at: state.arrival.now(),
         release_nonce: rand::random(),
     };
+    let description = save.description.as_deref();
     let webhook = state
         .store
-        .put_webhook_subscribed(&ws, &settings, &subscription)
+        .put_described(ws, &settings, &subscription, description)
         .await?;
     // Told at once: a later step's error must not leave the change unreported.
     if let Some(from) = before.filter(|from| *from != webhook.url) {
         let to = webhook.url.clone();
         let notice = Notice::UrlChanged { from, to };
-        state.notices.send(&ws, &notice, state.clock.now()).await;
+        state.notices.send(ws, &notice, state.clock.now()).await;
     }
     let resumed = if webhook.enabled {
-        let release = (&ws, settings.release_nonce);
+        let release = (ws, settings.release_nonce);
         resume(
             &state.store,
             &state.queue,
@@ -197,12 +250,10 @@ pub async fn update(
     };
     let detail = saved_detail(&webhook, &resumed);
     state
-        .record(&ws, ActivityAction::SettingsUpdated, detail)
+        .record(ws, ActivityAction::SettingsUpdated, detail)
         .await?;
     tracing::info!(workspace_id = %ws, "webhook settings updated");
-    Ok(NoStore(Json(
-        state.view(&ws, &webhook, &tenant.grant).await?,
-    )))
+    Ok(webhook)
 }
 
 /// The settings, status and the 10 most recent actions.
@@ -360,7 +411,6 @@ pub async fn rotate_secret(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use outflow::domain::Aggregation;
 
     #[test]
     fn a_save_is_described_with_what_it_put_back_in_motion() {
@@ -386,6 +436,8 @@ mod tests {
             slow_until_ms: None,
             event_types: None,
             filter: None,
+            description: None,
+            deleted_ms: None,
         };
         assert_eq!(
             saved_detail(&webhook, &Resumed::default()),

@@ -11,24 +11,26 @@ use crate::report::{EventStatus, IngestReport};
 use crate::IngestState;
 use outflow::delivery::release::after_hold;
 use outflow::domain::{
-    ChatId, DeliveryEnvelope, DeliveryId, EventType, MessageEvent, MessageId, PendingWindow,
-    Webhook, WorkspaceId,
+    ChatId, DeliveryEnvelope, DeliveryId, Endpoint, EventType, MessageEvent, MessageId,
+    PendingWindow, Timestamp, Webhook, WorkspaceId,
 };
 use outflow::formats::bundle::MAX_ENCODED_BODY_BYTES;
 use outflow::formats::escaped::escaped_json_len;
-use outflow::formats::{InboundEvent, ToldChat};
+use outflow::formats::{InboundEvent, NewChatRule, ToldChat};
 use outflow::http::ApiError;
 use outflow::store::{Edit, NewMessage, Store};
 use std::collections::HashSet;
 
-/// Applies the events, routed by the webhook settings read when the request was admitted.
+/// Applies the events, routed by the webhook settings read when the request was admitted
+/// (the default endpoint's) and the additional endpoints' (`extra`).
 pub async fn ingest(
     state: &IngestState,
     ws: &WorkspaceId,
     events: Vec<InboundEvent>,
     webhook: Option<&Webhook>,
+    extra: &[Endpoint],
 ) -> Result<IngestReport, ApiError> {
-    let ctx = Context::new(ws, webhook, state.clock.now());
+    let ctx = Context::new(ws, webhook, state.clock.now()).with_endpoints(extra);
     let now_ms = ctx.received_at.millis();
     let version = webhook.map_or(0, |w| w.settings_version);
     let ids: Vec<MessageId> = events
@@ -73,6 +75,11 @@ struct Batch {
     sequence: u32,
     /// Chat events and message updates of an aggregated webhook: delivered at once.
     told: Vec<DeliveryEnvelope>,
+    /// The additional endpoints' deliveries (each routed by its endpoint), in order.
+    extra: Vec<DeliveryEnvelope>,
+    /// The additional endpoints' chats announced in this request (when they keep chat
+    /// states of their own).
+    extra_announced: HashSet<(WorkspaceId, ChatId)>,
 }
 
 impl Batch {
@@ -106,9 +113,12 @@ impl Batch {
                 delivery,
                 window,
                 new_chat,
+                rule,
+                for_default,
             } => {
                 let id = event.message.message_id.clone();
-                self.store_message(store, ctx, *event, delivery, window, new_chat)
+                let new = (new_chat, rule, for_default);
+                self.store_message(store, ctx, *event, delivery, window, new)
                     .await?;
                 (EventStatus::Accepted, Some(id), None)
             }
@@ -120,6 +130,12 @@ impl Batch {
                 teammate,
             } => {
                 store.restart_chat(ws, &chat).await?;
+                if ctx.extra_keep_own_chats() {
+                    for endpoint in ctx.extra {
+                        store.restart_chat(&endpoint.scope, &chat).await?;
+                    }
+                }
+                self.extra_announced.retain(|(_, c)| *c != chat);
                 if let Some((name, email)) = teammate {
                     let at = ctx.received_at.millis();
                     store
@@ -127,7 +143,7 @@ impl Batch {
                         .await?;
                 }
                 if let Some(told) = told {
-                    self.tell(ctx, told_envelope(ctx, &told, self.sequence)?);
+                    self.tell_chat(ctx, &told)?;
                 }
                 (EventStatus::Accepted, None, None)
             }
@@ -142,7 +158,7 @@ impl Batch {
                 (EventStatus::Accepted, None, None)
             }
             Step::Tell(told) => {
-                self.tell(ctx, told_envelope(ctx, &told, self.sequence)?);
+                self.tell_chat(ctx, &told)?;
                 (EventStatus::Accepted, None, None)
             }
             Step::Skip(reason) => (EventStatus::Skipped, None, Some(reason)),
@@ -169,11 +185,18 @@ impl Batch {
         };
         let event = &edit.event;
         let direction = Some(event.message.direction);
-        let filtered = ctx.filtered_out(&event.whatsapp_account, &event.chat, direction);
-        if !tell || edit.number == 0 || filtered.is_some() {
+        let (account, chat) = (&event.whatsapp_account, &event.chat);
+        let kind = EventType::MessageUpdated;
+        let extra: Vec<&Endpoint> = ctx.extra_taking(kind, account, chat, direction).collect();
+        let filtered = ctx.filtered_out(account, chat, direction);
+        let to_default = ctx.takes(kind) && filtered.is_none();
+        if !tell || edit.number == 0 || (!to_default && extra.is_empty()) {
             return Ok((EventStatus::Accepted, Some(id), None));
         }
-        if state.store.waits_in_window(ctx.ws, &edit).await? {
+        // The default waits for a bundle that will carry the new text; the additional
+        // endpoints are immediate: the message went out already.
+        let to_default = to_default && !state.store.waits_in_window(ctx.ws, &edit).await?;
+        if !to_default && extra.is_empty() {
             return Ok((EventStatus::Accepted, Some(id), None));
         }
         if escaped_json_len(event) > MAX_ENCODED_BODY_BYTES {
@@ -181,8 +204,17 @@ impl Batch {
                           too large to deliver as message:updated";
             return Ok((EventStatus::Accepted, Some(id), Some(reason.to_string())));
         }
-        let update = updated_envelope(ctx, &edit, self.sequence)?;
-        self.tell(ctx, update);
+        let at = ctx.received_at;
+        for endpoint in extra {
+            let update = updated_envelope(&endpoint.scope, at, &edit, self.sequence)?;
+            self.extra.push(update);
+        }
+        if to_default {
+            let update = updated_envelope(ctx.ws, at, &edit, self.sequence)?;
+            self.tell(ctx, update);
+        } else {
+            self.sequence += 1;
+        }
         Ok((EventStatus::Accepted, Some(id), None))
     }
 
@@ -199,13 +231,36 @@ impl Batch {
         let (store, ws, at) = (&state.store, ctx.ws, ctx.received_at.millis());
         if let Some(told) = told {
             if store.responsible_differs(ws, chat, name, email).await? {
-                self.tell(ctx, told_envelope(ctx, &told, self.sequence)?);
+                self.tell_chat(ctx, &told)?;
                 self.flush(state, ctx).await?;
             }
         }
         store
             .set_chat_responsible(ws, chat, name, email, at)
             .await?;
+        Ok(())
+    }
+
+    /// Adds a chat event's deliveries: the default endpoint's when it takes it, and one for
+    /// each additional endpoint that does.
+    fn tell_chat(&mut self, ctx: &Context<'_>, told: &ToldChat) -> Result<(), ApiError> {
+        let (kind, account, chat) = (
+            told.event.event_type,
+            &told.event.whatsapp_account,
+            &told.event.chat,
+        );
+        for endpoint in ctx.extra_taking(kind, account, chat, None) {
+            let envelope = told_envelope(&endpoint.scope, ctx.received_at, told, self.sequence)?;
+            self.extra.push(envelope);
+        }
+        if ctx.default_takes_told(told) {
+            self.tell(
+                ctx,
+                told_envelope(ctx.ws, ctx.received_at, told, self.sequence)?,
+            );
+        } else {
+            self.sequence += 1;
+        }
         Ok(())
     }
 
@@ -220,7 +275,8 @@ impl Batch {
     }
 
     /// Files a new message (opening its window with it when no one has) and, outside
-    /// aggregation, makes its delivery, asking the chat's state whether it is new.
+    /// aggregation, makes its delivery, asking the chat's state whether it is new; then
+    /// one delivery for each additional endpoint that takes it.
     async fn store_message(
         &mut self,
         store: &Store,
@@ -228,7 +284,7 @@ impl Batch {
         mut event: MessageEvent,
         delivery: DeliveryId,
         window: Option<PendingWindow>,
-        new_chat: NewChat,
+        (new_chat, rule, for_default): (NewChat, NewChatRule, bool),
     ) -> Result<(), ApiError> {
         match new_chat {
             NewChat::Ask => {
@@ -241,11 +297,13 @@ impl Batch {
             NewChat::Follows => event.chat.is_new_chat = false,
             NewChat::AsGiven | NewChat::ByBundle => {}
         }
-        if window.is_none() {
+        self.fan_out(store, ctx, &event, rule).await?;
+        if window.is_none() && for_default {
+            let at = ctx.received_at;
             self.envelopes
-                .push(envelope(ctx, &event, &delivery, self.sequence)?);
-            self.sequence += 1;
+                .push(envelope(ctx.ws, at, &event, &delivery, self.sequence)?);
         }
+        self.sequence += 1;
         if let Some(w) = &window {
             if !self.open.contains(w) && !self.opening.contains(w) {
                 self.opening.push(w.clone());
@@ -255,22 +313,78 @@ impl Batch {
         Ok(())
     }
 
+    /// One delivery of a new message for each additional endpoint that takes it, with
+    /// `is_new_chat` as the default's delivery has it, or, beside an aggregating default,
+    /// from the endpoint's own chat state.
+    async fn fan_out(
+        &mut self,
+        store: &Store,
+        ctx: &Context<'_>,
+        event: &MessageEvent,
+        rule: NewChatRule,
+    ) -> Result<(), ApiError> {
+        let kind = EventType::of_message(event.message.direction);
+        let (account, chat, direction) = (
+            &event.whatsapp_account,
+            &event.chat,
+            Some(event.message.direction),
+        );
+        for endpoint in ctx.extra_taking(kind, account, chat, direction) {
+            let scope = &endpoint.scope;
+            let delivery = DeliveryId::for_message(scope, &event.message.message_id);
+            let mut event = event.clone();
+            if ctx.extra_keep_own_chats() && rule == NewChatRule::FromChatState {
+                let chat = &event.chat.chat_id;
+                event.chat.is_new_chat = self.extra_announced.insert((scope.clone(), chat.clone()))
+                    && store
+                        .announce_chat(scope, chat, delivery.as_str())
+                        .await?
+                        .is_new;
+            }
+            let at = ctx.received_at;
+            self.extra
+                .push(envelope(scope, at, &event, &delivery, self.sequence)?);
+        }
+        Ok(())
+    }
+
+    /// Queues (or holds) the additional endpoints' deliveries, each on its endpoint's
+    /// route (on, off, or behind a release).
+    async fn send_extra(&mut self, state: &IngestState, ctx: &Context<'_>) -> Result<(), ApiError> {
+        for endpoint in ctx.extra {
+            let mine: Vec<DeliveryEnvelope> = self
+                .extra
+                .iter()
+                .filter(|e| e.workspace_id == endpoint.scope)
+                .cloned()
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let route = Route::immediate(Some(&endpoint.webhook), ctx.received_at);
+            send(state, (&endpoint.scope, ctx.received_at), route, &mine).await?;
+        }
+        self.extra.clear();
+        Ok(())
+    }
+
     /// Queues (or holds) the pending messages' deliveries, then writes the windows to open
     /// and the messages (BatchWriteItem, 25 at a time).
     async fn flush(&mut self, state: &IngestState, ctx: &Context<'_>) -> Result<(), ApiError> {
+        self.send_extra(state, ctx).await?;
         if !self.told.is_empty() {
             let route = Route::immediate(ctx.webhook, ctx.received_at);
-            send(state, ctx, route, &self.told).await?;
+            send(state, (ctx.ws, ctx.received_at), route, &self.told).await?;
             self.told.clear();
         }
         if self.pending.is_empty() && self.opening.is_empty() {
             if !self.envelopes.is_empty() {
-                send(state, ctx, ctx.route, &self.envelopes).await?;
+                send(state, (ctx.ws, ctx.received_at), ctx.route, &self.envelopes).await?;
                 self.envelopes.clear();
             }
             return Ok(());
         }
-        send(state, ctx, ctx.route, &self.envelopes).await?;
+        send(state, (ctx.ws, ctx.received_at), ctx.route, &self.envelopes).await?;
         self.envelopes.clear();
         let messages: Vec<NewMessage> = self
             .pending
@@ -292,10 +406,10 @@ impl Batch {
     }
 }
 
-/// Queues (or holds) deliveries on `route`.
+/// Queues (or holds) one delivery scope's deliveries on `route`.
 async fn send(
     state: &IngestState,
-    ctx: &Context<'_>,
+    (scope, received_at): (&WorkspaceId, Timestamp),
     route: Route,
     envelopes: &[DeliveryEnvelope],
 ) -> Result<(), ApiError> {
@@ -306,7 +420,7 @@ async fn send(
             // The webhook may have been switched on, or its release ended, since it
             // was read: then nobody else puts these back.
             let (store, queue) = (&state.store, &state.queue);
-            after_hold(store, queue, ctx.ws, ctx.received_at).await?;
+            after_hold(store, queue, scope, received_at).await?;
         }
         Route::Hold | Route::HoldBehindRelease | Route::Aggregate(_) => {}
     }
@@ -317,7 +431,8 @@ async fn send(
 /// happened (as the source said it) and what it says, so a retried request repeats it and
 /// two changes differ unless the source sent the same change twice at the same instant.
 fn told_envelope(
-    ctx: &Context<'_>,
+    scope: &WorkspaceId,
+    received_at: Timestamp,
     told: &ToldChat,
     sequence: u32,
 ) -> Result<DeliveryEnvelope, ApiError> {
@@ -326,9 +441,9 @@ fn told_envelope(
     let (kind, chat) = (told.event.event_type, &told.event.chat.chat_id);
     let what = format!("{chat}\u{0}{}\u{0}{body}", told.occurred);
     Ok(DeliveryEnvelope {
-        workspace_id: ctx.ws.clone(),
-        delivery_id: DeliveryId::for_event(ctx.ws, kind.as_str(), &what),
-        created_at: ctx.received_at,
+        workspace_id: scope.clone(),
+        delivery_id: DeliveryId::for_event(scope, kind.as_str(), &what),
+        created_at: received_at,
         sequence,
         chat_id: Some(chat.clone()),
         summary: Some(format!("{kind} of chat {chat}")),
@@ -341,23 +456,20 @@ fn told_envelope(
 /// (never a new chat's first message), its `webhook-id` from the message and the edit's
 /// number (a retried request repeats it; A, then B, then A again are three).
 fn updated_envelope(
-    ctx: &Context<'_>,
+    scope: &WorkspaceId,
+    received_at: Timestamp,
     edit: &Edit,
     sequence: u32,
 ) -> Result<DeliveryEnvelope, ApiError> {
     let mut event = edit.event.clone();
     event.chat.is_new_chat = false;
     let event = &event;
-    let mut envelope = envelope(
-        ctx,
-        event,
-        &DeliveryId::for_message(ctx.ws, &event.message.message_id),
-        sequence,
-    )?;
+    let delivery = DeliveryId::for_message(scope, &event.message.message_id);
+    let mut envelope = envelope(scope, received_at, event, &delivery, sequence)?;
     let (id, number) = (&event.message.message_id, edit.number);
     let kind = EventType::MessageUpdated;
     envelope.delivery_id =
-        DeliveryId::for_event(ctx.ws, kind.as_str(), &format!("{id}\u{0}{number}"));
+        DeliveryId::for_event(scope, kind.as_str(), &format!("{id}\u{0}{number}"));
     envelope.summary = Some(format!(
         "update of message {id} of chat {}",
         event.chat.chat_id
@@ -368,7 +480,8 @@ fn updated_envelope(
 
 /// The delivery of one message: its exact body, signed alike on every retry.
 fn envelope(
-    ctx: &Context<'_>,
+    scope: &WorkspaceId,
+    received_at: Timestamp,
     event: &MessageEvent,
     delivery: &DeliveryId,
     sequence: u32,
@@ -377,9 +490,9 @@ fn envelope(
         .map_err(|e| ApiError::Unavailable(format!("encoding failed: {e}")))?;
     let (id, chat) = (&event.message.message_id, &event.chat.chat_id);
     Ok(DeliveryEnvelope {
-        workspace_id: ctx.ws.clone(),
+        workspace_id: scope.clone(),
         delivery_id: delivery.clone(),
-        created_at: ctx.received_at,
+        created_at: received_at,
         sequence,
         chat_id: Some(chat.clone()),
         body,

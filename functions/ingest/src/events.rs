@@ -98,8 +98,8 @@ async fn admit_and_apply(
         .store
         .admit_ingest(&workspace, &key, state.rate, &now, &state.rate_windows)
         .await?;
-    let webhook = match admission {
-        Admission::Admitted(webhook) => webhook,
+    let (webhook, endpoint_ids) = match admission {
+        Admission::Admitted { webhook, endpoints } => (webhook, endpoints),
         Admission::UnknownKey => return Err(INVALID_KEY),
         Admission::MissingScope(scope) => return Err(ApiError::MissingScope(scope)),
         Admission::Throttled(over) => {
@@ -121,7 +121,9 @@ async fn admit_and_apply(
             tracing::error!(workspace_id = %workspace, error = %e, "owed owner email");
         }
     }
-    let report = ingest(state, &workspace, events, webhook.as_deref()).await?;
+    // One more read, only for a workspace with additional endpoints.
+    let extra = state.store.endpoints(&workspace, &endpoint_ids).await?;
+    let report = ingest(state, &workspace, events, webhook.as_deref(), &extra).await?;
     metrics::ingested(report.accepted, report.duplicates);
     tracing::info!(
         workspace_id = %workspace,

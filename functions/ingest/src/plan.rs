@@ -3,8 +3,8 @@
 //! edit, restart or update a chat, skip. Pure; `apply.rs` carries the steps out.
 
 use outflow::domain::{
-    Account, Aggregation, Chat, ChatId, DeliveryId, Direction, EventType, MessageEvent, MessageId,
-    PendingWindow, ReleasePhase, Timestamp, Webhook, Window, WorkspaceId,
+    Account, Aggregation, Chat, ChatId, DeliveryId, Direction, Endpoint, EventType, MessageEvent,
+    MessageId, PendingWindow, ReleasePhase, Timestamp, Webhook, Window, WorkspaceId,
 };
 use outflow::formats::{InboundEvent, NewChatRule, ToldChat};
 use std::collections::HashSet;
@@ -48,9 +48,11 @@ impl Route {
 pub struct Context<'a> {
     /// The tenant.
     pub ws: &'a WorkspaceId,
-    /// The webhook settings as admission read them.
+    /// The webhook settings as admission read them (the default endpoint).
     pub webhook: Option<&'a Webhook>,
-    /// Where new messages go.
+    /// The workspace's additional endpoints (immediate delivery only).
+    pub extra: &'a [Endpoint],
+    /// Where new messages go (on the default endpoint).
     pub route: Route,
     /// When the request arrived (decides each message's window).
     pub received_at: Timestamp,
@@ -62,9 +64,35 @@ impl<'a> Context<'a> {
         Self {
             ws,
             webhook,
+            extra: &[],
             route: Route::of(webhook, received_at),
             received_at,
         }
+    }
+
+    /// The same, with the workspace's additional endpoints.
+    pub fn with_endpoints(self, extra: &'a [Endpoint]) -> Self {
+        Self { extra, ..self }
+    }
+
+    /// The additional endpoints that take an event of this type about this chat.
+    pub fn extra_taking<'c>(
+        &'c self,
+        event: EventType,
+        account: &'c Account,
+        chat: &'c Chat,
+        direction: Option<Direction>,
+    ) -> impl Iterator<Item = &'a Endpoint> + 'c {
+        self.extra
+            .iter()
+            .filter(move |e| e.webhook.takes(event, account, chat, direction))
+    }
+
+    /// True when the default endpoint aggregates: the additional (immediate) endpoints
+    /// then settle `is_new_chat` on chat states of their own, the default's being the
+    /// aggregator's.
+    pub fn extra_keep_own_chats(&self) -> bool {
+        matches!(self.route, Route::Aggregate(_))
     }
 
     /// The chat window a message joins in aggregated mode; never one that a switch to
@@ -86,15 +114,31 @@ impl<'a> Context<'a> {
         })
     }
 
-    /// True when a webhook is registered and takes `event` (chat events and updates are
-    /// not kept for a webhook that does not exist yet).
+    /// True when the default endpoint is registered and takes `event` (chat events and
+    /// updates are not kept for a webhook that does not exist yet).
     pub fn takes(&self, event: EventType) -> bool {
         self.webhook.is_some_and(|w| w.subscribes(event))
     }
 
-    /// Why the webhook does not take this message (its type, or its filter), or `None`
-    /// when it does (no webhook yet: every message is kept for it).
+    /// True when the default endpoint or an additional one subscribes to `event`.
+    pub fn any_takes(&self, event: EventType) -> bool {
+        self.takes(event) || self.extra.iter().any(|e| e.webhook.subscribes(event))
+    }
+
+    /// Why no endpoint takes this message, or `None` when one does (no webhook yet: every
+    /// message is kept for it).
     pub fn refuses(&self, event: &MessageEvent) -> Option<String> {
+        let reason = self.default_refuses(event)?;
+        let kind = EventType::of_message(event.message.direction);
+        let (account, chat) = (&event.whatsapp_account, &event.chat);
+        let direction = Some(event.message.direction);
+        let mut taking = self.extra_taking(kind, account, chat, direction);
+        taking.next().is_none().then_some(reason)
+    }
+
+    /// Why the default endpoint does not take this message (its type, or its filter), or
+    /// `None` when it does (no webhook yet: every message is kept for it).
+    pub fn default_refuses(&self, event: &MessageEvent) -> Option<String> {
         let webhook = self.webhook?;
         let kind = EventType::of_message(event.message.direction);
         if !webhook.subscribes(kind) {
@@ -113,6 +157,12 @@ impl<'a> Context<'a> {
     ) -> Option<String> {
         let filter = self.webhook?.filter.as_ref()?;
         filter.refuses(account, chat, direction)
+    }
+
+    /// True when the default endpoint takes this chat event (its type and its filter).
+    pub fn default_takes_told(&self, told: &ToldChat) -> bool {
+        let (account, chat) = (&told.event.whatsapp_account, &told.event.chat);
+        self.takes(told.event.event_type) && self.filtered_out(account, chat, None).is_none()
     }
 
     fn continuous(&self) -> bool {
@@ -146,6 +196,10 @@ pub enum Step {
         window: Option<PendingWindow>,
         /// How its `is_new_chat` is settled.
         new_chat: NewChat,
+        /// How the source settles `is_new_chat` (for the additional endpoints).
+        rule: NewChatRule,
+        /// The default endpoint takes it (else only additional ones do).
+        for_default: bool,
     },
     /// Stored before (or earlier in this request): delivered once.
     Duplicate(MessageId),
@@ -191,7 +245,7 @@ pub fn windows_needed(events: &[InboundEvent], ctx: &Context) -> Vec<PendingWind
     let mut windows: Vec<PendingWindow> = Vec::new();
     for event in events {
         if let InboundEvent::Message { event, .. } = event {
-            if ctx.refuses(event).is_some() {
+            if ctx.default_refuses(event).is_some() {
                 continue;
             }
             if let Some(w) = ctx.window_of(&event.chat.chat_id) {
@@ -220,7 +274,11 @@ pub fn plan(events: Vec<InboundEvent>, ctx: &Context, stored: &HashSet<MessageId
                     return Step::Skip(reason);
                 }
                 seen.insert(id.clone());
-                let window = ctx.window_of(&event.chat.chat_id);
+                let for_default = ctx.default_refuses(&event).is_none();
+                let window = for_default
+                    .then(|| ctx.window_of(&event.chat.chat_id))
+                    .flatten();
+                let rule = new_chat;
                 let new_chat = match (&window, new_chat) {
                     (Some(_), _) => NewChat::ByBundle,
                     (None, NewChatRule::AsGiven) => NewChat::AsGiven,
@@ -237,12 +295,14 @@ pub fn plan(events: Vec<InboundEvent>, ctx: &Context, stored: &HashSet<MessageId
                     event,
                     window,
                     new_chat,
+                    rule,
+                    for_default,
                 }
             }
             InboundEvent::MessageUpdated {
                 message_id, text, ..
             } => Step::Edit {
-                tell: ctx.takes(EventType::MessageUpdated),
+                tell: ctx.any_takes(EventType::MessageUpdated),
                 id: message_id,
                 text,
             },
@@ -257,8 +317,10 @@ pub fn plan(events: Vec<InboundEvent>, ctx: &Context, stored: &HashSet<MessageId
 fn chat_step(event: InboundEvent, ctx: &Context, announced: &mut HashSet<ChatId>) -> Step {
     let tell = |told: Option<Box<ToldChat>>| {
         told.filter(|t| {
-            let (account, chat) = (&t.event.whatsapp_account, &t.event.chat);
-            ctx.takes(t.event.event_type) && ctx.filtered_out(account, chat, None).is_none()
+            let (kind, account, chat) =
+                (t.event.event_type, &t.event.whatsapp_account, &t.event.chat);
+            ctx.default_takes_told(t)
+                || ctx.extra_taking(kind, account, chat, None).next().is_some()
         })
     };
     match event {
@@ -370,6 +432,8 @@ mod tests {
             slow_until_ms: None,
             event_types: None,
             filter: None,
+            description: None,
+            deleted_ms: None,
         }
     }
 
@@ -552,5 +616,43 @@ mod tests {
         assert_eq!(later[0].start_ms, flushed.millis());
         let immediate = webhook(Aggregation::None, true, false);
         assert!(windows_needed(&events, &Context::new(&ws, Some(&immediate), at)).is_empty());
+    }
+
+    #[test]
+    fn a_message_another_endpoint_takes_is_stored_but_joins_no_window_of_the_default() {
+        let ws = WorkspaceId::new_unchecked("ws_a");
+        let at = Timestamp::parse("2026-03-01T10:05:00Z").unwrap();
+        let mut hourly = webhook(Aggregation::Hours1, true, false);
+        hourly.event_types = Some(vec![EventType::MessageSentNew]);
+        let mut other = webhook(Aggregation::None, true, false);
+        other.event_types = Some(vec![EventType::MessageReceivedNew]);
+        let extra = [Endpoint {
+            scope: ws.endpoint_scope(&outflow::domain::EndpointId::generate()),
+            webhook: other,
+        }];
+        let events = vec![message("m1", "c1", NewChatRule::FromChatState)];
+        let alone = Context::new(&ws, Some(&hourly), at);
+        assert!(matches!(
+            plan(events.clone(), &alone, &HashSet::new())[0],
+            Step::Skip(_)
+        ));
+        let ctx = alone.with_endpoints(&extra);
+        assert!(
+            windows_needed(&events, &ctx).is_empty(),
+            "not the default's"
+        );
+        match &plan(events, &ctx, &HashSet::new())[0] {
+            Step::Store {
+                window,
+                for_default,
+                rule,
+                ..
+            } => {
+                assert!(window.is_none() && !for_default);
+                assert_eq!(*rule, NewChatRule::FromChatState);
+            }
+            other => panic!("stored, not {other:?}"),
+        }
+        assert!(ctx.extra_keep_own_chats(), "beside an aggregating default");
     }
 }

@@ -25,6 +25,13 @@ impl Sender {
         deadline: Option<Instant>,
     ) -> Result<Vec<String>, ReleaseError> {
         let webhook = self.store.webhook(ws).await?;
+        let deleted = webhook.as_ref().is_none_or(|w| w.deleted_ms.is_some());
+        if deleted && ws.is_endpoint_scope() {
+            // A deleted endpoint: what was queued for it is dropped (documented).
+            let dropped = records.len();
+            tracing::info!(workspace_id = %ws, dropped, "endpoint deleted: deliveries dropped");
+            return Ok(Vec::new());
+        }
         if webhook
             .as_ref()
             .is_some_and(|w| w.owner_email_due.is_some())

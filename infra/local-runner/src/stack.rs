@@ -3,7 +3,10 @@
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use outflow::clients::AwsClients;
-use outflow::config::{Config, DEFAULT_INGEST_REQUESTS_PER_SECOND, DEFAULT_RELEASE_PAGES_PER_STEP};
+use outflow::config::{
+    Config, DEFAULT_INGEST_REQUESTS_PER_SECOND, DEFAULT_MAX_ENDPOINTS,
+    DEFAULT_RELEASE_PAGES_PER_STEP,
+};
 use outflow::delivery::RetryPolicy;
 use outflow::domain::RateLimit;
 use outflow::queue::spec;
@@ -64,6 +67,7 @@ impl Stack {
             release_pages_per_step: DEFAULT_RELEASE_PAGES_PER_STEP,
             sender_share: Default::default(),
             portal_frame_ancestors: Vec::new(),
+            max_endpoints: DEFAULT_MAX_ENDPOINTS,
         }
     }
 

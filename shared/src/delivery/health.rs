@@ -232,6 +232,8 @@ impl HealthKeeper {
 
     /// A 7-day portal link for the owner's email (none where the public URL is unknown).
     async fn portal_link(&self, ws: &WorkspaceId, now: Timestamp) -> StoreResult<Option<String>> {
+        // The portal opens the workspace, whichever endpoint the email is about.
+        let ws = &ws.tenant();
         let token = PortalToken::generate(ws);
         let Some(url) = self.notifier.portal_url(&token) else {
             return Ok(None);

@@ -52,8 +52,13 @@ string_id!(
     /// One HTTP request made to a tenant endpoint, as shown in the request log.
     RequestId
 );
+string_id!(
+    /// One of a workspace's endpoints: `default` (the webhook `/v1/webhooks/outbound`
+    /// addresses) or `ep_` + 22 lowercase letters and digits.
+    EndpointId
+);
 
-fn random_token(len: usize) -> String {
+pub(crate) fn random_token(len: usize) -> String {
     rand::thread_rng()
         .sample_iter(&Alphanumeric)
         .take(len)

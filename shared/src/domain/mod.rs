@@ -10,6 +10,7 @@ pub mod attempt;
 pub mod bundle;
 pub mod bundle_plan;
 pub mod chat_state;
+pub mod endpoint;
 pub mod envelope;
 pub mod event_type;
 pub mod filter;
@@ -36,10 +37,13 @@ pub use attempt::{
 pub use bundle::Bundle;
 pub use bundle_plan::BundlePlan;
 pub use chat_state::{ChatState, Responsible};
+pub use endpoint::{Endpoint, DEFAULT_ENDPOINT};
 pub use envelope::DeliveryEnvelope;
 pub use event_type::EventType;
 pub use filter::{ChatKind, DeliveryFilter, MAX_FILTER_ACCOUNTS, MAX_FILTER_CHATS};
-pub use ids::{ApiKey, BundleId, ChatId, DeliveryId, MessageId, RequestId, WorkspaceId};
+pub use ids::{
+    ApiKey, BundleId, ChatId, DeliveryId, EndpointId, MessageId, RequestId, WorkspaceId,
+};
 pub use kept::{DeadLetter, Kept};
 pub use notice::{warning_due, Notice, NOTICES_PER_DAY, WARN_AFTER_MS};
 pub use payload::{Account, Attachment, Chat, ChatEvent, Direction, Message, MessageEvent, Party};

@@ -78,12 +78,35 @@ pub struct Webhook {
     /// Which chats' events it receives (absent: every chat's).
     #[serde(default)]
     pub filter: Option<DeliveryFilter>,
+    /// What the tenant calls it (endpoints listed side by side need telling apart).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// When the endpoint was deleted (ms): its queued deliveries are dropped while what it
+    /// kept is deleted.
+    #[serde(default)]
+    pub deleted_ms: Option<i64>,
 }
 
 impl Webhook {
     /// True when deliveries of `event` go to this webhook.
     pub fn subscribes(&self, event: EventType) -> bool {
         subscribes(self.event_types.as_deref(), event)
+    }
+
+    /// Whether it receives an event of type `event` about this chat (its types and its
+    /// filter; `direction` for messages).
+    pub fn takes(
+        &self,
+        event: EventType,
+        account: &super::Account,
+        chat: &super::Chat,
+        direction: Option<super::Direction>,
+    ) -> bool {
+        self.subscribes(event)
+            && self
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.refuses(account, chat, direction).is_none())
     }
 
     /// The subscribable types it receives, listed.
@@ -240,6 +263,8 @@ mod tests {
             slow_until_ms: None,
             event_types: None,
             filter: None,
+            description: None,
+            deleted_ms: None,
         }
     }
 

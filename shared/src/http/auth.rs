@@ -186,6 +186,18 @@ where
     }
 }
 
+impl<S> WebhookOwner<S> {
+    /// The same owner, addressing one of the workspace's endpoints (`scope`, which the
+    /// caller made from this owner's workspace and a listed endpoint).
+    pub fn in_scope(self, scope: WorkspaceId) -> Self {
+        debug_assert_eq!(scope.tenant(), self.workspace);
+        Self {
+            workspace: scope,
+            ..self
+        }
+    }
+}
+
 /// The refusal of a portal link, saying why (the portal page shows what to do).
 pub fn portal_refused(why: PortalRefusal) -> ApiError {
     ApiError::Unauthorized(match why {

@@ -63,6 +63,14 @@ pub enum ApiError {
     /// The request cannot be carried out in the resource's current state.
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// The workspace has as many of something as it may (`what`, `limit`).
+    #[error("conflict: a workspace has at most {limit} {what}")]
+    LimitReached {
+        /// What it has too many of ("endpoints").
+        what: &'static str,
+        /// How many it may have.
+        limit: usize,
+    },
     /// Over the workspace's request rate; the client may retry after this many seconds.
     #[error("too many requests: the workspace allows {limit} requests per {window_secs} s; retry after {retry_after_secs} s")]
     Throttled {
@@ -109,7 +117,9 @@ impl ApiError {
                 "body_too_large",
                 Some("body"),
             ),
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
+            ApiError::Conflict(_) | ApiError::LimitReached { .. } => {
+                (StatusCode::CONFLICT, "conflict", None)
+            }
             ApiError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled", None),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
         }
@@ -202,6 +212,15 @@ mod tests {
         );
         assert_eq!(ApiError::NotFound("w").parts().0, StatusCode::NOT_FOUND);
         assert_eq!(ApiError::Conflict("c").parts().0, StatusCode::CONFLICT);
+        let limit = ApiError::LimitReached {
+            what: "endpoints",
+            limit: 10,
+        };
+        assert_eq!(limit.parts().0, StatusCode::CONFLICT);
+        assert_eq!(
+            limit.to_string(),
+            "conflict: a workspace has at most 10 endpoints"
+        );
         let throttled = ApiError::Throttled {
             limit: 10,
             window_secs: 1,

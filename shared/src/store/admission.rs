@@ -3,11 +3,12 @@
 //! with it (`ALL_NEW`), so an ingest request starts with one round trip instead of three
 //! (key read, settings read, rate counter). A refused request writes nothing.
 
+use super::endpoints::endpoints_in;
 use super::webhooks::webhook_of;
 use super::workspaces::{key_entry_names, key_record_in, KEY_HOLDS_SCOPE};
 use super::{keys, n, number_attribute, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{
-    ApiKey, OverLimit, RateLimit, RateWindow, Scope, Timestamp, Webhook, WorkspaceId,
+    ApiKey, EndpointId, OverLimit, RateLimit, RateWindow, Scope, Timestamp, Webhook, WorkspaceId,
 };
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -18,8 +19,14 @@ use std::sync::{Arc, Mutex};
 /// The outcome of admitting one ingest request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
-    /// Counted; the webhook settings as they are now (`None`: none registered).
-    Admitted(Option<Box<Webhook>>),
+    /// Counted; the webhook settings as they are now (`None`: none registered), and the
+    /// workspace's additional endpoints.
+    Admitted {
+        /// The default endpoint's settings.
+        webhook: Option<Box<Webhook>>,
+        /// The additional endpoints listed (their settings are read by the caller).
+        endpoints: Vec<EndpointId>,
+    },
     /// The key is not (or no longer) one of the workspace's keys.
     UnknownKey,
     /// The key is the workspace's but may not send events.
@@ -125,8 +132,10 @@ impl Store {
                 Ok(out) => {
                     let (Step::Count { window } | Step::Open { window }) = step;
                     seen.saw(ws, window);
+                    let endpoints = out.attributes.as_ref().map(endpoints_in);
                     let webhook = webhook_of(out.attributes)?.map(Box::new);
-                    return Ok(Admission::Admitted(webhook));
+                    let endpoints = endpoints.unwrap_or_default();
+                    return Ok(Admission::Admitted { webhook, endpoints });
                 }
                 Err(e) => match e.into_service_error() {
                     UpdateItemError::ConditionalCheckFailedException(failed) => failed,

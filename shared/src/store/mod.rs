@@ -7,6 +7,7 @@ mod admission;
 mod attempts;
 mod batch;
 mod chats;
+mod endpoints;
 mod hourly;
 mod kept;
 mod keys;

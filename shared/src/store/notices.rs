@@ -24,7 +24,7 @@ impl DailyBudget {
 }
 
 impl Store {
-    /// Takes one of the workspace's `per_day` emails of `budget` on `day` (`YYYY-MM-DD`):
+    /// Takes one of the workspace's (an endpoint's: its tenant's) `per_day` emails of `budget` on `day` (`YYYY-MM-DD`):
     /// how many of that day's it has taken with this one, or `None` when they are spent.
     pub async fn claim_daily(
         &self,
@@ -33,6 +33,8 @@ impl Store {
         day: &str,
         per_day: u32,
     ) -> StoreResult<Option<u32>> {
+        // Counted per workspace, whichever of its endpoints the email is about.
+        let ws = &ws.tenant();
         // The same day: count on. A new day: start its count at one (a clock behind, with
         // an older day, never starts the count again). Two first claims of a day race on
         // the second step; the loser counts on in the first.

@@ -66,10 +66,25 @@ impl Store {
         settings: &WebhookSettings,
         subscription: &Subscription,
     ) -> StoreResult<Webhook> {
+        self.put_described(ws, settings, subscription, None).await
+    }
+
+    /// The same, with a new description when `description` is given (else the saved one
+    /// stays).
+    pub async fn put_described(
+        &self,
+        ws: &WorkspaceId,
+        settings: &WebhookSettings,
+        subscription: &Subscription,
+        description: Option<&str>,
+    ) -> StoreResult<Webhook> {
         let (event_types, filter) = (&subscription.event_types, &subscription.filter);
         let immediate = settings.aggregation.is_immediate();
         let chosen = (event_types.is_some(), filter.is_some());
-        let expr = settings_expression(settings.enabled, immediate, chosen);
+        let mut expr = settings_expression(settings.enabled, immediate, chosen);
+        if description.is_some() {
+            expr = expr.replacen("SET ", "SET description = :description, ", 1);
+        }
         let now = settings.saved_at;
         let mut request = self
             .workspace_item_update(ws)
@@ -92,6 +107,9 @@ impl Store {
             .return_values(ReturnValue::AllNew);
         if immediate {
             request = request.expression_attribute_values(":now_ms", n(now.millis()));
+        }
+        if let Some(description) = description {
+            request = request.expression_attribute_values(":description", s(description));
         }
         if let Some(types) = event_types {
             let names = types.iter().map(|t| s(t.as_str())).collect();

@@ -181,8 +181,9 @@ impl Store {
         }))
     }
 
-    /// The workspace, if it exists.
+    /// The workspace, if it exists (the tenant's, given an endpoint's delivery scope).
     pub async fn workspace(&self, id: &WorkspaceId) -> StoreResult<Option<Workspace>> {
+        let id = &id.tenant();
         let out = self
             .db
             .get_item()

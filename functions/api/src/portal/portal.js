@@ -4,7 +4,11 @@
 "use strict";
 
 // Relative to where the page is served: behind an API Gateway stage (`/prod/portal`) too.
-const API = `${location.pathname.replace(/\/portal\/?$/, "")}/v1/webhooks/outbound`;
+const ROOT = location.pathname.replace(/\/portal\/?$/, "");
+const DEFAULT_ROUTES = "/v1/webhooks/outbound";
+// The routes of the endpoint shown: the default's, or `/v1/endpoints/<id>`'s (the same).
+let routes = DEFAULT_ROUTES;
+const api = () => ROOT + routes;
 const $ = (id) => document.getElementById(id);
 
 function token() {
@@ -21,7 +25,7 @@ class Refused extends Error {}
 async function call(method, path, body) {
   const headers = { authorization: `Bearer ${token()}` };
   if (body !== undefined) headers["content-type"] = "application/json";
-  const response = await fetch(API + path, {
+  const response = await fetch(api() + path, {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -139,8 +143,43 @@ function fieldError(field, message, fallback) {
   (id === "event-types" ? $("type-received") : $(id)).focus();
 }
 
+// The workspace's endpoints, to pick one from when it has more than its default.
+async function listEndpoints() {
+  const response = await fetch(`${ROOT}/v1/endpoints`, {
+    headers: { authorization: `Bearer ${token()}` },
+    credentials: "omit",
+    cache: "no-store",
+  });
+  if (response.status === 401) throw new Refused((await response.json()).error.message);
+  if (response.status !== 200) return;
+  const { endpoints } = await response.json();
+  $("endpoints").hidden = endpoints.length < 2;
+  const chosen = $("endpoint").value || "default";
+  $("endpoint").replaceChildren(
+    ...endpoints.map((endpoint) => {
+      const option = document.createElement("option");
+      option.value = endpoint.endpoint_id;
+      const name = endpoint.description || (endpoint.endpoint_id === "default" ? "Default" : endpoint.endpoint_id);
+      option.textContent = `${name}: ${endpoint.url}${endpoint.enabled ? "" : " (disabled)"}`;
+      option.selected = endpoint.endpoint_id === chosen;
+      return option;
+    }),
+  );
+}
+
+async function choose() {
+  const id = $("endpoint").value;
+  routes = id === "default" ? DEFAULT_ROUTES : `/v1/endpoints/${encodeURIComponent(id)}`;
+  for (const status of ["saved", "reenabled", "rotated", "replayed", "test-outcome"]) $(status).textContent = "";
+  await load();
+}
+
 async function load() {
-  const [settings, counts] = await Promise.all([call("GET", ""), call("GET", "/deliveries")]);
+  const [settings, counts] = await Promise.all([
+    call("GET", ""),
+    call("GET", "/deliveries"),
+    listEndpoints(),
+  ]);
   if (settings.status === 200) show(settings.json);
   else if (settings.status !== 404) throw new Error(settings.json?.error?.message ?? `status ${settings.status}`);
   if (counts.status === 200) chart(counts.json);
@@ -159,7 +198,9 @@ async function save(event) {
     fieldError("event_types", "Choose at least one event to send.", "event-types");
     return;
   }
-  const { status, json } = await call("PUT", "", {
+  // The default is saved whole (PUT); another endpoint changes what the form names.
+  const method = routes === DEFAULT_ROUTES ? "PUT" : "PATCH";
+  const { status, json } = await call(method, "", {
     url: $("url").value.trim(),
     enabled: $("enabled").checked,
     aggregation: $("aggregation").value,
@@ -168,6 +209,7 @@ async function save(event) {
   });
   if (status === 200) {
     show(json);
+    await listEndpoints();
     $("saved").textContent = "Saved.";
   } else {
     fieldError(json?.error?.field, json?.error?.message ?? `Not saved (status ${status}).`, "url");
@@ -243,7 +285,7 @@ async function replay(event) {
 
 async function download(event) {
   event.preventDefault();
-  const response = await fetch(`${API}/log`, {
+  const response = await fetch(`${api()}/log`, {
     headers: { authorization: `Bearer ${token()}` },
     credentials: "omit",
     cache: "no-store",
@@ -273,6 +315,7 @@ window.addEventListener("hashchange", () => {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("settings").addEventListener("submit", guarded(save));
+  $("endpoint").addEventListener("change", guarded(choose));
   $("reenable").addEventListener("click", guarded(reenable));
   $("reveal").addEventListener("click", reveal);
   $("test").addEventListener("click", guarded(sendTest));

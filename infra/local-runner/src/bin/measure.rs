@@ -262,6 +262,34 @@ async fn request_counts(receiver: &str) -> Value {
         1000,
     );
     let b = bench("1h", receiver).await;
+    let aggregated =
+        aggregated_counts(&b, "1h aggregation, 1,000 messages, 10 per chat window").await;
+    let three = Box::pin(three_endpoints(receiver)).await;
+    json!({ "immediate": immediate, "aggregated": aggregated, "three_endpoints": three })
+}
+
+/// The same 1,000 messages to three endpoints: the default aggregating by the hour and
+/// two more delivering at once (only the default aggregates).
+async fn three_endpoints(receiver: &str) -> Value {
+    let b = bench("1h", receiver).await;
+    for _ in 0..2 {
+        let made = call(
+            &b.app,
+            "POST",
+            "/v1/endpoints",
+            Some(&b.key),
+            json!({"url": receiver}),
+        )
+        .await;
+        assert!(made["endpoint_id"].is_string(), "{made}");
+    }
+    b.counter.take();
+    let title = "Three endpoints (default 1h, two immediate), 1,000 messages, 10 per chat window";
+    aggregated_counts(&b, title).await
+}
+
+/// Requests to ingest 1,000 messages into 1h windows, bundle them and deliver, by phase.
+async fn aggregated_counts(b: &Bench, title: &str) -> Value {
     ingest(&b, 100, 10).await;
     let ingest_counts = b.counter.take();
     let due: chrono::DateTime<chrono::Utc> = "2026-03-01T11:05:00Z".parse().expect("an instant");
@@ -275,16 +303,15 @@ async fn request_counts(receiver: &str) -> Value {
     let aggregate_counts = b.counter.take();
     drain(&b).await;
     let send_counts = b.counter.take();
-    let aggregated = print_counts(
-        "1h aggregation, 1,000 messages, 10 per chat window",
+    print_counts(
+        title,
         &[
             ("ingest", ingest_counts),
             ("aggregator", aggregate_counts),
             ("sender", send_counts),
         ],
         1000,
-    );
-    json!({ "immediate": immediate, "aggregated": aggregated })
+    )
 }
 
 /// One aggregator run per size of `scale`, as a table.

@@ -1,0 +1,335 @@
+//! `/v1/endpoints`: a workspace's endpoints, listed, created, shown, changed and deleted.
+//! The default endpoint is the webhook `/v1/webhooks/outbound` addresses (the workspace's
+//! first endpoint); the others are delivery scopes of their own (docs/endpoints.md).
+
+use crate::views::{
+    EndpointChange, EndpointDeleted, EndpointList, EndpointSummary, EndpointView, NewEndpoint,
+};
+use crate::webhooks::{save_settings, Save};
+use crate::ApiState;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Json;
+use outflow::domain::{ActivityAction, Aggregation, EndpointId, Grant, Webhook, WorkspaceId};
+use outflow::http::{
+    ApiError, ErrorBody, JsonBody, ManageEndpoints, NoStore, ReadLogs, RequiredScope, WebhookOwner,
+};
+use std::time::{Duration, Instant};
+
+/// The refusal of an endpoint the workspace does not have.
+const NO_ENDPOINT: ApiError = ApiError::NotFound("no such endpoint");
+
+/// How long a delete drops what the endpoint kept before it answers (a later DELETE goes
+/// on): well inside the api function's 10 s.
+const PURGE_TIME: Duration = Duration::from_secs(5);
+
+/// The owner of one of a workspace's endpoints, named by `{endpoint_id}` in the path: the
+/// webhook owner (scope `S`) addressing that endpoint's delivery scope.
+pub struct EndpointOwner<S = ReadLogs> {
+    /// The endpoint.
+    pub endpoint: EndpointId,
+    /// The owner, with `workspace` the endpoint's delivery scope.
+    pub owner: WebhookOwner<S>,
+}
+
+impl<S: RequiredScope + Send> FromRequestParts<ApiState> for EndpointOwner<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let owner = WebhookOwner::<S>::from_request_parts(parts, state).await?;
+        let Path(params) =
+            Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| NO_ENDPOINT)?;
+        let endpoint = params
+            .get("endpoint_id")
+            .and_then(|id| EndpointId::parse(id))
+            .ok_or(NO_ENDPOINT)?;
+        let ws = owner.workspace.clone();
+        if !endpoint.is_default() && !state.store.endpoint_ids(&ws).await?.contains(&endpoint) {
+            return Err(NO_ENDPOINT);
+        }
+        Ok(Self {
+            owner: owner.in_scope(ws.endpoint_scope(&endpoint)),
+            endpoint,
+        })
+    }
+}
+
+impl ApiState {
+    /// The view of endpoint `id` (its secret for who may manage it).
+    async fn endpoint_view(
+        &self,
+        id: EndpointId,
+        scope: &WorkspaceId,
+        webhook: &Webhook,
+        grant: &Grant,
+    ) -> Result<EndpointView, ApiError> {
+        Ok(EndpointView {
+            endpoint_id: id,
+            description: webhook.description.clone(),
+            webhook: self.view(scope, webhook, grant).await?,
+        })
+    }
+}
+
+/// Only the default endpoint aggregates (its windows are the workspace's).
+fn immediate_only(endpoint: &EndpointId, aggregation: Aggregation) -> Result<(), ApiError> {
+    if endpoint.is_default() || aggregation.is_immediate() {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        "aggregation",
+        "only the default endpoint (the workspace's first) aggregates; another one \
+         delivers each event at once (aggregation none)",
+    ))
+}
+
+/// Every endpoint: the default first, then the others by id.
+#[utoipa::path(
+    get, path = "/v1/endpoints", tag = "endpoints",
+    security(("tenant_key" = []), ("portal_link" = [])),
+    responses(
+        (status = 200, description = "The endpoints", body = EndpointList),
+        (status = 401, description = "Missing or invalid credential", body = ErrorBody),
+        (status = 403, description = "The API key lacks the scope `logs:read`", body = ErrorBody),
+    )
+)]
+pub async fn list(
+    State(state): State<ApiState>,
+    owner: WebhookOwner,
+) -> Result<Json<EndpointList>, ApiError> {
+    let ws = owner.workspace;
+    let mut endpoints = Vec::new();
+    if let Some(webhook) = state.store.webhook(&ws).await? {
+        endpoints.push(EndpointSummary::new(
+            EndpointId::default_endpoint(),
+            &webhook,
+        ));
+    }
+    let ids = state.store.endpoint_ids(&ws).await?;
+    for endpoint in state.store.endpoints(&ws, &ids).await? {
+        let id = endpoint.scope.endpoint();
+        endpoints.push(EndpointSummary::new(id, &endpoint.webhook));
+    }
+    Ok(Json(EndpointList {
+        endpoints,
+        limit: state.max_endpoints,
+    }))
+}
+
+/// A new endpoint, with its own signing secret (shown to who may manage it). The
+/// workspace's first is its default endpoint; one past the limit is a `409`.
+#[utoipa::path(
+    post, path = "/v1/endpoints", tag = "endpoints",
+    security(("tenant_key" = []), ("portal_link" = [])),
+    request_body = NewEndpoint,
+    responses(
+        (status = 201, description = "Created", body = EndpointView),
+        (status = 400, description = "A field is invalid", body = ErrorBody),
+        (status = 401, description = "Missing or invalid credential", body = ErrorBody),
+        (status = 403, description = "The API key lacks the scope `endpoints:manage`", body = ErrorBody),
+        (status = 409, description = "The workspace has as many endpoints as it may", body = ErrorBody),
+        (status = 422, description = "The URL points inside our network or does not resolve", body = ErrorBody),
+    )
+)]
+pub async fn create(
+    State(state): State<ApiState>,
+    owner: WebhookOwner<ManageEndpoints>,
+    JsonBody(request): JsonBody<NewEndpoint>,
+) -> Result<(StatusCode, NoStore<Json<EndpointView>>), ApiError> {
+    let ws = owner.workspace.clone();
+    let save = Save {
+        url: request.url,
+        enabled: request.enabled,
+        aggregation: request.aggregation.unwrap_or_default(),
+        continuous_conversation: request.continuous_conversation,
+        event_types: request.event_types,
+        filter: request.filter,
+        description: request.description,
+    };
+    let id = match state.store.webhook(&ws).await? {
+        None => EndpointId::default_endpoint(),
+        Some(_) => {
+            let id = EndpointId::generate();
+            immediate_only(&id, save.aggregation)?;
+            let listed = state.store.endpoint_ids(&ws).await?.len();
+            if 1 + listed >= state.max_endpoints {
+                return Err(state.endpoint_limit());
+            }
+            if !state
+                .store
+                .create_endpoint_item(&ws, &id, state.clock.now())
+                .await?
+            {
+                return Err(ApiError::Unavailable("endpoint id taken; retry".into()));
+            }
+            id
+        }
+    };
+    let scope = ws.endpoint_scope(&id);
+    let webhook = match save_settings(&state, &scope, save).await {
+        Ok(webhook) => webhook,
+        Err(e) => {
+            // Nothing half-made stays: an unlisted item is never routed to, but is removed.
+            if !id.is_default() {
+                state.store.delete_endpoint_item(&ws, &id).await?;
+            }
+            return Err(e);
+        }
+    };
+    if !id.is_default() {
+        let max_additional = state.max_endpoints - 1;
+        if !state.store.list_endpoint(&ws, &id, max_additional).await? {
+            state.store.delete_endpoint_item(&ws, &id).await?;
+            return Err(state.endpoint_limit());
+        }
+    }
+    tracing::info!(workspace_id = %ws, endpoint_id = %id, "endpoint created");
+    let view = state
+        .endpoint_view(id, &scope, &webhook, &owner.grant)
+        .await?;
+    Ok((StatusCode::CREATED, NoStore(Json(view))))
+}
+
+impl ApiState {
+    fn endpoint_limit(&self) -> ApiError {
+        ApiError::LimitReached {
+            what: "endpoints",
+            limit: self.max_endpoints,
+        }
+    }
+}
+
+/// One endpoint: settings, secret (with `endpoints:manage`), health, recent activity.
+#[utoipa::path(
+    get, path = "/v1/endpoints/{endpoint_id}", tag = "endpoints",
+    security(("tenant_key" = []), ("portal_link" = [])),
+    params(("endpoint_id" = String, Path, description = "`default` or `ep_...`")),
+    responses(
+        (status = 200, description = "The endpoint", body = EndpointView),
+        (status = 401, description = "Missing or invalid credential", body = ErrorBody),
+        (status = 403, description = "The API key lacks the scope `logs:read`", body = ErrorBody),
+        (status = 404, description = "No such endpoint", body = ErrorBody),
+    )
+)]
+pub async fn show(
+    State(state): State<ApiState>,
+    EndpointOwner { endpoint, owner }: EndpointOwner,
+) -> Result<NoStore<Json<EndpointView>>, ApiError> {
+    let scope = &owner.workspace;
+    let webhook = state.store.webhook(scope).await?.ok_or(NO_ENDPOINT)?;
+    let view = state
+        .endpoint_view(endpoint, scope, &webhook, &owner.grant)
+        .await?;
+    Ok(NoStore(Json(view)))
+}
+
+/// Changes what the body names; the rest stays. Saving it on re-sends what it held.
+#[utoipa::path(
+    patch, path = "/v1/endpoints/{endpoint_id}", tag = "endpoints",
+    security(("tenant_key" = []), ("portal_link" = [])),
+    params(("endpoint_id" = String, Path, description = "`default` or `ep_...`")),
+    request_body = EndpointChange,
+    responses(
+        (status = 200, description = "Saved", body = EndpointView),
+        (status = 400, description = "A field is invalid", body = ErrorBody),
+        (status = 401, description = "Missing or invalid credential", body = ErrorBody),
+        (status = 403, description = "The API key lacks the scope `endpoints:manage`", body = ErrorBody),
+        (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 422, description = "The URL points inside our network or does not resolve", body = ErrorBody),
+    )
+)]
+pub async fn change(
+    State(state): State<ApiState>,
+    EndpointOwner { endpoint, owner }: EndpointOwner<ManageEndpoints>,
+    JsonBody(change): JsonBody<EndpointChange>,
+) -> Result<NoStore<Json<EndpointView>>, ApiError> {
+    let scope = &owner.workspace;
+    let now = state.store.webhook(scope).await?.ok_or(NO_ENDPOINT)?;
+    let save = Save {
+        url: change.url.unwrap_or(now.url),
+        enabled: change.enabled.unwrap_or(now.enabled),
+        aggregation: change.aggregation.unwrap_or(now.aggregation),
+        continuous_conversation: change
+            .continuous_conversation
+            .unwrap_or(now.continuous_conversation),
+        event_types: change.event_types.or(now.event_types),
+        filter: change.filter.or(now.filter),
+        description: change.description,
+    };
+    immediate_only(&endpoint, save.aggregation)?;
+    let webhook = save_settings(&state, scope, save).await?;
+    let view = state
+        .endpoint_view(endpoint, scope, &webhook, &owner.grant)
+        .await?;
+    Ok(NoStore(Json(view)))
+}
+
+/// Deletes an additional endpoint: ingest stops routing to it at once, what was queued
+/// for it is dropped, and so is what it held (held deliveries, dead letters). The default
+/// endpoint is the workspace's webhook: disable it instead.
+#[utoipa::path(
+    delete, path = "/v1/endpoints/{endpoint_id}", tag = "endpoints",
+    security(("tenant_key" = []), ("portal_link" = [])),
+    params(("endpoint_id" = String, Path, description = "`ep_...`")),
+    responses(
+        (status = 200, description = "Deleted, with all it held", body = EndpointDeleted),
+        (status = 202, description = "Deleted; what it held is still being dropped (DELETE again goes on)", body = EndpointDeleted),
+        (status = 401, description = "Missing or invalid credential", body = ErrorBody),
+        (status = 403, description = "The API key lacks the scope `endpoints:manage`", body = ErrorBody),
+        (status = 404, description = "No such endpoint", body = ErrorBody),
+        (status = 409, description = "The default endpoint cannot be deleted", body = ErrorBody),
+    )
+)]
+pub async fn delete(
+    State(state): State<ApiState>,
+    owner: WebhookOwner<ManageEndpoints>,
+    Path(endpoint_id): Path<String>,
+) -> Result<(StatusCode, Json<EndpointDeleted>), ApiError> {
+    let endpoint = EndpointId::parse(&endpoint_id).ok_or(NO_ENDPOINT)?;
+    if endpoint.is_default() {
+        return Err(ApiError::Conflict(
+            "the default endpoint is the workspace's webhook: disable it instead",
+        ));
+    }
+    let ws = owner.workspace;
+    let now = state.clock.now();
+    // Unlisted first: ingest stops routing to it; marked: the sender drops what it gets.
+    let listed = state.store.unlist_endpoint(&ws, &endpoint).await?;
+    let exists = state
+        .store
+        .mark_endpoint_deleted(&ws, &endpoint, now)
+        .await?;
+    if !listed && !exists {
+        return Err(NO_ENDPOINT);
+    }
+    let scope = ws.endpoint_scope(&endpoint);
+    let (dropped, complete) = state
+        .store
+        .purge_kept(&scope, Instant::now() + PURGE_TIME)
+        .await?;
+    if complete {
+        state.store.delete_endpoint_item(&ws, &endpoint).await?;
+    }
+    let detail =
+        format!("Endpoint {endpoint} deleted; {dropped} held deliveries and dead letters dropped");
+    state
+        .record(&ws, ActivityAction::SettingsUpdated, detail)
+        .await?;
+    tracing::info!(workspace_id = %ws, endpoint_id = %endpoint, dropped, complete, "endpoint deleted");
+    let status = match complete {
+        true => StatusCode::OK,
+        false => StatusCode::ACCEPTED,
+    };
+    Ok((
+        status,
+        Json(EndpointDeleted {
+            endpoint_id: endpoint,
+            deleted: true,
+            dropped,
+            complete,
+        }),
+    ))
+}

@@ -1,0 +1,467 @@
+//! Several endpoints per workspace (issue 17): each gets exactly what its types and filter
+//! take, with its own `webhook-id`s, secret, health and log; a failing one never harms
+//! another; the limit, delete, and `/v1/webhooks/outbound` addressing the default.
+
+use axum::http::{Method, StatusCode};
+use outflow_e2e::{Received, Receiver, TestStack};
+use serde_json::{json, Value};
+
+const NATIVE_CREATED: &str = include_str!("../fixtures/native_chat_created.json");
+
+/// A native message event of chat `chat`, in `direction`.
+fn message(id: &str, chat: &str, direction: &str) -> Value {
+    let mut v: Value = serde_json::from_str(include_str!(
+        "../../../shared/fixtures/timelines_message_example.json"
+    ))
+    .unwrap();
+    v["message"]["message_id"] = id.into();
+    v["message"]["direction"] = direction.into();
+    v["chat"]["chat_id"] = chat.into();
+    v
+}
+
+/// A native `chat:created` of chat `chat`.
+fn chat_created(chat: &str) -> Value {
+    let mut v: Value = serde_json::from_str(NATIVE_CREATED).unwrap();
+    v["chat"]["chat_id"] = chat.into();
+    v
+}
+
+fn batch(events: Vec<Value>) -> String {
+    json!({ "events": events }).to_string()
+}
+
+/// `POST /v1/endpoints`.
+async fn create(stack: &TestStack, key: &str, body: Value) -> (StatusCode, Value) {
+    let body = body.to_string().into_bytes();
+    let r = stack
+        .call(Method::POST, "/v1/endpoints", Some(key), Some(body))
+        .await;
+    (r.status, r.body)
+}
+
+/// What a receiver got: (`webhook-event-type`, message or chat id, `webhook-id`).
+fn got(receiver: &Receiver) -> Vec<(String, String, String)> {
+    let mut got: Vec<_> = receiver
+        .received()
+        .iter()
+        .map(|r: &Received| {
+            let body = r.json();
+            let id = body["message"]["message_id"]
+                .as_str()
+                .or(body["chat"]["chat_id"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            let kind = r.header("webhook-event-type").to_string();
+            (kind, id, r.header("webhook-id").to_string())
+        })
+        .collect();
+    got.sort();
+    got
+}
+
+fn kinds_and_ids(got: &[(String, String, String)]) -> Vec<(&str, &str)> {
+    got.iter()
+        .map(|(k, i, _)| (k.as_str(), i.as_str()))
+        .collect()
+}
+
+#[tokio::test]
+async fn two_endpoints_each_get_exactly_what_their_types_filters_and_granularity_take() {
+    let stack = TestStack::new().await;
+    let (crm, zapier) = (Receiver::start().await, Receiver::start().await);
+    let (_, key) = stack.workspace("owner@endpoints-two.test").await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    // The first endpoint is the default: hourly bundles of received messages.
+    let (status, default) = create(
+        &stack,
+        &key,
+        json!({"url": crm.url(), "description": "CRM", "aggregation": "1h",
+               "event_types": ["message:received:new"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{default}");
+    assert_eq!(default["endpoint_id"], "default");
+    // The second: at once, new chats and sent messages, of chat c1 only.
+    let (status, second) = create(
+        &stack,
+        &key,
+        json!({"url": zapier.url(), "description": "Zapier",
+               "event_types": ["chat:created", "message:sent:new"],
+               "filter": {"chat_ids": ["c1"]}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let id = second["endpoint_id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("ep_"), "{second}");
+    assert_ne!(
+        second["secret"], default["secret"],
+        "each has its own secret"
+    );
+    // The one webhook route still addresses the default.
+    let outbound = stack
+        .call(Method::GET, "/v1/webhooks/outbound", Some(&key), None)
+        .await;
+    assert_eq!(outbound.body["url"], crm.url());
+
+    stack.set_time("2026-03-01T10:05:00Z");
+    let events = vec![
+        chat_created("c1"),
+        chat_created("c2"),
+        message("c1-in", "c1", "received"),
+        message("c1-out", "c1", "sent"),
+        message("c2-in", "c2", "received"),
+        message("c2-out", "c2", "sent"),
+    ];
+    let r = stack.ingest(&key, batch(events)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    // c2-out: sent (not the default's type) in c2 (not the second's chat).
+    assert_eq!(r.body["accepted"], 5, "{}", r.body);
+    assert_eq!(r.body["skipped"], 1, "{}", r.body);
+    stack.drain().await;
+    // The immediate endpoint has its share at once; the default waits for its window.
+    assert!(crm.received().is_empty());
+    assert_eq!(
+        kinds_and_ids(&got(&zapier)),
+        [("chat:created", "c1"), ("message:sent:new", "c1-out")]
+    );
+    stack.aggregate("2026-03-01T11:01:30Z").await;
+    stack.drain().await;
+    let bundles = crm.received();
+    let mut bundled: Vec<Vec<String>> = bundles.iter().map(|b| b.bundled_ids()).collect();
+    bundled.sort();
+    assert_eq!(
+        bundled,
+        [vec!["c1-in".to_string()], vec!["c2-in".to_string()]]
+    );
+    assert_eq!(zapier.received().len(), 2, "nothing more for the second");
+
+    // Each endpoint's log holds its own requests only.
+    let log = stack
+        .call(
+            Method::GET,
+            &format!("/v1/endpoints/{id}/log"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+    assert_eq!(log.body["requests"].as_array().unwrap().len(), 2);
+    let default_log = stack
+        .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key), None)
+        .await;
+    assert_eq!(default_log.body["requests"].as_array().unwrap().len(), 2);
+
+    // The list shows both, the default first.
+    let list = stack
+        .call(Method::GET, "/v1/endpoints", Some(&key), None)
+        .await;
+    let listed: Vec<(&str, &str)> = list.body["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["endpoint_id"].as_str().unwrap(),
+                e["description"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [("default", "CRM"), (id.as_str(), "Zapier")]);
+    assert_eq!(list.body["limit"], 10);
+}
+
+#[tokio::test]
+async fn one_message_to_two_endpoints_is_two_deliveries_each_with_its_own_id_and_signature() {
+    let stack = TestStack::new().await;
+    let (a, b) = (Receiver::start().await, Receiver::start().await);
+    let (_, key) = stack.workspace("owner@endpoints-ids.test").await;
+    stack.register(&key, &a.url()).await;
+    let (status, second) = create(&stack, &key, json!({"url": b.url()})).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let r = stack
+        .ingest(&key, batch(vec![message("m-1", "c1", "received")]))
+        .await;
+    assert_eq!(r.body["accepted"], 1, "{}", r.body);
+    // Stored once, whatever the number of endpoints.
+    assert_eq!(stack.items_with_prefix("MSG#").await, 1);
+    stack.drain().await;
+    let (got_a, got_b) = (a.received(), b.received());
+    assert_eq!((got_a.len(), got_b.len()), (1, 1));
+    assert_eq!(got_a[0].body, got_b[0].body, "the same payload");
+    assert_ne!(got_a[0].header("webhook-id"), got_b[0].header("webhook-id"));
+    assert_ne!(
+        got_a[0].header("webhook-signature"),
+        got_b[0].header("webhook-signature")
+    );
+    // A retried request repeats neither (the same ids, dropped as duplicates).
+    let again = stack
+        .ingest(&key, batch(vec![message("m-1", "c1", "received")]))
+        .await;
+    assert_eq!(again.body["duplicates"], 1, "{}", again.body);
+    stack.drain().await;
+    assert_eq!((a.received().len(), b.received().len()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_failing_endpoint_is_disabled_alone_and_deleting_it_drops_what_it_held() {
+    let stack = TestStack::new().await;
+    let (good, bad) = (Receiver::start().await, Receiver::start().await);
+    bad.respond_with(500);
+    let (_, key) = stack.workspace("owner@endpoints-fail.test").await;
+    stack.register(&key, &good.url()).await;
+    let (_, second) = create(&stack, &key, json!({"url": bad.url()})).await;
+    let id = second["endpoint_id"].as_str().unwrap().to_string();
+
+    // One chat per message: a chat's deliveries wait behind its failed one.
+    let events: Vec<Value> = (0..12)
+        .map(|i| message(&format!("f-{i}"), &format!("chat-{i}"), "received"))
+        .collect();
+    stack.ingest(&key, batch(events)).await;
+    stack.drain().await;
+    assert_eq!(good.received().len(), 12, "the default has every message");
+    let shown = stack
+        .call(
+            Method::GET,
+            &format!("/v1/endpoints/{id}"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(shown.body["enabled"], false, "{}", shown.body);
+    assert!(
+        shown.body["status"]["consecutive_failures"]
+            .as_u64()
+            .unwrap()
+            >= 11
+    );
+    let default = stack
+        .call(Method::GET, "/v1/endpoints/default", Some(&key), None)
+        .await;
+    assert_eq!(default.body["enabled"], true);
+    assert_eq!(default.body["status"]["consecutive_failures"], 0);
+
+    // While it is off, its deliveries are held; the default's go on.
+    stack
+        .ingest(&key, batch(vec![message("g-1", "chat-x", "received")]))
+        .await;
+    stack.drain().await;
+    assert_eq!(good.received().len(), 13);
+    let before = bad.received().len();
+
+    // Deleted: what it held is dropped, nothing more reaches it, its routes are gone.
+    let deleted = stack
+        .call(
+            Method::DELETE,
+            &format!("/v1/endpoints/{id}"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert!(
+        deleted.body["dropped"].as_u64().unwrap() >= 1,
+        "{}",
+        deleted.body
+    );
+    assert_eq!(deleted.body["complete"], true);
+    stack
+        .ingest(&key, batch(vec![message("g-2", "chat-y", "received")]))
+        .await;
+    stack.drain().await;
+    assert_eq!(good.received().len(), 14);
+    assert_eq!(bad.received().len(), before);
+    for (method, path) in [
+        (Method::GET, format!("/v1/endpoints/{id}")),
+        (Method::POST, format!("/v1/endpoints/{id}/enable")),
+        (Method::DELETE, format!("/v1/endpoints/{id}")),
+    ] {
+        let r = stack.call(method, &path, Some(&key), None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.body);
+    }
+    let ws = key.split('.').nth(1).unwrap();
+    assert_eq!(held_items(&stack, &format!("{ws}.{id}")).await, 0);
+}
+
+/// Held deliveries and dead letters kept under a delivery scope.
+async fn held_items(stack: &TestStack, scope: &str) -> usize {
+    let pk = format!("WS#{scope}");
+    stack
+        .items()
+        .await
+        .iter()
+        .filter(|item| item["pk"].as_s().unwrap() == &pk)
+        .filter(|item| {
+            let sk = item["sk"].as_s().unwrap();
+            sk.starts_with("HELD#") || sk.starts_with("DEAD#")
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn the_limit_says_itself_and_the_default_stays() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@endpoints-limit.test").await;
+    stack.register(&key, &receiver.url()).await;
+    let mut ids = Vec::new();
+    for i in 0..9 {
+        let (status, made) = create(
+            &stack,
+            &key,
+            json!({"url": receiver.url(), "description": format!("n{i}")}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{made}");
+        ids.push(made["endpoint_id"].as_str().unwrap().to_string());
+    }
+    let (status, refused) = create(&stack, &key, json!({"url": receiver.url()})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(
+        refused["error"]["message"],
+        "conflict: a workspace has at most 10 endpoints"
+    );
+    let list = stack
+        .call(Method::GET, "/v1/endpoints", Some(&key), None)
+        .await;
+    assert_eq!(list.body["endpoints"].as_array().unwrap().len(), 10);
+    // The default cannot be deleted.
+    let r = stack
+        .call(Method::DELETE, "/v1/endpoints/default", Some(&key), None)
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    let r = stack
+        .call(
+            Method::DELETE,
+            &format!("/v1/endpoints/{}", ids[0]),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Only the default aggregates.
+    let (status, body) = create(
+        &stack,
+        &key,
+        json!({"url": receiver.url(), "aggregation": "1h"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["field"], "aggregation");
+    let (status, body) = create(&stack, &key, json!({"url": receiver.url()})).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "room again after a delete: {body}"
+    );
+    // A changed endpoint keeps what the change leaves out.
+    let id = body["endpoint_id"].as_str().unwrap();
+    let change = json!({"description": "renamed", "event_types": ["chat:closed"]});
+    let r = stack
+        .call(
+            Method::PATCH,
+            &format!("/v1/endpoints/{id}"),
+            Some(&key),
+            Some(change.to_string().into_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["description"], "renamed");
+    assert_eq!(r.body["url"], receiver.url());
+    assert_eq!(r.body["event_types"], json!(["chat:closed"]));
+    // Unknown ids and malformed ones are simply not there.
+    for path in [
+        "/v1/endpoints/ep_aaaaaaaaaaaaaaaaaaaaaa",
+        "/v1/endpoints/..%2Fdefault",
+    ] {
+        let r = stack.call(Method::GET, path, Some(&key), None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn endpoint_routes_need_their_scopes_and_reach_only_the_keys_workspace() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@endpoints-scopes.test").await;
+    let (_, other_key) = stack.workspace("owner@endpoints-other.test").await;
+    stack.register(&key, &receiver.url()).await;
+    let (_, second) = create(&stack, &key, json!({"url": receiver.url()})).await;
+    let id = second["endpoint_id"].as_str().unwrap().to_string();
+    let make = json!({"scopes": ["events:write"], "name": "chat system"}).to_string();
+    let made = stack
+        .call(
+            Method::POST,
+            "/v1/api-keys",
+            Some(&key),
+            Some(make.into_bytes()),
+        )
+        .await;
+    let events_only = made.body["api_key"].as_str().unwrap().to_string();
+    let cases = [
+        (Method::GET, "/v1/endpoints".to_string(), "logs:read"),
+        (
+            Method::POST,
+            "/v1/endpoints".to_string(),
+            "endpoints:manage",
+        ),
+        (Method::GET, format!("/v1/endpoints/{id}"), "logs:read"),
+        (
+            Method::POST,
+            format!("/v1/endpoints/{id}/rotate-secret"),
+            "endpoints:manage",
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/endpoints/{id}"),
+            "endpoints:manage",
+        ),
+    ];
+    for (method, path, scope) in cases {
+        let body = json!({"url": "http://127.0.0.1:9/x"})
+            .to_string()
+            .into_bytes();
+        let r = stack
+            .call(method, &path, Some(&events_only), Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {}", r.body);
+        assert!(
+            r.body["error"]["message"].as_str().unwrap().contains(scope),
+            "{path}: {}",
+            r.body
+        );
+    }
+    // Another workspace's key does not find this endpoint.
+    let r = stack
+        .call(
+            Method::GET,
+            &format!("/v1/endpoints/{id}"),
+            Some(&other_key),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    // The endpoint's own test event reaches its URL and its log.
+    let r = stack
+        .call(
+            Method::POST,
+            &format!("/v1/endpoints/{id}/test"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let log = stack
+        .call(
+            Method::GET,
+            &format!("/v1/endpoints/{id}/log"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(log.body["requests"].as_array().unwrap().len(), 1);
+    let default_log = stack
+        .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key), None)
+        .await;
+    assert!(default_log.body["requests"].as_array().unwrap().is_empty());
+}
