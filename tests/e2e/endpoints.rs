@@ -465,3 +465,114 @@ async fn endpoint_routes_need_their_scopes_and_reach_only_the_keys_workspace() {
         .await;
     assert!(default_log.body["requests"].as_array().unwrap().is_empty());
 }
+
+/// A Chatwoot `message_created` of conversation 89: `outgoing` or `incoming`, id `id`.
+fn chatwoot(id: u64, message_type: &str) -> Value {
+    let mut v: Value = serde_json::from_str(include_str!(
+        "../../../shared/fixtures/livedesk_message_created.json"
+    ))
+    .unwrap();
+    v["id"] = id.into();
+    v["message_type"] = message_type.into();
+    v
+}
+
+#[tokio::test]
+async fn a_message_only_another_endpoint_takes_never_uses_up_the_defaults_new_chat() {
+    let stack = TestStack::new().await;
+    let (crm, zapier) = (Receiver::start().await, Receiver::start().await);
+    let (_, key) = stack.workspace("owner@endpoints-new-chat.test").await;
+    let body = json!({"url": crm.url(), "event_types": ["message:received:new"]});
+    assert_eq!(
+        stack.save_settings(&key, &body).await.status,
+        StatusCode::OK
+    );
+    let (status, _) = create(
+        &stack,
+        &key,
+        json!({"url": zapier.url(), "event_types": ["message:sent:new"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // The agent writes first (only the second endpoint takes it), then the contact.
+    for event in [
+        chatwoot(1, "outgoing"),
+        chatwoot(2, "incoming"),
+        chatwoot(3, "outgoing"),
+    ] {
+        let r = stack.ingest(&key, event.to_string()).await;
+        assert_eq!(r.body["accepted"], 1, "{}", r.body);
+    }
+    stack.drain().await;
+    let new_chat = |receiver: &Receiver| -> Vec<bool> {
+        let mut got: Vec<(String, bool)> = receiver
+            .received()
+            .iter()
+            .map(|r| {
+                (
+                    r.message_id(),
+                    r.json()["chat"]["is_new_chat"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        got.sort();
+        got.into_iter().map(|(_, new)| new).collect()
+    };
+    // Each endpoint's first message of the conversation is its new chat.
+    assert_eq!(new_chat(&crm), [true]);
+    assert_eq!(new_chat(&zapier), [true, false]);
+}
+
+#[tokio::test]
+async fn a_new_name_alone_keeps_an_endpoints_health_and_only_the_default_continues_chats() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@endpoints-rename.test").await;
+    stack.register(&key, &receiver.url()).await;
+    let (_, made) = create(&stack, &key, json!({"url": "http://127.0.0.1:9/refused"})).await;
+    let id = made["endpoint_id"].as_str().unwrap().to_string();
+    // Two failures counted on it.
+    for i in 0..2 {
+        stack
+            .ingest(
+                &key,
+                batch(vec![message(
+                    &format!("r-{i}"),
+                    &format!("rc-{i}"),
+                    "received",
+                )]),
+            )
+            .await;
+    }
+    stack.drain().await;
+    let path = format!("/v1/endpoints/{id}");
+    let before = stack.call(Method::GET, &path, Some(&key), None).await;
+    assert_eq!(
+        before.body["status"]["consecutive_failures"], 2,
+        "{}",
+        before.body
+    );
+    let rename = json!({"description": "renamed"}).to_string().into_bytes();
+    let r = stack
+        .call(Method::PATCH, &path, Some(&key), Some(rename))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["description"], "renamed");
+    assert_eq!(r.body["status"]["consecutive_failures"], 2, "health kept");
+    let too_long = json!({"description": "x".repeat(257)})
+        .to_string()
+        .into_bytes();
+    let r = stack
+        .call(Method::PATCH, &path, Some(&key), Some(too_long))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["error"]["field"], "description");
+    let continuous = json!({"continuous_conversation": true})
+        .to_string()
+        .into_bytes();
+    let r = stack
+        .call(Method::PATCH, &path, Some(&key), Some(continuous))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["error"]["field"], "continuous_conversation");
+}

@@ -5,13 +5,13 @@
 use crate::views::{
     EndpointChange, EndpointDeleted, EndpointList, EndpointSummary, EndpointView, NewEndpoint,
 };
-use crate::webhooks::{save_settings, Save};
+use crate::webhooks::{save_settings, Save, MAX_DESCRIPTION_BYTES};
 use crate::ApiState;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
-use outflow::domain::{ActivityAction, Aggregation, EndpointId, Grant, Webhook, WorkspaceId};
+use outflow::domain::{ActivityAction, EndpointId, Grant, Webhook, WorkspaceId};
 use outflow::http::{
     ApiError, ErrorBody, JsonBody, ManageEndpoints, NoStore, ReadLogs, RequiredScope, WebhookOwner,
 };
@@ -74,16 +74,27 @@ impl ApiState {
     }
 }
 
-/// Only the default endpoint aggregates (its windows are the workspace's).
-fn immediate_only(endpoint: &EndpointId, aggregation: Aggregation) -> Result<(), ApiError> {
-    if endpoint.is_default() || aggregation.is_immediate() {
+/// Only the default endpoint aggregates (its windows are the workspace's) and decides
+/// whether a closed chat continues (the workspace's chat events follow it).
+fn only_the_default_may(endpoint: &EndpointId, save: &Save) -> Result<(), ApiError> {
+    if endpoint.is_default() {
         return Ok(());
     }
-    Err(ApiError::invalid(
-        "aggregation",
-        "only the default endpoint (the workspace's first) aggregates; another one \
-         delivers each event at once (aggregation none)",
-    ))
+    if !save.aggregation.is_immediate() {
+        return Err(ApiError::invalid(
+            "aggregation",
+            "only the default endpoint (the workspace's first) aggregates; another one \
+             delivers each event at once (aggregation none)",
+        ));
+    }
+    if save.continuous_conversation {
+        return Err(ApiError::invalid(
+            "continuous_conversation",
+            "only the default endpoint (the workspace's first) sets it; the others \
+             follow the default's",
+        ));
+    }
+    Ok(())
 }
 
 /// Every endpoint: the default first, then the others by id.
@@ -153,7 +164,7 @@ pub async fn create(
         None => EndpointId::default_endpoint(),
         Some(_) => {
             let id = EndpointId::generate();
-            immediate_only(&id, save.aggregation)?;
+            only_the_default_may(&id, &save)?;
             let listed = state.store.endpoint_ids(&ws).await?.len();
             if 1 + listed >= state.max_endpoints {
                 return Err(state.endpoint_limit());
@@ -248,6 +259,19 @@ pub async fn change(
 ) -> Result<NoStore<Json<EndpointView>>, ApiError> {
     let scope = &owner.workspace;
     let now = state.store.webhook(scope).await?.ok_or(NO_ENDPOINT)?;
+    if let Some(description) = change.description_only() {
+        // A new name only: no save, so no new release and no reset of its health.
+        if description.len() > MAX_DESCRIPTION_BYTES {
+            let why = format!("is longer than {MAX_DESCRIPTION_BYTES} bytes");
+            return Err(ApiError::invalid("description", why));
+        }
+        let described = state.store.describe(scope, description).await?;
+        let webhook = described.ok_or(NO_ENDPOINT)?;
+        let view = state
+            .endpoint_view(endpoint, scope, &webhook, &owner.grant)
+            .await?;
+        return Ok(NoStore(Json(view)));
+    }
     let save = Save {
         url: change.url.unwrap_or(now.url),
         enabled: change.enabled.unwrap_or(now.enabled),
@@ -259,7 +283,7 @@ pub async fn change(
         filter: change.filter.or(now.filter),
         description: change.description,
     };
-    immediate_only(&endpoint, save.aggregation)?;
+    only_the_default_may(&endpoint, &save)?;
     let webhook = save_settings(&state, scope, save).await?;
     let view = state
         .endpoint_view(endpoint, scope, &webhook, &owner.grant)

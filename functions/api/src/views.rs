@@ -343,6 +343,19 @@ pub struct EndpointChange {
     pub filter: Option<DeliveryFilter>,
 }
 
+impl EndpointChange {
+    /// The new description, when that is all the change names.
+    pub fn description_only(&self) -> Option<&str> {
+        let others = self.url.is_some()
+            || self.enabled.is_some()
+            || self.aggregation.is_some()
+            || self.continuous_conversation.is_some()
+            || self.event_types.is_some()
+            || self.filter.is_some();
+        self.description.as_deref().filter(|_| !others)
+    }
+}
+
 /// One endpoint: its id and description, and the webhook view of it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EndpointView {

@@ -187,14 +187,8 @@ pub(crate) struct Save {
     pub description: Option<String>,
 }
 
-/// Checks and saves the settings of a delivery scope (the workspace's webhook, or one of
-/// its endpoints): the owner is told of a URL change, saving it on re-sends what it
-/// held, and the activity says what happened.
-pub(crate) async fn save_settings(
-    state: &ApiState,
-    ws: &WorkspaceId,
-    save: Save,
-) -> Result<Webhook, ApiError> {
+/// The lengths checked, and what the settings subscribe to (taken out of `save`).
+fn checked(save: &mut Save) -> Result<Subscription, ApiError> {
     if save.url.len() > MAX_URL_BYTES {
         return Err(ApiError::invalid(
             "url",
@@ -209,10 +203,21 @@ pub(crate) async fn save_settings(
         let why = format!("is longer than {MAX_DESCRIPTION_BYTES} bytes");
         return Err(ApiError::invalid("description", why));
     }
-    let subscription = Subscription {
-        event_types: event_types(save.event_types)?,
-        filter: checked_filter(save.filter)?,
-    };
+    Ok(Subscription {
+        event_types: event_types(save.event_types.take())?,
+        filter: checked_filter(save.filter.take())?,
+    })
+}
+
+/// Checks and saves the settings of a delivery scope (the workspace's webhook, or one of
+/// its endpoints): the owner is told of a URL change, saving it on re-sends what it
+/// held, and the activity says what happened.
+pub(crate) async fn save_settings(
+    state: &ApiState,
+    ws: &WorkspaceId,
+    mut save: Save,
+) -> Result<Webhook, ApiError> {
+    let subscription = checked(&mut save)?;
     let url = state.url_policy.check(&save.url).await?;
     let before = state.store.webhook(ws).await?.map(|w| w.url);
     let settings = WebhookSettings {

@@ -106,7 +106,7 @@ impl Batch {
         ctx: &Context<'_>,
         step: Step,
     ) -> Result<(EventStatus, Option<MessageId>, Option<String>), ApiError> {
-        let (store, ws) = (&state.store, ctx.ws);
+        let store = &state.store;
         Ok(match step {
             Step::Store {
                 event,
@@ -129,19 +129,7 @@ impl Batch {
                 told,
                 teammate,
             } => {
-                store.restart_chat(ws, &chat).await?;
-                if ctx.extra_keep_own_chats() {
-                    for endpoint in ctx.extra {
-                        store.restart_chat(&endpoint.scope, &chat).await?;
-                    }
-                }
-                self.extra_announced.retain(|(_, c)| *c != chat);
-                if let Some((name, email)) = teammate {
-                    let at = ctx.received_at.millis();
-                    store
-                        .set_chat_responsible(ws, &chat, &name, &email, at)
-                        .await?;
-                }
+                self.restart(store, ctx, &chat, teammate).await?;
                 if let Some(told) = told {
                     self.tell_chat(ctx, &told)?;
                 }
@@ -189,7 +177,9 @@ impl Batch {
         let kind = EventType::MessageUpdated;
         let extra: Vec<&Endpoint> = ctx.extra_taking(kind, account, chat, direction).collect();
         let filtered = ctx.filtered_out(account, chat, direction);
-        let to_default = ctx.takes(kind) && filtered.is_none();
+        // Only where the default takes the message itself (it got the original).
+        let to_default =
+            ctx.takes(kind) && filtered.is_none() && ctx.default_refuses(event).is_none();
         if !tell || edit.number == 0 || (!to_default && extra.is_empty()) {
             return Ok((EventStatus::Accepted, Some(id), None));
         }
@@ -295,7 +285,7 @@ impl Batch {
                     .is_new;
             }
             NewChat::Follows => event.chat.is_new_chat = false,
-            NewChat::AsGiven | NewChat::ByBundle => {}
+            NewChat::AsGiven | NewChat::ByBundle | NewChat::NotDefaults => {}
         }
         self.fan_out(store, ctx, &event, rule).await?;
         if window.is_none() && for_default {
@@ -313,9 +303,32 @@ impl Batch {
         Ok(())
     }
 
+    /// A conversation starts (on the additional endpoints' chat states too), with the
+    /// teammate a created chat names.
+    async fn restart(
+        &mut self,
+        store: &Store,
+        ctx: &Context<'_>,
+        chat: &ChatId,
+        teammate: Option<(String, String)>,
+    ) -> Result<(), ApiError> {
+        store.restart_chat(ctx.ws, chat).await?;
+        for endpoint in ctx.extra {
+            store.restart_chat(&endpoint.scope, chat).await?;
+        }
+        self.extra_announced.retain(|(_, c)| c != chat);
+        if let Some((name, email)) = teammate {
+            let at = ctx.received_at.millis();
+            store
+                .set_chat_responsible(ctx.ws, chat, &name, &email, at)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// One delivery of a new message for each additional endpoint that takes it, with
-    /// `is_new_chat` as the default's delivery has it, or, beside an aggregating default,
-    /// from the endpoint's own chat state.
+    /// `is_new_chat` as given, or settled on the endpoint's own chat state (never on the
+    /// default's, whose deliveries or bundles it decides).
     async fn fan_out(
         &mut self,
         store: &Store,
@@ -333,7 +346,7 @@ impl Batch {
             let scope = &endpoint.scope;
             let delivery = DeliveryId::for_message(scope, &event.message.message_id);
             let mut event = event.clone();
-            if ctx.extra_keep_own_chats() && rule == NewChatRule::FromChatState {
+            if rule == NewChatRule::FromChatState {
                 let chat = &event.chat.chat_id;
                 event.chat.is_new_chat = self.extra_announced.insert((scope.clone(), chat.clone()))
                     && store

@@ -88,13 +88,6 @@ impl<'a> Context<'a> {
             .filter(move |e| e.webhook.takes(event, account, chat, direction))
     }
 
-    /// True when the default endpoint aggregates: the additional (immediate) endpoints
-    /// then settle `is_new_chat` on chat states of their own, the default's being the
-    /// aggregator's.
-    pub fn extra_keep_own_chats(&self) -> bool {
-        matches!(self.route, Route::Aggregate(_))
-    }
-
     /// The chat window a message joins in aggregated mode; never one that a switch to
     /// immediate delivery flushed early.
     pub fn window_of(&self, chat: &ChatId) -> Option<PendingWindow> {
@@ -181,6 +174,9 @@ pub enum NewChat {
     Follows,
     /// Aggregated: the aggregator decides it per bundle.
     ByBundle,
+    /// Only other endpoints take it: the default's chat state is not asked (their own
+    /// are).
+    NotDefaults,
 }
 
 /// What to do with one event.
@@ -280,6 +276,7 @@ pub fn plan(events: Vec<InboundEvent>, ctx: &Context, stored: &HashSet<MessageId
                     .flatten();
                 let rule = new_chat;
                 let new_chat = match (&window, new_chat) {
+                    (_, _) if !for_default => NewChat::NotDefaults,
                     (Some(_), _) => NewChat::ByBundle,
                     (None, NewChatRule::AsGiven) => NewChat::AsGiven,
                     (None, NewChatRule::FromChatState) => {
@@ -646,13 +643,18 @@ mod tests {
                 window,
                 for_default,
                 rule,
+                new_chat,
                 ..
             } => {
                 assert!(window.is_none() && !for_default);
+                assert_eq!(
+                    *new_chat,
+                    NewChat::NotDefaults,
+                    "the default's chats untouched"
+                );
                 assert_eq!(*rule, NewChatRule::FromChatState);
             }
             other => panic!("stored, not {other:?}"),
         }
-        assert!(ctx.extra_keep_own_chats(), "beside an aggregating default");
     }
 }

@@ -128,14 +128,22 @@ pub async fn carry_out_step(
 
 /// After holding deliveries (webhook off, or behind a release): when the webhook is on
 /// and its release no longer drains, nobody else will put them back, so the holder does;
-/// a release stalled without progress is queued again.
+/// a release stalled without progress is queued again; what was held for an endpoint
+/// deleted meanwhile is dropped.
 pub async fn after_hold(
     store: &Store,
     queue: &DeliveryQueue,
     ws: &WorkspaceId,
     now: Timestamp,
 ) -> Result<(), ReleaseError> {
-    let Some(webhook) = store.webhook(ws).await?.filter(|w| w.enabled) else {
+    let webhook = store.webhook(ws).await?;
+    if ws.is_endpoint_scope() && webhook.as_ref().is_none_or(|w| w.deleted_ms.is_some()) {
+        // Held for an endpoint deleted since it was read: dropped, as its delete promised
+        // (the delete's own purge may have ended before this hold).
+        store.purge_kept(ws, Instant::now() + PAGE_TIME).await?;
+        return Ok(());
+    }
+    let Some(webhook) = webhook.filter(|w| w.enabled) else {
         return Ok(()); // Off: kept for the next enable.
     };
     if let Some(nonce) = webhook.stalled_release(now) {

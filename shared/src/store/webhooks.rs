@@ -128,6 +128,22 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt(format!("workspace {ws} has no item")))
     }
 
+    /// Gives a registered webhook (an endpoint) a new description; `None` when there is
+    /// none.
+    pub async fn describe(
+        &self,
+        ws: &WorkspaceId,
+        description: &str,
+    ) -> StoreResult<Option<Webhook>> {
+        let request = self
+            .workspace_item_update(ws)
+            .update_expression("SET description = :description")
+            .condition_expression("attribute_exists(secret)")
+            .expression_attribute_values(":description", s(description))
+            .return_values(ReturnValue::AllNew);
+        updated_webhook(request.send().await)
+    }
+
     /// Turns an existing webhook back on, resets its failure count and starts release
     /// `release` (new deliveries wait behind it until it ends).
     pub async fn enable_webhook(

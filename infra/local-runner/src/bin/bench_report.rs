@@ -58,6 +58,19 @@ fn request_rows(rows: &mut Vec<Row>) {
             target,
         ));
     }
+    // Fan-out: each extra endpoint costs at most what a workspace of its own would (the
+    // message is stored and admitted once).
+    let per_1000 = |mode: &str| requests.as_ref().and_then(|r| r[mode]["per_1000"].as_f64());
+    let three = per_1000("three_endpoints").zip(
+        per_1000("aggregated")
+            .zip(per_1000("immediate"))
+            .map(|(h, i)| h + 2.0 * i),
+    );
+    rows.push(row(
+        "AWS requests per 1,000 messages, three endpoints (default 1h, two immediate)",
+        three.map(|(v, limit)| (format!("{v:.0}"), v <= limit)),
+        "≤ 1h + 2 × immediate",
+    ));
 }
 
 /// The delivery engine against wrk.

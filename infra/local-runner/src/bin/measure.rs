@@ -290,7 +290,7 @@ async fn three_endpoints(receiver: &str) -> Value {
 
 /// Requests to ingest 1,000 messages into 1h windows, bundle them and deliver, by phase.
 async fn aggregated_counts(b: &Bench, title: &str) -> Value {
-    ingest(&b, 100, 10).await;
+    ingest(b, 100, 10).await;
     let ingest_counts = b.counter.take();
     let due: chrono::DateTime<chrono::Utc> = "2026-03-01T11:05:00Z".parse().expect("an instant");
     let run = b
@@ -301,7 +301,7 @@ async fn aggregated_counts(b: &Bench, title: &str) -> Value {
         .expect("the aggregator runs");
     assert_eq!(run.messages_bundled, 1000);
     let aggregate_counts = b.counter.take();
-    drain(&b).await;
+    drain(b).await;
     let send_counts = b.counter.take();
     print_counts(
         title,
