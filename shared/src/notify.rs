@@ -47,13 +47,14 @@ impl OwnerNotifier {
             .then(|| format!("{}/portal#token={}", self.api_base, token.reveal()))
     }
 
-    /// Tells the owner their webhook was switched off, why, and how to switch it back on:
-    /// in the portal (`portal`, a link valid for 7 days) or through the API.
+    /// Tells the owner their webhook (at `url`, its API `routes`) was switched off, why, and
+    /// how to switch it back on: in the portal (`portal`, a link valid for 7 days) or
+    /// through the API.
     pub async fn webhook_disabled(
         &self,
         owner: &str,
         workspace_name: &str,
-        url: &str,
+        (url, routes): (&str, &str),
         reason: &str,
         portal: Option<&str>,
     ) -> Result<(), NotifyError> {
@@ -67,7 +68,7 @@ impl OwnerNotifier {
              URL: {url}\nReason: {reason}\n\n\
              Messages that arrive while it is disabled are kept. Fix the endpoint, then re-enable \
              it; kept messages are delivered then.\n\n{open}\
-             Or through the API: POST {base}/v1/webhooks/outbound/enable\n"
+             Or through the API: POST {base}{routes}/enable\n"
         );
         self.send_text(owner, subject, text).await
     }

@@ -208,7 +208,8 @@ async fn a_failing_endpoint_is_disabled_alone_and_deleting_it_drops_what_it_held
     let stack = TestStack::new().await;
     let (good, bad) = (Receiver::start().await, Receiver::start().await);
     bad.respond_with(500);
-    let (_, key) = stack.workspace("owner@endpoints-fail.test").await;
+    let owner = stack.unique_email("endpoints-fail");
+    let (_, key) = stack.workspace(&owner).await;
     stack.register(&key, &good.url()).await;
     let (_, second) = create(&stack, &key, json!({"url": bad.url()})).await;
     let id = second["endpoint_id"].as_str().unwrap().to_string();
@@ -234,6 +235,15 @@ async fn a_failing_endpoint_is_disabled_alone_and_deleting_it_drops_what_it_held
             .as_u64()
             .unwrap()
             >= 11
+    );
+    // Its owner is emailed, about that endpoint: its URL, its own enable route.
+    let emails = stack.emails_to(&owner).await;
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    let text = emails[0].to_string();
+    assert!(text.contains(&format!("URL: {}", bad.url())), "{text}");
+    assert!(
+        text.contains(&format!("/v1/endpoints/{id}/enable")),
+        "{text}"
     );
     let default = stack
         .call(Method::GET, "/v1/endpoints/default", Some(&key), None)
@@ -383,7 +393,8 @@ async fn the_limit_says_itself_and_the_default_stays() {
 async fn endpoint_routes_need_their_scopes_and_reach_only_the_keys_workspace() {
     let stack = TestStack::new().await;
     let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace("owner@endpoints-scopes.test").await;
+    let owner = stack.unique_email("endpoints-scopes");
+    let (_, key) = stack.workspace(&owner).await;
     let (_, other_key) = stack.workspace("owner@endpoints-other.test").await;
     stack.register(&key, &receiver.url()).await;
     let (_, second) = create(&stack, &key, json!({"url": receiver.url()})).await;
@@ -464,6 +475,26 @@ async fn endpoint_routes_need_their_scopes_and_reach_only_the_keys_workspace() {
         .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key), None)
         .await;
     assert!(default_log.body["requests"].as_array().unwrap().is_empty());
+    // Its secret rotated: the workspace's owner is told; the default's secret stays.
+    let before = stack
+        .call(Method::GET, "/v1/webhooks/outbound", Some(&key), None)
+        .await;
+    let path = format!("/v1/endpoints/{id}/rotate-secret");
+    let rotated = stack.call(Method::POST, &path, Some(&key), None).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    assert_ne!(rotated.body["secret"], second["secret"]);
+    let after = stack
+        .call(Method::GET, "/v1/webhooks/outbound", Some(&key), None)
+        .await;
+    assert_eq!(after.body["secret"], before.body["secret"]);
+    // (The first email told of the events-only key.)
+    let emails = stack.emails_to(&owner).await;
+    assert_eq!(emails.len(), 2, "{emails:?}");
+    assert!(
+        emails[1].to_string().contains("signing secret"),
+        "{:?}",
+        emails[1]
+    );
 }
 
 /// A Chatwoot `message_created` of conversation 89: `outgoing` or `incoming`, id `id`.

@@ -153,6 +153,7 @@ impl HealthKeeper {
             since: Timestamp::from_unix_millis(failing.since_ms).unwrap_or(now),
             last_error: last_error.to_string(),
             portal,
+            routes: ws.routes(),
         };
         self.notices.send(ws, &notice, now).await;
         Ok(())
@@ -268,7 +269,7 @@ impl HealthKeeper {
             .webhook_disabled(
                 &workspace.owner_email,
                 &workspace.name,
-                &webhook.url,
+                (&webhook.url, &ws.routes()),
                 reason,
                 portal.as_deref(),
             )

@@ -71,6 +71,15 @@ impl WorkspaceId {
         }
     }
 
+    /// The API path of this scope's webhook routes: `/v1/webhooks/outbound` for the
+    /// default, `/v1/endpoints/<endpoint>` for another (owner emails point there).
+    pub fn routes(&self) -> String {
+        match self.is_endpoint_scope() {
+            true => format!("/v1/endpoints/{}", self.endpoint()),
+            false => "/v1/webhooks/outbound".to_string(),
+        }
+    }
+
     /// True when this names an additional endpoint's scope, not a workspace.
     pub fn is_endpoint_scope(&self) -> bool {
         self.as_str().contains(SCOPE_SEPARATOR)
@@ -104,6 +113,8 @@ mod tests {
         assert_eq!(ws.endpoint_scope(&EndpointId::default_endpoint()), ws);
         // A scope is never a workspace id another tenant could hold.
         assert_eq!(WorkspaceId::parse(scope.as_str()), None);
+        assert_eq!(ws.routes(), "/v1/webhooks/outbound");
+        assert_eq!(scope.routes(), format!("/v1/endpoints/{ep}"));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub enum Notice {
         last_error: String,
         /// A portal link (valid 7 days), where the public URL is known.
         portal: Option<String>,
+        /// The API path of its routes (`/v1/webhooks/outbound` or `/v1/endpoints/<id>`).
+        routes: String,
     },
     /// The webhook's URL was changed.
     UrlChanged {
@@ -107,6 +109,7 @@ impl Notice {
                 since,
                 last_error,
                 portal,
+                routes,
             } => {
                 let left = Notice::failures_left(*failures);
                 let open = portal.as_ref().map_or(String::new(), |link| {
@@ -121,7 +124,7 @@ impl Notice {
                      resets the count.\n\n\
                      How to fix it: make the URL answer 2xx within the timeout; the request \
                      log shows each request and answer.\n\n{open}\
-                     Or through the API: GET {api_base}/v1/webhooks/outbound/log\n",
+                     Or through the API: GET {api_base}{routes}/log\n",
                     since.rfc3339()
                 )
             }
@@ -182,6 +185,7 @@ mod tests {
             since: Timestamp::from_unix_millis(1_780_000_000_000).unwrap(),
             last_error: "(http_status) HTTP 503".into(),
             portal: Some("https://api.example/portal#token=t".into()),
+            routes: "/v1/endpoints/ep_x".into(),
         };
         let text = notice.text("Acme", "https://api.example");
         for part in [
@@ -191,6 +195,7 @@ mod tests {
             "Last error: (http_status) HTTP 503",
             "After 6 more failures in a row it will be disabled",
             "https://api.example/portal#token=t",
+            "GET https://api.example/v1/endpoints/ep_x/log",
         ] {
             assert!(text.contains(part), "{part} in {text}");
         }
