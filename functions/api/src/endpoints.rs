@@ -267,6 +267,10 @@ pub async fn change(
         }
         let described = state.store.describe(scope, description).await?;
         let webhook = described.ok_or(NO_ENDPOINT)?;
+        let detail = format!("Renamed: {description}");
+        state
+            .record(scope, ActivityAction::SettingsUpdated, detail)
+            .await?;
         let view = state
             .endpoint_view(endpoint, scope, &webhook, &owner.grant)
             .await?;

@@ -177,9 +177,7 @@ impl Batch {
         let kind = EventType::MessageUpdated;
         let extra: Vec<&Endpoint> = ctx.extra_taking(kind, account, chat, direction).collect();
         let filtered = ctx.filtered_out(account, chat, direction);
-        // Only where the default takes the message itself (it got the original).
-        let to_default =
-            ctx.takes(kind) && filtered.is_none() && ctx.default_refuses(event).is_none();
+        let to_default = ctx.takes(kind) && filtered.is_none();
         if !tell || edit.number == 0 || (!to_default && extra.is_empty()) {
             return Ok((EventStatus::Accepted, Some(id), None));
         }
@@ -313,9 +311,9 @@ impl Batch {
         teammate: Option<(String, String)>,
     ) -> Result<(), ApiError> {
         store.restart_chat(ctx.ws, chat).await?;
-        for endpoint in ctx.extra {
-            store.restart_chat(&endpoint.scope, chat).await?;
-        }
+        // At once, not one after another: a request may hold 100 chat events.
+        let others = ctx.extra.iter().map(|e| store.restart_chat(&e.scope, chat));
+        futures::future::try_join_all(others).await?;
         self.extra_announced.retain(|(_, c)| c != chat);
         if let Some((name, email)) = teammate {
             let at = ctx.received_at.millis();
