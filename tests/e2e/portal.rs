@@ -702,6 +702,9 @@ async fn the_portal_lists_the_endpoints_and_manages_each() {
     button(&c, "Send test event").await.click().await.unwrap();
     text_until(&c, "#test-outcome", |t| t.starts_with("Delivered")).await;
     assert_eq!((crm.received().len(), zapier.received().len()), (0, 1));
+    // Whether a closed chat continues is the default's: not offered here.
+    let continuous = c.find(Locator::Id("continuous")).await.unwrap();
+    assert!(!continuous.is_displayed().await.unwrap());
     // Saved: that endpoint changes, the default does not.
     by_label(&c, "Chat closed").await.click().await.unwrap();
     button(&c, "Save").await.click().await.unwrap();
@@ -729,5 +732,68 @@ async fn the_portal_lists_the_endpoints_and_manages_each() {
         c.screenshot().await.unwrap(),
     )
     .unwrap();
+
+    // Added in the page: listed, shown, with its own secret; a refused URL is said.
+    let third = Receiver::start().await;
+    c.find(Locator::XPath(
+        "//summary[normalize-space()='Add an endpoint']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    let new_url = by_label(&c, "New endpoint URL").await;
+    new_url.send_keys("http://10.0.0.1/x").await.unwrap();
+    button(&c, "Add endpoint").await.click().await.unwrap();
+    let error = text_until(&c, "#new-url-error", |t| !t.is_empty()).await;
+    assert!(error.contains("internal address"), "{error}");
+    new_url.clear().await.unwrap();
+    new_url.send_keys(&third.url()).await.unwrap();
+    by_label(&c, "Description")
+        .await
+        .send_keys("Billing")
+        .await
+        .unwrap();
+    button(&c, "Add endpoint").await.click().await.unwrap();
+    text_until(&c, "#added", |t| t.starts_with("Endpoint added")).await;
+    assert_eq!(
+        url.prop("value").await.unwrap().as_deref(),
+        Some(third.url().as_str())
+    );
+    let list = stack
+        .call(Method::GET, "/v1/endpoints", Some(&key), None)
+        .await;
+    let listed = list.body["endpoints"].as_array().unwrap();
+    assert_eq!(listed.len(), 3, "{}", list.body);
+    // (The others by id, which is random.)
+    let billing = listed
+        .iter()
+        .find(|e| e["description"] == "Billing")
+        .expect("the new endpoint")["endpoint_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Deleted in the page, after a confirmation: gone from the API, the default shown.
+    button(&c, "Delete this endpoint")
+        .await
+        .click()
+        .await
+        .unwrap();
+    button(&c, "Delete now").await.click().await.unwrap();
+    text_until(&c, "#added", |t| t.starts_with("Endpoint deleted")).await;
+    let gone = stack
+        .call(
+            Method::GET,
+            &format!("/v1/endpoints/{billing}"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        url.prop("value").await.unwrap().as_deref(),
+        Some(crm.url().as_str())
+    );
     c.close().await.unwrap();
 }

@@ -22,10 +22,13 @@ function token() {
 
 class Refused extends Error {}
 
-async function call(method, path, body) {
+// A call to the routes of the endpoint shown.
+const call = (method, path, body) => request(method, api() + path, body);
+
+async function request(method, url, body) {
   const headers = { authorization: `Bearer ${token()}` };
   if (body !== undefined) headers["content-type"] = "application/json";
-  const response = await fetch(api() + path, {
+  const response = await fetch(url, {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -128,14 +131,14 @@ function chart(counts) {
 }
 
 function clearErrors() {
-  for (const id of ["url", "aggregation", "since", "event-types"]) {
+  for (const id of ["url", "aggregation", "since", "event-types", "new-url", "new-description"]) {
     $(`${id}-error`).textContent = "";
     $(id).removeAttribute("aria-invalid");
   }
 }
 
 function fieldError(field, message, fallback) {
-  const known = { url: "url", aggregation: "aggregation", since: "since" };
+  const known = { url: "url", aggregation: "aggregation", since: "since", "new-url": "new-url", "new-description": "new-description" };
   const id = field?.startsWith("event_types") ? "event-types" : known[field] ?? fallback;
   $(`${id}-error`).textContent = message;
   $(id).setAttribute("aria-invalid", "true");
@@ -144,17 +147,13 @@ function fieldError(field, message, fallback) {
 }
 
 // The workspace's endpoints, to pick one from when it has more than its default.
-async function listEndpoints() {
-  const response = await fetch(`${ROOT}/v1/endpoints`, {
-    headers: { authorization: `Bearer ${token()}` },
-    credentials: "omit",
-    cache: "no-store",
-  });
-  if (response.status === 401) throw new Refused((await response.json()).error.message);
-  if (response.status !== 200) return;
-  const { endpoints } = await response.json();
-  $("endpoints").hidden = endpoints.length < 2;
-  const chosen = $("endpoint").value || "default";
+async function listEndpoints(chosen = $("endpoint").value || "default") {
+  const { status, json } = await request("GET", `${ROOT}/v1/endpoints`);
+  if (status !== 200) return;
+  const { endpoints } = json;
+  // Shown once the workspace has its default endpoint (the settings below make it).
+  $("endpoints").hidden = endpoints.length === 0;
+  $("add-details").hidden = endpoints.length >= json.limit;
   $("endpoint").replaceChildren(
     ...endpoints.map((endpoint) => {
       const option = document.createElement("option");
@@ -170,6 +169,11 @@ async function listEndpoints() {
 async function choose() {
   const id = $("endpoint").value;
   routes = id === "default" ? DEFAULT_ROUTES : `/v1/endpoints/${encodeURIComponent(id)}`;
+  // The default is the workspace's webhook: it is disabled, never deleted.
+  $("delete-endpoint").hidden = id === "default";
+  // Whether a closed chat continues is the default's to say for the workspace.
+  for (const node of [$("continuous").parentElement, $("continuous-help")]) node.hidden = id !== "default";
+  $("delete-confirm").hidden = true;
   for (const status of ["saved", "reenabled", "rotated", "replayed", "test-outcome"]) $(status).textContent = "";
   await load();
 }
@@ -214,6 +218,39 @@ async function save(event) {
   } else {
     fieldError(json?.error?.field, json?.error?.message ?? `Not saved (status ${status}).`, "url");
   }
+}
+
+async function addEndpoint(event) {
+  event.preventDefault();
+  clearErrors();
+  $("added").textContent = "";
+  const { status, json } = await request("POST", `${ROOT}/v1/endpoints`, {
+    url: $("new-url").value.trim(),
+    description: $("new-description").value.trim() || undefined,
+  });
+  if (status !== 201) {
+    const message = json?.error?.message ?? `Not added (status ${status}).`;
+    return fieldError(json?.error?.field === "description" ? "new-description" : "new-url", message, "new-url");
+  }
+  $("new-url").value = "";
+  $("new-description").value = "";
+  $("add-details").open = false;
+  await listEndpoints(json.endpoint_id);
+  await choose();
+  $("added").textContent = "Endpoint added: it has its own signing secret, below.";
+}
+
+async function deleteEndpoint() {
+  const id = $("endpoint").value;
+  const { status, json } = await request("DELETE", `${ROOT}/v1/endpoints/${encodeURIComponent(id)}`);
+  if (status !== 200 && status !== 202) {
+    $("added").textContent = json?.error?.message ?? `Not deleted (status ${status}).`;
+    return;
+  }
+  await listEndpoints("default");
+  await choose();
+  $("added").textContent = `Endpoint deleted; ${json.dropped} held ${json.dropped === 1 ? "delivery" : "deliveries"} dropped.`;
+  $("endpoint").focus();
 }
 
 async function reenable() {
@@ -316,6 +353,16 @@ window.addEventListener("hashchange", () => {
 document.addEventListener("DOMContentLoaded", () => {
   $("settings").addEventListener("submit", guarded(save));
   $("endpoint").addEventListener("change", guarded(choose));
+  $("add-endpoint").addEventListener("submit", guarded(addEndpoint));
+  $("delete-endpoint").addEventListener("click", () => {
+    $("delete-confirm").hidden = false;
+    $("delete-yes").focus();
+  });
+  $("delete-no").addEventListener("click", () => {
+    $("delete-confirm").hidden = true;
+    $("delete-endpoint").focus();
+  });
+  $("delete-yes").addEventListener("click", guarded(deleteEndpoint));
   $("reenable").addEventListener("click", guarded(reenable));
   $("reveal").addEventListener("click", reveal);
   $("test").addEventListener("click", guarded(sendTest));
