@@ -17,6 +17,7 @@ mod failures_and_disable;
 mod filters;
 mod function_telemetry;
 mod hot_workspace;
+mod iam_policies;
 mod immediate_delivery;
 mod ingest_validation;
 mod keys_and_throttling;

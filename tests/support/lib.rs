@@ -13,5 +13,5 @@ pub mod webhooks;
 pub use faults::{Fault, FaultProxy, Rule};
 pub use receiver::refusing_url;
 pub use receiver::{Received, Receiver};
-pub use stack::{Options, Response, TestStack, ADMIN_TOKEN};
+pub use stack::{FunctionRequests, Options, Response, TestStack, ADMIN_TOKEN};
 pub use webhooks::verify_signature;

@@ -10,6 +10,7 @@ use outflow::clock::Clock;
 use outflow::url_policy::UrlPolicy;
 use outflow_local::app::LocalApp;
 use outflow_local::pump::{Pump, PumpStats};
+use outflow_local::request_count::{counting_clients, RequestCounter};
 use outflow_local::stack::{self, Stack, StackNames};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,8 +85,22 @@ pub struct TestStack {
     /// The proxy the functions reach AWS through, when the options asked for one (the
     /// test's own clients, `aws`, always reach moto directly).
     pub faults: Option<FaultProxy>,
+    config: outflow::config::Config,
     endpoint: String,
     id: String,
+}
+
+/// The AWS requests each function made, by `Service.Operation` (`TestStack::count_requests`).
+#[derive(Debug, Clone, Default)]
+pub struct FunctionRequests {
+    /// The ingest function's.
+    pub ingest: RequestCounter,
+    /// The api function's.
+    pub api: RequestCounter,
+    /// The sender's.
+    pub sender: RequestCounter,
+    /// The aggregator's.
+    pub aggregator: RequestCounter,
 }
 
 fn unique() -> String {
@@ -175,9 +190,28 @@ impl TestStack {
             pump,
             stack,
             faults,
+            config,
             endpoint,
             id,
         }
+    }
+
+    /// Rebuilds the functions with clients of their own that count every AWS request
+    /// each makes (what its IAM role must allow); the counters.
+    pub async fn count_requests(&mut self) -> FunctionRequests {
+        let shared = aws_config::load_from_env().await;
+        let counters = FunctionRequests::default();
+        let [ingest, api, sender, aggregator] = [
+            &counters.ingest,
+            &counters.api,
+            &counters.sender,
+            &counters.aggregator,
+        ]
+        .map(|counter| counting_clients(&shared, counter));
+        let clients = [&ingest, &api, &sender, &aggregator];
+        let clock = self.app.clock.clone();
+        self.app = LocalApp::with_clients(clients, &self.config, clock).expect("a complete config");
+        counters
     }
 
     /// Calls the HTTP functions exactly as API Gateway would route the request.

@@ -37,11 +37,21 @@ impl LocalApp {
     /// deliveries, logs and activity go by the system clock, as receivers check signature
     /// times against theirs. In AWS both are the system clock.
     pub fn new(aws: &AwsClients, config: &Config, clock: Clock) -> Result<Self, MissingVar> {
+        Self::with_clients([aws, aws, aws, aws], config, clock)
+    }
+
+    /// The same, each function with clients of its own (ingest, api, sender, aggregator),
+    /// as each Lambda has its own role: tests count what each one asks of AWS.
+    pub fn with_clients(
+        [ingest, api, sender, aggregator]: [&AwsClients; 4],
+        config: &Config,
+        clock: Clock,
+    ) -> Result<Self, MissingVar> {
         Ok(Self {
-            ingest: IngestState::from_config(aws, config, clock.clone()),
-            api: ApiState::from_config(aws, config, Clock::system(), clock.clone())?,
-            sender: Sender::from_config(aws, config, Clock::system())?,
-            aggregator: Aggregator::from_config(aws, config, clock.clone()),
+            ingest: IngestState::from_config(ingest, config, clock.clone()),
+            api: ApiState::from_config(api, config, Clock::system(), clock.clone())?,
+            sender: Sender::from_config(sender, config, Clock::system())?,
+            aggregator: Aggregator::from_config(aggregator, config, clock.clone()),
             clock,
         })
     }
