@@ -5,8 +5,6 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use outflow_sender::Sender;
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
 
 /// One poll's figures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -15,16 +13,6 @@ pub struct PumpStats {
     pub received: usize,
     /// Records the sender asked to retry.
     pub failed: usize,
-}
-
-/// The receive lock of one queue (see `Pump::receive`).
-fn receive_lock(queue_url: &str) -> Arc<tokio::sync::Mutex<()>> {
-    static LOCKS: OnceLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
-    let mut locks = LOCKS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    locks.entry(queue_url.to_string()).or_default().clone()
 }
 
 /// The SQS event source's settings.
@@ -77,13 +65,8 @@ impl Pump {
         })
     }
 
-    /// Receives up to 10 messages, long-polling up to `wait_secs`. One receive at a time
-    /// per queue: moto checks and marks a message received without a lock, so two
-    /// concurrent receives can both take it (or two of one FIFO group), which SQS never
-    /// does; the sender invocations still run concurrently.
+    /// Receives up to 10 messages, long-polling up to `wait_secs`.
     pub async fn receive(&self, wait_secs: i32) -> Result<Vec<Message>, String> {
-        let lock = receive_lock(&self.queue_url);
-        let _one_at_a_time = lock.lock().await;
         let out = self
             .sqs
             .receive_message()
