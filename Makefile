@@ -93,8 +93,9 @@ bench: setup wrk lambda-zips
 	cargo run --release --quiet --locked -p outflow-local --bin outflow-bench-report
 
 ## bench-smoke: every benchmark briefly, on the debug builds (CI checks that they run; the
-## figures are not the ones to quote), and the footprint of the smoke-zips builds
-bench-smoke: setup wrk smoke-zips
+## figures are not the ones to quote), the footprint too (the functions' debug binaries
+## start against the runtime API emulator; `make lambda-zips`/`smoke-zips` build the zips)
+bench-smoke: setup wrk
 	infra/local-stack.sh start $(TEST_PORT)
 	trap 'infra/local-stack.sh stop $(TEST_PORT)' EXIT; \
 	$(AWS_ENV) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_PORT) \
