@@ -349,16 +349,12 @@ async fn the_limit_says_itself_and_the_default_stays() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    // Only the default aggregates.
     let (status, body) = create(
         &stack,
         &key,
-        json!({"url": receiver.url(), "aggregation": "1h"}),
+        json!({"url": receiver.url(), "aggregation": "6h"}),
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(body["error"]["field"], "aggregation");
-    let (status, body) = create(&stack, &key, json!({"url": receiver.url()})).await;
     assert_eq!(
         status,
         StatusCode::CREATED,
@@ -378,6 +374,7 @@ async fn the_limit_says_itself_and_the_default_stays() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["description"], "renamed");
     assert_eq!(r.body["url"], receiver.url());
+    assert_eq!(r.body["aggregation"], "6h");
     assert_eq!(r.body["event_types"], json!(["chat:closed"]));
     // Unknown ids and malformed ones are simply not there.
     for path in [
@@ -606,4 +603,286 @@ async fn a_new_name_alone_keeps_an_endpoints_health_and_only_the_default_continu
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert_eq!(r.body["error"]["field"], "continuous_conversation");
+}
+
+const NATIVE_UPDATED: &str = include_str!("../fixtures/native_message_updated.json");
+
+/// A native `message:updated` of message `id` in chat `chat`.
+fn updated(id: &str, chat: &str, text: &str) -> Value {
+    let mut v: Value = serde_json::from_str(NATIVE_UPDATED).unwrap();
+    v["message"]["message_id"] = id.into();
+    v["message"]["text"] = text.into();
+    v["chat"]["chat_id"] = chat.into();
+    v
+}
+
+/// Each bundle a receiver got: (chat id, message ids, `webhook-id`), sorted.
+fn bundles(receiver: &Receiver) -> Vec<(String, Vec<String>, String)> {
+    let mut got: Vec<_> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            let chat = r.json()["chat"]["chat_id"].as_str().unwrap().to_string();
+            (chat, r.bundled_ids(), r.header("webhook-id").to_string())
+        })
+        .collect();
+    got.sort();
+    got
+}
+
+#[tokio::test]
+async fn endpoints_with_different_granularities_each_get_their_own_windows_and_bundles() {
+    let stack = TestStack::new().await;
+    let hourly = Receiver::start().await;
+    let six_hourly = Receiver::start().await;
+    let at_once = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@endpoints-windows.test").await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    // The default: hourly bundles of every message.
+    let (status, body) = create(
+        &stack,
+        &key,
+        json!({"url": hourly.url(), "aggregation": "1h"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Another: 6-hour bundles of received messages, and their updates.
+    let (status, body) = create(
+        &stack,
+        &key,
+        json!({"url": six_hourly.url(), "aggregation": "6h",
+               "event_types": ["message:received:new", "message:updated"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["aggregation"], "6h");
+    // A third: every message at once.
+    let (status, body) = create(&stack, &key, json!({"url": at_once.url()})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    stack.set_time("2026-03-01T10:05:00Z");
+    let first = vec![
+        message("m1", "c1", "received"),
+        message("m2", "c1", "sent"),
+        message("m3", "c2", "received"),
+    ];
+    let r = stack.ingest(&key, batch(first)).await;
+    assert_eq!(r.body["accepted"], 3, "{}", r.body);
+    // Stored once, whatever the number of endpoints and windows.
+    assert_eq!(stack.items_with_prefix("MSG#").await, 3);
+    stack.drain().await;
+    assert_eq!(at_once.received().len(), 3, "the immediate one at once");
+    assert!(hourly.received().is_empty() && six_hourly.received().is_empty());
+
+    // The hour ends: the default's windows go, the 6-hour ones wait.
+    stack.aggregate("2026-03-01T11:01:30Z").await;
+    stack.drain().await;
+    let ids = |got: Vec<(String, Vec<String>, String)>| -> Vec<(String, Vec<String>)> {
+        got.into_iter().map(|(c, m, _)| (c, m)).collect()
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(bundles(&hourly)),
+        [("c1".into(), s(&["m1", "m2"])), ("c2".into(), s(&["m3"]))]
+    );
+    assert!(six_hourly.received().is_empty(), "its window has not ended");
+
+    // m1 is corrected while it waits in the 6-hour window: that bundle carries the new
+    // text, so no update goes out ahead of it; m4 joins both endpoints' windows.
+    stack.set_time("2026-03-01T11:10:00Z");
+    let later = vec![
+        updated("m1", "c1", "corrected"),
+        message("m4", "c1", "received"),
+    ];
+    let r = stack.ingest(&key, batch(later)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    stack.drain().await;
+    assert!(
+        six_hourly.received().is_empty(),
+        "no update before its bundle"
+    );
+
+    stack.aggregate("2026-03-01T12:01:30Z").await;
+    stack.drain().await;
+    let hourly_bundles = bundles(&hourly);
+    assert_eq!(hourly_bundles.len(), 3);
+    assert!(hourly_bundles
+        .iter()
+        .any(|(c, m, _)| c == "c1" && m == &s(&["m4"])));
+    let six = bundles(&six_hourly);
+    assert_eq!(
+        ids(six.clone()),
+        [("c1".into(), s(&["m1", "m4"])), ("c2".into(), s(&["m3"]))],
+        "received messages only, from 06:00 to 12:00"
+    );
+    let c1 = six_hourly
+        .received()
+        .into_iter()
+        .find(|r| r.json()["chat"]["chat_id"] == "c1")
+        .unwrap();
+    assert_eq!(c1.json()["messages"][0]["text"], "corrected");
+    assert_eq!(c1.header("webhook-event-type"), "message:bundle");
+    // Each endpoint's bundles are its own: no webhook-id is shared.
+    for (_, _, id) in &six {
+        assert!(hourly_bundles.iter().all(|(_, _, other)| other != id));
+    }
+    // Nothing more later, and every window is gone.
+    stack.aggregate("2026-03-02T00:01:30Z").await;
+    stack.drain().await;
+    assert_eq!(six_hourly.received().len(), 2);
+    assert_eq!(stack.items_with_prefix("WIN#").await, 0);
+}
+
+/// A workspace at 2026-03-01T10:00Z with a default endpoint of `default_aggregation` to
+/// one receiver and another endpoint of `aggregation` to a second; with its key and the
+/// other endpoint's id.
+async fn two_receivers(
+    owner: &str,
+    default_aggregation: &str,
+    aggregation: &str,
+) -> (TestStack, Receiver, Receiver, String, String) {
+    let stack = TestStack::new().await;
+    let (a, b) = (Receiver::start().await, Receiver::start().await);
+    let (_, key) = stack.workspace(owner).await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    stack
+        .register_with(&key, &a.url(), default_aggregation)
+        .await;
+    let body = json!({"url": b.url(), "aggregation": aggregation});
+    let (status, body) = create(&stack, &key, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["endpoint_id"].as_str().unwrap().to_string();
+    (stack, a, b, key, id)
+}
+
+#[tokio::test]
+async fn deleting_an_aggregating_endpoint_drops_its_windows_and_the_default_keeps_its_own() {
+    let (stack, a, b, key, id) =
+        two_receivers("owner@endpoints-windows-delete.test", "1h", "1h").await;
+    stack.set_time("2026-03-01T10:05:00Z");
+    let r = stack
+        .ingest(&key, batch(vec![message("m1", "c1", "received")]))
+        .await;
+    assert_eq!(r.body["accepted"], 1, "{}", r.body);
+    assert_eq!(stack.items_with_prefix("WIN#").await, 2, "one window each");
+    let r = stack
+        .call(
+            Method::DELETE,
+            &format!("/v1/endpoints/{id}"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        stack.items_with_prefix("WIN#").await,
+        1,
+        "the default's stays"
+    );
+    stack.aggregate("2026-03-01T11:01:30Z").await;
+    stack.drain().await;
+    assert_eq!(a.received().len(), 1);
+    assert_eq!(a.received()[0].bundled_ids(), ["m1"]);
+    assert!(
+        b.received().is_empty(),
+        "nothing reaches a deleted endpoint"
+    );
+}
+
+/// Every message id a receiver got, bundled or not, in the order received.
+fn delivered_ids(receiver: &Receiver) -> Vec<String> {
+    receiver
+        .received()
+        .iter()
+        .flat_map(|r| {
+            let body = r.json();
+            match body.get("messages") {
+                Some(_) => r.bundled_ids(),
+                None => vec![body["message"]["message_id"].as_str().unwrap().to_string()],
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn another_endpoints_big_window_over_two_hours_goes_out_in_parts_each_message_once() {
+    let (stack, a, b, key, _) =
+        two_receivers("owner@endpoints-big-window.test", "none", "6h").await;
+    // 2 × 60 messages of ≈ 3 KB, an hour apart: past what a flush holds (128 KiB), and
+    // past one delivery (240 KiB), in two hours of the arrival index.
+    let mut sent = Vec::new();
+    for (hour, at) in [(0, "2026-03-01T10:05:00Z"), (1, "2026-03-01T11:05:00Z")] {
+        stack.set_time(at);
+        let events: Vec<Value> = (0..60)
+            .map(|i| {
+                let id = format!("big-{hour}-{i:02}");
+                sent.push(id.clone());
+                let mut m = message(&id, "c1", "received");
+                m["message"]["text"] = format!("{i} {}", "lorem ipsum ".repeat(250)).into();
+                m
+            })
+            .collect();
+        let r = stack.ingest(&key, batch(events)).await;
+        assert_eq!(r.body["accepted"], 60, "{}", r.body);
+    }
+    stack.drain().await;
+    assert_eq!(a.received().len(), 120, "the default at once");
+    let run = stack.aggregate("2026-03-01T12:01:30Z").await;
+    assert_eq!(run["messages_bundled"], 120, "{run}");
+    assert!(run["parts_enqueued"].as_u64().unwrap() > 1, "{run}");
+    stack.drain().await;
+    let mut got = delivered_ids(&b);
+    got.sort();
+    assert_eq!(got, sent, "every message once, in parts");
+    assert_eq!(stack.items_with_prefix("WIN#").await, 0);
+}
+
+#[tokio::test]
+async fn another_endpoint_changing_granularity_or_switching_to_none_and_back_repeats_nothing() {
+    let (stack, a, b, key, id) = two_receivers("owner@endpoints-switch.test", "none", "1h").await;
+    let path = format!("/v1/endpoints/{id}");
+    let patch = |aggregation: &'static str| {
+        let (stack, key, path) = (&stack, &key, &path);
+        async move {
+            let change = json!({ "aggregation": aggregation })
+                .to_string()
+                .into_bytes();
+            let r = stack
+                .call(Method::PATCH, path, Some(key), Some(change))
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        }
+    };
+    let send = |id: &'static str, at: &'static str| {
+        let (stack, key) = (&stack, &key);
+        async move {
+            stack.set_time(at);
+            let r = stack
+                .ingest(key, batch(vec![message(id, "c1", "received")]))
+                .await;
+            assert_eq!(r.body["accepted"], 1, "{}", r.body);
+        }
+    };
+    send("g1", "2026-03-01T10:05:00Z").await;
+    // 1h → 6h: the pending 1h window flushes as collected; g2 joins the 6h one.
+    stack.set_time("2026-03-01T10:10:00Z");
+    patch("6h").await;
+    send("g2", "2026-03-01T10:15:00Z").await;
+    // → none: the 6h window goes out at the next run; g3 at once.
+    stack.set_time("2026-03-01T10:20:00Z");
+    patch("none").await;
+    send("g3", "2026-03-01T10:25:00Z").await;
+    stack.aggregate("2026-03-01T10:26:00Z").await;
+    // → 1h again inside the same hour: g4 opens a window of its own.
+    stack.set_time("2026-03-01T10:30:00Z");
+    patch("1h").await;
+    send("g4", "2026-03-01T10:35:00Z").await;
+    stack.aggregate("2026-03-01T11:01:30Z").await;
+    stack.aggregate("2026-03-01T16:01:30Z").await;
+    stack.drain().await;
+    let mut got = delivered_ids(&b);
+    got.sort();
+    assert_eq!(got, ["g1", "g2", "g3", "g4"], "each message once");
+    assert_eq!(delivered_ids(&a).len(), 4);
+    assert_eq!(stack.items_with_prefix("WIN#").await, 0);
 }

@@ -67,6 +67,8 @@ pub struct RunReport {
     pub windows_failed: usize,
     /// Windows set aside: failing again and again, or never able to succeed.
     pub windows_set_aside: usize,
+    /// Windows of a deleted endpoint, dropped.
+    pub windows_dropped: usize,
     /// False when the deadline stopped the run early (or a shard could not be read).
     pub complete: bool,
 }
@@ -265,7 +267,15 @@ impl Aggregator {
                         self.restart_release(&w.workspace_id, nonce, run).await;
                     }
                 }
-                Some(h) if h.enabled => candidates.push(w.clone()),
+                Some(h) if h.enabled && h.deleted_ms.is_none() => candidates.push(w.clone()),
+                h if w.workspace_id.is_endpoint_scope()
+                    && h.as_ref().is_none_or(|h| h.deleted_ms.is_some()) =>
+                {
+                    // A deleted endpoint's window (opened just as it was deleted): dropped,
+                    // like what it held; the messages stay the workspace's.
+                    self.store.finish_windows(std::slice::from_ref(w)).await?;
+                    run.report.windows_dropped += 1;
+                }
                 _ => {
                     self.store.park_window(w).await?;
                     run.report.windows_parked += 1;

@@ -74,18 +74,11 @@ impl ApiState {
     }
 }
 
-/// Only the default endpoint aggregates (its windows are the workspace's) and decides
-/// whether a closed chat continues (the workspace's chat events follow it).
+/// Only the default endpoint decides whether a closed chat continues (the workspace's
+/// chat events follow it).
 fn only_the_default_may(endpoint: &EndpointId, save: &Save) -> Result<(), ApiError> {
     if endpoint.is_default() {
         return Ok(());
-    }
-    if !save.aggregation.is_immediate() {
-        return Err(ApiError::invalid(
-            "aggregation",
-            "only the default endpoint (the workspace's first) aggregates; another one \
-             delivers each event at once (aggregation none)",
-        ));
     }
     if save.continuous_conversation {
         return Err(ApiError::invalid(

@@ -308,8 +308,7 @@ pub struct NewEndpoint {
     /// On or off (default on).
     #[serde(default = "default_true")]
     pub enabled: bool,
-    /// Granularity (default `none`). Only the default endpoint (the workspace's first)
-    /// aggregates; another one is `none`.
+    /// Granularity (default `none`): each endpoint bundles its own windows.
     #[serde(default)]
     pub aggregation: Option<Aggregation>,
     /// Keep one conversation per contact (default off).
@@ -333,7 +332,7 @@ pub struct EndpointChange {
     pub description: Option<String>,
     /// On or off.
     pub enabled: Option<bool>,
-    /// A new granularity (only the default endpoint aggregates).
+    /// A new granularity (its windows from then on; pending ones flush as collected).
     pub aggregation: Option<Aggregation>,
     /// One conversation per contact.
     pub continuous_conversation: Option<bool>,

@@ -32,7 +32,6 @@ pub async fn ingest(
 ) -> Result<IngestReport, ApiError> {
     let ctx = Context::new(ws, webhook, state.clock.now()).with_endpoints(extra);
     let now_ms = ctx.received_at.millis();
-    let version = webhook.map_or(0, |w| w.settings_version);
     let ids: Vec<MessageId> = events
         .iter()
         .filter_map(|e| match e {
@@ -41,9 +40,10 @@ pub async fn ingest(
         })
         .collect();
     let (remembered, unknown): (Vec<PendingWindow>, Vec<PendingWindow>) =
-        windows_needed(&events, &ctx)
-            .into_iter()
-            .partition(|w| state.open_windows.contains(w, version, now_ms));
+        windows_needed(&events, &ctx).into_iter().partition(|w| {
+            let version = ctx.settings_version(&w.workspace_id);
+            state.open_windows.contains(w, version, now_ms)
+        });
     let (stored, mut open) = state.store.stored_and_open(ws, &ids, &unknown).await?;
     open.extend(remembered.iter().cloned());
     let steps = plan(events, &ctx, &stored);
@@ -56,9 +56,21 @@ pub async fn ingest(
         .iter()
         .chain(&unknown)
         .filter(|w| batch.open.contains(*w));
-    state.open_windows.remember(now_open, version, now_ms);
+    for w in now_open {
+        let version = ctx.settings_version(&w.workspace_id);
+        state.open_windows.remember([w], version, now_ms);
+    }
     Ok(report)
 }
+
+/// A new message not written yet: its delivery, its default window, and the windows of
+/// the other endpoints that aggregate it.
+type Pending = (
+    MessageEvent,
+    DeliveryId,
+    Option<PendingWindow>,
+    Vec<PendingWindow>,
+);
 
 /// What one request has decided but not yet written.
 #[derive(Default)]
@@ -67,8 +79,9 @@ struct Batch {
     open: HashSet<PendingWindow>,
     /// Windows to open with the next write.
     opening: Vec<PendingWindow>,
-    /// New messages not written yet, with their delivery and window.
-    pending: Vec<(MessageEvent, DeliveryId, Option<PendingWindow>)>,
+    /// New messages not written yet, with their delivery and windows (the default's, the
+    /// other endpoints').
+    pending: Vec<Pending>,
     /// Their deliveries, to queue (or hold) before they are written, in request order.
     envelopes: Vec<DeliveryEnvelope>,
     /// Deliveries made so far in this request (orders equal instants when held).
@@ -112,13 +125,15 @@ impl Batch {
                 event,
                 delivery,
                 window,
+                joined,
                 new_chat,
                 rule,
                 for_default,
             } => {
                 let id = event.message.message_id.clone();
                 let new = (new_chat, rule, for_default);
-                self.store_message(store, ctx, *event, delivery, window, new)
+                let windows = (window, joined);
+                self.store_message(store, ctx, *event, delivery, windows, new)
                     .await?;
                 (EventStatus::Accepted, Some(id), None)
             }
@@ -175,15 +190,22 @@ impl Batch {
         let direction = Some(event.message.direction);
         let (account, chat) = (&event.whatsapp_account, &event.chat);
         let kind = EventType::MessageUpdated;
-        let extra: Vec<&Endpoint> = ctx.extra_taking(kind, account, chat, direction).collect();
+        let taking: Vec<&Endpoint> = ctx.extra_taking(kind, account, chat, direction).collect();
         let filtered = ctx.filtered_out(account, chat, direction);
         let to_default = ctx.takes(kind) && filtered.is_none();
-        if !tell || edit.number == 0 || (!to_default && extra.is_empty()) {
+        if !tell || edit.number == 0 || (!to_default && taking.is_empty()) {
             return Ok((EventStatus::Accepted, Some(id), None));
         }
-        // The default waits for a bundle that will carry the new text; the additional
-        // endpoints are immediate: the message went out already.
+        // An endpoint whose bundle with the message is still to come gets the new text in
+        // it; the others had the message already.
         let to_default = to_default && !state.store.waits_in_window(ctx.ws, &edit).await?;
+        let mut extra = Vec::with_capacity(taking.len());
+        for endpoint in taking {
+            // No read unless the message joined one of its windows.
+            if !state.store.waits_in_window(&endpoint.scope, &edit).await? {
+                extra.push(endpoint);
+            }
+        }
         if !to_default && extra.is_empty() {
             return Ok((EventStatus::Accepted, Some(id), None));
         }
@@ -271,7 +293,7 @@ impl Batch {
         ctx: &Context<'_>,
         mut event: MessageEvent,
         delivery: DeliveryId,
-        window: Option<PendingWindow>,
+        (window, joined): (Option<PendingWindow>, Vec<PendingWindow>),
         (new_chat, rule, for_default): (NewChat, NewChatRule, bool),
     ) -> Result<(), ApiError> {
         match new_chat {
@@ -292,12 +314,12 @@ impl Batch {
                 .push(envelope(ctx.ws, at, &event, &delivery, self.sequence)?);
         }
         self.sequence += 1;
-        if let Some(w) = &window {
+        for w in window.iter().chain(&joined) {
             if !self.open.contains(w) && !self.opening.contains(w) {
                 self.opening.push(w.clone());
             }
         }
-        self.pending.push((event, delivery, window));
+        self.pending.push((event, delivery, window, joined));
         Ok(())
     }
 
@@ -324,7 +346,8 @@ impl Batch {
         Ok(())
     }
 
-    /// One delivery of a new message for each additional endpoint that takes it, with
+    /// One delivery of a new message for each additional endpoint that takes it and
+    /// delivers immediately (one that aggregates gets it in its bundle), with
     /// `is_new_chat` as given, or settled on the endpoint's own chat state (never on the
     /// default's, whose deliveries or bundles it decides).
     async fn fan_out(
@@ -340,7 +363,10 @@ impl Batch {
             &event.chat,
             Some(event.message.direction),
         );
-        for endpoint in ctx.extra_taking(kind, account, chat, direction) {
+        let immediate = ctx
+            .extra_taking(kind, account, chat, direction)
+            .filter(|e| e.webhook.aggregation.is_immediate());
+        for endpoint in immediate {
             let scope = &endpoint.scope;
             let delivery = DeliveryId::for_message(scope, &event.message.message_id);
             let mut event = event.clone();
@@ -400,11 +426,12 @@ impl Batch {
         let messages: Vec<NewMessage> = self
             .pending
             .iter()
-            .map(|(event, delivery, window)| NewMessage {
+            .map(|(event, delivery, window, joined)| NewMessage {
                 event,
                 delivery,
                 received_at: ctx.received_at,
                 window: window.as_ref(),
+                joined,
             })
             .collect();
         state

@@ -91,20 +91,28 @@ impl<'a> Context<'a> {
     /// The chat window a message joins in aggregated mode; never one that a switch to
     /// immediate delivery flushed early.
     pub fn window_of(&self, chat: &ChatId) -> Option<PendingWindow> {
-        let Route::Aggregate(granularity) = self.route else {
+        let Route::Aggregate(_) = self.route else {
             return None;
         };
-        let not_before = self
-            .webhook
-            .and_then(Webhook::windows_start_no_earlier_than);
-        Window::containing(self.received_at, granularity).map(|w| {
-            PendingWindow::new(
-                self.ws,
-                chat,
-                granularity,
-                w.starting_no_earlier(not_before),
-            )
-        })
+        window_for(self.ws, self.webhook?, chat, self.received_at)
+    }
+
+    /// The windows of the additional endpoints that aggregate this message (one each).
+    pub fn extra_windows_of(&self, event: &MessageEvent) -> Vec<PendingWindow> {
+        let kind = EventType::of_message(event.message.direction);
+        let (account, chat) = (&event.whatsapp_account, &event.chat);
+        self.extra_taking(kind, account, chat, Some(event.message.direction))
+            .filter_map(|e| window_for(&e.scope, &e.webhook, &chat.chat_id, self.received_at))
+            .collect()
+    }
+
+    /// The settings version a window's scope was read under (what remembering it open
+    /// is trusted under).
+    pub fn settings_version(&self, scope: &WorkspaceId) -> u64 {
+        match self.extra.iter().find(|e| &e.scope == scope) {
+            Some(e) => e.webhook.settings_version,
+            None => self.webhook.map_or(0, |w| w.settings_version),
+        }
     }
 
     /// True when the default endpoint is registered and takes `event` (chat events and
@@ -163,6 +171,20 @@ impl<'a> Context<'a> {
     }
 }
 
+/// The window of `scope`'s aggregation that a message arriving at `at` joins (none when it
+/// delivers immediately); never one that a switch to immediate delivery flushed early.
+fn window_for(
+    scope: &WorkspaceId,
+    webhook: &Webhook,
+    chat: &ChatId,
+    at: Timestamp,
+) -> Option<PendingWindow> {
+    let granularity = webhook.aggregation;
+    let not_before = webhook.windows_start_no_earlier_than();
+    Window::containing(at, granularity)
+        .map(|w| PendingWindow::new(scope, chat, granularity, w.starting_no_earlier(not_before)))
+}
+
 /// How a stored message's `is_new_chat` is settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NewChat {
@@ -190,6 +212,8 @@ pub enum Step {
         delivery: DeliveryId,
         /// Its window, when aggregated.
         window: Option<PendingWindow>,
+        /// The windows of the additional endpoints that aggregate it.
+        joined: Vec<PendingWindow>,
         /// How its `is_new_chat` is settled.
         new_chat: NewChat,
         /// How the source settles `is_new_chat` (for the additional endpoints).
@@ -241,10 +265,11 @@ pub fn windows_needed(events: &[InboundEvent], ctx: &Context) -> Vec<PendingWind
     let mut windows: Vec<PendingWindow> = Vec::new();
     for event in events {
         if let InboundEvent::Message { event, .. } = event {
-            if ctx.default_refuses(event).is_some() {
-                continue;
-            }
-            if let Some(w) = ctx.window_of(&event.chat.chat_id) {
+            let own = match ctx.default_refuses(event) {
+                Some(_) => None,
+                None => ctx.window_of(&event.chat.chat_id),
+            };
+            for w in own.into_iter().chain(ctx.extra_windows_of(event)) {
                 if !windows.contains(&w) {
                     windows.push(w);
                 }
@@ -289,6 +314,7 @@ pub fn plan(events: Vec<InboundEvent>, ctx: &Context, stored: &HashSet<MessageId
                 };
                 Step::Store {
                     delivery: DeliveryId::for_message(ctx.ws, &id),
+                    joined: ctx.extra_windows_of(&event),
                     event,
                     window,
                     new_chat,
@@ -656,5 +682,44 @@ mod tests {
             }
             other => panic!("stored, not {other:?}"),
         }
+    }
+
+    #[test]
+    fn each_aggregating_endpoint_gets_its_own_window_of_its_own_granularity() {
+        let ws = WorkspaceId::new_unchecked("ws_a");
+        let at = Timestamp::parse("2026-03-01T10:05:00Z").unwrap();
+        let hourly = webhook(Aggregation::Hours1, true, false);
+        let mut six = webhook(Aggregation::Hours6, true, false);
+        six.event_types = Some(vec![EventType::MessageReceivedNew]);
+        let extra = [
+            Endpoint {
+                scope: ws.endpoint_scope(&outflow::domain::EndpointId::generate()),
+                webhook: six,
+            },
+            Endpoint {
+                scope: ws.endpoint_scope(&outflow::domain::EndpointId::generate()),
+                webhook: webhook(Aggregation::None, true, false),
+            },
+        ];
+        let ctx = Context::new(&ws, Some(&hourly), at).with_endpoints(&extra);
+        let events = vec![
+            message("m1", "c1", NewChatRule::AsGiven),
+            message("m2", "c1", NewChatRule::AsGiven),
+        ];
+        let windows = windows_needed(&events, &ctx);
+        let spans: Vec<(&WorkspaceId, i64)> = windows
+            .iter()
+            .map(|w| (&w.workspace_id, w.end_ms - w.start_ms))
+            .collect();
+        let hour = 3_600_000;
+        assert_eq!(spans, [(&ws, hour), (&extra[0].scope, 6 * hour)]);
+        for step in plan(events, &ctx, &HashSet::new()) {
+            let Step::Store { joined, window, .. } = step else {
+                panic!("stored");
+            };
+            assert!(window.is_some(), "the default's window");
+            assert_eq!(joined, [windows[1].clone()], "the 6h one only");
+        }
+        assert_eq!(ctx.settings_version(&extra[0].scope), 1);
     }
 }

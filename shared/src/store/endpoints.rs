@@ -167,8 +167,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Deletes what a deleted endpoint kept (held deliveries, dead letters) until done or
-    /// `deadline`; how many, and whether all. Its log, activity and counters expire.
+    /// Deletes what a deleted endpoint kept (held deliveries, dead letters, pending
+    /// windows) until done or `deadline`; how many, and whether all. Its log, activity and
+    /// counters expire; the messages its windows would have bundled are the workspace's.
     pub async fn purge_kept(
         &self,
         scope: &WorkspaceId,
@@ -188,6 +189,14 @@ impl Store {
                 let keys: Vec<_> = page.into_iter().map(|k| k.key).collect();
                 self.forget_kept(&keys).await?;
             }
+        }
+        let windows = self.pending_windows(scope).await?;
+        for chunk in windows.chunks(PURGE_PAGE as usize) {
+            if Instant::now() >= deadline {
+                return Ok((purged, false));
+            }
+            self.finish_windows(chunk).await?;
+            purged += chunk.len();
         }
         Ok((purged, true))
     }

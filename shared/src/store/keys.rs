@@ -118,6 +118,32 @@ pub fn window_member_prefix(start_millis: i64, ws: &WorkspaceId, chat: &ChatId) 
     format!("{start_millis:013}#{}#", chat_tag(ws, chat))
 }
 
+/// Arrivals are indexed by the hour they fall in (the shortest window).
+pub const ARRIVAL_HOUR_MS: i64 = 3_600_000;
+
+/// Arrival-index partition: the messages of one shard of a workspace's chats (the tenant,
+/// never an endpoint scope) that arrived in the hour starting `hour_start_ms` and joined
+/// a window of an endpoint other than the default; one Query reads many such windows.
+pub fn arrival_pk(tenant: &WorkspaceId, chat: &ChatId, hour_start_ms: i64) -> String {
+    let shard = chat_shard(tenant, chat);
+    format!("{}#ARR#{hour_start_ms:013}#{shard}", workspace_pk(tenant))
+}
+
+/// Arrival-index sort key: the chat (fixed width), then arrival (a window is a range of
+/// arrivals), then the message's own timestamp and id.
+pub fn arrival_sk(
+    tenant: &WorkspaceId,
+    chat: &ChatId,
+    received_millis: i64,
+    timestamp_millis: i64,
+    id: &str,
+) -> String {
+    format!(
+        "{}#{received_millis:013}#{timestamp_millis:013}#{id}",
+        chat_tag(tenant, chat)
+    )
+}
+
 /// Due-index partition of a window: a stable shard of its workspace and chat.
 pub fn due_shard(ws: &WorkspaceId, chat: &ChatId) -> String {
     format!("DUE#{}", chat_shard(ws, chat))

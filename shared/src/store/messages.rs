@@ -1,9 +1,12 @@
 //! Stored messages: the idempotency record and the source for aggregation and replay.
 
 use super::batch::Key;
-use super::window_items::{bucket, member_of, member_prefix, opening_item, window_key};
+use super::window_items::{
+    bucket, joined_entry, member_of, member_prefix, opening_item, window_key,
+};
 use super::{keys, n, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{DeliveryId, MessageEvent, MessageId, PendingWindow, Timestamp, WorkspaceId};
+use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashSet;
 
 /// A stored message after an edit.
@@ -15,6 +18,8 @@ pub struct Edit {
     pub number: u32,
     /// The sort key of its aggregation window, if it was filed in one.
     window: Option<String>,
+    /// The windows of other endpoints it joined (`joined` entries: endpoint, end, start).
+    joined: Vec<String>,
 }
 
 /// Messages are kept this long (the aggregation issue needs ≥ 7 days).
@@ -47,6 +52,8 @@ pub struct NewMessage<'a> {
     pub received_at: Timestamp,
     /// In aggregated mode, the chat window whose bundle it joins (the `window` index).
     pub window: Option<&'a PendingWindow>,
+    /// The windows of other endpoints that aggregate it (the `arrival` index).
+    pub joined: &'a [PendingWindow],
 }
 
 impl Store {
@@ -76,6 +83,24 @@ impl Store {
             item.insert("win_pk".into(), s(bucket(w)));
             item.insert("win_sk".into(), s(member));
             item.insert("member_of".into(), s(member_of(w)));
+        }
+        if !m.joined.is_empty() {
+            let (chat, received) = (&event.chat.chat_id, m.received_at.millis());
+            let hour = received.div_euclid(keys::ARRIVAL_HOUR_MS) * keys::ARRIVAL_HOUR_MS;
+            let (pk, sk) = (
+                keys::arrival_pk(ws, chat, hour),
+                keys::arrival_sk(
+                    ws,
+                    chat,
+                    received,
+                    event.message.timestamp.millis(),
+                    event.message.message_id.as_str(),
+                ),
+            );
+            let entries: Vec<String> = m.joined.iter().map(joined_entry).collect();
+            item.insert("arr_pk".into(), s(pk));
+            item.insert("arr_sk".into(), s(sk));
+            item.insert("joined".into(), AttributeValue::Ss(entries));
         }
         Ok(item)
     }
@@ -129,14 +154,26 @@ impl Store {
         self.batch_put(items).await
     }
 
-    /// True when the edited message waits in a pending window: its bundle is not sent
-    /// yet, and will carry the new text (one read, only for an aggregated message).
-    pub async fn waits_in_window(&self, ws: &WorkspaceId, edit: &Edit) -> StoreResult<bool> {
-        let Some(window) = &edit.window else {
+    /// True when the edited message waits in a pending window of the delivery scope
+    /// `scope` (the workspace's default endpoint, or another): its bundle is not sent yet,
+    /// and will carry the new text (one read, only for a message that joined one).
+    pub async fn waits_in_window(&self, scope: &WorkspaceId, edit: &Edit) -> StoreResult<bool> {
+        let window = match scope.is_endpoint_scope() {
+            false => edit.window.clone(),
+            true => {
+                let mine = format!("{}#", scope.endpoint());
+                edit.joined.iter().find_map(|entry| {
+                    let (end, start) = entry.strip_prefix(&mine)?.split_once('#')?;
+                    let (end, start) = (end.parse().ok()?, start.parse().ok()?);
+                    Some(keys::window(end, start, &edit.event.chat.chat_id))
+                })
+            }
+        };
+        let Some(window) = window else {
             return Ok(false);
         };
         let out = self
-            .consistent_get((keys::workspace_pk(ws), window.clone()))
+            .consistent_get((keys::workspace_pk(scope), window))
             .projection_expression("pk")
             .send()
             .await
@@ -166,12 +203,18 @@ impl Store {
             let mut event = event_of(&item)?;
             let number: u32 = super::number_attribute(&item, "edits").unwrap_or(0);
             let window = item.get("member_of").and_then(|v| v.as_s().ok()).cloned();
+            let joined = item
+                .get("joined")
+                .and_then(|v| v.as_ss().ok())
+                .cloned()
+                .unwrap_or_default();
             if event.message.text == text {
                 // The text it has already: a retry of this edit, or no edit at all.
                 return Ok(Some(Edit {
                     event,
                     number,
                     window,
+                    joined,
                 }));
             }
             let result = self
@@ -190,6 +233,7 @@ impl Store {
                     event,
                     number: number + 1,
                     window,
+                    joined,
                 }));
             }
         }

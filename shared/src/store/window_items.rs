@@ -29,6 +29,43 @@ pub(super) fn member_of(w: &PendingWindow) -> String {
     window_key(w).1
 }
 
+/// True for a window of an endpoint other than the default: its messages are read from
+/// the chat index (they are the tenant's, stored once), not from the window index.
+pub(super) fn of_other_endpoint(w: &PendingWindow) -> bool {
+    w.workspace_id.is_endpoint_scope()
+}
+
+/// What a message item lists in `joined` for each window of another endpoint it joined
+/// (endpoint, end, start): a message may join one window per endpoint.
+pub(super) fn joined_entry(w: &PendingWindow) -> String {
+    format!(
+        "{}#{:013}#{:013}",
+        w.workspace_id.endpoint(),
+        w.end_ms,
+        w.start_ms
+    )
+}
+
+/// Where the messages of a window of another endpoint are: for each hour of arrivals it
+/// spans, the arrival-index partition and the sort-key range (inclusive) of its chat.
+pub(super) fn arrival_ranges(w: &PendingWindow) -> Vec<(String, String, String)> {
+    let hour = keys::ARRIVAL_HOUR_MS;
+    let tenant = w.workspace_id.tenant();
+    let tag = keys::chat_tag(&tenant, &w.chat_id);
+    let mut ranges = Vec::new();
+    let mut at = w.start_ms.div_euclid(hour) * hour;
+    while at < w.end_ms {
+        let (from, to) = (w.start_ms.max(at), w.end_ms.min(at + hour) - 1);
+        ranges.push((
+            keys::arrival_pk(&tenant, &w.chat_id, at),
+            format!("{tag}#{from:013}#"),
+            format!("{tag}#{to:013}#~"),
+        ));
+        at += hour;
+    }
+    ranges
+}
+
 /// Due time, then the same order as the messages' bucket (start, chat tag): a page of
 /// windows due together is one contiguous range of their bucket. The start orders two
 /// windows of one chat ending together (after a granularity change).
@@ -49,4 +86,46 @@ pub(super) fn opening_item(w: &PendingWindow) -> StoreResult<Item> {
     );
     item.insert("due_sk".into(), s(due_sk(w, w.end_ms)));
     Ok(item)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Aggregation, ChatId, EndpointId, Timestamp, Window, WorkspaceId};
+
+    #[test]
+    fn another_endpoints_window_spans_exactly_its_arrivals_in_the_tenants_chat() {
+        let ws = WorkspaceId::new_unchecked("ws_a");
+        let scope = ws.endpoint_scope(&EndpointId::new_unchecked("ep_b"));
+        let chat = ChatId::new_unchecked("c#1");
+        let at = Timestamp::parse("2026-03-01T10:05:00Z").unwrap();
+        let span = Window::containing(at, Aggregation::Hours1).unwrap();
+        let w = PendingWindow::new(&scope, &chat, Aggregation::Hours1, span);
+        assert!(of_other_endpoint(&w));
+        let ranges = arrival_ranges(&w);
+        assert_eq!(ranges.len(), 1, "an hour's window: one partition");
+        let (pk, from, to) = ranges[0].clone();
+        assert_eq!(pk, keys::arrival_pk(&ws, &chat, w.start_ms), "the tenant's");
+        let arrival = |ms: i64| keys::arrival_sk(&ws, &chat, ms, 0, "m");
+        let inside = |sk: String| sk >= from && sk <= to;
+        assert!(inside(arrival(w.start_ms)));
+        assert!(inside(arrival(w.end_ms - 1)));
+        assert!(!inside(arrival(w.start_ms - 1)));
+        assert!(!inside(arrival(w.end_ms)));
+        let other_chat = keys::arrival_sk(&ws, &ChatId::new_unchecked("c2"), w.start_ms, 0, "m");
+        assert!(!inside(other_chat), "another chat of the partition");
+        // The window 06:00–12:00 starting at 10:20 (a switch back from `none`): two
+        // partitions, the first from 10:20, the last to just before 12:00.
+        let six = Window::containing(at, Aggregation::Hours6).unwrap();
+        let mut w6 = PendingWindow::new(&scope, &chat, Aggregation::Hours6, six);
+        w6.start_ms += 20 * 60_000 + 4 * 3_600_000;
+        let ranges = arrival_ranges(&w6);
+        assert_eq!(ranges.len(), 2, "{ranges:?}");
+        assert!(ranges[0].1.ends_with(&format!("#{:013}#", w6.start_ms)));
+        assert!(ranges[1].2.ends_with(&format!("#{:013}#~", w6.end_ms - 1)));
+        assert_eq!(
+            joined_entry(&w),
+            format!("ep_b#{:013}#{:013}", w.end_ms, w.start_ms)
+        );
+    }
 }

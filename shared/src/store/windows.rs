@@ -1,11 +1,16 @@
 //! Pending aggregation windows as items: one per chat window, found through the sparse
-//! `due` index by due time (never a scan), claimed by exactly one aggregator run. Their
-//! messages are found through the `window` index, many windows per Query.
+//! `due` index by due time (never a scan), claimed by exactly one aggregator run. The
+//! default endpoint's windows find their messages through the `window` index, many
+//! windows per Query; another endpoint's through the `arrival` index, also many windows
+//! per Query (a message is stored once, and may join one window per endpoint).
 
 use super::batch::Key;
-use super::schema::{DUE_INDEX, WINDOW_INDEX};
+use super::schema::{Index, ARRIVAL_INDEX, DUE_INDEX, WINDOW_INDEX};
 use super::transact::{Applied, ConditionalUpdate};
-use super::window_items::{self, bucket, due_sk, member_of, member_prefix, window_key};
+use super::window_items::{
+    self, arrival_ranges, bucket, due_sk, joined_entry, member_of, member_prefix,
+    of_other_endpoint, window_key,
+};
 use super::{keys, n, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{BundlePlan, PendingWindow, Timestamp, WindowMessage, WorkspaceId};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -282,6 +287,7 @@ impl Store {
         let slot: HashMap<Key, usize> = windows
             .iter()
             .enumerate()
+            .filter(|(_, w)| !of_other_endpoint(w))
             .map(|(i, w)| ((keys::workspace_pk(&w.workspace_id), member_of(w)), i))
             .collect();
         let mut read = Reads {
@@ -295,13 +301,62 @@ impl Store {
             {
                 // Only the windows of this bucket wait for another run.
                 for (i, w) in windows.iter().enumerate() {
-                    if window_items::bucket(w) == bucket {
+                    if !of_other_endpoint(w) && window_items::bucket(w) == bucket {
                         read.messages[i] = Err(e.clone());
                     }
                 }
             }
         }
+        self.read_arrivals(windows, &mut read).await;
         read.messages
+    }
+
+    /// Reads the messages of the windows of other endpoints: one Query (paged) per
+    /// arrival-index partition their hours and chats fall in, over the range from the first
+    /// window's chat to the last's; each item goes to every asked-for window its `joined`
+    /// names. Then each window's messages are put in timestamp order (the index orders
+    /// them by arrival).
+    async fn read_arrivals(&self, windows: &[PendingWindow], read: &mut Reads) {
+        let (ranges, slot) = arrival_plan(windows);
+        for (pk, (from, to, concerned)) in ranges {
+            let mut start = None;
+            loop {
+                let page = self
+                    .index_page(&ARRIVAL_INDEX, &pk, (&from, &to), start)
+                    .await;
+                let (items, next) = match page {
+                    Ok(page) => page,
+                    Err(e) => {
+                        // Only the windows read here wait for another run.
+                        for &i in &concerned {
+                            read.messages[i] = Err(e.clone());
+                        }
+                        break;
+                    }
+                };
+                for item in &items {
+                    for i in arrival_slots(item, &slot) {
+                        read.add(i, item);
+                    }
+                }
+                start = next;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        for (i, _) in windows
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| of_other_endpoint(w))
+        {
+            if let Ok(WindowRead::Loaded(list)) = &mut read.messages[i] {
+                list.sort_by_cached_key(|m| {
+                    let m = &m.event.message;
+                    (m.timestamp.millis(), m.message_id.clone())
+                });
+            }
+        }
     }
 
     /// Reads one bucket's range into the windows' slots. When a window turns out too big,
@@ -315,7 +370,9 @@ impl Store {
     ) -> StoreResult<()> {
         let mut start = None;
         loop {
-            let (items, next) = self.bucket_page(bucket, &from, to, start).await?;
+            let (items, next) = self
+                .index_page(&WINDOW_INDEX, bucket, (&from, to), start)
+                .await?;
             start = next;
             if let Some(i) = read.add_page(items, slot) {
                 // A fresh Query from right after the too-big window's messages.
@@ -335,21 +392,72 @@ impl Store {
         w: &PendingWindow,
         at: Option<WindowPageCursor>,
     ) -> StoreResult<WindowPage> {
-        let from = member_prefix(w);
-        let to = format!("{from}~");
-        let (items, next) = self
-            .bucket_page(&bucket(w), &from, &to, at.map(|c| c.0))
-            .await?;
-        let slot = HashMap::from([((keys::workspace_pk(&w.workspace_id), member_of(w)), 0)]);
+        let start = at.map(|c| c.0);
+        let (index, items, next) = if of_other_endpoint(w) {
+            let (items, next) = self.arrival_page(w, start).await?;
+            (&ARRIVAL_INDEX, items, next)
+        } else {
+            let from = member_prefix(w);
+            let to = format!("{from}~");
+            let (items, next) = self
+                .index_page(&WINDOW_INDEX, &bucket(w), (&from, &to), start)
+                .await?;
+            let slot = HashMap::from([((keys::workspace_pk(&w.workspace_id), member_of(w)), 0)]);
+            let items = items
+                .into_iter()
+                .filter(|item| slot_of(item, &slot).is_some())
+                .collect();
+            (&WINDOW_INDEX, items, next)
+        };
         let messages = items
             .iter()
-            .filter(|item| slot_of(item, &slot).is_some())
-            .map(|item| Ok((window_message(item)?, cursor_after(item))))
+            .map(|item| Ok((window_message(item)?, cursor_after(item, index))))
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(WindowPage {
             messages,
             next: next.map(WindowPageCursor),
         })
+    }
+
+    /// The next page of another endpoint's window from the arrival index, hour by hour:
+    /// its items, and where the read goes on — a key in the same hour's partition, or a
+    /// cursor naming only the next hour's partition (`arr_pk`, no table key) to start it.
+    async fn arrival_page(
+        &self,
+        w: &PendingWindow,
+        at: Option<Item>,
+    ) -> StoreResult<(Vec<Item>, Option<Item>)> {
+        let ranges = arrival_ranges(w);
+        let named = |item: &Item| item.get("arr_pk").and_then(|v| v.as_s().ok()).cloned();
+        let mut hour = at
+            .as_ref()
+            .and_then(named)
+            .and_then(|pk| ranges.iter().position(|r| r.0 == pk))
+            .unwrap_or(0);
+        let mut start = at.filter(|key| key.contains_key("pk"));
+        loop {
+            let Some((pk, from, to)) = ranges.get(hour) else {
+                return Ok((Vec::new(), None));
+            };
+            let (items, next) = self
+                .index_page(&ARRIVAL_INDEX, pk, (from, to), start)
+                .await?;
+            let items: Vec<Item> = items.into_iter().filter(|i| joined(i, w)).collect();
+            let next = match (next, ranges.get(hour + 1)) {
+                (Some(key), _) => Some(key),
+                (None, Some(following)) => Some(Item::from([("arr_pk".into(), s(&following.0))])),
+                (None, None) => None,
+            };
+            match next {
+                // Nothing of this window on this page: read on in this call.
+                Some(key) if items.is_empty() => {
+                    let same_hour = key.contains_key("pk");
+                    hour += usize::from(!same_hour);
+                    start = same_hour.then_some(key);
+                }
+                next => return Ok((items, next)),
+            }
+        }
     }
 
     /// How far an earlier flush of a window part by part got.
@@ -486,20 +594,25 @@ impl Store {
         Ok(())
     }
 
-    async fn bucket_page(
+    /// One page of an index partition's sort-key range (inclusive).
+    async fn index_page(
         &self,
-        bucket: &str,
-        from: &str,
-        to: &str,
+        index: &Index,
+        pk: &str,
+        (from, to): (&str, &str),
         start: Option<Item>,
     ) -> StoreResult<(Vec<Item>, Option<Item>)> {
+        let condition = format!(
+            "{} = :pk AND {} BETWEEN :from AND :to",
+            index.partition_key, index.sort_key
+        );
         let out = self
             .db
             .query()
             .table_name(&self.table)
-            .index_name(WINDOW_INDEX.name)
-            .key_condition_expression("win_pk = :pk AND win_sk BETWEEN :from AND :to")
-            .expression_attribute_values(":pk", s(bucket))
+            .index_name(index.name)
+            .key_condition_expression(condition)
+            .expression_attribute_values(":pk", s(pk))
             .expression_attribute_values(":from", s(from))
             .expression_attribute_values(":to", s(to))
             .set_exclusive_start_key(start)
@@ -564,7 +677,7 @@ impl Reads {
 /// The sort-key range of each bucket that holds the messages of all `windows` in it.
 fn bucket_ranges(windows: &[PendingWindow]) -> BTreeMap<String, (String, String)> {
     let mut by_bucket: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for w in windows {
+    for w in windows.iter().filter(|w| !of_other_endpoint(w)) {
         let prefix = member_prefix(w);
         let range = by_bucket
             .entry(bucket(w))
@@ -580,10 +693,9 @@ fn bucket_ranges(windows: &[PendingWindow]) -> BTreeMap<String, (String, String)
     by_bucket
 }
 
-/// The cursor that reads on right after `item` in the window index: its table and index
-/// keys.
-fn cursor_after(item: &Item) -> WindowPageCursor {
-    let key = ["pk", "sk", "win_pk", "win_sk"]
+/// The cursor that reads on right after `item` in `index`: its table and index keys.
+fn cursor_after(item: &Item, index: &Index) -> WindowPageCursor {
+    let key = ["pk", "sk", index.partition_key, index.sort_key]
         .iter()
         .filter_map(|name| Some((name.to_string(), item.get(*name)?.clone())))
         .collect();
@@ -597,6 +709,71 @@ fn slot_of(item: &Item, slot: &HashMap<Key, usize>) -> Option<usize> {
     // Messages live on their workspace's spread partitions; windows on its home one.
     let home = keys::home_pk(&text("pk")?).to_string();
     slot.get(&(home, text("member_of")?)).copied()
+}
+
+/// True when an arrival-index item is a message of the tenant of `w` that joined `w` (the
+/// range may hold messages of the chat's other windows, or that joined none of this
+/// endpoint's).
+fn joined(item: &Item, w: &PendingWindow) -> bool {
+    let tenant_pk = keys::workspace_pk(&w.workspace_id.tenant());
+    let home = item.get("pk").and_then(|v| v.as_s().ok());
+    let entries = item.get("joined").and_then(|v| v.as_ss().ok());
+    home.is_some_and(|pk| keys::home_pk(pk) == tenant_pk)
+        && entries.is_some_and(|e| e.contains(&joined_entry(w)))
+}
+
+/// The asked-for windows of other endpoints by tenant partition, chat tag and `joined`
+/// entry (endpoint, end, start).
+type ArrivalSlots = HashMap<(String, String, String), usize>;
+
+/// Per arrival-index partition: the sort-key range to read (inclusive) and the windows it
+/// concerns.
+type ArrivalRanges = BTreeMap<String, (String, String, Vec<usize>)>;
+
+/// The arrival-index reads for the windows of other endpoints among `windows`: per
+/// partition, the sort-key range covering all of them and which windows it concerns; and
+/// where each item goes.
+fn arrival_plan(windows: &[PendingWindow]) -> (ArrivalRanges, ArrivalSlots) {
+    let mut ranges = ArrivalRanges::new();
+    let mut slot: ArrivalSlots = HashMap::new();
+    for (i, w) in windows
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| of_other_endpoint(w))
+    {
+        let tenant = w.workspace_id.tenant();
+        let tag = keys::chat_tag(&tenant, &w.chat_id);
+        slot.insert((keys::workspace_pk(&tenant), tag, joined_entry(w)), i);
+        for (pk, from, to) in arrival_ranges(w) {
+            let range = ranges
+                .entry(pk)
+                .or_insert_with(|| (from.clone(), to.clone(), Vec::new()));
+            range.0 = range.0.clone().min(from);
+            range.1 = range.1.clone().max(to);
+            range.2.push(i);
+        }
+    }
+    (ranges, slot)
+}
+
+/// The asked-for windows an arrival-index item joined: its tenant's, its chat's, named in
+/// its `joined`.
+fn arrival_slots(item: &Item, slot: &ArrivalSlots) -> Vec<usize> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+    let (Some(pk), Some(sk)) = (text("pk"), text("arr_sk")) else {
+        return Vec::new();
+    };
+    let home = keys::home_pk(pk).to_string();
+    let tag = sk.split('#').next().unwrap_or_default().to_string();
+    let entries = item.get("joined").and_then(|v| v.as_ss().ok());
+    entries
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            slot.get(&(home.clone(), tag.clone(), entry.clone()))
+                .copied()
+        })
+        .collect()
 }
 
 /// The table key of an item.

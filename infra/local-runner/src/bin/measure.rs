@@ -262,34 +262,56 @@ async fn request_counts(receiver: &str) -> Value {
         1000,
     );
     let b = bench("1h", receiver).await;
-    let aggregated =
-        aggregated_counts(&b, "1h aggregation, 1,000 messages, 10 per chat window").await;
-    let three = Box::pin(three_endpoints(receiver)).await;
-    json!({ "immediate": immediate, "aggregated": aggregated, "three_endpoints": three })
+    let aggregated = aggregated_counts(
+        &b,
+        "1h aggregation, 1,000 messages, 10 per chat window",
+        1000,
+    )
+    .await;
+    let three = Box::pin(three_endpoints(receiver, &["1h", "none"])).await;
+    let two_immediate = Box::pin(three_endpoints(receiver, &["none", "none"])).await;
+    json!({
+        "immediate": immediate,
+        "aggregated": aggregated,
+        "three_endpoints": three,
+        "three_endpoints_two_immediate": two_immediate,
+    })
 }
 
 /// The same 1,000 messages to three endpoints: the default aggregating by the hour and
-/// two more delivering at once (only the default aggregates).
-async fn three_endpoints(receiver: &str) -> Value {
+/// two more with the aggregations `others`.
+async fn three_endpoints(receiver: &str, others: &[&str; 2]) -> Value {
     let b = bench("1h", receiver).await;
-    for _ in 0..2 {
+    for aggregation in others {
         let made = call(
             &b.app,
             "POST",
             "/v1/endpoints",
             Some(&b.key),
-            json!({"url": receiver}),
+            json!({"url": receiver, "aggregation": aggregation}),
         )
         .await;
         assert!(made["endpoint_id"].is_string(), "{made}");
     }
     b.counter.take();
-    let title = "Three endpoints (default 1h, two immediate), 1,000 messages, 10 per chat window";
-    aggregated_counts(&b, title).await
+    let name = |a: &str| -> String {
+        match a {
+            "none" => "immediate".into(),
+            other => other.into(),
+        }
+    };
+    let title = format!(
+        "Three endpoints (default 1h, {}, {}), 1,000 messages, 10 per chat window",
+        name(others[0]),
+        name(others[1])
+    );
+    let aggregating = 1 + others.iter().filter(|a| **a != "none").count();
+    aggregated_counts(&b, &title, 1000 * aggregating).await
 }
 
-/// Requests to ingest 1,000 messages into 1h windows, bundle them and deliver, by phase.
-async fn aggregated_counts(b: &Bench, title: &str) -> Value {
+/// Requests to ingest 1,000 messages into 1h windows, bundle them (`bundled`: once per
+/// aggregating endpoint) and deliver, by phase.
+async fn aggregated_counts(b: &Bench, title: &str, bundled: usize) -> Value {
     ingest(b, 100, 10).await;
     let ingest_counts = b.counter.take();
     let due: chrono::DateTime<chrono::Utc> = "2026-03-01T11:05:00Z".parse().expect("an instant");
@@ -299,7 +321,7 @@ async fn aggregated_counts(b: &Bench, title: &str) -> Value {
         .run(due, None)
         .await
         .expect("the aggregator runs");
-    assert_eq!(run.messages_bundled, 1000);
+    assert_eq!(run.messages_bundled, bundled);
     let aggregate_counts = b.counter.take();
     drain(b).await;
     let send_counts = b.counter.take();
