@@ -258,7 +258,12 @@ impl Aggregator {
         let mut candidates = Vec::with_capacity(windows.len());
         let now = Timestamp::from_utc(run.now);
         for w in windows {
-            match self.webhook(&w.workspace_id, &mut run.settings).await? {
+            let webhook = self.webhook(&w.workspace_id, &mut run.settings).await?;
+            if of_deleted_endpoint(w, webhook.as_ref()) {
+                self.drop_window(w, run).await;
+                continue;
+            }
+            match webhook {
                 Some(h)
                     if h.enabled && matches!(h.release_phase(now), ReleasePhase::Draining(_)) =>
                 {
@@ -267,15 +272,7 @@ impl Aggregator {
                         self.restart_release(&w.workspace_id, nonce, run).await;
                     }
                 }
-                Some(h) if h.enabled && h.deleted_ms.is_none() => candidates.push(w.clone()),
-                h if w.workspace_id.is_endpoint_scope()
-                    && h.as_ref().is_none_or(|h| h.deleted_ms.is_some()) =>
-                {
-                    // A deleted endpoint's window (opened just as it was deleted): dropped,
-                    // like what it held; the messages stay the workspace's.
-                    self.store.finish_windows(std::slice::from_ref(w)).await?;
-                    run.report.windows_dropped += 1;
-                }
+                Some(h) if h.enabled => candidates.push(w.clone()),
                 _ => {
                     self.store.park_window(w).await?;
                     run.report.windows_parked += 1;
@@ -298,6 +295,16 @@ impl Aggregator {
             .zip(won)
             .filter_map(|(w, won)| won.then_some(w))
             .collect())
+    }
+
+    /// Drops a deleted endpoint's window (opened just as it was deleted), like what it
+    /// held; the messages stay the workspace's. One that cannot be deleted now is met
+    /// again by a later run.
+    async fn drop_window(&self, w: &PendingWindow, run: &mut Run) {
+        match self.store.finish_windows(std::slice::from_ref(w)).await {
+            Ok(()) => run.report.windows_dropped += 1,
+            Err(e) => tracing::error!(error = %e, "could not drop a deleted endpoint's window"),
+        }
     }
 
     /// Queues again, once a run, the order of a workspace's release that stalled (in
@@ -501,6 +508,11 @@ impl Aggregator {
         cache.insert(ws.clone(), webhook.clone());
         Ok(webhook)
     }
+}
+
+/// True for a window of an endpoint that was deleted (its item gone, or marked).
+fn of_deleted_endpoint(w: &PendingWindow, webhook: Option<&Webhook>) -> bool {
+    w.workspace_id.is_endpoint_scope() && webhook.is_none_or(|h| h.deleted_ms.is_some())
 }
 
 /// A bundle on the queue: counted, logged, and its window to finish.

@@ -106,13 +106,13 @@ pub async fn list(
 ) -> Result<Json<EndpointList>, ApiError> {
     let ws = owner.workspace;
     let mut endpoints = Vec::new();
-    if let Some(webhook) = state.store.webhook(&ws).await? {
+    let (webhook, ids) = state.store.webhook_and_endpoint_ids(&ws).await?;
+    if let Some(webhook) = webhook {
         endpoints.push(EndpointSummary::new(
             EndpointId::default_endpoint(),
             &webhook,
         ));
     }
-    let ids = state.store.endpoint_ids(&ws).await?;
     for endpoint in state.store.endpoints(&ws, &ids).await? {
         let id = endpoint.scope.endpoint();
         endpoints.push(EndpointSummary::new(id, &endpoint.webhook));
@@ -335,7 +335,7 @@ pub async fn delete(
         state.store.delete_endpoint_item(&ws, &endpoint).await?;
     }
     let detail =
-        format!("Endpoint {endpoint} deleted; {dropped} held deliveries and dead letters dropped");
+        format!("Endpoint {endpoint} deleted; {dropped} held deliveries, dead letters and pending windows dropped");
     state
         .record(&ws, ActivityAction::SettingsUpdated, detail)
         .await?;

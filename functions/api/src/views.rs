@@ -423,7 +423,7 @@ pub struct EndpointDeleted {
     pub endpoint_id: EndpointId,
     /// Always true.
     pub deleted: bool,
-    /// Held deliveries and dead letters dropped by this call.
+    /// Held deliveries, dead letters and pending windows dropped by this call.
     pub dropped: usize,
     /// False when time ran out before all were dropped (`202`): DELETE again goes on.
     pub complete: bool,

@@ -6,7 +6,7 @@
 use super::batch::Key;
 use super::webhooks::webhook_of;
 use super::{applied, keys, n, s, Item, Store, StoreError, StoreResult};
-use crate::domain::{Endpoint, EndpointId, Kept, Timestamp, WorkspaceId};
+use crate::domain::{Endpoint, EndpointId, Kept, Timestamp, Webhook, WorkspaceId};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::time::Instant;
 
@@ -59,18 +59,14 @@ impl Store {
         endpoint: &EndpointId,
         max_additional: usize,
     ) -> StoreResult<bool> {
-        let result = self
-            .workspace_item_update(ws)
-            .update_expression("ADD #endpoints :id")
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(#endpoints) OR size(#endpoints) < :max)",
-            )
-            .expression_attribute_names("#endpoints", ENDPOINTS_ATTRIBUTE)
-            .expression_attribute_values(":id", AttributeValue::Ss(vec![endpoint.to_string()]))
-            .expression_attribute_values(":max", n(max_additional))
-            .send()
-            .await;
-        Ok(applied("UpdateItem", result)?.is_some())
+        self.change_listing(
+            ws,
+            endpoint,
+            "ADD #endpoints :id",
+            "attribute_exists(pk) AND (attribute_not_exists(#endpoints) OR size(#endpoints) < :max)",
+            (":max", n(max_additional)),
+        )
+        .await
     }
 
     /// Unlists an endpoint (ingest stops routing to it at once); false when it was not
@@ -80,13 +76,29 @@ impl Store {
         ws: &WorkspaceId,
         endpoint: &EndpointId,
     ) -> StoreResult<bool> {
+        let one = (":one", s(endpoint.as_str()));
+        let condition = "contains(#endpoints, :one)";
+        self.change_listing(ws, endpoint, "DELETE #endpoints :id", condition, one)
+            .await
+    }
+
+    /// Adds an endpoint to the workspace's list or removes it (`update` on `#endpoints`
+    /// with `:id`), under `condition` with one more value; false when the condition fails.
+    async fn change_listing(
+        &self,
+        ws: &WorkspaceId,
+        endpoint: &EndpointId,
+        update: &str,
+        condition: &str,
+        (name, value): (&str, AttributeValue),
+    ) -> StoreResult<bool> {
         let result = self
             .workspace_item_update(ws)
-            .update_expression("DELETE #endpoints :id")
-            .condition_expression("contains(#endpoints, :one)")
+            .update_expression(update)
+            .condition_expression(condition)
             .expression_attribute_names("#endpoints", ENDPOINTS_ATTRIBUTE)
             .expression_attribute_values(":id", AttributeValue::Ss(vec![endpoint.to_string()]))
-            .expression_attribute_values(":one", s(endpoint.as_str()))
+            .expression_attribute_values(name, value)
             .send()
             .await;
         Ok(applied("UpdateItem", result)?.is_some())
@@ -120,6 +132,22 @@ impl Store {
         let scope = ws.endpoint_scope(endpoint);
         self.batch_delete(&[(keys::workspace_pk(&scope), keys::META.to_string())])
             .await
+    }
+
+    /// The default endpoint's settings (`None` before it is registered) and the
+    /// additional endpoints listed, from one strongly consistent read of the workspace
+    /// item.
+    pub async fn webhook_and_endpoint_ids(
+        &self,
+        ws: &WorkspaceId,
+    ) -> StoreResult<(Option<Webhook>, Vec<EndpointId>)> {
+        let out = self
+            .workspace_item_read(ws)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        let ids = out.item.as_ref().map(endpoints_in).unwrap_or_default();
+        Ok((webhook_of(out.item)?, ids))
     }
 
     /// The additional endpoints the workspace lists (strongly consistent).

@@ -30,7 +30,7 @@ pub(super) fn member_of(w: &PendingWindow) -> String {
 }
 
 /// True for a window of an endpoint other than the default: its messages are read from
-/// the chat index (they are the tenant's, stored once), not from the window index.
+/// the `arrival` index (they are the tenant's, stored once), not from the `window` index.
 pub(super) fn of_other_endpoint(w: &PendingWindow) -> bool {
     w.workspace_id.is_endpoint_scope()
 }
@@ -66,11 +66,20 @@ pub(super) fn arrival_ranges(w: &PendingWindow) -> Vec<(String, String, String)>
     ranges
 }
 
-/// Due time, then the same order as the messages' bucket (start, chat tag): a page of
-/// windows due together is one contiguous range of their bucket. The start orders two
-/// windows of one chat ending together (after a granularity change).
+/// Its due-index shard: its tenant's chat's, which is also the shard of the chat's
+/// `window` bucket (default) or `arrival` partition (other endpoints).
+pub(super) fn due_pk(w: &PendingWindow) -> String {
+    keys::due_shard(&w.workspace_id.tenant(), &w.chat_id)
+}
+
+/// Due time, then the same order as the messages' bucket (start, chat tag) — for another
+/// endpoint's window, the tenant's chat tag, the order of the `arrival` partition: a page
+/// of windows due together is one contiguous range of their bucket or partition. The start
+/// orders two windows of one chat ending together (after a granularity change).
 pub(super) fn due_sk(w: &PendingWindow, due_ms: i64) -> String {
-    format!("{due_ms:013}#{}", member_prefix(w))
+    let tenant = w.workspace_id.tenant();
+    let prefix = keys::window_member_prefix(w.start_ms, &tenant, &w.chat_id);
+    format!("{due_ms:013}#{prefix}")
 }
 
 /// The item that opens a window, due at its end. Written only when a read found it
@@ -80,10 +89,7 @@ pub(super) fn opening_item(w: &PendingWindow) -> StoreResult<Item> {
     let mut item: Item = serde_dynamo::to_item(w)?;
     item.insert("pk".into(), s(pk));
     item.insert("sk".into(), s(sk));
-    item.insert(
-        "due_pk".into(),
-        s(keys::due_shard(&w.workspace_id, &w.chat_id)),
-    );
+    item.insert("due_pk".into(), s(due_pk(w)));
     item.insert("due_sk".into(), s(due_sk(w, w.end_ms)));
     Ok(item)
 }
@@ -123,6 +129,12 @@ mod tests {
         assert_eq!(ranges.len(), 2, "{ranges:?}");
         assert!(ranges[0].1.ends_with(&format!("#{:013}#", w6.start_ms)));
         assert!(ranges[1].2.ends_with(&format!("#{:013}#~", w6.end_ms - 1)));
+        // In the due index by the tenant's chat, as the default's window of that chat:
+        // windows due together sort as the arrival partition does.
+        let default = PendingWindow::new(&ws, &chat, Aggregation::Hours1, span);
+        assert_eq!(due_pk(&w), due_pk(&default));
+        assert_eq!(due_sk(&w, w.end_ms), due_sk(&default, w.end_ms));
+        assert!(pk.ends_with(&format!("#{}", keys::chat_shard(&ws, &chat))));
         assert_eq!(
             joined_entry(&w),
             format!("ep_b#{:013}#{:013}", w.end_ms, w.start_ms)

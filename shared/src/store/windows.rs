@@ -8,7 +8,7 @@ use super::batch::Key;
 use super::schema::{Index, ARRIVAL_INDEX, DUE_INDEX, WINDOW_INDEX};
 use super::transact::{Applied, ConditionalUpdate};
 use super::window_items::{
-    self, arrival_ranges, bucket, due_sk, joined_entry, member_of, member_prefix,
+    self, arrival_ranges, bucket, due_pk, due_sk, joined_entry, member_of, member_prefix,
     of_other_endpoint, window_key,
 };
 use super::{keys, n, s, Item, Store, StoreError, StoreResult};
@@ -100,7 +100,7 @@ pub struct WindowPageCursor(Item);
 /// One page of a window's messages, each with the cursor that reads on after it.
 #[derive(Debug, Clone)]
 pub struct WindowPage {
-    /// The messages, in timestamp order.
+    /// The messages, in timestamp order (another endpoint's window: in arrival order).
     pub messages: Vec<(WindowMessage, WindowPageCursor)>,
     /// Where the next page starts (`None`: this was the last).
     pub next: Option<WindowPageCursor>,
@@ -271,7 +271,7 @@ impl Store {
                  REMOVE claimed_at, claimed_by, flush_failures, last_failure, set_aside_reason, set_aside_at",
             )
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":pk", s(keys::due_shard(&w.workspace_id, &w.chat_id)))
+            .expression_attribute_values(":pk", s(due_pk(w)))
             .expression_attribute_values(":sk", s(due_sk(w, due_ms)))
             .send()
             .await;
@@ -339,7 +339,9 @@ impl Store {
                         read.add(i, item);
                     }
                 }
-                start = next;
+                // No need to page on once every window read here is known too big.
+                let settled = |i: &usize| !matches!(read.messages[*i], Ok(WindowRead::Loaded(_)));
+                start = next.filter(|_| !concerned.iter().all(settled));
                 if start.is_none() {
                     break;
                 }
