@@ -7,7 +7,7 @@ TEST_PORT ?= 4567
 AWS_ENV := AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
 	AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: run test lint receiver setup measure fuzz package lambda-zips smoke-zips footprint bench bench-smoke wrk openapi browser
+.PHONY: run test lint receiver setup measure cost fuzz package lambda-zips smoke-zips footprint bench bench-smoke wrk openapi browser
 
 setup:
 	infra/local-stack.sh setup
@@ -91,6 +91,19 @@ bench: setup wrk lambda-zips
 	cargo run --release --quiet --locked -p outflow-local --bin outflow-throughput -- $(BENCH_SECONDS)
 	cargo run --quiet --locked -p outflow-local --bin outflow-footprint -- $(FOOTPRINT_RUNS)
 	cargo run --release --quiet --locked -p outflow-local --bin outflow-bench-report
+	cargo run --release --quiet --locked -p outflow-local --bin outflow-bench-report -- \
+		--write-cost-table docs/deploy.md
+
+## cost: the cost run alone (AWS's bill per million messages, docs/performance.md §0) on
+## release builds of the functions, then the cost table of docs/deploy.md written from it
+cost: setup
+	cargo build --release --locked -p outflow-ingest -p outflow-sender -p outflow-aggregator
+	infra/local-stack.sh start $(TEST_PORT)
+	trap 'infra/local-stack.sh stop $(TEST_PORT)' EXIT; \
+	$(AWS_ENV) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_PORT) \
+	cargo run --release --quiet --locked -p outflow-local --bin outflow-measure -- --cost-only
+	cargo run --release --quiet --locked -p outflow-local --bin outflow-bench-report -- \
+		--write-cost-table docs/deploy.md
 
 ## bench-smoke: every benchmark briefly, on the debug builds (CI checks that they run; the
 ## figures are not the ones to quote), the footprint too (the functions' debug binaries

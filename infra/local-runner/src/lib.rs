@@ -4,6 +4,9 @@
 
 pub mod app;
 pub mod bench;
+pub mod billed_units;
+pub mod billing;
+pub mod cost;
 pub mod openapi;
 pub mod pump;
 pub mod request_count;

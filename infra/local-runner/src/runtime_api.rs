@@ -59,6 +59,10 @@ struct Shared {
     events: tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>,
     answers: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
     first_poll: OnceLock<Instant>,
+    /// When each invocation was handed to the function, until it answers.
+    handed: Mutex<HashMap<String, Instant>>,
+    /// Each answered invocation's duration, as Lambda times it (event handed to answer).
+    durations: Mutex<Vec<Duration>>,
 }
 
 /// The runtime API (`/2018-06-01/runtime/...`) served on 127.0.0.1.
@@ -78,6 +82,8 @@ impl RuntimeApi {
             events: tokio::sync::Mutex::new(events),
             answers: Mutex::new(HashMap::new()),
             first_poll: OnceLock::new(),
+            handed: Mutex::default(),
+            durations: Mutex::default(),
         });
         let routes = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -110,6 +116,18 @@ impl RuntimeApi {
     /// When the function first asked for an event: the end of its init.
     pub fn first_poll(&self) -> Option<Instant> {
         self.shared.first_poll.get().copied()
+    }
+
+    /// The durations of the invocations answered since the last call (event handed out
+    /// to answer posted: what Lambda bills), and starts again.
+    pub fn take_durations(&self) -> Vec<Duration> {
+        std::mem::take(
+            &mut *self
+                .shared
+                .durations
+                .lock()
+                .expect("runtime API state lock"),
+        )
     }
 
     /// Invokes the function with `event` and waits for its answer.
@@ -159,6 +177,11 @@ async fn next(State(shared): State<Arc<Shared>>) -> Result<(HeaderMap, Vec<u8>),
         .recv()
         .await
         .ok_or(StatusCode::GONE)?;
+    shared
+        .handed
+        .lock()
+        .expect("runtime API state lock")
+        .insert(pending.id.clone(), Instant::now());
     let mut headers = HeaderMap::new();
     let header = |v: &str| HeaderValue::from_str(v).expect("header value");
     headers.insert("lambda-runtime-aws-request-id", header(&pending.id));
@@ -179,6 +202,19 @@ async fn next(State(shared): State<Arc<Shared>>) -> Result<(HeaderMap, Vec<u8>),
 }
 
 fn answer(shared: &Shared, id: &str, answer: Answer) -> StatusCode {
+    let handed = shared
+        .handed
+        .lock()
+        .expect("runtime API state lock")
+        .remove(id);
+    if let Some(handed) = handed {
+        let took = handed.elapsed();
+        shared
+            .durations
+            .lock()
+            .expect("runtime API state lock")
+            .push(took);
+    }
     match shared
         .answers
         .lock()
@@ -327,6 +363,12 @@ impl FunctionProcess {
                     self.lines()
                 ))
             })
+    }
+
+    /// The lines printed since the last call (what Lambda sends to CloudWatch Logs), and
+    /// starts again.
+    pub fn take_lines(&self) -> Vec<String> {
+        std::mem::take(&mut *self.output.lock().expect("runtime API state lock"))
     }
 
     /// Every line the process printed so far (stdout and stderr interleaved).

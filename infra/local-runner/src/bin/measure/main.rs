@@ -10,8 +10,9 @@ use axum::Router;
 use outflow::clock::Clock;
 use outflow_local::app::LocalApp;
 use outflow_local::bench::{lambda_artifacts, write_result};
+use outflow_local::billed_units::{metered_clients, UnitMeter};
 use outflow_local::pump::Pump;
-use outflow_local::request_count::{counting_clients, RequestCounter};
+use outflow_local::request_count::RequestCounter;
 use outflow_local::runtime_api::{ingest_request_event, FunctionProcess, RuntimeApi};
 use outflow_local::stack::{self, StackNames};
 use serde_json::{json, Value};
@@ -19,6 +20,8 @@ use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
+
+mod cost;
 
 type Counts = BTreeMap<String, u64>;
 
@@ -28,6 +31,7 @@ struct Bench {
     table: String,
     pump: Pump,
     counter: RequestCounter,
+    meter: UnitMeter,
     key: String,
     /// The `OUTFLOW_*` settings a function binary needs to reach this stack.
     function_env: Vec<(String, String)>,
@@ -66,7 +70,8 @@ async fn call(app: &LocalApp, method: &str, path: &str, token: Option<&str>, bod
 async fn bench(aggregation: &str, receiver: &str) -> Bench {
     let shared = aws_config::load_from_env().await;
     let counter = RequestCounter::default();
-    let aws = counting_clients(&shared, &counter);
+    let meter = UnitMeter::new(aws_sdk_dynamodb::Client::new(&shared));
+    let aws = metered_clients(&shared, &counter, &meter);
     let id = format!("{}-{}", std::process::id(), unique_suffix());
     let names = StackNames {
         table: format!("outflow-measure-{id}"),
@@ -103,12 +108,14 @@ async fn bench(aggregation: &str, receiver: &str) -> Bench {
     let function_env = stack.function_env("measure", "measure-admin-token-of-32-characters");
     let pump = Pump::of(&aws, &stack, "us-east-1");
     counter.take();
+    meter.take();
     Bench {
         app,
         aws: aws.clone(),
         table: stack.table.clone(),
         pump,
         counter,
+        meter,
         key,
         function_env,
     }
@@ -278,10 +285,8 @@ async fn request_counts(receiver: &str) -> Value {
     })
 }
 
-/// The same 1,000 messages to three endpoints: the default aggregating by the hour and
-/// two more with the aggregations `others`.
-async fn three_endpoints(receiver: &str, others: &[&str; 2]) -> Value {
-    let b = bench("1h", receiver).await;
+/// Adds one endpoint to `receiver` for each aggregation of `others`.
+async fn add_endpoints(b: &Bench, receiver: &str, others: &[&str]) {
     for aggregation in others {
         let made = call(
             &b.app,
@@ -293,6 +298,13 @@ async fn three_endpoints(receiver: &str, others: &[&str; 2]) -> Value {
         .await;
         assert!(made["endpoint_id"].is_string(), "{made}");
     }
+}
+
+/// The same 1,000 messages to three endpoints: the default aggregating by the hour and
+/// two more with the aggregations `others`.
+async fn three_endpoints(receiver: &str, others: &[&str; 2]) -> Value {
+    let b = bench("1h", receiver).await;
+    add_endpoints(&b, receiver, others).await;
     b.counter.take();
     let name = |a: &str| -> String {
         match a {
@@ -372,6 +384,11 @@ async fn main() {
     }
     let scale = scale_args();
     let receiver = receiver().await;
+    write_result("cost", &Box::pin(cost::cost_per_million(&receiver)).await)
+        .expect("results written");
+    if std::env::args().any(|a| a == "--cost-only") {
+        return;
+    }
     let requests = Box::pin(request_counts(&receiver)).await;
     write_result("rss", &batch_rss(&receiver).await).expect("results written");
     write_result("requests", &requests).expect("results written");
