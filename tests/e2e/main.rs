@@ -9,6 +9,7 @@ mod aggregation;
 mod architecture;
 mod aws_faults;
 mod big_window;
+mod billed_writes;
 mod chaos_second_edition;
 mod chat_events;
 mod endpoints;

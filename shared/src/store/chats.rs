@@ -53,13 +53,25 @@ impl Store {
     }
 
     /// Records `delivery` as the conversation's first delivery unless one already is.
-    /// Idempotent per delivery: a retry of the first delivery is still the first.
+    /// Idempotent per delivery: a retry of the first delivery is still the first. A chat
+    /// announced already costs one strongly consistent read, not a write: every message of
+    /// a conversation but its first (a write unit is five times a read's price).
     pub async fn announce_chat(
         &self,
         ws: &WorkspaceId,
         chat: &ChatId,
         delivery: &str,
     ) -> StoreResult<ChatState> {
+        let read = self
+            .consistent_get(keys::chat_key(ws, chat))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        // Strongly consistent: a restart (REMOVE first_delivery) is seen, so a conversation
+        // that began again is announced again.
+        if let Some(item) = read.item.filter(|i| i.contains_key("first_delivery")) {
+            return Ok(state_of(&item, delivery));
+        }
         let out = self
             .chat_update(ws, chat)
             .update_expression("SET first_delivery = if_not_exists(first_delivery, :d)")
