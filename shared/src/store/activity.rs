@@ -1,30 +1,34 @@
-//! Activity entries as items: one per action, newest read first, expiring after 30 days.
+//! Activity entries as items, newest read first, expiring after 30 days: one item holds an
+//! action, or a sender batch's actions (packed; one write unit for the batch instead of one
+//! per attempt). Items written before hold one entry as a plain string, and still read.
 
-use super::{keys, n, s, Item, Store, StoreError, StoreResult};
+use super::packed_json::packed;
+use super::{json_attribute, keys, n, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{ActivityEntry, RequestId, WorkspaceId, ACTIVITY_LIMIT};
 
 const ACTIVITY_RETENTION_DAYS: i64 = 30;
 
 impl Store {
-    /// The entry as a table item in its workspace's partition.
+    /// The entries (at least one) as a table item in its workspace's partition, at the
+    /// newest entry's time: any entry newer than an item's is in a newer item.
     pub(super) fn activity_item(
         &self,
         ws: &WorkspaceId,
-        entry: &ActivityEntry,
+        entries: &[ActivityEntry],
     ) -> StoreResult<Item> {
-        let json = serde_json::to_string(entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let newest = entries
+            .iter()
+            .map(|e| e.time.millis())
+            .max()
+            .unwrap_or_default();
         let unique = RequestId::generate();
         Ok(Item::from([
             ("pk".to_string(), s(keys::spread_pk(ws, unique.as_str()))),
             (
                 "sk".to_string(),
-                s(keys::timed(
-                    keys::ACTIVITY_PREFIX,
-                    entry.time.millis(),
-                    unique.as_str(),
-                )),
+                s(keys::timed(keys::ACTIVITY_PREFIX, newest, unique.as_str())),
             ),
-            ("entry".to_string(), s(json)),
+            ("entries".to_string(), packed(&entries)?),
             (
                 "expires_at".to_string(),
                 n(self.expires_in_days(ACTIVITY_RETENTION_DAYS)),
@@ -41,16 +45,30 @@ impl Store {
         self.db
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(self.activity_item(ws, entry)?))
+            .set_item(Some(self.activity_item(ws, std::slice::from_ref(entry))?))
             .send()
             .await
             .map_err(|e| StoreError::dynamo("PutItem", e))?;
         Ok(())
     }
 
-    /// The most recent actions, newest first.
+    /// The most recent actions, newest first: the newest items hold them (each holds at
+    /// least one, none newer than its own time).
     pub async fn recent_activity(&self, ws: &WorkspaceId) -> StoreResult<Vec<ActivityEntry>> {
-        self.recent_json(ws, keys::ACTIVITY_PREFIX, (ACTIVITY_LIMIT, usize::MAX))
-            .await
+        let items = self
+            .newest_across(ws, keys::ACTIVITY_PREFIX, ACTIVITY_LIMIT)
+            .await?;
+        let mut entries = Vec::new();
+        for item in &items {
+            if item.contains_key("entries") {
+                entries.extend(json_attribute::<Vec<ActivityEntry>>(item, "entries")?);
+            } else {
+                entries.push(json_attribute(item, "entry")?);
+            }
+        }
+        // Stable: a batch's entries keep their order among equal times.
+        entries.sort_by_key(|e| std::cmp::Reverse(e.time.millis()));
+        entries.truncate(ACTIVITY_LIMIT);
+        Ok(entries)
     }
 }

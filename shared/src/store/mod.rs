@@ -14,6 +14,7 @@ mod keys;
 mod messages;
 mod notices;
 mod owner_email;
+mod packed_json;
 mod portal_links;
 mod request_log;
 pub mod schema;
@@ -198,16 +199,13 @@ pub(crate) fn number_attribute<T: std::str::FromStr>(item: &Item, name: &str) ->
     item.get(name)?.as_n().ok()?.parse().ok()
 }
 
-/// A string attribute holding a JSON document, decoded.
+/// An attribute holding a JSON document (plain or packed), decoded.
 pub(crate) fn json_attribute<T: serde::de::DeserializeOwned>(
     item: &Item,
     name: &str,
 ) -> StoreResult<T> {
-    let json = item
-        .get(name)
-        .and_then(|v| v.as_s().ok())
-        .ok_or_else(|| StoreError::Corrupt(format!("item without {name}")))?;
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))
+    let json = packed_json::json_text(item, name)?;
+    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {

@@ -1,5 +1,6 @@
 //! The detailed log: the 100 most recent delivery attempts of a workspace, one item each.
 
+use super::packed_json::{json_text, packed};
 use super::{json_attribute, keys, n, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{ActivityEntry, Attempt, RequestId, WorkspaceId, MAX_LOG_ENTRY_BYTES};
 
@@ -15,8 +16,6 @@ impl Store {
     /// The attempt as a table item in its workspace's partition, within the item limit.
     fn attempt_item(&self, ws: &WorkspaceId, attempt: &Attempt) -> StoreResult<Item> {
         let attempt = attempt.clone().capped(MAX_LOG_ENTRY_BYTES);
-        let json =
-            serde_json::to_string(&attempt).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(Item::from([
             (
                 "pk".to_string(),
@@ -30,7 +29,7 @@ impl Store {
                     attempt.request_id.as_str(),
                 )),
             ),
-            ("entry".to_string(), s(json)),
+            ("entry".to_string(), packed(&attempt)?),
             (
                 "expires_at".to_string(),
                 n(self.expires_in_days(LOG_RETENTION_DAYS)),
@@ -49,8 +48,9 @@ impl Store {
         for attempt in attempts {
             items.push(self.attempt_item(ws, attempt)?);
         }
-        for entry in activity {
-            items.push(self.activity_item(ws, entry)?);
+        // The batch's activity in one item: a write unit for the batch, not one per attempt.
+        if !activity.is_empty() {
+            items.push(self.activity_item(ws, activity)?);
         }
         self.batch_put(items).await
     }
@@ -85,7 +85,7 @@ impl Store {
 
     /// Newest-first JSON documents stored under a time-ordered prefix across the
     /// workspace's spread partitions: the newest `limit`, as many as fit `max_bytes`.
-    pub(super) async fn recent_json<T: serde::de::DeserializeOwned>(
+    async fn recent_json<T: serde::de::DeserializeOwned>(
         &self,
         ws: &WorkspaceId,
         prefix: &str,
@@ -95,14 +95,12 @@ impl Store {
         let mut bytes = 0;
         let mut out = Vec::with_capacity(items.len());
         for item in &items {
-            bytes += item
-                .get("entry")
-                .and_then(|v| v.as_s().ok())
-                .map_or(0, String::len);
+            let text = json_text(item, "entry")?;
+            bytes += text.len();
             if bytes > max_bytes && !out.is_empty() {
                 break;
             }
-            out.push(json_attribute(item, "entry")?);
+            out.push(serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?);
         }
         Ok(out)
     }
@@ -110,7 +108,7 @@ impl Store {
     /// The newest `limit` items under `prefix` over every spread partition. Each
     /// partition is read newest first, page by page (1 MB each), for as long as it may
     /// still hold one of the newest `limit` overall.
-    async fn newest_across(
+    pub(super) async fn newest_across(
         &self,
         ws: &WorkspaceId,
         prefix: &str,

@@ -1,0 +1,106 @@
+//! What a message costs AWS (issue 18): the writes, log bytes and requests billed per
+//! message are cut where no guarantee needs them, and these tests keep them cut.
+
+use axum::http::Method;
+use outflow_e2e::{Receiver, TestStack};
+use outflow_local::runtime_api::{
+    function_url_request_event, sibling_binary, FunctionProcess, RuntimeApi,
+};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const LIVEDESK: &str = include_str!("../../../shared/fixtures/livedesk_message_created.json");
+
+fn incoming(id: u64) -> Vec<u8> {
+    let mut v: Value = serde_json::from_str(LIVEDESK).unwrap();
+    v["id"] = id.into();
+    v["message_type"] = "incoming".into();
+    serde_json::to_vec(&v).unwrap()
+}
+
+#[tokio::test]
+async fn a_chat_already_announced_is_read_not_written() {
+    let mut stack = TestStack::new().await;
+    let counters = stack.count_requests().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@billed.test").await;
+    stack.register(&key, &receiver.url()).await;
+
+    stack.ingest(&key, incoming(1)).await;
+    counters.ingest.take();
+    stack.ingest(&key, incoming(2)).await;
+    let second = counters.ingest.take();
+    // The admission's UpdateItem (key, rate window, settings) and nothing else: the chat
+    // item, which already names its first delivery, is read.
+    assert_eq!(second.get("DynamoDB.UpdateItem"), Some(&1), "{second:?}");
+    stack.drain().await;
+    let flags: Vec<bool> = receiver
+        .received()
+        .iter()
+        .map(|r| r.json()["chat"]["is_new_chat"].as_bool().unwrap())
+        .collect();
+    assert_eq!(flags, [true, false]);
+}
+
+/// The items whose sort key starts with `prefix`.
+async fn items_of(stack: &TestStack, prefix: &str) -> Vec<outflow_local::billing::Item> {
+    let starts =
+        |i: &outflow_local::billing::Item| i["sk"].as_s().is_ok_and(|sk| sk.starts_with(prefix));
+    stack.items().await.into_iter().filter(starts).collect()
+}
+
+#[tokio::test]
+async fn a_delivery_is_logged_in_one_write_unit_and_reads_back_whole() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("log@billed.test").await;
+    stack.register(&key, &receiver.url()).await;
+    stack.ingest(&key, incoming(7)).await;
+    stack.drain().await;
+
+    let logged = items_of(&stack, "LOG#").await;
+    assert_eq!(logged.len(), 1);
+    // A Chatwoot message's entry (the 0.7 KB body sent, headers, the answer) was 1.4 KB
+    // as plain JSON: two write units. Packed, it is one.
+    let size = outflow_local::billing::item_size(&logged[0]);
+    assert!(size <= 1024, "the log item is {size} bytes");
+    let log = stack
+        .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key), None)
+        .await;
+    let entry = &log.body["requests"][0];
+    let sent = receiver.received()[0].json();
+    let body: Value = serde_json::from_str(entry["request_body"].as_str().unwrap()).unwrap();
+    assert_eq!(body, sent, "the log holds the body sent, whole");
+}
+
+#[tokio::test]
+async fn a_sender_batchs_activity_is_one_item_and_every_entry_is_shown() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("activity@billed.test").await;
+    stack.register(&key, &receiver.url()).await;
+    let events: Vec<Value> = (20..25)
+        .map(|id| serde_json::from_slice(&incoming(id)).unwrap())
+        .collect();
+    stack
+        .ingest(
+            &key,
+            serde_json::to_vec(&json!({ "events": events })).unwrap(),
+        )
+        .await;
+    let before = items_of(&stack, "ACT#").await.len();
+    stack.drain().await;
+    assert_eq!(receiver.received().len(), 5);
+
+    let after = items_of(&stack, "ACT#").await.len();
+    assert_eq!(after - before, 1, "one item for the batch");
+    let settings = stack
+        .call(Method::GET, "/v1/webhooks/outbound", Some(&key), None)
+        .await;
+    let activity = settings.body["activity"].as_array().unwrap();
+    assert_eq!(
+        activity.len(),
+        5 + 1,
+        "five deliveries and the registration: {activity:?}"
+    );
+}
