@@ -104,3 +104,37 @@ async fn a_sender_batchs_activity_is_one_item_and_every_entry_is_shown() {
         "five deliveries and the registration: {activity:?}"
     );
 }
+
+#[tokio::test]
+async fn chat_systems_post_through_the_ingest_functions_url() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("url@billed.test").await;
+    stack.register(&key, &receiver.url()).await;
+    let api = RuntimeApi::start().await.unwrap();
+    let ingest = FunctionProcess::spawn(
+        &sibling_binary("outflow-ingest"),
+        "outflow-cost-ingest",
+        &api,
+        &stack.function_env("outflow-cost"),
+    )
+    .unwrap();
+    ingest.ready(&api, Duration::from_secs(30)).await.unwrap();
+
+    let body = String::from_utf8(incoming(31)).unwrap();
+    let event = function_url_request_event(&key, &body);
+    let answer = api.invoke(&event, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(answer["statusCode"], 202, "{answer}");
+    let refused = function_url_request_event("of_wrong_key", &body);
+    let answer = api.invoke(&refused, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(
+        answer["statusCode"], 401,
+        "the function checks the key itself: {answer}"
+    );
+    ingest.stop().await;
+
+    stack.drain().await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].json()["message"]["message_id"], "31");
+}

@@ -230,10 +230,16 @@ async fn ingest_and_sender_binaries_print_their_metrics_and_safe_logs() {
         Some("Milliseconds")
     );
     let delivery_line = sender
-        .wait_for_line(Duration::from_secs(5), |l| l.contains("delivery attempted"))
+        .wait_for_line(Duration::from_secs(5), |l| {
+            l.contains("deliveries attempted")
+        })
         .await
         .expect("a delivery log line");
-    assert!(delivery_line.contains(&ws) && delivery_line.contains("delivery_id"));
+    assert!(delivery_line.contains(&ws) && delivery_line.contains("delivery_ids"));
+    // One line for the batch's two attempts, not one each (CloudWatch bills the bytes).
+    let lines = sender.lines();
+    let per_attempt = lines.iter().filter(|l| l.contains("deliveries attempted"));
+    assert_eq!(per_attempt.count(), 1, "{lines:?}");
     assert_nothing_secret(&sender, &[&key, &secret]);
     sender.stop().await;
 }

@@ -142,17 +142,7 @@ impl Sender {
         self.health
             .apply(ws, &settlement.health, was_failing, now)
             .await?;
-        for attempt in &settlement.log {
-            metrics::delivery_attempted(attempt.failure_kind, attempt.latency_ms);
-            tracing::info!(
-                workspace_id = %ws,
-                delivery_id = %attempt.delivery_id,
-                success = attempt.succeeded(),
-                failure_kind = attempt.failure_kind.map(|k| k.as_str()),
-                latency_ms = attempt.latency_ms,
-                "delivery attempted"
-            );
-        }
+        log_attempts(ws, &settlement.log);
         self.store
             .record_attempts(ws, &settlement.log, &settlement.activity)
             .await?;
@@ -197,4 +187,34 @@ impl Sender {
             }
         }
     }
+}
+
+/// One log line for a workspace's attempts of a batch (a line per attempt cost more in
+/// CloudWatch Logs than the attempt's DynamoDB writes), and one per failed attempt with
+/// what failed; the metrics count each attempt.
+fn log_attempts(ws: &WorkspaceId, attempts: &[Attempt]) {
+    if attempts.is_empty() {
+        return;
+    }
+    for attempt in attempts {
+        metrics::delivery_attempted(attempt.failure_kind, attempt.latency_ms);
+        if !attempt.succeeded() {
+            tracing::warn!(
+                workspace_id = %ws,
+                delivery_id = %attempt.delivery_id,
+                failure_kind = attempt.failure_kind.map(|k| k.as_str()),
+                latency_ms = attempt.latency_ms,
+                "delivery failed"
+            );
+        }
+    }
+    let ids: Vec<String> = attempts.iter().map(|a| a.delivery_id.to_string()).collect();
+    let succeeded = attempts.iter().filter(|a| a.succeeded()).count();
+    tracing::info!(
+        workspace_id = %ws,
+        attempts = attempts.len(),
+        succeeded,
+        delivery_ids = ids.join(","),
+        "deliveries attempted"
+    );
 }

@@ -47,6 +47,10 @@ impl Prices {
 /// CloudWatch Logs counts this much metadata per log event on top of its message.
 pub const LOG_EVENT_OVERHEAD_BYTES: u64 = 26;
 
+/// The template's `PlatformLogLevel` default (Lambda's `SystemLogLevel`): at `WARN` Lambda
+/// writes none of its per-invocation records, at `INFO` its start and report records.
+pub const TEMPLATE_PLATFORM_LOG_LEVEL: &str = "WARN";
+
 /// One function's measured Lambda usage.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LambdaUsage {
@@ -64,8 +68,14 @@ pub struct LambdaUsage {
 
 impl LambdaUsage {
     /// Usage from the durations of the invocations and the lines the process printed;
-    /// adds the platform's start, runtime-done and report records of each invocation.
-    pub fn measured(durations: &[Duration], lines: &[String], memory_mib: u64) -> Self {
+    /// adds the records Lambda writes itself at `platform_level` (see
+    /// [`TEMPLATE_PLATFORM_LOG_LEVEL`]).
+    pub fn measured(
+        durations: &[Duration],
+        lines: &[String],
+        memory_mib: u64,
+        platform_level: &str,
+    ) -> Self {
         let billed_ms: u64 = durations
             .iter()
             .map(|d| d.as_micros().div_ceil(1000) as u64)
@@ -73,7 +83,7 @@ impl LambdaUsage {
         let platform = durations
             .iter()
             .enumerate()
-            .flat_map(|(n, d)| platform_records(n, *d, memory_mib));
+            .flat_map(|(n, d)| platform_records(n, *d, memory_mib, platform_level));
         let (log_events, log_bytes) =
             lines
                 .iter()
@@ -110,19 +120,20 @@ impl LambdaUsage {
     }
 }
 
-/// The platform records Lambda writes to the log group per invocation in the JSON log
-/// format (start, runtime done, report), as they look with this invocation's figures.
-fn platform_records(n: usize, took: Duration, memory_mib: u64) -> [String; 3] {
+/// The records Lambda writes to the log group per invocation in the JSON log format, as
+/// they look with this invocation's figures: at `INFO`, start and report (runtime-done is
+/// `DEBUG`); at `WARN`, none.
+fn platform_records(n: usize, took: Duration, memory_mib: u64, level: &str) -> Vec<String> {
+    if level == "WARN" {
+        return Vec::new();
+    }
     let id = format!("00000000-0000-4000-8000-{n:012}");
     let time = "2026-12-02T10:00:00.000Z";
     let ms = took.as_secs_f64() * 1000.0;
     let billed = took.as_micros().div_ceil(1000);
-    [
+    vec![
         format!(
             r#"{{"time":"{time}","type":"platform.start","record":{{"requestId":"{id}","version":"$LATEST"}}}}"#
-        ),
-        format!(
-            r#"{{"time":"{time}","type":"platform.runtimeDone","record":{{"requestId":"{id}","status":"success","metrics":{{"durationMs":{ms:.3},"producedBytes":0}}}}}}"#
         ),
         format!(
             r#"{{"time":"{time}","type":"platform.report","record":{{"requestId":"{id}","metrics":{{"durationMs":{ms:.3},"billedDurationMs":{billed},"memorySizeMB":{memory_mib},"maxMemoryUsedMB":24}},"status":"success"}}}}"#
@@ -205,6 +216,19 @@ mod tests {
     }
 
     #[test]
+    fn the_platform_log_level_is_the_templates() {
+        let template = include_str!("../../../template.yaml");
+        let parameter = template
+            .split("\n  PlatformLogLevel:\n")
+            .nth(1)
+            .expect("the template's PlatformLogLevel parameter");
+        let default = parameter
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Default: "));
+        assert_eq!(default, Some(TEMPLATE_PLATFORM_LOG_LEVEL));
+    }
+
+    #[test]
     fn a_million_single_writes_cost_the_write_unit_price() {
         let usage = Usage {
             messages: 1000,
@@ -223,13 +247,15 @@ mod tests {
 
     #[test]
     fn lambda_duration_is_billed_per_started_millisecond_at_the_memory_size() {
-        let usage = LambdaUsage::measured(
-            &[Duration::from_micros(1_200), Duration::from_micros(800)],
-            &[],
-            1024,
-        );
+        let took = [Duration::from_micros(1_200), Duration::from_micros(800)];
+        let usage = LambdaUsage::measured(&took, &[], 1024, "INFO");
         assert_eq!((usage.invocations, usage.billed_ms), (2, 3));
-        assert_eq!(usage.log_events, 6, "three platform records per invocation");
+        assert_eq!(usage.log_events, 4, "start and report per invocation");
+        let quiet = LambdaUsage::measured(&took, &["one line".into()], 1024, "WARN");
+        assert_eq!(
+            (quiet.log_events, quiet.log_bytes),
+            (1, 8 + LOG_EVENT_OVERHEAD_BYTES)
+        );
         assert!((usage.gb_seconds() - 0.003).abs() < 1e-12);
     }
 }

@@ -277,6 +277,20 @@ pub fn ingest_request_event(key: &str, body: &str) -> Value {
     })
 }
 
+/// The same request through the ingest function's URL (the template's `IngestUrl`): the
+/// same payload 2.0, with a function URL's request context.
+pub fn function_url_request_event(key: &str, body: &str) -> Value {
+    let mut event = ingest_request_event(key, body);
+    event["routeKey"] = "$default".into();
+    let context = &mut event["requestContext"];
+    context["routeKey"] = "$default".into();
+    context["accountId"] = "anonymous".into();
+    context["apiId"] = "a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6".into();
+    context["domainPrefix"] = "a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6".into();
+    context["domainName"] = "a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6.lambda-url.us-east-1.on.aws".into();
+    event
+}
+
 /// A function binary running against a [`RuntimeApi`], its stdout and stderr captured.
 pub struct FunctionProcess {
     child: Child,

@@ -9,9 +9,9 @@ use super::{add_endpoints, bench, drain, Bench};
 use outflow::clock::Clock;
 use outflow_local::bench::lambda_artifacts;
 use outflow_local::billed_units::Units;
-use outflow_local::cost::{self, LambdaUsage, Prices, Usage};
+use outflow_local::cost::{self, LambdaUsage, Prices, Usage, TEMPLATE_PLATFORM_LOG_LEVEL};
 use outflow_local::runtime_api::{
-    ingest_request_event, FunctionProcess, RuntimeApi, TEMPLATE_MEMORY_MIB,
+    function_url_request_event, FunctionProcess, RuntimeApi, TEMPLATE_MEMORY_MIB,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -147,6 +147,7 @@ impl Function {
             &self.api.take_durations(),
             &self.process.take_lines(),
             TEMPLATE_MEMORY_MIB,
+            TEMPLATE_PLATFORM_LOG_LEVEL,
         );
         self.process.stop().await;
         usage
@@ -158,7 +159,9 @@ async fn through_binaries(scenario: &Scenario, receiver: &str) -> Vec<(&'static 
     let b = scenario_bench(scenario, receiver).await;
     let ingest = Function::start("outflow-ingest", &b).await;
     for body in events() {
-        let answer = ingest.invoke(&ingest_request_event(&b.key, &body)).await;
+        let answer = ingest
+            .invoke(&function_url_request_event(&b.key, &body))
+            .await;
         assert_eq!(answer["statusCode"], 202, "{answer}");
     }
     let mut usage = vec![("ingest", ingest.usage().await)];
@@ -214,7 +217,9 @@ fn report(
         lambda: lambda
             .iter()
             .fold(LambdaUsage::default(), |sum, (_, l)| sum.plus(l)),
-        http_api_requests: MESSAGES as u64,
+        // Chat systems post to the ingest function's URL (the template's IngestUrl): no
+        // HTTP API request; through POST <ApiUrl>/v1/events, add its price per event.
+        http_api_requests: 0,
     };
     let components = cost::per_million(&usage, prices);
     let total = cost::total_per_million(&usage, prices);
