@@ -1,7 +1,12 @@
 //! What a message costs AWS (issue 18): the writes, log bytes and requests billed per
 //! message are cut where no guarantee needs them, and these tests keep them cut.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::Method;
+use base64::Engine;
+use outflow::clock::Clock;
+use outflow::domain::{ActivityAction, ActivityEntry, Timestamp, WorkspaceId};
+use outflow::store::Store;
 use outflow_e2e::{Receiver, TestStack};
 use outflow_local::runtime_api::{
     function_url_request_event, sibling_binary, FunctionProcess, RuntimeApi,
@@ -125,6 +130,14 @@ async fn chat_systems_post_through_the_ingest_functions_url() {
     let event = function_url_request_event(&key, &body);
     let answer = api.invoke(&event, Duration::from_secs(30)).await.unwrap();
     assert_eq!(answer["statusCode"], 202, "{answer}");
+    // A client that sends a body Lambda passes on base64-encoded is read the same.
+    let mut encoded = function_url_request_event(&key, &String::from_utf8(incoming(32)).unwrap());
+    encoded["body"] = base64::engine::general_purpose::STANDARD
+        .encode(incoming(32))
+        .into();
+    encoded["isBase64Encoded"] = true.into();
+    let answer = api.invoke(&encoded, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(answer["statusCode"], 202, "{answer}");
     let refused = function_url_request_event("of_wrong_key", &body);
     let answer = api.invoke(&refused, Duration::from_secs(30)).await.unwrap();
     assert_eq!(
@@ -134,7 +147,62 @@ async fn chat_systems_post_through_the_ingest_functions_url() {
     ingest.stop().await;
 
     stack.drain().await;
-    let got = receiver.received();
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].json()["message"]["message_id"], "31");
+    let ids: Vec<Value> = receiver
+        .received()
+        .iter()
+        .map(|r| r.json()["message"]["message_id"].clone())
+        .collect();
+    assert_eq!(ids, [json!("31"), json!("32")]);
+}
+
+#[tokio::test]
+async fn the_newest_ten_actions_come_whole_from_batch_items_and_older_single_items() {
+    let stack = TestStack::new().await;
+    let (ws, _) = stack.workspace("mixed@billed.test").await;
+    let ws = WorkspaceId::parse(&ws).unwrap();
+    let store = Store::new(
+        stack.aws.dynamo.clone(),
+        &stack.stack.table,
+        Clock::system(),
+    );
+    let entry = |ms: i64| {
+        let at = Timestamp::from_unix_millis(1_800_000_000_000 + ms).unwrap();
+        ActivityEntry::new(at, ActivityAction::Delivered, format!("at {ms}"))
+    };
+    // Three batches whose times interleave: 1, 4, 7, 10 / 2, 5, 8, 11 / 3, 6, 9, 12.
+    for first in 1..=3 {
+        let batch: Vec<ActivityEntry> = (0..4).map(|i| entry(first + 3 * i)).collect();
+        store.record_attempts(&ws, &[], &batch).await.unwrap();
+    }
+    // An item as written before issue 18, one plain JSON entry, at 13, beside the others.
+    let before = items_of(&stack, "ACT#").await;
+    let mut old = before[0].clone();
+    old.remove("entries");
+    old.insert(
+        "sk".into(),
+        AttributeValue::S(format!("ACT#{:013}#old", 1_800_000_000_013_i64)),
+    );
+    old.insert(
+        "entry".into(),
+        AttributeValue::S(serde_json::to_string(&entry(13)).unwrap()),
+    );
+    stack
+        .aws
+        .dynamo
+        .put_item()
+        .table_name(&stack.stack.table)
+        .set_item(Some(old))
+        .send()
+        .await
+        .unwrap();
+
+    let shown: Vec<String> = store
+        .recent_activity(&ws)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    let newest: Vec<String> = (4..=13).rev().map(|ms| format!("at {ms}")).collect();
+    assert_eq!(shown, newest);
 }

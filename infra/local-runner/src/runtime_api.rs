@@ -277,18 +277,39 @@ pub fn ingest_request_event(key: &str, body: &str) -> Value {
     })
 }
 
-/// The same request through the ingest function's URL (the template's `IngestUrl`): the
-/// same payload 2.0, with a function URL's request context.
+/// The same request through the ingest function's URL (the template's `IngestUrl`), as
+/// Lambda hands a function URL's request over (payload 2.0, AWS's documented example for
+/// `AuthType: NONE`: no authorizer, stage `$default`, the URL's own domain).
 pub fn function_url_request_event(key: &str, body: &str) -> Value {
-    let mut event = ingest_request_event(key, body);
-    event["routeKey"] = "$default".into();
-    let context = &mut event["requestContext"];
-    context["routeKey"] = "$default".into();
-    context["accountId"] = "anonymous".into();
-    context["apiId"] = "a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6".into();
-    context["domainPrefix"] = "a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6".into();
-    context["domainName"] = "a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6.lambda-url.us-east-1.on.aws".into();
-    event
+    let url_id = "a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6";
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/v1/events",
+        "rawQueryString": "",
+        "headers": {
+            "authorization": format!("Bearer {key}"),
+            "content-type": "application/json",
+            "host": format!("{url_id}.lambda-url.us-east-1.on.aws"),
+            "x-forwarded-proto": "https",
+            "user-agent": "Chatwoot"
+        },
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": url_id,
+            "domainName": format!("{url_id}.lambda-url.us-east-1.on.aws"),
+            "domainPrefix": url_id,
+            "http": {"method": "POST", "path": "/v1/events", "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "Chatwoot"},
+            "requestId": "c2f2b6bb-9d3c-4b4c-9c34-000000000001",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "02/Dec/2026:10:00:00 +0000",
+            "timeEpoch": 1_796_205_600_000_u64
+        },
+        "body": body,
+        "isBase64Encoded": false
+    })
 }
 
 /// A function binary running against a [`RuntimeApi`], its stdout and stderr captured.

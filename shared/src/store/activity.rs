@@ -8,6 +8,21 @@ use crate::domain::{ActivityEntry, RequestId, WorkspaceId, ACTIVITY_LIMIT};
 
 const ACTIVITY_RETENTION_DAYS: i64 = 30;
 
+/// An entry with its time in milliseconds (the entry's own time is shown to the second),
+/// so entries of interleaved batches sort as exactly as single items' sort keys did.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stamped {
+    ms: i64,
+    entry: ActivityEntry,
+}
+
+/// The time in milliseconds of an item written before issue 18, from its sort key.
+fn sort_key_millis(item: &Item) -> i64 {
+    let sk = item.get("sk").and_then(|v| v.as_s().ok());
+    let digits = sk.and_then(|sk| sk.strip_prefix(keys::ACTIVITY_PREFIX)?.get(..13));
+    digits.and_then(|d| d.parse().ok()).unwrap_or_default()
+}
+
 impl Store {
     /// The entries (at least one) as a table item in its workspace's partition, at the
     /// newest entry's time: any entry newer than an item's is in a newer item.
@@ -21,6 +36,13 @@ impl Store {
             .map(|e| e.time.millis())
             .max()
             .unwrap_or_default();
+        let stamped: Vec<Stamped> = entries
+            .iter()
+            .map(|entry| Stamped {
+                ms: entry.time.millis(),
+                entry: entry.clone(),
+            })
+            .collect();
         let unique = RequestId::generate();
         Ok(Item::from([
             ("pk".to_string(), s(keys::spread_pk(ws, unique.as_str()))),
@@ -28,7 +50,7 @@ impl Store {
                 "sk".to_string(),
                 s(keys::timed(keys::ACTIVITY_PREFIX, newest, unique.as_str())),
             ),
-            ("entries".to_string(), packed(&entries)?),
+            ("entries".to_string(), packed(&stamped)?),
             (
                 "expires_at".to_string(),
                 n(self.expires_in_days(ACTIVITY_RETENTION_DAYS)),
@@ -58,17 +80,19 @@ impl Store {
         let items = self
             .newest_across(ws, keys::ACTIVITY_PREFIX, ACTIVITY_LIMIT)
             .await?;
-        let mut entries = Vec::new();
+        let mut entries: Vec<Stamped> = Vec::new();
         for item in &items {
             if item.contains_key("entries") {
-                entries.extend(json_attribute::<Vec<ActivityEntry>>(item, "entries")?);
+                entries.extend(json_attribute::<Vec<Stamped>>(item, "entries")?);
             } else {
-                entries.push(json_attribute(item, "entry")?);
+                let entry = json_attribute(item, "entry")?;
+                let ms = sort_key_millis(item);
+                entries.push(Stamped { ms, entry });
             }
         }
-        // Stable: a batch's entries keep their order among equal times.
-        entries.sort_by_key(|e| std::cmp::Reverse(e.time.millis()));
+        // Newest first; stable, so a batch's entries keep their order among equal times.
+        entries.sort_by_key(|e| std::cmp::Reverse(e.ms));
         entries.truncate(ACTIVITY_LIMIT);
-        Ok(entries)
+        Ok(entries.into_iter().map(|e| e.entry).collect())
     }
 }

@@ -15,7 +15,8 @@ use std::io::{Read, Write};
 /// `value` as JSON, compressed.
 pub(crate) fn packed<T: serde::Serialize>(value: &T) -> StoreResult<AttributeValue> {
     let json = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let mut encoder = DeflateEncoder::new(Vec::with_capacity(json.len() / 2), Compression::best());
+    let mut encoder =
+        DeflateEncoder::new(Vec::with_capacity(json.len() / 2), Compression::default());
     encoder
         .write_all(&json)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
