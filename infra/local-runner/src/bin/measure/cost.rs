@@ -115,13 +115,14 @@ async fn call_raw(b: &Bench, body: String) -> Value {
 }
 
 /// A function binary under its own runtime API emulator.
-struct Function {
-    api: RuntimeApi,
-    process: FunctionProcess,
+pub(super) struct Function {
+    pub(super) api: RuntimeApi,
+    pub(super) process: FunctionProcess,
 }
 
 impl Function {
-    async fn start(name: &str, b: &Bench) -> Function {
+    /// Starts function `name`'s binary against its own emulator, ready for events.
+    pub(super) async fn start(name: &str, b: &Bench) -> Function {
         let (binary, _) = lambda_artifacts(name);
         let api = RuntimeApi::start().await.expect("runtime API emulator");
         let process =
@@ -134,7 +135,7 @@ impl Function {
         Function { api, process }
     }
 
-    async fn invoke(&self, event: &Value) -> Value {
+    pub(super) async fn invoke(&self, event: &Value) -> Value {
         self.api
             .invoke(event, Duration::from_secs(60))
             .await

@@ -9,16 +9,16 @@ use axum::routing::post;
 use axum::Router;
 use outflow::clock::Clock;
 use outflow_local::app::LocalApp;
-use outflow_local::bench::{lambda_artifacts, write_result};
+use outflow_local::bench::write_result;
 use outflow_local::billed_units::{metered_clients, UnitMeter};
 use outflow_local::pump::Pump;
 use outflow_local::request_count::RequestCounter;
-use outflow_local::runtime_api::{ingest_request_event, FunctionProcess, RuntimeApi};
+use outflow_local::runtime_api::ingest_request_event;
 use outflow_local::stack::{self, StackNames};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tower::ServiceExt;
 
 mod cost;
@@ -190,20 +190,13 @@ fn print_counts(title: &str, phases: &[(&str, Counts)], messages: u64) -> Value 
 /// Starts a function's Lambda binary against a runtime API emulator, hands it one event,
 /// and returns its peak RSS (KiB) after handling it, with the function's answer.
 async fn peak_rss(b: &Bench, name: &str, event: &Value) -> (u64, Value) {
-    let (binary, _) = lambda_artifacts(name);
-    let api = RuntimeApi::start().await.expect("runtime API emulator");
-    let process =
-        FunctionProcess::spawn(&binary, name, &api, &b.function_env).expect("function binary");
-    process
-        .ready(&api, Duration::from_secs(30))
-        .await
-        .expect("function init");
-    let answer = api
-        .invoke(event, Duration::from_secs(60))
-        .await
-        .expect("invocation");
-    let rss = process.peak_rss_kib().expect("VmHWM of the function");
-    process.stop().await;
+    let function = cost::Function::start(name, b).await;
+    let answer = function.invoke(event).await;
+    let rss = function
+        .process
+        .peak_rss_kib()
+        .expect("VmHWM of the function");
+    function.process.stop().await;
     (rss, answer)
 }
 
