@@ -19,8 +19,8 @@ struct Stamped {
 /// The time in milliseconds of an item written before issue 18, from its sort key.
 fn sort_key_millis(item: &Item) -> i64 {
     let sk = item.get("sk").and_then(|v| v.as_s().ok());
-    let digits = sk.and_then(|sk| sk.strip_prefix(keys::ACTIVITY_PREFIX)?.get(..13));
-    digits.and_then(|d| d.parse().ok()).unwrap_or_default()
+    sk.and_then(|sk| keys::timed_millis(keys::ACTIVITY_PREFIX, sk))
+        .unwrap_or_default()
 }
 
 impl Store {
@@ -31,11 +31,6 @@ impl Store {
         ws: &WorkspaceId,
         entries: &[ActivityEntry],
     ) -> StoreResult<Item> {
-        let newest = entries
-            .iter()
-            .map(|e| e.time.millis())
-            .max()
-            .unwrap_or_default();
         let stamped: Vec<Stamped> = entries
             .iter()
             .map(|entry| Stamped {
@@ -43,6 +38,7 @@ impl Store {
                 entry: entry.clone(),
             })
             .collect();
+        let newest = stamped.iter().map(|e| e.ms).max().unwrap_or_default();
         let unique = RequestId::generate();
         Ok(Item::from([
             ("pk".to_string(), s(keys::spread_pk(ws, unique.as_str()))),

@@ -154,9 +154,21 @@ pub fn timed(prefix: &str, millis: i64, unique: &str) -> String {
     format!("{prefix}{millis:013}#{unique}")
 }
 
+/// The millis of a [`timed`] sort key under `prefix`.
+pub fn timed_millis(prefix: &str, sk: &str) -> Option<i64> {
+    sk.strip_prefix(prefix)?.get(..13)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timed_key_gives_its_millis_back() {
+        let sk = timed(ACTIVITY_PREFIX, 1_800_000_000_013, "u");
+        assert_eq!(timed_millis(ACTIVITY_PREFIX, &sk), Some(1_800_000_000_013));
+        assert_eq!(timed_millis(LOG_PREFIX, &sk), None);
+    }
 
     #[test]
     fn spread_items_land_on_every_partition_and_lead_home() {
