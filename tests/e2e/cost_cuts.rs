@@ -47,6 +47,15 @@ async fn a_chat_already_announced_is_read_not_written() {
     assert_eq!(flags, [true, false]);
 }
 
+/// The store the handlers use, for reading and writing as they do.
+fn store_of(stack: &TestStack) -> Store {
+    Store::new(
+        stack.aws.dynamo.clone(),
+        &stack.stack.table,
+        Clock::system(),
+    )
+}
+
 /// The items whose sort key starts with `prefix`.
 async fn items_of(stack: &TestStack, prefix: &str) -> Vec<outflow_local::billing::Item> {
     let starts =
@@ -160,11 +169,7 @@ async fn the_newest_ten_actions_come_whole_from_batch_items_and_older_single_ite
     let stack = TestStack::new().await;
     let (ws, _) = stack.workspace("mixed@billed.test").await;
     let ws = WorkspaceId::parse(&ws).unwrap();
-    let store = Store::new(
-        stack.aws.dynamo.clone(),
-        &stack.stack.table,
-        Clock::system(),
-    );
+    let store = store_of(&stack);
     let entry = |ms: i64| {
         let at = Timestamp::from_unix_millis(1_800_000_000_000 + ms).unwrap();
         ActivityEntry::new(at, ActivityAction::Delivered, format!("at {ms}"))
@@ -172,7 +177,7 @@ async fn the_newest_ten_actions_come_whole_from_batch_items_and_older_single_ite
     // Three batches whose times interleave: 1, 4, 7, 10 / 2, 5, 8, 11 / 3, 6, 9, 12.
     for first in 1..=3 {
         let batch: Vec<ActivityEntry> = (0..4).map(|i| entry(first + 3 * i)).collect();
-        store.record_attempts(&ws, &[], &batch).await.unwrap();
+        store.record_attempts(&ws, &mut [], &batch).await.unwrap();
     }
     // An item as written before issue 18, one plain JSON entry, at 13, beside the others.
     let before = items_of(&stack, "ACT#").await;
@@ -205,4 +210,131 @@ async fn the_newest_ten_actions_come_whole_from_batch_items_and_older_single_ite
         .collect();
     let newest: Vec<String> = (4..=13).rev().map(|ms| format!("at {ms}")).collect();
     assert_eq!(shown, newest);
+}
+
+#[tokio::test]
+async fn a_sender_batchs_requests_are_one_log_item_each_listed_and_resent() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("logbatch@billed.test").await;
+    stack.register(&key, &receiver.url()).await;
+    let events: Vec<Value> = (40..45)
+        .map(|id| serde_json::from_slice(&incoming(id)).unwrap())
+        .collect();
+    let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
+    stack.ingest(&key, body).await;
+    stack.drain().await;
+    assert_eq!(receiver.received().len(), 5);
+
+    let logged = items_of(&stack, "LOG#").await;
+    assert_eq!(logged.len(), 1, "one item for the batch's five requests");
+    // Five Chatwoot deliveries packed together: their bodies share nearly everything, so
+    // the item bills fewer write units than one per request.
+    let size = outflow_local::billing::item_size(&logged[0]);
+    assert!(size <= 3 * 1024, "the batch's log item is {size} bytes");
+
+    let log = stack
+        .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key), None)
+        .await;
+    let requests = log.body["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 5, "each request listed: {}", log.body);
+    let ids: std::collections::HashSet<&str> = requests
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 5, "each its own id: {ids:?}");
+    let mut sent: Vec<Value> = receiver.received().iter().map(|r| r.json()).collect();
+    let mut shown: Vec<Value> = requests
+        .iter()
+        .map(|r| serde_json::from_str(r["request_body"].as_str().unwrap()).unwrap())
+        .collect();
+    let by_id = |v: &Value| v["message"]["message_id"].as_str().unwrap().to_string();
+    sent.sort_by_key(by_id);
+    shown.sort_by_key(by_id);
+    assert_eq!(shown, sent, "each entry holds the body sent, whole");
+
+    // Any one of them is found by its id alone and resent.
+    let third = &requests[2];
+    let path = format!(
+        "/v1/webhooks/outbound/log/{}/resend",
+        third["request_id"].as_str().unwrap()
+    );
+    let r = stack.call(Method::POST, &path, Some(&key), None).await;
+    assert_eq!(r.status, axum::http::StatusCode::ACCEPTED, "{}", r.body);
+    stack.drain().await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 6);
+    let resent: Value = got[5].json();
+    let logged_body: Value = serde_json::from_str(third["request_body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        resent, logged_body,
+        "the third request, not another of its item"
+    );
+}
+
+#[tokio::test]
+async fn a_request_logged_one_to_an_item_before_is_still_listed_and_found() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (ws, key) = stack.workspace("oldlog@billed.test").await;
+    stack.register(&key, &receiver.url()).await;
+    stack.ingest(&key, incoming(50)).await;
+    stack.drain().await;
+    // The same request as an item written before issue 18: one plain JSON entry under its
+    // own id (`req_<ms>_<random>`), in the partition that id picks.
+    let ws = WorkspaceId::parse(&ws).unwrap();
+    let store = store_of(&stack);
+    let mut entry = store.recent_requests(&ws).await.unwrap().remove(0);
+    let ms = entry.time.millis() - 1_000;
+    entry.request_id =
+        outflow::domain::RequestId::new_unchecked(format!("req_{ms:013}_aaaaaaaaaaaa"));
+    let old = stack
+        .items()
+        .await
+        .into_iter()
+        .find(|i| i["sk"].as_s().is_ok_and(|sk| sk.starts_with("LOG#")));
+    let mut old = old.unwrap();
+    let pk = old["pk"].as_s().unwrap();
+    let ws_pk = &pk[..pk.rfind('#').unwrap()];
+    let shard = {
+        use sha2::{Digest, Sha256};
+        u32::from(Sha256::digest(entry.request_id.as_str().as_bytes())[0]) % 32
+    };
+    old.insert(
+        "pk".into(),
+        AttributeValue::S(format!("{ws_pk}#{shard:02}")),
+    );
+    old.insert(
+        "sk".into(),
+        AttributeValue::S(format!("LOG#{ms:013}#{}", entry.request_id)),
+    );
+    old.remove("entries");
+    old.insert(
+        "entry".into(),
+        AttributeValue::S(serde_json::to_string(&entry).unwrap()),
+    );
+    stack
+        .aws
+        .dynamo
+        .put_item()
+        .table_name(&stack.stack.table)
+        .set_item(Some(old))
+        .send()
+        .await
+        .unwrap();
+
+    let listed = store.recent_requests(&ws).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1].request_id, entry.request_id, "older, so second");
+    let found = store
+        .logged_request(&ws, &entry.request_id, ms)
+        .await
+        .unwrap();
+    assert_eq!(found.as_ref(), Some(&entry));
+    let newer = &listed[0];
+    let (id, at) = outflow::domain::RequestId::parse_timed(newer.request_id.as_str()).unwrap();
+    let found = store.logged_request(&ws, &id, at).await.unwrap();
+    assert_eq!(found.as_ref(), Some(newer));
+    let wrong = id.item().entry(7);
+    assert_eq!(store.logged_request(&ws, &wrong, at).await.unwrap(), None);
 }

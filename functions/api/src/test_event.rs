@@ -63,7 +63,7 @@ pub async fn send(
     let envelope = test_envelope(&ws, now);
     let destination = Destination::check(&state.url_policy, &webhook.url);
     let secrets = webhook.signing_secrets(now);
-    let sent = attempt(&state.test_client, &destination, &secrets, &envelope, now).await;
+    let mut sent = attempt(&state.test_client, &destination, &secrets, &envelope, now).await;
     let detail = match sent.succeeded() {
         true => format!("Test event delivered in {} ms", sent.latency_ms),
         false => format!("Test event failed: {}", sent.failure_text()),
@@ -75,7 +75,7 @@ pub async fn send(
     let entry = ActivityEntry::new(now, action, detail);
     state
         .store
-        .record_attempts(&ws, std::slice::from_ref(&sent), &[entry])
+        .record_attempts(&ws, std::slice::from_mut(&mut sent), &[entry])
         .await?;
     let body = sent
         .response

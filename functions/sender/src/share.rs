@@ -123,7 +123,7 @@ impl Sender {
         let stay = self.dead_letter(ws, dead).await?;
         // Only what the DLQ took is told (a refused one comes back and is given up again).
         if stay.is_empty() {
-            self.store.record_attempts(ws, &[], &activity).await?;
+            self.store.record_attempts(ws, &mut [], &activity).await?;
         }
         Ok(stay.into_iter().map(|r| r.message_id).collect())
     }

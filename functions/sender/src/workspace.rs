@@ -135,7 +135,7 @@ impl Sender {
         &self,
         ws: &WorkspaceId,
         webhook: &Webhook,
-        settlement: Settlement,
+        mut settlement: Settlement,
         now: Timestamp,
     ) -> Result<Vec<String>, StoreError> {
         let was_failing = webhook.consecutive_failures > 0;
@@ -144,7 +144,7 @@ impl Sender {
             .await?;
         log_attempts(ws, &settlement.log);
         self.store
-            .record_attempts(ws, &settlement.log, &settlement.activity)
+            .record_attempts(ws, &mut settlement.log, &settlement.activity)
             .await?;
         let succeeded = settlement.log.iter().filter(|a| a.succeeded()).count() as u32;
         let failed = settlement.log.len() as u32 - succeeded;

@@ -182,6 +182,11 @@ impl Attempt {
         self.time.millis() + self.latency_ms as i64
     }
 
+    /// Bytes this entry takes as JSON.
+    pub fn json_bytes(&self) -> usize {
+        json_len(self)
+    }
+
     /// The attempt as the log keeps it: whole, or, when its entry would take more than
     /// `max_bytes`, with a prefix of the body sent (the body's size and SHA-256 noted).
     pub fn capped(mut self, max_bytes: usize) -> Self {

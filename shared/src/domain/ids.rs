@@ -175,15 +175,36 @@ impl RequestId {
         Self(format!("req_{millis:013}_{}", random_token(12)))
     }
 
-    /// Reads an id from outside, with the instant it carries (ids made by `at` only).
+    /// The id of entry `n` of the log item this id names (`req_<millis>_<random>_<n>`):
+    /// a sender batch's requests share one item, and each id still leads to its entry.
+    pub fn entry(&self, n: usize) -> Self {
+        Self(format!("{}_{n}", self.0))
+    }
+
+    /// The log item an id's entry is in: the id without its entry number (an id made by
+    /// `at` alone names an item of one entry, written before issue 18).
+    pub fn item(&self) -> Self {
+        match self.0.match_indices('_').nth(2) {
+            Some((third, _)) => Self(self.0[..third].to_string()),
+            None => self.clone(),
+        }
+    }
+
+    /// Reads an id from outside, with the instant it carries (ids made by `at`, or `entry`
+    /// of one: the instant is its item's).
     pub fn parse_timed(value: &str) -> Option<(Self, i64)> {
-        let (millis, random) = value.strip_prefix("req_")?.split_once('_')?;
+        let mut parts = value.strip_prefix("req_")?.split('_');
+        let (millis, random, entry) = (parts.next()?, parts.next()?, parts.next());
         let valid = millis.len() == 13
             && millis.bytes().all(|b| b.is_ascii_digit())
             && random.len() == 12
             && random
                 .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && entry.is_none_or(|n| {
+                (1..=3).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit())
+            })
+            && parts.next().is_none();
         if !valid {
             return None;
         }
@@ -304,8 +325,21 @@ mod tests {
             "req_17690000001_abcdefabcdef",
             "x_1769000000123_abcdefabcdef",
             "req_1769000000123_ABCDEFABCDEF",
+            "req_1769000000123_abcdefabcdef_",
+            "req_1769000000123_abcdefabcdef_1234",
+            "req_1769000000123_abcdefabcdef_1_2",
         ] {
             assert!(RequestId::parse_timed(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_entrys_id_leads_to_its_item_and_instant() {
+        let item = RequestId::at(1_769_000_000_123);
+        let third = item.entry(2);
+        assert_eq!(third.item(), item);
+        assert_eq!(item.item(), item, "an item of one entry");
+        let (parsed, millis) = RequestId::parse_timed(third.as_str()).unwrap();
+        assert_eq!((parsed, millis), (third, 1_769_000_000_123));
     }
 }

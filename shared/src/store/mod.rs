@@ -19,6 +19,7 @@ mod portal_links;
 mod request_log;
 pub mod schema;
 mod sending_slots;
+mod stamped;
 mod transact;
 mod webhooks;
 mod window_items;

@@ -1,7 +1,9 @@
-//! The detailed log: the 100 most recent delivery attempts of a workspace, one item each.
+//! The detailed log: the 100 most recent delivery attempts of a workspace. A sender
+//! batch's attempts share an item (`stamped.rs`), and each attempt's id names its item and
+//! its place in it, so one GetItem finds any of them.
 
-use super::packed_json::{json_text, packed};
-use super::{json_attribute, keys, n, s, Item, Store, StoreError, StoreResult};
+use super::stamped::{entries_of, key, newest_entries, Stamped, StampedItem};
+use super::{keys, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{ActivityEntry, Attempt, RequestId, WorkspaceId, MAX_LOG_ENTRY_BYTES};
 
 /// Entries shown in the log.
@@ -11,43 +13,61 @@ pub const LOG_LIMIT: usize = 100;
 pub const LOG_DOWNLOAD_BYTES: usize = 4 * 1024 * 1024;
 /// Older entries are removed by TTL after this many days.
 pub const LOG_RETENTION_DAYS: i64 = 7;
+/// Attempts packed into one item hold at most this much JSON between them (an entry is
+/// capped at as much, and an item at 400 KB).
+const LOG_ITEM_BYTES: usize = MAX_LOG_ENTRY_BYTES;
+/// At most this many attempts share an item (entry numbers have at most three digits).
+const LOG_ITEM_ENTRIES: usize = 100;
 
 impl Store {
-    /// The attempt as a table item in its workspace's partition, within the item limit.
-    fn attempt_item(&self, ws: &WorkspaceId, attempt: &Attempt) -> StoreResult<Item> {
-        let attempt = attempt.clone().capped(MAX_LOG_ENTRY_BYTES);
-        Ok(Item::from([
-            (
-                "pk".to_string(),
-                s(keys::spread_pk(ws, attempt.request_id.as_str())),
-            ),
-            (
-                "sk".to_string(),
-                s(keys::timed(
-                    keys::LOG_PREFIX,
-                    attempt.time.millis(),
-                    attempt.request_id.as_str(),
-                )),
-            ),
-            ("entry".to_string(), packed(&attempt)?),
-            (
-                "expires_at".to_string(),
-                n(self.expires_in_days(LOG_RETENTION_DAYS)),
-            ),
-        ]))
+    /// The attempts as items of their workspace's log, each within the item limit; each
+    /// attempt's id is set to the one that finds it (its item's, and its place there).
+    fn log_items(&self, ws: &WorkspaceId, attempts: &mut [Attempt]) -> StoreResult<Vec<Item>> {
+        let expires_at = self.expires_in_days(LOG_RETENTION_DAYS);
+        let mut items = Vec::new();
+        let mut rest = attempts;
+        while !rest.is_empty() {
+            let capped: Vec<Attempt> = rest
+                .iter()
+                .take(LOG_ITEM_ENTRIES)
+                .map(|a| a.clone().capped(MAX_LOG_ENTRY_BYTES))
+                .collect();
+            let fits = fitting(&capped);
+            let mut stamped: Vec<Stamped<Attempt>> = capped
+                .into_iter()
+                .take(fits)
+                .map(|a| Stamped {
+                    ms: a.time.millis(),
+                    entry: a,
+                })
+                .collect();
+            let id = RequestId::at(super::stamped::newest(&stamped));
+            let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(fits);
+            for (n, (stored, attempt)) in stamped.iter_mut().zip(chunk).enumerate() {
+                stored.entry.request_id = id.entry(n);
+                attempt.request_id = id.entry(n);
+            }
+            let item = StampedItem {
+                ws,
+                prefix: keys::LOG_PREFIX,
+                id: &id,
+                expires_at,
+            };
+            items.push(item.item(&stamped)?);
+            rest = tail;
+        }
+        Ok(items)
     }
 
-    /// Records a batch's attempts and activity entries (BatchWriteItem, 25 at a time).
+    /// Records a batch's attempts and activity entries (BatchWriteItem, 25 items at a
+    /// time); each attempt's `request_id` becomes the id it is found by in the log.
     pub async fn record_attempts(
         &self,
         ws: &WorkspaceId,
-        attempts: &[Attempt],
+        attempts: &mut [Attempt],
         activity: &[ActivityEntry],
     ) -> StoreResult<()> {
-        let mut items = Vec::with_capacity(attempts.len() + activity.len());
-        for attempt in attempts {
-            items.push(self.attempt_item(ws, attempt)?);
-        }
+        let mut items = self.log_items(ws, attempts)?;
         // The batch's activity in one item: a write unit for the batch, not one per attempt.
         if !activity.is_empty() {
             items.push(self.activity_item(ws, activity)?);
@@ -58,51 +78,46 @@ impl Store {
     /// The most recent requests, newest first: 100, or as many as fit the answer (a
     /// Lambda answers at most 6 MB; log entries are capped at 350 KB each).
     pub async fn recent_requests(&self, ws: &WorkspaceId) -> StoreResult<Vec<Attempt>> {
-        self.recent_json(ws, keys::LOG_PREFIX, (LOG_LIMIT, LOG_DOWNLOAD_BYTES))
-            .await
+        let items = self.newest_across(ws, keys::LOG_PREFIX, LOG_LIMIT).await?;
+        let newest: Vec<Attempt> = newest_entries(&items, keys::LOG_PREFIX, LOG_LIMIT)?;
+        let mut bytes = 0;
+        let mut out = Vec::with_capacity(newest.len());
+        for attempt in newest {
+            bytes += attempt.json_bytes();
+            if bytes > LOG_DOWNLOAD_BYTES && !out.is_empty() {
+                break;
+            }
+            out.push(attempt);
+        }
+        Ok(out)
     }
 
-    /// One logged request, found by its id (`None` when unknown or expired).
+    /// One logged request, found by its id (`None` when unknown or expired); `millis` is
+    /// the instant the id carries.
     pub async fn logged_request(
         &self,
         ws: &WorkspaceId,
         id: &RequestId,
         millis: i64,
     ) -> StoreResult<Option<Attempt>> {
+        let (pk, sk) = key(ws, keys::LOG_PREFIX, &id.item(), millis);
         let out = self
             .db
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(keys::spread_pk(ws, id.as_str())))
-            .key("sk", s(keys::timed(keys::LOG_PREFIX, millis, id.as_str())))
+            .key("pk", s(pk))
+            .key("sk", s(sk))
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        out.item
-            .map(|item| json_attribute(&item, "entry"))
-            .transpose()
-    }
-
-    /// Newest-first JSON documents stored under a time-ordered prefix across the
-    /// workspace's spread partitions: the newest `limit`, as many as fit `max_bytes`.
-    async fn recent_json<T: serde::de::DeserializeOwned>(
-        &self,
-        ws: &WorkspaceId,
-        prefix: &str,
-        (limit, max_bytes): (usize, usize),
-    ) -> StoreResult<Vec<T>> {
-        let items = self.newest_across(ws, prefix, limit).await?;
-        let mut bytes = 0;
-        let mut out = Vec::with_capacity(items.len());
-        for item in &items {
-            let text = json_text(item, "entry")?;
-            bytes += text.len();
-            if bytes > max_bytes && !out.is_empty() {
-                break;
-            }
-            out.push(serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?);
-        }
-        Ok(out)
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let entries: Vec<Stamped<Attempt>> = entries_of(&item, keys::LOG_PREFIX)?;
+        Ok(entries
+            .into_iter()
+            .map(|e| e.entry)
+            .find(|a| a.request_id == *id))
     }
 
     /// The newest `limit` items under `prefix` over every spread partition. Each
@@ -164,6 +179,16 @@ impl Store {
             .map_err(|e| StoreError::dynamo("Query", e))?;
         Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
     }
+}
+
+/// How many of `attempts` (at least one) go into one item: as many as fit its bytes.
+fn fitting(attempts: &[Attempt]) -> usize {
+    let mut bytes = 0;
+    let fits = attempts.iter().take_while(|a| {
+        bytes += a.json_bytes();
+        bytes <= LOG_ITEM_BYTES
+    });
+    fits.count().max(1)
 }
 
 /// Where the reading of one spread partition stands.
