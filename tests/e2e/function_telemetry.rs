@@ -205,6 +205,10 @@ async fn ingest_and_sender_binaries_print_their_metrics_and_safe_logs() {
     let logged: Value = serde_json::from_str(&logged).expect("a JSON log line");
     assert_eq!(logged["level"], "INFO");
     assert!(logged.to_string().contains(&ws), "{logged}");
+    // Tied to its invocation once: the span, not the span list repeating it (log bytes
+    // are billed).
+    assert!(logged["span"]["requestId"].is_string(), "{logged}");
+    assert!(logged.get("spans").is_none(), "{logged}");
     assert_nothing_secret(&ingest, &[&key, &secret]);
     ingest.stop().await;
 

@@ -17,7 +17,7 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(20);
 // threads would only add start-up time and switching (docs/performance.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    telemetry::init_logs();
     let metrics = telemetry::install("aggregator")?;
     let config = Config::from_env()?;
     let aggregator =

@@ -12,7 +12,7 @@ use outflow_api::{router, ApiState};
 // threads would only add start-up time and switching (docs/performance.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
+    telemetry::init_logs();
     let metrics = telemetry::install("api")?;
     let config = Config::from_env()?;
     let aws = AwsClients::from_env().await;

@@ -17,7 +17,7 @@ const BOOKKEEPING_MARGIN: Duration = Duration::from_secs(2);
 // threads would only add start-up time and switching (docs/performance.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    telemetry::init_logs();
     let metrics = telemetry::install("sender")?;
     let config = Config::from_env()?;
     let sender = Sender::from_config(&AwsClients::from_env().await, &config, Clock::system())?;

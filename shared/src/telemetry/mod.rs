@@ -2,6 +2,8 @@
 //! stdout, where the Lambda log stream carries them to CloudWatch) and their set-up.
 
 mod emf;
+mod logs;
 pub mod metrics;
 
 pub use emf::{install, TelemetryError, NAMESPACE};
+pub use logs::init_logs;
