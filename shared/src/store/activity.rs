@@ -2,7 +2,7 @@
 //! action, or a sender batch's actions (packed, `stamped.rs`: one write unit for the batch
 //! instead of one per attempt).
 
-use super::stamped::{newest_entries, Stamped, StampedItem};
+use super::stamped::{Newest, Stamped, StampedItem};
 use super::{keys, Item, Store, StoreError, StoreResult};
 use crate::domain::{ActivityEntry, RequestId, WorkspaceId, ACTIVITY_LIMIT};
 
@@ -54,6 +54,11 @@ impl Store {
         let items = self
             .newest_across(ws, keys::ACTIVITY_PREFIX, ACTIVITY_LIMIT)
             .await?;
-        newest_entries(&items, keys::ACTIVITY_PREFIX, ACTIVITY_LIMIT)
+        let newest = Newest {
+            limit: ACTIVITY_LIMIT,
+            max_bytes: usize::MAX,
+            bytes_of: |_: &ActivityEntry| 0,
+        };
+        newest.of(&items, keys::ACTIVITY_PREFIX)
     }
 }

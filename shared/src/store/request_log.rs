@@ -2,7 +2,7 @@
 //! batch's attempts share an item (`stamped.rs`), and each attempt's id names its item and
 //! its place in it, so one GetItem finds any of them.
 
-use super::stamped::{entries_of, key, newest_entries, Stamped, StampedItem};
+use super::stamped::{entries_of, key, Newest, Stamped, StampedItem};
 use super::{keys, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{ActivityEntry, Attempt, RequestId, WorkspaceId, MAX_LOG_ENTRY_BYTES};
 
@@ -14,9 +14,10 @@ pub const LOG_DOWNLOAD_BYTES: usize = 4 * 1024 * 1024;
 /// Older entries are removed by TTL after this many days.
 pub const LOG_RETENTION_DAYS: i64 = 7;
 /// Attempts packed into one item hold at most this much JSON between them (an entry is
-/// capped at as much, and an item at 400 KB).
+/// capped at as much, and an item at 400 KB: the `{ms, entry}` wrapper and the longer id
+/// add about 33 bytes an entry, deflate almost nothing even to incompressible bytes).
 const LOG_ITEM_BYTES: usize = MAX_LOG_ENTRY_BYTES;
-/// At most this many attempts share an item (entry numbers have at most three digits).
+/// At most this many attempts share an item (entry numbers 0–99; ids allow three digits).
 const LOG_ITEM_ENTRIES: usize = 100;
 
 impl Store {
@@ -24,29 +25,27 @@ impl Store {
     /// attempt's id is set to the one that finds it (its item's, and its place there).
     fn log_items(&self, ws: &WorkspaceId, attempts: &mut [Attempt]) -> StoreResult<Vec<Item>> {
         let expires_at = self.expires_in_days(LOG_RETENTION_DAYS);
+        let mut capped: Vec<Attempt> = attempts
+            .iter()
+            .map(|a| a.clone().capped(MAX_LOG_ENTRY_BYTES))
+            .collect();
         let mut items = Vec::new();
-        let mut rest = attempts;
-        while !rest.is_empty() {
-            let capped: Vec<Attempt> = rest
+        let mut start = 0;
+        while start < capped.len() {
+            let end = start + fitting(&capped[start..]).min(LOG_ITEM_ENTRIES);
+            let newest = capped[start..end].iter().map(|a| a.time.millis()).max();
+            let id = RequestId::at(newest.unwrap_or_default());
+            for (n, i) in (start..end).enumerate() {
+                capped[i].request_id = id.entry(n);
+                attempts[i].request_id = id.entry(n);
+            }
+            let stamped: Vec<Stamped<&Attempt>> = capped[start..end]
                 .iter()
-                .take(LOG_ITEM_ENTRIES)
-                .map(|a| a.clone().capped(MAX_LOG_ENTRY_BYTES))
-                .collect();
-            let fits = fitting(&capped);
-            let mut stamped: Vec<Stamped<Attempt>> = capped
-                .into_iter()
-                .take(fits)
                 .map(|a| Stamped {
                     ms: a.time.millis(),
                     entry: a,
                 })
                 .collect();
-            let id = RequestId::at(super::stamped::newest(&stamped));
-            let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(fits);
-            for (n, (stored, attempt)) in stamped.iter_mut().zip(chunk).enumerate() {
-                stored.entry.request_id = id.entry(n);
-                attempt.request_id = id.entry(n);
-            }
             let item = StampedItem {
                 ws,
                 prefix: keys::LOG_PREFIX,
@@ -54,7 +53,7 @@ impl Store {
                 expires_at,
             };
             items.push(item.item(&stamped)?);
-            rest = tail;
+            start = end;
         }
         Ok(items)
     }
@@ -79,17 +78,12 @@ impl Store {
     /// Lambda answers at most 6 MB; log entries are capped at 350 KB each).
     pub async fn recent_requests(&self, ws: &WorkspaceId) -> StoreResult<Vec<Attempt>> {
         let items = self.newest_across(ws, keys::LOG_PREFIX, LOG_LIMIT).await?;
-        let newest: Vec<Attempt> = newest_entries(&items, keys::LOG_PREFIX, LOG_LIMIT)?;
-        let mut bytes = 0;
-        let mut out = Vec::with_capacity(newest.len());
-        for attempt in newest {
-            bytes += attempt.json_bytes();
-            if bytes > LOG_DOWNLOAD_BYTES && !out.is_empty() {
-                break;
-            }
-            out.push(attempt);
-        }
-        Ok(out)
+        let newest = Newest {
+            limit: LOG_LIMIT,
+            max_bytes: LOG_DOWNLOAD_BYTES,
+            bytes_of: Attempt::json_bytes,
+        };
+        newest.of(&items, keys::LOG_PREFIX)
     }
 
     /// One logged request, found by its id (`None` when unknown or expired); `millis` is
