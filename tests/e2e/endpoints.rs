@@ -468,6 +468,10 @@ async fn endpoint_routes_need_their_scopes_and_reach_only_the_keys_workspace() {
         )
         .await;
     assert_eq!(log.body["requests"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        log.body["requests"][0]["request_id"], r.body["request_id"],
+        "the test event's answer names the request as its log does"
+    );
     let default_log = stack
         .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key), None)
         .await;
