@@ -2,7 +2,7 @@
 //! batch's attempts share an item (`stamped.rs`), and each attempt's id names its item and
 //! its place in it, so one GetItem finds any of them.
 
-use super::stamped::{entries_of, key, Newest, Stamped, StampedItem};
+use super::stamped::{entries_of, key, newest, Newest, Stamped, StampedItem};
 use super::{keys, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{ActivityEntry, Attempt, RequestId, WorkspaceId, MAX_LOG_ENTRY_BYTES};
 
@@ -25,35 +25,30 @@ impl Store {
     /// attempt's id is set to the one that finds it (its item's, and its place there).
     fn log_items(&self, ws: &WorkspaceId, attempts: &mut [Attempt]) -> StoreResult<Vec<Item>> {
         let expires_at = self.expires_in_days(LOG_RETENTION_DAYS);
-        let mut capped: Vec<Attempt> = attempts
+        let mut rest: Vec<Stamped<Attempt>> = attempts
             .iter()
-            .map(|a| a.clone().capped(MAX_LOG_ENTRY_BYTES))
+            .map(|a| Stamped {
+                ms: a.time.millis(),
+                entry: a.clone().capped(MAX_LOG_ENTRY_BYTES),
+            })
             .collect();
         let mut items = Vec::new();
-        let mut start = 0;
-        while start < capped.len() {
-            let end = start + fitting(&capped[start..]).min(LOG_ITEM_ENTRIES);
-            let newest = capped[start..end].iter().map(|a| a.time.millis()).max();
-            let id = RequestId::at(newest.unwrap_or_default());
-            for (n, i) in (start..end).enumerate() {
-                capped[i].request_id = id.entry(n);
-                attempts[i].request_id = id.entry(n);
+        let mut placed = attempts.iter_mut();
+        while !rest.is_empty() {
+            let fits = fitting(&rest).min(LOG_ITEM_ENTRIES);
+            let mut chunk: Vec<Stamped<Attempt>> = rest.drain(..fits).collect();
+            let id = RequestId::at(newest(&chunk));
+            for (n, (stored, attempt)) in chunk.iter_mut().zip(placed.by_ref()).enumerate() {
+                stored.entry.request_id = id.entry(n);
+                attempt.request_id = id.entry(n);
             }
-            let stamped: Vec<Stamped<&Attempt>> = capped[start..end]
-                .iter()
-                .map(|a| Stamped {
-                    ms: a.time.millis(),
-                    entry: a,
-                })
-                .collect();
             let item = StampedItem {
                 ws,
                 prefix: keys::LOG_PREFIX,
                 id: &id,
                 expires_at,
             };
-            items.push(item.item(&stamped)?);
-            start = end;
+            items.push(item.item(&chunk)?);
         }
         Ok(items)
     }
@@ -176,10 +171,10 @@ impl Store {
 }
 
 /// How many of `attempts` (at least one) go into one item: as many as fit its bytes.
-fn fitting(attempts: &[Attempt]) -> usize {
+fn fitting(attempts: &[Stamped<Attempt>]) -> usize {
     let mut bytes = 0;
     let fits = attempts.iter().take_while(|a| {
-        bytes += a.json_bytes();
+        bytes += a.entry.json_bytes();
         bytes <= LOG_ITEM_BYTES
     });
     fits.count().max(1)

@@ -28,7 +28,7 @@ pub(super) struct StampedItem<'a> {
 }
 
 /// The newest time among `entries`.
-fn newest<T>(entries: &[Stamped<T>]) -> i64 {
+pub(super) fn newest<T>(entries: &[Stamped<T>]) -> i64 {
     entries.iter().map(|e| e.ms).max().unwrap_or_default()
 }
 
