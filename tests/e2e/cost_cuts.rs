@@ -47,6 +47,28 @@ async fn a_chat_already_announced_is_read_not_written() {
     assert_eq!(flags, [true, false]);
 }
 
+/// A stack with a workspace (its id and key) whose webhook posts to a receiver.
+async fn registered(owner: &str) -> (TestStack, Receiver, String, String) {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (ws, key) = stack.workspace(owner).await;
+    stack.register(&key, &receiver.url()).await;
+    (stack, receiver, ws, key)
+}
+
+/// Writes `item` as is, as a version before this one left it.
+async fn put_as_written_before(stack: &TestStack, item: outflow_local::billing::Item) {
+    stack
+        .aws
+        .dynamo
+        .put_item()
+        .table_name(&stack.stack.table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+}
+
 /// The store the handlers use, for reading and writing as they do.
 fn store_of(stack: &TestStack) -> Store {
     Store::new(
@@ -65,10 +87,7 @@ async fn items_of(stack: &TestStack, prefix: &str) -> Vec<outflow_local::billing
 
 #[tokio::test]
 async fn a_delivery_is_logged_in_one_write_unit_and_reads_back_whole() {
-    let stack = TestStack::new().await;
-    let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace("log@billed.test").await;
-    stack.register(&key, &receiver.url()).await;
+    let (stack, receiver, _, key) = registered("log@billed.test").await;
     stack.ingest(&key, incoming(7)).await;
     stack.drain().await;
 
@@ -89,10 +108,7 @@ async fn a_delivery_is_logged_in_one_write_unit_and_reads_back_whole() {
 
 #[tokio::test]
 async fn a_sender_batchs_activity_is_one_item_and_every_entry_is_shown() {
-    let stack = TestStack::new().await;
-    let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace("activity@billed.test").await;
-    stack.register(&key, &receiver.url()).await;
+    let (stack, receiver, _, key) = registered("activity@billed.test").await;
     let events: Vec<Value> = (20..25)
         .map(|id| serde_json::from_slice(&incoming(id)).unwrap())
         .collect();
@@ -121,10 +137,7 @@ async fn a_sender_batchs_activity_is_one_item_and_every_entry_is_shown() {
 
 #[tokio::test]
 async fn chat_systems_post_through_the_ingest_functions_url() {
-    let stack = TestStack::new().await;
-    let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace("url@billed.test").await;
-    stack.register(&key, &receiver.url()).await;
+    let (stack, receiver, _, key) = registered("url@billed.test").await;
     let api = RuntimeApi::start().await.unwrap();
     let ingest = FunctionProcess::spawn(
         &sibling_binary("outflow-ingest"),
@@ -191,15 +204,7 @@ async fn the_newest_ten_actions_come_whole_from_batch_items_and_older_single_ite
         "entry".into(),
         AttributeValue::S(serde_json::to_string(&entry(13)).unwrap()),
     );
-    stack
-        .aws
-        .dynamo
-        .put_item()
-        .table_name(&stack.stack.table)
-        .set_item(Some(old))
-        .send()
-        .await
-        .unwrap();
+    put_as_written_before(&stack, old).await;
 
     let shown: Vec<String> = store
         .recent_activity(&ws)
@@ -214,10 +219,7 @@ async fn the_newest_ten_actions_come_whole_from_batch_items_and_older_single_ite
 
 #[tokio::test]
 async fn a_sender_batchs_requests_are_one_log_item_each_listed_and_resent() {
-    let stack = TestStack::new().await;
-    let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace("logbatch@billed.test").await;
-    stack.register(&key, &receiver.url()).await;
+    let (stack, receiver, _, key) = registered("logbatch@billed.test").await;
     let events: Vec<Value> = (40..45)
         .map(|id| serde_json::from_slice(&incoming(id)).unwrap())
         .collect();
@@ -274,10 +276,7 @@ async fn a_sender_batchs_requests_are_one_log_item_each_listed_and_resent() {
 
 #[tokio::test]
 async fn a_request_logged_one_to_an_item_before_is_still_listed_and_found() {
-    let stack = TestStack::new().await;
-    let receiver = Receiver::start().await;
-    let (ws, key) = stack.workspace("oldlog@billed.test").await;
-    stack.register(&key, &receiver.url()).await;
+    let (stack, _receiver, ws, key) = registered("oldlog@billed.test").await;
     stack.ingest(&key, incoming(50)).await;
     stack.drain().await;
     // The same request as an item written before issue 18: one plain JSON entry under its
@@ -288,12 +287,7 @@ async fn a_request_logged_one_to_an_item_before_is_still_listed_and_found() {
     let ms = entry.time.millis() - 1_000;
     entry.request_id =
         outflow::domain::RequestId::new_unchecked(format!("req_{ms:013}_aaaaaaaaaaaa"));
-    let old = stack
-        .items()
-        .await
-        .into_iter()
-        .find(|i| i["sk"].as_s().is_ok_and(|sk| sk.starts_with("LOG#")));
-    let mut old = old.unwrap();
+    let mut old = items_of(&stack, "LOG#").await.remove(0);
     let pk = old["pk"].as_s().unwrap();
     let ws_pk = &pk[..pk.rfind('#').unwrap()];
     let shard = {
@@ -313,15 +307,7 @@ async fn a_request_logged_one_to_an_item_before_is_still_listed_and_found() {
         "entry".into(),
         AttributeValue::S(serde_json::to_string(&entry).unwrap()),
     );
-    stack
-        .aws
-        .dynamo
-        .put_item()
-        .table_name(&stack.stack.table)
-        .set_item(Some(old))
-        .send()
-        .await
-        .unwrap();
+    put_as_written_before(&stack, old).await;
 
     let listed = store.recent_requests(&ws).await.unwrap();
     assert_eq!(listed.len(), 2);
