@@ -197,18 +197,57 @@ async fn ingest_and_sender_binaries_print_their_metrics_and_safe_logs() {
     );
     // One document per invocation that changed something, each tagged with its request.
     assert!(docs.iter().all(|d| d["RequestId"].is_string()));
-    // JSON logs: the ingest line names its workspace.
-    let logged = ingest
-        .wait_for_line(Duration::from_secs(5), |l| l.contains("events ingested"))
+    // One line per request: what it did rides on its metric document as a log line's
+    // `level` and `fields` (CloudWatch Logs bills every byte and 26 more per line).
+    let records: Vec<Value> = ingest
+        .lines()
+        .iter()
+        .filter(|l| l.contains("events ingested"))
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(records.len(), 2, "{records:?}");
+    for (record, (accepted, duplicates)) in records.iter().zip([(2, 0), (0, 1)]) {
+        assert!(
+            record.get("_aws").is_some(),
+            "one line with the metrics: {record}"
+        );
+        assert_eq!(record["level"], "INFO", "{record}");
+        assert_eq!(record["fields"]["message"], "events ingested", "{record}");
+        assert_eq!(record["fields"]["workspace_id"], ws.as_str(), "{record}");
+        assert_eq!(record["fields"]["accepted"], accepted, "{record}");
+        assert_eq!(record["fields"]["duplicates"], duplicates, "{record}");
+        assert!(record["RequestId"].is_string(), "{record}");
+    }
+    // The refused request's document carries no stale record of the one before.
+    let refused = docs
+        .iter()
+        .find(|d| d.get(metrics::EVENTS_REJECTED).is_some())
+        .expect("the refused request's document");
+    assert!(refused.get("fields").is_none(), "{refused}");
+    // A request that counts nothing still leaves its line, as a plain log line.
+    let mut note: Value = serde_json::from_str(include_str!(
+        "../../../shared/fixtures/livedesk_message_created.json"
+    ))
+    .unwrap();
+    note["private"] = true.into();
+    let answer = api
+        .invoke(
+            &ingest_request_event(&key, &note.to_string()),
+            INVOKE_TIMEOUT,
+        )
         .await
-        .expect("an ingest log line");
-    let logged: Value = serde_json::from_str(&logged).expect("a JSON log line");
-    assert_eq!(logged["level"], "INFO");
-    assert!(logged.to_string().contains(&ws), "{logged}");
-    // Tied to its invocation once: the span, not the span list repeating it (log bytes
-    // are billed).
-    assert!(logged["span"]["requestId"].is_string(), "{logged}");
-    assert!(logged.get("spans").is_none(), "{logged}");
+        .unwrap();
+    assert_eq!(answer["statusCode"], 202, "{answer}");
+    let skipped = ingest
+        .wait_for_line(Duration::from_secs(5), |l| l.contains("\"skipped\":1"))
+        .await
+        .expect("the skipped request's line");
+    let skipped: Value = serde_json::from_str(&skipped).expect("a JSON log line");
+    assert_eq!(skipped["level"], "INFO", "{skipped}");
+    assert_eq!(skipped["fields"]["message"], "events ingested", "{skipped}");
+    assert!(skipped.get("_aws").is_none(), "{skipped}");
+    assert!(skipped["span"]["requestId"].is_string(), "{skipped}");
+    assert!(skipped.get("spans").is_none(), "{skipped}");
     assert_nothing_secret(&ingest, &[&key, &secret]);
     ingest.stop().await;
 

@@ -13,7 +13,7 @@ use outflow::formats::parse_events;
 use outflow::formats::InvalidEvent;
 use outflow::http::{ApiError, Deadline, ErrorBody, LimitedBody, PresentedKey, INVALID_KEY};
 use outflow::store::Admission;
-use outflow::telemetry::metrics;
+use outflow::telemetry::{self, metrics};
 
 /// Accepts one event or `{"events": [...]}` (native or Chatwoot/liveDesk, up to 100, at
 /// most 1 MiB); answers 202 with one result per event.
@@ -125,12 +125,21 @@ async fn admit_and_apply(
     let extra = state.store.endpoints(&workspace, &endpoint_ids).await?;
     let report = ingest(state, &workspace, events, webhook.as_deref(), &extra).await?;
     metrics::ingested(report.accepted, report.duplicates);
-    tracing::info!(
-        workspace_id = %workspace,
-        accepted = report.accepted,
-        duplicates = report.duplicates,
-        skipped = report.skipped,
-        "events ingested"
-    );
+    let fields = serde_json::json!({
+        "workspace_id": workspace.as_str(),
+        "accepted": report.accepted,
+        "duplicates": report.duplicates,
+        "skipped": report.skipped,
+    });
+    // One line per request where the metric document is written anyway.
+    if !telemetry::info_with_metrics("events ingested", fields) {
+        tracing::info!(
+            workspace_id = %workspace,
+            accepted = report.accepted,
+            duplicates = report.duplicates,
+            skipped = report.skipped,
+            "events ingested"
+        );
+    }
     Ok((StatusCode::ACCEPTED, Json(report)))
 }

@@ -25,5 +25,6 @@ pub fn install(function: &'static str) -> Result<&'static Collector, TelemetryEr
         .init()
         .map_err(|e| TelemetryError(e.to_string()))?;
     super::metrics::describe();
+    super::record::remember(collector);
     Ok(collector)
 }

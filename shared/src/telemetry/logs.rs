@@ -22,10 +22,14 @@ pub fn init_logs() {
                 .from_env_lossy(),
         )
         .with_writer(std::io::stdout);
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    if json {
+    if json_logs() {
         builder.json().with_span_list(false).init();
     } else {
         builder.init();
     }
+}
+
+/// Whether log lines are JSON (the template's `LogFormat: JSON`).
+pub(super) fn json_logs() -> bool {
+    std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"))
 }

@@ -4,6 +4,8 @@
 mod emf;
 mod logs;
 pub mod metrics;
+mod record;
 
 pub use emf::{install, TelemetryError, NAMESPACE};
 pub use logs::init_logs;
+pub use record::info_with_metrics;
