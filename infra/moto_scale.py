@@ -4,7 +4,8 @@ moto answers every Query by walking every item of the table (a base-table Query 
 a GSI Query), runs every TransactWriteItems by deep-copying each table it touches, and
 checks each FIFO send against every message in the queue. Real DynamoDB and SQS cost what
 a request touches, so against plain moto a request slows down as the table grows and a
-scale run measures moto. These patches keep moto's answers and change only what it walks:
+scale run measures moto. These patches keep moto's answers (but one, below, where SQS answers otherwise) and
+change only what it walks:
 
 - Query reads the items of the one partition asked for: the base table's partition from
   moto's own item map, a GSI partition from an index kept up to date on every write
@@ -12,7 +13,10 @@ scale run measures moto. These patches keep moto's answers and change only what 
   moto's own query code then sorts, pages and filters exactly as before.
 - TransactWriteItems snapshots the items it touches instead of whole tables, and puts
   those back when it is cancelled.
-- A FIFO send finds an earlier message with its deduplication id in a map, not a scan.
+- A FIFO send finds an earlier message with its deduplication id in a map, not a scan;
+  and, the one answer changed, it is dropped as SQS drops it: an accepted message with
+  the same id in the last five minutes swallows it even once deleted (moto's rule wants
+  the earlier one still in the queue).
 - Sending and receiving read the one queue attribute they need (ContentBasedDeduplication,
   MessageRetentionPeriod) instead of all of them: moto computes every attribute, the
   approximate message counts included, by walking the queue once per message.
@@ -231,14 +235,13 @@ def _install_fifo_dedup():
                 if m.deduplication_id:
                     seen[m.deduplication_id] = m
         earlier = seen.get(message.deduplication_id)
-        # moto's rule: an earlier message with the id, sent within the deduplication
-        # interval and still in the queue, swallows this one (the membership walk only
-        # runs when there is such a message).
+        # SQS's rule: a message accepted with the id within the deduplication interval
+        # swallows this one, even once it was received and deleted (moto's own rule also
+        # asks that it still be in the queue, which let a second copy through as soon as
+        # the first was delivered: tests/e2e/aws_faults.rs).
         if earlier is not None:
             diff = message.sent_timestamp - earlier.sent_timestamp
-            if diff / 1000 < DEDUPLICATION_TIME_IN_SECONDS and any(
-                m is earlier for m in self._messages
-            ):
+            if diff / 1000 < DEDUPLICATION_TIME_IN_SECONDS:
                 return
         seen[message.deduplication_id] = message
         with self._messages_lock:

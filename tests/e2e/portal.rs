@@ -674,6 +674,12 @@ async fn the_portal_lists_the_endpoints_and_manages_each() {
     let (_driver, c) = browser(&downloads).await;
     let link = mint(&stack, &ws, None).await;
     c.goto(&format!("http://{api}/portal{link}")).await.unwrap();
+    // The list shows before the settings are filled in (they load side by side): wait for
+    // both, or the URL reads empty on a busy machine.
+    c.wait()
+        .for_element(Locator::Css("#workspace:not([hidden])"))
+        .await
+        .expect("the settings are shown");
     c.wait()
         .for_element(Locator::Css("#endpoints:not([hidden])"))
         .await

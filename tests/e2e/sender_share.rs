@@ -38,11 +38,15 @@ async fn a_slow_tenant_holds_its_share_of_the_sender_and_others_pass_it() {
     let share = SenderShare {
         invocations: 2,
         slow_after: Duration::from_millis(300),
-        // Seconds, as in production; the first a second instead of five.
-        first_refusal: Duration::from_secs(1),
+        // As in production: a handed-back record must not come round again (moto answers
+        // in send order) ahead of the other tenant's batch before the pumps reach it; a
+        // second let a busy machine's slow moto hand the same records back round after round.
+        first_refusal: Duration::from_secs(5),
     };
     let stack = TestStack::with(Options {
         sender_share: Some(share),
+        // A 500 ms answer never times out, however long the busy machine stalls the runtime.
+        delivery_timeout: Duration::from_secs(30),
         ..Default::default()
     })
     .await;
