@@ -219,11 +219,9 @@ async fn release_held_now(
     };
     let (_, all) = requeue_kept(store, queue, ws, (Kept::Held, 0), nonce, &mut budget).await?;
     if !all {
-        let rest = ReleaseOrder {
-            holds_new: false,
-            ..ReleaseOrder::enable(ws, nonce)
-        };
-        queue.send_release_order(&rest.stragglers()).await?;
+        queue
+            .send_release_order(&ReleaseOrder::holders_rest(ws, nonce))
+            .await?;
     }
     Ok(())
 }

@@ -22,6 +22,10 @@ pub const RELEASE_STALL_MS: i64 = 10 * 60 * 1_000;
 /// SQS's deduplication window: restarts of one release within it are one.
 const RESTART_PERIOD_MS: i64 = 5 * 60 * 1_000;
 
+/// A holder's rest starts its steps from here up to twice this (a release's chain counts
+/// from 0, a restart from 1,000,000 plus a five-minute period: about 7,000,000 in 2026).
+const HOLDERS_REST_STEPS: u32 = 1 << 30;
+
 /// An order to put a workspace's kept deliveries back on the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseOrder {
@@ -82,6 +86,21 @@ impl ReleaseOrder {
     pub fn restart(ws: &WorkspaceId, nonce: u64, now: Timestamp) -> Self {
         Self {
             step: 1_000_000 + (now.millis() / RESTART_PERIOD_MS) as u32,
+            ..Self::enable(ws, nonce)
+        }
+    }
+
+    /// What a holder left held under release `nonce` (more than it puts back itself): a
+    /// step number of its own, random and above any a release's chain or restart takes,
+    /// because the step is part of the order's SQS deduplication id, and a repeat of the
+    /// release's own step 1 within five minutes would be dropped, leaving the deliveries
+    /// held until the next release. Two holders' rests are two orders: they put back the
+    /// same deliveries under the same nonce, so SQS still queues each once.
+    pub fn holders_rest(ws: &WorkspaceId, nonce: u64) -> Self {
+        Self {
+            kinds: vec![Kept::Held],
+            holds_new: false,
+            step: HOLDERS_REST_STEPS + rand::random::<u32>() % HOLDERS_REST_STEPS,
             ..Self::enable(ws, nonce)
         }
     }
@@ -182,6 +201,41 @@ mod tests {
         );
         assert_eq!(a, b, "one restart per stall period");
         assert!(a.holds_new);
+    }
+
+    #[test]
+    fn a_holders_rest_is_never_a_step_of_its_release_nor_another_holders() {
+        // The step is part of the order's SQS deduplication id: a repeat within five
+        // minutes is dropped even after the first was carried out, and the held
+        // deliveries would wait for the next release.
+        let ws = WorkspaceId::generate();
+        let mut chain = vec![ReleaseOrder::enable(&ws, 9)];
+        for _ in 0..1_000 {
+            let last = chain.last().unwrap().clone();
+            chain.push(last.stragglers());
+            chain.push(last.next_step());
+        }
+        let now = Timestamp::from_unix_millis(1_796_000_000_000).unwrap();
+        chain.push(ReleaseOrder::restart(&ws, 9, now));
+        let steps: std::collections::BTreeSet<u32> = chain.iter().map(|o| o.step).collect();
+        let (a, b) = (
+            ReleaseOrder::holders_rest(&ws, 9),
+            ReleaseOrder::holders_rest(&ws, 9),
+        );
+        assert!(
+            !steps.contains(&a.step),
+            "step {} repeats the release's",
+            a.step
+        );
+        assert_ne!(a.step, b.step, "two holders' rests are two orders");
+        assert_eq!(
+            (a.nonce, a.kinds, a.since_ms, a.holds_new),
+            (9, vec![Kept::Held], 0, false)
+        );
+        assert!(
+            a.step.checked_add(1_000_000).is_some(),
+            "room for its own steps"
+        );
     }
 
     #[test]
