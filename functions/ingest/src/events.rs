@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Extension;
 use axum::Json;
-use outflow::domain::{ApiKey, Scope};
+use outflow::domain::{ApiKey, Scope, WorkspaceId};
 use outflow::formats::parse_events;
 use outflow::formats::InvalidEvent;
 use outflow::http::{ApiError, Deadline, ErrorBody, LimitedBody, PresentedKey, INVALID_KEY};
@@ -125,13 +125,19 @@ async fn admit_and_apply(
     let extra = state.store.endpoints(&workspace, &endpoint_ids).await?;
     let report = ingest(state, &workspace, events, webhook.as_deref(), &extra).await?;
     metrics::ingested(report.accepted, report.duplicates);
+    log_ingested(&workspace, &report);
+    Ok((StatusCode::ACCEPTED, Json(report)))
+}
+
+/// The request's record: on its metric document, which is written anyway (one line per
+/// request), or as a line of its own when it counted nothing.
+fn log_ingested(workspace: &WorkspaceId, report: &IngestReport) {
     let fields = serde_json::json!({
         "workspace_id": workspace.as_str(),
         "accepted": report.accepted,
         "duplicates": report.duplicates,
         "skipped": report.skipped,
     });
-    // One line per request where the metric document is written anyway.
     if !telemetry::info_with_metrics("events ingested", fields) {
         tracing::info!(
             workspace_id = %workspace,
@@ -141,5 +147,4 @@ async fn admit_and_apply(
             "events ingested"
         );
     }
-    Ok((StatusCode::ACCEPTED, Json(report)))
 }

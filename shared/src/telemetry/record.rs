@@ -34,16 +34,36 @@ pub fn info_with_metrics(message: &str, mut fields: Value) -> bool {
         return false;
     }
     map.insert("message".into(), message.into());
-    collector.set_property("level", "INFO");
-    collector.set_property("fields", fields);
     let mut document = Vec::new();
-    let flushed = collector.flush(&mut document);
-    // Properties outlive a flush: removed at once, so no later document carries them.
-    collector.remove_property("level");
-    collector.remove_property("fields");
+    let flushed = {
+        let record = Record::set(collector, fields);
+        record.collector.flush(&mut document)
+    };
     if flushed.is_err() || document.is_empty() {
         return false;
     }
     let mut out = std::io::stdout().lock();
     out.write_all(&document).and_then(|()| out.flush()).is_ok()
+}
+
+/// The record's properties on the collector, for one flush: properties outlive a flush,
+/// so they are removed when this drops (even on a panic), and no later document — the
+/// next invocation's, another tenant's — carries them.
+struct Record {
+    collector: &'static Collector,
+}
+
+impl Record {
+    fn set(collector: &'static Collector, fields: Value) -> Self {
+        collector.set_property("level", "INFO");
+        collector.set_property("fields", fields);
+        Record { collector }
+    }
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        self.collector.remove_property("level");
+        self.collector.remove_property("fields");
+    }
 }
