@@ -216,3 +216,54 @@ async fn an_aggregator_run_restarts_a_stalled_release_its_windows_wait_behind() 
         "the held bundle first, then the next"
     );
 }
+
+#[tokio::test]
+async fn what_a_holder_leaves_held_after_a_release_goes_out_too() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@release-rest.test").await;
+    save_disabled(&stack, &key, &receiver.url()).await;
+    let start = stack.app.clock.now().utc();
+    let at = |s: i64| (start + chrono::Duration::seconds(s)).to_rfc3339();
+    let first: Vec<String> = (0..150).map(|i| format!("held-{i:03}")).collect();
+    for (n, page) in first.chunks(100).enumerate() {
+        stack.set_time(&at(n as i64));
+        let body = events("c1", page.iter().cloned());
+        assert_eq!(stack.ingest(&key, body).await.status, StatusCode::ACCEPTED);
+    }
+    // Released in two steps (one page each): the order's step 1 went through SQS.
+    stack.set_time(&at(10));
+    assert_eq!(stack.enable(&key).await.status, StatusCode::OK);
+    stack.drain().await;
+    assert_eq!(receiver.received().len(), 150);
+
+    // In the minute after the end, requests hold their deliveries and put them back
+    // themselves; while SQS refuses, 600 stay held.
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(Rule::always("SQS.SendMessageBatch", Fault::Refuse));
+    let settling: Vec<String> = (0..600).map(|i| format!("settling-{i:03}")).collect();
+    for (n, page) in settling.chunks(100).enumerate() {
+        stack.set_time(&at(20 + n as i64));
+        let body = events("c1", page.iter().cloned());
+        assert_eq!(
+            stack.ingest(&key, body).await.status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+    proxy.clear();
+    assert_eq!(stack.items_with_prefix("HELD#").await, 600);
+    // The next holder puts back five pages and queues an order for the rest: an order of
+    // its own, not a repeat of the release's step 1 (SQS would drop it for five minutes,
+    // even now that step 1 is done, and 101 deliveries would wait for the next release).
+    stack.set_time(&at(30));
+    let last = events("c1", std::iter::once("last".to_string()));
+    assert_eq!(stack.ingest(&key, last).await.status, StatusCode::ACCEPTED);
+    stack.drain().await;
+    assert_eq!(stack.items_with_prefix("HELD#").await, 0);
+    let ids: Vec<String> = receiver.received().iter().map(|r| r.message_id()).collect();
+    let mut expected = first;
+    expected.extend(settling);
+    expected.push("last".into());
+    assert_eq!(ids.len(), expected.len());
+    assert_eq!(ids, expected, "every held delivery once, in order");
+}
