@@ -67,7 +67,7 @@ impl Sender {
             }
         };
         let Some(next) = next else {
-            tracing::info!(workspace_id = %ws, steps = order.step + 1, "release done");
+            tracing::info!(workspace_id = %ws, step = order.step, "release done");
             return None;
         };
         match self.queue.send_release_order(&next).await {

@@ -35,6 +35,8 @@ pub fn info_with_metrics(message: &str, mut fields: Value) -> bool {
     }
     map.insert("message".into(), message.into());
     let mut document = Vec::new();
+    // The collector is the process's: this relies on one invocation at a time (the
+    // runtime's sequential loop, one thread, nothing awaited while the record is set).
     let flushed = {
         let record = Record::set(collector, fields);
         record.collector.flush(&mut document)
