@@ -3,6 +3,7 @@
 //! wait behind the held ones instead of overtaking them.
 
 use axum::http::{Method, StatusCode};
+use chrono::{DateTime, Utc};
 use outflow_e2e::{Fault, Options, Receiver, Rule, TestStack};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -31,26 +32,29 @@ async fn stack() -> TestStack {
     .await
 }
 
-async fn save_disabled(stack: &TestStack, key: &str, url: &str) {
-    let body = json!({"url": url, "enabled": false}).to_string();
+/// A stack whose workspace (its key) saved its webhook to a receiver switched off, and
+/// the stack's time then.
+async fn switched_off(owner: &str) -> (TestStack, Receiver, String, DateTime<Utc>) {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace(owner).await;
+    let body = json!({"url": receiver.url(), "enabled": false}).to_string();
     let saved = stack
         .call(
             Method::PUT,
             "/v1/webhooks/outbound",
-            Some(key),
+            Some(&key),
             Some(body.into()),
         )
         .await;
     assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let start = stack.app.clock.now().utc();
+    (stack, receiver, key, start)
 }
 
 #[tokio::test]
 async fn enable_answers_at_once_and_new_messages_wait_behind_the_held_ones() {
-    let stack = stack().await;
-    let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace("owner@release.test").await;
-    save_disabled(&stack, &key, &receiver.url()).await;
-    let start = stack.app.clock.now().utc();
+    let (stack, receiver, key, start) = switched_off("owner@release.test").await;
     for (n, range) in [(0, 0..100), (1, 100..200), (2, 200..250)] {
         stack.set_time(&(start + chrono::Duration::seconds(n)).to_rfc3339());
         let body = events("c1", range.map(|i| format!("held-{i:03}")));
@@ -104,11 +108,7 @@ async fn enable_answers_at_once_and_new_messages_wait_behind_the_held_ones() {
 
 #[tokio::test]
 async fn a_release_whose_order_was_lost_is_queued_again_by_the_next_holder() {
-    let stack = stack().await;
-    let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace("owner@release-lost.test").await;
-    save_disabled(&stack, &key, &receiver.url()).await;
-    let start = stack.app.clock.now().utc();
+    let (stack, receiver, key, start) = switched_off("owner@release-lost.test").await;
     let body = events("c1", (0..3).map(|i| format!("held-{i}")));
     assert_eq!(stack.ingest(&key, body).await.status, StatusCode::ACCEPTED);
     // The webhook is switched on, then the order cannot be queued, nor the release ended:
@@ -219,11 +219,7 @@ async fn an_aggregator_run_restarts_a_stalled_release_its_windows_wait_behind() 
 
 #[tokio::test]
 async fn what_a_holder_leaves_held_after_a_release_goes_out_too() {
-    let stack = stack().await;
-    let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace("owner@release-rest.test").await;
-    save_disabled(&stack, &key, &receiver.url()).await;
-    let start = stack.app.clock.now().utc();
+    let (stack, receiver, key, start) = switched_off("owner@release-rest.test").await;
     let at = |s: i64| (start + chrono::Duration::seconds(s)).to_rfc3339();
     let first: Vec<String> = (0..150).map(|i| format!("held-{i:03}")).collect();
     for (n, page) in first.chunks(100).enumerate() {

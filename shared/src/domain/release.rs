@@ -98,7 +98,6 @@ impl ReleaseOrder {
     /// same deliveries under the same nonce, so SQS still queues each once.
     pub fn holders_rest(ws: &WorkspaceId, nonce: u64) -> Self {
         Self {
-            kinds: vec![Kept::Held],
             holds_new: false,
             step: HOLDERS_REST_STEPS + rand::random::<u32>() % HOLDERS_REST_STEPS,
             ..Self::enable(ws, nonce)
