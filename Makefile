@@ -112,7 +112,7 @@ bench-smoke: setup wrk
 	infra/local-stack.sh start $(TEST_PORT)
 	trap 'infra/local-stack.sh stop $(TEST_PORT)' EXIT; \
 	$(AWS_ENV) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_PORT) \
-	cargo run --quiet --locked -p outflow-local --bin outflow-measure -- 300 --not-due 300
+	cargo run --quiet --locked -p outflow-local --bin outflow-measure -- 300 --not-due 300 --cost-chats 10
 	cargo test --workspace --locked --bench cpu -- --bench --warm-up-time 0.2 --measurement-time 1 \
 		--sample-size 10
 	cargo run --quiet --locked -p outflow-local --bin outflow-throughput -- 1

@@ -245,7 +245,12 @@ fn cost_rows(rows: &mut Vec<Row>) {
             .cloned()
     };
     let quick = cost.as_ref().is_some_and(|c| c["quick_build"] == true);
-    let note = if quick { " (debug binaries)" } else { "" };
+    let messages = cost.as_ref().and_then(|c| c["messages"].as_u64());
+    let note = match (quick, messages) {
+        (_, Some(n)) if n != 1000 => format!(" ({n} messages, debug binaries: a smoke run)"),
+        (true, _) => " (debug binaries)".to_string(),
+        _ => String::new(),
+    };
     for (name, target, limit) in [
         ("immediate", "≤ $1.20", Some(1.20)),
         ("1h aggregation", "≤ $0.60", Some(0.60)),
@@ -323,6 +328,11 @@ fn cost_table(cost: &Value) -> Option<String> {
 /// Replaces the generated table between its markers in `path` with the last cost run.
 fn write_cost_table(path: &str) -> Result<(), String> {
     let cost = result("cost").ok_or("no cost run: run `make measure` or `make bench` first")?;
+    if cost["messages"].as_u64().is_some_and(|n| n != 1000) {
+        return Err(
+            "the last cost run was a smoke run (not 1,000 messages): run `make cost`".into(),
+        );
+    }
     let table = cost_table(&cost).ok_or("the cost run's figures are incomplete")?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     let (start, end) = text

@@ -1,5 +1,5 @@
-//! The cost run: 1,000 realistic Chatwoot `message_created` events over 100 chats, one per
-//! HTTP request as Chatwoot sends them, to a receiver answering a small 200 — immediate,
+//! The cost run: 1,000 realistic Chatwoot `message_created` events over 100 chats (`make
+//! bench-smoke`: 100 over 10, to check it runs), one per HTTP request as Chatwoot sends them, to a receiver answering a small 200 — immediate,
 //! 1h with 10 per window, and three endpoints (immediate, 1h, 1h). Twice per scenario:
 //! in process with every AWS request metered in billed units, then through the real
 //! function binaries under the runtime API emulator for Lambda's invocations, billed
@@ -19,9 +19,10 @@ use std::time::Duration;
 
 const CHATWOOT: &str =
     include_str!("../../../../../../shared/fixtures/livedesk_message_created.json");
-const CHATS: usize = 100;
+/// Chats of the workload when `--cost-chats` does not say.
+pub const CHATS: usize = 100;
+/// Messages per chat: one 1h window of 10 each.
 const PER_CHAT: usize = 10;
-const MESSAGES: usize = CHATS * PER_CHAT;
 
 /// One scenario: the default endpoint's aggregation and the further endpoints'.
 struct Scenario {
@@ -56,9 +57,9 @@ fn chatwoot(chat: usize, n: usize) -> String {
     event.to_string()
 }
 
-/// Every event in the order they are sent: round after round over the chats.
-fn events() -> impl Iterator<Item = String> {
-    (0..PER_CHAT).flat_map(|n| (0..CHATS).map(move |chat| chatwoot(chat, n)))
+/// Every event of `chats` chats in the order they are sent: round after round over the chats.
+fn events(chats: usize) -> impl Iterator<Item = String> {
+    (0..PER_CHAT).flat_map(move |n| (0..chats).map(move |chat| chatwoot(chat, n)))
 }
 
 async fn scenario_bench(scenario: &Scenario, receiver: &str) -> Bench {
@@ -73,9 +74,10 @@ async fn scenario_bench(scenario: &Scenario, receiver: &str) -> Bench {
 async fn metered(
     scenario: &Scenario,
     receiver: &str,
+    chats: usize,
 ) -> (Vec<(&'static str, Units)>, BTreeMap<String, f64>) {
     let b = scenario_bench(scenario, receiver).await;
-    for body in events() {
+    for body in events(chats) {
         let answer = call_raw(&b, body).await;
         assert_eq!(answer["accepted"], 1, "{answer}");
     }
@@ -156,10 +158,14 @@ impl Function {
 }
 
 /// Lambda usage of one scenario through the binaries, by function.
-async fn through_binaries(scenario: &Scenario, receiver: &str) -> Vec<(&'static str, LambdaUsage)> {
+async fn through_binaries(
+    scenario: &Scenario,
+    receiver: &str,
+    chats: usize,
+) -> Vec<(&'static str, LambdaUsage)> {
     let b = scenario_bench(scenario, receiver).await;
     let ingest = Function::start("outflow-ingest", &b).await;
-    for body in events() {
+    for body in events(chats) {
         let answer = ingest
             .invoke(&function_url_request_event(&b.key, &body))
             .await;
@@ -187,31 +193,33 @@ async fn through_binaries(scenario: &Scenario, receiver: &str) -> Vec<(&'static 
     usage
 }
 
-/// Runs every scenario, prints its bill, and returns the figures for the bench report.
-pub async fn cost_per_million(receiver: &str) -> Value {
+/// Runs every scenario over `chats` chats, prints its bill, and returns the figures for the
+/// bench report.
+pub async fn cost_per_million(receiver: &str, chats: usize) -> Value {
     let prices = Prices::load().expect("infra/prices.json");
     let mut rows = Vec::new();
     for scenario in &SCENARIOS {
-        let (units, kinds) = Box::pin(metered(scenario, receiver)).await;
-        let lambda = Box::pin(through_binaries(scenario, receiver)).await;
-        let mut row = report(scenario, &units, &lambda, &prices);
+        let (units, kinds) = Box::pin(metered(scenario, receiver, chats)).await;
+        let lambda = Box::pin(through_binaries(scenario, receiver, chats)).await;
+        let mut row = report(scenario, chats, &units, &lambda, &prices);
         println!("write units by item kind: {}", json!(kinds));
         row["write_units_by_item_kind"] = json!(kinds);
         rows.push(row);
     }
     let (binary, _) = lambda_artifacts("outflow-ingest");
     let quick = binary.components().any(|c| c.as_os_str() == "debug");
-    json!({ "prices": prices, "scenarios": rows, "quick_build": quick })
+    json!({ "prices": prices, "scenarios": rows, "quick_build": quick, "messages": chats * PER_CHAT })
 }
 
 fn report(
     scenario: &Scenario,
+    chats: usize,
     units: &[(&'static str, Units)],
     lambda: &[(&'static str, LambdaUsage)],
     prices: &Prices,
 ) -> Value {
     let usage = Usage {
-        messages: MESSAGES as u64,
+        messages: (chats * PER_CHAT) as u64,
         units: units
             .iter()
             .fold(Units::default(), |sum, (_, u)| sum.plus(*u)),
@@ -225,7 +233,7 @@ fn report(
     let components = cost::per_million(&usage, prices);
     let total = cost::total_per_million(&usage, prices);
     println!(
-        "\n### AWS cost per million messages, {} (Chatwoot events, one per request; 100 chats)\n\n| component | $ per million messages |\n|---|---:|",
+        "\n### AWS cost per million messages, {} (Chatwoot events, one per request; {chats} chats)\n\n| component | $ per million messages |\n|---|---:|",
         scenario.name
     );
     for (name, dollars) in &components {

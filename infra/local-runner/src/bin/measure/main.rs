@@ -3,7 +3,7 @@
 //! items read per window, its time) against the local emulator. Run through `make bench`
 //! and `make measure`; the figures go into docs/performance.md.
 //!
-//!   outflow-measure [PENDING_CHATS ...] [--not-due N]
+//!   outflow-measure [PENDING_CHATS ...] [--not-due N] [--cost-chats N] [--cost-only]
 
 use axum::routing::post;
 use axum::Router;
@@ -377,8 +377,11 @@ async fn main() {
     }
     let scale = scale_args();
     let receiver = receiver().await;
-    write_result("cost", &Box::pin(cost::cost_per_million(&receiver)).await)
-        .expect("results written");
+    write_result(
+        "cost",
+        &Box::pin(cost::cost_per_million(&receiver, scale.cost_chats)).await,
+    )
+    .expect("results written");
     if std::env::args().any(|a| a == "--cost-only") {
         return;
     }
@@ -391,23 +394,30 @@ async fn main() {
     }
 }
 
-/// What to measure at scale: pending-chat counts, and not-due chats to add to the table.
+/// What to measure at scale: pending-chat counts, and not-due chats to add to the table;
+/// and the cost run's chats.
 struct Scale {
     sizes: Vec<usize>,
     not_due: usize,
+    cost_chats: usize,
 }
 
-/// `[N ...] [--not-due M]`: an aggregator run for each N pending chats (0: none), each in a
-/// table that also holds M chats whose windows are not due yet.
+/// `[N ...] [--not-due M] [--cost-chats C]`: an aggregator run for each N pending chats (0:
+/// none), each in a table that also holds M chats whose windows are not due yet; the cost
+/// run over C chats (100 unless said: `make bench-smoke` runs 10, only to see it work).
 fn scale_args() -> Scale {
     let mut scale = Scale {
         sizes: Vec::new(),
         not_due: 0,
+        cost_chats: cost::CHATS,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        let mut number = || args.next().and_then(|n| n.parse().ok());
         if arg == "--not-due" {
-            scale.not_due = args.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            scale.not_due = number().unwrap_or(0);
+        } else if arg == "--cost-chats" {
+            scale.cost_chats = number().filter(|&n| n > 0).unwrap_or(cost::CHATS);
         } else if let Ok(n) = arg.parse::<usize>() {
             scale.sizes.extend(Some(n).filter(|&n| n > 0));
         }
