@@ -324,3 +324,181 @@ async fn a_request_logged_one_to_an_item_before_is_still_listed_and_found() {
     let wrong = id.item().entry(7);
     assert_eq!(store.logged_request(&ws, &wrong, at).await.unwrap(), None);
 }
+
+/// Makes a key named `name` holding `scopes` with `maker`; returns the key.
+async fn make_key(stack: &TestStack, maker: &str, name: &str, scopes: &[&str]) -> String {
+    let body = json!({ "name": name, "scopes": scopes }).to_string();
+    let made = stack
+        .call(Method::POST, "/v1/api-keys", Some(maker), Some(body.into()))
+        .await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    made.body["api_key"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_workspace_with_a_key_per_system_is_admitted_in_one_write_unit() {
+    let (stack, receiver, _, owner) = registered("keys@billed.test").await;
+    // The owner's key and one per system that calls in: the chat system, a CRM, a
+    // dashboard; names and scopes as a tenant would give them.
+    let chat = make_key(
+        &stack,
+        &owner,
+        "Chatwoot production (support inbox)",
+        &["events:write"],
+    )
+    .await;
+    make_key(
+        &stack,
+        &owner,
+        "HubSpot CRM sync",
+        &["events:write", "logs:read"],
+    )
+    .await;
+    let dashboard = make_key(&stack, &owner, "Ops dashboard", &["logs:read"]).await;
+    assert_eq!(stack.ingest(&chat, incoming(41)).await.status, 202);
+
+    // Every ingest request's admission updates the workspace item, billed by its size:
+    // with every key's name, prefix and time on it, four keys took it past 1 KB (two
+    // write units a request). Only what admission checks stays on it.
+    let meta = items_of(&stack, "META").await;
+    let size = outflow_local::billing::item_size(&meta[0]);
+    assert!(
+        size <= 1024,
+        "the workspace item is {size} bytes: {:?}",
+        meta[0]
+    );
+
+    // What moved is still shown and kept: names, prefixes, scopes, times.
+    let listed = stack
+        .call(Method::GET, "/v1/api-keys", Some(&owner), None)
+        .await;
+    let keys = listed.body["keys"].as_array().unwrap();
+    let names: Vec<&str> = keys.iter().map(|k| k["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "first key",
+            "Chatwoot production (support inbox)",
+            "HubSpot CRM sync",
+            "Ops dashboard"
+        ]
+    );
+    for k in keys {
+        assert!(k["prefix"].as_str().unwrap().starts_with("ofk."), "{k}");
+        assert!(!k["created_at"].as_str().unwrap().is_empty(), "{k}");
+    }
+    assert_eq!(keys[3]["scopes"], json!(["logs:read"]));
+    // A rotated key keeps its name and scopes; the old one stops working.
+    let rotated = stack
+        .call(Method::POST, "/v1/api-keys/rotate", Some(&dashboard), None)
+        .await;
+    assert_eq!(rotated.status, 201, "{:?}", rotated.body);
+    let new = rotated.body["api_key"].as_str().unwrap();
+    let old_log = stack
+        .call(
+            Method::GET,
+            "/v1/webhooks/outbound/log",
+            Some(&dashboard),
+            None,
+        )
+        .await;
+    assert_eq!(old_log.status, 401);
+    let new_log = stack
+        .call(Method::GET, "/v1/webhooks/outbound/log", Some(new), None)
+        .await;
+    assert_eq!(new_log.status, 200);
+    let listed = stack
+        .call(Method::GET, "/v1/api-keys", Some(&owner), None)
+        .await;
+    let last = listed.body["keys"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["name"], "Ops dashboard", "{last}");
+    assert_eq!(last["scopes"], json!(["logs:read"]));
+    stack.drain().await;
+    assert_eq!(receiver.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_key_stored_with_its_details_in_the_workspace_item_is_listed_and_rotated_by_name() {
+    let (stack, _, ws, owner) = registered("old-keys@billed.test").await;
+    // As a version before this one stored it: name, prefix and time in the key's entry,
+    // no details item.
+    let hash = outflow::domain::ApiKey::presented(&owner).hash();
+    let entry = AttributeValue::M(
+        [
+            ("created_at", "2026-01-02T03:04:05Z"),
+            ("name", "owner's key"),
+            ("prefix", "ofk.old.prefix"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), AttributeValue::S(v.into())))
+        .collect(),
+    );
+    let table = &stack.stack.table;
+    let home = AttributeValue::S(format!("WS#{ws}"));
+    stack
+        .aws
+        .dynamo
+        .update_item()
+        .table_name(table)
+        .key("pk", home.clone())
+        .key("sk", AttributeValue::S("META".into()))
+        .update_expression("SET api_keys = :keys")
+        .expression_attribute_values(":keys", AttributeValue::M([(hash, entry)].into()))
+        .send()
+        .await
+        .unwrap();
+    stack
+        .aws
+        .dynamo
+        .delete_item()
+        .table_name(table)
+        .key("pk", home)
+        .key("sk", AttributeValue::S("KEYS".into()))
+        .send()
+        .await
+        .unwrap();
+
+    let listed = stack
+        .call(Method::GET, "/v1/api-keys", Some(&owner), None)
+        .await;
+    assert_eq!(
+        listed.body["keys"][0]["name"], "owner's key",
+        "{:?}",
+        listed.body
+    );
+    assert_eq!(listed.body["keys"][0]["prefix"], "ofk.old.prefix");
+    let rotated = stack
+        .call(Method::POST, "/v1/api-keys/rotate", Some(&owner), None)
+        .await;
+    assert_eq!(rotated.status, 201, "{:?}", rotated.body);
+    let new = rotated.body["api_key"].as_str().unwrap();
+    let listed = stack
+        .call(Method::GET, "/v1/api-keys", Some(new), None)
+        .await;
+    let keys = listed.body["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(keys[0]["name"], "owner's key");
+    assert!(keys[0]["prefix"].as_str().unwrap().starts_with("ofk.ws_"));
+    let revoked = stack
+        .call(Method::POST, "/v1/api-keys/revoke", Some(new), None)
+        .await;
+    assert_eq!(revoked.status, 200);
+    let gone = stack
+        .call(Method::GET, "/v1/api-keys", Some(new), None)
+        .await;
+    assert_eq!(gone.status, 401);
+    // Nothing is left about the keys gone but the details item itself.
+    let details = items_of(&stack, "KEYS").await;
+    assert_eq!(details.len(), 1);
+    assert_eq!(
+        details[0].len(),
+        2,
+        "only its key is left: {:?}",
+        details[0]
+    );
+}

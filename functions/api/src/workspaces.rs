@@ -83,7 +83,12 @@ pub async fn rotate_key(
 ) -> Result<Created<KeyIssued>, ApiError> {
     let ws = tenant.workspace;
     let new = ApiKey::generate(&ws);
-    let old = (&tenant.key, &tenant.record);
+    // Its name, kept apart from the key check: the new key takes it over.
+    let record = state
+        .store
+        .described(&ws, &tenant.key, tenant.record)
+        .await?;
+    let old = (&tenant.key, &record);
     if !state.store.rotate_api_key(&ws, old, &new).await? {
         return Err(ApiError::Unauthorized(
             "the key was revoked by a concurrent rotation",
@@ -91,7 +96,7 @@ pub async fn rotate_key(
     }
     tracing::info!(workspace_id = %ws, "api key rotated");
     let notice = Notice::KeyRotated {
-        name: tenant.record.name.clone(),
+        name: record.name.clone(),
     };
     state.notices.send(&ws, &notice, state.clock.now()).await;
     Ok(created(KeyIssued {

@@ -107,7 +107,8 @@ pub struct Tenant<S = AnyScope> {
     pub workspace: WorkspaceId,
     /// The key that authenticated the request.
     pub key: ApiKey,
-    /// What the workspace keeps about the key: its name and scopes.
+    /// What the key check read about the key: its scopes (its name and prefix are kept
+    /// apart: `Store::described` adds them).
     pub record: KeyRecord,
     scope: PhantomData<S>,
 }

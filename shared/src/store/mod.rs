@@ -10,6 +10,7 @@ mod chats;
 mod endpoints;
 mod hourly;
 mod kept;
+mod key_details;
 mod keys;
 mod messages;
 mod notices;

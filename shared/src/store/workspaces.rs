@@ -1,8 +1,10 @@
 //! Workspaces and their hashed API keys. A workspace is one item (`META`) that also holds
-//! its keys in the map `api_keys` (SHA-256 hex of the key → what is kept about it: when it
-//! was made, and for keys made since scopes exist its name, prefix and scopes), so every
-//! key change is a single-item update: atomic without a transaction.
+//! its keys in the map `api_keys` (SHA-256 hex of the key → what admission checks: the
+//! scopes of a scoped key), so every change to which keys are valid is a single-item
+//! update: atomic without a transaction. What is shown about a key (name, prefix, time)
+//! is kept beside it (`key_details.rs`); keys stored before that carry it in their entry.
 
+use super::key_details::Details;
 use super::{applied, keys, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{ApiKey, Grant, KeyRecord, Scope, Workspace, WorkspaceId};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -39,15 +41,18 @@ pub(super) fn key_entry_names(key: &ApiKey) -> HashMap<String, String> {
 pub(super) const KEY_HOLDS_SCOPE: &str = "attribute_exists(#keys.#key) AND \
      (attribute_not_exists(#keys.#key.#scopes) OR contains(#keys.#key.#scopes, :scope))";
 
-/// What the item keeps about `key`, if it is one of its workspace's keys.
+/// What the item keeps about `key`, if it is one of its workspace's keys (its details only
+/// if stored in its entry, as before they were kept apart).
 pub(super) fn key_record_in(item: &Item, key: &ApiKey) -> Option<KeyRecord> {
     let entry = item.get(API_KEYS)?.as_m().ok()?.get(&key.hash())?;
-    Some(key_record(entry))
+    Some(key_record(entry, None))
 }
 
 /// One entry of `api_keys`: a plain creation time (keys made before scopes: every scope),
-/// or a map with the time, name, prefix and scopes.
-fn key_record(entry: &AttributeValue) -> KeyRecord {
+/// or a map with the scopes (absent: every scope) and, for keys made before their details
+/// were kept apart, the time, name and prefix; `details` fills in what the entry lacks.
+fn key_record(entry: &AttributeValue, details: Option<&AttributeValue>) -> KeyRecord {
+    let details = details.and_then(|d| d.as_m().ok());
     let Ok(map) = entry.as_m() else {
         return KeyRecord {
             prefix: None,
@@ -56,7 +61,12 @@ fn key_record(entry: &AttributeValue) -> KeyRecord {
             grant: Grant::Full,
         };
     };
-    let text = |name: &str| map.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let text = |name: &str| {
+        [Some(map), details]
+            .into_iter()
+            .flatten()
+            .find_map(|m| m.get(name).and_then(|v| v.as_s().ok()).cloned())
+    };
     let grant = match map.get("scopes").map(|v| v.as_l()) {
         None => Grant::Full,
         // Present but not a list: grants nothing (never fail open).
@@ -76,37 +86,68 @@ fn key_record(entry: &AttributeValue) -> KeyRecord {
     }
 }
 
+/// The `api_keys` entry of a key with `grant`: only what admission checks.
+fn key_entry(grant: &Grant) -> AttributeValue {
+    let mut entry = HashMap::new();
+    if let Grant::Only(scopes) = grant {
+        let names = scopes.iter().map(|scope| s(scope.as_str())).collect();
+        entry.insert("scopes".to_string(), AttributeValue::L(names));
+    }
+    AttributeValue::M(entry)
+}
+
+/// The hashes an `api_keys` map lists.
+fn hashes_in(keys: Option<&AttributeValue>) -> Vec<String> {
+    keys.and_then(|v| v.as_m().ok())
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
 impl Store {
-    /// The `api_keys` entry of a key made now.
-    fn key_entry(&self, key: &ApiKey, name: &str, grant: &Grant) -> AttributeValue {
-        let mut entry = HashMap::from([
-            ("created_at".to_string(), s(self.clock.now().rfc3339())),
-            ("name".to_string(), s(name)),
-            ("prefix".to_string(), s(key.shown_prefix())),
-        ]);
-        if let Grant::Only(scopes) = grant {
-            let names = scopes.iter().map(|scope| s(scope.as_str())).collect();
-            entry.insert("scopes".into(), AttributeValue::L(names));
+    /// What is shown about a key made now with `name`.
+    fn details<'a>(&self, key: &ApiKey, name: &'a str) -> Details<'a> {
+        Details {
+            name,
+            prefix: key.shown_prefix(),
+            created_at: self.clock.now().rfc3339(),
         }
-        AttributeValue::M(entry)
     }
 
-    /// The `api_keys` map holding one full key, made now.
-    fn key_map(&self, key: &ApiKey, name: &str) -> AttributeValue {
-        let entry = self.key_entry(key, name, &Grant::Full);
-        AttributeValue::M(HashMap::from([(key.hash(), entry)]))
+    /// `record` of `key` with what is kept apart about it (name, prefix, time) filled in.
+    pub async fn described(
+        &self,
+        ws: &WorkspaceId,
+        key: &ApiKey,
+        record: KeyRecord,
+    ) -> StoreResult<KeyRecord> {
+        if record.name.is_some() {
+            return Ok(record);
+        }
+        let details = self.key_details(ws).await?;
+        let entry = key_entry(&record.grant);
+        Ok(KeyRecord {
+            grant: record.grant,
+            ..key_record(&entry, details.get(&key.hash()))
+        })
     }
 }
 
 impl Store {
     /// Creates the workspace with its first key (refused if the id exists).
     pub async fn create_workspace(&self, ws: &Workspace, key: &ApiKey) -> StoreResult<()> {
+        let id = &ws.workspace_id;
+        self.put_key_details(id, key, &self.details(key, "first key"))
+            .await?;
         let mut item: Item = serde_dynamo::to_item(WorkspaceItem {
-            pk: keys::workspace_pk(&ws.workspace_id),
+            pk: keys::workspace_pk(id),
             sk: keys::META.into(),
             workspace: ws.clone(),
         })?;
-        item.insert(API_KEYS.into(), self.key_map(key, "first key"));
+        let entry = key_entry(&Grant::Full);
+        item.insert(
+            API_KEYS.into(),
+            AttributeValue::M(HashMap::from([(key.hash(), entry)])),
+        );
         self.db
             .put_item()
             .table_name(&self.table)
@@ -128,6 +169,8 @@ impl Store {
         new: &ApiKey,
     ) -> StoreResult<bool> {
         let name = record.name.as_deref().unwrap_or("rotated key");
+        self.put_key_details(ws, new, &self.details(new, name))
+            .await?;
         let result = self
             .update(s(keys::workspace_pk(ws)), s(keys::META))
             .update_expression("REMOVE #keys.#key SET #keys.#new = :entry")
@@ -135,10 +178,13 @@ impl Store {
             .expression_attribute_names("#keys", API_KEYS)
             .expression_attribute_names("#key", old.hash())
             .expression_attribute_names("#new", new.hash())
-            .expression_attribute_values(":entry", self.key_entry(new, name, &record.grant))
+            .expression_attribute_values(":entry", key_entry(&record.grant))
             .send()
             .await;
-        Ok(applied("UpdateItem", result)?.is_some())
+        let rotated = applied("UpdateItem", result)?.is_some();
+        let stale = if rotated { old } else { new };
+        self.drop_key_details(ws, &[stale.hash()]).await;
+        Ok(rotated)
     }
 
     /// Revokes a key: from this instant it authenticates nothing. False when it was
@@ -152,7 +198,11 @@ impl Store {
             .expression_attribute_names("#key", key.hash())
             .send()
             .await;
-        Ok(applied("UpdateItem", result)?.is_some())
+        let revoked = applied("UpdateItem", result)?.is_some();
+        if revoked {
+            self.drop_key_details(ws, &[key.hash()]).await;
+        }
+        Ok(revoked)
     }
 
     /// Replaces every key of a workspace with `new` in one update (a lost or leaked key):
@@ -163,22 +213,27 @@ impl Store {
         ws: &WorkspaceId,
         new: &ApiKey,
     ) -> StoreResult<Option<usize>> {
+        if self.workspace(ws).await?.is_none() {
+            return Ok(None);
+        }
+        self.put_key_details(ws, new, &self.details(new, "reset key"))
+            .await?;
+        let fresh = HashMap::from([(new.hash(), key_entry(&Grant::Full))]);
         let result = self
             .update(s(keys::workspace_pk(ws)), s(keys::META))
             .update_expression("SET #keys = :fresh")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#keys", API_KEYS)
-            .expression_attribute_values(":fresh", self.key_map(new, "reset key"))
+            .expression_attribute_values(":fresh", AttributeValue::M(fresh))
             .return_values(ReturnValue::UpdatedOld)
             .send()
             .await;
-        Ok(applied("UpdateItem", result)?.map(|out| {
-            out.attributes
-                .as_ref()
-                .and_then(|a| a.get(API_KEYS))
-                .and_then(|v| v.as_m().ok())
-                .map_or(0, HashMap::len)
-        }))
+        let Some(out) = applied("UpdateItem", result)? else {
+            return Ok(None);
+        };
+        let revoked = hashes_in(out.attributes.as_ref().and_then(|a| a.get(API_KEYS)));
+        self.drop_key_details(ws, &revoked).await;
+        Ok(Some(revoked.len()))
     }
 
     /// The workspace, if it exists (the tenant's, given an endpoint's delivery scope).
@@ -237,14 +292,16 @@ impl Store {
         maker: &ApiKey,
         (key, name, grant): (&ApiKey, &str, &Grant),
     ) -> StoreResult<Option<Option<KeyRecord>>> {
-        let entry = self.key_entry(key, name, grant);
+        let details = self.details(key, name);
+        self.put_key_details(ws, key, &details).await?;
+        let entry = key_entry(grant);
         let result = self
             .workspace_item_update(ws)
             .update_expression("SET #keys.#new = :entry")
             .condition_expression(format!("{KEY_HOLDS_SCOPE} AND size(#keys) < :max"))
             .set_expression_attribute_names(Some(key_entry_names(maker)))
             .expression_attribute_names("#new", key.hash())
-            .expression_attribute_values(":entry", entry.clone())
+            .expression_attribute_values(":entry", entry)
             .expression_attribute_values(":scope", s(Scope::KeysManage.as_str()))
             .expression_attribute_values(":max", super::n(MAX_API_KEYS))
             .return_values_on_condition_check_failure(
@@ -252,8 +309,16 @@ impl Store {
             )
             .send()
             .await;
+        if result.is_err() {
+            self.drop_key_details(ws, &[key.hash()]).await;
+        }
         match result {
-            Ok(_) => Ok(Some(Some(key_record(&entry)))),
+            Ok(_) => Ok(Some(Some(KeyRecord {
+                prefix: Some(details.prefix),
+                name: Some(name.to_string()),
+                created_at: details.created_at,
+                grant: grant.clone(),
+            }))),
             Err(e) => match e.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
                     let maker_holds = failed
@@ -276,14 +341,62 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        let mut records: Vec<KeyRecord> = out
+        let Some(listed) = out
             .item
             .as_ref()
             .and_then(|item| item.get(API_KEYS))
             .and_then(|v| v.as_m().ok())
-            .map(|m| m.values().map(key_record).collect())
-            .unwrap_or_default();
+        else {
+            return Ok(Vec::new());
+        };
+        // Only the keys the workspace item lists: a detail left by a failed step is not one.
+        let details = self.key_details(ws).await?;
+        let mut records: Vec<KeyRecord> = listed
+            .iter()
+            .map(|(hash, entry)| key_record(entry, details.get(hash)))
+            .collect();
         records.sort_by(|a, b| (&a.created_at, &a.prefix).cmp(&(&b.created_at, &b.prefix)));
         Ok(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> AttributeValue {
+        AttributeValue::M(pairs.iter().map(|(k, v)| (k.to_string(), s(*v))).collect())
+    }
+
+    #[test]
+    fn a_keys_record_takes_its_details_from_its_entry_first_then_the_details_item() {
+        let details = map(&[("name", "kept"), ("prefix", "ofk.p"), ("created_at", "t1")]);
+        let slim = key_entry(&Grant::only(vec![Scope::LogsRead]));
+        let record = key_record(&slim, Some(&details));
+        assert_eq!(record.name.as_deref(), Some("kept"));
+        assert_eq!(record.prefix.as_deref(), Some("ofk.p"));
+        assert_eq!(record.created_at, "t1");
+        assert_eq!(record.grant, Grant::Only(vec![Scope::LogsRead]));
+
+        let old = map(&[("name", "in entry"), ("created_at", "t0")]);
+        let record = key_record(&old, Some(&details));
+        assert_eq!(record.name.as_deref(), Some("in entry"));
+        assert_eq!(record.created_at, "t0");
+        assert_eq!(record.grant, Grant::Full);
+
+        let before_scopes = s("t-1");
+        assert_eq!(
+            key_record(&before_scopes, Some(&details)).grant,
+            Grant::Full
+        );
+        assert_eq!(key_record(&slim, None).name, None);
+    }
+
+    #[test]
+    fn an_entry_holds_only_what_admission_checks() {
+        assert_eq!(key_entry(&Grant::Full), AttributeValue::M(HashMap::new()));
+        let scoped = key_entry(&Grant::only(vec![Scope::EventsWrite]));
+        let fields: Vec<&String> = scoped.as_m().unwrap().keys().collect();
+        assert_eq!(fields, ["scopes"]);
     }
 }
