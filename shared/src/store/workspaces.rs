@@ -213,7 +213,13 @@ impl Store {
         ws: &WorkspaceId,
         new: &ApiKey,
     ) -> StoreResult<Option<usize>> {
-        if self.workspace(ws).await?.is_none() {
+        let found = self
+            .workspace_item_read(ws)
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        if found.item.is_none() {
             return Ok(None);
         }
         self.put_key_details(ws, new, &self.details(new, "reset key"))
@@ -309,9 +315,6 @@ impl Store {
             )
             .send()
             .await;
-        if result.is_err() {
-            self.drop_key_details(ws, &[key.hash()]).await;
-        }
         match result {
             Ok(_) => Ok(Some(Some(KeyRecord {
                 prefix: Some(details.prefix),
@@ -321,6 +324,10 @@ impl Store {
             }))),
             Err(e) => match e.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    // Certainly not made: its details go. (Any other error may come
+                    // after the update went through, so they stay: never shown unless
+                    // the workspace item lists the key.)
+                    self.drop_key_details(ws, &[key.hash()]).await;
                     let maker_holds = failed
                         .item()
                         .and_then(|item| key_record_in(item, maker))
@@ -334,15 +341,8 @@ impl Store {
 
     /// The workspace's keys as kept (no key itself: only hashes are stored), oldest first.
     pub async fn api_keys(&self, ws: &WorkspaceId) -> StoreResult<Vec<KeyRecord>> {
-        let out = self
-            .workspace_item_read(ws)
-            .projection_expression("#keys")
-            .expression_attribute_names("#keys", API_KEYS)
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        let Some(listed) = out
-            .item
+        let (workspace, details) = self.keys_and_details(ws).await?;
+        let Some(listed) = workspace
             .as_ref()
             .and_then(|item| item.get(API_KEYS))
             .and_then(|v| v.as_m().ok())
@@ -350,7 +350,6 @@ impl Store {
             return Ok(Vec::new());
         };
         // Only the keys the workspace item lists: a detail left by a failed step is not one.
-        let details = self.key_details(ws).await?;
         let mut records: Vec<KeyRecord> = listed
             .iter()
             .map(|(hash, entry)| key_record(entry, details.get(hash)))

@@ -1,9 +1,9 @@
 //! The cost run: 1,000 realistic Chatwoot `message_created` events over 100 chats (`make
-//! bench-smoke`: 100 over 10, to check it runs), one per HTTP request as Chatwoot sends them, to a receiver answering a small 200 — immediate,
-//! 1h with 10 per window, and three endpoints (immediate, 1h, 1h). Twice per scenario:
-//! in process with every AWS request metered in billed units, then through the real
-//! function binaries under the runtime API emulator for Lambda's invocations, billed
-//! duration and log bytes.
+//! bench-smoke`: 100 over 10, to check it runs), one per HTTP request as Chatwoot sends
+//! them, to a receiver answering a small 200 — immediate, 1h with 10 per window, and three
+//! endpoints (immediate, 1h, 1h). Twice per scenario: in process with every AWS request
+//! metered in billed units, then through the real function binaries under the runtime API
+//! emulator for Lambda's invocations, billed duration and log bytes.
 
 use super::{add_endpoints, bench, drain, Bench};
 use outflow::clock::Clock;
