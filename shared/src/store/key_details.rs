@@ -7,10 +7,9 @@
 //! the details first, then the workspace item, then drop what is stale, so whatever step
 //! fails, every valid key still has its details.
 
-use super::workspaces::API_KEYS;
 use super::{applied, keys, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{ApiKey, WorkspaceId};
-use aws_sdk_dynamodb::types::{AttributeValue, Get, TransactGetItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
 /// Sort key of a workspace's key-details item.
@@ -36,7 +35,8 @@ impl Details<'_> {
     }
 }
 
-fn details_key(ws: &WorkspaceId) -> (String, String) {
+/// Where a workspace's key details are kept.
+pub(super) fn details_key(ws: &WorkspaceId) -> (String, String) {
     (keys::workspace_pk(ws), KEY_DETAILS.to_string())
 }
 
@@ -88,36 +88,5 @@ impl Store {
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
         Ok(out.item.unwrap_or_default())
-    }
-
-    /// The workspace item's `api_keys` and the details item, read at one instant
-    /// (TransactGetItems): two reads in turn could catch a rotation between them and show
-    /// a valid key without its details.
-    pub(super) async fn keys_and_details(
-        &self,
-        ws: &WorkspaceId,
-    ) -> StoreResult<(Option<Item>, Item)> {
-        let get = |sk: &str, projection: Option<&str>| {
-            let get = Get::builder()
-                .table_name(&self.table)
-                .key("pk", s(keys::workspace_pk(ws)))
-                .key("sk", s(sk))
-                .set_projection_expression(projection.map(str::to_string))
-                .build()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            Ok::<_, StoreError>(TransactGetItem::builder().get(get).build())
-        };
-        let out = self
-            .db
-            .transact_get_items()
-            .transact_items(get(keys::META, Some(API_KEYS))?)
-            .transact_items(get(KEY_DETAILS, None)?)
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("TransactGetItems", e))?;
-        let mut items = out.responses.unwrap_or_default().into_iter();
-        let mut next = || items.next().and_then(|r| r.item);
-        let workspace = next();
-        Ok((workspace, next().unwrap_or_default()))
     }
 }

@@ -4,11 +4,11 @@
 //! update: atomic without a transaction. What is shown about a key (name, prefix, time)
 //! is kept beside it (`key_details.rs`); keys stored before that carry it in their entry.
 
-use super::key_details::Details;
+use super::key_details::{details_key, Details};
 use super::{applied, keys, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{ApiKey, Grant, KeyRecord, Scope, Workspace, WorkspaceId};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, Get, ReturnValue, TransactGetItem};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -111,6 +111,34 @@ impl Store {
             prefix: key.shown_prefix(),
             created_at: self.clock.now().rfc3339(),
         }
+    }
+
+    /// The workspace item's `api_keys` and the details item, read at one instant
+    /// (TransactGetItems): two reads in turn could catch a rotation between them and show
+    /// a valid key without its details.
+    async fn keys_and_details(&self, ws: &WorkspaceId) -> StoreResult<(Option<Item>, Item)> {
+        let get = |sk: &str, projection: Option<&str>| {
+            let get = Get::builder()
+                .table_name(&self.table)
+                .key("pk", s(keys::workspace_pk(ws)))
+                .key("sk", s(sk))
+                .set_projection_expression(projection.map(str::to_string))
+                .build()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok::<_, StoreError>(TransactGetItem::builder().get(get).build())
+        };
+        let out = self
+            .db
+            .transact_get_items()
+            .transact_items(get(keys::META, Some(API_KEYS))?)
+            .transact_items(get(&details_key(ws).1, None)?)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("TransactGetItems", e))?;
+        let mut items = out.responses.unwrap_or_default().into_iter();
+        let mut next = || items.next().and_then(|r| r.item);
+        let workspace = next();
+        Ok((workspace, next().unwrap_or_default()))
     }
 
     /// `record` of `key` with what is kept apart about it (name, prefix, time) filled in.
