@@ -152,10 +152,15 @@ impl Store {
             return Ok(record);
         }
         let details = self.key_details(ws).await?;
-        let entry = key_entry(&record.grant);
+        let kept = key_record(&key_entry(&record.grant), details.get(&key.hash()));
+        // What the key check read wins; the details item fills in what it lacked.
         Ok(KeyRecord {
+            prefix: record.prefix.or(kept.prefix),
+            name: kept.name,
+            created_at: Some(record.created_at)
+                .filter(|t| !t.is_empty())
+                .unwrap_or(kept.created_at),
             grant: record.grant,
-            ..key_record(&entry, details.get(&key.hash()))
         })
     }
 }
