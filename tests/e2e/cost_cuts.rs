@@ -325,14 +325,25 @@ async fn a_request_logged_one_to_an_item_before_is_still_listed_and_found() {
     assert_eq!(store.logged_request(&ws, &wrong, at).await.unwrap(), None);
 }
 
-/// Makes a key named `name` holding `scopes` with `maker`; returns the key.
+/// A key named `name` holding `scopes`, made with `maker`.
 async fn make_key(stack: &TestStack, maker: &str, name: &str, scopes: &[&str]) -> String {
-    let body = json!({ "name": name, "scopes": scopes }).to_string();
-    let made = stack
-        .call(Method::POST, "/v1/api-keys", Some(maker), Some(body.into()))
-        .await;
+    let made = stack.make_key(maker, name, json!(scopes)).await;
     assert_eq!(made.status, 201, "{:?}", made.body);
     made.body["api_key"].as_str().unwrap().to_string()
+}
+
+/// Rotates `key`; returns the new key.
+async fn rotated(stack: &TestStack, key: &str) -> String {
+    let r = stack.rotate_key(key).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    r.body["api_key"].as_str().unwrap().to_string()
+}
+
+/// The keys as `key` lists them.
+async fn listed(stack: &TestStack, key: &str) -> Vec<Value> {
+    let r = stack.list_keys(key).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.body["keys"].as_array().unwrap().clone()
 }
 
 #[tokio::test]
@@ -369,10 +380,7 @@ async fn a_workspace_with_a_key_per_system_is_admitted_in_one_write_unit() {
     );
 
     // What moved is still shown and kept: names, prefixes, scopes, times.
-    let listed = stack
-        .call(Method::GET, "/v1/api-keys", Some(&owner), None)
-        .await;
-    let keys = listed.body["keys"].as_array().unwrap();
+    let keys = listed(&stack, &owner).await;
     let names: Vec<&str> = keys.iter().map(|k| k["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
@@ -383,17 +391,13 @@ async fn a_workspace_with_a_key_per_system_is_admitted_in_one_write_unit() {
             "Ops dashboard"
         ]
     );
-    for k in keys {
+    for k in &keys {
         assert!(k["prefix"].as_str().unwrap().starts_with("ofk."), "{k}");
         assert!(!k["created_at"].as_str().unwrap().is_empty(), "{k}");
     }
     assert_eq!(keys[3]["scopes"], json!(["logs:read"]));
     // A rotated key keeps its name and scopes; the old one stops working.
-    let rotated = stack
-        .call(Method::POST, "/v1/api-keys/rotate", Some(&dashboard), None)
-        .await;
-    assert_eq!(rotated.status, 201, "{:?}", rotated.body);
-    let new = rotated.body["api_key"].as_str().unwrap();
+    let new = rotated(&stack, &dashboard).await;
     let old_log = stack
         .call(
             Method::GET,
@@ -404,18 +408,11 @@ async fn a_workspace_with_a_key_per_system_is_admitted_in_one_write_unit() {
         .await;
     assert_eq!(old_log.status, 401);
     let new_log = stack
-        .call(Method::GET, "/v1/webhooks/outbound/log", Some(new), None)
+        .call(Method::GET, "/v1/webhooks/outbound/log", Some(&new), None)
         .await;
     assert_eq!(new_log.status, 200);
-    let listed = stack
-        .call(Method::GET, "/v1/api-keys", Some(&owner), None)
-        .await;
-    let last = listed.body["keys"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    let keys = listed(&stack, &owner).await;
+    let last = keys.last().unwrap();
     assert_eq!(last["name"], "Ops dashboard", "{last}");
     assert_eq!(last["scopes"], json!(["logs:read"]));
     stack.drain().await;
@@ -438,60 +435,34 @@ async fn a_key_stored_with_its_details_in_the_workspace_item_is_listed_and_rotat
         .map(|(k, v)| (k.to_string(), AttributeValue::S(v.into())))
         .collect(),
     );
-    let table = &stack.stack.table;
-    let home = AttributeValue::S(format!("WS#{ws}"));
+    let keys = AttributeValue::M([(hash, entry)].into());
     stack
-        .aws
-        .dynamo
-        .update_item()
-        .table_name(table)
-        .key("pk", home.clone())
-        .key("sk", AttributeValue::S("META".into()))
-        .update_expression("SET api_keys = :keys")
-        .expression_attribute_values(":keys", AttributeValue::M([(hash, entry)].into()))
-        .send()
-        .await
-        .unwrap();
+        .update_workspace_item(&ws, "SET api_keys = :keys", &[], &[(":keys", keys)])
+        .await;
     stack
         .aws
         .dynamo
         .delete_item()
-        .table_name(table)
-        .key("pk", home)
+        .table_name(&stack.stack.table)
+        .key("pk", AttributeValue::S(format!("WS#{ws}")))
         .key("sk", AttributeValue::S("KEYS".into()))
         .send()
         .await
         .unwrap();
 
-    let listed = stack
-        .call(Method::GET, "/v1/api-keys", Some(&owner), None)
-        .await;
-    assert_eq!(
-        listed.body["keys"][0]["name"], "owner's key",
-        "{:?}",
-        listed.body
-    );
-    assert_eq!(listed.body["keys"][0]["prefix"], "ofk.old.prefix");
-    let rotated = stack
-        .call(Method::POST, "/v1/api-keys/rotate", Some(&owner), None)
-        .await;
-    assert_eq!(rotated.status, 201, "{:?}", rotated.body);
-    let new = rotated.body["api_key"].as_str().unwrap();
-    let listed = stack
-        .call(Method::GET, "/v1/api-keys", Some(new), None)
-        .await;
-    let keys = listed.body["keys"].as_array().unwrap();
+    let keys = listed(&stack, &owner).await;
+    assert_eq!(keys[0]["name"], "owner's key", "{keys:?}");
+    assert_eq!(keys[0]["prefix"], "ofk.old.prefix");
+    let new = rotated(&stack, &owner).await;
+    let keys = listed(&stack, &new).await;
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert_eq!(keys[0]["name"], "owner's key");
     assert!(keys[0]["prefix"].as_str().unwrap().starts_with("ofk.ws_"));
     let revoked = stack
-        .call(Method::POST, "/v1/api-keys/revoke", Some(new), None)
+        .call(Method::POST, "/v1/api-keys/revoke", Some(&new), None)
         .await;
     assert_eq!(revoked.status, 200);
-    let gone = stack
-        .call(Method::GET, "/v1/api-keys", Some(new), None)
-        .await;
-    assert_eq!(gone.status, 401);
+    assert_eq!(stack.list_keys(&new).await.status, 401);
     // Nothing is left about the keys gone but the details item itself.
     let details = items_of(&stack, "KEYS").await;
     assert_eq!(details.len(), 1);

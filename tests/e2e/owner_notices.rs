@@ -137,15 +137,12 @@ async fn changes_to_the_url_the_secret_and_the_keys_are_told_to_the_owner_within
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    let body = json!({"name": "Chatwoot", "scopes": ["events:write"]}).to_string();
     let made = stack
-        .call(Method::POST, "/v1/api-keys", Some(&key), Some(body.into()))
+        .make_key(&key, "Chatwoot", json!(["events:write"]))
         .await;
     assert_eq!(made.status, StatusCode::CREATED);
     let events_key = made.body["api_key"].as_str().unwrap().to_string();
-    let r = stack
-        .call(Method::POST, "/v1/api-keys/rotate", Some(&events_key), None)
-        .await;
+    let r = stack.rotate_key(&events_key).await;
     assert_eq!(r.status, StatusCode::CREATED);
     let reset = format!("/v1/workspaces/{ws}/api-keys/reset");
     let r = stack

@@ -16,10 +16,7 @@ fn event(id: &str) -> String {
 }
 
 async fn make_key(stack: &TestStack, by: &str, name: &str, scopes: Value) -> (StatusCode, Value) {
-    let body = json!({"name": name, "scopes": scopes}).to_string();
-    let r = stack
-        .call(Method::POST, "/v1/api-keys", Some(by), Some(body.into()))
-        .await;
+    let r = stack.make_key(by, name, scopes).await;
     (r.status, r.body)
 }
 

@@ -329,6 +329,25 @@ impl TestStack {
             .await
     }
 
+    /// Makes a key named `name` holding `scopes` with the key `by` (`POST /v1/api-keys`).
+    pub async fn make_key(&self, by: &str, name: &str, scopes: Value) -> Response {
+        let body = json!({"name": name, "scopes": scopes}).to_string();
+        self.call(Method::POST, "/v1/api-keys", Some(by), Some(body.into()))
+            .await
+    }
+
+    /// Rotates `key` (`POST /v1/api-keys/rotate`).
+    pub async fn rotate_key(&self, key: &str) -> Response {
+        self.call(Method::POST, "/v1/api-keys/rotate", Some(key), None)
+            .await
+    }
+
+    /// The workspace's keys as `key` lists them (`GET /v1/api-keys`).
+    pub async fn list_keys(&self, key: &str) -> Response {
+        self.call(Method::GET, "/v1/api-keys", Some(key), None)
+            .await
+    }
+
     /// Switches the webhook back on (`POST /v1/webhooks/outbound/enable`).
     pub async fn enable(&self, key: &str) -> Response {
         self.call(

@@ -19,9 +19,9 @@ pub(super) fn remember(collector: &'static Collector) {
 
 /// Writes this invocation's metric document now, with `message` and `fields` (a JSON
 /// object) as an info line's `level` and `fields` (a Logs Insights query on
-/// `fields.workspace_id` finds it like any line). False when there is no document to carry them — no collector (a
-/// handler run in process), text logs, info off, or nothing counted since the last
-/// document: the caller then logs the line as usual.
+/// `fields.workspace_id` finds it like any line). False when there is no document to
+/// carry them — no collector (a handler run in process), text logs, info off, or nothing
+/// counted since the last document: the caller then logs the line as usual.
 pub fn info_with_metrics(message: &str, mut fields: Value) -> bool {
     let Some(collector) = COLLECTOR.get() else {
         return false;

@@ -234,6 +234,11 @@ fn scale_rows(rows: &mut Vec<Row>) {
     }
 }
 
+/// The messages of a cost run over fewer than the workload's 1,000 (`make bench-smoke`'s).
+fn smoke_messages(cost: &Value) -> Option<u64> {
+    cost["messages"].as_u64().filter(|&n| n != 1000)
+}
+
 /// AWS's bill per million messages (target, and where the money goes), from the cost run.
 fn cost_rows(rows: &mut Vec<Row>) {
     let cost = result("cost");
@@ -245,12 +250,8 @@ fn cost_rows(rows: &mut Vec<Row>) {
             .cloned()
     };
     let quick = cost.as_ref().is_some_and(|c| c["quick_build"] == true);
-    // A run over fewer than the workload's 1,000 messages (`make bench-smoke`) only
-    // checks that the meter works: shown, not judged.
-    let smoke = cost
-        .as_ref()
-        .and_then(|c| c["messages"].as_u64())
-        .filter(|&n| n != 1000);
+    // A smoke run only checks that the meter works: shown, not judged.
+    let smoke = cost.as_ref().and_then(smoke_messages);
     let mut notes = Vec::new();
     notes.extend(smoke.map(|n| format!("{n} messages: a smoke run")));
     notes.extend(quick.then(|| "debug binaries".to_string()));
@@ -336,7 +337,7 @@ fn cost_table(cost: &Value) -> Option<String> {
 /// Replaces the generated table between its markers in `path` with the last cost run.
 fn write_cost_table(path: &str) -> Result<(), String> {
     let cost = result("cost").ok_or("no cost run: run `make measure` or `make bench` first")?;
-    if cost["messages"].as_u64().is_some_and(|n| n != 1000) {
+    if smoke_messages(&cost).is_some() {
         return Err(
             "the last cost run was a smoke run (not 1,000 messages): run `make cost`".into(),
         );
