@@ -98,6 +98,9 @@ bench: setup wrk lambda-zips
 ## release builds of the functions, then the cost table of docs/deploy.md written from it
 cost: setup
 	cargo build --release --locked -p outflow-ingest -p outflow-sender -p outflow-aggregator
+	# The cost run takes the newest build of each function: a build that changed nothing
+	# leaves these older than a debug build made since.
+	cd $${CARGO_TARGET_DIR:-target}/release && touch outflow-ingest outflow-sender outflow-aggregator
 	infra/local-stack.sh start $(TEST_PORT)
 	trap 'infra/local-stack.sh stop $(TEST_PORT)' EXIT; \
 	$(AWS_ENV) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_PORT) \

@@ -51,15 +51,26 @@ pub const LOG_EVENT_OVERHEAD_BYTES: u64 = 26;
 /// writes none of its per-invocation records, at `INFO` its start and report records.
 pub const TEMPLATE_PLATFORM_LOG_LEVEL: &str = "WARN";
 
+/// The memory size at which Lambda gives a function one vCPU; below it, a share of one
+/// in proportion to the memory (AWS Lambda developer guide, "Configure memory").
+pub const FULL_VCPU_MIB: u64 = 1769;
+
 /// One function's measured Lambda usage.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LambdaUsage {
     /// Invocations.
     pub invocations: u64,
-    /// Billed duration, summed (each invocation rounded up to the millisecond).
+    /// Duration here, on a whole core, summed (each invocation rounded up to the millisecond).
     pub billed_ms: u64,
-    /// The function's memory size (MB).
+    /// CPU time the invocations used here (user and system, every thread).
+    pub cpu_ms: u64,
+    /// The function's memory size (MB); of several functions, the largest.
     pub memory_mib: u64,
+    /// Duration Lambda would bill at `memory_mib`: `billed_ms` with the CPU time stretched
+    /// to the memory size's share of a vCPU.
+    pub lambda_billed_ms: u64,
+    /// GB-seconds at that duration, each function at its own memory size.
+    pub gb_seconds: f64,
     /// Log events sent to CloudWatch (the process's lines and the platform's).
     pub log_events: u64,
     /// Their bytes, with the per-event metadata.
@@ -67,11 +78,12 @@ pub struct LambdaUsage {
 }
 
 impl LambdaUsage {
-    /// Usage from the durations of the invocations and the lines the process printed;
-    /// adds the records Lambda writes itself at `platform_level` (see
+    /// Usage from the durations of the invocations, the CPU time they used and the lines
+    /// the process printed; adds the records Lambda writes itself at `platform_level` (see
     /// [`TEMPLATE_PLATFORM_LOG_LEVEL`]).
     pub fn measured(
         durations: &[Duration],
+        cpu: Duration,
         lines: &[String],
         memory_mib: u64,
         platform_level: &str,
@@ -95,29 +107,55 @@ impl LambdaUsage {
                         bytes + line.len() as u64 + LOG_EVENT_OVERHEAD_BYTES,
                     )
                 });
-        Self {
+        let mut usage = Self {
             invocations: durations.len() as u64,
             billed_ms,
+            cpu_ms: cpu.as_millis() as u64,
             memory_mib,
             log_events,
             log_bytes,
-        }
+            ..Self::default()
+        };
+        usage.lambda_billed_ms = usage.billed_ms_at(memory_mib).round() as u64;
+        usage.gb_seconds = gb_seconds(usage.lambda_billed_ms as f64, memory_mib);
+        usage
     }
 
-    /// `self + other` (same memory size).
+    /// The duration Lambda would bill at `memory_mib`: the time measured here on a whole
+    /// core, plus the CPU time again for every further core's worth it would wait for at that
+    /// memory's share (waiting on DynamoDB, SQS or a receiver takes as long at any size).
+    pub fn billed_ms_at(&self, memory_mib: u64) -> f64 {
+        let share = (memory_mib as f64 / FULL_VCPU_MIB as f64).min(1.0);
+        self.billed_ms as f64 + self.cpu_ms as f64 * (1.0 / share - 1.0)
+    }
+
+    /// The GB-seconds these invocations would bill at `memory_mib`, and their mean billed
+    /// milliseconds there.
+    pub fn at_memory(&self, memory_mib: u64) -> (f64, f64) {
+        let ms = self.billed_ms_at(memory_mib);
+        (
+            gb_seconds(ms, memory_mib),
+            ms / self.invocations.max(1) as f64,
+        )
+    }
+
+    /// `self + other`, each function's duration billed at its own memory size.
     pub fn plus(&self, other: &LambdaUsage) -> LambdaUsage {
         LambdaUsage {
             invocations: self.invocations + other.invocations,
             billed_ms: self.billed_ms + other.billed_ms,
+            cpu_ms: self.cpu_ms + other.cpu_ms,
             memory_mib: self.memory_mib.max(other.memory_mib),
+            lambda_billed_ms: self.lambda_billed_ms + other.lambda_billed_ms,
+            gb_seconds: self.gb_seconds + other.gb_seconds,
             log_events: self.log_events + other.log_events,
             log_bytes: self.log_bytes + other.log_bytes,
         }
     }
+}
 
-    fn gb_seconds(&self) -> f64 {
-        self.billed_ms as f64 / 1000.0 * self.memory_mib as f64 / 1024.0
-    }
+fn gb_seconds(billed_ms: f64, memory_mib: u64) -> f64 {
+    billed_ms / 1000.0 * memory_mib as f64 / 1024.0
 }
 
 /// The records Lambda writes to the log group per invocation in the JSON log format, as
@@ -186,7 +224,7 @@ pub fn per_million(usage: &Usage, prices: &Prices) -> Vec<(&'static str, f64)> {
         ),
         (
             "Lambda duration",
-            l.gb_seconds() * prices.lambda_arm64_gb_second * 1e6,
+            l.gb_seconds * prices.lambda_arm64_gb_second * 1e6,
         ),
         (
             "CloudWatch Logs",
@@ -248,14 +286,37 @@ mod tests {
     #[test]
     fn lambda_duration_is_billed_per_started_millisecond_at_the_memory_size() {
         let took = [Duration::from_micros(1_200), Duration::from_micros(800)];
-        let usage = LambdaUsage::measured(&took, &[], 1024, "INFO");
+        let usage = LambdaUsage::measured(&took, Duration::ZERO, &[], 1024, "INFO");
         assert_eq!((usage.invocations, usage.billed_ms), (2, 3));
         assert_eq!(usage.log_events, 4, "start and report per invocation");
-        let quiet = LambdaUsage::measured(&took, &["one line".into()], 1024, "WARN");
+        let quiet =
+            LambdaUsage::measured(&took, Duration::ZERO, &["one line".into()], 1024, "WARN");
         assert_eq!(
             (quiet.log_events, quiet.log_bytes),
             (1, 8 + LOG_EVENT_OVERHEAD_BYTES)
         );
-        assert!((usage.gb_seconds() - 0.003).abs() < 1e-12);
+        assert!((usage.gb_seconds - 0.003).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cpu_time_stretches_to_the_memory_sizes_share_of_a_vcpu() {
+        let took = [Duration::from_millis(30); 10];
+        let cpu = Duration::from_millis(20);
+        let at_a_vcpu = LambdaUsage::measured(&took, cpu, &[], FULL_VCPU_MIB, "WARN");
+        assert_eq!(at_a_vcpu.lambda_billed_ms, 300, "a whole vCPU: as measured");
+        let half = LambdaUsage::measured(&took, cpu, &[], FULL_VCPU_MIB / 2, "WARN");
+        // Half a vCPU: the 20 ms of CPU take about 40.
+        assert!((319..=321).contains(&half.lambda_billed_ms), "{half:?}");
+        // Waiting is the same at any size, CPU is not: halving the memory from 256 to
+        // 128 MB saves less than half.
+        let (at_256, ms_256) = half.at_memory(256);
+        let (at_128, ms_128) = half.at_memory(128);
+        assert!(
+            at_128 > at_256 / 2.0 && at_128 < at_256,
+            "{at_128} {at_256}"
+        );
+        assert!(ms_128 > ms_256);
+        let both = half.plus(&at_a_vcpu);
+        assert!((both.gb_seconds - half.gb_seconds - at_a_vcpu.gb_seconds).abs() < 1e-12);
     }
 }

@@ -43,8 +43,16 @@ pub enum EmulatorError {
     },
 }
 
-/// The memory size the template gives every function (its `Globals`).
-pub const TEMPLATE_MEMORY_MIB: u64 = 256;
+/// The memory size the template gives a function binary: its own `MemorySize`, or the
+/// `Globals` one (a test checks both against template.yaml).
+pub fn template_memory_mib(binary: &str) -> u64 {
+    match binary {
+        _ => GLOBAL_MEMORY_MIB,
+    }
+}
+
+/// The template's `Globals` memory size.
+const GLOBAL_MEMORY_MIB: u64 = 256;
 
 /// One event waiting for the function's next poll.
 struct Pending {
@@ -322,15 +330,16 @@ pub struct FunctionProcess {
 
 impl FunctionProcess {
     /// Starts `binary` as Lambda would (`AWS_LAMBDA_*` set, JSON log format), with `env`
-    /// added (the `OUTFLOW_*` settings, the AWS endpoint and credentials), at the
-    /// template's memory size.
+    /// added (the `OUTFLOW_*` settings, the AWS endpoint and credentials), at the memory
+    /// size the template gives it.
     pub fn spawn(
         binary: &FsPath,
         function_name: &str,
         api: &RuntimeApi,
         env: &[(String, String)],
     ) -> Result<Self, EmulatorError> {
-        Self::spawn_sized(binary, function_name, api, env, TEMPLATE_MEMORY_MIB)
+        let name = binary.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        Self::spawn_sized(binary, function_name, api, env, template_memory_mib(name))
     }
 
     /// As [`Self::spawn`], with a memory size of `memory_mib`: like Lambda, an invocation
@@ -429,6 +438,17 @@ impl FunctionProcess {
         peak_rss_kib(self.child.id()?)
     }
 
+    /// Its memory size (MB).
+    pub fn memory_mib(&self) -> u64 {
+        self.memory_mib
+    }
+
+    /// CPU time the process has used so far, user and system, every thread's (Linux
+    /// `/proc/<pid>/stat`).
+    pub fn cpu_time(&self) -> Option<Duration> {
+        cpu_time(self.child.id()?)
+    }
+
     /// Invokes the function as Lambda does with a timeout and a memory size: `deadline`
     /// from now is the invocation's deadline (`Lambda-Runtime-Deadline-Ms`), and a
     /// function that has not answered by then is killed (`Ok(None)`); one whose resident
@@ -486,6 +506,21 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// CPU time of process `pid`, user and system, of all its threads, dead ones included
+/// (`utime` and `stime` of `/proc/<pid>/stat`, in clock ticks).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name in parentheses may hold spaces: the fields start after its ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // Fields 14 and 15 of the line; 12 and 13 counted from the state (field 3).
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 1000 / CLOCK_TICKS_PER_SECOND))
+}
+
+/// Linux's `USER_HZ`, the unit of `/proc/<pid>/stat`'s times: 100 on every architecture
+/// Lambda runs (x86_64, arm64).
+const CLOCK_TICKS_PER_SECOND: u64 = 100;
+
 /// How often an invocation's memory is looked at; the peak (`VmHWM`) misses nothing in
 /// between, the kill only comes up to this much later.
 const MEMORY_POLL: Duration = Duration::from_millis(5);
@@ -529,4 +564,71 @@ pub fn sibling_binary(name: &str) -> PathBuf {
         dir.pop();
     }
     dir.join(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A function's `MemorySize` in template.yaml: its own, or the `Globals` one.
+    fn memory_size_in_template(binary: &str) -> u64 {
+        let template = include_str!("../../../template.yaml");
+        let size = |block: &str| {
+            block
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("MemorySize: "))
+                .map(|v| v.parse::<u64>().expect("a number"))
+        };
+        let globals = template
+            .split("\nGlobals:\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\nResources:\n").next())
+            .expect("the template's Globals");
+        // The resources, each from its name (indented two spaces) to the next.
+        let mut resources = vec![String::new()];
+        for line in template.lines() {
+            let resource_name = line.starts_with("  ") && !line.starts_with("   ");
+            if resource_name && !line.trim_start().starts_with('#') {
+                resources.push(String::new());
+            }
+            let last = resources.last_mut().expect("one at least");
+            last.push_str(line);
+            last.push('\n');
+        }
+        let own = resources
+            .iter()
+            .find(|r| r.contains(&format!("Binary: {binary}\n")))
+            .unwrap_or_else(|| panic!("no function builds {binary}"));
+        size(own).or_else(|| size(globals)).expect("a memory size")
+    }
+
+    #[test]
+    fn each_function_runs_at_the_templates_memory_size() {
+        for binary in [
+            "outflow-ingest",
+            "outflow-api",
+            "outflow-sender",
+            "outflow-aggregator",
+        ] {
+            assert_eq!(
+                template_memory_mib(binary),
+                memory_size_in_template(binary),
+                "{binary}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_process_cpu_time_counts_what_it_ran() {
+        let before = cpu_time(std::process::id()).expect("this process's CPU time");
+        let started = Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < Duration::from_millis(300) {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        let used = cpu_time(std::process::id()).expect("this process's CPU time") - before;
+        // 300 ms of wall time spinning on one thread: counted, in 10 ms ticks, whatever
+        // else the machine runs meanwhile (at least a third of a core).
+        assert!(used >= Duration::from_millis(100), "{used:?}");
+    }
 }

@@ -10,9 +10,7 @@ use outflow::clock::Clock;
 use outflow_local::bench::lambda_artifacts;
 use outflow_local::billed_units::Units;
 use outflow_local::cost::{self, LambdaUsage, Prices, Usage, TEMPLATE_PLATFORM_LOG_LEVEL};
-use outflow_local::runtime_api::{
-    function_url_request_event, FunctionProcess, RuntimeApi, TEMPLATE_MEMORY_MIB,
-};
+use outflow_local::runtime_api::{function_url_request_event, FunctionProcess, RuntimeApi};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -120,6 +118,8 @@ async fn call_raw(b: &Bench, body: String) -> Value {
 pub(super) struct Function {
     pub(super) api: RuntimeApi,
     pub(super) process: FunctionProcess,
+    /// CPU time its init took (not an invocation's).
+    init_cpu: Duration,
 }
 
 impl Function {
@@ -134,7 +134,12 @@ impl Function {
             .await
             .expect("function init");
         process.take_lines();
-        Function { api, process }
+        let init_cpu = process.cpu_time().unwrap_or_default();
+        Function {
+            api,
+            process,
+            init_cpu,
+        }
     }
 
     pub(super) async fn invoke(&self, event: &Value) -> Value {
@@ -146,10 +151,12 @@ impl Function {
 
     /// Its usage so far, and stops it.
     async fn usage(self) -> LambdaUsage {
+        let cpu = self.process.cpu_time().unwrap_or_default();
         let usage = LambdaUsage::measured(
             &self.api.take_durations(),
+            cpu.saturating_sub(self.init_cpu),
             &self.process.take_lines(),
-            TEMPLATE_MEMORY_MIB,
+            self.process.memory_mib(),
             TEMPLATE_PLATFORM_LOG_LEVEL,
         );
         self.process.stop().await;
@@ -254,11 +261,52 @@ fn report(
             .map(|(f, l)| json!({"function": f, "usage": l}))
             .collect::<Vec<_>>())
     );
+    let memory_sizes = print_memory_sizes(lambda, usage.messages, prices);
     json!({
         "scenario": scenario.name,
+        "memory_sizes": memory_sizes,
         "total": total,
         "components": components.iter().map(|(n, d)| json!({"component": n, "dollars": d})).collect::<Vec<_>>(),
         "units": units.iter().map(|(p, u)| json!({"phase": p, "units": u})).collect::<Vec<_>>(),
         "lambda": lambda.iter().map(|(f, l)| json!({"function": f, "usage": l})).collect::<Vec<_>>(),
     })
 }
+
+/// Memory sizes the functions could have: Lambda duration in dollars per million messages
+/// and the mean billed milliseconds of an invocation at each, from the time and CPU measured.
+fn print_memory_sizes(
+    lambda: &[(&'static str, LambdaUsage)],
+    messages: u64,
+    prices: &Prices,
+) -> Value {
+    println!("\n| function: duration at | 128 MB | 256 MB | 512 MB | 1024 MB |\n|---|---:|---:|---:|---:|");
+    let mut rows = Vec::new();
+    for (function, usage) in lambda {
+        let sizes: Vec<(u64, f64, f64)> = MEMORY_SIZES
+            .iter()
+            .map(|&mib| {
+                let (gb_seconds, ms) = usage.at_memory(mib);
+                let dollars = gb_seconds * prices.lambda_arm64_gb_second * 1e6 / messages as f64;
+                (mib, dollars, ms)
+            })
+            .collect();
+        let cells: Vec<String> = sizes
+            .iter()
+            .map(|(_, dollars, ms)| format!("${dollars:.3} ({ms:.1} ms)"))
+            .collect();
+        println!(
+            "| {function} ({} invocations, {} ms CPU) | {} |",
+            usage.invocations,
+            usage.cpu_ms,
+            cells.join(" | ")
+        );
+        rows.push(json!({
+            "function": function,
+            "sizes": sizes.iter().map(|(mib, dollars, ms)| json!({"memory_mib": mib, "dollars": dollars, "mean_ms": ms})).collect::<Vec<_>>(),
+        }));
+    }
+    json!(rows)
+}
+
+/// The memory sizes compared.
+const MEMORY_SIZES: [u64; 4] = [128, 256, 512, 1024];
