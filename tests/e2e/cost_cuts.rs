@@ -6,7 +6,6 @@ use axum::http::Method;
 use base64::Engine;
 use outflow::clock::Clock;
 use outflow::domain::{ActivityAction, ActivityEntry, Timestamp, WorkspaceId};
-use outflow::formats::limits::MAX_BODY_BYTES;
 use outflow::store::Store;
 use outflow_e2e::{Receiver, TestStack};
 use outflow_local::runtime_api::{
@@ -55,21 +54,6 @@ async fn registered(owner: &str) -> (TestStack, Receiver, String, String) {
     let (ws, key) = stack.workspace(owner).await;
     stack.register(&key, &receiver.url()).await;
     (stack, receiver, ws, key)
-}
-
-/// The ingest binary under its own runtime API emulator, at the template's memory size,
-/// ready for events.
-async fn start_ingest(stack: &TestStack) -> (RuntimeApi, FunctionProcess) {
-    let api = RuntimeApi::start().await.unwrap();
-    let ingest = FunctionProcess::spawn(
-        &sibling_binary("outflow-ingest"),
-        "outflow-cost-ingest",
-        &api,
-        &stack.function_env("outflow-cost"),
-    )
-    .unwrap();
-    ingest.ready(&api, Duration::from_secs(30)).await.unwrap();
-    (api, ingest)
 }
 
 /// Writes `item` as is, as a version before this one left it.
@@ -154,7 +138,15 @@ async fn a_sender_batchs_activity_is_one_item_and_every_entry_is_shown() {
 #[tokio::test]
 async fn chat_systems_post_through_the_ingest_functions_url() {
     let (stack, receiver, _, key) = registered("url@billed.test").await;
-    let (api, ingest) = start_ingest(&stack).await;
+    let api = RuntimeApi::start().await.unwrap();
+    let ingest = FunctionProcess::spawn(
+        &sibling_binary("outflow-ingest"),
+        "outflow-cost-ingest",
+        &api,
+        &stack.function_env("outflow-cost"),
+    )
+    .unwrap();
+    ingest.ready(&api, Duration::from_secs(30)).await.unwrap();
 
     let body = String::from_utf8(incoming(31)).unwrap();
     let event = function_url_request_event(&key, &body);
@@ -183,57 +175,6 @@ async fn chat_systems_post_through_the_ingest_functions_url() {
         .map(|r| r.json()["message"]["message_id"].clone())
         .collect();
     assert_eq!(ids, [json!("31"), json!("32")]);
-}
-
-/// 100 events of Outflow's own format (the limit per request), names at the 512-byte
-/// limit and texts as long as 1 MiB of body leaves them.
-fn largest_request() -> String {
-    let event = |n: usize, text: &str| {
-        let mut v: Value = serde_json::from_str(include_str!(
-            "../../../shared/fixtures/timelines_message_example.json"
-        ))
-        .unwrap();
-        v["message"]["message_id"] = format!("largest-{n:03}").into();
-        v["message"]["text"] = text.into();
-        v["message"]["sender"]["full_name"] = "é".repeat(256).into();
-        v["chat"]["chat_id"] = format!("largest-{}", n % 10).into();
-        v
-    };
-    let body = |text: &str| {
-        json!({ "events": (0..100).map(|n| event(n, text)).collect::<Vec<_>>() }).to_string()
-    };
-    let room = (MAX_BODY_BYTES - body("").len()) / 100;
-    let largest = body(&"x".repeat(room));
-    assert!(largest.len() <= MAX_BODY_BYTES && largest.len() > MAX_BODY_BYTES - 100);
-    largest
-}
-
-#[tokio::test]
-async fn ingest_at_its_template_memory_size_takes_the_largest_request_the_limits_allow() {
-    let (stack, receiver, _, key) = registered("largest@billed.test").await;
-    // At the template's memory size (128 MB for ingest): like Lambda, the emulator kills
-    // the process once its resident memory passes it.
-    let (api, mut ingest) = start_ingest(&stack).await;
-    let event = function_url_request_event(&key, &largest_request());
-    let answer = ingest
-        .invoke_or_kill(&api, &event, Duration::from_secs(30))
-        .await
-        .expect("not killed for its memory")
-        .expect("answered in time");
-    assert_eq!(answer["statusCode"], 202, "{answer}");
-    let peak = ingest.peak_rss_kib().unwrap();
-    println!(
-        "ingest's peak RSS with a 1 MiB request of 100 events: {peak} KiB of {} MB",
-        ingest.memory_mib()
-    );
-    ingest.stop().await;
-
-    stack.drain().await;
-    let delivered = receiver.received();
-    assert_eq!(delivered.len(), 100, "every event delivered");
-    assert!(delivered
-        .iter()
-        .all(|r| r.json()["message"]["text"].as_str().unwrap().len() > 9_000));
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use outflow::config::Config;
 use outflow::telemetry;
 use outflow_ingest::{lambda_deadline, router, IngestState};
 
-// One thread: at the template's 128 MB a Lambda has a fraction of one vCPU, so worker
+// One thread: at the template's 256 MB a Lambda has a fraction of one vCPU, so worker
 // threads would only add start-up time and switching (docs/performance.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
