@@ -20,6 +20,7 @@ mod function_telemetry;
 mod hot_workspace;
 mod iam_policies;
 mod immediate_delivery;
+mod ingest_memory;
 mod ingest_validation;
 mod keys_and_throttling;
 mod lambda_deadlines;

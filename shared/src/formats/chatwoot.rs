@@ -9,6 +9,7 @@ use crate::domain::{
     Account, Attachment, Chat, ChatEvent, ChatId, Direction, EventType, Message, MessageEvent,
     MessageId, Party, Timestamp,
 };
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 /// An id Chatwoot sends as a number in some places and a string in others.
@@ -92,11 +93,56 @@ struct Lenient(Option<String>);
 
 impl<'de> Deserialize<'de> for Lenient {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Lenient(match serde_json::Value::deserialize(d)? {
-            serde_json::Value::String(text) => Some(text),
-            serde_json::Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }))
+        d.deserialize_any(LenientVisitor)
+    }
+}
+
+/// Reads a [`Lenient`] without building what it ignores: an object or array there is
+/// skipped, not made into a JSON tree (which a hostile body could make 100 times its size).
+struct LenientVisitor;
+
+impl<'de> serde::de::Visitor<'de> for LenientVisitor {
+    type Value = Lenient;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Lenient, E> {
+        Ok(Lenient(Some(text.to_string())))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Lenient, E> {
+        Ok(Lenient(Some(n.to_string())))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Lenient, E> {
+        Ok(Lenient(Some(n.to_string())))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Lenient, E> {
+        // Written as serde_json writes a number (the text this member had before).
+        Ok(Lenient(
+            serde_json::Number::from_f64(n).map(|n| n.to_string()),
+        ))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Lenient, E> {
+        Ok(Lenient(None))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Lenient, E> {
+        Ok(Lenient(None))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<Lenient, A::Error> {
+        while items.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Lenient(None))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut entries: A) -> Result<Lenient, A::Error> {
+        while entries.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Lenient(None))
     }
 }
 
@@ -500,6 +546,26 @@ mod tests {
         ParseContext {
             chat_url_base: "https://app.livedesk.example/".into(),
         }
+    }
+
+    #[test]
+    fn a_lenient_member_is_read_without_building_what_it_ignores() {
+        let read = |json: &str| serde_json::from_str::<Lenient>(json).unwrap().0;
+        assert_eq!(read(r#""7""#), Some("7".into()));
+        assert_eq!(read("7"), Some("7".into()));
+        assert_eq!(read("-7"), Some("-7".into()));
+        assert_eq!(
+            read("1700000000.25"),
+            Some(json!(1700000000.25).to_string())
+        );
+        assert_eq!(read(r#"[{"a":[1,{}]},{"":0}]"#), None);
+        assert_eq!(read(r#"{"a":{"b":[]}}"#), None);
+        assert_eq!((read("null"), read("true")), (None, None));
+        // The checked path reads it from a tree.
+        assert_eq!(
+            Lenient::deserialize(json!(12)).unwrap().0,
+            Some("12".into())
+        );
     }
 
     fn fixture_with(edit: impl FnOnce(&mut Value)) -> Vec<u8> {

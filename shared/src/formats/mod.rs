@@ -12,6 +12,7 @@ pub mod limits;
 mod native;
 pub mod parse;
 mod source;
+pub mod tree_budget;
 pub mod validate;
 
 pub use event::{InboundEvent, NewChatRule, ParseContext, ToldChat};

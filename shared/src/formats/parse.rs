@@ -4,7 +4,7 @@
 use super::event::{InboundEvent, NewChatRule, ParseContext};
 use super::invalid::InvalidEvent;
 use super::limits::MAX_EVENTS_PER_BATCH;
-use super::{chatwoot, fast, native};
+use super::{chatwoot, fast, native, tree_budget};
 use crate::domain::EventType;
 use serde_json::Value;
 
@@ -18,11 +18,13 @@ pub fn parse_events(body: &[u8], ctx: &ParseContext) -> Result<Vec<InboundEvent>
     }
 }
 
-/// The checked path: the body as a JSON tree, every rejection naming its field.
+/// The checked path: the body as a JSON tree (within `tree_budget`), every rejection
+/// naming its field.
 pub fn parse_events_checked(
     body: &[u8],
     ctx: &ParseContext,
 ) -> Result<Vec<InboundEvent>, InvalidEvent> {
+    tree_budget::check(body)?;
     let root: Value = serde_json::from_slice(body).map_err(|e| {
         let why = if e.to_string().starts_with("recursion limit exceeded") {
             format!("nests arrays/objects deeper than serde_json's 128 levels ({e})")
