@@ -129,8 +129,8 @@ impl LambdaUsage {
         self.billed_ms as f64 + self.cpu_ms as f64 * (1.0 / share - 1.0)
     }
 
-    /// The GB-seconds these invocations would bill at `memory_mib`, and their mean billed
-    /// milliseconds there.
+    /// The GB-seconds these invocations (one function's, not a [`Self::plus`] of several)
+    /// would bill at `memory_mib`, and their mean billed milliseconds there.
     pub fn at_memory(&self, memory_mib: u64) -> (f64, f64) {
         let ms = self.billed_ms_at(memory_mib);
         (

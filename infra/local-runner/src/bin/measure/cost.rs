@@ -134,7 +134,7 @@ impl Function {
             .await
             .expect("function init");
         process.take_lines();
-        let init_cpu = process.cpu_time().unwrap_or_default();
+        let init_cpu = process.cpu_time().expect("the function's CPU time (/proc)");
         Function {
             api,
             process,
@@ -151,7 +151,10 @@ impl Function {
 
     /// Its usage so far, and stops it.
     async fn usage(self) -> LambdaUsage {
-        let cpu = self.process.cpu_time().unwrap_or_default();
+        let cpu = self
+            .process
+            .cpu_time()
+            .expect("the function's CPU time (/proc)");
         let usage = LambdaUsage::measured(
             &self.api.take_durations(),
             cpu.saturating_sub(self.init_cpu),
