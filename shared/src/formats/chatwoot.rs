@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 /// An id Chatwoot sends as a number in some places and a string in others.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(try_from = "Scalar")]
 enum FlexId {
     Number(u64),
     Text(String),
@@ -29,20 +29,100 @@ impl FlexId {
     }
 }
 
+impl TryFrom<Scalar> for FlexId {
+    type Error = &'static str;
+
+    fn try_from(value: Scalar) -> Result<Self, Self::Error> {
+        match value {
+            Scalar::Unsigned(n) => Ok(FlexId::Number(n)),
+            Scalar::Text(t) => Ok(FlexId::Text(t)),
+            _ => Err("expected an id: a whole number or a string"),
+        }
+    }
+}
+
 /// `message_type`: a word in webhooks, a number in the API.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(try_from = "Scalar")]
 enum MessageType {
     Code(u8),
     Word(String),
 }
 
+impl TryFrom<Scalar> for MessageType {
+    type Error = &'static str;
+
+    fn try_from(value: Scalar) -> Result<Self, Self::Error> {
+        match value {
+            Scalar::Unsigned(n) if n <= u64::from(u8::MAX) => Ok(MessageType::Code(n as u8)),
+            Scalar::Text(t) => Ok(MessageType::Word(t)),
+            _ => Err("expected a message type: a word or a code from 0 to 255"),
+        }
+    }
+}
+
 /// `created_at`: RFC 3339 text or Unix seconds.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(try_from = "Scalar")]
 enum FlexTime {
     Unix(f64),
     Text(String),
+}
+
+impl TryFrom<Scalar> for FlexTime {
+    type Error = &'static str;
+
+    fn try_from(value: Scalar) -> Result<Self, Self::Error> {
+        Ok(match value {
+            Scalar::Unsigned(n) => FlexTime::Unix(n as f64),
+            Scalar::Signed(n) => FlexTime::Unix(n as f64),
+            Scalar::Float(n) => FlexTime::Unix(n),
+            Scalar::Text(t) => FlexTime::Text(t),
+        })
+    }
+}
+
+/// A number or a string, read as it comes: an object or array is refused at its first
+/// byte (serde's `untagged` would first copy the whole value, which a hostile body could
+/// make many times its size).
+#[derive(Debug)]
+enum Scalar {
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl serde::de::Visitor<'_> for ScalarVisitor {
+    type Value = Scalar;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a number or a string")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Scalar, E> {
+        Ok(Scalar::Unsigned(n))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Scalar, E> {
+        Ok(Scalar::Signed(n))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Scalar, E> {
+        Ok(Scalar::Float(n))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Text(text.to_string()))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -546,6 +626,33 @@ mod tests {
         ParseContext {
             chat_url_base: "https://app.livedesk.example/".into(),
         }
+    }
+
+    #[test]
+    fn ids_types_and_times_are_read_as_before_and_a_container_there_is_refused_at_once() {
+        let id = |json: &str| serde_json::from_str::<FlexId>(json).map(|i| i.text());
+        assert_eq!(id("42").unwrap(), "42");
+        assert_eq!(id(r#""c-42""#).unwrap(), "c-42");
+        assert!(id("-1").is_err() && id("1.5").is_err() && id("null").is_err());
+        let refused = id(r#"[[[0]],{"":0}]"#).unwrap_err().to_string();
+        assert!(
+            refused.contains("expected a number or a string"),
+            "{refused}"
+        );
+        let kind = |json: &str| serde_json::from_str::<MessageType>(json);
+        assert!(matches!(kind("3").unwrap(), MessageType::Code(3)));
+        assert!(matches!(kind(r#""incoming""#).unwrap(), MessageType::Word(w) if w == "incoming"));
+        assert!(kind("256").is_err() && kind(r#"{"":0}"#).is_err());
+        let time = |json: &str| serde_json::from_str::<FlexTime>(json).unwrap();
+        assert!(matches!(time("1700000000"), FlexTime::Unix(t) if t == 1.7e9));
+        assert!(matches!(time("-5"), FlexTime::Unix(t) if t == -5.0));
+        assert!(matches!(time("1.5"), FlexTime::Unix(t) if t == 1.5));
+        assert!(matches!(
+            time(r#""2026-01-01T00:00:00Z""#),
+            FlexTime::Text(_)
+        ));
+        // From a tree too (the checked path).
+        assert_eq!(FlexId::deserialize(json!(7)).unwrap().text(), "7");
     }
 
     #[test]

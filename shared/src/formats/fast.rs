@@ -7,10 +7,12 @@
 //! names the offending field. `shared/tests/inbound_fuzz.rs` checks that whatever it
 //! accepts, the checked path accepts with the same result.
 //!
-//! Members no struct reads are skipped, not interpreted: their syntax is checked (and the
-//! whole body's UTF-8), but not two limits the tree has — nesting beyond serde_json's 128
-//! levels and numbers beyond `f64` — so a body carrying such a value in a member Outflow
-//! ignores is taken here and refused by the checked path. Both are valid JSON, and
+//! Members no struct reads are skipped, not interpreted (and so is an object or array in
+//! Chatwoot's `inbox_id` or `updated_at`, read only when a number or a string): their
+//! syntax is checked (and the whole body's UTF-8), but not three limits the tree has —
+//! nesting beyond serde_json's 128 levels, numbers beyond `f64` and lone UTF-16
+//! surrogates in `\u` escapes — so a body carrying such a value in a member Outflow
+//! ignores is taken here and refused by the checked path. All are valid JSON syntax, and
 //! nothing of them is kept.
 
 use super::event::{InboundEvent, NewChatRule, ParseContext};

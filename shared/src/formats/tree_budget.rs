@@ -140,6 +140,18 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_of_value_is_counted() {
+        // Each kind reaches the counter (a kind it did not take would end the count early
+        // and let the body through): 61 values per item, within the container budget.
+        let kinds = r#"null,true,-1,1.5,"a\nb",1e300"#;
+        let item = format!("[{}]", [kinds; 10].join(","));
+        let item = item.as_str();
+        let n = MAX_JSON_VALUES / 61 + 1;
+        assert!(check(&items(item, n)).is_err());
+        assert!(check(&items(item, n - 10)).is_ok());
+    }
+
+    #[test]
     fn a_body_that_is_not_json_is_left_to_the_parser() {
         assert_eq!(check(b"{\"events\": [1, 2"), Ok(()));
         assert_eq!(check(b"not json"), Ok(()));
