@@ -209,8 +209,9 @@ fn shots() -> PathBuf {
 async fn a_tenant_does_everything_the_settings_page_does_in_a_browser() {
     // The SaaS page allowed to frame the portal, and one that is not.
     let allowed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // Kept bound until the framing page serves on it: a port let go could be taken by
+    // another test's server in between.
     let allowed_origin = format!("http://{}", allowed.local_addr().unwrap());
-    drop(allowed);
     let stack = TestStack::with(Options {
         portal_frame_ancestors: vec![allowed_origin.clone()],
         ..Default::default()
@@ -579,10 +580,7 @@ async fn a_tenant_does_everything_the_settings_page_does_in_a_browser() {
 
     // Framed by the allowed origin, it works; by another, the browser refuses it.
     let framed_src = format!("{base}{}", mint(&stack, &ws, None).await);
-    let listener = tokio::net::TcpListener::bind(allowed_origin.trim_start_matches("http://"))
-        .await
-        .unwrap();
-    let allowed_page = format!("http://{}", framing_page(listener, framed_src).await);
+    let allowed_page = format!("http://{}", framing_page(allowed, framed_src).await);
     c.goto(&format!("{allowed_page}/")).await.unwrap();
     let frame = c.find(Locator::Css("iframe")).await.unwrap();
     frame.enter_frame().await.unwrap();
