@@ -7,7 +7,7 @@
 //! before the next run, which goes on from its saved progress.
 
 use outflow_e2e::{Fault, Options, Receiver, Rule, TestStack};
-use outflow_local::runtime_api::{sibling_binary, FunctionProcess, RuntimeApi};
+use outflow_local::runtime_api::{sibling_binary, start_function, FunctionProcess, RuntimeApi};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -83,19 +83,14 @@ async fn a_window_far_bigger_than_the_aggregators_memory_flushes_in_parts() {
     ingest(&stack, &key, small).await;
     println!("ingested {MESSAGES} messages in {:?}", started.elapsed());
 
-    let api = RuntimeApi::start().await.unwrap();
-    let mut aggregator = FunctionProcess::spawn_sized(
+    let (api, mut aggregator) = start_function(
         &sibling_binary("outflow-aggregator"),
         "big-window-aggregator",
-        &api,
         &stack.function_env("big-window"),
         MEMORY_MB,
     )
+    .await
     .unwrap();
-    aggregator
-        .ready(&api, Duration::from_secs(30))
-        .await
-        .unwrap();
     // A first invocation of 25 s (5 s of work before the aggregator's 20 s margin) sends
     // the small windows and stops in the big one; the next, of the template's 300 s,
     // goes on and ends complete.

@@ -9,7 +9,7 @@ use outflow::domain::{ActivityAction, ActivityEntry, Timestamp, WorkspaceId};
 use outflow::store::Store;
 use outflow_e2e::{Receiver, TestStack};
 use outflow_local::runtime_api::{
-    function_url_request_event, sibling_binary, FunctionProcess, RuntimeApi,
+    function_url_request_event, sibling_binary, start_function, TEMPLATE_MEMORY_MIB,
 };
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -138,15 +138,14 @@ async fn a_sender_batchs_activity_is_one_item_and_every_entry_is_shown() {
 #[tokio::test]
 async fn chat_systems_post_through_the_ingest_functions_url() {
     let (stack, receiver, _, key) = registered("url@billed.test").await;
-    let api = RuntimeApi::start().await.unwrap();
-    let ingest = FunctionProcess::spawn(
+    let (api, ingest) = start_function(
         &sibling_binary("outflow-ingest"),
         "outflow-cost-ingest",
-        &api,
         &stack.function_env("outflow-cost"),
+        TEMPLATE_MEMORY_MIB,
     )
+    .await
     .unwrap();
-    ingest.ready(&api, Duration::from_secs(30)).await.unwrap();
 
     let body = String::from_utf8(incoming(31)).unwrap();
     let event = function_url_request_event(&key, &body);

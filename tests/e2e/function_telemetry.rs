@@ -7,7 +7,8 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use outflow::telemetry::metrics;
 use outflow_e2e::{Receiver, TestStack};
 use outflow_local::runtime_api::{
-    ingest_request_event, sibling_binary, FunctionProcess, RuntimeApi,
+    ingest_request_event, sibling_binary, start_function, FunctionProcess, RuntimeApi,
+    TEMPLATE_MEMORY_MIB,
 };
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -33,19 +34,14 @@ fn events(messages: Vec<Value>) -> String {
 
 /// A function binary of this workspace, started against its own runtime API emulator.
 async fn start(stack: &TestStack, binary: &str, role: &str) -> (RuntimeApi, FunctionProcess) {
-    let api = RuntimeApi::start().await.expect("runtime API emulator");
-    let process = FunctionProcess::spawn(
+    start_function(
         &sibling_binary(binary),
         &format!("{STACK_NAME}-{role}"),
-        &api,
         &stack.function_env(STACK_NAME),
+        TEMPLATE_MEMORY_MIB,
     )
-    .expect("function process");
-    process
-        .ready(&api, Duration::from_secs(30))
-        .await
-        .expect("function init");
-    (api, process)
+    .await
+    .expect("function started")
 }
 
 /// Every EMF document the process printed, each checked against the format: the

@@ -6,7 +6,7 @@ use outflow::formats::limits::MAX_BODY_BYTES;
 use outflow::formats::tree_budget::{MAX_JSON_CONTAINERS, MAX_JSON_VALUES};
 use outflow_e2e::{Receiver, TestStack};
 use outflow_local::runtime_api::{
-    function_url_request_event, sibling_binary, FunctionProcess, RuntimeApi,
+    function_url_request_event, sibling_binary, start_function, FunctionProcess, RuntimeApi,
 };
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -25,17 +25,14 @@ async fn registered(owner: &str) -> (TestStack, Receiver, String) {
 
 /// The ingest binary under its own runtime API emulator at 128 MB, ready for events.
 async fn start_ingest(stack: &TestStack) -> (RuntimeApi, FunctionProcess) {
-    let api = RuntimeApi::start().await.unwrap();
-    let ingest = FunctionProcess::spawn_sized(
+    start_function(
         &sibling_binary("outflow-ingest"),
         "outflow-memory-ingest",
-        &api,
         &stack.function_env("outflow-memory"),
         SMALLEST_MIB,
     )
-    .unwrap();
-    ingest.ready(&api, Duration::from_secs(30)).await.unwrap();
-    (api, ingest)
+    .await
+    .unwrap()
 }
 
 /// 100 events of Outflow's own format (the limit per request), names at the 512-byte

@@ -3,7 +3,7 @@
 //! recorded, what was not goes back to the queue uncounted, and nothing is lost.
 
 use outflow_e2e::{Receiver, TestStack};
-use outflow_local::runtime_api::{sibling_binary, FunctionProcess, RuntimeApi};
+use outflow_local::runtime_api::{sibling_binary, start_function, TEMPLATE_MEMORY_MIB};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -36,17 +36,16 @@ async fn a_sender_near_its_deadline_starts_no_request_it_cannot_finish() {
         202
     );
 
-    let api = RuntimeApi::start().await.unwrap();
     let mut env = stack.function_env("deadline-test");
     env.push(("OUTFLOW_DELIVERY_TIMEOUT_SECS".into(), "2".into()));
-    let mut sender = FunctionProcess::spawn(
+    let (api, mut sender) = start_function(
         &sibling_binary("outflow-sender"),
         "deadline-sender",
-        &api,
         &env,
+        TEMPLATE_MEMORY_MIB,
     )
+    .await
     .unwrap();
-    sender.ready(&api, Duration::from_secs(30)).await.unwrap();
     let mut messages = Vec::new();
     while messages.len() < 10 {
         messages.extend(stack.pump.receive(1).await.unwrap());

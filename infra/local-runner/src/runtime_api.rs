@@ -491,6 +491,20 @@ impl FunctionProcess {
     }
 }
 
+/// `binary` started against an emulator of its own at `memory_mib`, as
+/// [`FunctionProcess::spawn_sized`] starts it, once its init is done (up to 30 s).
+pub async fn start_function(
+    binary: &FsPath,
+    function_name: &str,
+    env: &[(String, String)],
+    memory_mib: u64,
+) -> Result<(RuntimeApi, FunctionProcess), EmulatorError> {
+    let api = RuntimeApi::start().await?;
+    let process = FunctionProcess::spawn_sized(binary, function_name, &api, env, memory_mib)?;
+    process.ready(&api, Duration::from_secs(30)).await?;
+    Ok((api, process))
+}
+
 /// Peak resident memory of process `pid` in KiB (Linux `VmHWM`).
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

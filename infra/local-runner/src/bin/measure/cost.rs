@@ -10,7 +10,9 @@ use outflow::clock::Clock;
 use outflow_local::bench::lambda_artifacts;
 use outflow_local::billed_units::Units;
 use outflow_local::cost::{self, LambdaUsage, Prices, Usage, TEMPLATE_PLATFORM_LOG_LEVEL};
-use outflow_local::runtime_api::{function_url_request_event, FunctionProcess, RuntimeApi};
+use outflow_local::runtime_api::{
+    function_url_request_event, start_function, FunctionProcess, RuntimeApi, TEMPLATE_MEMORY_MIB,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -126,13 +128,9 @@ impl Function {
     /// Starts function `name`'s binary against its own emulator, ready for events.
     pub(super) async fn start(name: &str, b: &Bench) -> Function {
         let (binary, _) = lambda_artifacts(name);
-        let api = RuntimeApi::start().await.expect("runtime API emulator");
-        let process =
-            FunctionProcess::spawn(&binary, name, &api, &b.function_env).expect("function binary");
-        process
-            .ready(&api, Duration::from_secs(30))
+        let (api, process) = start_function(&binary, name, &b.function_env, TEMPLATE_MEMORY_MIB)
             .await
-            .expect("function init");
+            .expect("function binary started");
         process.take_lines();
         let init_cpu = process.cpu_time().expect("the function's CPU time (/proc)");
         Function {
