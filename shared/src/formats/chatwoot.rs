@@ -1,5 +1,6 @@
 //! Chatwoot / liveDesk webhook events (seed 002), mapped to Outflow's message model.
 
+use super::bounded;
 use super::event::{InboundEvent, NewChatRule, ParseContext, ToldChat};
 use super::invalid::{quoted, InvalidEvent};
 use super::limits::MAX_ATTACHMENTS;
@@ -11,6 +12,9 @@ use crate::domain::{
 };
 use serde::de::IgnoredAny;
 use serde::Deserialize;
+
+/// Attachments kept while reading: one past the limit, so the count check refuses.
+const KEPT_ATTACHMENTS: usize = MAX_ATTACHMENTS + 1;
 
 /// An id Chatwoot sends as a number in some places and a string in others.
 #[derive(Debug, Clone, Deserialize)]
@@ -257,7 +261,8 @@ struct MessageCreated {
     sender: Option<Named>,
     #[serde(default)]
     account: Option<AccountRef>,
-    #[serde(default)]
+    /// At most one past the limit is kept (the rest of a hostile list is skipped).
+    #[serde(default, deserialize_with = "bounded::first::<_, _, KEPT_ATTACHMENTS>")]
     attachments: Vec<RawAttachment>,
 }
 
@@ -767,6 +772,21 @@ mod tests {
         });
         let e = only_message(&body);
         assert_eq!(e.message.attachments[0].url, "https://f.example/a.png");
+    }
+
+    #[test]
+    fn attachments_past_the_limit_are_refused_and_not_kept_while_reading() {
+        let with = |n: usize| fixture_with(|v| v["attachments"] = vec![json!({}); n].into());
+        let err = parse_events(&with(1_000), &ctx()).unwrap_err().to_string();
+        assert!(
+            err.contains("attachments") && err.contains("more than 20"),
+            "{err}"
+        );
+        // Read straight from the bytes, as the fast path reads: 1 MiB of `{}` would be
+        // some 350,000 items held before the count is checked.
+        let m: MessageCreated = serde_json::from_slice(&with(100_000)).unwrap();
+        assert!(m.attachments.capacity() < 2 * KEPT_ATTACHMENTS);
+        assert!(check_created(&Fields::at(""), &m).is_err());
     }
 
     #[test]

@@ -17,7 +17,7 @@
 
 use super::event::{InboundEvent, NewChatRule, ParseContext};
 use super::limits::MAX_EVENTS_PER_BATCH;
-use super::{chatwoot, native};
+use super::{bounded, chatwoot, native};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
@@ -55,17 +55,23 @@ pub fn parse_events(body: &[u8], ctx: &ParseContext) -> Option<Vec<InboundEvent>
     let Some(events) = root.events else {
         return Some(vec![parse_one(body, root, ctx)?]);
     };
-    let items: Vec<&RawValue> = serde_json::from_str(events.get()).ok()?;
-    if items.is_empty() || items.len() > MAX_EVENTS_PER_BATCH {
-        return None;
-    }
-    items
+    event_items(events)?
         .into_iter()
         .map(|item| {
             let bytes = item.get().as_bytes();
             parse_one(bytes, serde_json::from_slice(bytes).ok()?, ctx)
         })
         .collect()
+}
+
+/// The items of `"events"`, when there are 1 to 100 of them; no more than 101 are held
+/// while reading.
+fn event_items(events: &RawValue) -> Option<Vec<&RawValue>> {
+    let mut reader = serde_json::Deserializer::from_str(events.get());
+    let items = bounded::first::<_, &RawValue, { MAX_EVENTS_PER_BATCH + 1 }>(&mut reader).ok()?;
+    (1..=MAX_EVENTS_PER_BATCH)
+        .contains(&items.len())
+        .then_some(items)
 }
 
 fn parse_one(bytes: &[u8], peek: Peek, ctx: &ParseContext) -> Option<InboundEvent> {
@@ -129,6 +135,9 @@ mod tests {
         ] {
             assert_eq!(parse_events(body.as_bytes(), &ctx()), None, "{body}");
         }
+        let events = |n: usize| format!("{{\"events\": [{}]}}", vec![NATIVE; n].join(","));
+        assert!(parse_events(events(100).as_bytes(), &ctx()).is_some());
+        assert_eq!(parse_events(events(101).as_bytes(), &ctx()), None);
         // Invalid UTF-8 in a member nothing reads: the tree refuses it, so must this.
         let mut bytes = NATIVE.replacen("{", "{\"x\": \"?\", ", 1).into_bytes();
         let at = bytes.iter().position(|&b| b == b'?').unwrap();

@@ -2,6 +2,7 @@
 //! outbound bundle. `parse` dispatches to the parsers; the parsers share `event` (what
 //! they produce), `source` (what they read), `invalid` and `validate`.
 
+mod bounded;
 pub mod bundle;
 mod chatwoot;
 pub mod escaped;
