@@ -3,8 +3,9 @@
 //! another; the limit, delete, and `/v1/webhooks/outbound` addressing the default.
 
 use axum::http::{Method, StatusCode};
-use outflow_e2e::{Received, Receiver, TestStack};
+use outflow_e2e::{Fault, Options, Received, Receiver, Rule, TestStack};
 use serde_json::{json, Value};
+use std::time::{Duration, Instant};
 
 const NATIVE_CREATED: &str = include_str!("../fixtures/native_chat_created.json");
 
@@ -509,6 +510,23 @@ fn chatwoot(id: u64, message_type: &str) -> Value {
     v
 }
 
+/// What a receiver got: (message id, `is_new_chat`), by message id.
+fn new_chat_by_message(receiver: &Receiver) -> Vec<(String, bool)> {
+    let mut got: Vec<(String, bool)> = receiver
+        .received()
+        .iter()
+        .map(|r| (r.message_id(), r.json()["chat"]["is_new_chat"] == true))
+        .collect();
+    got.sort();
+    got
+}
+
+/// Adds an endpoint delivering to `url` (all types, immediately).
+async fn add_endpoint(stack: &TestStack, key: &str, url: &str) {
+    let (status, body) = create(stack, key, json!({ "url": url })).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
 #[tokio::test]
 async fn a_message_only_another_endpoint_takes_never_uses_up_the_defaults_new_chat() {
     let stack = TestStack::new().await;
@@ -537,22 +555,107 @@ async fn a_message_only_another_endpoint_takes_never_uses_up_the_defaults_new_ch
     }
     stack.drain().await;
     let new_chat = |receiver: &Receiver| -> Vec<bool> {
-        let mut got: Vec<(String, bool)> = receiver
-            .received()
-            .iter()
-            .map(|r| {
-                (
-                    r.message_id(),
-                    r.json()["chat"]["is_new_chat"].as_bool().unwrap(),
-                )
-            })
-            .collect();
-        got.sort();
+        let got = new_chat_by_message(receiver);
         got.into_iter().map(|(_, new)| new).collect()
     };
     // Each endpoint's first message of the conversation is its new chat.
     assert_eq!(new_chat(&crm), [true]);
     assert_eq!(new_chat(&zapier), [true, false]);
+}
+
+#[tokio::test]
+async fn an_endpoint_added_mid_conversation_gets_its_next_message_as_new_and_the_others_do_not() {
+    let stack = TestStack::new().await;
+    let receivers = [
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    ];
+    let (_, key) = stack.workspace("owner@mid-conversation.test").await;
+    stack.register(&key, &receivers[0].url()).await;
+    add_endpoint(&stack, &key, &receivers[1].url()).await;
+    let first = stack
+        .ingest(&key, chatwoot(1, "incoming").to_string())
+        .await;
+    assert_eq!(first.body["accepted"], 1, "{}", first.body);
+    add_endpoint(&stack, &key, &receivers[2].url()).await;
+    // The three chat states are read together: two announced, one not.
+    let second = stack
+        .ingest(&key, chatwoot(2, "incoming").to_string())
+        .await;
+    assert_eq!(second.body["accepted"], 1, "{}", second.body);
+    stack.drain().await;
+    let both = vec![("1".to_string(), true), ("2".to_string(), false)];
+    assert_eq!(new_chat_by_message(&receivers[0]), both);
+    assert_eq!(new_chat_by_message(&receivers[1]), both);
+    assert_eq!(
+        new_chat_by_message(&receivers[2]),
+        [("2".to_string(), true)]
+    );
+}
+
+/// The heaviest request the limits allow for `is_new_chat`: 100 Chatwoot messages, each
+/// opening a conversation, to ten immediate endpoints (the most a workspace may have), so
+/// each message reads and records its chat's state once per endpoint. With DynamoDB as far
+/// as it is from a Lambda function in its region, the request finishes within ingest's
+/// deadline, or is cut and finished by its retry; either way each endpoint gets each
+/// conversation's first message once, as new. (Its time is a measurement, printed, in
+/// docs/performance.md §6.)
+#[tokio::test]
+async fn the_heaviest_request_to_ten_endpoints_tells_each_endpoint_each_new_chat_once() {
+    let stack = TestStack::with(Options {
+        faults: true,
+        ..Options::default()
+    })
+    .await;
+    let mut receivers = Vec::new();
+    for _ in 0..10 {
+        receivers.push(Receiver::start().await);
+    }
+    let (_, key) = stack.workspace("owner@heaviest.test").await;
+    stack.register(&key, &receivers[0].url()).await;
+    for receiver in &receivers[1..] {
+        add_endpoint(&stack, &key, &receiver.url()).await;
+    }
+    let events = (0..100)
+        .map(|n| {
+            let mut event = chatwoot(50_000 + n, "incoming");
+            event["conversation"]["id"] = (90_000 + n).into();
+            event
+        })
+        .collect();
+    let body = batch(events);
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(Rule::always(
+        "DynamoDB.*",
+        Fault::Latency(Duration::from_millis(5)),
+    ));
+    let mut attempts = Vec::new();
+    loop {
+        let started = Instant::now();
+        // Ingest's 10 s timeout less the answer's margin.
+        let by = started + Duration::from_secs(9);
+        let answer = stack.ingest_by(&key, body.clone(), by).await;
+        attempts.push((answer.status.as_u16(), started.elapsed().as_millis()));
+        if answer.status == StatusCode::ACCEPTED {
+            break;
+        }
+        assert_eq!(
+            answer.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            answer.body
+        );
+        assert!(attempts.len() < 5, "{attempts:?}");
+    }
+    println!("the heaviest request, DynamoDB 5 ms away: (status, ms) {attempts:?}");
+    proxy.clear();
+    stack.drain().await;
+    for receiver in &receivers {
+        let got = new_chat_by_message(receiver);
+        assert_eq!(got.len(), 100, "each message once");
+        assert!(got.iter().all(|(_, new)| *new), "{got:?}");
+    }
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use outflow::formats::bundle::MAX_ENCODED_BODY_BYTES;
 use outflow::formats::escaped::escaped_json_len;
 use outflow::formats::{InboundEvent, NewChatRule, ToldChat};
 use outflow::http::ApiError;
-use outflow::store::{Edit, NewMessage, Store};
+use outflow::store::{Announcement, Edit, NewMessage, Store};
 use std::collections::HashSet;
 
 /// Applies the events, routed by the webhook settings read when the request was admitted
@@ -71,6 +71,16 @@ type Pending = (
     Option<PendingWindow>,
     Vec<PendingWindow>,
 );
+
+/// A new message's delivery to an additional endpoint.
+struct ExtraDelivery {
+    /// The endpoint's scope.
+    scope: WorkspaceId,
+    /// The delivery's id there.
+    delivery: DeliveryId,
+    /// Whether the endpoint's chat state decides `is_new_chat` (asked with this delivery).
+    ask: bool,
+}
 
 /// What one request has decided but not yet written.
 #[derive(Default)]
@@ -296,18 +306,38 @@ impl Batch {
         (window, joined): (Option<PendingWindow>, Vec<PendingWindow>),
         (new_chat, rule, for_default): (NewChat, NewChatRule, bool),
     ) -> Result<(), ApiError> {
-        match new_chat {
-            NewChat::Ask => {
-                let chat = &event.chat.chat_id;
-                event.chat.is_new_chat = store
-                    .announce_chat(ctx.ws, chat, delivery.as_str())
-                    .await?
-                    .is_new;
-            }
-            NewChat::Follows => event.chat.is_new_chat = false,
-            NewChat::AsGiven | NewChat::ByBundle | NewChat::NotDefaults => {}
+        let extra = self.extra_deliveries(ctx, &event, rule);
+        // Every endpoint's chat state is an item of its own: all of a message's are asked
+        // together, not one after another (100 new conversations to ten endpoints are
+        // 1,000 states: at DynamoDB's few milliseconds a round trip, past ingest's deadline
+        // one by one).
+        let chat = &event.chat.chat_id;
+        let ask_default = matches!(new_chat, NewChat::Ask).then(|| Announcement {
+            ws: ctx.ws.clone(),
+            chat: chat.clone(),
+            by: delivery.as_str().to_string(),
+        });
+        let ask_extra = extra.iter().filter(|d| d.ask).map(|d| Announcement {
+            ws: d.scope.clone(),
+            chat: chat.clone(),
+            by: d.delivery.as_str().to_string(),
+        });
+        let wanted: Vec<Announcement> = ask_default.iter().cloned().chain(ask_extra).collect();
+        let mut states = store.announce_each(&wanted).await?.into_iter();
+        if ask_default.is_some() {
+            event.chat.is_new_chat = states.next().is_some_and(|state| state.is_new);
+        } else if matches!(new_chat, NewChat::Follows) {
+            event.chat.is_new_chat = false;
         }
-        self.fan_out(store, ctx, &event, rule).await?;
+        for d in extra {
+            let mut event = event.clone();
+            if rule == NewChatRule::FromChatState {
+                event.chat.is_new_chat = d.ask && states.next().is_some_and(|state| state.is_new);
+            }
+            let at = ctx.received_at;
+            self.extra
+                .push(envelope(&d.scope, at, &event, &d.delivery, self.sequence)?);
+        }
         if window.is_none() && for_default {
             let at = ctx.received_at;
             self.envelopes
@@ -346,61 +376,61 @@ impl Batch {
         Ok(())
     }
 
-    /// One delivery of a new message for each additional endpoint that takes it and
-    /// delivers immediately (one that aggregates gets it in its bundle), with
-    /// `is_new_chat` as given, or settled on the endpoint's own chat state (never on the
-    /// default's, whose deliveries or bundles it decides).
-    async fn fan_out(
+    /// The deliveries of a new message to the additional endpoints that take it and
+    /// deliver immediately (one that aggregates gets it in its bundle), each saying
+    /// whether its endpoint's own chat state is to be asked for `is_new_chat` (never the
+    /// default's, whose deliveries or bundles it decides): only on the chat's first message
+    /// to it in this request, and only when the rule says so.
+    fn extra_deliveries(
         &mut self,
-        store: &Store,
         ctx: &Context<'_>,
         event: &MessageEvent,
         rule: NewChatRule,
-    ) -> Result<(), ApiError> {
+    ) -> Vec<ExtraDelivery> {
         let kind = EventType::of_message(event.message.direction);
         let (account, chat, direction) = (
             &event.whatsapp_account,
             &event.chat,
             Some(event.message.direction),
         );
-        let immediate = ctx
-            .extra_taking(kind, account, chat, direction)
-            .filter(|e| e.webhook.aggregation.is_immediate());
-        for endpoint in immediate {
-            let scope = &endpoint.scope;
-            let delivery = DeliveryId::for_message(scope, &event.message.message_id);
-            let mut event = event.clone();
-            if rule == NewChatRule::FromChatState {
-                let chat = &event.chat.chat_id;
-                event.chat.is_new_chat = self.extra_announced.insert((scope.clone(), chat.clone()))
-                    && store
-                        .announce_chat(scope, chat, delivery.as_str())
-                        .await?
-                        .is_new;
-            }
-            let at = ctx.received_at;
-            self.extra
-                .push(envelope(scope, at, &event, &delivery, self.sequence)?);
-        }
-        Ok(())
+        ctx.extra_taking(kind, account, chat, direction)
+            .filter(|e| e.webhook.aggregation.is_immediate())
+            .map(|endpoint| {
+                let scope = endpoint.scope.clone();
+                let ask = rule == NewChatRule::FromChatState
+                    && self
+                        .extra_announced
+                        .insert((scope.clone(), chat.chat_id.clone()));
+                ExtraDelivery {
+                    delivery: DeliveryId::for_message(&scope, &event.message.message_id),
+                    scope,
+                    ask,
+                }
+            })
+            .collect()
     }
 
     /// Queues (or holds) the additional endpoints' deliveries, each on its endpoint's
     /// route (on, off, or behind a release).
     async fn send_extra(&mut self, state: &IngestState, ctx: &Context<'_>) -> Result<(), ApiError> {
-        for endpoint in ctx.extra {
+        let each = ctx.extra.iter().map(|endpoint| {
             let mine: Vec<DeliveryEnvelope> = self
                 .extra
                 .iter()
                 .filter(|e| e.workspace_id == endpoint.scope)
                 .cloned()
                 .collect();
-            if mine.is_empty() {
-                continue;
-            }
             let route = Route::immediate(Some(&endpoint.webhook), ctx.received_at);
-            send(state, (&endpoint.scope, ctx.received_at), route, &mine).await?;
-        }
+            async move {
+                match mine.is_empty() {
+                    true => Ok(()),
+                    false => send(state, (&endpoint.scope, ctx.received_at), route, &mine).await,
+                }
+            }
+        });
+        // Side by side: each endpoint's deliveries are message groups of their own, so
+        // only the order within an endpoint's counts, and that one sends in order.
+        futures::future::try_join_all(each).await?;
         self.extra.clear();
         Ok(())
     }

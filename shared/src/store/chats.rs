@@ -72,6 +72,44 @@ impl Store {
         if let Some(item) = read.item.filter(|i| i.contains_key("first_delivery")) {
             return Ok(state_of(&item, delivery));
         }
+        self.record_first_delivery(ws, chat, delivery).await
+    }
+
+    /// `announce_chat` for several chats at once (one message's, on each endpoint that
+    /// keeps a chat state for it): one consistent BatchGetItem, then the writes of the
+    /// chats no delivery has announced yet, side by side. The same units as one
+    /// `announce_chat` each, in two round trips instead of two per chat.
+    pub async fn announce_each(&self, wanted: &[Announcement]) -> StoreResult<Vec<ChatState>> {
+        match wanted {
+            [] => return Ok(Vec::new()),
+            [a] => return Ok(vec![self.announce_chat(&a.ws, &a.chat, &a.by).await?]),
+            _ => {}
+        }
+        let keys: Vec<Key> = wanted
+            .iter()
+            .map(|a| keys::chat_key(&a.ws, &a.chat))
+            .collect();
+        let items = self.get_items(&keys, None, true).await?;
+        let states = wanted.iter().zip(&keys).map(|(a, key)| {
+            let announced = items.get(key).filter(|i| i.contains_key("first_delivery"));
+            async move {
+                match announced {
+                    Some(item) => Ok(state_of(item, &a.by)),
+                    None => self.record_first_delivery(&a.ws, &a.chat, &a.by).await,
+                }
+            }
+        });
+        futures::future::try_join_all(states).await
+    }
+
+    /// Records `delivery` as the conversation's first unless one already is; the state
+    /// the chat is left in.
+    async fn record_first_delivery(
+        &self,
+        ws: &WorkspaceId,
+        chat: &ChatId,
+        delivery: &str,
+    ) -> StoreResult<ChatState> {
         let out = self
             .chat_update(ws, chat)
             .update_expression("SET first_delivery = if_not_exists(first_delivery, :d)")
