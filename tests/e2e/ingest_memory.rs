@@ -2,6 +2,7 @@
 //! run as Lambda runs it at its smallest memory size (128 MB; the template gives 256): the
 //! emulator kills the process once its resident memory passes the size, as Lambda does.
 
+use axum::http::{Method, StatusCode};
 use outflow::formats::limits::MAX_BODY_BYTES;
 use outflow::formats::tree_budget::{MAX_JSON_CONTAINERS, MAX_JSON_VALUES};
 use outflow_e2e::{Receiver, TestStack};
@@ -58,11 +59,11 @@ fn largest_request() -> String {
     largest
 }
 
-#[tokio::test]
-async fn ingest_takes_the_largest_request_the_limits_allow_in_lambdas_smallest_memory() {
-    let (stack, receiver, key) = registered("largest@memory.test").await;
-    let (api, mut ingest) = start_ingest(&stack).await;
-    let event = function_url_request_event(&key, &largest_request());
+/// Runs the largest request through ingest at 128 MB: answered `202`, not killed; its
+/// peak RSS (KiB).
+async fn ingest_largest(stack: &TestStack, key: &str) -> u64 {
+    let (api, mut ingest) = start_ingest(stack).await;
+    let event = function_url_request_event(key, &largest_request());
     let answer = ingest
         .invoke_or_kill(&api, &event, Duration::from_secs(30))
         .await
@@ -70,18 +71,54 @@ async fn ingest_takes_the_largest_request_the_limits_allow_in_lambdas_smallest_m
         .expect("answered in time");
     assert_eq!(answer["statusCode"], 202, "{answer}");
     let peak = ingest.peak_rss_kib().unwrap();
-    println!(
-        "ingest's peak RSS with a 1 MiB request of 100 events: {peak} KiB of {} MB",
-        ingest.memory_mib()
-    );
     ingest.stop().await;
+    peak
+}
 
-    stack.drain().await;
+/// Every event delivered whole to `receiver`.
+fn delivered_whole(receiver: &Receiver) {
     let delivered = receiver.received();
     assert_eq!(delivered.len(), 100, "every event delivered");
     assert!(delivered
         .iter()
         .all(|r| r.json()["message"]["text"].as_str().unwrap().len() > 9_000));
+}
+
+#[tokio::test]
+async fn ingest_takes_the_largest_request_the_limits_allow_in_lambdas_smallest_memory() {
+    let (stack, receiver, key) = registered("largest@memory.test").await;
+    let peak = ingest_largest(&stack, &key).await;
+    println!(
+        "ingest's peak RSS with a 1 MiB request of 100 events: {peak} KiB of {SMALLEST_MIB} MB"
+    );
+    stack.drain().await;
+    delivered_whole(&receiver);
+}
+
+/// Ten endpoints (the default limit): 1,000 deliveries of about 10 KB, the nine others'
+/// queued side by side.
+#[tokio::test]
+async fn the_largest_request_to_ten_endpoints_fits_lambdas_smallest_memory() {
+    let (stack, receiver, key) = registered("ten-endpoints@memory.test").await;
+    let mut others = Vec::new();
+    for _ in 0..9 {
+        let other = Receiver::start().await;
+        let body = json!({ "url": other.url() }).to_string().into_bytes();
+        let created = stack
+            .call(Method::POST, "/v1/endpoints", Some(&key), Some(body))
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        others.push(other);
+    }
+    let peak = ingest_largest(&stack, &key).await;
+    println!(
+        "ingest's peak RSS with a 1 MiB request of 100 events to ten endpoints: {peak} KiB of \
+         {SMALLEST_MIB} MB"
+    );
+    stack.drain().await;
+    for receiver in others.iter().chain([&receiver]) {
+        delivered_whole(receiver);
+    }
 }
 
 #[tokio::test]

@@ -413,26 +413,25 @@ impl Batch {
     /// Queues (or holds) the additional endpoints' deliveries, each on its endpoint's
     /// route (on, off, or behind a release).
     async fn send_extra(&mut self, state: &IngestState, ctx: &Context<'_>) -> Result<(), ApiError> {
-        let each = ctx.extra.iter().map(|endpoint| {
-            let mine: Vec<DeliveryEnvelope> = self
-                .extra
-                .iter()
-                .filter(|e| e.workspace_id == endpoint.scope)
-                .cloned()
-                .collect();
-            let route = Route::immediate(Some(&endpoint.webhook), ctx.received_at);
-            async move {
-                match mine.is_empty() {
-                    true => Ok(()),
-                    false => send(state, (&endpoint.scope, ctx.received_at), route, &mine).await,
-                }
+        let mut rest = std::mem::take(&mut self.extra);
+        let mut each = Vec::new();
+        for endpoint in ctx.extra {
+            let mine: Vec<DeliveryEnvelope>;
+            (mine, rest) = rest
+                .into_iter()
+                .partition(|e| e.workspace_id == endpoint.scope);
+            if mine.is_empty() {
+                continue;
             }
-        });
+            let route = Route::immediate(Some(&endpoint.webhook), ctx.received_at);
+            let scope = (&endpoint.scope, ctx.received_at);
+            each.push(async move { send(state, scope, route, &mine).await });
+        }
         // Side by side: each endpoint's deliveries are message groups of their own, so
-        // only the order within an endpoint's counts, and that one sends in order.
-        futures::future::try_join_all(each).await?;
-        self.extra.clear();
-        Ok(())
+        // only the order within an endpoint's counts, and each sends its own in order.
+        // Every one runs to its end (another's failure cuts none between holding and its
+        // check), then the first failure answers.
+        futures::future::join_all(each).await.into_iter().collect()
     }
 
     /// Queues (or holds) the pending messages' deliveries, then writes the windows to open
