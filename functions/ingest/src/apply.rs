@@ -207,15 +207,26 @@ impl Batch {
             return Ok((EventStatus::Accepted, Some(id), None));
         }
         // An endpoint whose bundle with the message is still to come gets the new text in
-        // it; the others had the message already.
-        let to_default = to_default && !state.store.waits_in_window(ctx.ws, &edit).await?;
-        let mut extra = Vec::with_capacity(taking.len());
-        for endpoint in taking {
-            // No read unless the message joined one of its windows.
-            if !state.store.waits_in_window(&endpoint.scope, &edit).await? {
-                extra.push(endpoint);
+        // it; the others had the message already. Each endpoint's window is asked side by
+        // side (no read unless the message joined one of its windows).
+        let store = &state.store;
+        let default_waits = async {
+            match to_default {
+                true => store.waits_in_window(ctx.ws, &edit).await,
+                false => Ok(true),
             }
-        }
+        };
+        let extra_waits = taking
+            .iter()
+            .map(|e| store.waits_in_window(&e.scope, &edit));
+        let (default_waits, extra_waits) =
+            futures::try_join!(default_waits, futures::future::try_join_all(extra_waits))?;
+        let to_default = !default_waits;
+        let extra: Vec<&Endpoint> = taking
+            .into_iter()
+            .zip(extra_waits)
+            .filter_map(|(endpoint, waits)| (!waits).then_some(endpoint))
+            .collect();
         if !to_default && extra.is_empty() {
             return Ok((EventStatus::Accepted, Some(id), None));
         }
