@@ -206,27 +206,7 @@ impl Batch {
         if !tell || edit.number == 0 || (!to_default && taking.is_empty()) {
             return Ok((EventStatus::Accepted, Some(id), None));
         }
-        // An endpoint whose bundle with the message is still to come gets the new text in
-        // it; the others had the message already. Each endpoint's window is asked side by
-        // side (no read unless the message joined one of its windows).
-        let store = &state.store;
-        let default_waits = async {
-            match to_default {
-                true => store.waits_in_window(ctx.ws, &edit).await,
-                false => Ok(true),
-            }
-        };
-        let extra_waits = taking
-            .iter()
-            .map(|e| store.waits_in_window(&e.scope, &edit));
-        let (default_waits, extra_waits) =
-            futures::try_join!(default_waits, futures::future::try_join_all(extra_waits))?;
-        let to_default = !default_waits;
-        let extra: Vec<&Endpoint> = taking
-            .into_iter()
-            .zip(extra_waits)
-            .filter_map(|(endpoint, waits)| (!waits).then_some(endpoint))
-            .collect();
+        let (to_default, extra) = not_waiting(&state.store, ctx, &edit, to_default, taking).await?;
         if !to_default && extra.is_empty() {
             return Ok((EventStatus::Accepted, Some(id), None));
         }
@@ -438,6 +418,7 @@ impl Batch {
             let scope = (&endpoint.scope, ctx.received_at);
             each.push(async move { send(state, scope, route, &mine).await });
         }
+        debug_assert!(rest.is_empty(), "a delivery to no additional endpoint");
         // Side by side: each endpoint's deliveries are message groups of their own, so
         // only the order within an endpoint's counts, and each sends its own in order.
         // Every one runs to its end (another's failure cuts none between holding and its
@@ -482,6 +463,34 @@ impl Batch {
         self.pending.clear();
         Ok(())
     }
+}
+
+/// Of the endpoints an edit is for (the default when `to_default`), those to tell it now:
+/// an endpoint whose bundle with the message is still to come gets the new text in it; the
+/// others had the message already. Each endpoint's window is asked side by side (no read
+/// unless the message joined one of its windows).
+async fn not_waiting<'a>(
+    store: &Store,
+    ctx: &Context<'_>,
+    edit: &Edit,
+    to_default: bool,
+    taking: Vec<&'a Endpoint>,
+) -> Result<(bool, Vec<&'a Endpoint>), ApiError> {
+    let default_waits = async {
+        match to_default {
+            true => store.waits_in_window(ctx.ws, edit).await,
+            false => Ok(true),
+        }
+    };
+    let extra_waits = taking.iter().map(|e| store.waits_in_window(&e.scope, edit));
+    let (default_waits, extra_waits) =
+        futures::try_join!(default_waits, futures::future::try_join_all(extra_waits))?;
+    let extra = taking
+        .into_iter()
+        .zip(extra_waits)
+        .filter_map(|(endpoint, waits)| (!waits).then_some(endpoint))
+        .collect();
+    Ok((!default_waits, extra))
 }
 
 /// Queues (or holds) one delivery scope's deliveries on `route`.
