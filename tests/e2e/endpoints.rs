@@ -524,12 +524,6 @@ fn new_chat_by_message(receiver: &Receiver) -> Vec<(String, bool)> {
     got
 }
 
-/// Adds an endpoint delivering to `url` (all types, immediately).
-async fn add_endpoint(stack: &TestStack, key: &str, url: &str) {
-    let (status, body) = create(stack, key, json!({ "url": url })).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
 #[tokio::test]
 async fn a_message_only_another_endpoint_takes_never_uses_up_the_defaults_new_chat() {
     let stack = TestStack::new().await;
@@ -576,12 +570,12 @@ async fn an_endpoint_added_mid_conversation_gets_its_next_message_as_new_and_the
     ];
     let (_, key) = stack.workspace("owner@mid-conversation.test").await;
     stack.register(&key, &receivers[0].url()).await;
-    add_endpoint(&stack, &key, &receivers[1].url()).await;
+    stack.add_endpoint(&key, &receivers[1].url()).await;
     let first = stack
         .ingest(&key, chatwoot(1, "incoming").to_string())
         .await;
     assert_eq!(first.body["accepted"], 1, "{}", first.body);
-    add_endpoint(&stack, &key, &receivers[2].url()).await;
+    stack.add_endpoint(&key, &receivers[2].url()).await;
     // The three chat states are read together: two announced, one not.
     let second = stack
         .ingest(&key, chatwoot(2, "incoming").to_string())
@@ -614,7 +608,7 @@ async fn the_heaviest_request_to_ten_endpoints_tells_each_endpoint_each_new_chat
     let (_, key) = stack.workspace("owner@heaviest.test").await;
     stack.register(&key, &receivers[0].url()).await;
     for receiver in &receivers[1..] {
-        add_endpoint(&stack, &key, &receiver.url()).await;
+        stack.add_endpoint(&key, &receiver.url()).await;
     }
     let events = (0..100)
         .map(|n| {

@@ -2,7 +2,6 @@
 //! run as Lambda runs it at its smallest memory size (128 MB; the template gives 256): the
 //! emulator kills the process once its resident memory passes the size, as Lambda does.
 
-use axum::http::{Method, StatusCode};
 use outflow::formats::limits::MAX_BODY_BYTES;
 use outflow::formats::tree_budget::{MAX_JSON_CONTAINERS, MAX_JSON_VALUES};
 use outflow_e2e::{Receiver, TestStack};
@@ -103,11 +102,7 @@ async fn the_largest_request_to_ten_endpoints_fits_lambdas_smallest_memory() {
     let mut others = Vec::new();
     for _ in 0..9 {
         let other = Receiver::start().await;
-        let body = json!({ "url": other.url() }).to_string().into_bytes();
-        let created = stack
-            .call(Method::POST, "/v1/endpoints", Some(&key), Some(body))
-            .await;
-        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        stack.add_endpoint(&key, &other.url()).await;
         others.push(other);
     }
     let peak = ingest_largest(&stack, &key).await;

@@ -322,6 +322,17 @@ impl TestStack {
         r.body
     }
 
+    /// Adds an endpoint beside the default, delivering every type to `url` immediately
+    /// (`POST /v1/endpoints`); returns its answer.
+    pub async fn add_endpoint(&self, key: &str, url: &str) -> Value {
+        let body = json!({ "url": url }).to_string().into_bytes();
+        let r = self
+            .call(Method::POST, "/v1/endpoints", Some(key), Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body
+    }
+
     /// Saves the webhook settings `body` (`PUT /v1/webhooks/outbound`), whatever it holds.
     pub async fn save_settings(&self, key: &str, body: &Value) -> Response {
         let body = body.to_string().into_bytes();

@@ -302,20 +302,24 @@ impl Batch {
         // together, not one after another (100 new conversations to ten endpoints are
         // 1,000 states: at DynamoDB's few milliseconds a round trip, past ingest's deadline
         // one by one).
-        let chat = &event.chat.chat_id;
-        let ask_default = matches!(new_chat, NewChat::Ask).then(|| Announcement {
-            ws: ctx.ws.clone(),
-            chat: chat.clone(),
-            by: delivery.as_str().to_string(),
-        });
-        let ask_extra = extra.iter().filter(|d| d.ask).map(|d| Announcement {
-            ws: d.scope.clone(),
-            chat: chat.clone(),
-            by: d.delivery.as_str().to_string(),
-        });
-        let wanted: Vec<Announcement> = ask_default.iter().cloned().chain(ask_extra).collect();
+        let announcement = |ws: &WorkspaceId, by: &DeliveryId| Announcement {
+            ws: ws.clone(),
+            chat: event.chat.chat_id.clone(),
+            by: by.as_str().to_string(),
+        };
+        let ask_default = matches!(new_chat, NewChat::Ask);
+        let wanted: Vec<Announcement> = ask_default
+            .then(|| announcement(ctx.ws, &delivery))
+            .into_iter()
+            .chain(
+                extra
+                    .iter()
+                    .filter(|d| d.ask)
+                    .map(|d| announcement(&d.scope, &d.delivery)),
+            )
+            .collect();
         let mut states = store.announce_each(&wanted).await?.into_iter();
-        if ask_default.is_some() {
+        if ask_default {
             event.chat.is_new_chat = states.next().is_some_and(|state| state.is_new);
         } else if matches!(new_chat, NewChat::Follows) {
             event.chat.is_new_chat = false;
@@ -476,21 +480,21 @@ async fn not_waiting<'a>(
     to_default: bool,
     taking: Vec<&'a Endpoint>,
 ) -> Result<(bool, Vec<&'a Endpoint>), ApiError> {
-    let default_waits = async {
+    let tell_default = async {
         match to_default {
-            true => store.waits_in_window(ctx.ws, edit).await,
-            false => Ok(true),
+            true => Ok(!store.waits_in_window(ctx.ws, edit).await?),
+            false => Ok(false),
         }
     };
     let extra_waits = taking.iter().map(|e| store.waits_in_window(&e.scope, edit));
-    let (default_waits, extra_waits) =
-        futures::try_join!(default_waits, futures::future::try_join_all(extra_waits))?;
+    let (tell_default, extra_waits) =
+        futures::try_join!(tell_default, futures::future::try_join_all(extra_waits))?;
     let extra = taking
         .into_iter()
         .zip(extra_waits)
         .filter_map(|(endpoint, waits)| (!waits).then_some(endpoint))
         .collect();
-    Ok((!default_waits, extra))
+    Ok((tell_default, extra))
 }
 
 /// Queues (or holds) one delivery scope's deliveries on `route`.

@@ -67,22 +67,20 @@ impl TryFrom<Scalar> for MessageType {
 
 /// `created_at`: RFC 3339 text or Unix seconds.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(try_from = "Scalar")]
+#[serde(from = "Scalar")]
 enum FlexTime {
     Unix(f64),
     Text(String),
 }
 
-impl TryFrom<Scalar> for FlexTime {
-    type Error = &'static str;
-
-    fn try_from(value: Scalar) -> Result<Self, Self::Error> {
-        Ok(match value {
+impl From<Scalar> for FlexTime {
+    fn from(value: Scalar) -> Self {
+        match value {
             Scalar::Unsigned(n) => FlexTime::Unix(n as f64),
             Scalar::Signed(n) => FlexTime::Unix(n as f64),
             Scalar::Float(n) => FlexTime::Unix(n),
             Scalar::Text(t) => FlexTime::Text(t),
-        })
+        }
     }
 }
 

@@ -19,6 +19,11 @@ pub struct Announcement {
     pub by: String,
 }
 
+/// Whether a chat item's current conversation has been announced by some delivery.
+fn announced(item: &Item) -> bool {
+    item.contains_key("first_delivery")
+}
+
 /// What a chat item says to `delivery`.
 fn state_of(item: &Item, delivery: &str) -> ChatState {
     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
@@ -69,7 +74,7 @@ impl Store {
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
         // Strongly consistent: a restart (REMOVE first_delivery) is seen, so a conversation
         // that began again is announced again.
-        if let Some(item) = read.item.filter(|i| i.contains_key("first_delivery")) {
+        if let Some(item) = read.item.filter(announced) {
             return Ok(state_of(&item, delivery));
         }
         self.record_first_delivery(ws, chat, delivery).await
@@ -91,9 +96,9 @@ impl Store {
             .collect();
         let items = self.get_items(&keys, None, true).await?;
         let states = wanted.iter().zip(&keys).map(|(a, key)| {
-            let announced = items.get(key).filter(|i| i.contains_key("first_delivery"));
+            let first = items.get(key).filter(|i| announced(i));
             async move {
-                match announced {
+                match first {
                     Some(item) => Ok(state_of(item, &a.by)),
                     None => self.record_first_delivery(&a.ws, &a.chat, &a.by).await,
                 }
@@ -137,11 +142,7 @@ impl Store {
             .map(|(a, key)| state_of(items.get(key).unwrap_or(&none), &a.by))
             .collect();
         let unannounced: Vec<usize> = (0..wanted.len())
-            .filter(|&i| {
-                items
-                    .get(&keys[i])
-                    .is_none_or(|item| !item.contains_key("first_delivery"))
-            })
+            .filter(|&i| items.get(&keys[i]).is_none_or(|item| !announced(item)))
             .collect();
         let claims: Vec<ConditionalUpdate> = unannounced
             .iter()
