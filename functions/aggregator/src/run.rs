@@ -20,7 +20,7 @@ use outflow::domain::{
     Timestamp, Webhook, WorkspaceId,
 };
 use outflow::queue::QueueError;
-use outflow::store::{DueCursor, StoreError, WindowRead, TRANSACT_CHUNK};
+use outflow::store::{DueCursor, StoreError, WindowRead};
 use outflow::telemetry::metrics;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 pub const GRACE: Duration = Duration::from_secs(60);
 /// A claim older than this belongs to a run that died; another run may take it.
 pub const STALE_CLAIM: Duration = Duration::from_secs(15 * 60);
+/// Due windows flushed together: their chats' states are one BatchGetItem (100 keys).
+const FLUSH_CHUNK: usize = 100;
 /// Failed flushes after which a window is set aside instead of tried again.
 pub const MAX_WINDOW_FAILURES: u32 = 5;
 
@@ -150,7 +152,7 @@ impl Aggregator {
             cursor = next;
             self.set_unreadable_aside(&page, &mut run).await;
             run.report.windows_due += page.windows.len();
-            for chunk in page.windows.chunks(TRANSACT_CHUNK) {
+            for chunk in page.windows.chunks(FLUSH_CHUNK) {
                 if run.past_deadline() {
                     run.report.complete = false;
                     break 'walk;
@@ -203,7 +205,7 @@ impl Aggregator {
         };
         let (claimed, messages) = self.read_messages(claimed, run).await;
         let announced = announcements(&claimed, &messages);
-        let states = match self.store.announce_chats(&announced.asked).await {
+        let states = match self.store.announce_each(&announced.asked).await {
             Ok(states) => states,
             Err(e) => {
                 let why = format!("asking the chats' state failed: {e}");
@@ -283,7 +285,7 @@ impl Aggregator {
         let won = self
             .store
             .claim_windows(&candidates, &run.id, run.now.timestamp_millis(), stale)
-            .await?;
+            .await;
         for (w, _) in candidates.iter().zip(&won).filter(|(_, won)| !**won) {
             // Held by another run (or a failed flush's claim): its chat's later windows
             // must not overtake it.

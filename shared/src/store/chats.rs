@@ -2,11 +2,11 @@
 //! and who is responsible for it.
 
 use super::batch::Key;
-use super::transact::{Applied, ConditionalUpdate};
+use super::conditional::IN_FLIGHT;
 use super::{keys, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{ChatId, ChatState, Responsible, WorkspaceId};
 use aws_sdk_dynamodb::types::ReturnValue;
-use std::collections::HashMap;
+use futures::{StreamExt, TryStreamExt};
 
 /// A delivery (or bundle) that may open its chat's conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,10 +80,10 @@ impl Store {
         self.record_first_delivery(ws, chat, delivery).await
     }
 
-    /// `announce_chat` for several chats at once (one message's, on each endpoint that
-    /// keeps a chat state for it): one consistent BatchGetItem, then the writes of the
-    /// chats no delivery has announced yet, side by side. The same units as one
-    /// `announce_chat` each, in two round trips instead of two per chat.
+    /// `announce_chat` for several chats at once (one message's on each endpoint that
+    /// keeps a chat state for it; a flush's bundles, one entry per chat): one consistent
+    /// BatchGetItem per 100, then the writes of the chats no delivery has announced yet,
+    /// up to 32 at once. The same units as one `announce_chat` each, in few round trips.
     pub async fn announce_each(&self, wanted: &[Announcement]) -> StoreResult<Vec<ChatState>> {
         match wanted {
             [] => return Ok(Vec::new()),
@@ -95,16 +95,28 @@ impl Store {
             .map(|a| keys::chat_key(&a.ws, &a.chat))
             .collect();
         let items = self.get_items(&keys, None, true).await?;
-        let states = wanted.iter().zip(&keys).map(|(a, key)| {
-            let first = items.get(key).filter(|i| announced(i));
-            async move {
-                match first {
-                    Some(item) => Ok(state_of(item, &a.by)),
-                    None => self.record_first_delivery(&a.ws, &a.chat, &a.by).await,
-                }
-            }
-        });
-        futures::future::try_join_all(states).await
+        // Collected first: a lazy map's closure would make the future not provably `Send`.
+        let states: Vec<_> = wanted
+            .iter()
+            .zip(&keys)
+            .map(|(a, key)| self.state_or_record(a, items.get(key).filter(|i| announced(i))))
+            .collect();
+        futures::stream::iter(states)
+            .buffered(IN_FLIGHT)
+            .try_collect()
+            .await
+    }
+
+    /// The state of an announced chat item as read, or else the one recording `a` leaves.
+    async fn state_or_record(
+        &self,
+        a: &Announcement,
+        first: Option<&Item>,
+    ) -> StoreResult<ChatState> {
+        match first {
+            Some(item) => Ok(state_of(item, &a.by)),
+            None => self.record_first_delivery(&a.ws, &a.chat, &a.by).await,
+        }
     }
 
     /// Records `delivery` as the conversation's first unless one already is; the state
@@ -124,54 +136,6 @@ impl Store {
             .await
             .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
         Ok(state_of(&out.attributes.unwrap_or_default(), delivery))
-    }
-
-    /// `announce_chat` for many chats at once (one entry per chat): one consistent
-    /// BatchGetItem per 100 chats, then one TransactWriteItems recording the deliveries of
-    /// the chats no delivery has announced yet.
-    pub async fn announce_chats(&self, wanted: &[Announcement]) -> StoreResult<Vec<ChatState>> {
-        let keys: Vec<Key> = wanted
-            .iter()
-            .map(|a| keys::chat_key(&a.ws, &a.chat))
-            .collect();
-        let items = self.get_items(&keys, None, true).await?;
-        let none = Item::new();
-        let mut states: Vec<ChatState> = wanted
-            .iter()
-            .zip(&keys)
-            .map(|(a, key)| state_of(items.get(key).unwrap_or(&none), &a.by))
-            .collect();
-        let unannounced: Vec<usize> = (0..wanted.len())
-            .filter(|&i| items.get(&keys[i]).is_none_or(|item| !announced(item)))
-            .collect();
-        let claims: Vec<ConditionalUpdate> = unannounced
-            .iter()
-            .map(|&i| ConditionalUpdate {
-                key: keys[i].clone(),
-                update: "SET first_delivery = :d".into(),
-                condition: "attribute_not_exists(first_delivery)".into(),
-                values: HashMap::from([(":d".into(), s(&wanted[i].by))]),
-            })
-            .collect();
-        let applied = self.transact_updates(&claims).await?;
-        for (&i, applied) in unannounced.iter().zip(applied) {
-            states[i] = match applied {
-                Applied::Yes => ChatState {
-                    is_new: true,
-                    ..states[i].clone()
-                },
-                // Another delivery announced the conversation in between.
-                Applied::ConditionFailed => ChatState {
-                    is_new: false,
-                    ..states[i].clone()
-                },
-                Applied::Other(_) => {
-                    let a = &wanted[i];
-                    self.announce_chat(&a.ws, &a.chat, &a.by).await?
-                }
-            };
-        }
-        Ok(states)
     }
 
     /// A new conversation begins (created, or the old one resolved): the next delivery is new.

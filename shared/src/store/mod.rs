@@ -7,6 +7,7 @@ mod admission;
 mod attempts;
 mod batch;
 mod chats;
+mod conditional;
 mod endpoints;
 mod hourly;
 mod kept;
@@ -21,7 +22,6 @@ mod request_log;
 pub mod schema;
 mod sending_slots;
 mod stamped;
-mod transact;
 mod webhooks;
 mod window_items;
 mod windows;
@@ -39,7 +39,6 @@ pub use messages::{Edit, NewMessage};
 pub use notices::DailyBudget;
 pub use request_log::{LOG_LIMIT, LOG_RETENTION_DAYS};
 pub use sending_slots::SendingSlot;
-pub use transact::TRANSACT_CHUNK;
 pub use webhooks::FailureCount;
 pub use windows::{
     DueCursor, DuePage, StreamProgress, UnreadableWindow, WindowMessages, WindowPage,

@@ -5,8 +5,8 @@
 //! per Query (a message is stored once, and may join one window per endpoint).
 
 use super::batch::Key;
+use super::conditional::{Applied, ConditionalUpdate};
 use super::schema::{Index, ARRIVAL_INDEX, DUE_INDEX, WINDOW_INDEX};
-use super::transact::{Applied, ConditionalUpdate};
 use super::window_items::{
     self, arrival_ranges, bucket, due_pk, due_sk, joined_entry, member_of, member_prefix,
     of_other_endpoint, window_key,
@@ -183,21 +183,29 @@ impl Store {
         Ok((windows, unreadable, out.last_evaluated_key))
     }
 
-    /// Claims windows for one run, up to 100 per TransactWriteItems: true for each window
-    /// this run now holds, false where another run holds a fresh claim or it is gone.
+    /// Claims windows for one run, a conditional update each: true for each window this
+    /// run now holds; false where another run holds a fresh claim, it is gone, or DynamoDB
+    /// failed the claim (the window stays due; a claim written without its answer holds it
+    /// until stale, like a run that died).
     pub async fn claim_windows(
         &self,
         windows: &[PendingWindow],
         run: &str,
         now_ms: i64,
         stale_ms: i64,
-    ) -> StoreResult<Vec<bool>> {
+    ) -> Vec<bool> {
         let claims: Vec<ConditionalUpdate> = windows
             .iter()
             .map(|w| claim(w, run, now_ms, stale_ms))
             .collect();
-        let applied = self.transact_updates(&claims).await?;
-        Ok(applied.into_iter().map(|a| a == Applied::Yes).collect())
+        let applied = self.update_each(&claims).await;
+        for why in applied.iter().filter_map(|a| match a {
+            Applied::Other(why) => Some(why),
+            _ => None,
+        }) {
+            tracing::warn!(error = %why, "claiming a window failed");
+        }
+        applied.into_iter().map(|a| a == Applied::Yes).collect()
     }
 
     /// The windows were flushed: they leave the due index for good (25 per BatchWriteItem).
