@@ -319,3 +319,160 @@ async fn a_message_whose_window_was_not_written_is_bundled_after_the_retry() {
         .collect();
     assert_eq!(bundled, ["m-late"], "bundled once, not lost");
 }
+
+/// The seed's message as message `id` of `chat`.
+fn seed_in(chat: &str, id: &str) -> String {
+    let mut event: serde_json::Value = serde_json::from_str(SEED).unwrap();
+    event["chat"]["chat_id"] = chat.into();
+    event["message"]["message_id"] = id.into();
+    event.to_string()
+}
+
+/// Delivers what is queued; each bundle's message ids and `is_new_chat`, as received.
+async fn bundles_sent(stack: &TestStack, receiver: &Receiver) -> Vec<(Vec<String>, bool)> {
+    stack.drain().await;
+    receiver
+        .received()
+        .iter()
+        .map(|r| (r.bundled_ids(), r.json()["chat"]["is_new_chat"] == true))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_window_whose_claim_fails_goes_out_first_and_opens_its_conversation() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@claim-fails.test").await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    stack.register_with(&key, &receiver.url(), "1h").await;
+    for (at, id) in [("10:05", "m-10"), ("11:05", "m-11")] {
+        stack.set_time(&format!("2026-03-01T{at}:00Z"));
+        let answer = stack.ingest(&key, seed_in("claimed-chat", id)).await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    }
+    // DynamoDB fails the claim of the chat's first window (10:00 to 11:00: its sort key
+    // begins with its end), once; the chat's second window is claimed in the same run.
+    let proxy = stack.faults.as_ref().unwrap();
+    let mut refused =
+        Rule::always("DynamoDB.UpdateItem", Fault::Refuse).when_body_contains("WIN#1772362800000#");
+    refused.remaining = Some(1);
+    proxy.inject(refused);
+    stack.aggregate("2026-03-01T12:02:00Z").await;
+    assert_eq!(proxy.injected(), 1);
+    stack.drain().await;
+    assert!(
+        receiver.received().is_empty(),
+        "the second window waits for the first"
+    );
+    stack.aggregate("2026-03-01T12:03:00Z").await;
+    let sent = bundles_sent(&stack, &receiver).await;
+    // The first bundle opens the conversation, as if the claim had never failed.
+    assert_eq!(
+        sent,
+        [
+            (vec!["m-10".to_string()], true),
+            (vec!["m-11".into()], false)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_claim_whose_answer_was_lost_is_the_runs_own_when_retried() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@claim-lost.test").await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    stack.register_with(&key, &receiver.url(), "1h").await;
+    stack.set_time("2026-03-01T10:05:00Z");
+    let answer = stack.ingest(&key, SEED).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    // DynamoDB writes the claim, and its answer is lost; the SDK sends it again.
+    let proxy = stack.faults.as_ref().unwrap();
+    let mut lost =
+        Rule::always("DynamoDB.UpdateItem", Fault::LostAnswer).when_body_contains("claimed_by");
+    lost.remaining = Some(1);
+    proxy.inject(lost);
+    let report = stack.aggregate("2026-03-01T11:02:00Z").await;
+    assert_eq!(proxy.injected(), 1);
+    // Not held by "another run" for the 15 minutes a stale claim takes: sent now.
+    assert_eq!(report["bundles_enqueued"], 1, "{report}");
+    stack.drain().await;
+    assert_eq!(receiver.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_chat_whose_state_cannot_be_recorded_fails_its_window_alone() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@chat-state.test").await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    stack.register_with(&key, &receiver.url(), "1h").await;
+    stack.set_time("2026-03-01T10:05:00Z");
+    for chat in ["state-a", "state-b"] {
+        let answer = stack
+            .ingest(&key, seed_in(chat, &format!("m-{chat}")))
+            .await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    }
+    // DynamoDB refuses to record that chat a's bundle opens its conversation, once.
+    let proxy = stack.faults.as_ref().unwrap();
+    let mut refused =
+        Rule::always("DynamoDB.UpdateItem", Fault::Refuse).when_body_contains("CHAT#state-a");
+    refused.remaining = Some(1);
+    proxy.inject(refused);
+    let report = stack.aggregate("2026-03-01T11:02:00Z").await;
+    assert_eq!(proxy.injected(), 1);
+    assert_eq!(
+        (&report["windows_failed"], &report["bundles_enqueued"]),
+        (&1.into(), &1.into()),
+        "{report}"
+    );
+    // Its window is tried again once its claim is stale.
+    stack.aggregate("2026-03-01T11:20:00Z").await;
+    let mut sent = bundles_sent(&stack, &receiver).await;
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            (vec!["m-state-a".to_string()], true),
+            (vec!["m-state-b".into()], true)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_workspace_whose_settings_cannot_be_read_stops_no_other_workspaces_windows() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    let (damaged, damaged_key) = stack.workspace("owner@damaged.test").await;
+    let (_, key) = stack.workspace("owner@neighbour.test").await;
+    for (key, chat) in [(&damaged_key, "damaged-chat"), (&key, "neighbour-chat")] {
+        stack.register_with(key, &receiver.url(), "1h").await;
+        stack.set_time("2026-03-01T10:05:00Z");
+        let answer = stack.ingest(key, seed_in(chat, &format!("m-{chat}"))).await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    }
+    // One workspace's item no longer reads as settings (its secret is not text).
+    stack
+        .update_workspace_item(
+            &damaged,
+            "SET secret = :n",
+            &[],
+            &[(":n", aws_sdk_dynamodb::types::AttributeValue::N("1".into()))],
+        )
+        .await;
+    let report = stack.aggregate("2026-03-01T11:02:00Z").await;
+    assert_eq!(
+        (&report["windows_failed"], &report["bundles_enqueued"]),
+        (&1.into(), &1.into()),
+        "{report}"
+    );
+    stack.drain().await;
+    let sent: Vec<Vec<String>> = receiver
+        .received()
+        .iter()
+        .map(|r| r.bundled_ids())
+        .collect();
+    assert_eq!(sent, [vec!["m-neighbour-chat".to_string()]]);
+}

@@ -27,6 +27,9 @@ pub enum Fault {
     Latency(Duration),
     /// The answer's headers arrive, then the connection breaks.
     Reset,
+    /// The request is done, then its answer is lost as in `Reset`: the caller cannot
+    /// tell it from a request never made.
+    LostAnswer,
     /// BatchWriteItem: the entries holding this text are left unprocessed (handed back in
     /// `UnprocessedItems`, as DynamoDB does under load); the rest are written.
     Unprocessed(String),
@@ -129,7 +132,7 @@ fn faulty(fault: &Fault, operation: &str) -> Option<Response> {
         Fault::Throttle => error(400, "ThrottlingException", "injected: rate exceeded"),
         Fault::ServerError(status) => error(*status, "InternalServerError", "injected"),
         Fault::Refuse => error(400, "InvalidParameterValue", "injected: refused"),
-        Fault::Reset => {
+        Fault::Reset | Fault::LostAnswer => {
             let broken = futures::stream::once(async {
                 Err::<Bytes, std::io::Error>(std::io::Error::other("injected reset"))
             });
@@ -206,7 +209,7 @@ async fn forward(
             unprocessed = Some(held);
         } else if let Fault::Latency(delay) = fault {
             tokio::time::sleep(*delay).await;
-        } else if let Some(response) = faulty(fault, &op) {
+        } else if let Some(response) = faulty(fault, &op).filter(|_| fault != &Fault::LostAnswer) {
             return response;
         }
     } else {
@@ -225,6 +228,9 @@ async fn forward(
         request = request.header(name, value);
     }
     match request.send().await {
+        Ok(_) if fault == Some(Fault::LostAnswer) => {
+            faulty(&Fault::LostAnswer, &op).expect("a broken answer")
+        }
         Ok(answer) => {
             let status = answer.status();
             let mut response = Response::builder().status(status);

@@ -5,7 +5,7 @@
 use crate::bundle::envelopes;
 use outflow::domain::{ChatId, ChatState, DeliveryEnvelope, PendingWindow, WorkspaceId};
 use outflow::queue;
-use outflow::store::{Announcement, WindowRead};
+use outflow::store::{Announcement, StoreResult, WindowRead};
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
@@ -89,11 +89,17 @@ fn bundled(w: &PendingWindow, read: &WindowRead) -> bool {
     has_messages && w.bounds().is_some()
 }
 
-/// The announcements of the claimed windows (`messages[i]` are `claimed[i]`'s).
-pub fn announcements(claimed: &[PendingWindow], messages: &[WindowRead]) -> Announcements {
+/// The announcements of the claimed windows (`messages[i]` are `claimed[i]`'s). A window
+/// `held` behind an earlier one (another run's, or one that failed) announces nothing: it
+/// does not go out now, and the earlier window, going out first, opens the conversation.
+pub fn announcements(
+    claimed: &[PendingWindow],
+    messages: &[WindowRead],
+    held: impl Fn(&PendingWindow) -> bool,
+) -> Announcements {
     let mut out = Announcements::default();
     for (w, m) in claimed.iter().zip(messages) {
-        if bundled(w, m) && !out.first_of.contains_key(&chat_key(w)) {
+        if bundled(w, m) && !held(w) && !out.first_of.contains_key(&chat_key(w)) {
             out.first_of.insert(chat_key(w), out.asked.len());
             out.asked.push(Announcement {
                 ws: w.workspace_id.clone(),
@@ -103,6 +109,26 @@ pub fn announcements(claimed: &[PendingWindow], messages: &[WindowRead]) -> Anno
         }
     }
     out
+}
+
+/// Each asked chat's state for `bundles` (the default where asking failed: those chats'
+/// windows are taken out), and the chats that could not be asked, with why.
+pub fn answered(
+    asked: &[Announcement],
+    answers: Vec<StoreResult<ChatState>>,
+) -> (Vec<ChatState>, HashMap<ChatKey, String>) {
+    let mut unasked = HashMap::new();
+    let states = asked
+        .iter()
+        .zip(answers)
+        .map(|(a, answer)| {
+            answer.unwrap_or_else(|e| {
+                unasked.insert((a.ws.clone(), a.chat.clone()), e.to_string());
+                ChatState::default()
+            })
+        })
+        .collect();
+    (states, unasked)
 }
 
 /// What a flush of claimed windows makes: bundles to enqueue, and windows to finish
@@ -261,7 +287,7 @@ mod tests {
             window("c", 9),
         ];
         let found = [loaded(0), loaded(2), loaded(1), WindowRead::TooBig];
-        let asked: Vec<(String, String)> = announcements(&claimed, &found)
+        let asked: Vec<(String, String)> = announcements(&claimed, &found, |_| false)
             .asked
             .iter()
             .map(|a| (a.chat.to_string(), a.by.clone()))
@@ -277,6 +303,39 @@ mod tests {
     }
 
     #[test]
+    fn a_chat_whose_state_failed_is_named_and_the_others_keep_theirs() {
+        let claimed = [window("a", 9), window("b", 9)];
+        let announced = announcements(&claimed, &[loaded(1), loaded(1)], |_| false);
+        let new = ChatState {
+            is_new: true,
+            responsible: None,
+        };
+        let failed = outflow::store::StoreError::Corrupt("refused".into());
+        let (states, unasked) = answered(&announced.asked, vec![Err(failed), Ok(new.clone())]);
+        assert_eq!(states, [ChatState::default(), new]);
+        assert_eq!(
+            unasked
+                .get(&chat_key(&claimed[0]))
+                .map(|why| why.contains("refused")),
+            Some(true)
+        );
+        assert!(!unasked.contains_key(&chat_key(&claimed[1])));
+    }
+
+    #[test]
+    fn a_window_held_behind_an_earlier_one_announces_nothing() {
+        let claimed = [window("a", 9), window("b", 9)];
+        let found = [loaded(1), loaded(1)];
+        let held = |w: &PendingWindow| w.chat_id.to_string() == "a";
+        let asked: Vec<String> = announcements(&claimed, &found, held)
+            .asked
+            .iter()
+            .map(|a| a.chat.to_string())
+            .collect();
+        assert_eq!(asked, ["b"]);
+    }
+
+    #[test]
     fn only_a_chats_first_bundle_can_be_new_and_empty_windows_finish_alone() {
         let claimed = vec![
             window("a", 8),
@@ -285,7 +344,7 @@ mod tests {
             window("c", 9),
         ];
         let found = vec![loaded(2), loaded(1), loaded(0), loaded(1)];
-        let announced = announcements(&claimed, &found);
+        let announced = announcements(&claimed, &found, |_| false);
         let states = [
             ChatState {
                 is_new: true,
@@ -325,7 +384,7 @@ mod tests {
         damaged.end_ms = i64::MAX;
         let claimed = vec![damaged, window("a", 9)];
         let found = vec![loaded(1), loaded(1)];
-        let announced = announcements(&claimed, &found);
+        let announced = announcements(&claimed, &found, |_| false);
         assert_eq!(announced.asked.len(), 1);
         assert_eq!(announced.asked[0].by, claimed[1].bundle_id().to_string());
         let states = [ChatState {
@@ -344,7 +403,7 @@ mod tests {
     fn a_window_too_big_to_hold_is_streamed_in_its_place_and_can_open_the_chat() {
         let claimed = vec![window("a", 8), window("a", 9), window("b", 9)];
         let found = vec![WindowRead::TooBig, loaded(1), loaded(2)];
-        let announced = announcements(&claimed, &found);
+        let announced = announcements(&claimed, &found, |_| false);
         assert_eq!(announced.asked[0].by, claimed[0].bundle_id().to_string());
         let new = ChatState {
             is_new: true,

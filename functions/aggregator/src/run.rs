@@ -1,16 +1,21 @@
 //! One aggregator run: walk the due index, every shard a page at a time, oldest windows
-//! first; claim, bundle, enqueue and finish up to 100 windows at once (one transaction of
-//! claims, one Query per bucket of messages, one read and one transaction for
-//! `is_new_chat`). A run stopped by its deadline leaves the rest in the index, where the
-//! next run continues. The decisions are `plan.rs`'s; this file reads and writes.
+//! first; claim, bundle, enqueue and finish up to 100 windows at once (a conditional
+//! update per claim, one Query per bucket of messages, one read and an update per chat
+//! not yet announced for `is_new_chat`: updates, not transactions, which bill twice). A
+//! run stopped by its deadline leaves the rest in the index, where the next run
+//! continues. The decisions are `plan.rs`'s; this file reads and writes.
 //!
 //! One window never stops or repeats another's: a failure (its messages unreadable, its
-//! bundle refused by the queue, its item damaged) is counted on that window alone, which
-//! keeps its claim and is tried again by a later run; one that fails
-//! `MAX_WINDOW_FAILURES` times, or can never succeed, is set aside (out of the due index,
-//! `WindowsSetAside` metric and alarm) until the tenant saves its settings or enables.
+//! chat's state not recorded, its bundle refused by the queue, its item damaged) is
+//! counted on that window alone, which keeps its claim and is tried again by a later run;
+//! one that fails `MAX_WINDOW_FAILURES` times, or can never succeed, is set aside (out of
+//! the due index, `WindowsSetAside` metric and alarm) until the tenant saves its settings
+//! or enables. A window held behind an earlier one of its chat (another run's claim, a
+//! failure) neither goes out nor announces its chat: the earlier one opens it.
 
-use crate::plan::{announcements, bundles, oversized, send_batches, BigWindow, Flush, Ready};
+use crate::plan::{
+    announcements, answered, bundles, oversized, send_batches, BigWindow, Flush, Ready,
+};
 use crate::stream::Streamed;
 use crate::Aggregator;
 use chrono::{DateTime, Utc};
@@ -131,7 +136,13 @@ impl Aggregator {
         deadline: Option<Instant>,
     ) -> Result<RunReport, AggregatorError> {
         let mut run = Run {
-            id: format!("run-{}-{}", now.timestamp_millis(), std::process::id()),
+            // Unique: a run may take its own claim again (a retried claim whose answer was
+            // lost), never another's.
+            id: format!(
+                "run-{}-{:016x}",
+                now.timestamp_millis(),
+                rand::random::<u64>()
+            ),
             now,
             deadline,
             settings: Settings::new(),
@@ -195,23 +206,17 @@ impl Aggregator {
     /// their messages, asks each chat's state, enqueues the bundles and finishes the
     /// windows that were sent or found empty. Failures stay with their windows.
     async fn flush(&self, windows: &[PendingWindow], run: &mut Run) {
-        let claimed = match self.claim(windows, run).await {
-            Ok(claimed) => claimed,
-            Err(e) => {
-                // Nothing was claimed: every window is due again at the next run.
-                tracing::error!(error = %e, windows = windows.len(), "claiming failed");
-                return;
-            }
-        };
+        let claimed = self.claim(windows, run).await;
         let (claimed, messages) = self.read_messages(claimed, run).await;
-        let announced = announcements(&claimed, &messages);
-        let states = match self.store.announce_each(&announced.asked).await {
-            Ok(states) => states,
+        let announced = announcements(&claimed, &messages, |w| run.holds_back(w));
+        let (states, unasked) = match self.store.announce_apart(&announced.asked).await {
+            Ok(answers) => answered(&announced.asked, answers),
             Err(e) => {
                 let why = format!("asking the chats' state failed: {e}");
                 return self.failed(claimed, &why, run).await;
             }
         };
+        let (claimed, messages) = self.without_unasked(claimed, messages, &unasked, run).await;
         let planned = bundles(claimed, messages, &announced, &states, &self.permalink_base);
         for w in planned.damaged {
             self.set_aside(&w, "its bounds are not instants (a damaged item)", run)
@@ -223,6 +228,31 @@ impl Aggregator {
             // They were sent: a later run sends them again, with the same webhook-ids.
             tracing::error!(error = %e, windows = finished.len(), "finishing sent windows failed");
         }
+    }
+
+    /// The windows and messages of the chats whose state was asked; each window of a chat
+    /// that could not be asked fails alone (and its chat sends nothing more this run).
+    async fn without_unasked(
+        &self,
+        claimed: Vec<PendingWindow>,
+        messages: Vec<WindowRead>,
+        unasked: &HashMap<ChatKey, String>,
+        run: &mut Run,
+    ) -> (Vec<PendingWindow>, Vec<WindowRead>) {
+        let (mut windows, mut reads) = (Vec::new(), Vec::new());
+        for (w, read) in claimed.into_iter().zip(messages) {
+            match unasked.get(&chat_key(&w)) {
+                Some(why) => {
+                    let why = format!("asking the chat's state failed: {why}");
+                    self.window_failed(&w, &why, run).await;
+                }
+                None => {
+                    windows.push(w);
+                    reads.push(read);
+                }
+            }
+        }
+        (windows, reads)
     }
 
     /// Each claimed window with its messages; windows whose messages could not be read
@@ -249,36 +279,12 @@ impl Aggregator {
         (ok, messages)
     }
 
-    /// Parks the windows whose webhook is off (kept, not delivered; enabling puts them
-    /// back), leaves those behind a release for a later run, and claims the rest in one
-    /// transaction; returns those this run holds.
-    async fn claim(
-        &self,
-        windows: &[PendingWindow],
-        run: &mut Run,
-    ) -> Result<Vec<PendingWindow>, StoreError> {
+    /// Claims the windows `may_claim` lets through; returns those this run holds.
+    async fn claim(&self, windows: &[PendingWindow], run: &mut Run) -> Vec<PendingWindow> {
         let mut candidates = Vec::with_capacity(windows.len());
-        let now = Timestamp::from_utc(run.now);
         for w in windows {
-            let webhook = self.webhook(&w.workspace_id, &mut run.settings).await?;
-            if of_deleted_endpoint(w, webhook.as_ref()) {
-                self.drop_window(w, run).await;
-                continue;
-            }
-            match webhook {
-                Some(h)
-                    if h.enabled && matches!(h.release_phase(now), ReleasePhase::Draining(_)) =>
-                {
-                    run.report.windows_behind_release += 1;
-                    if let Some(nonce) = h.stalled_release(now) {
-                        self.restart_release(&w.workspace_id, nonce, run).await;
-                    }
-                }
-                Some(h) if h.enabled => candidates.push(w.clone()),
-                _ => {
-                    self.store.park_window(w).await?;
-                    run.report.windows_parked += 1;
-                }
+            if self.may_claim(w, run).await {
+                candidates.push(w.clone());
             }
         }
         let stale = STALE_CLAIM.as_millis() as i64;
@@ -292,11 +298,53 @@ impl Aggregator {
             run.elsewhere.push(w.clone());
             run.report.windows_skipped += 1;
         }
-        Ok(candidates
+        candidates
             .into_iter()
             .zip(won)
             .filter_map(|(w, won)| won.then_some(w))
-            .collect())
+            .collect()
+    }
+
+    /// Whether a due window is to be claimed, by its webhook: one whose webhook is off is
+    /// parked (kept, not delivered; enabling puts it back), one behind a release left for a
+    /// later run, a deleted endpoint's dropped. A window whose settings cannot be read
+    /// fails alone (a damaged workspace item sets its windows aside, and stops no other
+    /// workspace's); one that cannot be parked now stays due. Either way its chat's later
+    /// windows wait.
+    async fn may_claim(&self, w: &PendingWindow, run: &mut Run) -> bool {
+        let webhook = match self.webhook(&w.workspace_id, &mut run.settings).await {
+            Ok(webhook) => webhook,
+            Err(e) => {
+                let why = format!("reading its webhook's settings failed: {e}");
+                self.window_failed(w, &why, run).await;
+                return false;
+            }
+        };
+        if of_deleted_endpoint(w, webhook.as_ref()) {
+            self.drop_window(w, run).await;
+            return false;
+        }
+        let now = Timestamp::from_utc(run.now);
+        match webhook {
+            Some(h) if h.enabled && matches!(h.release_phase(now), ReleasePhase::Draining(_)) => {
+                run.report.windows_behind_release += 1;
+                if let Some(nonce) = h.stalled_release(now) {
+                    self.restart_release(&w.workspace_id, nonce, run).await;
+                }
+                false
+            }
+            Some(h) if h.enabled => true,
+            _ => {
+                match self.store.park_window(w).await {
+                    Ok(()) => run.report.windows_parked += 1,
+                    Err(e) => {
+                        tracing::error!(workspace_id = %w.workspace_id, error = %e, "parking a window failed");
+                        run.elsewhere.push(w.clone());
+                    }
+                }
+                false
+            }
+        }
     }
 
     /// Drops a deleted endpoint's window (opened just as it was deleted), like what it

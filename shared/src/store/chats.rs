@@ -6,7 +6,7 @@ use super::conditional::IN_FLIGHT;
 use super::{keys, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{ChatId, ChatState, Responsible, WorkspaceId};
 use aws_sdk_dynamodb::types::ReturnValue;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 
 /// A delivery (or bundle) that may open its chat's conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,10 +84,20 @@ impl Store {
     /// keeps a chat state for it; a flush's bundles, one entry per chat): one consistent
     /// BatchGetItem per 100, then the writes of the chats no delivery has announced yet,
     /// up to 32 at once. The same units as one `announce_chat` each, in few round trips.
+    /// The first chat that fails fails them all (`announce_apart` answers each alone).
     pub async fn announce_each(&self, wanted: &[Announcement]) -> StoreResult<Vec<ChatState>> {
+        self.announce_apart(wanted).await?.into_iter().collect()
+    }
+
+    /// `announce_each`, each chat answered on its own (a write that fails fails its chat);
+    /// only the read fails them all.
+    pub async fn announce_apart(
+        &self,
+        wanted: &[Announcement],
+    ) -> StoreResult<Vec<StoreResult<ChatState>>> {
         match wanted {
             [] => return Ok(Vec::new()),
-            [a] => return Ok(vec![self.announce_chat(&a.ws, &a.chat, &a.by).await?]),
+            [a] => return Ok(vec![self.announce_chat(&a.ws, &a.chat, &a.by).await]),
             _ => {}
         }
         let keys: Vec<Key> = wanted
@@ -101,10 +111,10 @@ impl Store {
             .zip(&keys)
             .map(|(a, key)| self.state_or_record(a, items.get(key).filter(|i| announced(i))))
             .collect();
-        futures::stream::iter(states)
+        Ok(futures::stream::iter(states)
             .buffered(IN_FLIGHT)
-            .try_collect()
-            .await
+            .collect()
+            .await)
     }
 
     /// The state of an announced chat item as read, or else the one recording `a` leaves.

@@ -24,8 +24,10 @@ fn claim(w: &PendingWindow, run: &str, now_ms: i64, stale_ms: i64) -> Conditiona
     ConditionalUpdate {
         key: window_key(w),
         update: "SET claimed_at = :now, claimed_by = :run".into(),
+        // Its own claim too: an update the SDK retried after its answer was lost.
         condition: "attribute_exists(pk) AND attribute_exists(due_pk) AND \
-                    (attribute_not_exists(claimed_at) OR claimed_at < :stale)"
+                    (attribute_not_exists(claimed_at) OR claimed_at < :stale \
+                     OR claimed_by = :run)"
             .into(),
         values: HashMap::from([
             (":now".into(), n(now_ms)),
