@@ -320,6 +320,13 @@ async fn a_message_whose_window_was_not_written_is_bundled_after_the_retry() {
     assert_eq!(bundled, ["m-late"], "bundled once, not lost");
 }
 
+/// DynamoDB refuses the next request of `operation` whose body holds `text`, once.
+fn refuse_once(proxy: &outflow_e2e::FaultProxy, operation: &str, text: &str) {
+    let mut refused = Rule::always(operation, Fault::Refuse).when_body_contains(text);
+    refused.remaining = Some(1);
+    proxy.inject(refused);
+}
+
 /// The seed's message as message `id` of `chat`.
 fn seed_in(chat: &str, id: &str) -> String {
     let mut event: serde_json::Value = serde_json::from_str(SEED).unwrap();
@@ -350,15 +357,14 @@ async fn a_window_whose_claim_fails_goes_out_first_and_opens_its_conversation() 
         let answer = stack.ingest(&key, seed_in("claimed-chat", id)).await;
         assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
     }
-    // DynamoDB fails the claim of the chat's first window (10:00 to 11:00: its sort key
-    // begins with its end), once; the chat's second window is claimed in the same run.
+    // DynamoDB fails the transaction of claims, then, asked window by window, the claim
+    // of the chat's first window (10:00 to 11:00: its sort key begins with its end); the
+    // chat's second window is claimed in the same run.
     let proxy = stack.faults.as_ref().unwrap();
-    let mut refused =
-        Rule::always("DynamoDB.UpdateItem", Fault::Refuse).when_body_contains("WIN#1772362800000#");
-    refused.remaining = Some(1);
-    proxy.inject(refused);
+    refuse_once(proxy, "DynamoDB.TransactWriteItems", "claimed_by");
+    refuse_once(proxy, "DynamoDB.UpdateItem", "WIN#1772362800000#");
     stack.aggregate("2026-03-01T12:02:00Z").await;
-    assert_eq!(proxy.injected(), 1);
+    assert_eq!(proxy.injected(), 2);
     stack.drain().await;
     assert!(
         receiver.received().is_empty(),
@@ -386,10 +392,11 @@ async fn a_claim_whose_answer_was_lost_is_the_runs_own_when_retried() {
     stack.set_time("2026-03-01T10:05:00Z");
     let answer = stack.ingest(&key, SEED).await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
-    // DynamoDB writes the claim, and its answer is lost; the SDK sends it again.
+    // DynamoDB writes the claims, and the answer is lost; the SDK sends them again (with
+    // the same idempotency token, which AWS would honour; moto runs them again).
     let proxy = stack.faults.as_ref().unwrap();
-    let mut lost =
-        Rule::always("DynamoDB.UpdateItem", Fault::LostAnswer).when_body_contains("claimed_by");
+    let mut lost = Rule::always("DynamoDB.TransactWriteItems", Fault::LostAnswer)
+        .when_body_contains("claimed_by");
     lost.remaining = Some(1);
     proxy.inject(lost);
     let report = stack.aggregate("2026-03-01T11:02:00Z").await;
@@ -414,14 +421,13 @@ async fn a_chat_whose_state_cannot_be_recorded_fails_its_window_alone() {
             .await;
         assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
     }
-    // DynamoDB refuses to record that chat a's bundle opens its conversation, once.
+    // DynamoDB fails the transaction recording which bundles open their conversations,
+    // then, asked chat by chat, chat a's.
     let proxy = stack.faults.as_ref().unwrap();
-    let mut refused =
-        Rule::always("DynamoDB.UpdateItem", Fault::Refuse).when_body_contains("CHAT#state-a");
-    refused.remaining = Some(1);
-    proxy.inject(refused);
+    refuse_once(proxy, "DynamoDB.TransactWriteItems", "first_delivery");
+    refuse_once(proxy, "DynamoDB.UpdateItem", "CHAT#state-a");
     let report = stack.aggregate("2026-03-01T11:02:00Z").await;
-    assert_eq!(proxy.injected(), 1);
+    assert_eq!(proxy.injected(), 2);
     assert_eq!(
         (&report["windows_failed"], &report["bundles_enqueued"]),
         (&1.into(), &1.into()),
@@ -475,4 +481,30 @@ async fn a_workspace_whose_settings_cannot_be_read_stops_no_other_workspaces_win
         .map(|r| r.bundled_ids())
         .collect();
     assert_eq!(sent, [vec!["m-neighbour-chat".to_string()]]);
+}
+
+#[tokio::test]
+async fn a_second_run_at_the_same_instant_leaves_the_first_runs_claim_alone() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@same-instant.test").await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    stack.register_with(&key, &receiver.url(), "1h").await;
+    stack.set_time("2026-03-01T10:05:00Z");
+    let answer = stack.ingest(&key, SEED).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    // The first run claims the window and the queue refuses its bundle: it keeps its claim.
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(Rule::always("SQS.*", Fault::Refuse));
+    let first = stack.aggregate("2026-03-01T11:02:00Z").await;
+    assert_eq!(first["windows_failed"], 1, "{first}");
+    proxy.clear();
+    // Another run of the same instant, in the same process, is another run: it may take
+    // its own claims again, never the first run's before they are stale.
+    let second = stack.aggregate("2026-03-01T11:02:00Z").await;
+    assert_eq!(
+        (&second["windows_skipped"], &second["bundles_enqueued"]),
+        (&1.into(), &0.into()),
+        "{second}"
+    );
 }

@@ -28,7 +28,7 @@ fn batch(prefix: &str, n: usize) -> String {
 /// The IAM action an SDK operation needs (`SQS.SendMessageBatch` → `sqs:SendMessage`).
 fn action(operation: &str) -> String {
     // IAM has no action for a transaction: the writes inside it are checked, and ours
-    // are updates (the api's key transactions also check a condition, which it may).
+    // are updates (the aggregator's claims and announcements).
     if operation == "DynamoDB.TransactWriteItems" {
         return "dynamodb:UpdateItem".into();
     }

@@ -9,7 +9,6 @@ use outflow::clients::AwsClients;
 use outflow::clock::Clock;
 use outflow::url_policy::UrlPolicy;
 use outflow_local::app::LocalApp;
-use outflow_local::billed_units::{metered_clients, UnitMeter};
 use outflow_local::pump::{Pump, PumpStats};
 use outflow_local::request_count::{counting_clients, RequestCounter};
 use outflow_local::stack::{self, Stack, StackNames};
@@ -209,24 +208,10 @@ impl TestStack {
             &counters.aggregator,
         ]
         .map(|counter| counting_clients(&shared, counter));
-        self.rebuild([&ingest, &api, &sender, &aggregator]);
-        counters
-    }
-
-    /// Rebuilds the functions with clients that bill every AWS request as AWS would, all
-    /// on one meter; the meter.
-    pub async fn meter_units(&mut self) -> UnitMeter {
-        let shared = aws_config::load_from_env().await;
-        let meter = UnitMeter::new(aws_sdk_dynamodb::Client::new(&shared));
-        let clients = metered_clients(&shared, &RequestCounter::default(), &meter);
-        self.rebuild([&clients; 4]);
-        meter
-    }
-
-    /// The functions again, with these clients (ingest, api, sender, aggregator).
-    fn rebuild(&mut self, clients: [&AwsClients; 4]) {
+        let clients = [&ingest, &api, &sender, &aggregator];
         let clock = self.app.clock.clone();
         self.app = LocalApp::with_clients(clients, &self.config, clock).expect("a complete config");
+        counters
     }
 
     /// Calls the HTTP functions exactly as API Gateway would route the request.

@@ -1,16 +1,15 @@
 //! One aggregator run: walk the due index, every shard a page at a time, oldest windows
-//! first; claim, bundle, enqueue and finish up to 100 windows at once (a conditional
-//! update per claim, one Query per bucket of messages, one read and an update per chat
-//! not yet announced for `is_new_chat`: updates, not transactions, which bill twice). A
-//! run stopped by its deadline leaves the rest in the index, where the next run
-//! continues. The decisions are `plan.rs`'s; this file reads and writes.
+//! first; claim, bundle, enqueue and finish up to 100 windows at once (one transaction of
+//! claims, one Query per bucket of messages, one read and one transaction for
+//! `is_new_chat`). A run stopped by its deadline leaves the rest in the index, where the
+//! next run continues. The decisions are `plan.rs`'s; this file reads and writes.
 //!
 //! One window never stops or repeats another's: a failure (its messages unreadable, its
 //! chat's state not recorded, its bundle refused by the queue, its item damaged) is
-//! counted on that window alone, which keeps its claim and is tried again by a later run;
-//! one that fails `MAX_WINDOW_FAILURES` times, or can never succeed, is set aside (out of
-//! the due index, `WindowsSetAside` metric and alarm) until the tenant saves its settings
-//! or enables. A window held behind an earlier one of its chat (another run's claim, a
+//! counted on that window alone, which keeps its claim (if it had one) and is tried again
+//! by a later run; one that fails `MAX_WINDOW_FAILURES` times, or can never succeed, is
+//! set aside (out of the due index, `WindowsSetAside` metric and alarm) until the tenant
+//! saves its settings or enables. A window held behind an earlier one of its chat (another run's claim, a
 //! failure) neither goes out nor announces its chat: the earlier one opens it.
 
 use crate::plan::{
@@ -36,7 +35,8 @@ use std::time::{Duration, Instant};
 pub const GRACE: Duration = Duration::from_secs(60);
 /// A claim older than this belongs to a run that died; another run may take it.
 pub const STALE_CLAIM: Duration = Duration::from_secs(15 * 60);
-/// Due windows flushed together: their chats' states are one BatchGetItem (100 keys).
+/// Due windows flushed together: one transaction of claims, one BatchGetItem of their
+/// chats' states (100 items each, DynamoDB's limits).
 const FLUSH_CHUNK: usize = 100;
 /// Failed flushes after which a window is set aside instead of tried again.
 pub const MAX_WINDOW_FAILURES: u32 = 5;
@@ -80,8 +80,9 @@ pub struct RunReport {
     pub complete: bool,
 }
 
-/// Webhook settings read during one run, once per workspace.
-type Settings = HashMap<WorkspaceId, Option<Webhook>>;
+/// Webhook settings read during one run, once per workspace: a read that failed is not
+/// tried again this run.
+type Settings = HashMap<WorkspaceId, Result<Option<Webhook>, StoreError>>;
 
 type ChatKey = (WorkspaceId, ChatId);
 
@@ -106,7 +107,8 @@ struct Run {
     /// Claimed windows of chats with a window to stream or one held by another claim,
     /// let go at the end of the run and sent after it by a later run.
     waiting: Vec<PendingWindow>,
-    /// Windows this run could not claim: another run's, or a failed flush's.
+    /// Windows this run could not claim (another run's, a failed flush's) or leaves due
+    /// (its settings unread, its parking failed): their chats' later windows wait.
     elsewhere: Vec<PendingWindow>,
 }
 
@@ -209,7 +211,7 @@ impl Aggregator {
         let claimed = self.claim(windows, run).await;
         let (claimed, messages) = self.read_messages(claimed, run).await;
         let announced = announcements(&claimed, &messages, |w| run.holds_back(w));
-        let (states, unasked) = match self.store.announce_apart(&announced.asked).await {
+        let (states, unasked) = match self.store.announce_chats(&announced.asked).await {
             Ok(answers) => answered(&announced.asked, answers),
             Err(e) => {
                 let why = format!("asking the chats' state failed: {e}");
@@ -307,16 +309,25 @@ impl Aggregator {
 
     /// Whether a due window is to be claimed, by its webhook: one whose webhook is off is
     /// parked (kept, not delivered; enabling puts it back), one behind a release left for a
-    /// later run, a deleted endpoint's dropped. A window whose settings cannot be read
-    /// fails alone (a damaged workspace item sets its windows aside, and stops no other
-    /// workspace's); one that cannot be parked now stays due. Either way its chat's later
-    /// windows wait.
+    /// later run, a deleted endpoint's dropped. A window whose workspace item is damaged
+    /// fails alone (five times, then set aside; it stops no other workspace's windows);
+    /// one whose settings DynamoDB fails to read, or that cannot be parked now, stays due
+    /// uncounted. Either way its chat's later windows wait; those of a chat that failed
+    /// this run are not claimed (left due, not held until their claims are stale).
     async fn may_claim(&self, w: &PendingWindow, run: &mut Run) -> bool {
+        if run.failed.contains(&chat_key(w)) {
+            return false;
+        }
         let webhook = match self.webhook(&w.workspace_id, &mut run.settings).await {
             Ok(webhook) => webhook,
-            Err(e) => {
-                let why = format!("reading its webhook's settings failed: {e}");
+            Err(StoreError::Corrupt(e)) => {
+                let why = format!("its workspace item is not settings: {e}");
                 self.window_failed(w, &why, run).await;
+                return false;
+            }
+            Err(e) => {
+                tracing::error!(workspace_id = %w.workspace_id, error = %e, "reading a window's settings failed");
+                run.elsewhere.push(w.clone());
                 return false;
             }
         };
@@ -546,17 +557,18 @@ impl Aggregator {
         }
     }
 
+    /// A workspace's webhook settings, read once a run (a failed read too).
     async fn webhook(
         &self,
         ws: &WorkspaceId,
         cache: &mut Settings,
     ) -> Result<Option<Webhook>, StoreError> {
         if let Some(found) = cache.get(ws) {
-            return Ok(found.clone());
+            return found.clone();
         }
-        let webhook = self.store.webhook(ws).await?;
-        cache.insert(ws.clone(), webhook.clone());
-        Ok(webhook)
+        let read = self.store.webhook(ws).await;
+        cache.insert(ws.clone(), read.clone());
+        read
     }
 }
 

@@ -1,6 +1,7 @@
-//! Many conditional updates, each its own UpdateItem with several in flight. On demand,
-//! DynamoDB bills write units, not requests: a transaction bills each of its items twice,
-//! and these updates need no all-or-nothing between them.
+//! Conditional updates that need no all-or-nothing between them, and what became of each:
+//! sent together in transactions (`transact.rs`: few calls, each item billed twice), or each
+//! as its own UpdateItem (one unit, a call each), which is also how a failed transaction's
+//! updates are tried again one by one.
 
 use super::{s, Store};
 use aws_sdk_dynamodb::types::AttributeValue;

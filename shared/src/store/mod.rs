@@ -22,6 +22,7 @@ mod request_log;
 pub mod schema;
 mod sending_slots;
 mod stamped;
+mod transact;
 mod webhooks;
 mod window_items;
 mod windows;

@@ -185,10 +185,11 @@ impl Store {
         Ok((windows, unreadable, out.last_evaluated_key))
     }
 
-    /// Claims windows for one run, a conditional update each: true for each window this
-    /// run now holds; false where another run holds a fresh claim, it is gone, or DynamoDB
-    /// failed the claim (the window stays due; a claim written without its answer holds it
-    /// until stale, like a run that died).
+    /// Claims windows for one run, up to 100 per TransactWriteItems (a transaction DynamoDB
+    /// fails is tried again window by window): true for each window this run now holds;
+    /// false where another run holds a fresh claim, it is gone, or DynamoDB failed the
+    /// claim (the window stays due; a claim written whose answer never came, not even to
+    /// the SDK's retries, holds it until stale, like a run that died).
     pub async fn claim_windows(
         &self,
         windows: &[PendingWindow],
@@ -200,7 +201,13 @@ impl Store {
             .iter()
             .map(|w| claim(w, run, now_ms, stale_ms))
             .collect();
-        let applied = self.update_each(&claims).await;
+        let applied = match self.transact_updates(&claims).await {
+            Ok(applied) => applied,
+            Err(e) => {
+                tracing::warn!(error = %e, windows = claims.len(), "claiming in a transaction failed; one by one");
+                self.update_each(&claims).await
+            }
+        };
         for why in applied.iter().filter_map(|a| match a {
             Applied::Other(why) => Some(why),
             _ => None,
