@@ -278,11 +278,7 @@ async fn an_ingest_request_near_its_deadline_answers_503_and_its_retry_delivers_
 
 #[tokio::test]
 async fn a_message_whose_window_was_not_written_is_bundled_after_the_retry() {
-    let stack = stack().await;
-    let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace("owner@unprocessed.test").await;
-    stack.set_time("2026-03-01T10:00:00Z");
-    stack.register_with(&key, &receiver.url(), "1h").await;
+    let (stack, receiver, key) = by_the_hour("owner@unprocessed.test").await;
     let mut event: serde_json::Value = serde_json::from_str(SEED).unwrap();
     event["chat"]["chat_id"] = "late-chat".into();
     event["message"]["message_id"] = "m-late".into();
@@ -320,6 +316,17 @@ async fn a_message_whose_window_was_not_written_is_bundled_after_the_retry() {
     assert_eq!(bundled, ["m-late"], "bundled once, not lost");
 }
 
+/// A stack with a fault proxy and a workspace owned by `owner` whose webhook bundles by
+/// the hour (registered at 10:00); its receiver and key.
+async fn by_the_hour(owner: &str) -> (TestStack, Receiver, String) {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace(owner).await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    stack.register_with(&key, &receiver.url(), "1h").await;
+    (stack, receiver, key)
+}
+
 /// DynamoDB refuses the next request of `operation` whose body holds `text`, once.
 fn refuse_once(proxy: &outflow_e2e::FaultProxy, operation: &str, text: &str) {
     let mut refused = Rule::always(operation, Fault::Refuse).when_body_contains(text);
@@ -347,11 +354,7 @@ async fn bundles_sent(stack: &TestStack, receiver: &Receiver) -> Vec<(Vec<String
 
 #[tokio::test]
 async fn a_window_whose_claim_fails_goes_out_first_and_opens_its_conversation() {
-    let stack = stack().await;
-    let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace("owner@claim-fails.test").await;
-    stack.set_time("2026-03-01T10:00:00Z");
-    stack.register_with(&key, &receiver.url(), "1h").await;
+    let (stack, receiver, key) = by_the_hour("owner@claim-fails.test").await;
     for (at, id) in [("10:05", "m-10"), ("11:05", "m-11")] {
         stack.set_time(&format!("2026-03-01T{at}:00Z"));
         let answer = stack.ingest(&key, seed_in("claimed-chat", id)).await;
@@ -384,11 +387,7 @@ async fn a_window_whose_claim_fails_goes_out_first_and_opens_its_conversation() 
 
 #[tokio::test]
 async fn a_claim_whose_answer_was_lost_is_the_runs_own_when_retried() {
-    let stack = stack().await;
-    let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace("owner@claim-lost.test").await;
-    stack.set_time("2026-03-01T10:00:00Z");
-    stack.register_with(&key, &receiver.url(), "1h").await;
+    let (stack, receiver, key) = by_the_hour("owner@claim-lost.test").await;
     stack.set_time("2026-03-01T10:05:00Z");
     let answer = stack.ingest(&key, SEED).await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
@@ -409,11 +408,7 @@ async fn a_claim_whose_answer_was_lost_is_the_runs_own_when_retried() {
 
 #[tokio::test]
 async fn a_chat_whose_state_cannot_be_recorded_fails_its_window_alone() {
-    let stack = stack().await;
-    let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace("owner@chat-state.test").await;
-    stack.set_time("2026-03-01T10:00:00Z");
-    stack.register_with(&key, &receiver.url(), "1h").await;
+    let (stack, receiver, key) = by_the_hour("owner@chat-state.test").await;
     stack.set_time("2026-03-01T10:05:00Z");
     for chat in ["state-a", "state-b"] {
         let answer = stack
@@ -485,11 +480,7 @@ async fn a_workspace_whose_settings_cannot_be_read_stops_no_other_workspaces_win
 
 #[tokio::test]
 async fn a_second_run_at_the_same_instant_leaves_the_first_runs_claim_alone() {
-    let stack = stack().await;
-    let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace("owner@same-instant.test").await;
-    stack.set_time("2026-03-01T10:00:00Z");
-    stack.register_with(&key, &receiver.url(), "1h").await;
+    let (stack, _receiver, key) = by_the_hour("owner@same-instant.test").await;
     stack.set_time("2026-03-01T10:05:00Z");
     let answer = stack.ingest(&key, SEED).await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);

@@ -9,8 +9,9 @@
 //! counted on that window alone, which keeps its claim (if it had one) and is tried again
 //! by a later run; one that fails `MAX_WINDOW_FAILURES` times, or can never succeed, is
 //! set aside (out of the due index, `WindowsSetAside` metric and alarm) until the tenant
-//! saves its settings or enables. A window held behind an earlier one of its chat (another run's claim, a
-//! failure) neither goes out nor announces its chat: the earlier one opens it.
+//! saves its settings or enables. A window held behind an earlier one of its chat
+//! (another run's claim, a failure) neither goes out nor announces its chat: the earlier
+//! one opens it.
 
 use crate::plan::{
     announcements, answered, bundles, oversized, send_batches, BigWindow, Flush, Ready,
@@ -99,8 +100,9 @@ struct Run {
     report: RunReport,
     /// Workspaces whose stalled release this run queued again.
     restarted: HashSet<WorkspaceId>,
-    /// Chats with a window that failed this run: their later windows keep their claims
-    /// and wait (letting them go would let them overtake it).
+    /// Chats with a window that failed this run: their later windows wait (those claimed
+    /// before the failure keep their claims, letting them go would let them overtake it;
+    /// those met after it are not claimed).
     failed: HashSet<ChatKey>,
     /// Windows too big to hold, streamed after every window that fits.
     streams: Vec<BigWindow>,

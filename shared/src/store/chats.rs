@@ -153,11 +153,9 @@ impl Store {
                     is_new: true,
                     ..state.clone()
                 }),
-                // Another delivery announced the conversation in between.
-                (Applied::ConditionFailed, Ok(state)) => Ok(ChatState {
-                    is_new: false,
-                    ..state.clone()
-                }),
+                // Not written: another delivery announced the conversation in between, or
+                // this one did (a retry the transaction's token did not cover); a read
+                // tells which.
                 _ => self.announce_chat(&a.ws, &a.chat, &a.by).await,
             };
         }

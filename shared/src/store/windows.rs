@@ -189,7 +189,8 @@ impl Store {
     /// fails is tried again window by window): true for each window this run now holds;
     /// false where another run holds a fresh claim, it is gone, or DynamoDB failed the
     /// claim (the window stays due; a claim written whose answer never came, not even to
-    /// the SDK's retries, holds it until stale, like a run that died).
+    /// the SDK's retries nor to the one-by-one retry, holds it until stale, like a run
+    /// that died).
     pub async fn claim_windows(
         &self,
         windows: &[PendingWindow],
