@@ -113,8 +113,9 @@ impl Store {
     /// consistent BatchGetItem per 100 chats, then TransactWriteItems of 100 recording the
     /// deliveries of the chats no delivery has announced yet (a call per 100 chats where
     /// updates take one each, for twice the write units: docs/performance.md §0). Each
-    /// chat is answered on its own: one a transaction did not write (or whose transaction
-    /// failed) is asked alone, and only its own failure fails it.
+    /// chat is answered on its own: the chats a transaction did not write (or whose
+    /// transaction failed) are asked alone, up to 32 at once, and only its own failure
+    /// fails one.
     pub async fn announce_chats(
         &self,
         wanted: &[Announcement],
@@ -125,10 +126,10 @@ impl Store {
             .collect();
         let items = self.get_items(&keys, None, true).await?;
         let none = Item::new();
-        let mut states: Vec<StoreResult<ChatState>> = wanted
+        let mut states: Vec<ChatState> = wanted
             .iter()
             .zip(&keys)
-            .map(|(a, key)| Ok(state_of(items.get(key).unwrap_or(&none), &a.by)))
+            .map(|(a, key)| state_of(items.get(key).unwrap_or(&none), &a.by))
             .collect();
         let unannounced: Vec<usize> = (0..wanted.len())
             .filter(|&i| items.get(&keys[i]).is_none_or(|item| !announced(item)))
@@ -146,20 +147,39 @@ impl Store {
             tracing::warn!(error = %e, chats = claims.len(), "announcing in a transaction failed; one by one");
             vec![Applied::Other(e.to_string()); claims.len()]
         });
+        let mut alone = Vec::new();
         for (&i, applied) in unannounced.iter().zip(applied) {
-            let a = &wanted[i];
-            states[i] = match (applied, &states[i]) {
-                (Applied::Yes, Ok(state)) => Ok(ChatState {
-                    is_new: true,
-                    ..state.clone()
-                }),
+            match applied {
+                Applied::Yes => states[i].is_new = true,
                 // Not written: another delivery announced the conversation in between, or
                 // this one did (a retry the transaction's token did not cover); a read
                 // tells which.
-                _ => self.announce_chat(&a.ws, &a.chat, &a.by).await,
-            };
+                _ => alone.push(i),
+            }
         }
-        Ok(states)
+        let mut answers: Vec<StoreResult<ChatState>> = states.into_iter().map(Ok).collect();
+        for (i, answer) in alone.iter().zip(self.announce_alone(wanted, &alone).await) {
+            answers[*i] = answer;
+        }
+        Ok(answers)
+    }
+
+    /// `announce_chat` for `wanted[i]` of each `i` in `which`, up to 32 at once; each
+    /// chat's answer, in that order.
+    async fn announce_alone(
+        &self,
+        wanted: &[Announcement],
+        which: &[usize],
+    ) -> Vec<StoreResult<ChatState>> {
+        // Collected first: a lazy map's closure would make the future not provably `Send`.
+        let asked: Vec<_> = which
+            .iter()
+            .map(|&i| self.announce_chat(&wanted[i].ws, &wanted[i].chat, &wanted[i].by))
+            .collect();
+        futures::stream::iter(asked)
+            .buffered(IN_FLIGHT)
+            .collect()
+            .await
     }
 
     /// The state of an announced chat item as read, or else the one recording `a` leaves.
