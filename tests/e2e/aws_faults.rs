@@ -366,8 +366,14 @@ async fn a_window_whose_claim_fails_goes_out_first_and_opens_its_conversation() 
     let proxy = stack.faults.as_ref().unwrap();
     refuse_once(proxy, "DynamoDB.TransactWriteItems", "claimed_by");
     refuse_once(proxy, "DynamoDB.UpdateItem", "WIN#1772362800000#");
-    stack.aggregate("2026-03-01T12:02:00Z").await;
+    let report = stack.aggregate("2026-03-01T12:02:00Z").await;
     assert_eq!(proxy.injected(), 2);
+    // Counted as left due (the table failed), not as another run's.
+    assert_eq!(
+        (&report["windows_left_due"], &report["windows_skipped"]),
+        (&1.into(), &0.into()),
+        "{report}"
+    );
     stack.drain().await;
     assert!(
         receiver.received().is_empty(),
@@ -494,8 +500,39 @@ async fn a_second_run_at_the_same_instant_leaves_the_first_runs_claim_alone() {
     // its own claims again, never the first run's before they are stale.
     let second = stack.aggregate("2026-03-01T11:02:00Z").await;
     assert_eq!(
-        (&second["windows_skipped"], &second["bundles_enqueued"]),
-        (&1.into(), &0.into()),
+        (
+            &second["windows_skipped"],
+            &second["windows_left_due"],
+            &second["bundles_enqueued"]
+        ),
+        (&1.into(), &0.into(), &0.into()),
         "{second}"
     );
+}
+
+#[tokio::test]
+async fn a_window_whose_settings_read_fails_is_left_due_and_sent_by_the_next_run() {
+    let (stack, receiver, key) = by_the_hour("owner@settings-read.test").await;
+    stack.set_time("2026-03-01T10:05:00Z");
+    let answer = stack.ingest(&key, SEED).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    // DynamoDB fails the run's one read of the workspace's settings, past the SDK's retries.
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(Rule::always("DynamoDB.GetItem", Fault::Refuse).when_body_contains("META"));
+    let first = stack.aggregate("2026-03-01T11:02:00Z").await;
+    assert!(proxy.injected() >= 1);
+    proxy.clear();
+    assert_eq!(
+        (
+            &first["windows_left_due"],
+            &first["windows_failed"],
+            &first["bundles_enqueued"]
+        ),
+        (&1.into(), &0.into(), &0.into()),
+        "{first}"
+    );
+    // Not claimed, not counted against the window: the next run sends it at once.
+    let second = stack.aggregate("2026-03-01T11:03:00Z").await;
+    assert_eq!(second["bundles_enqueued"], 1, "{second}");
+    assert_eq!(bundles_sent(&stack, &receiver).await.len(), 1);
 }

@@ -25,7 +25,7 @@ use outflow::domain::{
     Timestamp, Webhook, WorkspaceId,
 };
 use outflow::queue::QueueError;
-use outflow::store::{DueCursor, StoreError, WindowRead};
+use outflow::store::{Claim, DueCursor, StoreError, WindowRead};
 use outflow::telemetry::metrics;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -68,6 +68,9 @@ pub struct RunReport {
     pub windows_parked: usize,
     /// Windows another run had claimed.
     pub windows_skipped: usize,
+    /// Windows left due for a later run because DynamoDB failed their claim, their
+    /// settings read, their parking or (a deleted endpoint's) their drop.
+    pub windows_left_due: usize,
     /// Windows left for a later run because their webhook's release of held deliveries
     /// is under way (their bundles would overtake the held ones of their chat).
     pub windows_behind_release: usize,
@@ -117,6 +120,12 @@ struct Run {
 impl Run {
     fn past_deadline(&self) -> bool {
         self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// DynamoDB failed a step of `w`'s: it stays due, and its chat's later windows wait.
+    fn left_due(&mut self, w: &PendingWindow) {
+        self.elsewhere.push(w.clone());
+        self.report.windows_left_due += 1;
     }
 
     /// True when a chat's window may not go out now: an earlier one failed, waits to be
@@ -177,10 +186,12 @@ impl Aggregator {
         }
         self.flush_streams(&mut run).await;
         let r = &run.report;
+        metrics::windows_left_due(r.windows_left_due);
         tracing::info!(
             bundles = r.bundles_enqueued,
             messages = r.messages_bundled,
             parked = r.windows_parked,
+            left_due = r.windows_left_due,
             failed = r.windows_failed,
             set_aside = r.windows_set_aside,
             "aggregation run finished"
@@ -292,29 +303,32 @@ impl Aggregator {
             }
         }
         let stale = STALE_CLAIM.as_millis() as i64;
-        let won = self
+        let claims = self
             .store
             .claim_windows(&candidates, &run.id, run.now.timestamp_millis(), stale)
             .await;
-        for (w, _) in candidates.iter().zip(&won).filter(|(_, won)| !**won) {
-            // Held by another run (or a failed flush's claim): its chat's later windows
+        let mut won = Vec::with_capacity(candidates.len());
+        for (w, claim) in candidates.into_iter().zip(claims) {
+            // A window not won is another run's or still due: its chat's later windows
             // must not overtake it.
-            run.elsewhere.push(w.clone());
-            run.report.windows_skipped += 1;
+            match claim {
+                Claim::Won => won.push(w),
+                Claim::Held => {
+                    run.report.windows_skipped += 1;
+                    run.elsewhere.push(w);
+                }
+                Claim::Failed => run.left_due(&w),
+            }
         }
-        candidates
-            .into_iter()
-            .zip(won)
-            .filter_map(|(w, won)| won.then_some(w))
-            .collect()
+        won
     }
 
     /// Whether a due window is to be claimed, by its webhook: one whose webhook is off is
     /// parked (kept, not delivered; enabling puts it back), one behind a release left for a
     /// later run, a deleted endpoint's dropped. A window whose workspace item is damaged
     /// fails alone (five times, then set aside; it stops no other workspace's windows);
-    /// one whose settings DynamoDB fails to read, or that cannot be parked now, stays due
-    /// uncounted. Either way its chat's later windows wait; those of a chat that failed
+    /// one whose settings DynamoDB fails to read, or that cannot be parked now, is left due
+    /// (not a failure of the window's). Either way its chat's later windows wait; those of a chat that failed
     /// this run are not claimed (left due, not held until their claims are stale).
     async fn may_claim(&self, w: &PendingWindow, run: &mut Run) -> bool {
         if run.failed.contains(&chat_key(w)) {
@@ -329,7 +343,7 @@ impl Aggregator {
             }
             Err(e) => {
                 tracing::error!(workspace_id = %w.workspace_id, error = %e, "reading a window's settings failed");
-                run.elsewhere.push(w.clone());
+                run.left_due(w);
                 return false;
             }
         };
@@ -352,7 +366,7 @@ impl Aggregator {
                     Ok(()) => run.report.windows_parked += 1,
                     Err(e) => {
                         tracing::error!(workspace_id = %w.workspace_id, error = %e, "parking a window failed");
-                        run.elsewhere.push(w.clone());
+                        run.left_due(w);
                     }
                 }
                 false
@@ -366,7 +380,10 @@ impl Aggregator {
     async fn drop_window(&self, w: &PendingWindow, run: &mut Run) {
         match self.store.finish_windows(std::slice::from_ref(w)).await {
             Ok(()) => run.report.windows_dropped += 1,
-            Err(e) => tracing::error!(error = %e, "could not drop a deleted endpoint's window"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not drop a deleted endpoint's window");
+                run.report.windows_left_due += 1;
+            }
         }
     }
 

@@ -42,7 +42,7 @@ pub use request_log::{LOG_LIMIT, LOG_RETENTION_DAYS};
 pub use sending_slots::SendingSlot;
 pub use webhooks::FailureCount;
 pub use windows::{
-    DueCursor, DuePage, StreamProgress, UnreadableWindow, WindowMessages, WindowPage,
+    Claim, DueCursor, DuePage, StreamProgress, UnreadableWindow, WindowMessages, WindowPage,
     WindowPageCursor, WindowRead, LOADED_WINDOW_BYTES,
 };
 pub use workspaces::MAX_API_KEYS;

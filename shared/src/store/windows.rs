@@ -92,6 +92,17 @@ pub enum WindowRead {
     TooBig,
 }
 
+/// What became of one window's claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This run holds the window now.
+    Won,
+    /// Another run holds a fresh claim, or the window is gone.
+    Held,
+    /// DynamoDB failed the claim: the window stays due for a later run.
+    Failed,
+}
+
 /// Each window's messages, or why they could not be read (only that window's).
 pub type WindowMessages = Vec<StoreResult<WindowRead>>;
 
@@ -186,18 +197,16 @@ impl Store {
     }
 
     /// Claims windows for one run, up to 100 per TransactWriteItems (a transaction DynamoDB
-    /// fails is tried again window by window): true for each window this run now holds;
-    /// false where another run holds a fresh claim, it is gone, or DynamoDB failed the
-    /// claim (the window stays due; a claim written whose answer never came, not even to
-    /// the SDK's retries nor to the one-by-one retry, holds it until stale, like a run
-    /// that died).
+    /// fails is tried again window by window), one [`Claim`] per window. A claim written
+    /// whose answer never came, not even to the SDK's retries nor to the one-by-one retry,
+    /// is `Failed` yet holds its window until stale, like a run that died.
     pub async fn claim_windows(
         &self,
         windows: &[PendingWindow],
         run: &str,
         now_ms: i64,
         stale_ms: i64,
-    ) -> Vec<bool> {
+    ) -> Vec<Claim> {
         let claims: Vec<ConditionalUpdate> = windows
             .iter()
             .map(|w| claim(w, run, now_ms, stale_ms))
@@ -209,13 +218,15 @@ impl Store {
                 self.update_each(&claims).await
             }
         };
-        for why in applied.iter().filter_map(|a| match a {
-            Applied::Other(why) => Some(why),
-            _ => None,
-        }) {
-            tracing::warn!(error = %why, "claiming a window failed");
-        }
-        applied.into_iter().map(|a| a == Applied::Yes).collect()
+        let claim = |a: Applied| match a {
+            Applied::Yes => Claim::Won,
+            Applied::ConditionFailed => Claim::Held,
+            Applied::Other(why) => {
+                tracing::warn!(error = %why, "claiming a window failed");
+                Claim::Failed
+            }
+        };
+        applied.into_iter().map(claim).collect()
     }
 
     /// The windows were flushed: they leave the due index for good (25 per BatchWriteItem).

@@ -36,6 +36,9 @@ pub const DELIVERIES_DEAD_LETTERED: &str = "DeliveriesDeadLettered";
 /// Aggregation windows set aside: failing again and again, or never able to succeed
 /// (an alarm fires on any).
 pub const WINDOWS_SET_ASIDE: &str = "WindowsSetAside";
+/// Aggregation windows a run left due because DynamoDB failed one of their steps (a
+/// claim, a settings read, a parking): late, not lost; a steady count means a table fault.
+pub const WINDOWS_LEFT_DUE: &str = "WindowsLeftDue";
 /// Deliveries of a slow workspace handed back untried because it already held its share
 /// of sender invocations (on the dashboard: a slow tenant being held back).
 pub const DELIVERIES_OVER_SHARE: &str = "DeliveriesOverShare";
@@ -43,7 +46,7 @@ pub const DELIVERIES_OVER_SHARE: &str = "DeliveriesOverShare";
 pub const COLD_START: &str = "ColdStart";
 
 /// Every counter, for describing units and for checks that the template names only these.
-pub const COUNTERS: [&str; 12] = [
+pub const COUNTERS: [&str; 13] = [
     EVENTS_INGESTED,
     EVENTS_REJECTED,
     DUPLICATES_DROPPED,
@@ -55,6 +58,7 @@ pub const COUNTERS: [&str; 12] = [
     WEBHOOKS_DISABLED,
     DELIVERIES_DEAD_LETTERED,
     WINDOWS_SET_ASIDE,
+    WINDOWS_LEFT_DUE,
     DELIVERIES_OVER_SHARE,
 ];
 
@@ -103,6 +107,11 @@ pub fn webhook_disabled() {
 /// The aggregator set `windows` windows aside.
 pub fn windows_set_aside(windows: usize) {
     add(WINDOWS_SET_ASIDE, windows);
+}
+
+/// The aggregator left `windows` windows due after a DynamoDB failure.
+pub fn windows_left_due(windows: usize) {
+    add(WINDOWS_LEFT_DUE, windows);
 }
 
 /// `deliveries` deliveries ran out of attempts.
