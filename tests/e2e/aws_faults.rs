@@ -3,7 +3,7 @@
 //! delivered (or dead-lettered where the tenant can replay it), and a client's retry after
 //! a 5xx is never told `duplicate` for a message that was never queued.
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use outflow_e2e::{Fault, Options, Receiver, Rule, TestStack};
 
 const SEED: &str = include_str!("../../../shared/fixtures/timelines_message_example.json");
@@ -516,11 +516,12 @@ async fn a_window_whose_settings_read_fails_is_left_due_and_sent_by_the_next_run
     stack.set_time("2026-03-01T10:05:00Z");
     let answer = stack.ingest(&key, SEED).await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
-    // DynamoDB fails the run's one read of the workspace's settings, past the SDK's retries.
+    // DynamoDB refuses the run's one read of the workspace's settings (a refusal the SDK
+    // does not retry; the run does not read them again).
     let proxy = stack.faults.as_ref().unwrap();
     proxy.inject(Rule::always("DynamoDB.GetItem", Fault::Refuse).when_body_contains("META"));
     let first = stack.aggregate("2026-03-01T11:02:00Z").await;
-    assert!(proxy.injected() >= 1);
+    assert_eq!(proxy.injected(), 1);
     proxy.clear();
     assert_eq!(
         (
@@ -535,4 +536,40 @@ async fn a_window_whose_settings_read_fails_is_left_due_and_sent_by_the_next_run
     let second = stack.aggregate("2026-03-01T11:03:00Z").await;
     assert_eq!(second["bundles_enqueued"], 1, "{second}");
     assert_eq!(bundles_sent(&stack, &receiver).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_window_whose_parking_fails_is_left_due_and_parked_by_the_next_run() {
+    let (stack, receiver, key) = by_the_hour("owner@parking.test").await;
+    let off = serde_json::json!({"url": receiver.url(), "enabled": false, "aggregation": "1h"});
+    let answer = stack
+        .call(
+            Method::PUT,
+            "/v1/webhooks/outbound",
+            Some(&key),
+            Some(off.to_string().into()),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    stack.set_time("2026-03-01T10:05:00Z");
+    let answer = stack.ingest(&key, SEED).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    // DynamoDB refuses the update that takes the window out of the due index.
+    let proxy = stack.faults.as_ref().unwrap();
+    refuse_once(proxy, "DynamoDB.UpdateItem", "REMOVE due_pk");
+    let first = stack.aggregate("2026-03-01T11:02:00Z").await;
+    assert_eq!(proxy.injected(), 1);
+    assert_eq!(
+        (&first["windows_left_due"], &first["windows_parked"]),
+        (&1.into(), &0.into()),
+        "{first}"
+    );
+    let second = stack.aggregate("2026-03-01T11:03:00Z").await;
+    assert_eq!(
+        (&second["windows_left_due"], &second["windows_parked"]),
+        (&0.into(), &1.into()),
+        "{second}"
+    );
+    stack.drain().await;
+    assert!(receiver.received().is_empty());
 }

@@ -353,3 +353,50 @@ async fn the_aggregator_binary_counts_bundles_and_their_messages() {
     assert_nothing_secret(&aggregator, &[&key]);
     aggregator.stop().await;
 }
+
+#[tokio::test]
+async fn the_aggregator_binary_counts_windows_a_table_fault_left_due() {
+    let stack = TestStack::with(outflow_e2e::Options {
+        faults: true,
+        ..Default::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace(&stack.unique_email("emf-left-due")).await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    stack.register_with(&key, &receiver.url(), "1h").await;
+    stack.set_time("2026-03-01T10:05:00Z");
+    let body = events(vec![message("a", "a-1")]);
+    assert_eq!(stack.ingest(&key, body).await.status, 202);
+
+    // The binary reaches DynamoDB through the fault proxy, which refuses the run's read
+    // of the workspace's settings.
+    let proxy = stack.faults.clone().unwrap();
+    let rule = outflow_e2e::Rule::always("DynamoDB.GetItem", outflow_e2e::Fault::Refuse);
+    proxy.inject(rule.when_body_contains("META"));
+    let mut env = stack.function_env(STACK_NAME);
+    env.push(("AWS_ENDPOINT_URL".into(), proxy.url()));
+    let (api, aggregator) = start_function(
+        &sibling_binary("outflow-aggregator"),
+        &format!("{STACK_NAME}-aggregator"),
+        &env,
+        TEMPLATE_MEMORY_MIB,
+    )
+    .await
+    .expect("function started");
+    let answer = api
+        .invoke(&json!({"time": "2026-03-01T12:00:00Z"}), INVOKE_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(answer["windows_left_due"], 1, "{answer}");
+    assert_eq!(proxy.injected(), 1);
+
+    let docs = documents_with(&aggregator, "aggregator", metrics::WINDOWS_LEFT_DUE, 1.0).await;
+    assert_eq!(total(&docs, metrics::WINDOWS_LEFT_DUE), 1.0);
+    assert_eq!(
+        unit(&docs, metrics::WINDOWS_LEFT_DUE).as_deref(),
+        Some("Count")
+    );
+    assert_eq!(total(&docs, metrics::BUNDLES_BUILT), 0.0);
+    aggregator.stop().await;
+}

@@ -68,8 +68,10 @@ pub struct RunReport {
     pub windows_parked: usize,
     /// Windows another run had claimed.
     pub windows_skipped: usize,
-    /// Windows left due for a later run because DynamoDB failed their claim, their
-    /// settings read, their parking or (a deleted endpoint's) their drop.
+    /// Windows left due for a later run because DynamoDB failed a step of theirs: a
+    /// claim, a settings read, a parking, a deleted endpoint's drop, a let-go, a set-aside,
+    /// or a finish (a window sent and not finished is sent again, same webhook-id). A
+    /// failed window whose set-aside then fails counts here too.
     pub windows_left_due: usize,
     /// Windows left for a later run because their webhook's release of held deliveries
     /// is under way (their bundles would overtake the held ones of their chat).
@@ -212,7 +214,10 @@ impl Aggregator {
                     run.report.windows_set_aside += 1;
                     metrics::windows_set_aside(1);
                 }
-                Err(e) => tracing::error!(error = %e, "could not set an unreadable window aside"),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not set an unreadable window aside");
+                    run.report.windows_left_due += 1;
+                }
             }
         }
     }
@@ -242,6 +247,7 @@ impl Aggregator {
         if let Err(e) = self.store.finish_windows(&finished).await {
             // They were sent: a later run sends them again, with the same webhook-ids.
             tracing::error!(error = %e, windows = finished.len(), "finishing sent windows failed");
+            run.report.windows_left_due += finished.len();
         }
     }
 
@@ -327,9 +333,10 @@ impl Aggregator {
     /// parked (kept, not delivered; enabling puts it back), one behind a release left for a
     /// later run, a deleted endpoint's dropped. A window whose workspace item is damaged
     /// fails alone (five times, then set aside; it stops no other workspace's windows);
-    /// one whose settings DynamoDB fails to read, or that cannot be parked now, is left due
-    /// (not a failure of the window's). Either way its chat's later windows wait; those of a chat that failed
-    /// this run are not claimed (left due, not held until their claims are stale).
+    /// one whose settings DynamoDB fails to read, or that cannot be parked now, is left
+    /// due (not a failure of the window's). Either way its chat's later windows wait;
+    /// those of a chat that failed this run are not claimed (they stay due, uncounted,
+    /// rather than held until their claims are stale).
     async fn may_claim(&self, w: &PendingWindow, run: &mut Run) -> bool {
         if run.failed.contains(&chat_key(w)) {
             return false;
@@ -465,6 +472,7 @@ impl Aggregator {
         self.let_go(unsent, run).await;
         if let Err(e) = self.store.finish_windows(&finished).await {
             tracing::error!(error = %e, windows = finished.len(), "finishing streamed windows failed");
+            run.report.windows_left_due += finished.len();
         }
     }
 
@@ -505,10 +513,12 @@ impl Aggregator {
     /// Lets go of claimed windows this run did not send, so the next run takes them at
     /// once instead of after `STALE_CLAIM`; those of a chat with a failed window keep
     /// their claims (they must not overtake it).
-    async fn let_go(&self, unsent: Vec<PendingWindow>, run: &Run) {
+    async fn let_go(&self, unsent: Vec<PendingWindow>, run: &mut Run) {
         for w in unsent.iter().filter(|w| !run.failed.contains(&chat_key(w))) {
             if let Err(e) = self.store.unclaim_window(w, &run.id).await {
+                // Held until its claim is stale.
                 tracing::error!(error = %e, "could not let go of an unsent window");
+                run.report.windows_left_due += 1;
             }
         }
     }
@@ -561,6 +571,7 @@ impl Aggregator {
     async fn set_aside(&self, w: &PendingWindow, why: &str, run: &mut Run) {
         tracing::error!(workspace_id = %w.workspace_id, window_end_ms = w.end_ms, reason = why, "window set aside");
         if let Err(e) = self.store.set_aside(w, why).await {
+            run.report.windows_left_due += 1;
             return tracing::error!(error = %e, "could not set a window aside");
         }
         run.report.windows_set_aside += 1;

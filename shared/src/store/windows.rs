@@ -218,7 +218,7 @@ impl Store {
                 self.update_each(&claims).await
             }
         };
-        let claim = |a: Applied| match a {
+        let outcome = |a: Applied| match a {
             Applied::Yes => Claim::Won,
             Applied::ConditionFailed => Claim::Held,
             Applied::Other(why) => {
@@ -226,7 +226,7 @@ impl Store {
                 Claim::Failed
             }
         };
-        applied.into_iter().map(claim).collect()
+        applied.into_iter().map(outcome).collect()
     }
 
     /// The windows were flushed: they leave the due index for good (25 per BatchWriteItem).

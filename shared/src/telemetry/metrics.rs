@@ -37,7 +37,8 @@ pub const DELIVERIES_DEAD_LETTERED: &str = "DeliveriesDeadLettered";
 /// (an alarm fires on any).
 pub const WINDOWS_SET_ASIDE: &str = "WindowsSetAside";
 /// Aggregation windows a run left due because DynamoDB failed one of their steps (a
-/// claim, a settings read, a parking): late, not lost; a steady count means a table fault.
+/// claim, a settings read, a parking, a finish, ...): late, not lost; a steady count means
+/// a table fault.
 pub const WINDOWS_LEFT_DUE: &str = "WindowsLeftDue";
 /// Deliveries of a slow workspace handed back untried because it already held its share
 /// of sender invocations (on the dashboard: a slow tenant being held back).
