@@ -556,7 +556,11 @@ async fn a_window_whose_parking_fails_is_left_due_and_parked_by_the_next_run() {
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
     // DynamoDB refuses the update that takes the window out of the due index.
     let proxy = stack.faults.as_ref().unwrap();
-    refuse_once(proxy, "DynamoDB.UpdateItem", "REMOVE due_pk");
+    refuse_once(
+        proxy,
+        "DynamoDB.UpdateItem",
+        "due_sk, claimed_at, claimed_by\"",
+    );
     let first = stack.aggregate("2026-03-01T11:02:00Z").await;
     assert_eq!(proxy.injected(), 1);
     assert_eq!(
@@ -572,4 +576,52 @@ async fn a_window_whose_parking_fails_is_left_due_and_parked_by_the_next_run() {
     );
     stack.drain().await;
     assert!(receiver.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_sent_window_whose_finish_fails_is_counted_left_due_and_sent_again_alike() {
+    let (stack, receiver, key) = by_the_hour("owner@finish.test").await;
+    stack.set_time("2026-03-01T10:05:00Z");
+    for chat in ["finish-a", "finish-b"] {
+        let answer = stack
+            .ingest(&key, seed_in(chat, &format!("m-{chat}")))
+            .await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    }
+    // The call that takes the two sent windows out of the table deletes chat b's and
+    // hands chat a's back unprocessed, every time: one window is left, not both.
+    let proxy = stack.faults.as_ref().unwrap();
+    let unprocessed = Fault::Unprocessed("finish-a".into());
+    let rule = Rule::always("DynamoDB.BatchWriteItem", unprocessed);
+    proxy.inject(rule.when_body_contains("DeleteRequest"));
+    let first = stack.aggregate("2026-03-01T11:02:00Z").await;
+    proxy.clear();
+    assert_eq!(
+        (&first["bundles_enqueued"], &first["windows_left_due"]),
+        (&2.into(), &1.into()),
+        "{first}"
+    );
+    stack.drain().await;
+    // Still due: once its claim is stale a later run sends it again, under the same
+    // webhook-id, and finishes it.
+    let again = stack.aggregate("2026-03-01T11:20:00Z").await;
+    assert_eq!(
+        (&again["bundles_enqueued"], &again["windows_left_due"]),
+        (&1.into(), &0.into()),
+        "{again}"
+    );
+    stack.drain().await;
+    let ids: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.header("webhook-id").to_string())
+        .collect();
+    // The queue's deduplication (5 minutes, here real seconds) drops the repeats; later,
+    // the receiver would see the same webhook-ids again.
+    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!((ids.len(), distinct.len()), (2, 2), "{ids:?}");
+    assert_eq!(
+        stack.aggregate("2026-03-01T11:40:00Z").await["windows_due"],
+        0
+    );
 }

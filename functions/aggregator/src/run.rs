@@ -68,10 +68,11 @@ pub struct RunReport {
     pub windows_parked: usize,
     /// Windows another run had claimed.
     pub windows_skipped: usize,
-    /// Windows left due for a later run because DynamoDB failed a step of theirs: a
-    /// claim, a settings read, a parking, a deleted endpoint's drop, a let-go, a set-aside,
-    /// or a finish (a window sent and not finished is sent again, same webhook-id). A
-    /// failed window whose set-aside then fails counts here too.
+    /// Windows a DynamoDB failure left due for a later run: a claim, a settings read, a
+    /// parking, a deleted endpoint's drop, a let-go (held until its claim is stale), a
+    /// finish (sent, so in `bundles_enqueued` too, and sent again under the same
+    /// webhook-id), a set-aside (a window counted as failed may count here too; so does an
+    /// unreadable index item, which is not in `windows_due`).
     pub windows_left_due: usize,
     /// Windows left for a later run because their webhook's release of held deliveries
     /// is under way (their bundles would overtake the held ones of their chat).
@@ -91,6 +92,14 @@ pub struct RunReport {
 type Settings = HashMap<WorkspaceId, Result<Option<Webhook>, StoreError>>;
 
 type ChatKey = (WorkspaceId, ChatId);
+
+/// Why a bundle sent on its own did not go.
+enum NotSent {
+    /// It can never go and was set aside (counted as such, not as a failure).
+    SetAside,
+    /// It failed this time (the reason): counted, tried again by a later run.
+    Failed(String),
+}
 
 fn chat_key(w: &PendingWindow) -> ChatKey {
     (w.workspace_id.clone(), w.chat_id.clone())
@@ -247,7 +256,7 @@ impl Aggregator {
         if let Err(e) = self.store.finish_windows(&finished).await {
             // They were sent: a later run sends them again, with the same webhook-ids.
             tracing::error!(error = %e, windows = finished.len(), "finishing sent windows failed");
-            run.report.windows_left_due += finished.len();
+            run.report.windows_left_due += e.left;
         }
     }
 
@@ -442,8 +451,11 @@ impl Aggregator {
                 continue;
             }
             for r in group {
-                if let Err(why) = self.enqueue_one(r, run, finished).await {
-                    self.window_failed(&r.window, &why, run).await;
+                match self.enqueue_one(r, run, finished).await {
+                    Ok(()) => {}
+                    // Counted there; its chat's later windows still wait this run.
+                    Err(NotSent::SetAside) => _ = run.failed.insert(chat_key(&r.window)),
+                    Err(NotSent::Failed(why)) => self.window_failed(&r.window, &why, run).await,
                 }
             }
         }
@@ -472,7 +484,7 @@ impl Aggregator {
         self.let_go(unsent, run).await;
         if let Err(e) = self.store.finish_windows(&finished).await {
             tracing::error!(error = %e, windows = finished.len(), "finishing streamed windows failed");
-            run.report.windows_left_due += finished.len();
+            run.report.windows_left_due += e.left;
         }
     }
 
@@ -523,24 +535,26 @@ impl Aggregator {
         }
     }
 
-    /// One bundle on its own; the reason when it failed.
+    /// One bundle on its own; why it did not go.
     async fn enqueue_one(
         &self,
         r: &Ready,
         run: &mut Run,
         finished: &mut Vec<PendingWindow>,
-    ) -> Result<(), String> {
+    ) -> Result<(), NotSent> {
         if oversized(r) {
             let why = "a part of its bundle is over the queue's message limit";
             self.set_aside(&r.window, why, run).await;
-            return Err(why.into());
+            return Err(NotSent::SetAside);
         }
         match self.queue.send_first(&r.envelopes).await {
             Ok(()) => {
                 sent(r, run, finished);
                 Ok(())
             }
-            Err(e) => Err(format!("the queue refused its bundle: {e}")),
+            Err(e) => Err(NotSent::Failed(format!(
+                "the queue refused its bundle: {e}"
+            ))),
         }
     }
 

@@ -13,6 +13,24 @@ const MAX_ROUNDS: u32 = 8;
 /// A table key: partition and sort key.
 pub(crate) type Key = (String, String);
 
+/// A batch write DynamoDB stopped: how many of its items may be left unwritten (those of
+/// the call that failed and of every chunk after it), and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{left} items may be unwritten: {source}")]
+pub struct Unwritten {
+    /// Items not known to be written.
+    pub left: usize,
+    /// Why the write stopped.
+    #[source]
+    pub source: StoreError,
+}
+
+impl From<Unwritten> for StoreError {
+    fn from(u: Unwritten) -> Self {
+        u.source
+    }
+}
+
 /// The key attributes of one item.
 fn key_item((pk, sk): &Key) -> Item {
     Item::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])
@@ -101,6 +119,11 @@ impl Store {
 
     /// Deletes every key, 25 per request.
     pub async fn batch_delete(&self, keys: &[Key]) -> StoreResult<()> {
+        Ok(self.batch_delete_counted(keys).await?)
+    }
+
+    /// Deletes every key, 25 per request; when DynamoDB stops it, how many may be left.
+    pub(crate) async fn batch_delete_counted(&self, keys: &[Key]) -> Result<(), Unwritten> {
         let requests = keys
             .iter()
             .map(|key| {
@@ -110,20 +133,33 @@ impl Store {
                 del.map(|d| WriteRequest::builder().delete_request(d).build())
                     .map_err(|e| StoreError::Corrupt(e.to_string()))
             })
-            .collect::<StoreResult<Vec<_>>>()?;
-        self.batch_write(requests).await
+            .collect::<StoreResult<Vec<_>>>()
+            .map_err(|source| Unwritten {
+                left: keys.len(),
+                source,
+            })?;
+        self.batch_write_counted(requests).await
     }
 
     async fn batch_write(&self, requests: Vec<WriteRequest>) -> StoreResult<()> {
-        for chunk in requests.chunks(CHUNK) {
+        Ok(self.batch_write_counted(requests).await?)
+    }
+
+    async fn batch_write_counted(&self, requests: Vec<WriteRequest>) -> Result<(), Unwritten> {
+        let total = requests.len();
+        for (i, chunk) in requests.chunks(CHUNK).enumerate() {
+            let later = total.saturating_sub((i + 1) * CHUNK);
             let mut pending = chunk.to_vec();
             let mut round = 0;
             while !pending.is_empty() {
+                let left = pending.len() + later;
                 if round == MAX_ROUNDS {
-                    return Err(StoreError::Dynamo {
+                    let detail = format!("{} items still unprocessed after retries", pending.len());
+                    let source = StoreError::Dynamo {
                         op: "BatchWriteItem",
-                        detail: format!("{} items still unprocessed after retries", pending.len()),
-                    });
+                        detail,
+                    };
+                    return Err(Unwritten { left, source });
                 }
                 if round > 0 {
                     tokio::time::sleep(backoff(round)).await;
@@ -134,7 +170,10 @@ impl Store {
                     .request_items(&self.table, pending)
                     .send()
                     .await
-                    .map_err(|e| StoreError::dynamo("BatchWriteItem", e))?;
+                    .map_err(|e| Unwritten {
+                        left,
+                        source: StoreError::dynamo("BatchWriteItem", e),
+                    })?;
                 pending = out
                     .unprocessed_items
                     .and_then(|mut m| m.remove(&self.table))

@@ -34,6 +34,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
 pub use admission::{Admission, RateWindows};
+pub use batch::Unwritten;
 pub use chats::Announcement;
 pub use kept::{KeptDelivery, KeptKey};
 pub use messages::{Edit, NewMessage};

@@ -4,7 +4,7 @@
 //! windows per Query; another endpoint's through the `arrival` index, also many windows
 //! per Query (a message is stored once, and may join one window per endpoint).
 
-use super::batch::Key;
+use super::batch::{Key, Unwritten};
 use super::conditional::{Applied, ConditionalUpdate};
 use super::schema::{Index, ARRIVAL_INDEX, DUE_INDEX, WINDOW_INDEX};
 use super::window_items::{
@@ -230,9 +230,10 @@ impl Store {
     }
 
     /// The windows were flushed: they leave the due index for good (25 per BatchWriteItem).
-    pub async fn finish_windows(&self, windows: &[PendingWindow]) -> StoreResult<()> {
+    /// When DynamoDB stops it, says how many may be left.
+    pub async fn finish_windows(&self, windows: &[PendingWindow]) -> Result<(), Unwritten> {
         let keys: Vec<Key> = windows.iter().map(window_key).collect();
-        self.batch_delete(&keys).await
+        self.batch_delete_counted(&keys).await
     }
 
     /// Takes a window out of the due index while its webhook is off (kept, not delivered).
