@@ -392,6 +392,44 @@ async fn a_window_whose_claim_fails_goes_out_first_and_opens_its_conversation() 
 }
 
 #[tokio::test]
+async fn a_window_the_queue_refuses_alone_is_not_overtaken_by_its_chats_next() {
+    let (stack, receiver, key) = by_the_hour("owner@queue-order.test").await;
+    for (at, id) in [("10:05", "m-10"), ("11:05", "m-11")] {
+        stack.set_time(&format!("2026-03-01T{at}:00Z"));
+        let answer = stack.ingest(&key, seed_in("queued-chat", id)).await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    }
+    // The queue refuses the group holding both windows' bundles, then the first bundle
+    // sent alone; it would take the second.
+    let proxy = stack.faults.as_ref().unwrap();
+    let mut refused = Rule::always("SQS.*", Fault::Refuse).when_body_contains("m-10");
+    refused.remaining = Some(2);
+    proxy.inject(refused);
+    let first = stack.aggregate("2026-03-01T12:02:00Z").await;
+    assert_eq!(proxy.injected(), 2);
+    assert_eq!(
+        (&first["windows_failed"], &first["bundles_enqueued"]),
+        (&1.into(), &0.into()),
+        "{first}"
+    );
+    stack.drain().await;
+    assert!(
+        receiver.received().is_empty(),
+        "the second window waits for the first"
+    );
+    // Both claims are stale by then: the chat's windows go out in order.
+    stack.aggregate("2026-03-01T12:20:00Z").await;
+    let sent = bundles_sent(&stack, &receiver).await;
+    assert_eq!(
+        sent,
+        [
+            (vec!["m-10".to_string()], true),
+            (vec!["m-11".into()], false)
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_claim_whose_answer_was_lost_is_the_runs_own_when_retried() {
     let (stack, receiver, key) = by_the_hour("owner@claim-lost.test").await;
     stack.set_time("2026-03-01T10:05:00Z");

@@ -70,8 +70,8 @@ pub struct RunReport {
     pub windows_skipped: usize,
     /// Windows a DynamoDB failure left due for a later run: a claim, a settings read, a
     /// parking, a deleted endpoint's drop, a let-go (held until its claim is stale), a
-    /// finish (sent, so in `bundles_enqueued` too, and sent again under the same
-    /// webhook-id), a set-aside (a window counted as failed may count here too; so does an
+    /// finish (a window sent, so in `bundles_enqueued` too and sent again under the same
+    /// webhook-id, or found empty), a set-aside (a window counted as failed may count here too; so does an
     /// unreadable index item, which is not in `windows_due`).
     pub windows_left_due: usize,
     /// Windows left for a later run because their webhook's release of held deliveries
@@ -451,6 +451,10 @@ impl Aggregator {
                 continue;
             }
             for r in group {
+                // A chat whose earlier window just failed sends nothing more this run.
+                if run.failed.contains(&chat_key(&r.window)) {
+                    continue;
+                }
                 match self.enqueue_one(r, run, finished).await {
                     Ok(()) => {}
                     // Counted there; its chat's later windows still wait this run.

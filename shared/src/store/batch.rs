@@ -13,21 +13,20 @@ const MAX_ROUNDS: u32 = 8;
 /// A table key: partition and sort key.
 pub(crate) type Key = (String, String);
 
-/// A batch write DynamoDB stopped: how many of its items may be left unwritten (those of
-/// the call that failed and of every chunk after it), and why.
+/// A batch write that stopped: how many of its items may be left unwritten (those of the
+/// call that failed and of every chunk after it), and why.
 #[derive(Debug, thiserror::Error)]
-#[error("{left} items may be unwritten: {source}")]
+#[error("{error} ({left} item(s) may be unwritten)")]
 pub struct Unwritten {
     /// Items not known to be written.
     pub left: usize,
-    /// Why the write stopped.
-    #[source]
-    pub source: StoreError,
+    /// Why the write stopped (in the message, so a log line shows it).
+    pub error: StoreError,
 }
 
 impl From<Unwritten> for StoreError {
     fn from(u: Unwritten) -> Self {
-        u.source
+        u.error
     }
 }
 
@@ -134,9 +133,9 @@ impl Store {
                     .map_err(|e| StoreError::Corrupt(e.to_string()))
             })
             .collect::<StoreResult<Vec<_>>>()
-            .map_err(|source| Unwritten {
+            .map_err(|error| Unwritten {
                 left: keys.len(),
-                source,
+                error,
             })?;
         self.batch_write_counted(requests).await
     }
@@ -155,11 +154,11 @@ impl Store {
                 let left = pending.len() + later;
                 if round == MAX_ROUNDS {
                     let detail = format!("{} items still unprocessed after retries", pending.len());
-                    let source = StoreError::Dynamo {
+                    let error = StoreError::Dynamo {
                         op: "BatchWriteItem",
                         detail,
                     };
-                    return Err(Unwritten { left, source });
+                    return Err(Unwritten { left, error });
                 }
                 if round > 0 {
                     tokio::time::sleep(backoff(round)).await;
@@ -172,7 +171,7 @@ impl Store {
                     .await
                     .map_err(|e| Unwritten {
                         left,
-                        source: StoreError::dynamo("BatchWriteItem", e),
+                        error: StoreError::dynamo("BatchWriteItem", e),
                     })?;
                 pending = out
                     .unprocessed_items
