@@ -71,8 +71,8 @@ pub struct RunReport {
     /// Windows a DynamoDB failure left due for a later run: a claim, a settings read, a
     /// parking, a deleted endpoint's drop, a let-go (held until its claim is stale), a
     /// finish (a window sent, so in `bundles_enqueued` too and sent again under the same
-    /// webhook-id, or found empty), a set-aside (a window counted as failed may count here too; so does an
-    /// unreadable index item, which is not in `windows_due`).
+    /// webhook-id, or found empty), a set-aside (a window counted as failed may count
+    /// here too; so does an unreadable index item, which is not in `windows_due`).
     pub windows_left_due: usize,
     /// Windows left for a later run because their webhook's release of held deliveries
     /// is under way (their bundles would overtake the held ones of their chat).
@@ -451,7 +451,9 @@ impl Aggregator {
                 continue;
             }
             for r in group {
-                // A chat whose earlier window just failed sends nothing more this run.
+                // A chat whose earlier window just failed sends nothing more this run (its
+                // later windows keep their claims; one the refused group's call took after
+                // all is then sent again past the queue's deduplication: same webhook-id).
                 if run.failed.contains(&chat_key(&r.window)) {
                     continue;
                 }
