@@ -352,14 +352,38 @@ async fn bundles_sent(stack: &TestStack, receiver: &Receiver) -> Vec<(Vec<String
         .collect()
 }
 
+/// Message m-10 in `chat`'s 10:00 window and m-11 in its 11:00 window.
+async fn two_windows_of(stack: &TestStack, key: &str, chat: &str) {
+    for (at, id) in [("10:05", "m-10"), ("11:05", "m-11")] {
+        stack.set_time(&format!("2026-03-01T{at}:00Z"));
+        let answer = stack.ingest(key, seed_in(chat, id)).await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    }
+}
+
+/// Nothing of `two_windows_of` was delivered yet; a run at `at` sends both windows, in
+/// order, the first opening the conversation.
+async fn sent_in_order_by_a_run_at(stack: &TestStack, receiver: &Receiver, at: &str) {
+    stack.drain().await;
+    assert!(
+        receiver.received().is_empty(),
+        "the second window waits for the first"
+    );
+    stack.aggregate(at).await;
+    let sent = bundles_sent(stack, receiver).await;
+    assert_eq!(
+        sent,
+        [
+            (vec!["m-10".to_string()], true),
+            (vec!["m-11".into()], false)
+        ]
+    );
+}
+
 #[tokio::test]
 async fn a_window_whose_claim_fails_goes_out_first_and_opens_its_conversation() {
     let (stack, receiver, key) = by_the_hour("owner@claim-fails.test").await;
-    for (at, id) in [("10:05", "m-10"), ("11:05", "m-11")] {
-        stack.set_time(&format!("2026-03-01T{at}:00Z"));
-        let answer = stack.ingest(&key, seed_in("claimed-chat", id)).await;
-        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
-    }
+    two_windows_of(&stack, &key, "claimed-chat").await;
     // DynamoDB fails the transaction of claims, then, asked window by window, the claim
     // of the chat's first window (10:00 to 11:00: its sort key begins with its end); the
     // chat's second window is claimed in the same run.
@@ -374,31 +398,14 @@ async fn a_window_whose_claim_fails_goes_out_first_and_opens_its_conversation() 
         (&1.into(), &0.into()),
         "{report}"
     );
-    stack.drain().await;
-    assert!(
-        receiver.received().is_empty(),
-        "the second window waits for the first"
-    );
-    stack.aggregate("2026-03-01T12:03:00Z").await;
-    let sent = bundles_sent(&stack, &receiver).await;
     // The first bundle opens the conversation, as if the claim had never failed.
-    assert_eq!(
-        sent,
-        [
-            (vec!["m-10".to_string()], true),
-            (vec!["m-11".into()], false)
-        ]
-    );
+    sent_in_order_by_a_run_at(&stack, &receiver, "2026-03-01T12:03:00Z").await;
 }
 
 #[tokio::test]
 async fn a_window_the_queue_refuses_alone_is_not_overtaken_by_its_chats_next() {
     let (stack, receiver, key) = by_the_hour("owner@queue-order.test").await;
-    for (at, id) in [("10:05", "m-10"), ("11:05", "m-11")] {
-        stack.set_time(&format!("2026-03-01T{at}:00Z"));
-        let answer = stack.ingest(&key, seed_in("queued-chat", id)).await;
-        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
-    }
+    two_windows_of(&stack, &key, "queued-chat").await;
     // The queue refuses the group holding both windows' bundles, then the first bundle
     // sent alone; it would take the second.
     let proxy = stack.faults.as_ref().unwrap();
@@ -412,21 +419,8 @@ async fn a_window_the_queue_refuses_alone_is_not_overtaken_by_its_chats_next() {
         (&1.into(), &0.into()),
         "{first}"
     );
-    stack.drain().await;
-    assert!(
-        receiver.received().is_empty(),
-        "the second window waits for the first"
-    );
     // Both claims are stale by then: the chat's windows go out in order.
-    stack.aggregate("2026-03-01T12:20:00Z").await;
-    let sent = bundles_sent(&stack, &receiver).await;
-    assert_eq!(
-        sent,
-        [
-            (vec!["m-10".to_string()], true),
-            (vec!["m-11".into()], false)
-        ]
-    );
+    sent_in_order_by_a_run_at(&stack, &receiver, "2026-03-01T12:20:00Z").await;
 }
 
 #[tokio::test]

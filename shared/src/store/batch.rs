@@ -113,16 +113,11 @@ impl Store {
                     .map_err(|e| StoreError::Corrupt(e.to_string()))
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        self.batch_write(requests).await
-    }
-
-    /// Deletes every key, 25 per request.
-    pub async fn batch_delete(&self, keys: &[Key]) -> StoreResult<()> {
-        Ok(self.batch_delete_counted(keys).await?)
+        Ok(self.batch_write(requests).await?)
     }
 
     /// Deletes every key, 25 per request; when DynamoDB stops it, how many may be left.
-    pub(crate) async fn batch_delete_counted(&self, keys: &[Key]) -> Result<(), Unwritten> {
+    pub async fn batch_delete(&self, keys: &[Key]) -> Result<(), Unwritten> {
         let requests = keys
             .iter()
             .map(|key| {
@@ -137,14 +132,10 @@ impl Store {
                 left: keys.len(),
                 error,
             })?;
-        self.batch_write_counted(requests).await
+        self.batch_write(requests).await
     }
 
-    async fn batch_write(&self, requests: Vec<WriteRequest>) -> StoreResult<()> {
-        Ok(self.batch_write_counted(requests).await?)
-    }
-
-    async fn batch_write_counted(&self, requests: Vec<WriteRequest>) -> Result<(), Unwritten> {
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), Unwritten> {
         let total = requests.len();
         for (i, chunk) in requests.chunks(CHUNK).enumerate() {
             let later = total.saturating_sub((i + 1) * CHUNK);

@@ -130,8 +130,8 @@ impl Store {
         endpoint: &EndpointId,
     ) -> StoreResult<()> {
         let scope = ws.endpoint_scope(endpoint);
-        self.batch_delete(&[(keys::workspace_pk(&scope), keys::META.to_string())])
-            .await
+        let key = (keys::workspace_pk(&scope), keys::META.to_string());
+        Ok(self.batch_delete(&[key]).await?)
     }
 
     /// The default endpoint's settings (`None` before it is registered) and the

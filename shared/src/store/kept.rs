@@ -140,7 +140,7 @@ impl Store {
             .iter()
             .map(|k| (keys::workspace_pk(&k.ws), k.sort_key.clone()))
             .collect();
-        self.batch_delete(&keys).await
+        Ok(self.batch_delete(&keys).await?)
     }
 }
 

@@ -233,7 +233,7 @@ impl Store {
     /// When DynamoDB stops it, says how many may be left.
     pub async fn finish_windows(&self, windows: &[PendingWindow]) -> Result<(), Unwritten> {
         let keys: Vec<Key> = windows.iter().map(window_key).collect();
-        self.batch_delete_counted(&keys).await
+        self.batch_delete(&keys).await
     }
 
     /// Takes a window out of the due index while its webhook is off (kept, not delivered).
