@@ -232,6 +232,28 @@ fn every_function_and_both_queues_are_watched_by_alarms_that_notify_the_topic() 
         resource(&t, "WebhooksDisabledAlarm")["MetricName"],
         Value::from(metrics::WEBHOOKS_DISABLED)
     );
+    // Windows left due: one passing throttle is retried by the next run, so the alarm waits
+    // for two 15-minute periods in a row, each long enough to hold a run at the default
+    // schedule and at one every 15 minutes.
+    let left_due = resource(&t, "WindowsLeftDueAlarm");
+    assert_eq!(
+        left_due["MetricName"],
+        Value::from(metrics::WINDOWS_LEFT_DUE)
+    );
+    assert_eq!(left_due["Period"], Value::from(900));
+    assert_eq!(left_due["EvaluationPeriods"], Value::from(2));
+    assert_eq!(left_due["DatapointsToAlarm"], Value::from(2));
+    // The dashboard's alarm widget shows every alarm.
+    let Value::Tagged(body) = &resource(&t, "Dashboard")["DashboardBody"] else {
+        panic!("the dashboard body is not a !Sub");
+    };
+    let body = body.value.as_str().unwrap();
+    for (name, r) in resources {
+        if r["Type"] == "AWS::CloudWatch::Alarm" {
+            let arn = format!("${{{}.Arn}}", name.as_str().unwrap());
+            assert!(body.contains(&arn), "the dashboard does not show {arn}");
+        }
+    }
     for a in &alarms {
         assert!(
             text(&a["AlarmActions"]).contains("AlarmTopic"),
