@@ -42,6 +42,9 @@ const FLUSH_CHUNK: usize = 100;
 /// Failed flushes after which a window is set aside instead of tried again.
 pub const MAX_WINDOW_FAILURES: u32 = 5;
 
+/// Why a window whose bundle can never be queued is set aside.
+const OVER_QUEUE_LIMIT: &str = "a part of its bundle is over the queue's message limit";
+
 /// A run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AggregatorError {
@@ -496,7 +499,7 @@ impl Aggregator {
 
     /// One window too big to hold, streamed part by part: `Some(true)` when every part is
     /// queued, `Some(false)` when the run stopped it (its deadline, a lost claim), `None`
-    /// when it failed (counted; its chat waits).
+    /// when it failed (counted) or was set aside; its chat waits.
     async fn flush_big(&self, big: &BigWindow, run: &mut Run) -> Option<bool> {
         let w = &big.window;
         match self.stream(big, &run.id, run.deadline).await {
@@ -519,6 +522,12 @@ impl Aggregator {
                 run.report.parts_enqueued += sent;
                 run.report.complete = false;
                 Some(false)
+            }
+            Streamed::Unsendable { sent } => {
+                run.report.parts_enqueued += sent;
+                self.set_aside(w, OVER_QUEUE_LIMIT, run).await;
+                run.failed.insert(chat_key(w));
+                None
             }
             Streamed::Failed { sent, why } => {
                 run.report.parts_enqueued += sent;
@@ -549,8 +558,7 @@ impl Aggregator {
         finished: &mut Vec<PendingWindow>,
     ) -> Result<(), NotSent> {
         if oversized(r) {
-            let why = "a part of its bundle is over the queue's message limit";
-            self.set_aside(&r.window, why, run).await;
+            self.set_aside(&r.window, OVER_QUEUE_LIMIT, run).await;
             return Err(NotSent::SetAside);
         }
         match self.queue.send_first(&r.envelopes).await {

@@ -36,6 +36,12 @@ pub enum Streamed {
         /// Parts this run queued before it stopped.
         sent: usize,
     },
+    /// A message is over the queue's limit in a part of its own (damaged data): no plan
+    /// can send it, so the window is set aside at once.
+    Unsendable {
+        /// Parts this run queued before it.
+        sent: usize,
+    },
     /// It failed (a read, the queue, a write): counted on the window, tried again later.
     Failed {
         /// Parts this run queued before it failed.
@@ -72,6 +78,8 @@ enum Pass {
     /// The messages no longer fit the plan (one arrived, expired or was edited longer
     /// since): the rest, from after the last part queued, is planned again.
     Replan,
+    /// A part of one message is over the queue's limit: planning again cannot help.
+    Unsendable,
 }
 
 /// How far this flush got: the next part, where its messages begin, parts this run
@@ -89,6 +97,8 @@ enum Queued {
     ClaimLost,
     /// The part is over the queue's message limit (a message was edited longer).
     TooBig,
+    /// The part holds one message and is still over the limit.
+    Never,
 }
 
 impl Aggregator {
@@ -161,6 +171,7 @@ impl Aggregator {
                     })
                 }
                 Pass::Stopped => return Ok(Streamed::Stopped { sent: pos.sent }),
+                Pass::Unsendable => return Ok(Streamed::Unsendable { sent: pos.sent }),
                 Pass::Replan if round == MAX_PLANS => break,
                 Pass::Replan => match self.replan(w, plan, pos, run_id, deadline).await? {
                     Some(again) => plan = again,
@@ -255,6 +266,7 @@ impl Aggregator {
                     Queued::Yes => {}
                     Queued::ClaimLost => return Ok(Pass::Stopped),
                     Queued::TooBig => return Ok(Pass::Replan),
+                    Queued::Never => return Ok(Pass::Unsendable),
                 }
                 (pos.next, pos.sent, pos.after) = (pos.next + 1, pos.sent + 1, Some(cursor));
                 if past(deadline) && pos.next < plan.parts() {
@@ -279,6 +291,7 @@ impl Aggregator {
         after: &WindowPageCursor,
     ) -> Result<Queued, Why> {
         let total = plan.parts();
+        let alone = messages.len() == 1;
         let base = &self.permalink_base;
         let mut bundle = build_part(&plan.account, &plan.chat, messages, (i, total), base);
         // Numbered even when the plan has one part: a later plan may add more.
@@ -287,7 +300,9 @@ impl Aggregator {
         let id = w.bundle_id();
         let delivery = envelope(w, bounds, &id, (i, total), plan.messages(), bundle);
         if over_queue_limit(&delivery) {
-            return Ok(Queued::TooBig);
+            // A valid message always fits alone (its digest line is cut): only damaged
+            // data is too big by itself.
+            return Ok(if alone { Queued::Never } else { Queued::TooBig });
         }
         self.queue
             .send_first(&[delivery])
