@@ -774,3 +774,42 @@ async fn rescheduling_never_recreates_a_window_a_run_just_flushed() {
     stack.drain().await;
     assert_eq!(receiver.received().len(), 2);
 }
+
+#[tokio::test]
+async fn an_edit_that_would_make_its_message_undeliverable_is_not_recorded() {
+    let (stack, receiver, key, _) = setup("1h").await;
+    stack.set_time("2026-03-01T10:01:00Z");
+    let mut m = native("c1", "m1", "2026-03-01T10:01:00+0000", "Ann", "hi");
+    // Attachments that fill most of one delivery: a quote is escaped twice on its way
+    // (in the bundle's JSON, then the bundle in the queue message), 4 bytes each.
+    m["message"]["attachments"] = (0..20)
+        .map(|i| json!({"file_type": "image", "url": format!("https://files.test/{i}/{}", "\"".repeat(2_000))}))
+        .collect();
+    let stored = stack.ingest(&key, batch(vec![m])).await;
+    assert_eq!(stored.body["accepted"], 1, "{}", stored.body);
+    // A text within the text limit (64 KiB as JSON), but the message with it would be
+    // over what one delivery holds.
+    let edit = json!({"event_type": "message:updated", "chat": {"chat_id": "c1"},
+                      "message": {"message_id": "m1", "text": "\"".repeat(32_000)}});
+    stack.set_time("2026-03-01T10:02:00Z");
+    let answer = stack.ingest(&key, batch(vec![edit])).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED);
+    assert_eq!(answer.body["skipped"], 1, "{}", answer.body);
+    let reason = answer.body["events"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("not recorded") && reason.contains("240 KiB"),
+        "{reason}"
+    );
+    // The window's bundle goes out, with the text the message has (before, the edit was
+    // recorded and the bundle could never be queued: the window was set aside).
+    let run = stack.aggregate("2026-03-01T11:05:00Z").await;
+    assert_eq!(
+        (&run["bundles_enqueued"], &run["windows_set_aside"]),
+        (&1.into(), &0.into()),
+        "{run}"
+    );
+    stack.drain().await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].json()["messages"][0]["text"], "hi");
+}

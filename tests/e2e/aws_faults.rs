@@ -737,3 +737,22 @@ async fn a_streamed_window_with_a_message_no_part_can_hold_is_set_aside_at_once(
     // failure, and only the fifth run set it aside.
     set_aside_at_once(|e| e["message"]["text"] = "x".repeat(300_000).into()).await;
 }
+
+#[tokio::test]
+async fn a_due_index_the_table_will_not_read_counts_as_windows_left_due() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    hourly(&stack, &receiver, &["c1"]).await;
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(Rule::always("DynamoDB.Query", Fault::Refuse).when_body_contains("DUE#"));
+    let report = stack.aggregate("2026-03-01T11:05:00Z").await;
+    // Nothing found, nothing sent: without the count, a table refusing every read would
+    // leave the left-due metric (and its alarm) at nothing.
+    assert_eq!(report["windows_due"], 0, "{report}");
+    assert!(report["windows_left_due"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["complete"], false, "{report}");
+    proxy.clear();
+    let again = stack.aggregate("2026-03-01T11:06:00Z").await;
+    assert_eq!(again["bundles_enqueued"], 1, "{again}");
+    assert_eq!(again["windows_left_due"], 0, "{again}");
+}

@@ -240,6 +240,16 @@ fn every_function_and_both_queues_are_watched_by_alarms_that_notify_the_topic() 
         left_due["MetricName"],
         Value::from(metrics::WINDOWS_LEFT_DUE)
     );
+    assert_eq!(
+        left_due["Dimensions"][1]["Value"],
+        Value::from("aggregator")
+    );
+    assert_eq!(left_due["Statistic"], Value::from("Sum"));
+    assert_eq!(left_due["Threshold"], Value::from(0));
+    assert_eq!(
+        left_due["ComparisonOperator"],
+        Value::from("GreaterThanThreshold")
+    );
     assert_eq!(left_due["Period"], Value::from(900));
     assert_eq!(left_due["EvaluationPeriods"], Value::from(2));
     assert_eq!(left_due["DatapointsToAlarm"], Value::from(2));

@@ -75,7 +75,8 @@ pub struct RunReport {
     /// parking, a deleted endpoint's drop, a let-go (held until its claim is stale), a
     /// finish (a window sent, so in `bundles_enqueued` too and sent again under the same
     /// webhook-id, or found empty), a set-aside (a window counted as failed may count
-    /// here too; so does an unreadable index item, which is not in `windows_due`).
+    /// here too; so does an unreadable index item, which is not in `windows_due`), and
+    /// one for each shard of the due index that could not be read (its windows unknown).
     pub windows_left_due: usize,
     /// Windows left for a later run because their webhook's release of held deliveries
     /// is under way (their bundles would overtake the held ones of their chat).
@@ -218,6 +219,9 @@ impl Aggregator {
         for (shard, e) in &page.failed_shards {
             tracing::error!(shard, error = %e, "due index shard unreadable this run");
             run.report.complete = false;
+            // Its windows are unknown: counted as one, so a table refusing every read
+            // still shows in the metric and its alarm.
+            run.report.windows_left_due += 1;
         }
         for u in &page.unreadable {
             tracing::error!(window = %u, "unreadable window item set aside");

@@ -300,8 +300,8 @@ impl Aggregator {
         let id = w.bundle_id();
         let delivery = envelope(w, bounds, &id, (i, total), plan.messages(), bundle);
         if over_queue_limit(&delivery) {
-            // A valid message always fits alone (its digest line is cut): only damaged
-            // data is too big by itself.
+            // A message ingest stored fits alone (its digest line is cut, its edits are
+            // checked): damaged data is too big by itself, and no plan changes that.
             return Ok(if alone { Queued::Never } else { Queued::TooBig });
         }
         self.queue

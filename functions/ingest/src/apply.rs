@@ -18,8 +18,21 @@ use outflow::formats::bundle::MAX_ENCODED_BODY_BYTES;
 use outflow::formats::escaped::escaped_json_len;
 use outflow::formats::{InboundEvent, NewChatRule, ToldChat};
 use outflow::http::ApiError;
-use outflow::store::{Announcement, Edit, NewMessage, Store};
+use outflow::store::{Announcement, Edit, Edited, NewMessage, Store};
 use std::collections::HashSet;
+
+/// Whether a stored message with an edit's new text still fits one delivery (the bound a
+/// new message meets): the reason it is not recorded when it does not.
+fn fits(event: &MessageEvent) -> Result<(), String> {
+    let size = escaped_json_len(event);
+    if size <= MAX_ENCODED_BODY_BYTES {
+        return Ok(());
+    }
+    Err(format!(
+        "not recorded: the message with the new text would make a delivery of {size} bytes \
+         as queued; one delivery holds at most {MAX_ENCODED_BODY_BYTES} (240 KiB)"
+    ))
+}
 
 /// Applies the events, routed by the webhook settings read when the request was admitted
 /// (the default endpoint's) and the additional endpoints' (`extra`).
@@ -192,9 +205,13 @@ impl Batch {
     ) -> Result<(EventStatus, Option<MessageId>, Option<String>), ApiError> {
         // The edit may be of a message earlier in this request.
         self.flush(state, ctx).await?;
-        let Some(edit) = state.store.edit_message(ctx.ws, &id, text).await? else {
-            let reason = "message_updated for a message Outflow has not stored";
-            return Ok((EventStatus::Skipped, Some(id), Some(reason.to_string())));
+        let edit = match state.store.edit_message(ctx.ws, &id, text, fits).await? {
+            Edited::Recorded(edit) => *edit,
+            Edited::Unknown => {
+                let reason = "message_updated for a message Outflow has not stored";
+                return Ok((EventStatus::Skipped, Some(id), Some(reason.to_string())));
+            }
+            Edited::Refused(why) => return Ok((EventStatus::Skipped, Some(id), Some(why))),
         };
         let event = &edit.event;
         let direction = Some(event.message.direction);
@@ -210,6 +227,7 @@ impl Batch {
         if !to_default && extra.is_empty() {
             return Ok((EventStatus::Accepted, Some(id), None));
         }
+        // Only an edit recorded before edits were checked gets here.
         if escaped_json_len(event) > MAX_ENCODED_BODY_BYTES {
             let reason = "the new text is recorded, but the message with it is over 240 KiB: \
                           too large to deliver as message:updated";

@@ -22,6 +22,17 @@ pub struct Edit {
     joined: Vec<String>,
 }
 
+/// What an edit of a stored message did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Edited {
+    /// Recorded, or the message has that text already.
+    Recorded(Box<Edit>),
+    /// No message with that id is stored.
+    Unknown,
+    /// The message with the new text would not fit: nothing written (the check's reason).
+    Refused(String),
+}
+
 /// Messages are kept this long (the aggregation issue needs ≥ 7 days).
 pub const MESSAGE_RETENTION_DAYS: i64 = 14;
 
@@ -182,14 +193,16 @@ impl Store {
     }
 
     /// Records an edit of a stored message: its new text and the edit's number (one
-    /// conditional write on the number read, so racing edits never share one). `None`
-    /// when the message is unknown.
+    /// conditional write on the number read, so racing edits never share one), unless
+    /// `fits` refuses the message with the new text: a stored message stays one that can
+    /// be delivered (a bundle with it could otherwise never be queued).
     pub async fn edit_message(
         &self,
         ws: &WorkspaceId,
         id: &MessageId,
         text: &str,
-    ) -> StoreResult<Option<Edit>> {
+        fits: impl Fn(&MessageEvent) -> Result<(), String>,
+    ) -> StoreResult<Edited> {
         let key = message_key(ws, id);
         for _ in 0..3 {
             let out = self
@@ -198,7 +211,7 @@ impl Store {
                 .await
                 .map_err(|e| StoreError::dynamo("GetItem", e))?;
             let Some(item) = out.item else {
-                return Ok(None);
+                return Ok(Edited::Unknown);
             };
             let mut event = event_of(&item)?;
             let number: u32 = super::number_attribute(&item, "edits").unwrap_or(0);
@@ -210,13 +223,18 @@ impl Store {
                 .unwrap_or_default();
             if event.message.text == text {
                 // The text it has already: a retry of this edit, or no edit at all.
-                return Ok(Some(Edit {
+                return Ok(Edited::Recorded(Box::new(Edit {
                     event,
                     number,
                     window,
                     joined,
-                }));
+                })));
             }
+            let old = std::mem::replace(&mut event.message.text, text.to_string());
+            if let Err(why) = fits(&event) {
+                return Ok(Edited::Refused(why));
+            }
+            event.message.text = old;
             let result = self
                 .update(s(key.0.clone()), s(key.1.clone()))
                 .update_expression("SET edited_text = :t, edits = :next")
@@ -229,12 +247,12 @@ impl Store {
                 .await;
             if super::applied("UpdateItem", result)?.is_some() {
                 event.message.text = text.to_string();
-                return Ok(Some(Edit {
+                return Ok(Edited::Recorded(Box::new(Edit {
                     event,
                     number: number + 1,
                     window,
                     joined,
-                }));
+                })));
             }
         }
         Err(StoreError::Dynamo {

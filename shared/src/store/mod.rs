@@ -37,7 +37,7 @@ pub use admission::{Admission, RateWindows};
 pub use batch::Unwritten;
 pub use chats::Announcement;
 pub use kept::{KeptDelivery, KeptKey};
-pub use messages::{Edit, NewMessage};
+pub use messages::{Edit, Edited, NewMessage};
 pub use notices::DailyBudget;
 pub use request_log::{LOG_LIMIT, LOG_RETENTION_DAYS};
 pub use sending_slots::SendingSlot;
