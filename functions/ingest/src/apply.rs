@@ -24,7 +24,8 @@ use std::collections::HashSet;
 /// Whether a stored message with an edit's new text still fits one delivery (the bound a
 /// new message meets): the reason it is not recorded when it does not.
 fn fits(event: &MessageEvent) -> Result<(), String> {
-    let size = escaped_json_len(event);
+    // As `message:updated` sends it: `is_new_chat` false, a byte longer than true.
+    let size = escaped_json_len(event) + usize::from(event.chat.is_new_chat);
     if size <= MAX_ENCODED_BODY_BYTES {
         return Ok(());
     }
@@ -227,7 +228,7 @@ impl Batch {
         if !to_default && extra.is_empty() {
             return Ok((EventStatus::Accepted, Some(id), None));
         }
-        // Only an edit recorded before edits were checked gets here.
+        // Edits are checked when recorded (`fits`): only one recorded before gets here.
         if escaped_json_len(event) > MAX_ENCODED_BODY_BYTES {
             let reason = "the new text is recorded, but the message with it is over 240 KiB: \
                           too large to deliver as message:updated";

@@ -213,53 +213,55 @@ impl Store {
             let Some(item) = out.item else {
                 return Ok(Edited::Unknown);
             };
-            let mut event = event_of(&item)?;
-            let number: u32 = super::number_attribute(&item, "edits").unwrap_or(0);
-            let window = item.get("member_of").and_then(|v| v.as_s().ok()).cloned();
-            let joined = item
-                .get("joined")
-                .and_then(|v| v.as_ss().ok())
-                .cloned()
-                .unwrap_or_default();
-            if event.message.text == text {
+            let mut edit = edit_of(&item)?;
+            if edit.event.message.text == text {
                 // The text it has already: a retry of this edit, or no edit at all.
-                return Ok(Edited::Recorded(Box::new(Edit {
-                    event,
-                    number,
-                    window,
-                    joined,
-                })));
+                return Ok(Edited::Recorded(Box::new(edit)));
             }
-            let old = std::mem::replace(&mut event.message.text, text.to_string());
-            if let Err(why) = fits(&event) {
+            edit.event.message.text = text.to_string();
+            if let Err(why) = fits(&edit.event) {
                 return Ok(Edited::Refused(why));
             }
-            event.message.text = old;
-            let result = self
-                .update(s(key.0.clone()), s(key.1.clone()))
-                .update_expression("SET edited_text = :t, edits = :next")
-                .condition_expression("attribute_exists(pk) AND (edits = :n OR (attribute_not_exists(edits) AND :n = :zero))")
-                .expression_attribute_values(":t", s(text))
-                .expression_attribute_values(":n", n(number))
-                .expression_attribute_values(":next", n(number + 1))
-                .expression_attribute_values(":zero", n(0))
-                .send()
-                .await;
-            if super::applied("UpdateItem", result)?.is_some() {
-                event.message.text = text.to_string();
-                return Ok(Edited::Recorded(Box::new(Edit {
-                    event,
-                    number: number + 1,
-                    window,
-                    joined,
-                })));
+            if self.record_edit(&key, text, edit.number).await? {
+                edit.number += 1;
+                return Ok(Edited::Recorded(Box::new(edit)));
             }
+            // Another edit got in first: read the message again.
         }
         Err(StoreError::Dynamo {
             op: "UpdateItem",
             detail: "the message kept being edited concurrently".into(),
         })
     }
+
+    /// Writes an edit's text if the message still has `number` edits; false if not.
+    async fn record_edit(&self, key: &Key, text: &str, number: u32) -> StoreResult<bool> {
+        let result = self
+            .update(s(key.0.clone()), s(key.1.clone()))
+            .update_expression("SET edited_text = :t, edits = :next")
+            .condition_expression("attribute_exists(pk) AND (edits = :n OR (attribute_not_exists(edits) AND :n = :zero))")
+            .expression_attribute_values(":t", s(text))
+            .expression_attribute_values(":n", n(number))
+            .expression_attribute_values(":next", n(number + 1))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        Ok(super::applied("UpdateItem", result)?.is_some())
+    }
+}
+
+/// The stored message an edit starts from: its event, edit count and windows.
+fn edit_of(item: &Item) -> StoreResult<Edit> {
+    Ok(Edit {
+        event: event_of(item)?,
+        number: super::number_attribute(item, "edits").unwrap_or(0),
+        window: item.get("member_of").and_then(|v| v.as_s().ok()).cloned(),
+        joined: item
+            .get("joined")
+            .and_then(|v| v.as_ss().ok())
+            .cloned()
+            .unwrap_or_default(),
+    })
 }
 
 fn message_key(ws: &WorkspaceId, id: &MessageId) -> Key {

@@ -110,7 +110,8 @@ pub fn windows_set_aside(windows: usize) {
     add(WINDOWS_SET_ASIDE, windows);
 }
 
-/// The aggregator left `windows` windows due after a DynamoDB failure.
+/// The aggregator left `windows` windows due after a DynamoDB failure (an unreadable
+/// shard of the due index counts one: its windows are unknown).
 pub fn windows_left_due(windows: usize) {
     add(WINDOWS_LEFT_DUE, windows);
 }
