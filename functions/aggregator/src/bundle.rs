@@ -4,7 +4,9 @@ use outflow::domain::{
     Account, Bundle, BundleId, Chat, ChatState, DeliveryEnvelope, EventType, PendingWindow,
     Timestamp, WindowMessage,
 };
-use outflow::formats::bundle::build_parts;
+use outflow::formats::bundle::{build_part, build_parts};
+use outflow::queue;
+use std::collections::HashMap;
 
 /// The envelopes of one window's bundle: one per part, each with its own stable id.
 /// `None` for a window with no messages, or with bounds no instant has (a damaged item).
@@ -18,15 +20,36 @@ pub fn envelopes(
     let latest = messages.iter().max_by_key(|m| m.received_ms)?;
     let (account, chat) = heading(latest, chat_state);
     let count = messages.len();
-    let parts = build_parts(
-        &account,
-        &chat,
-        messages.into_iter().map(|m| m.event.message).collect(),
-        permalink_base,
-    );
+    // Each message's own heading, kept for a part the window's heading makes too big.
+    let mut own = HashMap::with_capacity(count);
+    let messages = messages
+        .into_iter()
+        .map(|m| {
+            let WindowMessage { event, received_ms } = m;
+            let id = event.message.message_id.clone();
+            own.insert(id, (event.whatsapp_account, event.chat, received_ms));
+            event.message
+        })
+        .collect();
+    let parts = build_parts(&account, &chat, messages, permalink_base);
     let id = window.bundle_id();
     let total = parts.len();
-    let part = |(i, part)| envelope(window, bounds, &id, (i, total), count, part);
+    let part = |(i, mut part): (usize, Bundle)| {
+        let delivery = envelope(window, bounds, &id, (i, total), count, &part);
+        if !over_queue_limit(&delivery) {
+            return delivery;
+        }
+        let Some((account, chat, at)) = part
+            .messages
+            .first()
+            .and_then(|m| own.remove(&m.message_id))
+        else {
+            return delivery;
+        };
+        let heading = heading_at(account, chat, at, chat_state);
+        part = reheaded(part, heading, (i, total), permalink_base);
+        envelope(window, bounds, &id, (i, total), count, &part)
+    };
     Some(parts.into_iter().enumerate().map(part).collect())
 }
 
@@ -34,16 +57,50 @@ pub fn envelopes(
 /// `is_new_chat` and, when a `conversation_updated` came after that message, its
 /// responsible teammate.
 pub fn heading(latest: &WindowMessage, chat_state: &ChatState) -> (Account, Chat) {
-    let account = latest.event.whatsapp_account.clone();
-    let mut chat = latest.event.chat.clone();
+    let event = &latest.event;
+    let (account, chat) = (event.whatsapp_account.clone(), event.chat.clone());
+    heading_at(account, chat, latest.received_ms, chat_state)
+}
+
+/// The heading of a message received at `received_ms` with `account` and `chat`.
+pub fn heading_at(
+    account: Account,
+    mut chat: Chat,
+    received_ms: i64,
+    chat_state: &ChatState,
+) -> (Account, Chat) {
     chat.is_new_chat = chat_state.is_new;
     if let Some(responsible) = &chat_state.responsible {
-        if responsible.at_ms >= latest.received_ms {
+        if responsible.at_ms >= received_ms {
             chat.responsible_name = responsible.name.clone();
             chat.responsible_email = responsible.email.clone();
         }
     }
     (account, chat)
+}
+
+/// A part of one message built again under that message's own heading, when the queue
+/// cannot take it under the window's (the latest message's, whose fields may be far
+/// wider): ingest bounds a message with its own, so this one fits. A part of several
+/// messages is returned as it was (parts are sized to fit; only damaged data is over).
+pub fn reheaded(
+    part: Bundle,
+    (account, chat): (Account, Chat),
+    (i, total): (usize, usize),
+    permalink_base: &str,
+) -> Bundle {
+    if part.messages.len() != 1 {
+        return part;
+    }
+    let (numbers, messages) = ((part.part, part.parts), part.messages);
+    let mut again = build_part(&account, &chat, messages, (i, total), permalink_base);
+    (again.part, again.parts) = numbers;
+    again
+}
+
+/// True when the queue can never take the delivery (over its message limit).
+pub fn over_queue_limit(e: &DeliveryEnvelope) -> bool {
+    serde_json::to_string(e).map_or(true, |json| json.len() > queue::spec::MAX_MESSAGE_BYTES)
 }
 
 /// The delivery of part `i` of `total` of a window's bundle of `count` messages.
@@ -53,7 +110,7 @@ pub fn envelope(
     id: &BundleId,
     (i, total): (usize, usize),
     count: usize,
-    part: Bundle,
+    part: &Bundle,
 ) -> DeliveryEnvelope {
     let part_note = if total > 1 {
         format!(" (part {} of {total})", i + 1)
@@ -66,7 +123,7 @@ pub fn envelope(
         created_at: end,
         sequence: i as u32,
         chat_id: Some(window.chat_id.clone()),
-        body: serde_json::to_string(&part).expect("bundle serializes"),
+        body: serde_json::to_string(part).expect("bundle serializes"),
         summary: Some(format!(
             "bundle of chat {}: {count} messages, window {} to {}{part_note}",
             window.chat_id,

@@ -2,7 +2,7 @@
 //! (`is_new_chat`), the bundles of the claimed windows, and how they are grouped into
 //! SendMessageBatch calls. `run.rs` reads and writes around them.
 
-use crate::bundle::envelopes;
+use crate::bundle::{envelopes, over_queue_limit};
 use outflow::domain::{ChatId, ChatState, DeliveryEnvelope, PendingWindow, WorkspaceId};
 use outflow::queue;
 use outflow::store::{Announcement, StoreResult, WindowRead};
@@ -196,11 +196,6 @@ pub fn oversized(r: &Ready) -> bool {
     r.envelopes.iter().any(over_queue_limit)
 }
 
-/// True when the queue can never take the delivery (over its message limit).
-pub fn over_queue_limit(e: &DeliveryEnvelope) -> bool {
-    serde_json::to_string(e).map_or(true, |json| json.len() > queue::spec::MAX_MESSAGE_BYTES)
-}
-
 /// Groups bundles into SendMessageBatch calls of at most 10 entries, in order; a bundle
 /// of more parts goes alone (the queue splits it), and so does a window to stream.
 pub fn send_batches(ready: &[Flush]) -> Vec<Range<usize>> {
@@ -225,9 +220,10 @@ pub fn send_batches(ready: &[Flush]) -> Vec<Range<usize>> {
 mod tests {
     use super::*;
     use outflow::domain::{
-        Account, Aggregation, Chat, Direction, Message, MessageEvent, MessageId, Party, Timestamp,
-        Window, WindowMessage,
+        Account, Aggregation, Bundle, Chat, Direction, Message, MessageEvent, MessageId, Party,
+        Timestamp, Window, WindowMessage,
     };
+    use outflow::formats::bundle::build_part;
 
     fn window(chat: &str, hour: u32) -> PendingWindow {
         let at = Timestamp::parse(&format!("2026-03-01T{hour:02}:10:00Z")).unwrap();
@@ -422,6 +418,57 @@ mod tests {
             "only the chat's first is new"
         );
         assert_eq!(send_batches(&out.ready), [0..1, 1..3]);
+    }
+
+    #[test]
+    fn a_big_message_under_a_far_wider_latest_heading_goes_out_under_its_own() {
+        let mut read = messages(2);
+        // About 240 KB as queued (a quote travels as 4 bytes), with its own short heading.
+        read[0].event.message.text = "\"".repeat(60_000);
+        // The latest message's fields at their limits, of control characters (7 bytes
+        // each as queued): about 39 KB of heading.
+        let wide = "\u{1}".repeat(512);
+        let latest = &mut read[1].event;
+        let account = &mut latest.whatsapp_account;
+        (account.full_name, account.email, account.phone) =
+            (wide.clone(), wide.clone(), wide.clone());
+        let chat = &mut latest.chat;
+        (chat.full_name, chat.responsible_name) = (wide.clone(), wide.clone());
+        (chat.responsible_email, chat.phone) = (wide.clone(), wide.clone());
+        chat.chat_url = "\u{1}".repeat(2_048);
+        let state = ChatState {
+            is_new: true,
+            ..ChatState::default()
+        };
+        let w = window("c", 8);
+        let under_latest = {
+            let (account, chat) = crate::bundle::heading(&read[1], &state);
+            let m = vec![read[0].event.message.clone()];
+            let part = build_part(&account, &chat, m, (0, 2), "https://x.test/m/");
+            let bounds = w.bounds().unwrap();
+            crate::bundle::envelope(&w, bounds, &w.bundle_id(), (0, 2), 2, &part)
+        };
+        assert!(
+            over_queue_limit(&under_latest),
+            "the case: over under the latest heading"
+        );
+        let out = envelopes(&w, read, &state, "https://x.test/m/").unwrap();
+        assert_eq!(out.len(), 2);
+        assert!(!out.iter().any(over_queue_limit));
+        let first: Bundle = serde_json::from_str(&out[0].body).unwrap();
+        assert_eq!(
+            (
+                first.chat.full_name.as_str(),
+                first.whatsapp_account.full_name.as_str()
+            ),
+            ("c", "acct")
+        );
+        assert!(first.chat.is_new_chat, "the chat's state, as every part");
+        assert_eq!((first.part, first.parts), (Some(1), Some(2)));
+        assert_eq!(first.messages[0].text.len(), 60_000);
+        let second: Bundle = serde_json::from_str(&out[1].body).unwrap();
+        assert_eq!(second.chat.full_name, wide);
+        assert_eq!((second.part, second.parts), (Some(2), Some(2)));
     }
 
     #[test]

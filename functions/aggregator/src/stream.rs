@@ -11,8 +11,8 @@
 //! claim or a failed progress write between queueing a part and recording it sends that
 //! part again (same `webhook-id`).
 
-use crate::bundle::{envelope, heading};
-use crate::plan::{over_queue_limit, BigWindow};
+use crate::bundle::{envelope, heading, heading_at, over_queue_limit, reheaded};
+use crate::plan::BigWindow;
 use crate::Aggregator;
 use outflow::domain::{Account, BundlePlan, Chat, Message, PendingWindow, WindowMessage};
 use outflow::formats::bundle::{build_part, part_lengths, Sized};
@@ -162,7 +162,7 @@ impl Aggregator {
             }
         };
         for round in 1..=MAX_PLANS {
-            match self.send_parts(w, &plan, pos, run_id, deadline).await? {
+            match self.send_parts(big, &plan, pos, run_id, deadline).await? {
                 Pass::Finished => {
                     return Ok(Streamed::Done {
                         parts: plan.parts(),
@@ -237,13 +237,16 @@ impl Aggregator {
     /// read, then recorded; on to the end, so a message past the plan is noticed.
     async fn send_parts(
         &self,
-        w: &PendingWindow,
+        big: &BigWindow,
         plan: &BundlePlan,
         pos: &mut Position,
         run_id: &str,
         deadline: Option<Instant>,
     ) -> Result<Pass, Why> {
+        let w = &big.window;
         let mut part = Vec::new();
+        // A part of one message: that message's own heading, should the plan's not fit.
+        let mut own = None;
         let mut at = pos.after.clone();
         loop {
             if past(deadline) {
@@ -254,15 +257,16 @@ impl Aggregator {
                 let Some(len) = plan.length(pos.next) else {
                     return Ok(Pass::Replan);
                 };
+                if len == 1 {
+                    let (account, chat) = (m.event.whatsapp_account, m.event.chat);
+                    own = Some(heading_at(account, chat, m.received_ms, &big.state));
+                }
                 part.push(m.event.message);
                 if part.len() < len {
                     continue;
                 }
-                let taken = std::mem::take(&mut part);
-                match self
-                    .queue_part(w, plan, (pos.next, taken), run_id, &cursor)
-                    .await?
-                {
+                let taken = (pos.next, std::mem::take(&mut part), own.take());
+                match self.queue_part(w, plan, taken, run_id, &cursor).await? {
                     Queued::Yes => {}
                     Queued::ClaimLost => return Ok(Pass::Stopped),
                     Queued::TooBig => return Ok(Pass::Replan),
@@ -286,7 +290,7 @@ impl Aggregator {
         &self,
         w: &PendingWindow,
         plan: &BundlePlan,
-        (i, messages): (usize, Vec<Message>),
+        (i, messages, own): (usize, Vec<Message>, Option<(Account, Chat)>),
         run_id: &str,
         after: &WindowPageCursor,
     ) -> Result<Queued, Why> {
@@ -298,10 +302,15 @@ impl Aggregator {
         (bundle.part, bundle.parts) = (Some(i as u32 + 1), Some(total as u32));
         let bounds = w.bounds().ok_or("its bounds are not instants")?;
         let id = w.bundle_id();
-        let delivery = envelope(w, bounds, &id, (i, total), plan.messages(), bundle);
+        let mut delivery = envelope(w, bounds, &id, (i, total), plan.messages(), &bundle);
+        if let Some(heading) = own.filter(|_| alone && over_queue_limit(&delivery)) {
+            let bundle = reheaded(bundle, heading, (i, total), base);
+            delivery = envelope(w, bounds, &id, (i, total), plan.messages(), &bundle);
+        }
         if over_queue_limit(&delivery) {
-            // A message ingest stored fits alone (its digest line is cut, its edits are
-            // checked): damaged data is too big by itself, and no plan changes that.
+            // A message ingest stored fits alone under its own heading (its digest line is
+            // cut, its edits are checked): damaged data is too big by itself, and no plan
+            // changes that.
             return Ok(if alone { Queued::Never } else { Queued::TooBig });
         }
         self.queue
