@@ -81,8 +81,8 @@ pub fn heading_at(
 
 /// A part of one message built again under that message's own heading, when the queue
 /// cannot take it under the window's (the latest message's, whose fields may be far
-/// wider): ingest bounds a message with its own, so this one fits. A part of several
-/// messages is returned as it was (parts are sized to fit; only damaged data is over).
+/// wider): ingest bounds a message with its own, so this one usually fits (one still
+/// over is set aside). A part of several messages is returned as it was.
 pub fn reheaded(
     part: Bundle,
     (account, chat): (Account, Chat),

@@ -436,9 +436,15 @@ mod tests {
         (chat.full_name, chat.responsible_name) = (wide.clone(), wide.clone());
         (chat.responsible_email, chat.phone) = (wide.clone(), wide.clone());
         chat.chat_url = "\u{1}".repeat(2_048);
+        // A teammate assigned after the big message arrived: every part names them.
+        let responsible = Some(outflow::domain::Responsible {
+            name: "Tal".into(),
+            email: "tal@acme.test".into(),
+            at_ms: 0,
+        });
         let state = ChatState {
             is_new: true,
-            ..ChatState::default()
+            responsible,
         };
         let w = window("c", 8);
         let under_latest = {
@@ -464,6 +470,7 @@ mod tests {
             ("c", "acct")
         );
         assert!(first.chat.is_new_chat, "the chat's state, as every part");
+        assert_eq!(first.chat.responsible_name, "Tal");
         assert_eq!((first.part, first.parts), (Some(1), Some(2)));
         assert_eq!(first.messages[0].text.len(), 60_000);
         let second: Bundle = serde_json::from_str(&out[1].body).unwrap();

@@ -308,9 +308,8 @@ impl Aggregator {
             delivery = envelope(w, bounds, &id, (i, total), plan.messages(), &bundle);
         }
         if over_queue_limit(&delivery) {
-            // A message ingest stored fits alone under its own heading (its digest line is
-            // cut, its edits are checked): damaged data is too big by itself, and no plan
-            // changes that.
+            // Alone and still over under its own heading (its digest line cut, its edits
+            // checked): no plan changes that.
             return Ok(if alone { Queued::Never } else { Queued::TooBig });
         }
         self.queue

@@ -229,7 +229,7 @@ impl Batch {
             return Ok((EventStatus::Accepted, Some(id), None));
         }
         // Edits are checked when recorded (`fits`): only one recorded before gets here.
-        if escaped_json_len(event) > MAX_ENCODED_BODY_BYTES {
+        if fits(event).is_err() {
             let reason = "the new text is recorded, but the message with it is over 240 KiB: \
                           too large to deliver as message:updated";
             return Ok((EventStatus::Accepted, Some(id), Some(reason.to_string())));
