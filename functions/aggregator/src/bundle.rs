@@ -36,14 +36,15 @@ pub fn envelopes(
     let total = parts.len();
     let part = |(i, mut part): (usize, Bundle)| {
         let delivery = envelope(window, bounds, &id, (i, total), count, &part);
+        // Only a part of one message can go under another heading: a bigger part is not
+        // measured a second time here (`oversized` does, once the window is ready).
+        let [single] = part.messages.as_slice() else {
+            return delivery;
+        };
         if !over_queue_limit(&delivery) {
             return delivery;
         }
-        let Some((account, chat, at)) = part
-            .messages
-            .first()
-            .and_then(|m| own.remove(&m.message_id))
-        else {
+        let Some((account, chat, at)) = own.remove(&single.message_id) else {
             return delivery;
         };
         let heading = heading_at(account, chat, at, chat_state);
