@@ -662,31 +662,10 @@ async fn a_sent_window_whose_finish_fails_is_counted_left_due_and_sent_again_ali
 /// ingest would store it. The first run must set `huge`'s window aside, alone and once,
 /// and send `c1`'s; the tenant is told once, with the chat and the reason.
 async fn set_aside_at_once(damage: impl FnOnce(&mut serde_json::Value)) {
-    use aws_sdk_dynamodb::types::AttributeValue as A;
     let stack = stack().await;
     let receiver = Receiver::start().await;
     let (_, key) = hourly(&stack, &receiver, &["huge", "c1"]).await;
-    let item = stack
-        .items()
-        .await
-        .into_iter()
-        .find(|i| i["sk"] == A::S("MSG#m-huge".into()))
-        .expect("the message item");
-    let mut event: serde_json::Value = serde_json::from_str(item["event"].as_s().unwrap()).unwrap();
-    damage(&mut event);
-    stack
-        .aws
-        .dynamo
-        .update_item()
-        .table_name(&stack.stack.table)
-        .key("pk", item["pk"].clone())
-        .key("sk", item["sk"].clone())
-        .update_expression("SET #e = :e")
-        .expression_attribute_names("#e", "event")
-        .expression_attribute_values(":e", A::S(event.to_string()))
-        .send()
-        .await
-        .unwrap();
+    rewrite_message(&stack, "MSG#m-huge", damage).await;
     let report = stack.aggregate("2026-03-01T11:05:00Z").await;
     assert_eq!(report["bundles_enqueued"], 1, "{report}");
     assert_eq!(report["windows_set_aside"], 1, "{report}");
@@ -736,6 +715,117 @@ async fn a_streamed_window_with_a_message_no_part_can_hold_is_set_aside_at_once(
     // Planning again cannot help; before, each run planned it three times and counted a
     // failure, and only the fifth run set it aside.
     set_aside_at_once(|e| e["message"]["text"] = "x".repeat(300_000).into()).await;
+}
+
+/// Rewrites the stored message `sk` (`MSG#<id>`) of the test's table with `change`, as no
+/// ingest would store it (damage) or as an operator repairs it.
+async fn rewrite_message(stack: &TestStack, sk: &str, change: impl FnOnce(&mut serde_json::Value)) {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    let item = stack
+        .items()
+        .await
+        .into_iter()
+        .find(|i| i["sk"] == A::S(sk.into()))
+        .expect("the message item");
+    let mut event: serde_json::Value = serde_json::from_str(item["event"].as_s().unwrap()).unwrap();
+    change(&mut event);
+    stack
+        .aws
+        .dynamo
+        .update_item()
+        .table_name(&stack.stack.table)
+        .key("pk", item["pk"].clone())
+        .key("sk", item["sk"].clone())
+        .update_expression("SET #e = :e")
+        .expression_attribute_names("#e", "event")
+        .expression_attribute_values(":e", A::S(event.to_string()))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_streamed_window_stopped_midway_by_an_unsendable_message_keeps_its_queued_part() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace(&stack.unique_email("midway")).await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    stack.register_with(&key, &receiver.url(), "1h").await;
+    // Three messages of 50,000 characters in one chat's hour: past the 128 KiB a run
+    // loads, so the window is streamed, one message a part.
+    for n in 1..=3 {
+        let at = format!("2026-03-01T10:0{n}:00");
+        stack.set_time(&format!("{at}Z"));
+        let mut event: serde_json::Value = serde_json::from_str(SEED).unwrap();
+        event["chat"]["chat_id"] = "huge".into();
+        event["message"]["message_id"] = format!("m{n}").into();
+        event["message"]["timestamp"] = format!("{at}+0000").into();
+        event["message"]["text"] = "x".repeat(50_000).into();
+        let r = stack.ingest(&key, event.to_string()).await;
+        assert_eq!(r.body["accepted"], 1, "{}", r.body);
+    }
+    // The middle message damaged past the queue's limit (ingest stops texts at 64 KiB).
+    rewrite_message(&stack, "MSG#m2", |e| {
+        e["message"]["text"] = "y".repeat(300_000).into()
+    })
+    .await;
+    let report = stack.aggregate("2026-03-01T11:05:00Z").await;
+    assert_eq!(
+        (&report["parts_enqueued"], &report["windows_set_aside"]),
+        (&1.into(), &1.into()),
+        "the part before the damaged message is queued, then the window set aside: {report}"
+    );
+    assert_eq!(report["windows_failed"], 0, "{report}");
+    stack.drain().await;
+    let parts = |from: usize| -> Vec<(String, u64, u64)> {
+        receiver.received()[from..]
+            .iter()
+            .map(|r| {
+                let b = r.json();
+                let id = b["messages"][0]["message_id"].as_str().unwrap().to_string();
+                (
+                    id,
+                    b["part"].as_u64().unwrap(),
+                    b["parts"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        parts(0),
+        [("m1".to_string(), 1, 3)],
+        "the queued part stays delivered"
+    );
+    assert_eq!(
+        stack.aggregate("2026-03-01T11:20:00Z").await["windows_due"],
+        0,
+        "the rest waits out of the due index"
+    );
+
+    // An operator repairs the item and the tenant saves the settings: the window goes on
+    // from its saved progress, and the part already delivered is not sent again.
+    rewrite_message(&stack, "MSG#m2", |e| {
+        e["message"]["text"] = "repaired".into()
+    })
+    .await;
+    stack.register_with(&key, &receiver.url(), "1h").await;
+    let again = stack.aggregate("2026-03-01T11:35:00Z").await;
+    stack.drain().await;
+    assert_eq!(
+        (&again["parts_enqueued"], &again["windows_set_aside"]),
+        (&2.into(), &0.into()),
+        "{again} {:?}",
+        parts(1)
+    );
+    assert_eq!(
+        parts(1),
+        [("m2".to_string(), 2, 3), ("m3".to_string(), 3, 3)],
+        "the rest, numbered on from the first part"
+    );
+    assert_eq!(
+        receiver.received()[1].json()["messages"][0]["text"],
+        "repaired"
+    );
 }
 
 #[tokio::test]

@@ -124,6 +124,9 @@ struct Run {
     failed: HashSet<ChatKey>,
     /// Windows too big to hold, streamed after every window that fits.
     streams: Vec<BigWindow>,
+    /// Windows whose flush part by part began in an earlier run: they go on part by part
+    /// even when their messages fit in memory now (one expired, or was repaired).
+    streams_begun: HashSet<PendingWindow>,
     /// Claimed windows of chats with a window to stream or one held by another claim,
     /// let go at the end of the run and sent after it by a later run.
     waiting: Vec<PendingWindow>,
@@ -177,6 +180,7 @@ impl Aggregator {
             restarted: HashSet::new(),
             failed: HashSet::new(),
             streams: Vec::new(),
+            streams_begun: HashSet::new(),
             waiting: Vec::new(),
             elsewhere: Vec::new(),
             report: RunReport {
@@ -190,6 +194,7 @@ impl Aggregator {
             let (page, next) = self.store.due_windows(due_ms, at).await;
             cursor = next;
             self.set_unreadable_aside(&page, &mut run).await;
+            run.streams_begun.extend(page.streams_begun);
             run.report.windows_due += page.windows.len();
             for chunk in page.windows.chunks(FLUSH_CHUNK) {
                 if run.past_deadline() {
@@ -303,6 +308,12 @@ impl Aggregator {
         let (mut ok, mut messages, mut failed) = (Vec::new(), Vec::new(), Vec::new());
         for (w, result) in claimed.into_iter().zip(read) {
             match result {
+                // Loaded, it would go as one bundle whose first part has the webhook-id
+                // of the part already queued: a receiver would drop it as a repeat.
+                Ok(_) if run.streams_begun.contains(&w) => {
+                    ok.push(w);
+                    messages.push(WindowRead::TooBig);
+                }
                 Ok(m) => {
                     ok.push(w);
                     messages.push(m);

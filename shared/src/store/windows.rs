@@ -76,6 +76,10 @@ pub struct DuePage {
     pub unreadable: Vec<UnreadableWindow>,
     /// Shards whose page could not be read (their rest waits for the next run).
     pub failed_shards: Vec<(u32, StoreError)>,
+    /// Windows among `windows` whose flush part by part has begun (a plan is saved on
+    /// them): they go on part by part whatever their size now, so a part already queued
+    /// is never sent again under the same `webhook-id` with other messages.
+    pub streams_begun: Vec<PendingWindow>,
 }
 
 /// Most bytes of stored messages a flush holds for one window: a bigger window (a busy
@@ -149,9 +153,10 @@ impl Store {
         let mut next = Vec::new();
         for (shard, result) in pages {
             match result {
-                Ok((windows, unreadable, more)) => {
-                    page.windows.extend(windows);
-                    page.unreadable.extend(unreadable);
+                Ok((shard_page, more)) => {
+                    page.windows.extend(shard_page.windows);
+                    page.unreadable.extend(shard_page.unreadable);
+                    page.streams_begun.extend(shard_page.streams_begun);
                     next.extend(more.map(|key| (shard, Some(key))));
                 }
                 Err(e) => page.failed_shards.push((shard, e)),
@@ -168,7 +173,7 @@ impl Store {
         shard: u32,
         due_ms: i64,
         start: Option<Item>,
-    ) -> StoreResult<(Vec<PendingWindow>, Vec<UnreadableWindow>, Option<Item>)> {
+    ) -> StoreResult<(DuePage, Option<Item>)> {
         let out = self
             .db
             .query()
@@ -182,18 +187,24 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::dynamo("Query", e))?;
-        let (mut windows, mut unreadable) = (Vec::new(), Vec::new());
+        let mut page = DuePage::default();
         for item in out.items.unwrap_or_default() {
             let key = key_of(&item);
+            let begun = item.contains_key("stream_plan");
             match serde_dynamo::from_item::<_, PendingWindow>(item) {
-                Ok(w) => windows.push(w),
-                Err(e) => unreadable.extend(key.map(|key| UnreadableWindow {
+                Ok(w) => {
+                    if begun {
+                        page.streams_begun.push(w.clone());
+                    }
+                    page.windows.push(w);
+                }
+                Err(e) => page.unreadable.extend(key.map(|key| UnreadableWindow {
                     key,
                     why: e.to_string(),
                 })),
             }
         }
-        Ok((windows, unreadable, out.last_evaluated_key))
+        Ok((page, out.last_evaluated_key))
     }
 
     /// Claims windows for one run, up to 100 per TransactWriteItems (a transaction DynamoDB
