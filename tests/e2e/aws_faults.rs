@@ -829,6 +829,76 @@ async fn a_streamed_window_stopped_midway_by_an_unsendable_message_keeps_its_que
 }
 
 #[tokio::test]
+async fn a_bundle_cut_again_after_some_parts_were_queued_loses_no_message() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace(&stack.unique_email("recut")).await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    stack.register_with(&key, &receiver.url(), "1h").await;
+    // Three texts of 21,000 quotes: about 128 KB stored (under what a run loads), far
+    // more as queued (a quote travels as 4 bytes, and again in the digest line): a part
+    // each.
+    for (n, id) in ["m1", "m2", "third-msg"].iter().enumerate() {
+        let at = format!("2026-03-01T10:0{}:00", n + 1);
+        stack.set_time(&format!("{at}Z"));
+        let mut event: serde_json::Value = serde_json::from_str(SEED).unwrap();
+        event["chat"]["chat_id"] = "c1".into();
+        event["message"]["message_id"] = (*id).into();
+        event["message"]["timestamp"] = format!("{at}+0000").into();
+        event["message"]["text"] = "\"".repeat(21_000).into();
+        let r = stack.ingest(&key, event.to_string()).await;
+        assert_eq!(r.body["accepted"], 1, "{}", r.body);
+    }
+    // The queue takes the first two parts and fails the third (SQS answers a batch entry
+    // by entry): the window fails with two parts queued.
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(Rule::always(
+        "SQS.SendMessageBatch",
+        Fault::Unprocessed("third-msg".into()),
+    ));
+    let first = stack.aggregate("2026-03-01T11:05:00Z").await;
+    assert_eq!(first["windows_failed"], 1, "{first}");
+    proxy.clear();
+    stack.drain().await;
+    let delivered = |r: &outflow_e2e::Received| -> Vec<String> {
+        let b = r.json();
+        b["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["message_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let got = receiver.received();
+    let first_parts: Vec<Vec<String>> = got.iter().map(delivered).collect();
+    assert_eq!(first_parts, [["m1"], ["m2"]], "the parts the queue took");
+
+    // m1 edited short before the window is tried again: m1 and m2 now fit one part.
+    stack.set_time("2026-03-01T11:10:00Z");
+    let edit = serde_json::json!({"events": [{"event_type": "message:updated",
+        "chat": {"chat_id": "c1"}, "message": {"message_id": "m1", "text": "short"}}]});
+    let r = stack.ingest(&key, edit.to_string()).await;
+    assert_eq!(r.body["accepted"], 1, "{}", r.body);
+    // The failed window's claim is stale after 15 minutes.
+    let again = stack.aggregate("2026-03-01T11:21:00Z").await;
+    assert_eq!(again["windows_failed"], 0, "{again}");
+    stack.drain().await;
+    let got = receiver.received();
+    // Before: cut again as [m1, m2], [third-msg] under the webhook-ids of parts 1 and 2
+    // already delivered; the queue dropped both as repeats (so would a receiver
+    // deduplicating by webhook-id, later), and third-msg was lost.
+    let all: Vec<String> = got.iter().flat_map(delivered).collect();
+    assert_eq!(all, ["m1", "m2", "third-msg"], "every message once");
+    let ids: std::collections::BTreeSet<&str> =
+        got.iter().map(|r| r.header("webhook-id")).collect();
+    assert_eq!(ids.len(), got.len(), "no webhook-id twice");
+    assert_eq!(
+        stack.aggregate("2026-03-01T11:40:00Z").await["windows_due"],
+        0
+    );
+}
+
+#[tokio::test]
 async fn a_due_index_the_table_will_not_read_counts_as_windows_left_due() {
     let stack = stack().await;
     let receiver = Receiver::start().await;

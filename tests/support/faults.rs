@@ -32,6 +32,8 @@ pub enum Fault {
     LostAnswer,
     /// BatchWriteItem: the entries holding this text are left unprocessed (handed back in
     /// `UnprocessedItems`, as DynamoDB does under load); the rest are written.
+    /// SendMessageBatch: the entries holding it fail (`Failed`, an internal error); the
+    /// rest are queued.
     Unprocessed(String),
 }
 
@@ -146,10 +148,28 @@ fn faulty(fault: &Fault, operation: &str) -> Option<Response> {
     })
 }
 
-/// Splits a BatchWriteItem body into what goes on (entries without `text`) and what is
-/// handed back unprocessed.
-fn withhold(body: &[u8], text: &str) -> (Bytes, serde_json::Value) {
+/// Splits a batch body into what goes on (entries without `text`) and the answer's part
+/// for the rest: BatchWriteItem's `UnprocessedItems`, or SendMessageBatch's `Failed`
+/// entries (an internal error of SQS's, as it reports one entry's failure); and whether
+/// nothing goes on.
+fn withhold(body: &[u8], text: &str) -> (Bytes, serde_json::Value, bool) {
     let mut request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    if let Some(entries) = request["Entries"].as_array_mut() {
+        let (held, kept): (Vec<_>, Vec<_>) = entries
+            .drain(..)
+            .partition(|e| e.to_string().contains(text));
+        let none_left = kept.is_empty();
+        *entries = kept;
+        let failed: Vec<serde_json::Value> = held
+            .iter()
+            .map(|e| {
+                serde_json::json!({"Id": e["Id"], "Code": "InternalError",
+                                   "SenderFault": false, "Message": "injected"})
+            })
+            .collect();
+        let patch = serde_json::json!({ "Failed": failed });
+        return (Bytes::from(request.to_string()), patch, none_left);
+    }
     let mut unprocessed = serde_json::Map::new();
     if let Some(tables) = request["RequestItems"].as_object_mut() {
         for (table, entries) in tables.iter_mut() {
@@ -165,14 +185,20 @@ fn withhold(body: &[u8], text: &str) -> (Bytes, serde_json::Value) {
         }
         tables.retain(|_, entries| entries.as_array().is_some_and(|l| !l.is_empty()));
     }
-    let body = Bytes::from(request.to_string());
-    (body, serde_json::Value::Object(unprocessed))
+    let none_left = request["RequestItems"]
+        .as_object()
+        .is_none_or(|tables| tables.is_empty());
+    let patch = serde_json::json!({ "UnprocessedItems": unprocessed });
+    (Bytes::from(request.to_string()), patch, none_left)
 }
 
-fn with_unprocessed(answer: &[u8], unprocessed: serde_json::Value) -> Bytes {
+/// The answer with a withheld part set in it.
+fn with_unprocessed(answer: &[u8], patch: serde_json::Value) -> Bytes {
     let mut answer: serde_json::Value =
         serde_json::from_slice(answer).unwrap_or_else(|_| serde_json::json!({}));
-    answer["UnprocessedItems"] = unprocessed;
+    for (name, value) in patch.as_object().into_iter().flatten() {
+        answer[name] = value.clone();
+    }
     Bytes::from(answer.to_string())
 }
 
@@ -196,9 +222,15 @@ async fn forward(
     if let Some(fault) = &fault {
         inner.injected.fetch_add(1, Ordering::Relaxed);
         if let Fault::Unprocessed(text) = fault {
-            let (rest, held) = withhold(&body, text);
-            if rest.as_ref() == b"{\"RequestItems\":{}}" {
-                let answer = serde_json::json!({ "UnprocessedItems": held }).to_string();
+            let (rest, held, none_left) = withhold(&body, text);
+            if none_left {
+                // SQS answers every entry, DynamoDB only what it did not write.
+                let empty = match held.get("Failed") {
+                    Some(_) => serde_json::json!({ "Successful": [] }),
+                    None => serde_json::json!({}),
+                }
+                .to_string();
+                let answer = with_unprocessed(empty.as_bytes(), held);
                 return Response::builder()
                     .status(200)
                     .header("content-type", "application/x-amz-json-1.0")

@@ -6,10 +6,11 @@ use outflow::domain::{
 };
 use outflow::formats::bundle::{build_part, build_parts};
 use outflow::queue;
-use std::collections::HashMap;
 
 /// The envelopes of one window's bundle: one per part, each with its own stable id.
 /// `None` for a window with no messages, or with bounds no instant has (a damaged item).
+/// A bundle of several parts is streamed instead (`plan::bundles`), where a part of one
+/// message too big under the window's heading goes under its own.
 pub fn envelopes(
     window: &PendingWindow,
     messages: Vec<WindowMessage>,
@@ -20,37 +21,11 @@ pub fn envelopes(
     let latest = messages.iter().max_by_key(|m| m.received_ms)?;
     let (account, chat) = heading(latest, chat_state);
     let count = messages.len();
-    // Each message's own heading, kept for a part the window's heading makes too big.
-    let mut own = HashMap::with_capacity(count);
-    let messages = messages
-        .into_iter()
-        .map(|m| {
-            let WindowMessage { event, received_ms } = m;
-            let id = event.message.message_id.clone();
-            own.insert(id, (event.whatsapp_account, event.chat, received_ms));
-            event.message
-        })
-        .collect();
+    let messages = messages.into_iter().map(|m| m.event.message).collect();
     let parts = build_parts(&account, &chat, messages, permalink_base);
     let id = window.bundle_id();
     let total = parts.len();
-    let part = |(i, mut part): (usize, Bundle)| {
-        let delivery = envelope(window, bounds, &id, (i, total), count, &part);
-        // Only a part of one message can go under another heading: a bigger part is not
-        // measured a second time here (`oversized` does, once the window is ready).
-        let [single] = part.messages.as_slice() else {
-            return delivery;
-        };
-        if !over_queue_limit(&delivery) {
-            return delivery;
-        }
-        let Some((account, chat, at)) = own.remove(&single.message_id) else {
-            return delivery;
-        };
-        let heading = heading_at(account, chat, at, chat_state);
-        part = reheaded(part, heading, (i, total), permalink_base);
-        envelope(window, bounds, &id, (i, total), count, &part)
-    };
+    let part = |(i, part): (usize, Bundle)| envelope(window, bounds, &id, (i, total), count, &part);
     Some(parts.into_iter().enumerate().map(part).collect())
 }
 

@@ -20,13 +20,14 @@ fn chat_key(w: &PendingWindow) -> ChatKey {
 pub struct Ready {
     /// The window.
     pub window: PendingWindow,
-    /// Its bundle's parts.
+    /// Its bundle: one part (a bundle of several is streamed).
     pub envelopes: Vec<DeliveryEnvelope>,
     /// Messages in it.
     pub messages: usize,
 }
 
-/// A window too big to hold in memory, flushed part by part from its pages.
+/// A window flushed part by part from its pages: too big to hold in memory, or its bundle
+/// takes several parts.
 #[derive(Debug, Clone)]
 pub struct BigWindow {
     /// The window.
@@ -179,6 +180,12 @@ pub fn bundles(
         };
         let count = messages.len();
         match envelopes(&window, messages, &state, permalink_base) {
+            // Several parts go one by one, their cut saved first: a part queued before a
+            // failure is never sent again under its number holding other messages (a
+            // retry cuts anew once an edit, an expiry or a repair changed the sizes).
+            Some(envelopes) if envelopes.len() > 1 => {
+                out.ready.push(Flush::Stream(BigWindow { window, state }))
+            }
             Some(envelopes) => out.ready.push(Flush::Bundle(Ready {
                 window,
                 envelopes,
@@ -220,10 +227,9 @@ pub fn send_batches(ready: &[Flush]) -> Vec<Range<usize>> {
 mod tests {
     use super::*;
     use outflow::domain::{
-        Account, Aggregation, Bundle, Chat, Direction, Message, MessageEvent, MessageId, Party,
-        Timestamp, Window, WindowMessage,
+        Account, Aggregation, Chat, Direction, Message, MessageEvent, MessageId, Party, Timestamp,
+        Window, WindowMessage,
     };
-    use outflow::formats::bundle::build_part;
 
     fn window(chat: &str, hour: u32) -> PendingWindow {
         let at = Timestamp::parse(&format!("2026-03-01T{hour:02}:10:00Z")).unwrap();
@@ -421,61 +427,28 @@ mod tests {
     }
 
     #[test]
-    fn a_big_message_under_a_far_wider_latest_heading_goes_out_under_its_own() {
-        let mut read = messages(2);
-        // About 240 KB as queued (a quote travels as 4 bytes), with its own short heading.
-        read[0].event.message.text = "\"".repeat(60_000);
-        // The latest message's fields at their limits, of control characters (7 bytes
-        // each as queued): about 39 KB of heading.
-        let wide = "\u{1}".repeat(512);
-        let latest = &mut read[1].event;
-        let account = &mut latest.whatsapp_account;
-        (account.full_name, account.email, account.phone) =
-            (wide.clone(), wide.clone(), wide.clone());
-        let chat = &mut latest.chat;
-        (chat.full_name, chat.responsible_name) = (wide.clone(), wide.clone());
-        (chat.responsible_email, chat.phone) = (wide.clone(), wide.clone());
-        chat.chat_url = "\u{1}".repeat(2_048);
-        // A teammate assigned after the big message arrived: every part names them.
-        let responsible = Some(outflow::domain::Responsible {
-            name: "Tal".into(),
-            email: "tal@acme.test".into(),
-            at_ms: 0,
-        });
-        let state = ChatState {
+    fn a_window_held_whose_bundle_takes_several_parts_is_streamed() {
+        let mut read = messages(3);
+        // About 240 KB each as queued (a quote travels as 4 bytes): a part each.
+        for m in &mut read[..2] {
+            m.event.message.text = "\"".repeat(60_000);
+        }
+        let claimed = vec![window("a", 8), window("b", 8)];
+        let found = vec![WindowRead::Loaded(read), loaded(1)];
+        let announced = announcements(&claimed, &found, |_| false);
+        let new = ChatState {
             is_new: true,
-            responsible,
+            responsible: None,
         };
-        let w = window("c", 8);
-        let under_latest = {
-            let (account, chat) = crate::bundle::heading(&read[1], &state);
-            let m = vec![read[0].event.message.clone()];
-            let part = build_part(&account, &chat, m, (0, 2), "https://x.test/m/");
-            let bounds = w.bounds().unwrap();
-            crate::bundle::envelope(&w, bounds, &w.bundle_id(), (0, 2), 2, &part)
+        let states = [new.clone(), ChatState::default()];
+        let out = bundles(claimed, found, &announced, &states, "https://p.example");
+        // Part by part, its cut saved before the first is queued: a retry after some
+        // parts were queued goes on from them instead of cutting the messages anew.
+        let Flush::Stream(big) = &out.ready[0] else {
+            panic!("streamed: {:?}", out.ready[0]);
         };
-        assert!(
-            over_queue_limit(&under_latest),
-            "the case: over under the latest heading"
-        );
-        let out = envelopes(&w, read, &state, "https://x.test/m/").unwrap();
-        assert_eq!(out.len(), 2);
-        assert!(!out.iter().any(over_queue_limit));
-        let first: Bundle = serde_json::from_str(&out[0].body).unwrap();
-        assert_eq!(
-            (
-                first.chat.full_name.as_str(),
-                first.whatsapp_account.full_name.as_str()
-            ),
-            ("c", "acct")
-        );
-        assert!(first.chat.is_new_chat, "the chat's state, as every part");
-        assert_eq!(first.chat.responsible_name, "Tal");
-        assert_eq!((first.part, first.parts), (Some(1), Some(2)));
-        assert_eq!(first.messages[0].text.len(), 60_000);
-        let second: Bundle = serde_json::from_str(&out[1].body).unwrap();
-        assert_eq!(second.chat.full_name, wide);
-        assert_eq!((second.part, second.parts), (Some(2), Some(2)));
+        assert_eq!((big.window.chat_id.as_str(), &big.state), ("a", &new));
+        assert_eq!(out.ready[1].bundle().unwrap().envelopes.len(), 1);
     }
 
     #[test]
