@@ -849,6 +849,17 @@ async fn a_bundle_cut_again_after_some_parts_were_queued_loses_no_message() {
         let r = stack.ingest(&key, event.to_string()).await;
         assert_eq!(r.body["accepted"], 1, "{}", r.body);
     }
+    let stored: usize = stack
+        .items()
+        .await
+        .iter()
+        .filter(|i| i["sk"].as_s().is_ok_and(|sk| sk.starts_with("MSG#")))
+        .map(|i| i["event"].as_s().unwrap().len())
+        .sum();
+    assert!(
+        stored < outflow::store::LOADED_WINDOW_BYTES,
+        "a window a run loads whole: {stored} bytes"
+    );
     // The queue takes the first two parts and fails the third (SQS answers a batch entry
     // by entry): the window fails with two parts queued.
     let proxy = stack.faults.as_ref().unwrap();

@@ -185,15 +185,16 @@ fn withhold(body: &[u8], text: &str) -> (Bytes, serde_json::Value, bool) {
         }
         tables.retain(|_, entries| entries.as_array().is_some_and(|l| !l.is_empty()));
     }
+    // Only a batch can be left with nothing: another request goes on as it is.
     let none_left = request["RequestItems"]
         .as_object()
-        .is_none_or(|tables| tables.is_empty());
+        .is_some_and(|tables| tables.is_empty());
     let patch = serde_json::json!({ "UnprocessedItems": unprocessed });
     (Bytes::from(request.to_string()), patch, none_left)
 }
 
-/// The answer with a withheld part set in it.
-fn with_unprocessed(answer: &[u8], patch: serde_json::Value) -> Bytes {
+/// The answer with the withheld entries' part (`UnprocessedItems` or `Failed`) set in it.
+fn with_patch(answer: &[u8], patch: serde_json::Value) -> Bytes {
     let mut answer: serde_json::Value =
         serde_json::from_slice(answer).unwrap_or_else(|_| serde_json::json!({}));
     for (name, value) in patch.as_object().into_iter().flatten() {
@@ -230,7 +231,7 @@ async fn forward(
                     None => serde_json::json!({}),
                 }
                 .to_string();
-                let answer = with_unprocessed(empty.as_bytes(), held);
+                let answer = with_patch(empty.as_bytes(), held);
                 return Response::builder()
                     .status(200)
                     .header("content-type", "application/x-amz-json-1.0")
@@ -275,7 +276,7 @@ async fn forward(
             }
             let bytes = answer.bytes().await.unwrap_or_default();
             let bytes = match unprocessed {
-                Some(held) => with_unprocessed(&bytes, held),
+                Some(held) => with_patch(&bytes, held),
                 None => bytes,
             };
             response.body(Body::from(bytes)).unwrap()

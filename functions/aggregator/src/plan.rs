@@ -62,11 +62,12 @@ impl Flush {
         }
     }
 
-    /// Queue entries it needs at once; a streamed window goes alone.
+    /// Queue entries it needs in the run's batches (a streamed window none: it is sent
+    /// at the end of the run).
     fn entries(&self) -> usize {
         match self {
             Flush::Bundle(r) => r.envelopes.len(),
-            Flush::Stream(_) => usize::MAX,
+            Flush::Stream(_) => 0,
         }
     }
 }
@@ -197,14 +198,15 @@ pub fn bundles(
     out
 }
 
-/// True when a part of the bundle is over the queue's message limit: the queue can never
-/// take it (the parts are sized to fit; only damaged data gets here).
+/// True when the bundle's one part is over the queue's message limit: the queue can never
+/// take it (a part is sized to fit; only a message ingest would refuse gets here).
 pub fn oversized(r: &Ready) -> bool {
     r.envelopes.iter().any(over_queue_limit)
 }
 
 /// Groups bundles into SendMessageBatch calls of at most 10 entries, in order; a bundle
-/// of more parts goes alone (the queue splits it), and so does a window to stream.
+/// of more parts goes alone (the queue splits it). A window to stream takes no entry
+/// here: it is kept for the end of the run.
 pub fn send_batches(ready: &[Flush]) -> Vec<Range<usize>> {
     let mut out: Vec<Range<usize>> = Vec::new();
     let mut entries: usize = 0;
@@ -423,11 +425,13 @@ mod tests {
             body["chat"]["is_new_chat"], false,
             "only the chat's first is new"
         );
-        assert_eq!(send_batches(&out.ready), [0..1, 1..3]);
+        let batches = send_batches(&out.ready);
+        assert_eq!(batches.len(), 1, "the stream takes no entry");
+        assert_eq!(batches[0], 0..3);
     }
 
     #[test]
-    fn a_window_held_whose_bundle_takes_several_parts_is_streamed() {
+    fn a_loaded_window_whose_bundle_takes_several_parts_is_streamed() {
         let mut read = messages(3);
         // About 240 KB each as queued (a quote travels as 4 bytes): a part each.
         for m in &mut read[..2] {
@@ -464,16 +468,16 @@ mod tests {
     }
 
     #[test]
-    fn batches_hold_at_most_ten_entries_in_order() {
-        let ready = |parts: usize| {
+    fn batches_hold_at_most_ten_entries_in_order_and_a_stream_takes_none() {
+        let one = || {
             Flush::Bundle(Ready {
                 window: window("a", 8),
-                envelopes: vec![bundle_part(); parts],
-                messages: parts,
+                envelopes: vec![bundle_part()],
+                messages: 1,
             })
         };
-        let mut all: Vec<Flush> = [3, 4, 3, 1, 12, 2].into_iter().map(ready).collect();
-        assert_eq!(send_batches(&all), [0..3, 3..4, 4..5, 5..6]);
+        let mut all: Vec<Flush> = (0..23).map(|_| one()).collect();
+        assert_eq!(send_batches(&all), [0..10, 10..20, 20..23]);
         all.insert(
             1,
             Flush::Stream(BigWindow {
@@ -481,7 +485,7 @@ mod tests {
                 state: ChatState::default(),
             }),
         );
-        assert_eq!(send_batches(&all), [0..1, 1..2, 2..5, 5..6, 6..7]);
+        assert_eq!(send_batches(&all), [0..11, 11..21, 21..24]);
         assert!(send_batches(&[]).is_empty());
     }
 

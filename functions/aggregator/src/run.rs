@@ -122,7 +122,7 @@ struct Run {
     /// before the failure keep their claims, letting them go would let them overtake it;
     /// those met after it are not claimed).
     failed: HashSet<ChatKey>,
-    /// Windows too big to hold, streamed after every window that fits.
+    /// Windows to stream (too big to hold, or of several parts), after every other window.
     streams: Vec<BigWindow>,
     /// Windows whose flush part by part began in an earlier run: they go on part by part
     /// even when their messages fit in memory now (one expired, or was repaired).
@@ -437,7 +437,7 @@ impl Aggregator {
     /// order). A group the queue refuses is sent again one bundle at a time, so only the
     /// bundles that fail alone fail, and a chat with a failed window sends none of its
     /// later ones this run. A bundle the queue can never take is set aside at once. A
-    /// window too big to hold is kept for the end of the run, and its chat's later
+    /// window to stream is kept for the end of the run, and its chat's later
     /// windows wait behind it.
     async fn enqueue(&self, ready: Vec<Flush>, run: &mut Run, finished: &mut Vec<PendingWindow>) {
         for batch in send_batches(&ready) {
@@ -485,7 +485,7 @@ impl Aggregator {
         }
     }
 
-    /// Streams the run's windows too big to hold, in order, while time is left; then
+    /// Streams the run's windows to stream, in order, while time is left; then
     /// lets go of them and of the windows waiting behind them, so the next run goes on
     /// at once (from each stream's saved progress). A chat whose stream failed keeps its
     /// windows claimed.
@@ -512,7 +512,7 @@ impl Aggregator {
         }
     }
 
-    /// One window too big to hold, streamed part by part: `Some(true)` when every part is
+    /// One window streamed part by part: `Some(true)` when every part is
     /// queued, `Some(false)` when the run stopped it (its deadline, a lost claim), `None`
     /// when it failed (counted) or was set aside; its chat waits.
     async fn flush_big(&self, big: &BigWindow, run: &mut Run) -> Option<bool> {

@@ -1,4 +1,5 @@
-//! A window too big to hold in memory (a busy group chat's day), flushed part by part. A
+//! A window too big to hold in memory (a busy group chat's day), or whose bundle takes
+//! several parts, or whose flush part by part has begun, flushed part by part. A
 //! first pass over its pages sizes every message and finds the latest received, whose
 //! account and chat the bundle carries; the plan (each part's length, the account and
 //! chat) is saved on the window before any part is queued. A second pass builds each part
@@ -102,7 +103,7 @@ enum Queued {
 }
 
 impl Aggregator {
-    /// Flushes a window too big to hold, part by part, for the run `run_id` that holds
+    /// Flushes a window part by part (too big to hold, or of several parts), for the run `run_id` that holds
     /// its claim: from its saved plan and progress when an earlier run began it.
     pub(crate) async fn stream(
         &self,

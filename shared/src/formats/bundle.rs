@@ -148,7 +148,18 @@ pub fn build_part(
     permalink_base: &str,
 ) -> Bundle {
     let first = messages.first().expect("a part has messages");
-    let last = messages.last().expect("a part has messages");
+    // The earliest and the latest, whatever the order (another endpoint's streamed window
+    // is in order of arrival).
+    let earliest = messages
+        .iter()
+        .map(|m| m.timestamp)
+        .min()
+        .unwrap_or(first.timestamp);
+    let latest = messages
+        .iter()
+        .map(|m| m.timestamp)
+        .max()
+        .unwrap_or(first.timestamp);
     let mut lines: Vec<String> = messages.iter().map(|m| digest_line(m, None)).collect();
     if let [single] = messages.as_slice() {
         let sized = Sized::of(single);
@@ -163,8 +174,8 @@ pub fn build_part(
     Bundle {
         whatsapp_account: account.clone(),
         chat: chat.clone(),
-        first_message_timestamp: first.timestamp,
-        last_message_timestamp: last.timestamp,
+        first_message_timestamp: earliest,
+        last_message_timestamp: latest,
         aggregation,
         part: numbered.map(|_| index as u32 + 1),
         parts: numbered,
@@ -211,6 +222,19 @@ mod tests {
     fn the_seed_bundle_round_trips_field_for_field() {
         let back = serde_json::to_value(seed()).unwrap();
         assert_eq!(back, serde_json::from_str::<Value>(SEED).unwrap());
+    }
+
+    #[test]
+    fn a_part_in_order_of_arrival_names_its_earliest_and_latest_timestamps() {
+        let s = seed();
+        let mut messages = s.messages.clone();
+        messages.reverse(); // arrived in the other order
+        let part = build_part(&s.whatsapp_account, &s.chat, messages, (0, 2), "https://p");
+        assert!(part.messages[0].timestamp > part.messages[1].timestamp);
+        assert_eq!(
+            (part.first_message_timestamp, part.last_message_timestamp),
+            (part.messages[1].timestamp, part.messages[0].timestamp)
+        );
     }
 
     #[test]
