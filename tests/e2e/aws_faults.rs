@@ -828,6 +828,67 @@ async fn a_streamed_window_stopped_midway_by_an_unsendable_message_keeps_its_que
     );
 }
 
+/// Three messages in chat `c1`'s window of hour `hour`: texts of 21,000 quotes, about
+/// 128 KB stored (under what a run loads), far more as queued (a quote travels as 4
+/// bytes, and again in the digest line): a part each (`m1`, `m2`, `third-msg`).
+async fn three_parts(stack: &TestStack, key: &str, hour: &str) {
+    for (n, id) in ["m1", "m2", "third-msg"].iter().enumerate() {
+        let at = format!("2026-03-01T{hour}:0{}:00", n + 1);
+        stack.set_time(&format!("{at}Z"));
+        let mut event: serde_json::Value = serde_json::from_str(SEED).unwrap();
+        event["chat"]["chat_id"] = "c1".into();
+        event["message"]["message_id"] = (*id).into();
+        event["message"]["timestamp"] = format!("{at}+0000").into();
+        event["message"]["text"] = "\"".repeat(21_000).into();
+        let r = stack.ingest(key, event.to_string()).await;
+        assert_eq!(r.body["accepted"], 1, "{}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn a_chats_window_to_stream_waits_behind_its_earlier_window_that_failed() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace(&stack.unique_email("behind")).await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    stack.register_with(&key, &receiver.url(), "1h").await;
+    stack.set_time("2026-03-01T10:05:00Z");
+    let mut first: serde_json::Value = serde_json::from_str(SEED).unwrap();
+    first["chat"]["chat_id"] = "c1".into();
+    first["message"]["message_id"] = "w0-msg".into();
+    let r = stack.ingest(&key, first.to_string()).await;
+    assert_eq!(r.body["accepted"], 1, "{}", r.body);
+    // The next hour's window of the same chat takes three parts, so it is streamed.
+    three_parts(&stack, &key, "11").await;
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(Rule::always("SQS.SendMessageBatch", Fault::Refuse).when_body_contains("w0-msg"));
+    let run = stack.aggregate("2026-03-01T12:05:00Z").await;
+    assert_eq!(run["windows_failed"], 1, "{run}");
+    // Before: the later window was kept for the end of the run in the same batch as the
+    // earlier one, and streamed after that one failed: out of order.
+    assert_eq!(run["parts_enqueued"], 0, "{run}");
+    proxy.clear();
+    // Both claims go stale after 15 minutes; the next run sends them in order.
+    let again = stack.aggregate("2026-03-01T12:21:00Z").await;
+    assert_eq!(again["windows_failed"], 0, "{again}");
+    stack.drain().await;
+    let got: Vec<String> = receiver
+        .received()
+        .iter()
+        .flat_map(|r| {
+            let b = r.json();
+            let ids: Vec<String> = b["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["message_id"].as_str().unwrap().to_string())
+                .collect();
+            ids
+        })
+        .collect();
+    assert_eq!(got, ["w0-msg", "m1", "m2", "third-msg"]);
+}
+
 #[tokio::test]
 async fn a_bundle_cut_again_after_some_parts_were_queued_loses_no_message() {
     let stack = stack().await;
@@ -835,20 +896,7 @@ async fn a_bundle_cut_again_after_some_parts_were_queued_loses_no_message() {
     let (_, key) = stack.workspace(&stack.unique_email("recut")).await;
     stack.set_time("2026-03-01T10:00:00Z");
     stack.register_with(&key, &receiver.url(), "1h").await;
-    // Three texts of 21,000 quotes: about 128 KB stored (under what a run loads), far
-    // more as queued (a quote travels as 4 bytes, and again in the digest line): a part
-    // each.
-    for (n, id) in ["m1", "m2", "third-msg"].iter().enumerate() {
-        let at = format!("2026-03-01T10:0{}:00", n + 1);
-        stack.set_time(&format!("{at}Z"));
-        let mut event: serde_json::Value = serde_json::from_str(SEED).unwrap();
-        event["chat"]["chat_id"] = "c1".into();
-        event["message"]["message_id"] = (*id).into();
-        event["message"]["timestamp"] = format!("{at}+0000").into();
-        event["message"]["text"] = "\"".repeat(21_000).into();
-        let r = stack.ingest(&key, event.to_string()).await;
-        assert_eq!(r.body["accepted"], 1, "{}", r.body);
-    }
+    three_parts(&stack, &key, "10").await;
     let stored: usize = stack
         .items()
         .await

@@ -493,6 +493,11 @@ impl Aggregator {
         let mut finished = Vec::new();
         let mut unsent = Vec::new();
         for big in std::mem::take(&mut run.streams) {
+            // Its chat's earlier window failed after it was kept for the end (the two in
+            // one batch): it keeps its claim and waits behind that window.
+            if run.failed.contains(&chat_key(&big.window)) {
+                continue;
+            }
             if run.past_deadline() {
                 run.report.complete = false;
                 unsent.push(big.window);
