@@ -845,6 +845,19 @@ async fn three_parts(stack: &TestStack, key: &str, hour: &str) {
     }
 }
 
+/// A run at 11:05 whose queue takes the 10:00 window's first two parts and fails the
+/// third (SQS answers a batch entry by entry): the window fails with two parts queued.
+async fn fail_third_part(stack: &TestStack) {
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(Rule::always(
+        "SQS.SendMessageBatch",
+        Fault::Unprocessed("third-msg".into()),
+    ));
+    let first = stack.aggregate("2026-03-01T11:05:00Z").await;
+    assert_eq!(first["windows_failed"], 1, "{first}");
+    proxy.clear();
+}
+
 #[tokio::test]
 async fn a_chats_window_to_stream_waits_behind_its_earlier_window_that_failed() {
     let stack = stack().await;
@@ -890,6 +903,76 @@ async fn a_chats_window_to_stream_waits_behind_its_earlier_window_that_failed() 
 }
 
 #[tokio::test]
+async fn an_edit_of_a_message_in_a_part_already_queued_goes_out_as_an_update() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace(&stack.unique_email("queued-edit")).await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    let settings = serde_json::json!({"url": receiver.url(), "enabled": true,
+        "aggregation": "1h", "event_types": ["message:sent:new", "message:updated"]});
+    assert_eq!(
+        stack.save_settings(&key, &settings).await.status,
+        StatusCode::OK
+    );
+    three_parts(&stack, &key, "10").await;
+    fail_third_part(&stack).await;
+    // m1 went out in part 1; third-msg has not gone out yet.
+    stack.set_time("2026-03-01T11:10:00Z");
+    let edits = serde_json::json!({"events": [
+        {"event_type": "message:updated", "chat": {"chat_id": "c1"},
+         "message": {"message_id": "m1", "text": "m1 edited"}},
+        {"event_type": "message:updated", "chat": {"chat_id": "c1"},
+         "message": {"message_id": "third-msg", "text": "third edited"}}]});
+    let r = stack.ingest(&key, edits.to_string()).await;
+    assert_eq!(r.body["accepted"], 2, "{}", r.body);
+    let again = stack.aggregate("2026-03-01T11:21:00Z").await;
+    assert_eq!(again["windows_failed"], 0, "{again}");
+    stack.drain().await;
+    let got: Vec<(String, Vec<(String, String)>)> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            let b = r.json();
+            let texts = match b["messages"].as_array() {
+                Some(list) => list
+                    .iter()
+                    .map(|m| {
+                        (
+                            m["message_id"].as_str().unwrap().to_string(),
+                            m["text"].as_str().unwrap().chars().take(12).collect(),
+                        )
+                    })
+                    .collect(),
+                None => vec![(
+                    b["message"]["message_id"].as_str().unwrap().to_string(),
+                    b["message"]["text"].as_str().unwrap().to_string(),
+                )],
+            };
+            (r.header("webhook-event-type").to_string(), texts)
+        })
+        .collect();
+    let quotes = "\"".repeat(12);
+    let bundle = "message:bundle".to_string();
+    assert_eq!(
+        got,
+        [
+            (bundle.clone(), vec![("m1".to_string(), quotes.clone())]),
+            (bundle.clone(), vec![("m2".to_string(), quotes)]),
+            // Before: nothing; the window still waited, so the edit was taken to be in
+            // its bundle, and part 1 had gone out before it.
+            (
+                "message:updated".to_string(),
+                vec![("m1".to_string(), "m1 edited".to_string())]
+            ),
+            (
+                bundle,
+                vec![("third-msg".to_string(), "third edited".to_string())]
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_bundle_cut_again_after_some_parts_were_queued_loses_no_message() {
     let stack = stack().await;
     let receiver = Receiver::start().await;
@@ -908,16 +991,7 @@ async fn a_bundle_cut_again_after_some_parts_were_queued_loses_no_message() {
         stored < outflow::store::LOADED_WINDOW_BYTES,
         "a window a run loads whole: {stored} bytes"
     );
-    // The queue takes the first two parts and fails the third (SQS answers a batch entry
-    // by entry): the window fails with two parts queued.
-    let proxy = stack.faults.as_ref().unwrap();
-    proxy.inject(Rule::always(
-        "SQS.SendMessageBatch",
-        Fault::Unprocessed("third-msg".into()),
-    ));
-    let first = stack.aggregate("2026-03-01T11:05:00Z").await;
-    assert_eq!(first["windows_failed"], 1, "{first}");
-    proxy.clear();
+    fail_third_part(&stack).await;
     stack.drain().await;
     let delivered = |r: &outflow_e2e::Received| -> Vec<String> {
         let b = r.json();

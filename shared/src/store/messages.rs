@@ -1,6 +1,7 @@
 //! Stored messages: the idempotency record and the source for aggregation and replay.
 
 use super::batch::Key;
+use super::page_position::PagePosition;
 use super::window_items::{
     bucket, joined_entry, member_of, member_prefix, opening_item, window_key,
 };
@@ -20,6 +21,8 @@ pub struct Edit {
     window: Option<String>,
     /// The windows of other endpoints it joined (`joined` entries: endpoint, end, start).
     joined: Vec<String>,
+    /// Where it stands in its windows' pages.
+    position: PagePosition,
 }
 
 /// What an edit of a stored message did.
@@ -167,7 +170,8 @@ impl Store {
 
     /// True when the edited message waits in a pending window of the delivery scope
     /// `scope` (the workspace's default endpoint, or another): its bundle is not sent yet,
-    /// and will carry the new text (one read, only for a message that joined one).
+    /// and will carry the new text (one read, only for a message that joined one). A
+    /// message in a part already queued of a window flushed part by part does not wait.
     pub async fn waits_in_window(&self, scope: &WorkspaceId, edit: &Edit) -> StoreResult<bool> {
         let window = match scope.is_endpoint_scope() {
             false => edit.window.clone(),
@@ -185,11 +189,18 @@ impl Store {
         };
         let out = self
             .consistent_get((keys::workspace_pk(scope), window))
-            .projection_expression("pk")
+            .projection_expression("pk, sent_through")
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        Ok(out.item.is_some())
+        let Some(item) = out.item else {
+            return Ok(false);
+        };
+        let queued = item
+            .get("sent_through")
+            .and_then(|v| v.as_m().ok())
+            .is_some_and(|through| edit.position.queued_by(through, scope.is_endpoint_scope()));
+        Ok(!queued)
     }
 
     /// Records an edit of a stored message: its new text and the edit's number (one
@@ -261,6 +272,7 @@ fn edit_of(item: &Item) -> StoreResult<Edit> {
             .and_then(|v| v.as_ss().ok())
             .cloned()
             .unwrap_or_default(),
+        position: PagePosition::of(item),
     })
 }
 

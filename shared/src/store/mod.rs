@@ -17,6 +17,7 @@ mod messages;
 mod notices;
 mod owner_email;
 mod packed_json;
+mod page_position;
 mod portal_links;
 mod request_log;
 pub mod schema;
