@@ -858,6 +858,32 @@ async fn fail_third_part(stack: &TestStack) {
     proxy.clear();
 }
 
+/// A workspace whose webhook takes sent messages and their updates, by the hour.
+async fn hourly_with_updates(stack: &TestStack, receiver: &Receiver, name: &str) -> String {
+    let (_, key) = stack.workspace(&stack.unique_email(name)).await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    let settings = serde_json::json!({"url": receiver.url(), "enabled": true,
+        "aggregation": "1h", "event_types": ["message:sent:new", "message:updated"]});
+    let saved = stack.save_settings(&key, &settings).await;
+    assert_eq!(saved.status, StatusCode::OK);
+    key
+}
+
+/// Edits chat `c1`'s messages (id, new text) at 11:10, every edit accepted.
+async fn edit_at_ten_past_eleven(stack: &TestStack, key: &str, edits: &[(&str, &str)]) {
+    stack.set_time("2026-03-01T11:10:00Z");
+    let events: Vec<serde_json::Value> = edits
+        .iter()
+        .map(|(id, text)| {
+            serde_json::json!({"event_type": "message:updated", "chat": {"chat_id": "c1"},
+                               "message": {"message_id": id, "text": text}})
+        })
+        .collect();
+    let body = serde_json::json!({ "events": events }).to_string();
+    let r = stack.ingest(key, body).await;
+    assert_eq!(r.body["accepted"], edits.len(), "{}", r.body);
+}
+
 #[tokio::test]
 async fn a_chats_window_to_stream_waits_behind_its_earlier_window_that_failed() {
     let stack = stack().await;
@@ -906,25 +932,16 @@ async fn a_chats_window_to_stream_waits_behind_its_earlier_window_that_failed() 
 async fn an_edit_of_a_message_in_a_part_already_queued_goes_out_as_an_update() {
     let stack = stack().await;
     let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace(&stack.unique_email("queued-edit")).await;
-    stack.set_time("2026-03-01T10:00:00Z");
-    let settings = serde_json::json!({"url": receiver.url(), "enabled": true,
-        "aggregation": "1h", "event_types": ["message:sent:new", "message:updated"]});
-    assert_eq!(
-        stack.save_settings(&key, &settings).await.status,
-        StatusCode::OK
-    );
+    let key = hourly_with_updates(&stack, &receiver, "queued-edit").await;
     three_parts(&stack, &key, "10").await;
     fail_third_part(&stack).await;
-    // m1 went out in part 1; third-msg has not gone out yet.
-    stack.set_time("2026-03-01T11:10:00Z");
-    let edits = serde_json::json!({"events": [
-        {"event_type": "message:updated", "chat": {"chat_id": "c1"},
-         "message": {"message_id": "m1", "text": "m1 edited"}},
-        {"event_type": "message:updated", "chat": {"chat_id": "c1"},
-         "message": {"message_id": "third-msg", "text": "third edited"}}]});
-    let r = stack.ingest(&key, edits.to_string()).await;
-    assert_eq!(r.body["accepted"], 2, "{}", r.body);
+    // m1 went out in part 1; third-msg has not gone out yet (its part was tried).
+    edit_at_ten_past_eleven(
+        &stack,
+        &key,
+        &[("m1", "m1 edited"), ("third-msg", "third edited")],
+    )
+    .await;
     let again = stack.aggregate("2026-03-01T11:21:00Z").await;
     assert_eq!(again["windows_failed"], 0, "{again}");
     stack.drain().await;
@@ -964,10 +981,67 @@ async fn an_edit_of_a_message_in_a_part_already_queued_goes_out_as_an_update() {
                 "message:updated".to_string(),
                 vec![("m1".to_string(), "m1 edited".to_string())]
             ),
+            // Part 3 was marked as being queued when the queue failed it: its edit is
+            // told too, and the part carries the new text (the same text twice, never
+            // none).
+            (
+                "message:updated".to_string(),
+                vec![("third-msg".to_string(), "third edited".to_string())]
+            ),
             (
                 bundle,
                 vec![("third-msg".to_string(), "third edited".to_string())]
             ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_edit_while_a_parts_record_failed_goes_out_as_an_update() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let key = hourly_with_updates(&stack, &receiver, "unrecorded-edit").await;
+    three_parts(&stack, &key, "10").await;
+    // Part 1 is queued; DynamoDB refuses the record of it: the window fails.
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(
+        Rule::always("DynamoDB.UpdateItem", Fault::ServerError(500))
+            .when_body_contains("sent_through = "),
+    );
+    let first = stack.aggregate("2026-03-01T11:05:00Z").await;
+    assert_eq!(first["windows_failed"], 1, "{first}");
+    proxy.clear();
+    edit_at_ten_past_eleven(&stack, &key, &[("m1", "m1 edited")]).await;
+    // The next run queues part 1 again under its webhook-id: a receiver drops it (here
+    // the queue does, within its 5 minutes), so only the update carries the new text.
+    let again = stack.aggregate("2026-03-01T11:21:00Z").await;
+    assert_eq!(again["windows_failed"], 0, "{again}");
+    stack.drain().await;
+    let got: Vec<(String, String)> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            let b = r.json();
+            let id = match b["messages"].as_array() {
+                Some(list) => list[0]["message_id"].as_str().unwrap().to_string(),
+                None => format!("{} {}", b["message"]["message_id"], b["message"]["text"]),
+            };
+            (r.header("webhook-event-type").to_string(), id)
+        })
+        .collect();
+    let bundle = |id: &str| ("message:bundle".to_string(), id.to_string());
+    assert_eq!(
+        got,
+        [
+            bundle("m1"),
+            // Before: nothing; the window had no record of part 1, so m1 was taken to
+            // wait in it.
+            (
+                "message:updated".to_string(),
+                "\"m1\" \"m1 edited\"".to_string()
+            ),
+            bundle("m2"),
+            bundle("third-msg"),
         ]
     );
 }
@@ -1007,11 +1081,7 @@ async fn a_bundle_cut_again_after_some_parts_were_queued_loses_no_message() {
     assert_eq!(first_parts, [["m1"], ["m2"]], "the parts the queue took");
 
     // m1 edited short before the window is tried again: m1 and m2 now fit one part.
-    stack.set_time("2026-03-01T11:10:00Z");
-    let edit = serde_json::json!({"events": [{"event_type": "message:updated",
-        "chat": {"chat_id": "c1"}, "message": {"message_id": "m1", "text": "short"}}]});
-    let r = stack.ingest(&key, edit.to_string()).await;
-    assert_eq!(r.body["accepted"], 1, "{}", r.body);
+    edit_at_ten_past_eleven(&stack, &key, &[("m1", "short")]).await;
     // The failed window's claim is stale after 15 minutes.
     let again = stack.aggregate("2026-03-01T11:21:00Z").await;
     assert_eq!(again["windows_failed"], 0, "{again}");

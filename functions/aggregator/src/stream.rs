@@ -313,6 +313,14 @@ impl Aggregator {
             // checked): no plan changes that.
             return Ok(if alone { Queued::Never } else { Queued::TooBig });
         }
+        let marked = self
+            .store
+            .mark_stream_sending(w, run_id, after)
+            .await
+            .map_err(|e| format!("part {} could not be marked as sending: {e}", i + 1))?;
+        if !marked {
+            return Ok(Queued::ClaimLost);
+        }
         self.queue
             .send_first(&[delivery])
             .await

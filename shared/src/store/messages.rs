@@ -189,17 +189,20 @@ impl Store {
         };
         let out = self
             .consistent_get((keys::workspace_pk(scope), window))
-            .projection_expression("pk, sent_through")
+            .projection_expression("pk, sent_through, sending_through")
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
         let Some(item) = out.item else {
             return Ok(false);
         };
-        let queued = item
-            .get("sent_through")
-            .and_then(|v| v.as_m().ok())
-            .is_some_and(|through| edit.position.queued_by(through, scope.is_endpoint_scope()));
+        // The last part recorded as queued, or the one being queued (its record may never
+        // come, and the part then goes again under the same webhook-id).
+        let queued = ["sent_through", "sending_through"].iter().any(|name| {
+            item.get(*name)
+                .and_then(|v| v.as_m().ok())
+                .is_some_and(|through| edit.position.queued_by(through, scope.is_endpoint_scope()))
+        });
         Ok(!queued)
     }
 

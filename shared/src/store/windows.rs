@@ -554,6 +554,28 @@ impl Store {
         Ok(super::applied("UpdateItem", result)?.is_some())
     }
 
+    /// Records that a part ending at `after` is about to be queued, while `run` holds the
+    /// claim (false when it no longer does): from then on an edit of a message in it is
+    /// told as `message:updated`, even when the part's progress is never recorded and a
+    /// later run queues it again under the same `webhook-id` (which a receiver drops).
+    pub async fn mark_stream_sending(
+        &self,
+        w: &PendingWindow,
+        run: &str,
+        after: &WindowPageCursor,
+    ) -> StoreResult<bool> {
+        let (pk, sk) = window_key(w);
+        let result = self
+            .update(s(pk), s(sk))
+            .update_expression("SET sending_through = :after")
+            .condition_expression("claimed_by = :run")
+            .expression_attribute_values(":after", AttributeValue::M(after.0.clone()))
+            .expression_attribute_values(":run", s(run))
+            .send()
+            .await;
+        Ok(super::applied("UpdateItem", result)?.is_some())
+    }
+
     /// Records that the first `parts` parts are queued, the last of them ending at
     /// `after`, while `run` holds the claim; false when it no longer does (another run,
     /// or a settings save, took the window back).
