@@ -10,7 +10,9 @@
 //! messages no longer fit the plan (one came, expired, or was edited longer), the parts
 //! not yet queued are planned again; queued parts keep their numbers. A crash, a lost
 //! claim or a failed progress write between queueing a part and recording it sends that
-//! part again (same `webhook-id`).
+//! part again (same `webhook-id`); the part is marked as being queued first, so an edit
+//! of a message in it meanwhile is told as `message:updated` (a receiver drops the part
+//! sent again).
 
 use crate::bundle::{envelope, heading, heading_at, over_queue_limit, reheaded};
 use crate::plan::BigWindow;
@@ -286,7 +288,7 @@ impl Aggregator {
         }
     }
 
-    /// Queues part `i` and records it, ending at `after`.
+    /// Marks part `i` as being queued, queues it and records it, ending at `after`.
     async fn queue_part(
         &self,
         w: &PendingWindow,

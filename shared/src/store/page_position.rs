@@ -1,7 +1,8 @@
 //! Where a stored message stands in the page order its windows are read in. A window
-//! flushed part by part records the index keys of the last message it queued
-//! (`sent_through`): a message at or before them went out in a part already queued, so
-//! the rest of that bundle will not carry an edit of it.
+//! flushed part by part records the index keys of the last message of the part it is
+//! about to queue (`sending_through`) and of the last part it queued (`sent_through`): a
+//! message at or before either went out (or may have) in a part already queued, so the
+//! rest of that bundle will not carry an edit of it.
 
 use super::Item;
 
@@ -31,8 +32,9 @@ impl PagePosition {
         }
     }
 
-    /// True when a window's `sent_through` is at or after this message: in the `arrival`
-    /// index for a window of another endpoint (`endpoint`), else in the `window` index.
+    /// True when a window's cursor (`sent_through` or `sending_through`) is at or after this
+    /// message: in the `arrival` index for a window of another endpoint (`endpoint`), else
+    /// in the `window` index.
     pub(super) fn queued_by(&self, sent_through: &Item, endpoint: bool) -> bool {
         if endpoint {
             let through = text(sent_through, "arr_pk").zip(text(sent_through, "arr_sk"));
