@@ -884,6 +884,23 @@ async fn edit_at_ten_past_eleven(stack: &TestStack, key: &str, edits: &[(&str, &
     assert_eq!(r.body["accepted"], edits.len(), "{}", r.body);
 }
 
+/// What a receiver got, in order: each delivery's type, and a bundle's first message id
+/// or an update's message id and text.
+fn kinds(receiver: &Receiver) -> Vec<(String, String)> {
+    receiver
+        .received()
+        .iter()
+        .map(|r| {
+            let b = r.json();
+            let id = match b["messages"].as_array() {
+                Some(list) => list[0]["message_id"].as_str().unwrap().to_string(),
+                None => format!("{} {}", b["message"]["message_id"], b["message"]["text"]),
+            };
+            (r.header("webhook-event-type").to_string(), id)
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn a_chats_window_to_stream_waits_behind_its_earlier_window_that_failed() {
     let stack = stack().await;
@@ -997,6 +1014,54 @@ async fn an_edit_of_a_message_in_a_part_already_queued_goes_out_as_an_update() {
 }
 
 #[tokio::test]
+async fn another_endpoints_edit_of_a_message_in_a_queued_part_goes_out_as_an_update() {
+    let stack = stack().await;
+    let (a, b) = (Receiver::start().await, Receiver::start().await);
+    let (_, key) = stack.workspace(&stack.unique_email("endpoint-edit")).await;
+    stack.set_time("2026-03-01T10:00:00Z");
+    stack.register(&key, &a.url()).await;
+    // Another endpoint, by the hour: its windows read the `arrival` index.
+    let body = serde_json::json!({"url": b.url(), "aggregation": "1h",
+        "event_types": ["message:sent:new", "message:updated"]});
+    let created = stack
+        .call(
+            Method::POST,
+            "/v1/endpoints",
+            Some(&key),
+            Some(body.to_string().into_bytes()),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    three_parts(&stack, &key, "10").await;
+    fail_third_part(&stack).await;
+    edit_at_ten_past_eleven(&stack, &key, &[("m1", "m1 edited")]).await;
+    let again = stack.aggregate("2026-03-01T11:21:00Z").await;
+    assert_eq!(again["windows_failed"], 0, "{again}");
+    stack.drain().await;
+    let got = kinds(&b);
+    let bundle = |id: &str| ("message:bundle".to_string(), id.to_string());
+    let update = |id: &str, text: &str| {
+        (
+            "message:updated".to_string(),
+            format!("\"{id}\" \"{text}\""),
+        )
+    };
+    assert_eq!(
+        got,
+        [
+            bundle("m1"),
+            bundle("m2"),
+            // Before: nothing; m1 was taken to wait in the endpoint's window.
+            update("m1", "m1 edited"),
+            bundle("third-msg"),
+        ]
+    );
+    // The default endpoint (the message types) had each message at once.
+    let ids: Vec<String> = a.received().iter().map(|r| r.message_id()).collect();
+    assert_eq!(ids, ["m1", "m2", "third-msg"]);
+}
+
+#[tokio::test]
 async fn an_edit_while_a_parts_record_failed_goes_out_as_an_update() {
     let stack = stack().await;
     let receiver = Receiver::start().await;
@@ -1017,18 +1082,7 @@ async fn an_edit_while_a_parts_record_failed_goes_out_as_an_update() {
     let again = stack.aggregate("2026-03-01T11:21:00Z").await;
     assert_eq!(again["windows_failed"], 0, "{again}");
     stack.drain().await;
-    let got: Vec<(String, String)> = receiver
-        .received()
-        .iter()
-        .map(|r| {
-            let b = r.json();
-            let id = match b["messages"].as_array() {
-                Some(list) => list[0]["message_id"].as_str().unwrap().to_string(),
-                None => format!("{} {}", b["message"]["message_id"], b["message"]["text"]),
-            };
-            (r.header("webhook-event-type").to_string(), id)
-        })
-        .collect();
+    let got = kinds(&receiver);
     let bundle = |id: &str| ("message:bundle".to_string(), id.to_string());
     assert_eq!(
         got,
