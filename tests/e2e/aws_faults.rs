@@ -746,11 +746,7 @@ async fn rewrite_message(stack: &TestStack, sk: &str, change: impl FnOnce(&mut s
 
 #[tokio::test]
 async fn a_streamed_window_stopped_midway_by_an_unsendable_message_keeps_its_queued_part() {
-    let stack = stack().await;
-    let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace(&stack.unique_email("midway")).await;
-    stack.set_time("2026-03-01T10:00:00Z");
-    stack.register_with(&key, &receiver.url(), "1h").await;
+    let (stack, receiver, key) = by_the_hour("owner@midway.test").await;
     // Three messages of 50,000 characters in one chat's hour: past the 128 KiB a run
     // loads, so the window is streamed, one message a part.
     for n in 1..=3 {
@@ -903,11 +899,7 @@ fn kinds(receiver: &Receiver) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn a_chats_window_to_stream_waits_behind_its_earlier_window_that_failed() {
-    let stack = stack().await;
-    let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace(&stack.unique_email("behind")).await;
-    stack.set_time("2026-03-01T10:00:00Z");
-    stack.register_with(&key, &receiver.url(), "1h").await;
+    let (stack, receiver, key) = by_the_hour("owner@behind.test").await;
     stack.set_time("2026-03-01T10:05:00Z");
     let mut first: serde_json::Value = serde_json::from_str(SEED).unwrap();
     first["chat"]["chat_id"] = "c1".into();
@@ -1102,11 +1094,7 @@ async fn an_edit_while_a_parts_record_failed_goes_out_as_an_update() {
 
 #[tokio::test]
 async fn a_bundle_cut_again_after_some_parts_were_queued_loses_no_message() {
-    let stack = stack().await;
-    let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace(&stack.unique_email("recut")).await;
-    stack.set_time("2026-03-01T10:00:00Z");
-    stack.register_with(&key, &receiver.url(), "1h").await;
+    let (stack, receiver, key) = by_the_hour("owner@recut.test").await;
     three_parts(&stack, &key, "10").await;
     let stored: usize = stack
         .items()

@@ -7,26 +7,44 @@ use outflow::domain::{
 use outflow::formats::bundle::{build_part, build_parts};
 use outflow::queue;
 
-/// The envelopes of one window's bundle: one per part, each with its own stable id.
-/// `None` for a window with no messages, or with bounds no instant has (a damaged item).
-/// A bundle of several parts is streamed instead (`plan::bundles`), where a part of one
-/// message too big under the window's heading goes under its own.
-pub fn envelopes(
+/// What one window's messages, held in memory, become.
+#[derive(Debug)]
+pub enum Loaded {
+    /// Its bundle fits one part: that part's delivery.
+    One(DeliveryEnvelope),
+    /// Its bundle takes several parts: it is streamed instead (`plan::bundles`), its cut
+    /// saved first, where a part of one message too big under the window's heading goes
+    /// under its own.
+    Several,
+}
+
+/// The bundle of one window's messages. `None` for a window with no messages, or with
+/// bounds no instant has (a damaged item).
+pub fn loaded(
     window: &PendingWindow,
     messages: Vec<WindowMessage>,
     chat_state: &ChatState,
     permalink_base: &str,
-) -> Option<Vec<DeliveryEnvelope>> {
+) -> Option<Loaded> {
     let bounds = window.bounds()?;
     let latest = messages.iter().max_by_key(|m| m.received_ms)?;
     let (account, chat) = heading(latest, chat_state);
     let count = messages.len();
     let messages = messages.into_iter().map(|m| m.event.message).collect();
-    let parts = build_parts(&account, &chat, messages, permalink_base);
+    let mut parts = build_parts(&account, &chat, messages, permalink_base);
+    if parts.len() > 1 {
+        return Some(Loaded::Several);
+    }
+    let part = parts.pop()?;
     let id = window.bundle_id();
-    let total = parts.len();
-    let part = |(i, part): (usize, Bundle)| envelope(window, bounds, &id, (i, total), count, &part);
-    Some(parts.into_iter().enumerate().map(part).collect())
+    Some(Loaded::One(envelope(
+        window,
+        bounds,
+        &id,
+        (0, 1),
+        count,
+        &part,
+    )))
 }
 
 /// The account and chat a bundle carries: the latest received message's, with the chat's

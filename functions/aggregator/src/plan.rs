@@ -2,7 +2,7 @@
 //! (`is_new_chat`), the bundles of the claimed windows, and how they are grouped into
 //! SendMessageBatch calls. `run.rs` reads and writes around them.
 
-use crate::bundle::{envelopes, over_queue_limit};
+use crate::bundle::{loaded, over_queue_limit, Loaded};
 use outflow::domain::{ChatId, ChatState, DeliveryEnvelope, PendingWindow, WorkspaceId};
 use outflow::queue;
 use outflow::store::{Announcement, StoreResult, WindowRead};
@@ -20,8 +20,8 @@ fn chat_key(w: &PendingWindow) -> ChatKey {
 pub struct Ready {
     /// The window.
     pub window: PendingWindow,
-    /// Its bundle: one part (a bundle of several is streamed).
-    pub envelopes: Vec<DeliveryEnvelope>,
+    /// Its bundle's one part (a bundle of several is streamed).
+    pub envelope: DeliveryEnvelope,
     /// Messages in it.
     pub messages: usize,
 }
@@ -66,7 +66,7 @@ impl Flush {
     /// at the end of the run).
     fn entries(&self) -> usize {
         match self {
-            Flush::Bundle(r) => r.envelopes.len(),
+            Flush::Bundle(_) => 1,
             Flush::Stream(_) => 0,
         }
     }
@@ -180,16 +180,14 @@ pub fn bundles(
             continue;
         };
         let count = messages.len();
-        match envelopes(&window, messages, &state, permalink_base) {
+        match loaded(&window, messages, &state, permalink_base) {
             // Several parts go one by one, their cut saved first: a part queued before a
             // failure is never sent again under its number holding other messages (a
             // retry cuts anew once an edit, an expiry or a repair changed the sizes).
-            Some(envelopes) if envelopes.len() > 1 => {
-                out.ready.push(Flush::Stream(BigWindow { window, state }))
-            }
-            Some(envelopes) => out.ready.push(Flush::Bundle(Ready {
+            Some(Loaded::Several) => out.ready.push(Flush::Stream(BigWindow { window, state })),
+            Some(Loaded::One(envelope)) => out.ready.push(Flush::Bundle(Ready {
                 window,
-                envelopes,
+                envelope,
                 messages: count,
             })),
             None => out.damaged.push(window),
@@ -201,12 +199,11 @@ pub fn bundles(
 /// True when the bundle's one part is over the queue's message limit: the queue can never
 /// take it (a part is sized to fit; only a message ingest would refuse gets here).
 pub fn oversized(r: &Ready) -> bool {
-    r.envelopes.iter().any(over_queue_limit)
+    over_queue_limit(&r.envelope)
 }
 
-/// Groups bundles into SendMessageBatch calls of at most 10 entries, in order; a bundle
-/// of more parts goes alone (the queue splits it). A window to stream takes no entry
-/// here: it is kept for the end of the run.
+/// Groups bundles into SendMessageBatch calls of at most 10 entries, in order. A window to
+/// stream takes no entry here: it is kept for the end of the run.
 pub fn send_batches(ready: &[Flush]) -> Vec<Range<usize>> {
     let mut out: Vec<Range<usize>> = Vec::new();
     let mut entries: usize = 0;
@@ -362,7 +359,7 @@ mod tests {
             .iter()
             .filter_map(Flush::bundle)
             .map(|r| {
-                let body: serde_json::Value = serde_json::from_str(&r.envelopes[0].body).unwrap();
+                let body: serde_json::Value = serde_json::from_str(&r.envelope.body).unwrap();
                 (
                     r.window.chat_id.to_string(),
                     body["chat"]["is_new_chat"].as_bool().unwrap(),
@@ -399,7 +396,7 @@ mod tests {
         assert_eq!(out.damaged.len(), 1);
         assert_eq!(out.ready.len(), 1);
         let ready = out.ready[0].bundle().unwrap();
-        let body: serde_json::Value = serde_json::from_str(&ready.envelopes[0].body).unwrap();
+        let body: serde_json::Value = serde_json::from_str(&ready.envelope.body).unwrap();
         assert_eq!(body["chat"]["is_new_chat"], true);
     }
 
@@ -420,7 +417,7 @@ mod tests {
         };
         assert_eq!(big.state, new);
         let later = out.ready[1].bundle().unwrap();
-        let body: serde_json::Value = serde_json::from_str(&later.envelopes[0].body).unwrap();
+        let body: serde_json::Value = serde_json::from_str(&later.envelope.body).unwrap();
         assert_eq!(
             body["chat"]["is_new_chat"], false,
             "only the chat's first is new"
@@ -452,18 +449,21 @@ mod tests {
             panic!("streamed: {:?}", out.ready[0]);
         };
         assert_eq!((big.window.chat_id.as_str(), &big.state), ("a", &new));
-        assert_eq!(out.ready[1].bundle().unwrap().envelopes.len(), 1);
+        assert!(
+            out.ready[1].bundle().is_some(),
+            "the small window in memory"
+        );
     }
 
     #[test]
     fn a_part_the_queue_cannot_take_is_oversized() {
         let mut r = Ready {
             window: window("a", 8),
-            envelopes: vec![bundle_part()],
+            envelope: bundle_part(),
             messages: 1,
         };
         assert!(!oversized(&r));
-        r.envelopes[0].body = "x".repeat(queue::spec::MAX_MESSAGE_BYTES);
+        r.envelope.body = "x".repeat(queue::spec::MAX_MESSAGE_BYTES);
         assert!(oversized(&r));
     }
 
@@ -472,7 +472,7 @@ mod tests {
         let one = || {
             Flush::Bundle(Ready {
                 window: window("a", 8),
-                envelopes: vec![bundle_part()],
+                envelope: bundle_part(),
                 messages: 1,
             })
         };
@@ -495,8 +495,9 @@ mod tests {
 
     fn bundle_part() -> DeliveryEnvelope {
         let w = window("a", 8);
-        envelopes(&w, messages(1), &ChatState::default(), "https://p")
-            .unwrap()
-            .remove(0)
+        match crate::bundle::loaded(&w, messages(1), &ChatState::default(), "https://p") {
+            Some(Loaded::One(envelope)) => envelope,
+            other => panic!("one part: {other:?}"),
+        }
     }
 }

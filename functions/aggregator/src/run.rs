@@ -459,8 +459,7 @@ impl Aggregator {
                     Flush::Bundle(r) => group.push(r),
                 }
             }
-            let all: Vec<DeliveryEnvelope> =
-                group.iter().flat_map(|r| r.envelopes.clone()).collect();
+            let all: Vec<DeliveryEnvelope> = group.iter().map(|r| r.envelope.clone()).collect();
             if group.is_empty()
                 || (!group.iter().any(|r| oversized(r))
                     && self.queue.send_first(&all).await.is_ok())
@@ -581,7 +580,11 @@ impl Aggregator {
             self.set_aside(&r.window, OVER_QUEUE_LIMIT, run).await;
             return Err(NotSent::SetAside);
         }
-        match self.queue.send_first(&r.envelopes).await {
+        match self
+            .queue
+            .send_first(std::slice::from_ref(&r.envelope))
+            .await
+        {
             Ok(()) => {
                 sent(r, run, finished);
                 Ok(())
@@ -659,14 +662,14 @@ fn of_deleted_endpoint(w: &PendingWindow, webhook: Option<&Webhook>) -> bool {
 fn sent(r: &Ready, run: &mut Run, finished: &mut Vec<PendingWindow>) {
     let report = &mut run.report;
     report.bundles_enqueued += 1;
-    report.parts_enqueued += r.envelopes.len();
+    report.parts_enqueued += 1;
     report.messages_bundled += r.messages;
     metrics::bundle_built(r.messages);
     tracing::info!(
         workspace_id = %r.window.workspace_id,
         bundle_id = %r.window.bundle_id(),
         messages = r.messages,
-        parts = r.envelopes.len(),
+        parts = 1,
         "bundle enqueued"
     );
     finished.push(r.window.clone());

@@ -13,6 +13,7 @@ use super::window_items::{
 };
 use super::{keys, n, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{BundlePlan, PendingWindow, Timestamp, WindowMessage, WorkspaceId};
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use futures::future;
 use std::collections::{BTreeMap, HashMap};
@@ -532,6 +533,14 @@ impl Store {
         })
     }
 
+    /// An update of `w`'s item that applies only while `run` holds its claim.
+    fn while_claimed(&self, w: &PendingWindow, run: &str) -> UpdateItemFluentBuilder {
+        let (pk, sk) = window_key(w);
+        self.update(s(pk), s(sk))
+            .condition_expression("claimed_by = :run")
+            .expression_attribute_values(":run", s(run))
+    }
+
     /// Saves how a window is cut into parts (before its first part is queued, and again
     /// when the rest no longer fits), while `run` holds its claim; false when it no
     /// longer does.
@@ -542,13 +551,10 @@ impl Store {
         plan: &BundlePlan,
     ) -> StoreResult<bool> {
         let json = serde_json::to_string(plan).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let (pk, sk) = window_key(w);
         let result = self
-            .update(s(pk), s(sk))
+            .while_claimed(w, run)
             .update_expression("SET stream_plan = :plan")
-            .condition_expression("claimed_by = :run")
             .expression_attribute_values(":plan", s(json))
-            .expression_attribute_values(":run", s(run))
             .send()
             .await;
         Ok(super::applied("UpdateItem", result)?.is_some())
@@ -564,13 +570,10 @@ impl Store {
         run: &str,
         after: &WindowPageCursor,
     ) -> StoreResult<bool> {
-        let (pk, sk) = window_key(w);
         let result = self
-            .update(s(pk), s(sk))
+            .while_claimed(w, run)
             .update_expression("SET sending_through = :after")
-            .condition_expression("claimed_by = :run")
             .expression_attribute_values(":after", AttributeValue::M(after.0.clone()))
-            .expression_attribute_values(":run", s(run))
             .send()
             .await;
         Ok(super::applied("UpdateItem", result)?.is_some())
@@ -586,14 +589,11 @@ impl Store {
         parts: u32,
         after: &WindowPageCursor,
     ) -> StoreResult<bool> {
-        let (pk, sk) = window_key(w);
         let result = self
-            .update(s(pk), s(sk))
+            .while_claimed(w, run)
             .update_expression("SET parts_sent = :parts, sent_through = :after")
-            .condition_expression("claimed_by = :run")
             .expression_attribute_values(":parts", n(parts))
             .expression_attribute_values(":after", AttributeValue::M(after.0.clone()))
-            .expression_attribute_values(":run", s(run))
             .send()
             .await;
         Ok(super::applied("UpdateItem", result)?.is_some())
@@ -602,12 +602,9 @@ impl Store {
     /// Lets go of a window `run` holds, so the next run goes on with it at once instead
     /// of waiting for the claim to go stale.
     pub async fn unclaim_window(&self, w: &PendingWindow, run: &str) -> StoreResult<()> {
-        let (pk, sk) = window_key(w);
         let result = self
-            .update(s(pk), s(sk))
+            .while_claimed(w, run)
             .update_expression("REMOVE claimed_at, claimed_by")
-            .condition_expression("claimed_by = :run")
-            .expression_attribute_values(":run", s(run))
             .send()
             .await;
         super::applied("UpdateItem", result)?;
