@@ -366,6 +366,13 @@ async fn scale_runs(receiver: &str, scale: &Scale) -> Vec<Value> {
         );
         rows.push(row);
     }
+    // Each run's requests by operation, so a change in the count can be traced to its call.
+    for row in &rows {
+        println!(
+            "requests by operation at {} pending chats: {}",
+            row["pending_chats"], row["by_operation"]
+        );
+    }
     rows
 }
 
@@ -476,7 +483,8 @@ async fn scale_run(receiver: &str, pending: usize, not_due: usize) -> Value {
         .expect("the aggregator runs");
     let aggregator_seconds = started.elapsed().as_secs_f64();
     assert_eq!(run.bundles_enqueued, pending);
-    let requests: u64 = b.counter.take().values().sum();
+    let by_operation = b.counter.take();
+    let requests: u64 = by_operation.values().sum();
     let items_read = b.counter.take_items_read();
     json!({
         "pending_chats": pending,
@@ -484,6 +492,7 @@ async fn scale_run(receiver: &str, pending: usize, not_due: usize) -> Value {
         "table_items": table_items,
         "bundles": run.bundles_enqueued,
         "requests": requests,
+        "by_operation": by_operation,
         "requests_per_window": requests as f64 / pending as f64,
         "items_read": items_read,
         "items_read_per_window": items_read as f64 / pending as f64,
