@@ -364,14 +364,12 @@ async fn scale_runs(receiver: &str, scale: &Scale) -> Vec<Value> {
             number("aggregator_seconds"),
             number("ingest_seconds"),
         );
-        rows.push(row);
-    }
-    // Each run's requests by operation, so a change in the count can be traced to its call.
-    for row in &rows {
-        println!(
-            "requests by operation at {} pending chats: {}",
-            row["pending_chats"], row["by_operation"]
+        // Its requests by operation, so a change in the count can be traced to its call.
+        eprintln!(
+            "requests by operation at {pending} pending chats: {}",
+            row["by_operation"]
         );
+        rows.push(row);
     }
     rows
 }
