@@ -472,3 +472,114 @@ async fn a_key_stored_with_its_details_in_the_workspace_item_is_listed_and_rotat
         details[0]
     );
 }
+
+const SEED: &str = include_str!("../../../shared/fixtures/timelines_message_example.json");
+
+/// A native message of `chat`.
+fn message_in(id: &str, chat: &str) -> Value {
+    let mut v: Value = serde_json::from_str(SEED).unwrap();
+    v["message"]["message_id"] = id.into();
+    v["chat"]["chat_id"] = chat.into();
+    v
+}
+
+/// A team's chats as a tenant routing them to a CRM would list them: 100 WhatsApp groups.
+fn team_chats(team: u32) -> Vec<String> {
+    (0..100)
+        .map(|i| format!("1203630{team}{i:011}@g.us"))
+        .collect()
+}
+
+/// What each event of an ingest request became: its reason, or "" when it was taken.
+async fn reasons(stack: &TestStack, key: &str, events: Vec<Value>) -> Vec<String> {
+    let body = json!({ "events": events }).to_string();
+    let answer = stack.ingest(key, body).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    answer.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_webhook_filtering_a_hundred_chats_is_admitted_in_one_write_unit() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("filter@billed.test").await;
+    let save = |filter: Option<&Value>| {
+        let mut body = json!({"url": receiver.url(), "event_types": []});
+        if let Some(filter) = filter {
+            body["filter"] = filter.clone();
+        }
+        body
+    };
+    stack.set_time("2026-03-01T10:00:00Z");
+    let filter = json!({ "chat_ids": team_chats(1) });
+    let saved = stack.save_settings(&key, &save(Some(&filter))).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert_eq!(saved.body["filter"], filter);
+    let (ours, theirs) = (&team_chats(1)[7], &team_chats(2)[7]);
+    let got = reasons(
+        &stack,
+        &key,
+        vec![message_in("a1", ours), message_in("a2", theirs)],
+    )
+    .await;
+    let refused = format!("the webhook's filter does not take chat {theirs}");
+    assert_eq!(got, ["".to_string(), refused]);
+
+    // Every ingest request's admission updates the workspace item, billed by its size:
+    // with the filter's 100 chats on it (about 2.6 KB) it cost three write units a request.
+    let meta = items_of(&stack, "META").await;
+    let size = outflow_local::billing::item_size(&meta[0]);
+    assert!(size <= 1024, "the workspace item is {size} bytes");
+    let shown = stack
+        .call(Method::GET, "/v1/webhooks/outbound", Some(&key), None)
+        .await;
+    assert_eq!(shown.body["filter"], filter, "{}", shown.body);
+
+    // A new filter is the one the next request meets, though the one it replaced is kept
+    // a while (a save writing it again could be about to name it).
+    stack.set_time("2026-03-01T10:01:00Z");
+    let other = json!({ "chat_ids": team_chats(2) });
+    assert_eq!(
+        stack.save_settings(&key, &save(Some(&other))).await.status,
+        200
+    );
+    let got = reasons(
+        &stack,
+        &key,
+        vec![message_in("b1", ours), message_in("b2", theirs)],
+    )
+    .await;
+    let refused = format!("the webhook's filter does not take chat {ours}");
+    assert_eq!(got, [refused, "".to_string()]);
+    assert_eq!(items_of(&stack, "FILTER").await.len(), 2);
+
+    // Saved without a filter: every chat again, and what is older than the grace dropped.
+    stack.set_time("2026-03-01T10:20:00Z");
+    assert_eq!(stack.save_settings(&key, &save(None)).await.status, 200);
+    let got = reasons(
+        &stack,
+        &key,
+        vec![message_in("c1", ours), message_in("c2", theirs)],
+    )
+    .await;
+    assert_eq!(got, ["", ""]);
+    assert!(items_of(&stack, "FILTER").await.is_empty());
+    stack.drain().await;
+    let mut ids: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            r.json()["message"]["message_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["a1", "b2", "c1", "c2"]);
+}

@@ -4,7 +4,6 @@
 //! (key read, settings read, rate counter). A refused request writes nothing.
 
 use super::endpoints::endpoints_in;
-use super::webhooks::webhook_of;
 use super::workspaces::{key_entry_names, key_record_in, KEY_HOLDS_SCOPE};
 use super::{keys, n, number_attribute, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{
@@ -133,7 +132,7 @@ impl Store {
                     let (Step::Count { window } | Step::Open { window }) = step;
                     seen.saw(ws, window);
                     let endpoints = out.attributes.as_ref().map(endpoints_in);
-                    let webhook = webhook_of(out.attributes)?.map(Box::new);
+                    let webhook = self.webhook_in(ws, out.attributes).await?.map(Box::new);
                     let endpoints = endpoints.unwrap_or_default();
                     return Ok(Admission::Admitted { webhook, endpoints });
                 }

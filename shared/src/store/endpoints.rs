@@ -147,7 +147,7 @@ impl Store {
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
         let ids = out.item.as_ref().map(endpoints_in).unwrap_or_default();
-        Ok((webhook_of(out.item)?, ids))
+        Ok((self.webhook_in(ws, out.item).await?, ids))
     }
 
     /// The additional endpoints the workspace lists (strongly consistent).

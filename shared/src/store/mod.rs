@@ -9,6 +9,7 @@ mod batch;
 mod chats;
 mod conditional;
 mod endpoints;
+mod filter_items;
 mod hourly;
 mod kept;
 mod key_details;

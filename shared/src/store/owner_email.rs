@@ -3,7 +3,6 @@
 //! for a short lease while it talks to SES, and only a sent (or capped) email clears it.
 //! A failed send or a crashed sender leaves it owed, and a later batch sends it.
 
-use super::webhooks::webhook_of;
 use super::{applied, keys, n, s, Store, StoreResult};
 use crate::domain::{Timestamp, Webhook, WorkspaceId};
 use aws_sdk_dynamodb::types::ReturnValue;
@@ -31,7 +30,8 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        webhook_of(applied("UpdateItem", result)?.and_then(|out| out.attributes))
+        let item = applied("UpdateItem", result)?.and_then(|out| out.attributes);
+        self.webhook_in(ws, item).await
     }
 
     /// The owed email went out on `day`: counted, no longer owed.

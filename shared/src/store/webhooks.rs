@@ -1,6 +1,7 @@
 //! The webhook settings and health, with the atomic failure counter. They live on the
 //! workspace item (`META`); a workspace without a registered webhook has no `secret`.
 
+use super::filter_items::{FilterKind, FilterPlace, FILTER_REF};
 use super::{applied, keys, n, number_attribute, s, Item, Store, StoreError, StoreResult};
 use crate::domain::webhook::ROTATION_OVERLAP_MS;
 use crate::domain::{Subscription, Timestamp, Webhook, WebhookSettings, WorkspaceId};
@@ -44,7 +45,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        webhook_of(out.item)
+        self.webhook_in(ws, out.item).await
     }
 
     /// Writes the settings with no subscription chosen (the message types).
@@ -78,9 +79,10 @@ impl Store {
         subscription: &Subscription,
         description: Option<&str>,
     ) -> StoreResult<Webhook> {
-        let (event_types, filter) = (&subscription.event_types, &subscription.filter);
+        let event_types = &subscription.event_types;
+        let filter = FilterPlace::of(ws, subscription.filter.as_ref())?;
         let immediate = settings.aggregation.is_immediate();
-        let chosen = (event_types.is_some(), filter.is_some());
+        let chosen = (event_types.is_some(), filter.kind());
         let mut expr = settings_expression(settings.enabled, immediate, chosen);
         if description.is_some() {
             expr = expr.replacen("SET ", "SET description = :description, ", 1);
@@ -115,17 +117,45 @@ impl Store {
             let names = types.iter().map(|t| s(t.as_str())).collect();
             request = request.expression_attribute_values(":types", AttributeValue::L(names));
         }
-        if let Some(filter) = filter {
-            request = request
-                .expression_attribute_values(":filter", serde_dynamo::to_attribute_value(filter)?);
-        }
         if settings.enabled {
             request = request
                 .expression_attribute_values(":release", n(settings.release_nonce))
                 .expression_attribute_values(":saved_ms", n(now.millis()));
         }
-        updated_webhook(request.send().await)?
-            .ok_or_else(|| StoreError::Corrupt(format!("workspace {ws} has no item")))
+        let saved = match filter {
+            FilterPlace::None => request.send().await,
+            FilterPlace::Inline(value) => {
+                request
+                    .expression_attribute_values(":filter", value)
+                    .send()
+                    .await
+            }
+            FilterPlace::Apart { reference, value } => {
+                self.put_filter(ws, (&reference, value), now).await?;
+                let request = request.expression_attribute_values(":filter_ref", s(&reference));
+                let saved = self.updated_webhook(ws, request.send().await).await?;
+                self.drop_filters_but(ws, Some(&reference), now).await;
+                return saved.ok_or_else(|| no_item(ws));
+            }
+        };
+        let saved = self.updated_webhook(ws, saved).await?;
+        self.drop_filters_but(ws, None, now).await;
+        saved.ok_or_else(|| no_item(ws))
+    }
+
+    /// The webhook as a conditional UpdateItem left it (`ALL_NEW`); `None` when the
+    /// condition did not hold (no webhook registered).
+    async fn updated_webhook<E, R>(
+        &self,
+        ws: &WorkspaceId,
+        result: Result<UpdateItemOutput, SdkError<E, R>>,
+    ) -> StoreResult<Option<Webhook>>
+    where
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        let item = applied("UpdateItem", result)?.and_then(|out| out.attributes);
+        self.webhook_in(ws, item).await
     }
 
     /// Gives a registered webhook (an endpoint) a new description; `None` when there is
@@ -141,7 +171,7 @@ impl Store {
             .condition_expression("attribute_exists(secret)")
             .expression_attribute_values(":description", s(description))
             .return_values(ReturnValue::AllNew);
-        updated_webhook(request.send().await)
+        self.updated_webhook(ws, request.send().await).await
     }
 
     /// Turns an existing webhook back on, resets its failure count and starts release
@@ -168,7 +198,7 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        updated_webhook(result)
+        self.updated_webhook(ws, result).await
     }
 
     /// Ends release `release` at `now`, unless it ended already or a newer one replaced
@@ -238,7 +268,7 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        updated_webhook(result)
+        self.updated_webhook(ws, result).await
     }
 
     /// Counts `failures` more failed requests, after a success when `after_success` (the
@@ -394,8 +424,13 @@ impl Store {
 
 /// The update expression of a settings save: saved on (a new release, the health and the
 /// failure incident reset) or off; immediate (recording when); with chosen event types
-/// (`:types`) and a filter (`:filter`), or without (the attribute removed).
-fn settings_expression(enabled: bool, immediate: bool, (typed, filtered): (bool, bool)) -> String {
+/// (`:types`) and a filter (`:filter` on the item, or `:filter_ref` naming its own item),
+/// or without (the attributes removed).
+fn settings_expression(
+    enabled: bool,
+    immediate: bool,
+    (typed, filtered): (bool, FilterKind),
+) -> String {
     let mut set = String::from(
         "SET #url = :url, enabled = :enabled, aggregation = :agg, continuous_conversation = :cc, \
          secret = if_not_exists(secret, :secret), updated_at = :now",
@@ -410,10 +445,16 @@ fn settings_expression(enabled: bool, immediate: bool, (typed, filtered): (bool,
         remove.push("event_types");
     }
     // `filter` is a DynamoDB reserved word.
-    if filtered {
-        set.push_str(", #filter = :filter");
-    } else {
-        remove.push("#filter");
+    match filtered {
+        FilterKind::None => remove.extend(["#filter", FILTER_REF]),
+        FilterKind::Inline => {
+            set.push_str(", #filter = :filter");
+            remove.push(FILTER_REF);
+        }
+        FilterKind::Apart => {
+            set.push_str(&format!(", {FILTER_REF} = :filter_ref"));
+            remove.push("#filter");
+        }
     }
     if enabled {
         // On: a new release starts (new deliveries wait behind it until it ends).
@@ -444,33 +485,31 @@ pub(super) fn webhook_of(item: Option<Item>) -> StoreResult<Option<Webhook>> {
     }
 }
 
-/// The webhook as a conditional UpdateItem left it (`ALL_NEW`); `None` when the condition
-/// did not hold (no webhook registered).
-fn updated_webhook<E, R>(
-    result: Result<UpdateItemOutput, SdkError<E, R>>,
-) -> StoreResult<Option<Webhook>>
-where
-    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
-    R: std::fmt::Debug,
-{
-    webhook_of(applied("UpdateItem", result)?.and_then(|out| out.attributes))
+/// The error of a save to a workspace that has no item.
+fn no_item(ws: &WorkspaceId) -> StoreError {
+    StoreError::Corrupt(format!("workspace {ws} has no item"))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn a_save_on_ends_the_incident_and_a_cleared_subscription_is_removed() {
-        let on = super::settings_expression(true, false, (false, false));
+        use super::FilterKind;
+        let on = super::settings_expression(true, false, (false, FilterKind::None));
         assert!(
-            on.contains("REMOVE event_types, #filter, disabled_at"),
+            on.contains("REMOVE event_types, #filter, filter_ref, disabled_at"),
             "{on}"
         );
         assert!(on.contains("failing_since_ms, warned_ms ADD"), "{on}");
-        let off = super::settings_expression(false, true, (true, true));
+        let off = super::settings_expression(false, true, (true, FilterKind::Inline));
         assert!(
             off.contains("event_types = :types, #filter = :filter"),
             "{off}"
         );
+        assert!(off.contains("REMOVE filter_ref"), "{off}");
+        let apart = super::settings_expression(false, false, (false, FilterKind::Apart));
+        assert!(apart.contains(", filter_ref = :filter_ref"), "{apart}");
+        assert!(apart.contains("REMOVE event_types, #filter"), "{apart}");
         assert!(off.contains("immediate_since_ms = :now_ms"), "{off}");
     }
 }

@@ -1,0 +1,239 @@
+//! A large webhook filter kept in an item of its own (`FILTER#<hash>`), the workspace item
+//! holding only its reference (`filter_ref`). Every ingest request's admission updates the
+//! workspace item, and DynamoDB bills an update by the whole item (a write unit per started
+//! KB): a filter of 100 chats (about 2.6 KB) made each request cost three units. A read unit
+//! costs a fifth of a write unit and covers 4 KB, so ingest reads the filter apart, and only
+//! for a webhook that has one this large; a small filter stays on the workspace item.
+//!
+//! No transaction touches the workspace item (one would make the admission updates that
+//! meet it fail). A save writes the filter's item first, then the reference, then drops
+//! the items not named and not written within the last 15 minutes: an item a concurrent
+//! save has just written (again) and is about to name is never dropped. A request that
+//! read a reference just before a save dropped its item reads the workspace item again
+//! and takes the filter it names now.
+
+use super::webhooks::webhook_of;
+use super::{applied, keys, n, s, Item, Store, StoreError, StoreResult};
+use crate::domain::{DeliveryFilter, Timestamp, Webhook, WorkspaceId};
+use aws_sdk_dynamodb::types::AttributeValue;
+use sha2::{Digest, Sha256};
+
+/// The workspace item's attribute naming the item its filter is kept in.
+pub(super) const FILTER_REF: &str = "filter_ref";
+/// Sort-key prefix of filter items.
+const FILTER_PREFIX: &str = "FILTER#";
+/// When a filter item was last written (ms).
+const WRITTEN_MS: &str = "written_ms";
+/// How long a filter item written by a save is kept even when not (yet) named: longer than
+/// any save takes between writing it and naming it (an invocation's 15 minutes at most).
+const GRACE_MS: i64 = 15 * 60 * 1_000;
+/// The largest filter (as JSON) kept on the workspace item: about a tenth of the write
+/// unit that every ingest request pays for it.
+const INLINE_FILTER_BYTES: usize = 256;
+
+/// Which of the three a save writes (its update expression).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FilterKind {
+    /// No filter: both attributes removed.
+    None,
+    /// `filter` on the workspace item.
+    Inline,
+    /// `filter_ref` naming its own item.
+    Apart,
+}
+
+/// Where a settings save keeps the webhook's filter.
+pub(super) enum FilterPlace {
+    /// No filter.
+    None,
+    /// On the workspace item (`filter`).
+    Inline(AttributeValue),
+    /// In its own item, named by `reference`.
+    Apart {
+        /// The hash of its content.
+        reference: String,
+        /// The filter.
+        value: AttributeValue,
+    },
+}
+
+impl FilterPlace {
+    /// Where `filter` goes for `scope`: apart only when large and on the workspace item
+    /// that admission updates (an additional endpoint's item is only read).
+    pub(super) fn of(scope: &WorkspaceId, filter: Option<&DeliveryFilter>) -> StoreResult<Self> {
+        let Some(filter) = filter else {
+            return Ok(FilterPlace::None);
+        };
+        let value = serde_dynamo::to_attribute_value(filter)?;
+        let json = serde_json::to_vec(filter).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if json.len() <= INLINE_FILTER_BYTES || scope.tenant() != *scope {
+            return Ok(FilterPlace::Inline(value));
+        }
+        let reference = hex::encode(&Sha256::digest(&json)[..12]);
+        Ok(FilterPlace::Apart { reference, value })
+    }
+
+    /// Which it is.
+    pub(super) fn kind(&self) -> FilterKind {
+        match self {
+            FilterPlace::None => FilterKind::None,
+            FilterPlace::Inline(_) => FilterKind::Inline,
+            FilterPlace::Apart { .. } => FilterKind::Apart,
+        }
+    }
+}
+
+/// The key of the item keeping `ws`'s filter named `reference`.
+fn filter_key(ws: &WorkspaceId, reference: &str) -> (String, String) {
+    (
+        keys::workspace_pk(ws),
+        format!("{FILTER_PREFIX}{reference}"),
+    )
+}
+
+/// The reference a workspace item holds.
+fn reference_in(item: &Item) -> Option<String> {
+    item.get(FILTER_REF)?.as_s().ok().cloned()
+}
+
+impl Store {
+    /// The webhook a workspace item of `ws` holds, with its filter read from its own item
+    /// when kept apart.
+    pub(super) async fn webhook_in(
+        &self,
+        ws: &WorkspaceId,
+        item: Option<Item>,
+    ) -> StoreResult<Option<Webhook>> {
+        let reference = item.as_ref().and_then(reference_in);
+        let Some(mut webhook) = webhook_of(item)? else {
+            return Ok(None);
+        };
+        if let Some(reference) = reference {
+            webhook.filter = self.filter_apart(ws, &reference).await?;
+        }
+        Ok(Some(webhook))
+    }
+
+    /// The filter kept under `reference`; when a save has replaced it since, the one the
+    /// workspace item holds now.
+    async fn filter_apart(
+        &self,
+        ws: &WorkspaceId,
+        reference: &str,
+    ) -> StoreResult<Option<DeliveryFilter>> {
+        if let Some(filter) = self.filter_item(ws, reference).await? {
+            return Ok(Some(filter));
+        }
+        let out = self
+            .workspace_item_read(ws)
+            .projection_expression("#filter, filter_ref")
+            .expression_attribute_names("#filter", "filter")
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        let now = out.item.unwrap_or_default();
+        match reference_in(&now) {
+            Some(current) => match self.filter_item(ws, &current).await? {
+                Some(filter) => Ok(Some(filter)),
+                None => Err(StoreError::Corrupt(format!(
+                    "workspace {ws}'s filter {current} has no item"
+                ))),
+            },
+            None => match now.get("filter") {
+                Some(value) => Ok(Some(serde_dynamo::from_attribute_value(value.clone())?)),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// The filter item named `reference` (strongly consistent), if it exists.
+    async fn filter_item(
+        &self,
+        ws: &WorkspaceId,
+        reference: &str,
+    ) -> StoreResult<Option<DeliveryFilter>> {
+        let out = self
+            .consistent_get(filter_key(ws, reference))
+            .projection_expression("#filter")
+            .expression_attribute_names("#filter", "filter")
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        match out.item.as_ref().and_then(|item| item.get("filter")) {
+            Some(value) => Ok(Some(serde_dynamo::from_attribute_value(value.clone())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes a filter kept apart, before the workspace item names it (a save that stops in
+    /// between leaves an item no one reads, dropped by a later save).
+    pub(super) async fn put_filter(
+        &self,
+        ws: &WorkspaceId,
+        (reference, value): (&str, AttributeValue),
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let (pk, sk) = filter_key(ws, reference);
+        self.db
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk))
+            .item("sk", s(sk))
+            .item("filter", value)
+            .item(WRITTEN_MS, n(now.millis()))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("PutItem", e))?;
+        Ok(())
+    }
+
+    /// Drops `ws`'s filter items other than `keep` last written over the grace before
+    /// `now` (the save's time). Best effort: an item left behind is only stored, never
+    /// read, and a later save drops it.
+    pub(super) async fn drop_filters_but(
+        &self,
+        ws: &WorkspaceId,
+        keep: Option<&str>,
+        now: Timestamp,
+    ) {
+        if let Err(e) = self.try_drop_filters_but(ws, keep, now).await {
+            tracing::warn!(workspace_id = %ws, error = %e, "old filter items left for a later save");
+        }
+    }
+
+    async fn try_drop_filters_but(
+        &self,
+        ws: &WorkspaceId,
+        keep: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let out = self
+            .prefix_query(ws, FILTER_PREFIX)
+            .projection_expression("sk")
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?;
+        let references = out.items().iter().filter_map(|item| {
+            let sk = item.get("sk")?.as_s().ok()?;
+            sk.strip_prefix(FILTER_PREFIX).map(str::to_string)
+        });
+        let before = now.millis() - GRACE_MS;
+        for reference in references.filter(|r| Some(r.as_str()) != keep) {
+            let (pk, sk) = filter_key(ws, &reference);
+            let result = self
+                .db
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .condition_expression(format!("{WRITTEN_MS} < :before"))
+                .expression_attribute_values(":before", n(before))
+                .send()
+                .await;
+            // A condition that failed: written within the grace, by a save that may be
+            // about to name it.
+            applied("DeleteItem", result)?;
+        }
+        Ok(())
+    }
+}
