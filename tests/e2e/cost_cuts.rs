@@ -12,6 +12,7 @@ use outflow_local::runtime_api::{
     function_url_request_event, sibling_binary, start_function, TEMPLATE_MEMORY_MIB,
 };
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::time::Duration;
 
 const LIVEDESK: &str = include_str!("../../../shared/fixtures/livedesk_message_created.json");
@@ -582,4 +583,83 @@ async fn a_webhook_filtering_a_hundred_chats_is_admitted_in_one_write_unit() {
         .collect();
     ids.sort();
     assert_eq!(ids, ["a1", "b2", "c1", "c2"]);
+}
+
+#[tokio::test]
+async fn a_filter_kept_apart_survives_a_partial_change_and_yields_to_an_older_versions_save() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (ws, key) = stack.workspace("apart@billed.test").await;
+    let filter = json!({ "chat_ids": team_chats(1) });
+    let body = json!({"url": receiver.url(), "event_types": [], "filter": filter});
+    assert_eq!(stack.save_settings(&key, &body).await.status, 200);
+    let (ours, theirs) = (&team_chats(1)[3], &team_chats(2)[3]);
+
+    // What a version before this one reads as the filter takes no chat: it skips this
+    // webhook's events rather than deliver past the tenant's filter.
+    let meta = items_of(&stack, "META").await.remove(0);
+    let left = meta["filter"].as_m().unwrap();
+    assert_eq!(left.len(), 1, "only chat_ids: {left:?}");
+    let chats = left["chat_ids"].as_l().unwrap();
+    assert_eq!(chats.len(), 1, "{chats:?}");
+    let chat = chats[0].as_s().unwrap();
+    assert!(chat.contains("kept apart"), "{chat}");
+    assert!(!team_chats(1).contains(chat));
+
+    // A change of one field keeps the filter (the save reads it back whole).
+    let change = json!({"continuous_conversation": true})
+        .to_string()
+        .into_bytes();
+    let changed = stack
+        .call(
+            Method::PATCH,
+            "/v1/endpoints/default",
+            Some(&key),
+            Some(change),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(changed.body["filter"], filter, "{}", changed.body);
+    let got = reasons(
+        &stack,
+        &key,
+        vec![message_in("a1", ours), message_in("a2", theirs)],
+    )
+    .await;
+    assert_eq!(got[0], "");
+    assert!(got[1].contains("does not take chat"), "{got:?}");
+
+    // A save by a version before this one writes its filter on the workspace item and
+    // leaves the reference: the filter it saved is the one that applies.
+    stack
+        .aws
+        .dynamo
+        .update_item()
+        .table_name(&stack.stack.table)
+        .key("pk", AttributeValue::S(format!("WS#{ws}")))
+        .key("sk", AttributeValue::S("META".into()))
+        .update_expression("SET #filter = :filter")
+        .expression_attribute_names("#filter", "filter")
+        .expression_attribute_values(
+            ":filter",
+            AttributeValue::M(HashMap::from([(
+                "chat_ids".to_string(),
+                AttributeValue::L(vec![AttributeValue::S(theirs.clone())]),
+            )])),
+        )
+        .send()
+        .await
+        .unwrap();
+    let got = reasons(
+        &stack,
+        &key,
+        vec![message_in("b1", ours), message_in("b2", theirs)],
+    )
+    .await;
+    assert!(got[0].contains("does not take chat"), "{got:?}");
+    assert_eq!(got[1], "");
+    let shown = stack
+        .call(Method::GET, "/v1/webhooks/outbound", Some(&key), None)
+        .await;
+    assert_eq!(shown.body["filter"], json!({ "chat_ids": [theirs] }));
 }

@@ -14,7 +14,7 @@
 
 use super::webhooks::webhook_of;
 use super::{applied, keys, n, s, Item, Store, StoreError, StoreResult};
-use crate::domain::{DeliveryFilter, Timestamp, Webhook, WorkspaceId};
+use crate::domain::{ChatId, DeliveryFilter, Timestamp, Webhook, WorkspaceId};
 use aws_sdk_dynamodb::types::AttributeValue;
 use sha2::{Digest, Sha256};
 
@@ -54,6 +54,8 @@ pub(super) enum FilterPlace {
         reference: String,
         /// The filter.
         value: AttributeValue,
+        /// What stays in `filter` on the workspace item (`placeholder`).
+        placeholder: AttributeValue,
     },
 }
 
@@ -70,7 +72,12 @@ impl FilterPlace {
             return Ok(FilterPlace::Inline(value));
         }
         let reference = hex::encode(&Sha256::digest(&json)[..12]);
-        Ok(FilterPlace::Apart { reference, value })
+        let placeholder = placeholder(&reference)?;
+        Ok(FilterPlace::Apart {
+            reference,
+            value,
+            placeholder,
+        })
     }
 
     /// Which it is.
@@ -91,14 +98,32 @@ fn filter_key(ws: &WorkspaceId, reference: &str) -> (String, String) {
     )
 }
 
-/// The reference a workspace item holds.
+/// What a save keeping the filter apart leaves in the workspace item's `filter`: a filter
+/// that takes no chat. A version before this one reads it as the filter, so it delivers
+/// nothing past what the tenant filtered rather than everything (during a deploy, or after
+/// a rollback: docs/deploy.md). It also marks the reference as current: a save by such a
+/// version replaces or removes `filter` and leaves `filter_ref`, which is then ignored.
+fn placeholder(reference: &str) -> StoreResult<AttributeValue> {
+    let chat = format!("(filter kept apart in FILTER#{reference}: update Outflow to read it)");
+    let filter = DeliveryFilter {
+        chat_ids: vec![ChatId::new_unchecked(chat)],
+        ..DeliveryFilter::default()
+    };
+    Ok(serde_dynamo::to_attribute_value(&filter)?)
+}
+
+/// The reference a workspace item holds, when its `filter` is the placeholder a save
+/// left with it (not a filter an older version saved since).
 fn reference_in(item: &Item) -> Option<String> {
-    item.get(FILTER_REF)?.as_s().ok().cloned()
+    let reference = item.get(FILTER_REF)?.as_s().ok()?;
+    let current = placeholder(reference).ok()?;
+    (item.get("filter") == Some(&current)).then(|| reference.clone())
 }
 
 impl Store {
     /// The webhook a workspace item of `ws` holds, with its filter read from its own item
-    /// when kept apart.
+    /// when kept apart (one more read, only for such a webhook: ingest's admission, and the
+    /// sender's and aggregator's reads of the settings too).
     pub(super) async fn webhook_in(
         &self,
         ws: &WorkspaceId,

@@ -130,12 +130,24 @@ impl Store {
                     .send()
                     .await
             }
-            FilterPlace::Apart { reference, value } => {
+            FilterPlace::Apart {
+                reference,
+                value,
+                placeholder,
+            } => {
                 self.put_filter(ws, (&reference, value), now).await?;
-                let request = request.expression_attribute_values(":filter_ref", s(&reference));
-                let saved = self.updated_webhook(ws, request.send().await).await?;
+                let result = request
+                    .expression_attribute_values(":filter", placeholder)
+                    .expression_attribute_values(":filter_ref", s(&reference))
+                    .send()
+                    .await;
+                // The settings as saved, with the filter in hand: no read that could fail
+                // a save already made.
+                let item = applied("UpdateItem", result)?.and_then(|out| out.attributes);
+                let mut saved = webhook_of(item)?.ok_or_else(|| no_item(ws))?;
+                saved.filter = subscription.filter.clone();
                 self.drop_filters_but(ws, Some(&reference), now).await;
-                return saved.ok_or_else(|| no_item(ws));
+                return Ok(saved);
             }
         };
         let saved = self.updated_webhook(ws, saved).await?;
@@ -424,8 +436,8 @@ impl Store {
 
 /// The update expression of a settings save: saved on (a new release, the health and the
 /// failure incident reset) or off; immediate (recording when); with chosen event types
-/// (`:types`) and a filter (`:filter` on the item, or `:filter_ref` naming its own item),
-/// or without (the attributes removed).
+/// (`:types`) and a filter (`:filter` on the item, or `:filter_ref` naming its own item and
+/// `:filter` its placeholder), or without (the attributes removed).
 fn settings_expression(
     enabled: bool,
     immediate: bool,
@@ -452,8 +464,7 @@ fn settings_expression(
             remove.push(FILTER_REF);
         }
         FilterKind::Apart => {
-            set.push_str(&format!(", {FILTER_REF} = :filter_ref"));
-            remove.push("#filter");
+            set.push_str(&format!(", #filter = :filter, {FILTER_REF} = :filter_ref"))
         }
     }
     if enabled {
@@ -508,8 +519,11 @@ mod tests {
         );
         assert!(off.contains("REMOVE filter_ref"), "{off}");
         let apart = super::settings_expression(false, false, (false, FilterKind::Apart));
-        assert!(apart.contains(", filter_ref = :filter_ref"), "{apart}");
-        assert!(apart.contains("REMOVE event_types, #filter"), "{apart}");
+        assert!(
+            apart.contains(", #filter = :filter, filter_ref = :filter_ref"),
+            "{apart}"
+        );
+        assert!(apart.contains("REMOVE event_types ADD"), "{apart}");
         assert!(off.contains("immediate_since_ms = :now_ms"), "{off}");
     }
 }
