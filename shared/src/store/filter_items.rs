@@ -12,9 +12,8 @@
 //! read a reference just before a save dropped its item reads the workspace item again
 //! and takes the filter it names now.
 
-use super::webhooks::webhook_of;
 use super::{applied, keys, n, s, Item, Store, StoreError, StoreResult};
-use crate::domain::{ChatId, DeliveryFilter, Timestamp, Webhook, WorkspaceId};
+use crate::domain::{ChatId, DeliveryFilter, Timestamp, WorkspaceId};
 use aws_sdk_dynamodb::types::AttributeValue;
 use sha2::{Digest, Sha256};
 
@@ -104,44 +103,35 @@ fn filter_key(ws: &WorkspaceId, reference: &str) -> (String, String) {
 /// a rollback: docs/deploy.md). It also marks the reference as current: a save by such a
 /// version replaces or removes `filter` and leaves `filter_ref`, which is then ignored.
 fn placeholder(reference: &str) -> StoreResult<AttributeValue> {
+    Ok(serde_dynamo::to_attribute_value(placeholder_filter(
+        reference,
+    ))?)
+}
+
+/// The placeholder as a filter (81 bytes of chat id: within an id's 128, so an older
+/// version's partial change, which saves it back, passes its checks).
+fn placeholder_filter(reference: &str) -> DeliveryFilter {
     let chat = format!("(filter kept apart in FILTER#{reference}: update Outflow to read it)");
-    let filter = DeliveryFilter {
+    DeliveryFilter {
         chat_ids: vec![ChatId::new_unchecked(chat)],
         ..DeliveryFilter::default()
-    };
-    Ok(serde_dynamo::to_attribute_value(&filter)?)
+    }
 }
 
 /// The reference a workspace item holds, when its `filter` is the placeholder a save
-/// left with it (not a filter an older version saved since).
-fn reference_in(item: &Item) -> Option<String> {
+/// left with it (not a filter an older version saved since). Compared as filters, not as
+/// stored maps, so a change in how a filter is stored cannot unmatch it.
+pub(super) fn reference_in(item: &Item) -> Option<String> {
     let reference = item.get(FILTER_REF)?.as_s().ok()?;
-    let current = placeholder(reference).ok()?;
-    (item.get("filter") == Some(&current)).then(|| reference.clone())
+    let stored: DeliveryFilter =
+        serde_dynamo::from_attribute_value(item.get("filter")?.clone()).ok()?;
+    (stored == placeholder_filter(reference)).then(|| reference.clone())
 }
 
 impl Store {
-    /// The webhook a workspace item of `ws` holds, with its filter read from its own item
-    /// when kept apart (one more read, only for such a webhook: ingest's admission, and the
-    /// sender's and aggregator's reads of the settings too).
-    pub(super) async fn webhook_in(
-        &self,
-        ws: &WorkspaceId,
-        item: Option<Item>,
-    ) -> StoreResult<Option<Webhook>> {
-        let reference = item.as_ref().and_then(reference_in);
-        let Some(mut webhook) = webhook_of(item)? else {
-            return Ok(None);
-        };
-        if let Some(reference) = reference {
-            webhook.filter = self.filter_apart(ws, &reference).await?;
-        }
-        Ok(Some(webhook))
-    }
-
     /// The filter kept under `reference`; when a save has replaced it since, the one the
     /// workspace item holds now.
-    async fn filter_apart(
+    pub(super) async fn filter_apart(
         &self,
         ws: &WorkspaceId,
         reference: &str,
@@ -260,5 +250,36 @@ impl Store {
             applied("DeleteItem", result)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::n;
+
+    #[test]
+    fn a_reference_counts_only_beside_its_own_placeholder() {
+        let item = |filter: AttributeValue| {
+            Item::from([
+                (FILTER_REF.to_string(), s("abc")),
+                ("filter".to_string(), filter),
+            ])
+        };
+        let current = item(placeholder("abc").unwrap());
+        assert_eq!(reference_in(&current).as_deref(), Some("abc"));
+        // An older version's save wrote its own filter, or another reference's placeholder.
+        let older = serde_dynamo::to_attribute_value(DeliveryFilter::default()).unwrap();
+        assert_eq!(reference_in(&item(older)), None);
+        assert_eq!(reference_in(&item(placeholder("def").unwrap())), None);
+        assert_eq!(reference_in(&item(n(1))), None);
+        let mut removed = current.clone();
+        removed.remove("filter");
+        assert_eq!(reference_in(&removed), None);
+        let id = &placeholder_filter("0123456789abcdef01234567").chat_ids[0];
+        assert!(
+            id.as_str().len() <= crate::formats::limits::MAX_ID_BYTES,
+            "{id:?}"
+        );
     }
 }

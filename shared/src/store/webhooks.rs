@@ -1,10 +1,10 @@
 //! The webhook settings and health, with the atomic failure counter. They live on the
 //! workspace item (`META`); a workspace without a registered webhook has no `secret`.
 
-use super::filter_items::{FilterKind, FilterPlace, FILTER_REF};
+use super::filter_items::{reference_in, FilterKind, FilterPlace, FILTER_REF};
 use super::{applied, keys, n, number_attribute, s, Item, Store, StoreError, StoreResult};
 use crate::domain::webhook::ROTATION_OVERLAP_MS;
-use crate::domain::{Subscription, Timestamp, Webhook, WebhookSettings, WorkspaceId};
+use crate::domain::{EventType, Subscription, Timestamp, Webhook, WebhookSettings, WorkspaceId};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
@@ -79,10 +79,47 @@ impl Store {
         subscription: &Subscription,
         description: Option<&str>,
     ) -> StoreResult<Webhook> {
-        let event_types = &subscription.event_types;
         let filter = FilterPlace::of(ws, subscription.filter.as_ref())?;
+        let chosen = (subscription.event_types.as_deref(), filter.kind());
+        let request = self.settings_update(ws, settings, chosen, description);
+        let now = settings.saved_at;
+        let (result, keep) = match filter {
+            FilterPlace::None => (request.send().await, None),
+            FilterPlace::Inline(value) => {
+                let request = request.expression_attribute_values(":filter", value);
+                (request.send().await, None)
+            }
+            FilterPlace::Apart {
+                reference,
+                value,
+                placeholder,
+            } => {
+                self.put_filter(ws, (&reference, value), now).await?;
+                let request = request
+                    .expression_attribute_values(":filter", placeholder)
+                    .expression_attribute_values(":filter_ref", s(&reference));
+                (request.send().await, Some(reference))
+            }
+        };
+        // The settings as saved, with the filter in hand: no read that could fail a save
+        // already made.
+        let item = applied("UpdateItem", result)?.and_then(|out| out.attributes);
+        let mut saved = webhook_of(item)?.ok_or_else(|| no_item(ws))?;
+        saved.filter = subscription.filter.clone();
+        self.drop_filters_but(ws, keep.as_deref(), now).await;
+        Ok(saved)
+    }
+
+    /// The settings save's update, all but the filter's values (`:filter`, `:filter_ref`).
+    fn settings_update(
+        &self,
+        ws: &WorkspaceId,
+        settings: &WebhookSettings,
+        (event_types, filter): (Option<&[EventType]>, FilterKind),
+        description: Option<&str>,
+    ) -> UpdateItemFluentBuilder {
         let immediate = settings.aggregation.is_immediate();
-        let chosen = (event_types.is_some(), filter.kind());
+        let chosen = (event_types.is_some(), filter);
         let mut expr = settings_expression(settings.enabled, immediate, chosen);
         if description.is_some() {
             expr = expr.replacen("SET ", "SET description = :description, ", 1);
@@ -122,37 +159,25 @@ impl Store {
                 .expression_attribute_values(":release", n(settings.release_nonce))
                 .expression_attribute_values(":saved_ms", n(now.millis()));
         }
-        let saved = match filter {
-            FilterPlace::None => request.send().await,
-            FilterPlace::Inline(value) => {
-                request
-                    .expression_attribute_values(":filter", value)
-                    .send()
-                    .await
-            }
-            FilterPlace::Apart {
-                reference,
-                value,
-                placeholder,
-            } => {
-                self.put_filter(ws, (&reference, value), now).await?;
-                let result = request
-                    .expression_attribute_values(":filter", placeholder)
-                    .expression_attribute_values(":filter_ref", s(&reference))
-                    .send()
-                    .await;
-                // The settings as saved, with the filter in hand: no read that could fail
-                // a save already made.
-                let item = applied("UpdateItem", result)?.and_then(|out| out.attributes);
-                let mut saved = webhook_of(item)?.ok_or_else(|| no_item(ws))?;
-                saved.filter = subscription.filter.clone();
-                self.drop_filters_but(ws, Some(&reference), now).await;
-                return Ok(saved);
-            }
+        request
+    }
+
+    /// The webhook a workspace item of `ws` holds, with its filter read from its own item
+    /// when kept apart (one more read, only for such a webhook: ingest's admission, and the
+    /// sender's and aggregator's reads of the settings too).
+    pub(super) async fn webhook_in(
+        &self,
+        ws: &WorkspaceId,
+        item: Option<Item>,
+    ) -> StoreResult<Option<Webhook>> {
+        let reference = item.as_ref().and_then(reference_in);
+        let Some(mut webhook) = webhook_of(item)? else {
+            return Ok(None);
         };
-        let saved = self.updated_webhook(ws, saved).await?;
-        self.drop_filters_but(ws, None, now).await;
-        saved.ok_or_else(|| no_item(ws))
+        if let Some(reference) = reference {
+            webhook.filter = self.filter_apart(ws, &reference).await?;
+        }
+        Ok(Some(webhook))
     }
 
     /// The webhook as a conditional UpdateItem left it (`ALL_NEW`); `None` when the
