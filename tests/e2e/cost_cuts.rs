@@ -631,25 +631,18 @@ async fn a_filter_kept_apart_survives_a_partial_change_and_yields_to_an_older_ve
 
     // A save by a version before this one writes its filter on the workspace item and
     // leaves the reference: the filter it saved is the one that applies.
+    let inline = AttributeValue::M(HashMap::from([(
+        "chat_ids".to_string(),
+        AttributeValue::L(vec![AttributeValue::S(theirs.clone())]),
+    )]));
     stack
-        .aws
-        .dynamo
-        .update_item()
-        .table_name(&stack.stack.table)
-        .key("pk", AttributeValue::S(format!("WS#{ws}")))
-        .key("sk", AttributeValue::S("META".into()))
-        .update_expression("SET #filter = :filter")
-        .expression_attribute_names("#filter", "filter")
-        .expression_attribute_values(
-            ":filter",
-            AttributeValue::M(HashMap::from([(
-                "chat_ids".to_string(),
-                AttributeValue::L(vec![AttributeValue::S(theirs.clone())]),
-            )])),
+        .update_workspace_item(
+            &ws,
+            "SET #filter = :filter",
+            &[("#filter", "filter")],
+            &[(":filter", inline)],
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     let got = reasons(
         &stack,
         &key,

@@ -150,16 +150,9 @@ pub fn build_part(
     let first = messages.first().expect("a part has messages");
     // The earliest and the latest, whatever the order (another endpoint's streamed window
     // is in order of arrival).
-    let earliest = messages
-        .iter()
-        .map(|m| m.timestamp)
-        .min()
-        .unwrap_or(first.timestamp);
-    let latest = messages
-        .iter()
-        .map(|m| m.timestamp)
-        .max()
-        .unwrap_or(first.timestamp);
+    let timestamps = messages.iter().map(|m| m.timestamp);
+    let earliest = timestamps.clone().min().unwrap_or(first.timestamp);
+    let latest = timestamps.max().unwrap_or(first.timestamp);
     let mut lines: Vec<String> = messages.iter().map(|m| digest_line(m, None)).collect();
     if let [single] = messages.as_slice() {
         let sized = Sized::of(single);

@@ -123,9 +123,16 @@ fn placeholder_filter(reference: &str) -> DeliveryFilter {
 /// stored maps, so a change in how a filter is stored cannot unmatch it.
 pub(super) fn reference_in(item: &Item) -> Option<String> {
     let reference = item.get(FILTER_REF)?.as_s().ok()?;
-    let stored: DeliveryFilter =
-        serde_dynamo::from_attribute_value(item.get("filter")?.clone()).ok()?;
+    let stored = filter_in(item).ok()??;
     (stored == placeholder_filter(reference)).then(|| reference.clone())
+}
+
+/// The `filter` an item (the workspace item, or a filter item) holds, if any.
+fn filter_in(item: &Item) -> StoreResult<Option<DeliveryFilter>> {
+    match item.get("filter") {
+        Some(value) => Ok(Some(serde_dynamo::from_attribute_value(value.clone())?)),
+        None => Ok(None),
+    }
 }
 
 impl Store {
@@ -154,10 +161,7 @@ impl Store {
                     "workspace {ws}'s filter {current} has no item"
                 ))),
             },
-            None => match now.get("filter") {
-                Some(value) => Ok(Some(serde_dynamo::from_attribute_value(value.clone())?)),
-                None => Ok(None),
-            },
+            None => filter_in(&now),
         }
     }
 
@@ -174,10 +178,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        match out.item.as_ref().and_then(|item| item.get("filter")) {
-            Some(value) => Ok(Some(serde_dynamo::from_attribute_value(value.clone())?)),
-            None => Ok(None),
-        }
+        out.item.as_ref().map_or(Ok(None), filter_in)
     }
 
     /// Writes a filter kept apart, before the workspace item names it (a save that stops in
