@@ -7,7 +7,7 @@ use base64::Engine;
 use outflow::clock::Clock;
 use outflow::domain::{ActivityAction, ActivityEntry, Timestamp, WorkspaceId};
 use outflow::store::Store;
-use outflow_e2e::{Receiver, TestStack};
+use outflow_e2e::{Fault, Options, Receiver, Rule, TestStack};
 use outflow_local::runtime_api::{
     function_url_request_event, sibling_binary, start_function, TEMPLATE_MEMORY_MIB,
 };
@@ -655,4 +655,81 @@ async fn a_filter_kept_apart_survives_a_partial_change_and_yields_to_an_older_ve
         .call(Method::GET, "/v1/webhooks/outbound", Some(&key), None)
         .await;
     assert_eq!(shown.body["filter"], json!({ "chat_ids": [theirs] }));
+}
+
+/// A stack whose functions reach moto through the fault proxy.
+async fn stack_behind_faults() -> TestStack {
+    TestStack::with(Options {
+        faults: true,
+        ..Options::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_request_whose_filter_a_save_replaced_meanwhile_takes_the_new_one() {
+    let stack = stack_behind_faults().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("meanwhile@billed.test").await;
+    let save = |team: u32| {
+        let filter = json!({ "chat_ids": team_chats(team) });
+        json!({"url": receiver.url(), "event_types": [], "filter": filter})
+    };
+    stack.set_time("2026-03-01T10:00:00Z");
+    assert_eq!(stack.save_settings(&key, &save(1)).await.status, 200);
+    let first = items_of(&stack, "FILTER#").await.remove(0);
+    let first = first["sk"].as_s().unwrap().clone();
+
+    // The request reads the workspace item naming the first filter; its read of that
+    // filter's item is held while a save names another and drops the first (written
+    // past the grace), so the read finds nothing and the request must look again.
+    stack.set_time("2026-03-01T10:20:00Z");
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(Rule {
+        remaining: Some(1),
+        ..Rule::always("DynamoDB.GetItem", Fault::Latency(Duration::from_secs(3)))
+            .when_body_contains(&first)
+    });
+    let ours = &team_chats(1)[5];
+    let request = reasons(&stack, &key, vec![message_in("m1", ours)]);
+    let meanwhile = async {
+        while proxy.injected() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(stack.save_settings(&key, &save(2)).await.status, 200);
+        let left: Vec<_> = items_of(&stack, "FILTER#").await;
+        assert_eq!(left.len(), 1, "the first filter's item is dropped");
+        assert_ne!(left[0]["sk"].as_s().unwrap(), &first);
+    };
+    let (got, ()) = tokio::join!(request, meanwhile);
+    assert_eq!(proxy.injected(), 1);
+    let refused = format!("the webhook's filter does not take chat {ours}");
+    assert_eq!(got, [refused]);
+}
+
+#[tokio::test]
+async fn only_the_default_webhooks_save_looks_for_filter_items_to_drop() {
+    let stack = stack_behind_faults().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("endpoint-save@billed.test").await;
+    stack.register(&key, &receiver.url()).await;
+    let made = stack.add_endpoint(&key, &receiver.url()).await;
+    let id = made["endpoint_id"].as_str().unwrap();
+    // The cleanup's Query refused: a save does not fail for it (best effort), and the
+    // proxy counts who looked.
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(Rule::always("DynamoDB.Query", Fault::Refuse).when_body_contains("FILTER#"));
+    let (stack, key) = (&stack, key.as_str());
+    let change = |path: String, team: u32| async move {
+        let body = json!({ "filter": { "chat_ids": team_chats(team) } });
+        let body = body.to_string().into_bytes();
+        let r = stack
+            .call(Method::PATCH, &path, Some(key), Some(body))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        proxy.injected()
+    };
+    // An additional endpoint keeps its filter on its own item: nothing to look for.
+    assert_eq!(change(format!("/v1/endpoints/{id}"), 1).await, 0);
+    assert_eq!(change("/v1/endpoints/default".to_string(), 2).await, 1);
 }
