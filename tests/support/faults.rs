@@ -25,6 +25,8 @@ pub enum Fault {
     Refuse,
     /// The request goes through after this long.
     Latency(Duration),
+    /// The request goes through once the test opens the gate.
+    Hold(Gate),
     /// The answer's headers arrive, then the connection breaks.
     Reset,
     /// The request is done, then its answer is lost as in `Reset`: the caller cannot
@@ -35,6 +37,24 @@ pub enum Fault {
     /// SendMessageBatch: the entries holding it fail (`Failed`, an internal error); the
     /// rest are queued.
     Unprocessed(String),
+}
+
+/// What holds a request (`Fault::Hold`) until the test opens it; a gate opened before
+/// the request arrives lets it through at once.
+#[derive(Debug, Clone, Default)]
+pub struct Gate(Arc<tokio::sync::Notify>);
+
+impl Gate {
+    /// Lets the held request through.
+    pub fn open(&self) {
+        self.0.notify_one();
+    }
+}
+
+impl PartialEq for Gate {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// When to inject a fault.
@@ -144,7 +164,7 @@ fn faulty(fault: &Fault, operation: &str) -> Option<Response> {
                 .body(Body::from_stream(broken))
                 .unwrap()
         }
-        Fault::Latency(_) | Fault::Unprocessed(_) => return None,
+        Fault::Latency(_) | Fault::Hold(_) | Fault::Unprocessed(_) => return None,
     })
 }
 
@@ -242,6 +262,8 @@ async fn forward(
             unprocessed = Some(held);
         } else if let Fault::Latency(delay) = fault {
             tokio::time::sleep(*delay).await;
+        } else if let Fault::Hold(gate) = fault {
+            gate.0.notified().await;
         } else if let Some(response) = faulty(fault, &op).filter(|_| fault != &Fault::LostAnswer) {
             return response;
         }

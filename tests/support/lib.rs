@@ -10,7 +10,7 @@ pub mod receiver;
 pub mod stack;
 pub mod webhooks;
 
-pub use faults::{Fault, FaultProxy, Rule};
+pub use faults::{Fault, FaultProxy, Gate, Rule};
 pub use receiver::refusing_url;
 pub use receiver::{Received, Receiver};
 pub use stack::{FunctionRequests, Options, Response, TestStack, ADMIN_TOKEN};

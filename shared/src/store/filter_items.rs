@@ -59,15 +59,14 @@ pub(super) enum FilterPlace {
 }
 
 impl FilterPlace {
-    /// Where `filter` goes for `scope`: apart only when large and on the workspace item
-    /// that admission updates (an additional endpoint's item is only read).
+    /// Where `filter` goes for `scope`: apart only when large and `keeps_filters_apart`.
     pub(super) fn of(scope: &WorkspaceId, filter: Option<&DeliveryFilter>) -> StoreResult<Self> {
         let Some(filter) = filter else {
             return Ok(FilterPlace::None);
         };
         let value = serde_dynamo::to_attribute_value(filter)?;
         let json = serde_json::to_vec(filter).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        if json.len() <= INLINE_FILTER_BYTES || scope.tenant() != *scope {
+        if json.len() <= INLINE_FILTER_BYTES || !keeps_filters_apart(scope) {
             return Ok(FilterPlace::Inline(value));
         }
         let reference = hex::encode(&Sha256::digest(&json)[..12]);
@@ -87,6 +86,12 @@ impl FilterPlace {
             FilterPlace::Apart { .. } => FilterKind::Apart,
         }
     }
+}
+
+/// Whether `scope` may keep a filter apart: only a workspace, whose item admission
+/// updates (an additional endpoint's item is only read, so its filter stays on it).
+fn keeps_filters_apart(scope: &WorkspaceId) -> bool {
+    !scope.is_endpoint_scope()
 }
 
 /// The key of the item keeping `ws`'s filter named `reference`.
@@ -212,9 +217,8 @@ impl Store {
         keep: Option<&str>,
         now: Timestamp,
     ) {
-        // An additional endpoint keeps its filter on its own item (`FilterPlace::of`):
-        // there is nothing to drop, so no Query on each of its saves.
-        if ws.tenant() != *ws {
+        // An additional endpoint's scope has none to drop: no Query on each of its saves.
+        if !keeps_filters_apart(ws) {
             return;
         }
         if let Err(e) = self.try_drop_filters_but(ws, keep, now).await {
