@@ -738,3 +738,48 @@ async fn only_the_default_webhooks_save_looks_for_filter_items_to_drop() {
     assert_eq!(change(format!("/v1/endpoints/{id}"), 1).await, 0);
     assert_eq!(change("/v1/endpoints/default".to_string(), 2).await, 1);
 }
+
+#[tokio::test]
+async fn deliveries_read_no_filter_kept_apart() {
+    let stack = stack_behind_faults().await;
+    let (now, later) = (Receiver::start().await, Receiver::start().await);
+    let chat = &team_chats(1)[9];
+    let mut keys = Vec::new();
+    for (receiver, aggregation) in [(&now, "none"), (&later, "1h")] {
+        let (_, key) = stack.workspace("deliveries@billed.test").await;
+        let filter = json!({ "chat_ids": team_chats(1) });
+        let body = json!({"url": receiver.url(), "aggregation": aggregation, "filter": filter});
+        let saved = stack.save_settings(&key, &body).await;
+        assert_eq!(saved.status, 200, "{}", saved.body);
+        keys.push(key);
+    }
+    stack.set_time("2026-03-01T10:00:00Z");
+    for key in &keys {
+        assert_eq!(
+            reasons(&stack, key, vec![message_in("d1", chat)]).await,
+            [""]
+        );
+    }
+    // From here every read of a filter item fails: the filter applies at ingest, so the
+    // sender and the aggregator act on the settings without it (one read, not two).
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(Rule::always("DynamoDB.GetItem", Fault::Refuse).when_body_contains("FILTER#"));
+    stack.drain().await;
+    assert_eq!(now.received().len(), 1, "the immediate delivery");
+    stack.aggregate("2026-03-01T11:02:00Z").await;
+    stack.drain().await;
+    assert_eq!(later.received().len(), 1, "the 1h bundle");
+    // Nor do a test event and a replay, which answer without the settings.
+    for (path, body) in [
+        ("/v1/webhooks/outbound/test", None),
+        (
+            "/v1/webhooks/outbound/replay",
+            Some(json!({"since": "2026-03-01T09:00:00Z"})),
+        ),
+    ] {
+        let body = body.map(|b| b.to_string().into_bytes());
+        let r = stack.call(Method::POST, path, Some(&keys[0]), body).await;
+        assert!(r.status.is_success(), "{path}: {} {}", r.status, r.body);
+    }
+    assert_eq!(proxy.injected(), 0);
+}

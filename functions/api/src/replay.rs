@@ -19,7 +19,7 @@ use outflow::http::{ApiError, ErrorBody, JsonBody, ManageEndpoints, WebhookOwner
 async fn require_enabled(state: &ApiState, ws: &WorkspaceId) -> Result<Webhook, ApiError> {
     let webhook = state
         .store
-        .webhook(ws)
+        .delivery_webhook(ws)
         .await?
         .ok_or(ApiError::NotFound("no webhook is registered"))?;
     if !webhook.enabled {

@@ -44,7 +44,7 @@ pub async fn send(
     let ws = owner.workspace;
     let webhook = state
         .store
-        .webhook(&ws)
+        .delivery_webhook(&ws)
         .await?
         .ok_or(ApiError::NotFound("no webhook is registered"))?;
     let now = state.clock.now();

@@ -3,6 +3,7 @@
 //! for a short lease while it talks to SES, and only a sent (or capped) email clears it.
 //! A failed send or a crashed sender leaves it owed, and a later batch sends it.
 
+use super::webhooks::webhook_of;
 use super::{applied, keys, n, s, Store, StoreResult};
 use crate::domain::{Timestamp, Webhook, WorkspaceId};
 use aws_sdk_dynamodb::types::ReturnValue;
@@ -11,8 +12,9 @@ use aws_sdk_dynamodb::types::ReturnValue;
 const LEASE_MS: i64 = 60_000;
 
 impl Store {
-    /// Claims the owed owner email for `LEASE_MS`; the webhook as it is then, or `None`
-    /// when none is owed or another sender holds it.
+    /// Claims the owed owner email for `LEASE_MS`; the webhook as it is then (a filter
+    /// kept apart not read: the email does not show it), or `None` when none is owed or
+    /// another sender holds it.
     pub async fn claim_owner_email(
         &self,
         ws: &WorkspaceId,
@@ -31,7 +33,7 @@ impl Store {
             .send()
             .await;
         let item = applied("UpdateItem", result)?.and_then(|out| out.attributes);
-        self.webhook_in(ws, item).await
+        webhook_of(item)
     }
 
     /// The owed email went out on `day`: counted, no longer owed.

@@ -40,12 +40,25 @@ impl Store {
 
     /// The webhook settings (strongly consistent: the sender acts on them).
     pub async fn webhook(&self, ws: &WorkspaceId) -> StoreResult<Option<Webhook>> {
+        let item = self.workspace_item(ws).await?;
+        self.webhook_in(ws, item).await
+    }
+
+    /// The settings a delivery acts on (strongly consistent), without reading a filter kept
+    /// apart: the filter applies only at ingest. Its `filter` is then the placeholder, which
+    /// takes no chat, so a reader that applied it would skip rather than deliver past it.
+    pub async fn delivery_webhook(&self, ws: &WorkspaceId) -> StoreResult<Option<Webhook>> {
+        webhook_of(self.workspace_item(ws).await?)
+    }
+
+    /// The workspace item of `ws`, whole (strongly consistent).
+    async fn workspace_item(&self, ws: &WorkspaceId) -> StoreResult<Option<Item>> {
         let out = self
             .workspace_item_read(ws)
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        self.webhook_in(ws, out.item).await
+        Ok(out.item)
     }
 
     /// Writes the settings with no subscription chosen (the message types).
@@ -164,7 +177,7 @@ impl Store {
 
     /// The webhook a workspace item of `ws` holds, with its filter read from its own item
     /// when kept apart (one more read, only for such a webhook: ingest's admission, and the
-    /// sender's and aggregator's reads of the settings too).
+    /// api's reads, which show the filter; deliveries read `delivery_webhook`).
     pub(super) async fn webhook_in(
         &self,
         ws: &WorkspaceId,
