@@ -739,6 +739,21 @@ async fn only_the_default_webhooks_save_looks_for_filter_items_to_drop() {
     assert_eq!(change("/v1/endpoints/default".to_string(), 2).await, 1);
 }
 
+/// Saves `key`'s webhook to `receiver` with `aggregation`, switched on or off, filtering
+/// team 1's 100 chats (a filter kept apart).
+async fn save_team_filter(
+    stack: &TestStack,
+    key: &str,
+    (receiver, aggregation): (&Receiver, &str),
+    enabled: bool,
+) {
+    let filter = json!({ "chat_ids": team_chats(1) });
+    let body = json!({"url": receiver.url(), "aggregation": aggregation,
+        "enabled": enabled, "filter": filter});
+    let saved = stack.save_settings(key, &body).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+}
+
 #[tokio::test]
 async fn deliveries_read_no_filter_kept_apart() {
     let stack = stack_behind_faults().await;
@@ -747,12 +762,10 @@ async fn deliveries_read_no_filter_kept_apart() {
     let mut keys = Vec::new();
     for (receiver, aggregation) in [(&now, "none"), (&later, "1h")] {
         let (_, key) = stack.workspace("deliveries@billed.test").await;
-        let filter = json!({ "chat_ids": team_chats(1) });
-        let body = json!({"url": receiver.url(), "aggregation": aggregation, "filter": filter});
-        let saved = stack.save_settings(&key, &body).await;
-        assert_eq!(saved.status, 200, "{}", saved.body);
+        save_team_filter(&stack, &key, (receiver, aggregation), true).await;
         keys.push(key);
     }
+    assert_eq!(items_of(&stack, "FILTER#").await.len(), 2, "kept apart");
     stack.set_time("2026-03-01T10:00:00Z");
     for key in &keys {
         assert_eq!(
@@ -781,5 +794,37 @@ async fn deliveries_read_no_filter_kept_apart() {
         let r = stack.call(Method::POST, path, Some(&keys[0]), body).await;
         assert!(r.status.is_success(), "{path}: {} {}", r.status, r.body);
     }
+    assert_eq!(proxy.injected(), 0);
+}
+
+#[tokio::test]
+async fn held_deliveries_are_held_and_released_without_reading_a_filter_kept_apart() {
+    let stack = stack_behind_faults().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("held@billed.test").await;
+    let to = (&receiver, "none");
+    save_team_filter(&stack, &key, to, true).await;
+    let chat = &team_chats(1)[9];
+    assert_eq!(
+        reasons(&stack, &key, vec![message_in("h1", chat)]).await,
+        [""]
+    );
+    // Switched off with the delivery queued: the sender holds it (and checks whether a
+    // release is due), then enable's release puts it back; neither needs the filter.
+    save_team_filter(&stack, &key, to, false).await;
+    let proxy = stack.faults.as_ref().unwrap();
+    let refuse = || Rule::always("DynamoDB.GetItem", Fault::Refuse).when_body_contains("FILTER#");
+    proxy.inject(refuse());
+    stack.drain().await;
+    assert!(receiver.received().is_empty());
+    assert_eq!(stack.items_with_prefix("HELD#").await, 1);
+    // Enable answers with the settings, filter included: it reads it.
+    proxy.clear();
+    assert_eq!(stack.enable(&key).await.status, 200);
+    proxy.inject(refuse());
+    stack.drain().await;
+    let ids: Vec<String> = receiver.received().iter().map(|r| r.message_id()).collect();
+    assert_eq!(ids, ["h1"]);
+    assert_eq!(stack.items_with_prefix("HELD#").await, 0);
     assert_eq!(proxy.injected(), 0);
 }
