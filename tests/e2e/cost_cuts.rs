@@ -828,3 +828,49 @@ async fn held_deliveries_are_held_and_released_without_reading_a_filter_kept_apa
     assert_eq!(stack.items_with_prefix("HELD#").await, 0);
     assert_eq!(proxy.injected(), 0);
 }
+
+#[tokio::test]
+async fn a_large_filter_stays_on_the_workspace_item_until_this_versions_ingest_marks_it() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (ws, key) = stack.workspace("marked@billed.test").await;
+    let mark = || stack.workspace_attribute(&ws, "reads_filter_ref");
+    assert!(mark().await.is_some(), "made by this version");
+    // A workspace made before this version, none of whose requests this version's ingest
+    // has admitted yet: in a deploy the api is updated first, so the ingest meeting a
+    // filter saved now may be the older one, which reads only the workspace item.
+    stack
+        .update_workspace_item(&ws, "REMOVE reads_filter_ref", &[], &[])
+        .await;
+    let filter = json!({ "chat_ids": team_chats(1) });
+    let body = json!({"url": receiver.url(), "event_types": [], "filter": filter});
+    assert_eq!(stack.save_settings(&key, &body).await.status, 200);
+    assert!(items_of(&stack, "FILTER#").await.is_empty());
+    let meta = items_of(&stack, "META").await.remove(0);
+    assert!(!meta.contains_key("filter_ref"));
+    let stored = meta["filter"].as_m().unwrap()["chat_ids"].as_l().unwrap();
+    assert_eq!(
+        stored.len(),
+        100,
+        "the tenant's filter, not the placeholder"
+    );
+
+    // One request admitted by this version's ingest marks the item; the next save keeps
+    // the filter apart.
+    let (ours, theirs) = (&team_chats(1)[2], &team_chats(2)[2]);
+    let got = reasons(
+        &stack,
+        &key,
+        vec![message_in("a1", ours), message_in("a2", theirs)],
+    )
+    .await;
+    assert_eq!(got[0], "");
+    assert!(got[1].contains("does not take chat"), "{got:?}");
+    assert!(mark().await.is_some(), "marked by the request");
+    assert_eq!(stack.save_settings(&key, &body).await.status, 200);
+    assert_eq!(items_of(&stack, "FILTER#").await.len(), 1);
+    let meta = items_of(&stack, "META").await.remove(0);
+    assert!(meta.contains_key("filter_ref"));
+    let size = outflow_local::billing::item_size(&meta);
+    assert!(size <= 1024, "the workspace item is {size} bytes");
+}

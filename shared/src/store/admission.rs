@@ -4,6 +4,7 @@
 //! (key read, settings read, rate counter). A refused request writes nothing.
 
 use super::endpoints::endpoints_in;
+use super::filter_items::READS_FILTER_REF;
 use super::workspaces::{key_entry_names, key_record_in, KEY_HOLDS_SCOPE};
 use super::{keys, n, number_attribute, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{
@@ -179,7 +180,10 @@ impl Store {
                 .expression_attribute_values(":w", n(window))
                 .expression_attribute_values(":limit", n(limit.requests)),
             Step::Open { window } => update
-                .update_expression("SET rate_window = :w, rate_count = :one")
+                // Marks the item as read by an ingest that follows `filter_ref`.
+                .update_expression(format!(
+                    "SET rate_window = :w, rate_count = :one, {READS_FILTER_REF} = :one"
+                ))
                 .condition_expression(format!(
                     "{KEY_HOLDS_SCOPE} AND (attribute_not_exists(rate_window) OR rate_window < :w)"
                 ))

@@ -10,7 +10,8 @@
 //! the items not named and not written within the last 15 minutes: an item a concurrent
 //! save has just written (again) and is about to name is never dropped. A request that
 //! read a reference just before a save dropped its item reads the workspace item again
-//! and takes the filter it names now.
+//! and takes the filter it names now. A filter goes apart only on a workspace item this
+//! version's ingest has marked, so an older ingest (mid-deploy) never meets the reference.
 
 use super::{applied, keys, n, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{ChatId, DeliveryFilter, Timestamp, WorkspaceId};
@@ -19,6 +20,11 @@ use sha2::{Digest, Sha256};
 
 /// The workspace item's attribute naming the item its filter is kept in.
 pub(super) const FILTER_REF: &str = "filter_ref";
+/// The workspace item's mark that a version reading `filter_ref` has admitted one of its
+/// ingest requests (its rate window's opening sets it) or made the workspace: until then
+/// a large filter stays on the workspace item, as an ingest from before reads only that
+/// (during a deploy the api is updated first). A later save keeps it apart.
+pub(super) const READS_FILTER_REF: &str = "reads_filter_ref";
 /// Sort-key prefix of filter items.
 const FILTER_PREFIX: &str = "FILTER#";
 /// When a filter item was last written (ms).
@@ -76,6 +82,14 @@ impl FilterPlace {
             value,
             placeholder,
         })
+    }
+
+    /// The same filter on the workspace item.
+    fn kept_inline(self) -> Self {
+        match self {
+            FilterPlace::Apart { value, .. } => FilterPlace::Inline(value),
+            other => other,
+        }
     }
 
     /// Which it is.
@@ -141,6 +155,27 @@ fn filter_in(item: &Item) -> StoreResult<Option<DeliveryFilter>> {
 }
 
 impl Store {
+    /// Where a save keeps `filter` for `scope`: as `FilterPlace::of`, but on the workspace
+    /// item while no ingest that reads `filter_ref` has marked it (`READS_FILTER_REF`).
+    pub(super) async fn filter_place(
+        &self,
+        scope: &WorkspaceId,
+        filter: Option<&DeliveryFilter>,
+    ) -> StoreResult<FilterPlace> {
+        let place = FilterPlace::of(scope, filter)?;
+        if place.kind() != FilterKind::Apart {
+            return Ok(place);
+        }
+        let out = self
+            .workspace_item_read(scope)
+            .projection_expression(READS_FILTER_REF)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        let marked = out.item.is_some_and(|i| i.contains_key(READS_FILTER_REF));
+        Ok(if marked { place } else { place.kept_inline() })
+    }
+
     /// The filter kept under `reference`; when a save has replaced it since, the one the
     /// workspace item holds now.
     pub(super) async fn filter_apart(

@@ -92,7 +92,7 @@ impl Store {
         subscription: &Subscription,
         description: Option<&str>,
     ) -> StoreResult<Webhook> {
-        let filter = FilterPlace::of(ws, subscription.filter.as_ref())?;
+        let filter = self.filter_place(ws, subscription.filter.as_ref()).await?;
         let chosen = (subscription.event_types.as_deref(), filter.kind());
         let request = self.settings_update(ws, settings, chosen, description);
         let now = settings.saved_at;

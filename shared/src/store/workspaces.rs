@@ -4,8 +4,9 @@
 //! update: atomic without a transaction. What is shown about a key (name, prefix, time)
 //! is kept beside it (`key_details.rs`); keys stored before that carry it in their entry.
 
+use super::filter_items::READS_FILTER_REF;
 use super::key_details::{details_key, Details};
-use super::{applied, keys, s, Item, Store, StoreError, StoreResult};
+use super::{applied, keys, n, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{ApiKey, Grant, KeyRecord, Scope, Workspace, WorkspaceId};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Get, ReturnValue, TransactGetItem};
@@ -181,6 +182,8 @@ impl Store {
             API_KEYS.into(),
             AttributeValue::M(HashMap::from([(key.hash(), entry)])),
         );
+        // Made by this version: its ingest is no older (docs/deploy.md).
+        item.insert(READS_FILTER_REF.into(), n(1));
         self.db
             .put_item()
             .table_name(&self.table)
