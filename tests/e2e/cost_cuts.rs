@@ -855,8 +855,9 @@ async fn a_large_filter_stays_on_the_workspace_item_until_this_versions_ingest_m
         "the tenant's filter, not the placeholder"
     );
 
-    // One request admitted by this version's ingest marks the item; the next save keeps
-    // the filter apart.
+    // One request admitted by this version's ingest marks the item; a save 15 minutes
+    // later keeps the filter apart (before then an older ingest may still serve requests).
+    stack.set_time("2026-03-01T10:00:00Z");
     let (ours, theirs) = (&team_chats(1)[2], &team_chats(2)[2]);
     let got = reasons(
         &stack,
@@ -867,6 +868,10 @@ async fn a_large_filter_stays_on_the_workspace_item_until_this_versions_ingest_m
     assert_eq!(got[0], "");
     assert!(got[1].contains("does not take chat"), "{got:?}");
     assert!(mark().await.is_some(), "marked by the request");
+    stack.set_time("2026-03-01T10:14:00Z");
+    assert_eq!(stack.save_settings(&key, &body).await.status, 200);
+    assert!(items_of(&stack, "FILTER#").await.is_empty(), "too soon");
+    stack.set_time("2026-03-01T10:16:00Z");
     assert_eq!(stack.save_settings(&key, &body).await.status, 200);
     assert_eq!(items_of(&stack, "FILTER#").await.len(), 1);
     let meta = items_of(&stack, "META").await.remove(0);

@@ -180,10 +180,13 @@ impl Store {
                 .expression_attribute_values(":w", n(window))
                 .expression_attribute_values(":limit", n(limit.requests)),
             Step::Open { window } => update
-                // Marks the item as read by an ingest that follows `filter_ref`.
+                // Marks the item as read by an ingest that follows `filter_ref`, since the
+                // first window this version opened (ms).
                 .update_expression(format!(
-                    "SET rate_window = :w, rate_count = :one, {READS_FILTER_REF} = :one"
+                    "SET rate_window = :w, rate_count = :one, \
+                     {READS_FILTER_REF} = if_not_exists({READS_FILTER_REF}, :marked)"
                 ))
+                .expression_attribute_values(":marked", n(window * 1_000))
                 .condition_expression(format!(
                     "{KEY_HOLDS_SCOPE} AND (attribute_not_exists(rate_window) OR rate_window < :w)"
                 ))

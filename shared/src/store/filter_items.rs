@@ -13,17 +13,19 @@
 //! and takes the filter it names now. A filter goes apart only on a workspace item this
 //! version's ingest has marked, so an older ingest (mid-deploy) never meets the reference.
 
-use super::{applied, keys, n, s, Item, Store, StoreError, StoreResult};
+use super::{applied, keys, n, number_attribute, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{ChatId, DeliveryFilter, Timestamp, WorkspaceId};
 use aws_sdk_dynamodb::types::AttributeValue;
 use sha2::{Digest, Sha256};
 
 /// The workspace item's attribute naming the item its filter is kept in.
 pub(super) const FILTER_REF: &str = "filter_ref";
-/// The workspace item's mark that a version reading `filter_ref` has admitted one of its
-/// ingest requests (its rate window's opening sets it) or made the workspace: until then
-/// a large filter stays on the workspace item, as an ingest from before reads only that
-/// (during a deploy the api is updated first). A later save keeps it apart.
+/// The workspace item's mark (ms) of when a version reading `filter_ref` first admitted
+/// one of its ingest requests (the rate window's opening sets it), 0 when that version made
+/// the workspace. Until it is `GRACE_MS` old a large filter stays on the workspace item:
+/// an ingest from before reads only that, and may still serve requests meanwhile (during a
+/// deploy the api is updated first, and Lambda serves both codes for a while after an
+/// update). A later save keeps it apart.
 pub(super) const READS_FILTER_REF: &str = "reads_filter_ref";
 /// Sort-key prefix of filter items.
 const FILTER_PREFIX: &str = "FILTER#";
@@ -31,6 +33,8 @@ const FILTER_PREFIX: &str = "FILTER#";
 const WRITTEN_MS: &str = "written_ms";
 /// How long a filter item written by a save is kept even when not (yet) named: longer than
 /// any save takes between writing it and naming it (an invocation's 15 minutes at most).
+/// Also how old the mark must be before filters go apart: longer than an older ingest's
+/// invocation that began before the mark.
 const GRACE_MS: i64 = 15 * 60 * 1_000;
 /// The largest filter (as JSON) kept on the workspace item: about a tenth of the write
 /// unit that every ingest request pays for it.
@@ -155,12 +159,13 @@ fn filter_in(item: &Item) -> StoreResult<Option<DeliveryFilter>> {
 }
 
 impl Store {
-    /// Where a save keeps `filter` for `scope`: as `FilterPlace::of`, but on the workspace
-    /// item while no ingest that reads `filter_ref` has marked it (`READS_FILTER_REF`).
+    /// Where a save at `now` keeps `filter` for `scope`: as `FilterPlace::of`, but on the
+    /// workspace item until an ingest reading `filter_ref` marked it over `GRACE_MS` ago.
     pub(super) async fn filter_place(
         &self,
         scope: &WorkspaceId,
         filter: Option<&DeliveryFilter>,
+        now: Timestamp,
     ) -> StoreResult<FilterPlace> {
         let place = FilterPlace::of(scope, filter)?;
         if place.kind() != FilterKind::Apart {
@@ -172,8 +177,12 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        let marked = out.item.is_some_and(|i| i.contains_key(READS_FILTER_REF));
-        Ok(if marked { place } else { place.kept_inline() })
+        let marked = out
+            .item
+            .as_ref()
+            .and_then(|i| number_attribute::<i64>(i, READS_FILTER_REF));
+        let settled = marked.is_some_and(|since| since <= now.millis() - GRACE_MS);
+        Ok(if settled { place } else { place.kept_inline() })
     }
 
     /// The filter kept under `reference`; when a save has replaced it since, the one the

@@ -92,10 +92,12 @@ impl Store {
         subscription: &Subscription,
         description: Option<&str>,
     ) -> StoreResult<Webhook> {
-        let filter = self.filter_place(ws, subscription.filter.as_ref()).await?;
+        let now = settings.saved_at;
+        let filter = self
+            .filter_place(ws, subscription.filter.as_ref(), now)
+            .await?;
         let chosen = (subscription.event_types.as_deref(), filter.kind());
         let request = self.settings_update(ws, settings, chosen, description);
-        let now = settings.saved_at;
         let (result, keep) = match filter {
             FilterPlace::None => (request.send().await, None),
             FilterPlace::Inline(value) => {

@@ -182,8 +182,9 @@ impl Store {
             API_KEYS.into(),
             AttributeValue::M(HashMap::from([(key.hash(), entry)])),
         );
-        // Made by this version: its ingest is no older (docs/deploy.md).
-        item.insert(READS_FILTER_REF.into(), n(1));
+        // Made by this version: its ingest is no older (docs/deploy.md), so the mark
+        // counts as set long ago.
+        item.insert(READS_FILTER_REF.into(), n(0));
         self.db
             .put_item()
             .table_name(&self.table)
