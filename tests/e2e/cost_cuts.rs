@@ -867,7 +867,19 @@ async fn a_large_filter_stays_on_the_workspace_item_until_this_versions_ingest_m
     .await;
     assert_eq!(got[0], "");
     assert!(got[1].contains("does not take chat"), "{got:?}");
-    assert!(mark().await.is_some(), "marked by the request");
+    let marked = mark().await.expect("marked by the request");
+    // A later request opens another rate window: the mark keeps the first time.
+    stack.set_time("2026-03-01T10:10:00Z");
+    assert_eq!(
+        reasons(&stack, &key, vec![message_in("a3", ours)]).await,
+        [""]
+    );
+    assert_eq!(mark().await, Some(marked.clone()));
+    let at = |rfc: &str| Timestamp::parse(rfc).unwrap().millis();
+    assert_eq!(
+        marked.as_n().unwrap(),
+        &at("2026-03-01T10:00:00Z").to_string()
+    );
     stack.set_time("2026-03-01T10:14:00Z");
     assert_eq!(stack.save_settings(&key, &body).await.status, 200);
     assert!(items_of(&stack, "FILTER#").await.is_empty(), "too soon");
