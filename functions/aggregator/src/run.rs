@@ -647,7 +647,7 @@ impl Aggregator {
         if let Some(found) = cache.get(ws) {
             return found.clone();
         }
-        let read = self.store.delivery_webhook(ws).await;
+        let read = self.store.webhook_as_stored(ws).await;
         cache.insert(ws.clone(), read.clone());
         read
     }

@@ -153,7 +153,7 @@ pub async fn create(
         filter: request.filter,
         description: request.description,
     };
-    let id = match state.store.webhook(&ws).await? {
+    let id = match state.store.webhook_as_stored(&ws).await? {
         None => EndpointId::default_endpoint(),
         Some(_) => {
             let id = EndpointId::generate();

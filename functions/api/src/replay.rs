@@ -19,7 +19,7 @@ use outflow::http::{ApiError, ErrorBody, JsonBody, ManageEndpoints, WebhookOwner
 async fn require_enabled(state: &ApiState, ws: &WorkspaceId) -> Result<Webhook, ApiError> {
     let webhook = state
         .store
-        .delivery_webhook(ws)
+        .webhook_as_stored(ws)
         .await?
         .ok_or(ApiError::NotFound("no webhook is registered"))?;
     if !webhook.enabled {

@@ -44,7 +44,7 @@ pub async fn send(
     let ws = owner.workspace;
     let webhook = state
         .store
-        .delivery_webhook(&ws)
+        .webhook_as_stored(&ws)
         .await?
         .ok_or(ApiError::NotFound("no webhook is registered"))?;
     let now = state.clock.now();

@@ -219,7 +219,7 @@ pub(crate) async fn save_settings(
 ) -> Result<Webhook, ApiError> {
     let subscription = checked(&mut save)?;
     let url = state.url_policy.check(&save.url).await?;
-    let before = state.store.webhook(ws).await?.map(|w| w.url);
+    let before = state.store.webhook_as_stored(ws).await?.map(|w| w.url);
     let settings = WebhookSettings {
         url: url.to_string(),
         enabled: save.enabled,

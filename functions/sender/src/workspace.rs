@@ -24,7 +24,7 @@ impl Sender {
         records: &[Record],
         deadline: Option<Instant>,
     ) -> Result<Vec<String>, ReleaseError> {
-        let webhook = self.store.delivery_webhook(ws).await?;
+        let webhook = self.store.webhook_as_stored(ws).await?;
         let deleted = webhook.as_ref().is_none_or(|w| w.deleted_ms.is_some());
         if deleted && ws.is_endpoint_scope() {
             // A deleted endpoint: what was queued for it is dropped (documented).

@@ -139,7 +139,7 @@ impl HealthKeeper {
         if !self.store.claim_warning(ws, began_by, now).await? {
             return Ok(());
         }
-        let Some(webhook) = self.store.delivery_webhook(ws).await? else {
+        let Some(webhook) = self.store.webhook_as_stored(ws).await? else {
             return Ok(());
         };
         tracing::warn!(workspace_id = %ws, failures = failing.count, "owner warned: webhook failing");

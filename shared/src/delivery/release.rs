@@ -99,7 +99,7 @@ pub async fn carry_out_step(
     now: Timestamp,
 ) -> Result<Option<ReleaseOrder>, ReleaseError> {
     let ws = &order.workspace_id;
-    let Some(webhook) = store.delivery_webhook(ws).await?.filter(|w| w.enabled) else {
+    let Some(webhook) = store.webhook_as_stored(ws).await?.filter(|w| w.enabled) else {
         return Ok(None);
     };
     if order.holds_new && webhook.release_nonce != Some(order.nonce) {
@@ -136,7 +136,7 @@ pub async fn after_hold(
     ws: &WorkspaceId,
     now: Timestamp,
 ) -> Result<(), ReleaseError> {
-    let webhook = store.delivery_webhook(ws).await?;
+    let webhook = store.webhook_as_stored(ws).await?;
     if ws.is_endpoint_scope() && webhook.as_ref().is_none_or(|w| w.deleted_ms.is_some()) {
         // Held for an endpoint deleted since it was read: dropped, as its delete promised
         // (the delete's own purge may have ended before this hold).

@@ -38,16 +38,19 @@ impl Store {
         self.consistent_get((keys::workspace_pk(ws), keys::META.to_string()))
     }
 
-    /// The webhook settings (strongly consistent: the sender acts on them).
+    /// The webhook settings (strongly consistent), with a filter kept apart read from its
+    /// item: for ingest and for the api's answers, which apply or show it.
     pub async fn webhook(&self, ws: &WorkspaceId) -> StoreResult<Option<Webhook>> {
         let item = self.workspace_item(ws).await?;
         self.webhook_in(ws, item).await
     }
 
-    /// The settings a delivery acts on (strongly consistent), without reading a filter kept
-    /// apart: the filter applies only at ingest. Its `filter` is then the placeholder, which
-    /// takes no chat, so a reader that applied it would skip rather than deliver past it.
-    pub async fn delivery_webhook(&self, ws: &WorkspaceId) -> StoreResult<Option<Webhook>> {
+    /// The webhook as its item stores it (strongly consistent), a filter kept apart not
+    /// read: for the readers that neither apply nor show the filter (deliveries, replay, the
+    /// test event, a save's previous URL, whether a webhook exists). Its `filter` is then the
+    /// placeholder, which takes no chat, so a reader that applied it would skip rather than
+    /// deliver past it.
+    pub async fn webhook_as_stored(&self, ws: &WorkspaceId) -> StoreResult<Option<Webhook>> {
         webhook_of(self.workspace_item(ws).await?)
     }
 
@@ -179,7 +182,7 @@ impl Store {
 
     /// The webhook a workspace item of `ws` holds, with its filter read from its own item
     /// when kept apart (one more read, only for such a webhook: ingest's admission, and the
-    /// api's reads, which show the filter; deliveries read `delivery_webhook`).
+    /// api's reads, which show the filter; the other readers take `webhook_as_stored`).
     pub(super) async fn webhook_in(
         &self,
         ws: &WorkspaceId,
