@@ -4,16 +4,12 @@
 //! a 5xx is never told `duplicate` for a message that was never queued.
 
 use axum::http::{Method, StatusCode};
-use outflow_e2e::{Fault, Options, Receiver, Rule, TestStack};
+use outflow_e2e::{Fault, Receiver, Rule, TestStack};
 
 const SEED: &str = include_str!("../../../shared/fixtures/timelines_message_example.json");
 
 async fn stack() -> TestStack {
-    TestStack::with(Options {
-        faults: true,
-        ..Options::default()
-    })
-    .await
+    TestStack::behind_faults().await
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 //! order, in numbered parts. A second test makes a streamed window fail midway and change
 //! before the next run, which goes on from its saved progress.
 
-use outflow_e2e::{Fault, Options, Receiver, Rule, TestStack};
+use outflow_e2e::{Fault, Receiver, Rule, TestStack};
 use outflow_local::runtime_api::{sibling_binary, start_function, FunctionProcess, RuntimeApi};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -172,11 +172,7 @@ async fn a_window_far_bigger_than_the_aggregators_memory_flushes_in_parts() {
 
 #[tokio::test]
 async fn a_streamed_window_whose_messages_change_midway_is_planned_again_and_loses_nothing() {
-    let stack = TestStack::with(Options {
-        faults: true,
-        ..Options::default()
-    })
-    .await;
+    let stack = TestStack::behind_faults().await;
     let receiver = Receiver::start().await;
     let (_, key) = stack.workspace(&stack.unique_email("replan")).await;
     stack.set_time("2026-03-01T00:30:00Z");

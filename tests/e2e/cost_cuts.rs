@@ -7,7 +7,7 @@ use base64::Engine;
 use outflow::clock::Clock;
 use outflow::domain::{ActivityAction, ActivityEntry, Timestamp, WorkspaceId};
 use outflow::store::Store;
-use outflow_e2e::{Fault, Gate, Options, Receiver, Rule, TestStack};
+use outflow_e2e::{Fault, Gate, Receiver, Rule, TestStack};
 use outflow_local::runtime_api::{
     function_url_request_event, sibling_binary, start_function, TEMPLATE_MEMORY_MIB,
 };
@@ -504,6 +504,20 @@ async fn reasons(stack: &TestStack, key: &str, events: Vec<Value>) -> Vec<String
         .collect()
 }
 
+/// What a request of two messages became: `<tag>1` in `ours`, `<tag>2` in `theirs`.
+async fn reasons_for(
+    stack: &TestStack,
+    key: &str,
+    tag: &str,
+    (ours, theirs): (&str, &str),
+) -> Vec<String> {
+    let events = vec![
+        message_in(&format!("{tag}1"), ours),
+        message_in(&format!("{tag}2"), theirs),
+    ];
+    reasons(stack, key, events).await
+}
+
 #[tokio::test]
 async fn a_webhook_filtering_a_hundred_chats_is_admitted_in_one_write_unit() {
     let stack = TestStack::new().await;
@@ -522,12 +536,7 @@ async fn a_webhook_filtering_a_hundred_chats_is_admitted_in_one_write_unit() {
     assert_eq!(saved.status, 200, "{}", saved.body);
     assert_eq!(saved.body["filter"], filter);
     let (ours, theirs) = (&team_chats(1)[7], &team_chats(2)[7]);
-    let got = reasons(
-        &stack,
-        &key,
-        vec![message_in("a1", ours), message_in("a2", theirs)],
-    )
-    .await;
+    let got = reasons_for(&stack, &key, "a", (ours, theirs)).await;
     let refused = format!("the webhook's filter does not take chat {theirs}");
     assert_eq!(got, ["".to_string(), refused]);
 
@@ -549,12 +558,7 @@ async fn a_webhook_filtering_a_hundred_chats_is_admitted_in_one_write_unit() {
         stack.save_settings(&key, &save(Some(&other))).await.status,
         200
     );
-    let got = reasons(
-        &stack,
-        &key,
-        vec![message_in("b1", ours), message_in("b2", theirs)],
-    )
-    .await;
+    let got = reasons_for(&stack, &key, "b", (ours, theirs)).await;
     let refused = format!("the webhook's filter does not take chat {ours}");
     assert_eq!(got, [refused, "".to_string()]);
     assert_eq!(items_of(&stack, "FILTER").await.len(), 2);
@@ -562,12 +566,7 @@ async fn a_webhook_filtering_a_hundred_chats_is_admitted_in_one_write_unit() {
     // Saved without a filter: every chat again, and what is older than the grace dropped.
     stack.set_time("2026-03-01T10:20:00Z");
     assert_eq!(stack.save_settings(&key, &save(None)).await.status, 200);
-    let got = reasons(
-        &stack,
-        &key,
-        vec![message_in("c1", ours), message_in("c2", theirs)],
-    )
-    .await;
+    let got = reasons_for(&stack, &key, "c", (ours, theirs)).await;
     assert_eq!(got, ["", ""]);
     assert!(items_of(&stack, "FILTER").await.is_empty());
     stack.drain().await;
@@ -620,12 +619,7 @@ async fn a_filter_kept_apart_survives_a_partial_change_and_yields_to_an_older_ve
         .await;
     assert_eq!(changed.status, 200, "{}", changed.body);
     assert_eq!(changed.body["filter"], filter, "{}", changed.body);
-    let got = reasons(
-        &stack,
-        &key,
-        vec![message_in("a1", ours), message_in("a2", theirs)],
-    )
-    .await;
+    let got = reasons_for(&stack, &key, "a", (ours, theirs)).await;
     assert_eq!(got[0], "");
     assert!(got[1].contains("does not take chat"), "{got:?}");
 
@@ -643,12 +637,7 @@ async fn a_filter_kept_apart_survives_a_partial_change_and_yields_to_an_older_ve
             &[(":filter", inline)],
         )
         .await;
-    let got = reasons(
-        &stack,
-        &key,
-        vec![message_in("b1", ours), message_in("b2", theirs)],
-    )
-    .await;
+    let got = reasons_for(&stack, &key, "b", (ours, theirs)).await;
     assert!(got[0].contains("does not take chat"), "{got:?}");
     assert_eq!(got[1], "");
     let shown = stack
@@ -657,18 +646,9 @@ async fn a_filter_kept_apart_survives_a_partial_change_and_yields_to_an_older_ve
     assert_eq!(shown.body["filter"], json!({ "chat_ids": [theirs] }));
 }
 
-/// A stack whose functions reach moto through the fault proxy.
-async fn stack_behind_faults() -> TestStack {
-    TestStack::with(Options {
-        faults: true,
-        ..Options::default()
-    })
-    .await
-}
-
 #[tokio::test]
 async fn a_request_whose_filter_a_save_replaced_meanwhile_takes_the_new_one() {
-    let stack = stack_behind_faults().await;
+    let stack = TestStack::behind_faults().await;
     let receiver = Receiver::start().await;
     let (_, key) = stack.workspace("meanwhile@billed.test").await;
     let save = |team: u32| {
@@ -714,7 +694,7 @@ async fn a_request_whose_filter_a_save_replaced_meanwhile_takes_the_new_one() {
 
 #[tokio::test]
 async fn only_the_default_webhooks_save_looks_for_filter_items_to_drop() {
-    let stack = stack_behind_faults().await;
+    let stack = TestStack::behind_faults().await;
     let receiver = Receiver::start().await;
     let (_, key) = stack.workspace("endpoint-save@billed.test").await;
     stack.register(&key, &receiver.url()).await;
@@ -756,7 +736,7 @@ async fn save_team_filter(
 
 #[tokio::test]
 async fn deliveries_read_no_filter_kept_apart() {
-    let stack = stack_behind_faults().await;
+    let stack = TestStack::behind_faults().await;
     let (now, later) = (Receiver::start().await, Receiver::start().await);
     let chat = &team_chats(1)[9];
     let mut keys = Vec::new();
@@ -799,7 +779,7 @@ async fn deliveries_read_no_filter_kept_apart() {
 
 #[tokio::test]
 async fn held_deliveries_are_held_and_released_without_reading_a_filter_kept_apart() {
-    let stack = stack_behind_faults().await;
+    let stack = TestStack::behind_faults().await;
     let receiver = Receiver::start().await;
     let (_, key) = stack.workspace("held@billed.test").await;
     let to = (&receiver, "none");
@@ -859,12 +839,7 @@ async fn a_large_filter_stays_on_the_workspace_item_until_this_versions_ingest_m
     // later keeps the filter apart (before then an older ingest may still serve requests).
     stack.set_time("2026-03-01T10:00:00Z");
     let (ours, theirs) = (&team_chats(1)[2], &team_chats(2)[2]);
-    let got = reasons(
-        &stack,
-        &key,
-        vec![message_in("a1", ours), message_in("a2", theirs)],
-    )
-    .await;
+    let got = reasons_for(&stack, &key, "a", (ours, theirs)).await;
     assert_eq!(got[0], "");
     assert!(got[1].contains("does not take chat"), "{got:?}");
     let marked = mark().await.expect("marked by the request");

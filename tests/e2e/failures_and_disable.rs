@@ -465,11 +465,7 @@ async fn fail_until_disabled(stack: &TestStack, key: &str, prefix: &str) {
 
 #[tokio::test]
 async fn the_owner_email_survives_an_ses_outage_and_is_capped_per_day() {
-    let stack = TestStack::with(Options {
-        faults: true,
-        ..Options::default()
-    })
-    .await;
+    let stack = TestStack::behind_faults().await;
     let receiver = Receiver::start().await;
     receiver.respond_with(500);
     let owner = stack.unique_email("outbox");

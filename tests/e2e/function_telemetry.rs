@@ -356,11 +356,7 @@ async fn the_aggregator_binary_counts_bundles_and_their_messages() {
 
 #[tokio::test]
 async fn the_aggregator_binary_counts_windows_a_table_fault_left_due() {
-    let stack = TestStack::with(outflow_e2e::Options {
-        faults: true,
-        ..Default::default()
-    })
-    .await;
+    let stack = TestStack::behind_faults().await;
     let receiver = Receiver::start().await;
     let (_, key) = stack.workspace(&stack.unique_email("emf-left-due")).await;
     stack.set_time("2026-03-01T10:00:00Z");

@@ -119,6 +119,15 @@ impl TestStack {
         Self::with(Options::default()).await
     }
 
+    /// A stack whose functions reach moto through the fault proxy (`TestStack::faults`).
+    pub async fn behind_faults() -> Self {
+        Self::with(Options {
+            faults: true,
+            ..Options::default()
+        })
+        .await
+    }
+
     /// A stack with particular options.
     pub async fn with(options: Options) -> Self {
         let Options {
