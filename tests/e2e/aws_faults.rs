@@ -4,7 +4,7 @@
 //! a 5xx is never told `duplicate` for a message that was never queued.
 
 use axum::http::{Method, StatusCode};
-use outflow_e2e::{Fault, Receiver, Rule, TestStack};
+use outflow_e2e::{Fault, Gate, Receiver, Rule, TestStack};
 
 const SEED: &str = include_str!("../../../shared/fixtures/timelines_message_example.json");
 
@@ -1084,6 +1084,102 @@ async fn an_edit_while_a_parts_record_failed_goes_out_as_an_update() {
             ),
             bundle("m2"),
             bundle("third-msg"),
+        ]
+    );
+}
+
+/// A webhook taking updates by the hour, with message m1 (the seed's short text) in chat
+/// `c1`'s 10:00 window.
+async fn one_message_by_the_hour(name: &str) -> (TestStack, Receiver, String) {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let key = hourly_with_updates(&stack, &receiver, name).await;
+    stack.set_time("2026-03-01T10:01:00Z");
+    let r = stack.ingest(&key, seed_in("c1", "m1")).await;
+    assert_eq!(r.body["accepted"], 1, "{}", r.body);
+    (stack, receiver, key)
+}
+
+#[tokio::test]
+async fn an_edit_after_its_windows_finish_failed_goes_out_as_an_update() {
+    let (stack, receiver, key) = one_message_by_the_hour("unfinished-edit").await;
+    // The bundle is queued; DynamoDB refuses the write that takes its window out.
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(
+        Rule::always("DynamoDB.BatchWriteItem", Fault::ServerError(500))
+            .when_body_contains("DeleteRequest"),
+    );
+    let first = stack.aggregate("2026-03-01T11:05:00Z").await;
+    proxy.clear();
+    assert_eq!(
+        (&first["bundles_enqueued"], &first["windows_left_due"]),
+        (&1.into(), &1.into()),
+        "{first}"
+    );
+    stack.drain().await;
+    edit_at_ten_past_eleven(&stack, &key, &[("m1", "m1 edited")]).await;
+    // Its claim stale, a later run queues the bundle again under its webhook-id: a
+    // receiver drops it (here the queue does, within its 5 minutes).
+    let again = stack.aggregate("2026-03-01T11:21:00Z").await;
+    assert_eq!(again["windows_left_due"], 0, "{again}");
+    stack.drain().await;
+    assert_eq!(
+        kinds(&receiver),
+        [
+            ("message:bundle".to_string(), "m1".to_string()),
+            // Before: nothing; the window was still there, so m1 was taken to wait in it.
+            (
+                "message:updated".to_string(),
+                "\"m1\" \"m1 edited\"".to_string()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_edit_while_its_window_is_being_queued_goes_out_as_an_update() {
+    let (stack, receiver, key) = one_message_by_the_hour("racing-edit").await;
+    // The run has read m1 and is queueing its bundle when the edit comes.
+    let proxy = stack.faults.as_ref().unwrap();
+    let gate = Gate::default();
+    proxy.inject(Rule {
+        remaining: Some(1),
+        ..Rule::always("SQS.SendMessageBatch", Fault::Hold(gate.clone()))
+    });
+    let run = stack.aggregate("2026-03-01T11:05:00Z");
+    let meanwhile = async {
+        let held = async {
+            while proxy.injected() == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(30), held).await;
+        waited.expect("the run queues the bundle");
+        edit_at_ten_past_eleven(&stack, &key, &[("m1", "m1 edited")]).await;
+        gate.open();
+    };
+    let (report, ()) = tokio::join!(run, meanwhile);
+    assert_eq!(report["bundles_enqueued"], 1, "{report}");
+    stack.drain().await;
+    let got = receiver.received();
+    let texts: Vec<(String, String)> = got
+        .iter()
+        .map(|r| {
+            let b = r.json();
+            let m = b["messages"].get(0).unwrap_or(&b["message"]);
+            let text = m["text"].as_str().unwrap().to_string();
+            (r.header("webhook-event-type").to_string(), text)
+        })
+        .collect();
+    let seeded: serde_json::Value = serde_json::from_str(SEED).unwrap();
+    let old = seeded["message"]["text"].as_str().unwrap().to_string();
+    // Before: only the bundle, with the text it read before the edit; the edit was taken
+    // to wait in it. The update is queued while the bundle is, so it comes first.
+    assert_eq!(
+        texts,
+        [
+            ("message:updated".to_string(), "m1 edited".to_string()),
+            ("message:bundle".to_string(), old),
         ]
     );
 }
