@@ -1130,9 +1130,13 @@ async fn an_edit_after_its_windows_finish_failed_goes_out_as_an_update() {
         "{first}"
     );
     stack.drain().await;
+    // A save puts the window back due and takes the run's claim away.
+    stack.set_time("2026-03-01T11:08:00Z");
+    save_hourly_with_updates(&stack, &receiver, &key).await;
     edit_at_ten_past_eleven(&stack, &key, &[("m1", "m1 edited")]).await;
-    // Its claim stale, a later run queues the bundle again under its webhook-id: a
-    // receiver drops it (here the queue does, within its 5 minutes).
+    stack.drain().await;
+    // A later run queues the bundle again under its webhook-id: a receiver drops it
+    // (here the queue does, within its 5 minutes).
     let again = stack.aggregate("2026-03-01T11:21:00Z").await;
     assert_eq!(again["windows_left_due"], 0, "{again}");
     stack.drain().await;
@@ -1140,7 +1144,8 @@ async fn an_edit_after_its_windows_finish_failed_goes_out_as_an_update() {
         kinds(&receiver),
         [
             ("message:bundle".to_string(), "m1".to_string()),
-            // Before: nothing; the window was still there, so m1 was taken to wait in it.
+            // Before: nothing; the window was still there, so m1 was taken to wait in it
+            // (with the run's claim as the only sign of a bundle sent, until the save).
             (
                 "message:updated".to_string(),
                 "\"m1\" \"m1 edited\"".to_string()

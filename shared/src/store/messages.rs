@@ -1,7 +1,7 @@
 //! Stored messages: the idempotency record and the source for aggregation and replay.
 
 use super::batch::Key;
-use super::page_position::PagePosition;
+use super::page_position::{self, PagePosition};
 use super::window_items::{
     bucket, joined_entry, member_of, member_prefix, opening_item, window_key,
 };
@@ -170,9 +170,8 @@ impl Store {
 
     /// True when the edited message waits in a pending window of the delivery scope
     /// `scope` (the workspace's default endpoint, or another): its bundle is not sent yet,
-    /// and will carry the new text (one read, only for a message that joined one). A
-    /// message of a window a run has claimed does not wait, nor one in a part already
-    /// queued of a window flushed part by part.
+    /// and will carry the new text (one read, only for a message that joined one; what
+    /// the window's marks say: `PagePosition::waits_in`).
     pub async fn waits_in_window(&self, scope: &WorkspaceId, edit: &Edit) -> StoreResult<bool> {
         let window = match scope.is_endpoint_scope() {
             false => edit.window.clone(),
@@ -190,27 +189,14 @@ impl Store {
         };
         let out = self
             .consistent_get((keys::workspace_pk(scope), window))
-            .projection_expression("pk, claimed_by, sent_through, sending_through")
+            .projection_expression(page_position::WINDOW_MARKS)
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        let Some(item) = out.item else {
-            return Ok(false);
-        };
-        // A run holding the claim may have read the message already, and its bundle may
-        // even be delivered (a finish DynamoDB refused leaves the claim): told as an
-        // update, at worst the same text twice, never none.
-        if item.contains_key("claimed_by") {
-            return Ok(false);
-        }
-        // The last part recorded as queued, or the one being queued (its record may never
-        // come, and the part then goes again under the same webhook-id).
-        let queued = ["sent_through", "sending_through"].iter().any(|name| {
-            item.get(*name)
-                .and_then(|v| v.as_m().ok())
-                .is_some_and(|through| edit.position.queued_by(through, scope.is_endpoint_scope()))
-        });
-        Ok(!queued)
+        let endpoint = scope.is_endpoint_scope();
+        Ok(out
+            .item
+            .is_some_and(|item| edit.position.waits_in(&item, endpoint)))
     }
 
     /// Records an edit of a stored message: its new text and the edit's number (one

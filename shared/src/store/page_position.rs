@@ -1,10 +1,16 @@
-//! Where a stored message stands in the page order its windows are read in. A window
-//! flushed part by part records the index keys of the last message of the part it is
-//! about to queue (`sending_through`) and of the last part it queued (`sent_through`): a
-//! message at or before either went out (or may have) in a part already queued, so the
-//! rest of that bundle will not carry an edit of it.
+//! Where a stored message stands in the page order its windows are read in, and whether
+//! an edit of it still waits for its window's bundle. A window flushed part by part
+//! records the index keys of the last message of the part it is about to queue
+//! (`sending_through`) and of the last part it queued (`sent_through`): a message at or
+//! before either went out (or may have) in a part already queued, so the rest of that
+//! bundle will not carry an edit of it. A window flushed whole has no such marks: its
+//! claim says a run may have read it or sent it.
 
 use super::Item;
+
+/// A window item's attributes that `PagePosition::waits_in` reads.
+pub(super) const WINDOW_MARKS: &str =
+    "pk, claimed_by, ever_claimed, stream_plan, sent_through, sending_through";
 
 /// A message's keys in the indexes windows read their pages from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,10 +38,34 @@ impl PagePosition {
         }
     }
 
+    /// True when an edit of this message waits for the bundle of `window` (its item, with
+    /// `WINDOW_MARKS`), of another endpoint when `endpoint`: else it is told as an update,
+    /// at worst besides a bundle that carries the new text too, never neither.
+    pub(super) fn waits_in(&self, window: &Item, endpoint: bool) -> bool {
+        // A run holds it: it may have read the message already.
+        if window.contains_key("claimed_by") {
+            return false;
+        }
+        // Claimed before, and never cut into parts: a bundle of the whole window may have
+        // gone (its finish refused, then the claim taken away by a save, an enable, a
+        // switch-off), and only this says so.
+        if window.contains_key("ever_claimed") && !window.contains_key("stream_plan") {
+            return false;
+        }
+        // The last part recorded as queued, or the one being queued (its record may never
+        // come, and the part then goes again under the same webhook-id).
+        !["sent_through", "sending_through"].iter().any(|name| {
+            window
+                .get(*name)
+                .and_then(|v| v.as_m().ok())
+                .is_some_and(|through| self.queued_by(through, endpoint))
+        })
+    }
+
     /// True when a window's cursor (`sent_through` or `sending_through`) is at or after this
     /// message: in the `arrival` index for a window of another endpoint (`endpoint`), else
     /// in the `window` index.
-    pub(super) fn queued_by(&self, sent_through: &Item, endpoint: bool) -> bool {
+    fn queued_by(&self, sent_through: &Item, endpoint: bool) -> bool {
         if endpoint {
             let through = text(sent_through, "arr_pk").zip(text(sent_through, "arr_sk"));
             // One chat's partitions differ only in their fixed-width hour: in order.
@@ -77,6 +107,31 @@ mod tests {
         assert!(!at("0001#t#0003#m3").queued_by(&through, false));
         // Not in the index the window reads: not known to be queued.
         assert!(!at("0001#t#0001#m1").queued_by(&through, true));
+    }
+
+    #[test]
+    fn an_edit_waits_only_for_a_window_no_run_may_have_sent_it_in() {
+        let at = PagePosition::of(&item(&[("win_sk", "0001#t#0002#m2")]));
+        let window = |pairs: &[(&str, &str)]| {
+            let mut w = item(&[("pk", "WS#a")]);
+            w.extend(item(pairs));
+            w
+        };
+        let through = |sk: &str| AttributeValue::M(item(&[("win_sk", sk)]));
+        assert!(at.waits_in(&window(&[]), false), "pending, never claimed");
+        assert!(!at.waits_in(&window(&[("claimed_by", "run-1")]), false));
+        // Once claimed and never cut: sent whole, perhaps.
+        assert!(!at.waits_in(&window(&[("ever_claimed", "true")]), false));
+        // Cut into parts: the marks say which went.
+        let mut streamed = window(&[("ever_claimed", "true"), ("stream_plan", "{}")]);
+        assert!(at.waits_in(&streamed, false), "no part queued yet");
+        streamed.insert("sending_through".into(), through("0001#t#0001#m1"));
+        assert!(at.waits_in(&streamed, false), "in a later part");
+        streamed.insert("sent_through".into(), through("0001#t#0002#m2"));
+        assert!(!at.waits_in(&streamed, false), "in a part queued");
+        let mut marked = window(&[("stream_plan", "{}")]);
+        marked.insert("sending_through".into(), through("0001#t#0003#m3"));
+        assert!(!at.waits_in(&marked, false), "in the part being queued");
     }
 
     #[test]

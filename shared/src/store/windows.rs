@@ -24,7 +24,9 @@ const DUE_PAGE: i32 = 100;
 fn claim(w: &PendingWindow, run: &str, now_ms: i64, stale_ms: i64) -> ConditionalUpdate {
     ConditionalUpdate {
         key: window_key(w),
-        update: "SET claimed_at = :now, claimed_by = :run".into(),
+        // `ever_claimed` stays when the claim goes: a run may have sent the window whole
+        // (page_position.rs).
+        update: "SET claimed_at = :now, claimed_by = :run, ever_claimed = :true".into(),
         // Its own claim too: an update the SDK retried after its answer was lost.
         condition: "attribute_exists(pk) AND attribute_exists(due_pk) AND \
                     (attribute_not_exists(claimed_at) OR claimed_at < :stale \
@@ -34,6 +36,7 @@ fn claim(w: &PendingWindow, run: &str, now_ms: i64, stale_ms: i64) -> Conditiona
             (":now".into(), n(now_ms)),
             (":run".into(), s(run)),
             (":stale".into(), n(now_ms - stale_ms)),
+            (":true".into(), AttributeValue::Bool(true)),
         ]),
     }
 }
