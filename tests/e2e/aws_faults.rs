@@ -1113,10 +1113,9 @@ async fn one_message_by_the_hour(name: &str) -> (TestStack, Receiver, String) {
     (stack, receiver, key)
 }
 
-#[tokio::test]
-async fn an_edit_after_its_windows_finish_failed_goes_out_as_an_update() {
-    let (stack, receiver, key) = one_message_by_the_hour("unfinished-edit").await;
-    // The bundle is queued; DynamoDB refuses the write that takes its window out.
+/// A run at 11:05 queues the 10:00 window's bundle whole, and DynamoDB refuses the write
+/// that takes the window out: the window stays, with the run's claim. Then delivers it.
+async fn sent_whole_with_its_finish_refused(stack: &TestStack) {
     let proxy = stack.faults.as_ref().unwrap();
     proxy.inject(
         Rule::always("DynamoDB.BatchWriteItem", Fault::ServerError(500))
@@ -1130,6 +1129,12 @@ async fn an_edit_after_its_windows_finish_failed_goes_out_as_an_update() {
         "{first}"
     );
     stack.drain().await;
+}
+
+#[tokio::test]
+async fn an_edit_after_its_windows_finish_failed_goes_out_as_an_update() {
+    let (stack, receiver, key) = one_message_by_the_hour("unfinished-edit").await;
+    sent_whole_with_its_finish_refused(&stack).await;
     // A save puts the window back due and takes the run's claim away.
     stack.set_time("2026-03-01T11:08:00Z");
     save_hourly_with_updates(&stack, &receiver, &key).await;
@@ -1150,6 +1155,84 @@ async fn an_edit_after_its_windows_finish_failed_goes_out_as_an_update() {
                 "message:updated".to_string(),
                 "\"m1\" \"m1 edited\"".to_string()
             ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_edit_after_a_whole_bundle_whose_window_a_later_run_cut_goes_out_as_an_update() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let key = hourly_with_updates(&stack, &receiver, "cut-later").await;
+    // A short message and two long ones: one bundle, sent whole.
+    for (n, (id, long)) in [("m1", 1_000), ("m2", 55_000), ("m3", 55_000)]
+        .iter()
+        .enumerate()
+    {
+        let at = format!("2026-03-01T10:0{}:00", n + 1);
+        stack.set_time(&format!("{at}Z"));
+        let mut event: serde_json::Value = serde_json::from_str(SEED).unwrap();
+        event["chat"]["chat_id"] = "c1".into();
+        event["message"]["message_id"] = (*id).into();
+        event["message"]["timestamp"] = format!("{at}+0000").into();
+        event["message"]["text"] = "a".repeat(*long).into();
+        let r = stack.ingest(&key, event.to_string()).await;
+        assert_eq!(r.body["accepted"], 1, "{}", r.body);
+    }
+    sent_whole_with_its_finish_refused(&stack).await;
+    let proxy = stack.faults.as_ref().unwrap();
+    // m1 edited long: the window must now be cut into parts. The next run saves its plan,
+    // then DynamoDB refuses part 1's mark, and a save takes the failed run's claim away:
+    // a plan, no mark.
+    edit_at_ten_past_eleven(&stack, &key, &[("m1", &"b".repeat(60_000))]).await;
+    proxy.inject(
+        Rule::always("DynamoDB.UpdateItem", Fault::ServerError(500))
+            .when_body_contains("SET sending_through"),
+    );
+    let second = stack.aggregate("2026-03-01T11:21:00Z").await;
+    proxy.clear();
+    assert_eq!(second["windows_failed"], 1, "{second}");
+    stack.set_time("2026-03-01T11:22:00Z");
+    save_hourly_with_updates(&stack, &receiver, &key).await;
+    let again = "c".repeat(60_000);
+    stack.set_time("2026-03-01T11:23:00Z");
+    let body = serde_json::json!({"events": [{"event_type": "message:updated",
+        "chat": {"chat_id": "c1"}, "message": {"message_id": "m1", "text": again}}]});
+    let r = stack.ingest(&key, body.to_string()).await;
+    assert_eq!(r.body["accepted"], 1, "{}", r.body);
+    stack.drain().await;
+    // Part 1 goes under the webhook-id the whole bundle had: a receiver drops it (here
+    // the queue does, within its 5 minutes).
+    let third = stack.aggregate("2026-03-01T11:25:00Z").await;
+    assert_eq!(third["windows_failed"], 0, "{third}");
+    stack.drain().await;
+    let got: Vec<(String, String, usize)> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            let b = r.json();
+            let m = b["messages"].get(0).unwrap_or(&b["message"]);
+            let text = m["text"].as_str().unwrap();
+            let id = m["message_id"].as_str().unwrap().to_string();
+            let last = text.chars().last().map(String::from).unwrap_or_default();
+            (
+                r.header("webhook-event-type").to_string(),
+                id + " " + &last,
+                text.len(),
+            )
+        })
+        .collect();
+    let bundle = "message:bundle".to_string();
+    let update = "message:updated".to_string();
+    assert_eq!(
+        got,
+        [
+            (bundle.clone(), "m1 a".to_string(), 1_000),
+            (update.clone(), "m1 b".to_string(), 60_000),
+            // Before: nothing; the later run's plan was taken for a window cut from the
+            // start, and no mark covered m1.
+            (update, "m1 c".to_string(), 60_000),
+            (bundle, "m3 a".to_string(), 55_000),
         ]
     );
 }

@@ -4,13 +4,15 @@
 //! (`sending_through`) and of the last part it queued (`sent_through`): a message at or
 //! before either went out (or may have) in a part already queued, so the rest of that
 //! bundle will not carry an edit of it. A window flushed whole has no such marks: its
-//! claim says a run may have read it or sent it.
+//! claim says a run may have read it or sent it, and the run that first claimed it
+//! (`first_claimed_by`) that one may have sent it whole, unless that run itself cut it
+//! into parts (`planned_by`): a run either sends a window whole or cuts it.
 
 use super::Item;
 
 /// A window item's attributes that `PagePosition::waits_in` reads.
 pub(super) const WINDOW_MARKS: &str =
-    "pk, claimed_by, ever_claimed, stream_plan, sent_through, sending_through";
+    "pk, claimed_by, first_claimed_by, planned_by, sent_through, sending_through";
 
 /// A message's keys in the indexes windows read their pages from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,11 +48,14 @@ impl PagePosition {
         if window.contains_key("claimed_by") {
             return false;
         }
-        // Claimed before, and never cut into parts: a bundle of the whole window may have
-        // gone (its finish refused, then the claim taken away by a save, an enable, a
-        // switch-off), and only this says so.
-        if window.contains_key("ever_claimed") && !window.contains_key("stream_plan") {
-            return false;
+        // Claimed before by a run that did not cut it into parts: a bundle of the whole
+        // window may have gone (its finish refused, then the claim taken away by a save,
+        // an enable, a switch-off), and only this says so. A later run's parts would go
+        // under the webhook-ids that bundle began with, so their marks are not trusted.
+        if let Some(first) = window.get("first_claimed_by") {
+            if window.get("planned_by") != Some(first) {
+                return false;
+            }
         }
         // The last part recorded as queued, or the one being queued (its record may never
         // come, and the part then goes again under the same webhook-id).
@@ -119,19 +124,37 @@ mod tests {
         };
         let through = |sk: &str| AttributeValue::M(item(&[("win_sk", sk)]));
         assert!(at.waits_in(&window(&[]), false), "pending, never claimed");
-        assert!(!at.waits_in(&window(&[("claimed_by", "run-1")]), false));
-        // Once claimed and never cut: sent whole, perhaps.
-        assert!(!at.waits_in(&window(&[("ever_claimed", "true")]), false));
-        // Cut into parts: the marks say which went.
-        let mut streamed = window(&[("ever_claimed", "true"), ("stream_plan", "{}")]);
+        assert!(!at.waits_in(&window(&[("claimed_by", "r1")]), false));
+        // Claimed once and not cut by that run: sent whole, perhaps.
+        assert!(!at.waits_in(&window(&[("first_claimed_by", "r1")]), false));
+        let later = window(&[("first_claimed_by", "r1"), ("planned_by", "r2")]);
+        assert!(!at.waits_in(&later, false), "cut by a later run");
+        // Cut by the run that first claimed it: the marks say which parts went.
+        let mut streamed = window(&[("first_claimed_by", "r1"), ("planned_by", "r1")]);
         assert!(at.waits_in(&streamed, false), "no part queued yet");
         streamed.insert("sending_through".into(), through("0001#t#0001#m1"));
         assert!(at.waits_in(&streamed, false), "in a later part");
+        let mut held = streamed.clone();
+        held.insert("claimed_by".into(), AttributeValue::S("r3".into()));
+        assert!(
+            !at.waits_in(&held, false),
+            "a run holds it: it may have read it"
+        );
         streamed.insert("sent_through".into(), through("0001#t#0002#m2"));
         assert!(!at.waits_in(&streamed, false), "in a part queued");
-        let mut marked = window(&[("stream_plan", "{}")]);
-        marked.insert("sending_through".into(), through("0001#t#0003#m3"));
-        assert!(!at.waits_in(&marked, false), "in the part being queued");
+        // Claimed by an older version only (no first claimer): the marks alone.
+        let mut older = window(&[]);
+        older.insert("sending_through".into(), through("0001#t#0003#m3"));
+        assert!(!at.waits_in(&older, false), "in the part being queued");
+        // Another endpoint's window: its marks are in the `arrival` order.
+        let (hour, sk) = ("WS#a#ARR#1772362800000#3", "c#1772362900000#m2");
+        let there = PagePosition::of(&item(&[("arr_pk", hour), ("arr_sk", sk)]));
+        let mut theirs = window(&[("first_claimed_by", "r1"), ("planned_by", "r1")]);
+        assert!(there.waits_in(&theirs, true));
+        let mark = item(&[("arr_pk", hour), ("arr_sk", sk)]);
+        theirs.insert("sent_through".into(), AttributeValue::M(mark));
+        assert!(!there.waits_in(&theirs, true));
+        assert!(at.waits_in(&theirs, false), "no `window`-index mark");
     }
 
     #[test]

@@ -24,9 +24,11 @@ const DUE_PAGE: i32 = 100;
 fn claim(w: &PendingWindow, run: &str, now_ms: i64, stale_ms: i64) -> ConditionalUpdate {
     ConditionalUpdate {
         key: window_key(w),
-        // `ever_claimed` stays when the claim goes: a run may have sent the window whole
+        // `first_claimed_by` stays when the claim goes: a run may have sent the window whole
         // (page_position.rs).
-        update: "SET claimed_at = :now, claimed_by = :run, ever_claimed = :true".into(),
+        update: "SET claimed_at = :now, claimed_by = :run, \
+                 first_claimed_by = if_not_exists(first_claimed_by, :run)"
+            .into(),
         // Its own claim too: an update the SDK retried after its answer was lost.
         condition: "attribute_exists(pk) AND attribute_exists(due_pk) AND \
                     (attribute_not_exists(claimed_at) OR claimed_at < :stale \
@@ -36,7 +38,6 @@ fn claim(w: &PendingWindow, run: &str, now_ms: i64, stale_ms: i64) -> Conditiona
             (":now".into(), n(now_ms)),
             (":run".into(), s(run)),
             (":stale".into(), n(now_ms - stale_ms)),
-            (":true".into(), AttributeValue::Bool(true)),
         ]),
     }
 }
@@ -556,7 +557,11 @@ impl Store {
         let json = serde_json::to_string(plan).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let result = self
             .while_claimed(w, run)
-            .update_expression("SET stream_plan = :plan")
+            // The first planner stays: its marks are trusted only when it is the run that
+            // first claimed the window (page_position.rs).
+            .update_expression(
+                "SET stream_plan = :plan, planned_by = if_not_exists(planned_by, :run)",
+            )
             .expression_attribute_values(":plan", s(json))
             .send()
             .await;
