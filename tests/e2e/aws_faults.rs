@@ -945,6 +945,9 @@ async fn an_edit_of_a_message_in_a_part_already_queued_goes_out_as_an_update() {
     let key = hourly_with_updates(&stack, &receiver, "queued-edit").await;
     three_parts(&stack, &key, "10").await;
     fail_third_part(&stack).await;
+    // A save takes the failed run's claim away: the part marks decide.
+    stack.set_time("2026-03-01T11:08:00Z");
+    save_hourly_with_updates(&stack, &receiver, &key).await;
     // m1 went out in part 1; third-msg has not gone out yet (its part was tried).
     edit_at_ten_past_eleven(
         &stack,
@@ -1237,10 +1240,13 @@ async fn an_edit_after_a_whole_bundle_whose_window_a_later_run_cut_goes_out_as_a
     );
 }
 
-#[tokio::test]
-async fn an_edit_while_its_window_is_being_queued_goes_out_as_an_update() {
-    let (stack, receiver, key) = one_message_by_the_hour("racing-edit").await;
-    // The run has read m1 and is queueing its bundle when the edit comes.
+/// A run at 11:05 held at its first SendMessageBatch (what it read is read) while chat
+/// `c1`'s `edits` are made; its report once it is let go on.
+async fn run_held_at_its_first_send_while(
+    stack: &TestStack,
+    key: &str,
+    edits: &[(&str, &str)],
+) -> serde_json::Value {
     let proxy = stack.faults.as_ref().unwrap();
     let gate = Gate::default();
     proxy.inject(Rule {
@@ -1255,11 +1261,51 @@ async fn an_edit_while_its_window_is_being_queued_goes_out_as_an_update() {
             }
         };
         let waited = tokio::time::timeout(std::time::Duration::from_secs(30), held).await;
-        waited.expect("the run queues the bundle");
-        edit_at_ten_past_eleven(&stack, &key, &[("m1", "m1 edited")]).await;
+        waited.expect("the run queues a bundle");
+        edit_at_ten_past_eleven(stack, key, edits).await;
         gate.open();
     };
     let (report, ()) = tokio::join!(run, meanwhile);
+    report
+}
+
+#[tokio::test]
+async fn an_edit_while_a_part_before_its_own_is_being_queued_goes_out_as_an_update() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let key = hourly_with_updates(&stack, &receiver, "racing-part").await;
+    three_parts(&stack, &key, "10").await;
+    // The run has read the window's page and is queueing part 1 when m2 (part 2) is
+    // edited: no mark covers m2 yet, only the run's claim says it may have been read.
+    let report = run_held_at_its_first_send_while(&stack, &key, &[("m2", "m2 edited")]).await;
+    assert_eq!(report["windows_failed"], 0, "{report}");
+    stack.drain().await;
+    let bundle = |id: &str| ("message:bundle".to_string(), id.to_string());
+    assert_eq!(
+        kinds(&receiver),
+        [
+            // Before: nothing; m2 was taken to wait for part 2, read before the edit.
+            (
+                "message:updated".to_string(),
+                "\"m2\" \"m2 edited\"".to_string()
+            ),
+            bundle("m1"),
+            bundle("m2"),
+            bundle("third-msg"),
+        ]
+    );
+    let part_2 = receiver.received()[2].json();
+    assert_ne!(
+        part_2["messages"][0]["text"], "m2 edited",
+        "read before the edit"
+    );
+}
+
+#[tokio::test]
+async fn an_edit_while_its_window_is_being_queued_goes_out_as_an_update() {
+    let (stack, receiver, key) = one_message_by_the_hour("racing-edit").await;
+    // The run has read m1 and is queueing its bundle when the edit comes.
+    let report = run_held_at_its_first_send_while(&stack, &key, &[("m1", "m1 edited")]).await;
     assert_eq!(report["bundles_enqueued"], 1, "{report}");
     stack.drain().await;
     let got = receiver.received();

@@ -4,9 +4,9 @@
 //! (`sending_through`) and of the last part it queued (`sent_through`): a message at or
 //! before either went out (or may have) in a part already queued, so the rest of that
 //! bundle will not carry an edit of it. A window flushed whole has no such marks: its
-//! claim says a run may have read it or sent it, and the run that first claimed it
-//! (`first_claimed_by`) that one may have sent it whole, unless that run itself cut it
-//! into parts (`planned_by`): a run either sends a window whole or cuts it.
+//! claim says a run may have read it or sent it, and `first_claimed_by` that a run may
+//! have sent it whole, unless that same run cut it into parts (`planned_by`): a run
+//! sends a window whole or cuts it, not both.
 
 use super::Item;
 
