@@ -810,6 +810,69 @@ async fn held_deliveries_are_held_and_released_without_reading_a_filter_kept_apa
 }
 
 #[tokio::test]
+async fn a_change_whose_answer_shows_a_filter_it_cannot_read_is_not_made() {
+    let stack = TestStack::behind_faults().await;
+    let receiver = Receiver::start().await;
+    let (ws, key) = stack.workspace("unmade@billed.test").await;
+    save_team_filter(&stack, &key, (&receiver, "none"), false).await;
+    let workspace_item = || async {
+        let pk = format!("WS#{ws}");
+        let mine = |i: &outflow_local::billing::Item| i["pk"].as_s().is_ok_and(|p| *p == pk);
+        items_of(&stack, "META")
+            .await
+            .into_iter()
+            .find(mine)
+            .unwrap()
+    };
+    let before = workspace_item().await;
+    assert!(
+        before.contains_key("filter_ref"),
+        "the filter is kept apart"
+    );
+    // Its item cannot be read: enable, rotation and renaming answer with the settings,
+    // filter included, so each fails, and before it changed anything.
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(Rule::always("DynamoDB.GetItem", Fault::Refuse).when_body_contains("FILTER#"));
+    let rename = json!({"description": "CRM"}).to_string().into_bytes();
+    for (method, path, body) in [
+        (Method::POST, "/v1/webhooks/outbound/enable", None),
+        (Method::POST, "/v1/webhooks/outbound/rotate-secret", None),
+        (Method::PATCH, "/v1/endpoints/default", Some(rename)),
+    ] {
+        let r = stack.call(method, path, Some(&key), body).await;
+        assert!(
+            r.status.is_server_error(),
+            "{path}: {} {}",
+            r.status,
+            r.body
+        );
+    }
+    assert!(proxy.injected() > 0);
+    let after = workspace_item().await;
+    // Before: enabled, the secret rotated (the tenant never saw the new one), each
+    // answered 5xx.
+    for field in [
+        "enabled",
+        "secret",
+        "release_nonce",
+        "description",
+        "updated_at",
+    ] {
+        assert_eq!(before.get(field), after.get(field), "{field}");
+    }
+    proxy.clear();
+    let r = stack.rotate_secret(&key).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["filter"]["chat_ids"],
+        json!(team_chats(1)),
+        "{}",
+        r.body
+    );
+    assert_ne!(workspace_item().await.get("secret"), before.get("secret"));
+}
+
+#[tokio::test]
 async fn a_large_filter_stays_on_the_workspace_item_until_this_versions_ingest_marks_it() {
     let stack = TestStack::new().await;
     let receiver = Receiver::start().await;

@@ -368,6 +368,17 @@ impl TestStack {
             .await
     }
 
+    /// A new signing secret (`POST /v1/webhooks/outbound/rotate-secret`).
+    pub async fn rotate_secret(&self, key: &str) -> Response {
+        self.call(
+            Method::POST,
+            "/v1/webhooks/outbound/rotate-secret",
+            Some(key),
+            None,
+        )
+        .await
+    }
+
     /// Switches the webhook back on (`POST /v1/webhooks/outbound/enable`).
     pub async fn enable(&self, key: &str) -> Response {
         self.call(

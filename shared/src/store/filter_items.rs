@@ -185,6 +185,19 @@ impl Store {
         Ok(if settled { place } else { place.kept_inline() })
     }
 
+    /// The workspace item's `filter` and `filter_ref` alone (strongly consistent; empty
+    /// when there is no item).
+    pub(super) async fn filter_as_named(&self, ws: &WorkspaceId) -> StoreResult<Item> {
+        let out = self
+            .workspace_item_read(ws)
+            .projection_expression("#filter, filter_ref")
+            .expression_attribute_names("#filter", "filter")
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        Ok(out.item.unwrap_or_default())
+    }
+
     /// The filter kept under `reference`; when a save has replaced it since, the one the
     /// workspace item holds now.
     pub(super) async fn filter_apart(
@@ -195,14 +208,7 @@ impl Store {
         if let Some(filter) = self.filter_item(ws, reference).await? {
             return Ok(Some(filter));
         }
-        let out = self
-            .workspace_item_read(ws)
-            .projection_expression("#filter, filter_ref")
-            .expression_attribute_names("#filter", "filter")
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        let now = out.item.unwrap_or_default();
+        let now = self.filter_as_named(ws).await?;
         match reference_in(&now) {
             Some(current) => match self.filter_item(ws, &current).await? {
                 Some(filter) => Ok(Some(filter)),

@@ -4,12 +4,17 @@
 use super::filter_items::{reference_in, FilterKind, FilterPlace, FILTER_REF};
 use super::{applied, keys, n, number_attribute, s, Item, Store, StoreError, StoreResult};
 use crate::domain::webhook::ROTATION_OVERLAP_MS;
-use crate::domain::{EventType, Subscription, Timestamp, Webhook, WebhookSettings, WorkspaceId};
+use crate::domain::{
+    DeliveryFilter, EventType, Subscription, Timestamp, Webhook, WebhookSettings, WorkspaceId,
+};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+/// A filter kept apart as read: its reference and the filter its item holds.
+type FilterRead = (String, Option<DeliveryFilter>);
 
 /// The condition "a webhook is registered" (the workspace item holds its secret).
 const REGISTERED: &str = "attribute_exists(secret)";
@@ -198,19 +203,39 @@ impl Store {
         Ok(Some(webhook))
     }
 
-    /// The webhook as a conditional UpdateItem left it (`ALL_NEW`); `None` when the
-    /// condition did not hold (no webhook registered).
+    /// The filter kept apart that `ws`'s webhook names, with its reference, read before a
+    /// change that leaves it alone (enable, rotation, renaming) whose answer shows it: a
+    /// failed read then fails the request with nothing changed, not after the change (a
+    /// 5xx for a change made). `None` when no filter is kept apart.
+    async fn filter_before_change(&self, ws: &WorkspaceId) -> StoreResult<Option<FilterRead>> {
+        let Some(reference) = reference_in(&self.filter_as_named(ws).await?) else {
+            return Ok(None);
+        };
+        let filter = self.filter_apart(ws, &reference).await?;
+        Ok(Some((reference, filter)))
+    }
+
+    /// The webhook as a conditional UpdateItem left it (`ALL_NEW`), its filter the one read
+    /// before the change (`before`) while it names the same; `None` when the condition did
+    /// not hold (no webhook registered).
     async fn updated_webhook<E, R>(
         &self,
         ws: &WorkspaceId,
         result: Result<UpdateItemOutput, SdkError<E, R>>,
+        before: Option<FilterRead>,
     ) -> StoreResult<Option<Webhook>>
     where
         E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
         R: std::fmt::Debug,
     {
         let item = applied("UpdateItem", result)?.and_then(|out| out.attributes);
-        self.webhook_in(ws, item).await
+        match (item.as_ref().and_then(reference_in), before) {
+            (Some(now), Some((then, filter))) if now == then => {
+                Ok(webhook_of(item)?.map(|webhook| Webhook { filter, ..webhook }))
+            }
+            // A save named another filter meanwhile: read it (rare).
+            _ => self.webhook_in(ws, item).await,
+        }
     }
 
     /// Gives a registered webhook (an endpoint) a new description; `None` when there is
@@ -220,13 +245,14 @@ impl Store {
         ws: &WorkspaceId,
         description: &str,
     ) -> StoreResult<Option<Webhook>> {
+        let before = self.filter_before_change(ws).await?;
         let request = self
             .workspace_item_update(ws)
             .update_expression("SET description = :description")
             .condition_expression("attribute_exists(secret)")
             .expression_attribute_values(":description", s(description))
             .return_values(ReturnValue::AllNew);
-        self.updated_webhook(ws, request.send().await).await
+        self.updated_webhook(ws, request.send().await, before).await
     }
 
     /// Turns an existing webhook back on, resets its failure count and starts release
@@ -237,6 +263,7 @@ impl Store {
         release: u64,
         at: Timestamp,
     ) -> StoreResult<Option<Webhook>> {
+        let before = self.filter_before_change(ws).await?;
         let result = self
             .workspace_item_update(ws)
             .update_expression(format!(
@@ -253,7 +280,7 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        self.updated_webhook(ws, result).await
+        self.updated_webhook(ws, result, before).await
     }
 
     /// Ends release `release` at `now`, unless it ended already or a newer one replaced
@@ -310,6 +337,7 @@ impl Store {
         new_secret: &str,
         now: Timestamp,
     ) -> StoreResult<Option<Webhook>> {
+        let before = self.filter_before_change(ws).await?;
         let result = self
             .workspace_item_update(ws)
             .update_expression(
@@ -323,7 +351,7 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        self.updated_webhook(ws, result).await
+        self.updated_webhook(ws, result, before).await
     }
 
     /// Counts `failures` more failed requests, after a success when `after_success` (the
