@@ -251,7 +251,6 @@ pub async fn change(
     JsonBody(change): JsonBody<EndpointChange>,
 ) -> Result<NoStore<Json<EndpointView>>, ApiError> {
     let scope = &owner.workspace;
-    let now = state.store.webhook(scope).await?.ok_or(NO_ENDPOINT)?;
     if let Some(description) = change.description_only() {
         // A new name only: no save, so no new release and no reset of its health.
         if description.len() > MAX_DESCRIPTION_BYTES {
@@ -269,6 +268,7 @@ pub async fn change(
             .await?;
         return Ok(NoStore(Json(view)));
     }
+    let now = state.store.webhook(scope).await?.ok_or(NO_ENDPOINT)?;
     let save = Save {
         url: change.url.unwrap_or(now.url),
         enabled: change.enabled.unwrap_or(now.enabled),

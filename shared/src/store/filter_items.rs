@@ -108,7 +108,7 @@ impl FilterPlace {
 
 /// Whether `scope` may keep a filter apart: only a workspace, whose item admission
 /// updates (an additional endpoint's item is only read, so its filter stays on it).
-fn keeps_filters_apart(scope: &WorkspaceId) -> bool {
+pub(super) fn keeps_filters_apart(scope: &WorkspaceId) -> bool {
     !scope.is_endpoint_scope()
 }
 
@@ -221,7 +221,7 @@ impl Store {
     }
 
     /// The filter item named `reference` (strongly consistent), if it exists.
-    async fn filter_item(
+    pub(super) async fn filter_item(
         &self,
         ws: &WorkspaceId,
         reference: &str,

@@ -1,7 +1,7 @@
 //! The webhook settings and health, with the atomic failure counter. They live on the
 //! workspace item (`META`); a workspace without a registered webhook has no `secret`.
 
-use super::filter_items::{reference_in, FilterKind, FilterPlace, FILTER_REF};
+use super::filter_items::{keeps_filters_apart, reference_in, FilterKind, FilterPlace, FILTER_REF};
 use super::{applied, keys, n, number_attribute, s, Item, Store, StoreError, StoreResult};
 use crate::domain::webhook::ROTATION_OVERLAP_MS;
 use crate::domain::{
@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 /// A filter kept apart as read: its reference and the filter its item holds.
-type FilterRead = (String, Option<DeliveryFilter>);
+type FilterRead = (String, DeliveryFilter);
 
 /// The condition "a webhook is registered" (the workspace item holds its secret).
 const REGISTERED: &str = "attribute_exists(secret)";
@@ -208,11 +208,16 @@ impl Store {
     /// failed read then fails the request with nothing changed, not after the change (a
     /// 5xx for a change made). `None` when no filter is kept apart.
     async fn filter_before_change(&self, ws: &WorkspaceId) -> StoreResult<Option<FilterRead>> {
+        // An additional endpoint's filter is never kept apart.
+        if !keeps_filters_apart(ws) {
+            return Ok(None);
+        }
         let Some(reference) = reference_in(&self.filter_as_named(ws).await?) else {
             return Ok(None);
         };
-        let filter = self.filter_apart(ws, &reference).await?;
-        Ok(Some((reference, filter)))
+        // Its item gone (a save replaced it meanwhile, rare): read after the change.
+        let filter = self.filter_item(ws, &reference).await?;
+        Ok(filter.map(|filter| (reference, filter)))
     }
 
     /// The webhook as a conditional UpdateItem left it (`ALL_NEW`), its filter the one read
@@ -231,6 +236,7 @@ impl Store {
         let item = applied("UpdateItem", result)?.and_then(|out| out.attributes);
         match (item.as_ref().and_then(reference_in), before) {
             (Some(now), Some((then, filter))) if now == then => {
+                let filter = Some(filter);
                 Ok(webhook_of(item)?.map(|webhook| Webhook { filter, ..webhook }))
             }
             // A save named another filter meanwhile: read it (rare).
