@@ -775,13 +775,15 @@ async fn rescheduling_never_recreates_a_window_a_run_just_flushed() {
     assert_eq!(receiver.received().len(), 2);
 }
 
-#[tokio::test]
-async fn an_edit_that_would_make_its_message_undeliverable_is_not_recorded() {
-    let (stack, receiver, key, _) = setup("1h").await;
+/// A message whose attachments fill most of one delivery, then an edit within the text
+/// limit that would take it over what one delivery holds: refused, not recorded, with
+/// `aggregation` ("1h", or "none" for immediate delivery).
+async fn an_oversized_edit_is_skipped(aggregation: &str) -> (TestStack, Receiver) {
+    let (stack, receiver, key, _) = setup(aggregation).await;
     stack.set_time("2026-03-01T10:01:00Z");
     let mut m = native("c1", "m1", "2026-03-01T10:01:00+0000", "Ann", "hi");
-    // Attachments that fill most of one delivery: a quote is escaped twice on its way
-    // (in the bundle's JSON, then the bundle in the queue message), 4 bytes each.
+    // A quote is escaped twice on its way (in the bundle's JSON, then the bundle in the
+    // queue message), 4 bytes each.
     m["message"]["attachments"] = (0..20)
         .map(|i| json!({"file_type": "image", "url": format!("https://files.test/{i}/{}", "\"".repeat(2_000))}))
         .collect();
@@ -800,12 +802,31 @@ async fn an_edit_that_would_make_its_message_undeliverable_is_not_recorded() {
         reason.contains("not recorded") && reason.contains("240 KiB"),
         "{reason}"
     );
+    let edited = stack.items().await.into_iter().any(|i| {
+        i["sk"].as_s().is_ok_and(|sk| sk.starts_with("MSG#")) && i.contains_key("edited_text")
+    });
+    assert!(!edited, "the message keeps its text");
+    (stack, receiver)
+}
+
+#[tokio::test]
+async fn an_edit_that_would_make_its_message_undeliverable_is_not_recorded() {
+    let (stack, receiver) = Box::pin(an_oversized_edit_is_skipped("1h")).await;
     // The window's bundle goes out, with the text the message has (before, the edit was
     // recorded and the bundle could never be queued: the window was set aside).
     one_bundle_none_set_aside(&stack).await;
     let got = receiver.received();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].json()["messages"][0]["text"], "hi");
+}
+
+#[tokio::test]
+async fn an_oversized_edit_of_a_message_delivered_at_once_is_not_recorded_either() {
+    let (stack, receiver) = Box::pin(an_oversized_edit_is_skipped("none")).await;
+    stack.drain().await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "the message, and no update");
+    assert_eq!(got[0].json()["message"]["text"], "hi");
 }
 
 #[tokio::test]
