@@ -25,6 +25,15 @@ fn chat_created(chat: &str) -> Value {
     v
 }
 
+/// The chat of each delivery the receiver got, in order.
+fn chats_received(receiver: &Receiver) -> Vec<Value> {
+    let received = receiver.received();
+    received
+        .iter()
+        .map(|r| r.json()["chat"]["chat_id"].clone())
+        .collect()
+}
+
 async fn save(stack: &TestStack, key: &str, body: Value) -> (StatusCode, Value) {
     let r = stack.save_settings(key, &body).await;
     (r.status, r.body)
@@ -111,11 +120,7 @@ async fn a_chatwoot_inbox_and_a_chat_kind_are_filtered_too() {
     let r = stack.ingest(&key, events.to_string()).await;
     assert_eq!(r.body["accepted"], 3, "{}", r.body);
     stack.drain().await;
-    let chats: Vec<Value> = receiver
-        .received()
-        .iter()
-        .map(|r| r.json()["chat"]["chat_id"].clone())
-        .collect();
+    let chats = chats_received(&receiver);
     assert_eq!(chats, [json!("89")]);
 }
 
@@ -139,4 +144,76 @@ async fn a_filter_over_its_limits_is_refused_naming_the_field() {
         .call(Method::GET, "/v1/webhooks/outbound", Some(&key), None)
         .await;
     assert_eq!(shown.status, StatusCode::NOT_FOUND, "nothing was saved");
+}
+
+#[tokio::test]
+async fn a_misspelt_criterion_or_setting_is_refused_not_dropped() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@filter-typos.test").await;
+    let filter = json!({"chat_ids": ["t-1"]});
+    let body = json!({"url": receiver.url(), "filter": filter});
+    let (status, saved) = save(&stack, &key, body).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+
+    // Dropped, each would widen the filter to every chat or leave the webhook on.
+    let url = receiver.url();
+    let typos = [
+        (
+            Method::PATCH,
+            "/v1/endpoints/default",
+            json!({"filter": {"chat_id": ["t-1", "t-2"]}}),
+            "filter.chat_id",
+        ),
+        (
+            Method::PUT,
+            "/v1/webhooks/outbound",
+            json!({"url": url, "filter": {"chat_id": ["t-1"]}}),
+            "filter.chat_id",
+        ),
+        (
+            Method::PUT,
+            "/v1/webhooks/outbound",
+            json!({"url": url, "filters": filter}),
+            "filters",
+        ),
+        (
+            Method::PUT,
+            "/v1/webhooks/outbound",
+            json!({"url": url, "filter": filter, "enable": false}),
+            "enable",
+        ),
+        (
+            Method::POST,
+            "/v1/endpoints",
+            json!({"url": url, "filter": {"chat": ["t-1"]}}),
+            "filter.chat",
+        ),
+    ];
+    for (method, path, body, field) in typos {
+        let r = stack
+            .call(method, path, Some(&key), Some(body.to_string().into()))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{path} {body}: {}",
+            r.body
+        );
+        assert_eq!(r.body["error"]["field"], field, "{}", r.body);
+    }
+    let shown = stack
+        .call(Method::GET, "/v1/endpoints", Some(&key), None)
+        .await;
+    let endpoints = shown.body["endpoints"].as_array().unwrap();
+    assert_eq!(endpoints.len(), 1, "no endpoint added: {}", shown.body);
+    assert_eq!(endpoints[0]["filter"], filter, "the filter kept");
+    assert_eq!(endpoints[0]["enabled"], true);
+
+    let events = json!({"events": [message("typo-1", "t-1", "received"), message("typo-2", "t-2", "received")]});
+    let r = stack.ingest(&key, events.to_string()).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    stack.drain().await;
+    let chats = chats_received(&receiver);
+    assert_eq!(chats, [json!("t-1")], "only the filtered chat");
 }

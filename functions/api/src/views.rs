@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 /// `POST /v1/workspaces`: a new tenant.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewWorkspace {
     /// Display name (1 to 512 bytes).
     pub name: String,
@@ -53,6 +54,7 @@ pub struct KeyRevoked {
 
 /// `PUT /v1/webhooks/outbound`: the settings.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct WebhookSettingsRequest {
     /// Where deliveries go: http(s), at most 2 KiB, never an internal address.
     pub url: String,
@@ -73,12 +75,41 @@ pub struct WebhookSettingsRequest {
     pub event_types: Option<Vec<EventType>>,
     /// Which chats' events it receives (absent: every chat's — a save without it removes
     /// the filter).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "stated_filter")]
     pub filter: Option<DeliveryFilter>,
 }
 
 fn default_true() -> bool {
     true
+}
+
+/// A filter as a request states it. An unknown criterion (a typo such as `chat_id`) is
+/// refused, naming it: dropped, it would leave a filter that takes every chat. Stored
+/// filters stay lenient, so a criterion a later version adds cannot make an item unreadable.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatedFilter {
+    #[serde(default)]
+    chat_ids: Vec<outflow::domain::ChatId>,
+    #[serde(default)]
+    accounts: Vec<String>,
+    #[serde(default)]
+    directions: Vec<outflow::domain::Direction>,
+    #[serde(default)]
+    chats: Option<outflow::domain::ChatKind>,
+}
+
+fn stated_filter<'de, D>(de: D) -> Result<Option<DeliveryFilter>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let stated = Option::<StatedFilter>::deserialize(de)?;
+    Ok(stated.map(|f| DeliveryFilter {
+        chat_ids: f.chat_ids,
+        accounts: f.accounts,
+        directions: f.directions,
+        chats: f.chats,
+    }))
 }
 
 /// The webhook: settings, signing secret, health and the 10 most recent actions.
@@ -246,6 +277,7 @@ pub struct DeliveriesByHour {
 
 /// `POST /v1/api-keys`: a new key with chosen scopes.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewApiKey {
     /// What it is for (1 to 100 bytes), e.g. "Chatwoot events".
     pub name: String,
@@ -299,6 +331,7 @@ pub struct ApiKeyList {
 
 /// `POST /v1/endpoints`: a new endpoint.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
     /// Where deliveries go: http(s), at most 2 KiB, never an internal address.
     pub url: String,
@@ -318,7 +351,7 @@ pub struct NewEndpoint {
     #[serde(default)]
     pub event_types: Option<Vec<EventType>>,
     /// Which chats' events it receives (absent: every chat's).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "stated_filter")]
     pub filter: Option<DeliveryFilter>,
 }
 
@@ -339,6 +372,7 @@ pub struct EndpointChange {
     /// New event types (empty: all).
     pub event_types: Option<Vec<EventType>>,
     /// A new filter (`{}`: none).
+    #[serde(default, deserialize_with = "stated_filter")]
     pub filter: Option<DeliveryFilter>,
 }
 
