@@ -9,6 +9,8 @@ const DEFAULT_ROUTES = "/v1/webhooks/outbound";
 // The routes of the endpoint shown: the default's, or `/v1/endpoints/<id>`'s (the same).
 let routes = DEFAULT_ROUTES;
 const api = () => ROOT + routes;
+// Whether the endpoint shown exists: the default does not until its first save.
+let exists = false;
 const $ = (id) => document.getElementById(id);
 
 function token() {
@@ -184,7 +186,8 @@ async function load() {
     call("GET", "/deliveries"),
     listEndpoints(),
   ]);
-  if (settings.status === 200) show(settings.json);
+  exists = settings.status === 200;
+  if (exists) show(settings.json);
   else if (settings.status !== 404) throw new Error(settings.json?.error?.message ?? `status ${settings.status}`);
   if (counts.status === 200) chart(counts.json);
   $("workspace").hidden = false;
@@ -202,9 +205,11 @@ async function save(event) {
     fieldError("event_types", "Choose at least one event to send.", "event-types");
     return;
   }
-  // The default is saved whole (PUT); another endpoint changes what the form names.
-  const method = routes === DEFAULT_ROUTES ? "PUT" : "PATCH";
-  const { status, json } = await call(method, "", {
+  // The default is made whole (PUT) by its first save. After that a save changes what the
+  // form names (PATCH, the default's under /v1/endpoints too), so what the page does not
+  // show, such as a filter set through the API, stays as it is.
+  const url = routes !== DEFAULT_ROUTES ? api() : exists ? `${ROOT}/v1/endpoints/default` : null;
+  const { status, json } = await request(url ? "PATCH" : "PUT", url ?? api(), {
     url: $("url").value.trim(),
     enabled: $("enabled").checked,
     aggregation: $("aggregation").value,
@@ -212,6 +217,7 @@ async function save(event) {
     event_types: eventTypes,
   });
   if (status === 200) {
+    exists = true;
     show(json);
     await listEndpoints();
     $("saved").textContent = "Saved.";
