@@ -1240,6 +1240,17 @@ async fn an_edit_after_a_whole_bundle_whose_window_a_later_run_cut_goes_out_as_a
     );
 }
 
+/// Waits until the proxy holds the request `what` names (at most 30 s).
+async fn until_held(proxy: &outflow_e2e::FaultProxy, what: &str) {
+    let held = async {
+        while proxy.injected() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(30), held).await;
+    waited.unwrap_or_else(|_| panic!("{what}"));
+}
+
 /// A run at 11:05 held at its first SendMessageBatch (what it read is read) while chat
 /// `c1`'s `edits` are made; its report once it is let go on.
 async fn run_held_at_its_first_send_while(
@@ -1255,13 +1266,7 @@ async fn run_held_at_its_first_send_while(
     });
     let run = stack.aggregate("2026-03-01T11:05:00Z");
     let meanwhile = async {
-        let held = async {
-            while proxy.injected() == 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-        };
-        let waited = tokio::time::timeout(std::time::Duration::from_secs(30), held).await;
-        waited.expect("the run queues a bundle");
+        until_held(proxy, "the run queues a bundle").await;
         edit_at_ten_past_eleven(stack, key, edits).await;
         gate.open();
     };
@@ -1400,4 +1405,57 @@ async fn a_due_index_the_table_will_not_read_counts_as_windows_left_due() {
     let again = stack.aggregate("2026-03-01T11:06:00Z").await;
     assert_eq!(again["bundles_enqueued"], 1, "{again}");
     assert_eq!(again["windows_left_due"], 0, "{again}");
+}
+
+#[tokio::test]
+async fn a_message_written_into_its_window_as_the_tenant_switches_to_immediate_is_delivered() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let key = hourly_with_updates(&stack, &receiver, "switch-race").await;
+    stack.set_time("2026-03-01T10:05:00Z");
+    let r = stack.ingest(&key, seed_in("c1", "first-of-ten")).await;
+    assert_eq!(r.body["accepted"], 1, "{}", r.body);
+
+    // A request admitted under 1h finds the 10:00 window open; its message write is held
+    // while the tenant switches to immediate delivery and an aggregator run comes.
+    let proxy = stack.faults.as_ref().unwrap();
+    let gate = Gate::default();
+    proxy.inject(
+        Rule {
+            remaining: Some(1),
+            ..Rule::always("DynamoDB.BatchWriteItem", Fault::Hold(gate.clone()))
+        }
+        .when_body_contains("late-in-the-switch"),
+    );
+    stack.set_time("2026-03-01T10:06:00Z");
+    let request = stack.ingest(&key, seed_in("c1", "late-in-the-switch"));
+    let meanwhile = async {
+        until_held(proxy, "the request writes its message").await;
+        let settings = serde_json::json!({"url": receiver.url(), "aggregation": "none",
+            "event_types": ["message:sent:new", "message:updated"]});
+        let saved = stack.save_settings(&key, &settings).await;
+        assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+        // Before: due at once, this run sent the window without the held message, which
+        // then joined a window no run would meet again.
+        let run = stack.aggregate("2026-03-01T10:06:30Z").await;
+        assert_eq!(
+            run["windows_due"], 0,
+            "within the grace of the switch: {run}"
+        );
+        gate.open();
+    };
+    let (r, ()) = tokio::join!(request, meanwhile);
+    assert_eq!(r.body["accepted"], 1, "{}", r.body);
+
+    let run = stack.aggregate("2026-03-01T10:07:30Z").await;
+    assert_eq!(run["bundles_enqueued"], 1, "{run}");
+    let sent = bundles_sent(&stack, &receiver).await;
+    let ids: Vec<Vec<String>> = sent.into_iter().map(|(ids, _)| ids).collect();
+    assert_eq!(
+        ids,
+        [vec![
+            "first-of-ten".to_string(),
+            "late-in-the-switch".to_string()
+        ]]
+    );
 }

@@ -24,9 +24,9 @@ pub struct Resumed {
 }
 
 /// Starts the release `release` the webhook was just switched on with, and reschedules
-/// pending windows: at their own end, or at the next aggregator run when the webhook now
-/// delivers immediately (pending windows flush under the granularity they were collected
-/// with).
+/// pending windows: at their own end, or due now when the webhook delivers immediately
+/// (flushed by the first aggregator run after the grace, under the granularity they were
+/// collected with).
 pub async fn resume(
     store: &Store,
     queue: &DeliveryQueue,
@@ -37,7 +37,10 @@ pub async fn resume(
     let (deliveries, counted_all) =
         outflow::delivery::release::start(store, queue, release, COUNT_PAGES, now).await?;
     let windows = store
-        .reschedule_windows(release.0, aggregation.is_immediate())
+        .reschedule_windows(
+            release.0,
+            Some(now.millis()).filter(|_| aggregation.is_immediate()),
+        )
         .await?;
     Ok(Resumed {
         deliveries,

@@ -295,11 +295,19 @@ impl Store {
     }
 
     /// Puts every pending window of a workspace back in the due index: at its own end, or
-    /// right now (`due_now`, after switching to immediate delivery). Returns how many.
-    pub async fn reschedule_windows(&self, ws: &WorkspaceId, due_now: bool) -> StoreResult<usize> {
+    /// by `switched_ms` (the instant of a switch to immediate delivery) when that comes
+    /// first. Never earlier: a request admitted before the switch may still be writing a
+    /// message into a window it found open, and the aggregator's grace after a window's
+    /// due time is what lets it land first. Returns how many.
+    pub async fn reschedule_windows(
+        &self,
+        ws: &WorkspaceId,
+        switched_ms: Option<i64>,
+    ) -> StoreResult<usize> {
         let mut count = 0;
         for w in self.pending_windows(ws).await? {
-            count += usize::from(self.reschedule_window(&w, due_now).await?);
+            let due_ms = switched_ms.map_or(w.end_ms, |at| at.min(w.end_ms));
+            count += usize::from(self.reschedule_window(&w, due_ms).await?);
         }
         Ok(count)
     }
@@ -307,9 +315,8 @@ impl Store {
     /// Puts one window back in the due index, unless it is gone: a run may have flushed it
     /// since it was read, and an update must never write back a stub of it (every later
     /// run would trip over an item without its fields). True when it was rescheduled.
-    pub async fn reschedule_window(&self, w: &PendingWindow, due_now: bool) -> StoreResult<bool> {
+    pub async fn reschedule_window(&self, w: &PendingWindow, due_ms: i64) -> StoreResult<bool> {
         let (pk, sk) = window_key(w);
-        let due_ms = if due_now { 0 } else { w.end_ms };
         let result = self
             .update(s(pk), s(sk))
             .update_expression(
