@@ -237,10 +237,12 @@ async fn a_failing_endpoint_is_disabled_alone_and_deleting_it_drops_what_it_held
             .unwrap()
             >= 11
     );
-    // Its owner is emailed, about that endpoint: its URL, its own enable route.
+    // Its owner is emailed, about that endpoint: its URL, its own enable route (the first
+    // email told it was added).
     let emails = stack.emails_to(&owner).await;
-    assert_eq!(emails.len(), 1, "{emails:?}");
-    let text = emails[0].to_string();
+    assert_eq!(emails.len(), 2, "{emails:?}");
+    assert!(emails[0].to_string().contains("was added"), "{emails:?}");
+    let text = emails[1].to_string();
     assert!(text.contains(&format!("URL: {}", bad.url())), "{text}");
     assert!(
         text.contains(&format!("/v1/endpoints/{id}/enable")),
@@ -489,13 +491,13 @@ async fn endpoint_routes_need_their_scopes_and_reach_only_the_keys_workspace() {
         .call(Method::GET, "/v1/webhooks/outbound", Some(&key), None)
         .await;
     assert_eq!(after.body["secret"], before.body["secret"]);
-    // (The first email told of the events-only key.)
+    // (The first emails told of the events-only key and of the endpoint added.)
     let emails = stack.emails_to(&owner).await;
-    assert_eq!(emails.len(), 2, "{emails:?}");
+    assert_eq!(emails.len(), 3, "{emails:?}");
     assert!(
-        emails[1].to_string().contains("signing secret"),
+        emails[2].to_string().contains("signing secret"),
         "{:?}",
-        emails[1]
+        emails[2]
     );
 }
 

@@ -228,3 +228,40 @@ async fn a_save_ends_the_failure_incident_so_no_stale_warning_follows() {
         "one failure after a save is no hour of failing"
     );
 }
+
+#[tokio::test]
+async fn an_endpoint_added_or_deleted_is_told_to_the_owner() {
+    let stack = TestStack::new().await;
+    let owner = stack.unique_email("endpoint-notices");
+    let (_, key) = stack.workspace(&owner).await;
+    stack.register(&key, "http://127.0.0.1:9/first").await;
+    // Before: a key with `endpoints:manage` could send a copy of every delivery elsewhere,
+    // and the owner heard nothing (changing the default's URL was told).
+    let added = stack.add_endpoint(&key, "http://127.0.0.1:9/copy").await;
+    let id = added["endpoint_id"].as_str().unwrap().to_string();
+    let emails = stack.emails_to(&owner).await;
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    let told = emails[0].to_string();
+    assert!(told.contains(&format!("({id}) was added")), "{told}");
+    assert!(told.contains("URL: http://127.0.0.1:9/copy"), "{told}");
+
+    let path = format!("/v1/endpoints/{id}");
+    let r = stack.call(Method::DELETE, &path, Some(&key), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let again = stack.call(Method::DELETE, &path, Some(&key), None).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "{}", again.body);
+    let emails = stack.emails_to(&owner).await;
+    assert_eq!(emails.len(), 2, "told once: {emails:?}");
+    let told = emails[1].to_string();
+    assert!(told.contains(&format!("{id} of workspace")), "{told}");
+    assert!(told.contains("was deleted"), "{told}");
+    let activity = stack
+        .call(Method::GET, "/v1/webhooks/outbound", Some(&key), None)
+        .await
+        .body["activity"]
+        .to_string();
+    assert!(
+        activity.contains("told an endpoint was deleted"),
+        "{activity}"
+    );
+}

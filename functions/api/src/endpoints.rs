@@ -11,7 +11,7 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
-use outflow::domain::{ActivityAction, EndpointId, Grant, Webhook, WorkspaceId};
+use outflow::domain::{ActivityAction, EndpointId, Grant, Notice, Webhook, WorkspaceId};
 use outflow::http::{
     ApiError, ErrorBody, JsonBody, ManageEndpoints, NoStore, ReadLogs, RequiredScope, WebhookOwner,
 };
@@ -317,6 +317,9 @@ pub async fn delete(
     }
     let ws = owner.workspace;
     let now = state.clock.now();
+    let scope = ws.endpoint_scope(&endpoint);
+    // Its URL, for the owner's notice (read before anything changes).
+    let url = state.store.webhook_as_stored(&scope).await?.map(|w| w.url);
     // Unlisted first: ingest stops routing to it; marked: the sender drops what it gets.
     let listed = state.store.unlist_endpoint(&ws, &endpoint).await?;
     let exists = state
@@ -326,7 +329,12 @@ pub async fn delete(
     if !listed && !exists {
         return Err(NO_ENDPOINT);
     }
-    let scope = ws.endpoint_scope(&endpoint);
+    // Told once, by the call that unlisted it (a DELETE that goes on drops what is left).
+    if let Some(url) = url.filter(|_| listed) {
+        let endpoint = endpoint.to_string();
+        let notice = Notice::EndpointDeleted { endpoint, url };
+        state.notices.send(&ws, &notice, now).await;
+    }
     let (dropped, complete) = state
         .store
         .purge_kept(&scope, Instant::now() + PURGE_TIME)

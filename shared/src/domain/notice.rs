@@ -45,6 +45,20 @@ pub enum Notice {
         /// The URL now.
         to: String,
     },
+    /// A webhook endpoint was made: deliveries go to one more URL.
+    EndpointAdded {
+        /// `default`, or `ep_...`.
+        endpoint: String,
+        /// Where its deliveries go.
+        url: String,
+    },
+    /// An additional endpoint was deleted, with what it held.
+    EndpointDeleted {
+        /// Its id.
+        endpoint: String,
+        /// Where its deliveries went.
+        url: String,
+    },
     /// The webhook's signing secret was rotated.
     SecretRotated,
     /// An API key was rotated (the old one stopped working).
@@ -77,6 +91,12 @@ impl Notice {
         match self {
             Notice::Failing { .. } => format!("Outflow: your webhook for {workspace} is failing"),
             Notice::UrlChanged { .. } => format!("Outflow: webhook URL changed for {workspace}"),
+            Notice::EndpointAdded { .. } => {
+                format!("Outflow: webhook endpoint added for {workspace}")
+            }
+            Notice::EndpointDeleted { .. } => {
+                format!("Outflow: webhook endpoint deleted for {workspace}")
+            }
             Notice::SecretRotated => format!("Outflow: signing secret rotated for {workspace}"),
             Notice::KeyRotated { .. } => format!("Outflow: API key rotated for {workspace}"),
             Notice::KeysReset { .. } => format!("Outflow: API keys reset for {workspace}"),
@@ -100,8 +120,6 @@ impl Notice {
 
     /// The email's text; `api_base` is where the API is reached (may be empty).
     pub fn text(&self, workspace: &str, api_base: &str) -> String {
-        let unexpected = "If you did not expect this change, reset the workspace's API keys \
-                          (ask your Outflow operator) and check the webhook's settings.";
         match self {
             Notice::Failing {
                 url,
@@ -128,10 +146,32 @@ impl Notice {
                     since.rfc3339()
                 )
             }
+            change => change.change_text(workspace),
+        }
+    }
+
+    /// A change notice's text: what changed, and what to do if it was not expected.
+    fn change_text(&self, workspace: &str) -> String {
+        let unexpected = "If you did not expect this change, reset the workspace's API keys \
+                          (ask your Outflow operator) and check the webhook's settings.";
+        match self {
+            Notice::Failing { url, .. } => {
+                format!("The webhook for {workspace} ({url}) is failing.\n")
+            }
             Notice::UrlChanged { from, to } => format!(
                 "The webhook URL of workspace \"{workspace}\" was changed.\n\n\
                  Before: {from}\nNow: {to}\n\nDeliveries go to the new URL from now on.\n\n\
                  {unexpected}\n"
+            ),
+            Notice::EndpointAdded { endpoint, url } => format!(
+                "A webhook endpoint ({endpoint}) was added to workspace \"{workspace}\".\n\n\
+                 URL: {url}\n\nThe events it takes (its types and filter) are delivered \
+                 there from now on, besides any other endpoint's.\n\n{unexpected}\n"
+            ),
+            Notice::EndpointDeleted { endpoint, url } => format!(
+                "The webhook endpoint {endpoint} of workspace \"{workspace}\" was deleted, \
+                 with the deliveries it held.\n\nURL: {url}\n\nNothing is delivered there \
+                 any more.\n\n{unexpected}\n"
             ),
             Notice::SecretRotated => format!(
                 "The webhook signing secret of workspace \"{workspace}\" was rotated. For 24 \
@@ -164,6 +204,8 @@ impl Notice {
                 Notice::failures_left(*failures)
             ),
             Notice::UrlChanged { .. } => "told the webhook URL changed".into(),
+            Notice::EndpointAdded { url, .. } => format!("told an endpoint was added ({url})"),
+            Notice::EndpointDeleted { url, .. } => format!("told an endpoint was deleted ({url})"),
             Notice::SecretRotated => "told the signing secret was rotated".into(),
             Notice::KeyRotated { .. } => "told an API key was rotated".into(),
             Notice::KeysReset { .. } => "told the API keys were reset".into(),
@@ -224,6 +266,20 @@ mod tests {
             name: Some("Chatwoot".into()),
         };
         assert!(key.text("Acme", "").contains("(\"Chatwoot\") was rotated"));
+        let added = Notice::EndpointAdded {
+            endpoint: "ep_1".into(),
+            url: "https://c.example/h".into(),
+        };
+        let text = added.text("Acme", "");
+        assert!(text.contains("(ep_1) was added") && text.contains("URL: https://c.example/h"));
+        assert!(added.subject("Acme").contains("endpoint added"));
+        let deleted = Notice::EndpointDeleted {
+            endpoint: "ep_1".into(),
+            url: "https://c.example/h".into(),
+        };
+        assert!(deleted
+            .text("Acme", "")
+            .contains("ep_1 of workspace \"Acme\" was deleted"));
         assert_eq!(Notice::failures_left(10), 1);
         assert_eq!(Notice::failures_left(12), 0);
     }
