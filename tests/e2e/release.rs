@@ -263,3 +263,45 @@ async fn what_a_holder_leaves_held_after_a_release_goes_out_too() {
     assert_eq!(ids.len(), expected.len());
     assert_eq!(ids, expected, "every held delivery once, in order");
 }
+
+#[tokio::test]
+async fn a_message_edited_while_held_goes_out_with_its_new_text() {
+    // The webhook takes only the two message types (no `message:updated`).
+    let (stack, receiver, key, _) = switched_off("owner@held-edit.test").await;
+    let r = stack
+        .ingest(
+            &key,
+            events("c1", ["held-a", "held-b"].map(String::from).into_iter()),
+        )
+        .await;
+    assert_eq!(r.body["accepted"], 2, "{}", r.body);
+    let edit = json!({"events": [{"event_type": "message:updated", "chat": {"chat_id": "c1"},
+        "message": {"message_id": "held-a", "text": "the new text"}}]});
+    let r = stack.ingest(&key, edit.to_string()).await;
+    assert_eq!(r.body["accepted"], 1, "{}", r.body);
+
+    let enabled = stack.enable(&key).await;
+    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
+    stack.drain().await;
+    let got: Vec<(String, String)> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            let m = &r.json()["message"];
+            (
+                m["message_id"].as_str().unwrap().into(),
+                m["text"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let seed: Value = serde_json::from_str(SEED).unwrap();
+    let unedited = seed["message"]["text"].as_str().unwrap().to_string();
+    // Before: "held-a" went out with the text it had when held, and the edit never.
+    assert_eq!(
+        got,
+        [
+            ("held-a".to_string(), "the new text".to_string()),
+            ("held-b".to_string(), unedited)
+        ]
+    );
+}

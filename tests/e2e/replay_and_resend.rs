@@ -28,8 +28,9 @@ async fn replay(stack: &TestStack, key: &str, since: &str) -> outflow_e2e::Respo
         .await
 }
 
-#[tokio::test]
-async fn replay_re_sends_the_dead_letters_since_an_instant_with_their_webhook_ids() {
+/// A stack retrying after 1 s, a receiver answering 503, and the key of a workspace whose
+/// one delivery ran out of attempts.
+async fn one_dead_letter(name: &str) -> (TestStack, Receiver, String) {
     let stack = TestStack::with(Options {
         retry_delay_secs: 1,
         ..Options::default()
@@ -37,7 +38,7 @@ async fn replay_re_sends_the_dead_letters_since_an_instant_with_their_webhook_id
     .await;
     let receiver = Receiver::start().await;
     receiver.respond_with(503);
-    let (_, key) = stack.workspace(&stack.unique_email("replay")).await;
+    let (_, key) = stack.workspace(&stack.unique_email(name)).await;
     stack.register(&key, &receiver.url()).await;
     // One delivery: eight failures stay under the eleven that would disable the webhook.
     let events = json!({ "events": [message("c1", "m1")] });
@@ -50,6 +51,34 @@ async fn replay_re_sends_the_dead_letters_since_an_instant_with_their_webhook_id
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     assert_eq!(stack.dead_letters().await, 1, "it ran out of attempts");
+    (stack, receiver, key)
+}
+
+/// The receiver fails the next request once, then answers 200; drains until it got two
+/// more requests (a retry after the failure), which it must. Returns how many it had.
+async fn fails_once_then_takes_it(
+    stack: &TestStack,
+    receiver: &Receiver,
+    queued: impl std::future::Future<Output = ()>,
+) -> usize {
+    let before = receiver.received().len();
+    receiver.script(move |_, n| (if n == before { 503 } else { 200 }, Duration::ZERO));
+    queued.await;
+    for _ in 0..30 {
+        stack.drain().await;
+        if receiver.received().len() == before + 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let got = receiver.received().len();
+    assert_eq!(got, before + 2, "retried after its failure");
+    before
+}
+
+#[tokio::test]
+async fn replay_re_sends_the_dead_letters_since_an_instant_with_their_webhook_ids() {
+    let (stack, receiver, key) = one_dead_letter("replay").await;
     let first_ids: std::collections::BTreeSet<String> = receiver
         .received()
         .iter()
@@ -64,12 +93,19 @@ async fn replay_re_sends_the_dead_letters_since_an_instant_with_their_webhook_id
     assert_eq!(future.status, StatusCode::ACCEPTED);
     assert_eq!(future.body["replayed"], 0, "nothing created after `since`");
 
-    receiver.respond_with(200);
-    let before = receiver.received().len();
-    let r = replay(&stack, &key, "2020-01-01T00:00:00Z").await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
-    assert_eq!(r.body["dead_letters"], 1);
-    stack.drain().await;
+    // The replayed delivery fails once more, then succeeds: a replay starts its retry
+    // schedule again (before, its eight failures still counted: dead at once).
+    let replayed = async {
+        let r = replay(&stack, &key, "2020-01-01T00:00:00Z").await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        assert_eq!(r.body["dead_letters"], 1);
+    };
+    let before = fails_once_then_takes_it(&stack, &receiver, replayed).await;
+    assert_eq!(
+        stack.items_with_prefix("DEAD#").await,
+        0,
+        "delivered, not dead again"
+    );
     let again: std::collections::BTreeSet<String> = receiver.received()[before..]
         .iter()
         .map(|r| r.header("webhook-id").to_string())
@@ -158,4 +194,25 @@ async fn a_logged_request_is_re_sent_with_the_same_webhook_id_and_body() {
     assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
     assert_eq!(got[0].body, got[1].body);
     assert_eq!(r.body["delivery_id"], got[0].header("webhook-id"));
+}
+
+#[tokio::test]
+async fn a_resent_request_gets_the_retry_schedule_again() {
+    let (stack, receiver, key) = one_dead_letter("resend-retries").await;
+    let log = stack
+        .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key), None)
+        .await;
+    let request_id = log.body["requests"][0]["request_id"].as_str().unwrap();
+    let path = format!("/v1/webhooks/outbound/log/{request_id}/resend");
+    let resent = async {
+        let r = stack.call(Method::POST, &path, Some(&key), None).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    };
+    fails_once_then_takes_it(&stack, &receiver, resent).await;
+    // Before: its eight failures still counted, so one more made it a dead letter at once.
+    assert_eq!(
+        stack.items_with_prefix("DEAD#").await,
+        1,
+        "only the first dead letter"
+    );
 }

@@ -139,7 +139,9 @@ pub(crate) async fn resend_request(
             .get(outflow::delivery::attempt::EVENT_TYPE_HEADER)
             .and_then(|name| EventType::parse(name)),
     };
-    state.queue.send(std::slice::from_ref(&envelope)).await?;
+    let resent = std::slice::from_ref(&envelope);
+    state.store.forget_attempts(resent).await?;
+    state.queue.send(resent).await?;
     let detail = format!("Resend of request {id} ({}) queued", entry.delivery_id);
     let activity = ActivityEntry::new(now, ActivityAction::ResendRequested, detail);
     state.store.record_activity(ws, &activity).await?;

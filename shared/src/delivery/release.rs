@@ -2,7 +2,10 @@
 //! forgotten only once SQS took it), a step of a release order within its budget, and the
 //! check a holder makes after holding behind a release.
 
-use crate::domain::{Kept, ReleaseOrder, ReleasePhase, Timestamp, WorkspaceId, RELEASE_SETTLE_MS};
+use crate::domain::{
+    DeliveryEnvelope, Kept, MessageId, ReleaseOrder, ReleasePhase, Timestamp, WorkspaceId,
+    RELEASE_SETTLE_MS,
+};
 use crate::queue::{DeliveryQueue, QueueError};
 use crate::store::{KeptDelivery, Store, StoreError};
 use std::time::{Duration, Instant};
@@ -80,11 +83,37 @@ pub async fn requeue_kept(
             .into_iter()
             .map(|KeptDelivery { key, envelope }| (key, envelope))
             .unzip();
+        let envelopes = with_edits(store, ws, envelopes).await?;
+        store.forget_attempts(&envelopes).await?;
         queue.send_release(&envelopes, nonce).await?;
         count += envelopes.len();
         store.forget_kept(&keys).await?;
     }
     Ok((count, false))
+}
+
+/// Kept message deliveries with the edits made while they waited: a message not yet
+/// delivered takes its new text (the spec), whether or not the webhook takes
+/// `message:updated`. Their messages are stored under the workspace, also for another
+/// endpoint's deliveries.
+async fn with_edits(
+    store: &Store,
+    ws: &WorkspaceId,
+    envelopes: Vec<DeliveryEnvelope>,
+) -> Result<Vec<DeliveryEnvelope>, ReleaseError> {
+    let ids: Vec<MessageId> = envelopes
+        .iter()
+        .filter_map(DeliveryEnvelope::message_id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(envelopes);
+    }
+    let texts = store.edited_texts(&ws.tenant(), &ids).await?;
+    let edited = |e: &DeliveryEnvelope| e.with_text(texts.get(&e.message_id()?)?);
+    Ok(envelopes
+        .into_iter()
+        .map(|e| edited(&e).unwrap_or(e))
+        .collect())
 }
 
 /// Carries out one step of `order`; returns the order of the next step when the budget

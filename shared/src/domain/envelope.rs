@@ -1,7 +1,8 @@
 //! The delivery envelope: one delivery as it travels (queue, held, dead letter), with the
-//! exact body to POST, so every retry signs the same bytes.
+//! exact body to POST, so every retry signs the same bytes. A kept message delivery put
+//! back on the queue takes its message's edit (a pending message takes the new text).
 
-use super::{ChatId, DeliveryId, EventType, Timestamp, WorkspaceId};
+use super::{ChatId, DeliveryId, EventType, MessageEvent, MessageId, Timestamp, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -44,6 +45,34 @@ impl DeliveryEnvelope {
         hex::encode(hash.finalize())
     }
 
+    /// The message whose own delivery this is (`message:received:new` or
+    /// `message:sent:new`), read from its body; `None` for bundles, updates and chat events.
+    pub fn message_id(&self) -> Option<MessageId> {
+        let own = [EventType::MessageReceivedNew, EventType::MessageSentNew];
+        if !own.contains(&self.event_type?) {
+            return None;
+        }
+        let event: MessageEvent = serde_json::from_str(&self.body).ok()?;
+        Some(event.message.message_id)
+    }
+
+    /// The same delivery telling its message with `text` (an edit made while it was
+    /// pending), encoded as ingest encodes a message; `None` when that is its text already
+    /// or it tells no message.
+    pub fn with_text(&self, text: &str) -> Option<Self> {
+        self.message_id()?;
+        let mut event: MessageEvent = serde_json::from_str(&self.body).ok()?;
+        if event.message.text == text {
+            return None;
+        }
+        event.message.text = text.to_string();
+        let body = serde_json::to_string(&event).ok()?;
+        Some(Self {
+            body,
+            ..self.clone()
+        })
+    }
+
     /// How the activity log names it: its summary and its `webhook-id`.
     pub fn describe(&self) -> String {
         match &self.summary {
@@ -56,6 +85,7 @@ impl DeliveryEnvelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn envelope(chat: Option<&str>, delivery: &str) -> DeliveryEnvelope {
         DeliveryEnvelope {
@@ -81,6 +111,61 @@ mod tests {
         assert_ne!(a1.message_group(), none.message_group());
         let long = envelope(Some(&"ü".repeat(128)), "d5").message_group();
         assert!(long.len() <= 128 && long.is_ascii());
+    }
+
+    const SEED: &str = include_str!("../../../../shared/fixtures/timelines_message_example.json");
+
+    fn of_message(kind: EventType) -> DeliveryEnvelope {
+        let event: MessageEvent = serde_json::from_str(SEED).unwrap();
+        DeliveryEnvelope {
+            body: serde_json::to_string(&event).unwrap(),
+            event_type: Some(kind),
+            ..envelope(Some("c"), "msg_1")
+        }
+    }
+
+    #[test]
+    fn a_message_delivery_takes_a_new_text_and_nothing_else_changes() {
+        let own = of_message(EventType::MessageSentNew);
+        let id = own.message_id().expect("a message's own delivery");
+        let edited = own.with_text("new text").unwrap();
+        let (before, after): (Value, Value) = (
+            serde_json::from_str(&own.body).unwrap(),
+            serde_json::from_str(&edited.body).unwrap(),
+        );
+        assert_eq!(after["message"]["text"], "new text");
+        let mut expected = before.clone();
+        expected["message"]["text"] = "new text".into();
+        assert_eq!(after, expected, "only the text changed");
+        assert_eq!(edited.message_id(), Some(id));
+        assert_eq!(
+            (
+                edited.delivery_id.clone(),
+                edited.created_at,
+                edited.sequence
+            ),
+            (own.delivery_id.clone(), own.created_at, own.sequence)
+        );
+        let same = before["message"]["text"].as_str().unwrap();
+        assert_eq!(own.with_text(same), None, "unchanged");
+    }
+
+    #[test]
+    fn updates_bundles_and_chat_events_keep_their_body() {
+        for kind in [
+            EventType::MessageUpdated,
+            EventType::MessageBundle,
+            EventType::ChatCreated,
+        ] {
+            let other = of_message(kind);
+            assert_eq!(other.message_id(), None, "{kind:?}");
+            assert_eq!(other.with_text("new text"), None, "{kind:?}");
+        }
+        let untyped = DeliveryEnvelope {
+            event_type: None,
+            ..of_message(EventType::MessageSentNew)
+        };
+        assert_eq!(untyped.with_text("new text"), None);
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! queue: a delivery waiting behind its chat's failed one is received (and counted) without
 //! being tried. So the sender counts real failures here, with an atomic `ADD`.
 
+use super::batch::Key;
 use super::{keys, n, s, Store, StoreError, StoreResult};
-use crate::domain::{DeliveryId, WorkspaceId};
+use crate::domain::{DeliveryEnvelope, DeliveryId, WorkspaceId};
 use aws_sdk_dynamodb::types::ReturnValue;
 
 /// Counters outlive the whole retry schedule (≈ 28 h) with a margin.
@@ -29,5 +30,16 @@ impl Store {
         out.attributes
             .and_then(|a| a.get("failures").and_then(|v| v.as_n().ok()?.parse().ok()))
             .ok_or_else(|| StoreError::Corrupt("attempt counter without failures".into()))
+    }
+
+    /// Forgets the failed attempts of deliveries the tenant puts back on the queue (an
+    /// enable's release, a replay, a resend): each starts its retry schedule again, rather
+    /// than going back to the dead letters at its first failure.
+    pub async fn forget_attempts(&self, deliveries: &[DeliveryEnvelope]) -> StoreResult<()> {
+        let counters: Vec<Key> = deliveries
+            .iter()
+            .map(|e| keys::attempts_key(&e.workspace_id, &e.delivery_id))
+            .collect();
+        Ok(self.batch_delete(&counters).await?)
     }
 }

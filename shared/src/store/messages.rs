@@ -8,7 +8,7 @@ use super::window_items::{
 use super::{keys, n, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{DeliveryId, MessageEvent, MessageId, PendingWindow, Timestamp, WorkspaceId};
 use aws_sdk_dynamodb::types::AttributeValue;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// A stored message after an edit.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,6 +166,26 @@ impl Store {
             self.batch_put(opening).await?;
         }
         self.batch_put(items).await
+    }
+
+    /// The text of each of `ids` (messages of workspace `ws`) that was edited, by id: what
+    /// a delivery of it put back on the queue carries. One consistent read per message
+    /// (BatchGetItem), only where kept deliveries are put back.
+    pub async fn edited_texts(
+        &self,
+        ws: &WorkspaceId,
+        ids: &[MessageId],
+    ) -> StoreResult<HashMap<MessageId, String>> {
+        let keys: Vec<Key> = ids.iter().map(|id| message_key(ws, id)).collect();
+        let items = self
+            .get_items(&keys, Some("pk, sk, edited_text"), true)
+            .await?;
+        let edited = |id: &MessageId| {
+            let item = items.get(&message_key(ws, id))?;
+            let text = item.get("edited_text")?.as_s().ok()?;
+            Some((id.clone(), text.clone()))
+        };
+        Ok(ids.iter().filter_map(edited).collect())
     }
 
     /// True when the edited message waits in a pending window of the delivery scope
