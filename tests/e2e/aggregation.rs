@@ -754,7 +754,7 @@ async fn rescheduling_never_recreates_a_window_a_run_just_flushed() {
     assert_eq!(run["bundles_enqueued"], 1);
     // ...and the save puts back what it read: the flushed window must stay gone.
     for w in &read {
-        assert!(!store.reschedule_window(w, w.end_ms).await.unwrap());
+        assert!(!store.reschedule_window(w, w.end_ms, false).await.unwrap());
     }
     assert_eq!(
         stack.items_with_prefix("WIN#").await,

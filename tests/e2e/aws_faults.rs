@@ -1459,3 +1459,26 @@ async fn a_message_written_into_its_window_as_the_tenant_switches_to_immediate_i
         ]]
     );
 }
+
+#[tokio::test]
+async fn saves_after_a_switch_to_immediate_do_not_push_its_windows_back() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let key = hourly_with_updates(&stack, &receiver, "switch-saves").await;
+    stack.set_time("2026-03-01T10:05:00Z");
+    let r = stack.ingest(&key, seed_in("c1", "before-the-switch")).await;
+    assert_eq!(r.body["accepted"], 1, "{}", r.body);
+    let immediate = serde_json::json!({"url": receiver.url(), "aggregation": "none",
+        "event_types": ["message:sent:new", "message:updated"]});
+    for at in ["2026-03-01T10:06:00Z", "2026-03-01T10:06:50Z"] {
+        stack.set_time(at);
+        let saved = stack.save_settings(&key, &immediate).await;
+        assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    }
+    // Due at the switch (10:06), a minute's grace: this run sends it. Before, the second
+    // save made it due at 10:06:50, and saves a minute apart put it off to its end.
+    let run = stack.aggregate("2026-03-01T10:07:10Z").await;
+    assert_eq!(run["bundles_enqueued"], 1, "{run}");
+    let sent = bundles_sent(&stack, &receiver).await;
+    assert_eq!(sent.len(), 1);
+}

@@ -184,11 +184,7 @@ pub async fn create(
         }
     };
     if !id.is_default() {
-        let max_additional = state.max_endpoints - 1;
-        if !state.store.list_endpoint(&ws, &id, max_additional).await? {
-            state.store.delete_endpoint_item(&ws, &id).await?;
-            return Err(state.endpoint_limit());
-        }
+        list_new(&state, &ws, &id, &webhook).await?;
     }
     tracing::info!(workspace_id = %ws, endpoint_id = %id, "endpoint created");
     let view = state
@@ -288,6 +284,43 @@ pub async fn change(
     Ok(NoStore(Json(view)))
 }
 
+/// Lists a new additional endpoint within the limit (else removes it, as if never made),
+/// then tells the owner: deliveries now go to one more URL (what a leaked key would do to
+/// copy them).
+async fn list_new(
+    state: &ApiState,
+    ws: &WorkspaceId,
+    id: &EndpointId,
+    webhook: &Webhook,
+) -> Result<(), ApiError> {
+    let max_additional = state.max_endpoints - 1;
+    if !state.store.list_endpoint(ws, id, max_additional).await? {
+        state.store.delete_endpoint_item(ws, id).await?;
+        return Err(state.endpoint_limit());
+    }
+    let endpoint = id.to_string();
+    let notice = Notice::EndpointAdded {
+        endpoint,
+        url: webhook.url.clone(),
+    };
+    let scope = ws.endpoint_scope(id);
+    state.notices.send(&scope, &notice, state.clock.now()).await;
+    Ok(())
+}
+
+/// The URL of an endpoint about to be deleted, for the owner's notice (read before
+/// anything changes). Best effort, like the notice: an item that cannot be read must not
+/// keep the endpoint from being deleted.
+async fn url_to_tell(state: &ApiState, scope: &WorkspaceId) -> Option<String> {
+    match state.store.webhook_as_stored(scope).await {
+        Ok(webhook) => webhook.map(|w| w.url),
+        Err(e) => {
+            tracing::error!(workspace_id = %scope, error = %e, "endpoint unreadable: deleted untold");
+            None
+        }
+    }
+}
+
 /// Deletes an additional endpoint: ingest stops routing to it at once, what was queued
 /// for it is dropped, and so is what it held (held deliveries, dead letters). The default
 /// endpoint is the workspace's webhook: disable it instead.
@@ -318,8 +351,7 @@ pub async fn delete(
     let ws = owner.workspace;
     let now = state.clock.now();
     let scope = ws.endpoint_scope(&endpoint);
-    // Its URL, for the owner's notice (read before anything changes).
-    let url = state.store.webhook_as_stored(&scope).await?.map(|w| w.url);
+    let url = url_to_tell(&state, &scope).await;
     // Unlisted first: ingest stops routing to it; marked: the sender drops what it gets.
     let listed = state.store.unlist_endpoint(&ws, &endpoint).await?;
     let exists = state

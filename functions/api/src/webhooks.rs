@@ -235,18 +235,10 @@ pub(crate) async fn save_settings(
         .put_described(ws, &settings, &subscription, description)
         .await?;
     // Told at once: a later step's error must not leave the change unreported.
-    let to = webhook.url.clone();
-    let endpoint = ws.endpoint();
-    let notice = match before {
-        // Registering the webhook is no change; another endpoint made now sends the
-        // deliveries to one more URL (what a leaked key would do to copy them).
-        None => (!endpoint.is_default()).then(|| Notice::EndpointAdded {
-            endpoint: endpoint.to_string(),
-            url: to,
-        }),
-        Some(from) => (from != to).then_some(Notice::UrlChanged { from, to }),
-    };
-    if let Some(notice) = notice {
+    // Registering the webhook is no change; an endpoint made is told once it is listed.
+    if let Some(from) = before.filter(|from| *from != webhook.url) {
+        let to = webhook.url.clone();
+        let notice = Notice::UrlChanged { from, to };
         state.notices.send(ws, &notice, state.clock.now()).await;
     }
     let resumed = if webhook.enabled {

@@ -84,7 +84,9 @@ pub async fn requeue_kept(
             .map(|KeptDelivery { key, envelope }| (key, envelope))
             .unzip();
         let envelopes = with_edits(store, ws, envelopes).await?;
-        store.forget_attempts(&envelopes).await?;
+        if kind == Kept::DeadLetter {
+            store.forget_attempts(&envelopes).await?;
+        }
         queue.send_release(&envelopes, nonce).await?;
         count += envelopes.len();
         store.forget_kept(&keys).await?;

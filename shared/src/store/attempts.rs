@@ -32,9 +32,9 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt("attempt counter without failures".into()))
     }
 
-    /// Forgets the failed attempts of deliveries the tenant puts back on the queue (an
-    /// enable's release, a replay, a resend): each starts its retry schedule again, rather
-    /// than going back to the dead letters at its first failure.
+    /// Forgets the failed attempts of deliveries the tenant puts back on the queue after
+    /// they ran out of them (a replay of dead letters, a resend): each starts its retry
+    /// schedule again, rather than going back to the dead letters at its first failure.
     pub async fn forget_attempts(&self, deliveries: &[DeliveryEnvelope]) -> StoreResult<()> {
         let counters: Vec<Key> = deliveries
             .iter()

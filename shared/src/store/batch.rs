@@ -103,9 +103,10 @@ impl Store {
         Ok(found)
     }
 
-    /// Puts every item, 25 per request.
+    /// Puts every item, 25 per request; of items with the same key, the last (DynamoDB
+    /// refuses a whole request that names a key twice).
     pub async fn batch_put(&self, items: Vec<Item>) -> StoreResult<()> {
-        let requests = items
+        let requests = last_of_each_key(items)
             .into_iter()
             .map(|item| {
                 let put = PutRequest::builder().set_item(Some(item)).build();
@@ -116,10 +117,13 @@ impl Store {
         Ok(self.batch_write(requests).await?)
     }
 
-    /// Deletes every key, 25 per request; when DynamoDB stops it, how many may be left.
+    /// Deletes every key (once: DynamoDB refuses a whole request that names a key twice),
+    /// 25 per request; when DynamoDB stops it, how many may be left.
     pub async fn batch_delete(&self, keys: &[Key]) -> Result<(), Unwritten> {
+        let mut seen = HashSet::new();
         let requests = keys
             .iter()
+            .filter(|key| seen.insert(*key))
             .map(|key| {
                 let del = DeleteRequest::builder()
                     .set_key(Some(key_item(key)))
@@ -172,5 +176,53 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+/// The items in their order, each key once: the last item written with it.
+fn last_of_each_key(items: Vec<Item>) -> Vec<Item> {
+    let key = |item: &Item| {
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        (text("pk"), text("sk"))
+    };
+    let last: HashMap<_, usize> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| (key(item), i))
+        .collect();
+    items
+        .into_iter()
+        .enumerate()
+        .filter(|(i, item)| last.get(&key(item)) == Some(i))
+        .map(|(_, item)| item)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(sk: &str, v: &str) -> Item {
+        Item::from([
+            ("pk".to_string(), s("WS#a")),
+            ("sk".to_string(), s(sk)),
+            ("v".to_string(), s(v)),
+        ])
+    }
+
+    #[test]
+    fn a_key_written_twice_goes_once_as_its_last_item() {
+        let items = vec![item("x", "1"), item("y", "1"), item("x", "2")];
+        let kept: Vec<(String, String)> = last_of_each_key(items)
+            .iter()
+            .map(|i| {
+                (
+                    i["sk"].as_s().unwrap().clone(),
+                    i["v"].as_s().unwrap().clone(),
+                )
+            })
+            .collect();
+        let expected = [("y", "1"), ("x", "2")].map(|(k, v)| (k.to_string(), v.to_string()));
+        assert_eq!(kept, expected);
     }
 }

@@ -307,7 +307,10 @@ impl Store {
         let mut count = 0;
         for w in self.pending_windows(ws).await? {
             let due_ms = switched_ms.map_or(w.end_ms, |at| at.min(w.end_ms));
-            count += usize::from(self.reschedule_window(&w, due_ms).await?);
+            // After a switch, only ever earlier: saves a minute apart must not keep
+            // pushing back a window an earlier one made due.
+            let earlier_only = switched_ms.is_some();
+            count += usize::from(self.reschedule_window(&w, due_ms, earlier_only).await?);
         }
         Ok(count)
     }
@@ -315,15 +318,24 @@ impl Store {
     /// Puts one window back in the due index, unless it is gone: a run may have flushed it
     /// since it was read, and an update must never write back a stub of it (every later
     /// run would trip over an item without its fields). True when it was rescheduled.
-    pub async fn reschedule_window(&self, w: &PendingWindow, due_ms: i64) -> StoreResult<bool> {
+    pub async fn reschedule_window(
+        &self,
+        w: &PendingWindow,
+        due_ms: i64,
+        earlier_only: bool,
+    ) -> StoreResult<bool> {
         let (pk, sk) = window_key(w);
+        let condition = match earlier_only {
+            true => "attribute_exists(pk) AND (attribute_not_exists(due_sk) OR due_sk > :sk)",
+            false => "attribute_exists(pk)",
+        };
         let result = self
             .update(s(pk), s(sk))
             .update_expression(
                 "SET due_pk = :pk, due_sk = :sk \
                  REMOVE claimed_at, claimed_by, flush_failures, last_failure, set_aside_reason, set_aside_at",
             )
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression(condition)
             .expression_attribute_values(":pk", s(due_pk(w)))
             .expression_attribute_values(":sk", s(due_sk(w, due_ms)))
             .send()

@@ -186,8 +186,9 @@ async function load() {
     call("GET", "/deliveries"),
     listEndpoints(),
   ]);
-  exists = settings.status === 200;
-  if (exists) show(settings.json);
+  // Only a clear answer changes it: after a failed read a save must not replace the whole.
+  if (settings.status === 200 || settings.status === 404) exists = settings.status === 200;
+  if (settings.status === 200) show(settings.json);
   else if (settings.status !== 404) throw new Error(settings.json?.error?.message ?? `status ${settings.status}`);
   if (counts.status === 200) chart(counts.json);
   $("workspace").hidden = false;
