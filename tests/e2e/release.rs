@@ -305,3 +305,28 @@ async fn a_message_edited_while_held_goes_out_with_its_new_text() {
         ]
     );
 }
+
+#[tokio::test]
+async fn deliveries_queued_before_a_disable_do_not_overtake_the_ones_it_held() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@queued-behind.test").await;
+    stack.register(&key, &receiver.url()).await;
+    let ids: Vec<String> = (1..=15).map(|i| format!("q-{i:02}")).collect();
+    let r = stack.ingest(&key, events("c1", ids.iter().cloned())).await;
+    assert_eq!(r.body["accepted"], 15, "{}", r.body);
+    // Switched off with all fifteen queued; a sender batch then holds the first ten.
+    let off = json!({"url": receiver.url(), "enabled": false});
+    let saved = stack.save_settings(&key, &off).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let batch = stack.pump.once(&stack.app.sender, 0).await.unwrap();
+    assert_eq!(batch.received, 10);
+    assert!(receiver.received().is_empty());
+
+    let enabled = stack.enable(&key).await;
+    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
+    stack.drain().await;
+    let got: Vec<String> = receiver.received().iter().map(|r| r.message_id()).collect();
+    // Before: q-11 to q-15, still queued, went out first, then the ten released.
+    assert_eq!(got, ids);
+}
