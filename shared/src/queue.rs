@@ -178,16 +178,7 @@ impl DeliveryQueue {
         envelopes: &[DeliveryEnvelope],
         release: u64,
     ) -> Result<(), QueueError> {
-        // Marked as the release's own: while it drains, the sender sends these and holds
-        // what was queued before it behind them.
-        let released: Vec<DeliveryEnvelope> = envelopes
-            .iter()
-            .map(|e| DeliveryEnvelope {
-                released_by: Some(release),
-                ..e.clone()
-            })
-            .collect();
-        self.send_to(&self.url, &released, release, |_| None).await
+        self.send_to(&self.url, envelopes, release, |_| None).await
     }
 
     /// Enqueues one step of a release in the workspace's own release group (a step at a
@@ -384,7 +375,6 @@ mod tests {
             body: "{}".into(),
             summary: None,
             event_type: None,
-            released_by: None,
         }
     }
 

@@ -307,26 +307,42 @@ async fn a_message_edited_while_held_goes_out_with_its_new_text() {
 }
 
 #[tokio::test]
-async fn deliveries_queued_before_a_disable_do_not_overtake_the_ones_it_held() {
-    let stack = stack().await;
+async fn a_retry_older_than_what_was_held_goes_out_before_it() {
+    let stack = TestStack::with(Options {
+        retry_delay_secs: 1,
+        ..Options::default()
+    })
+    .await;
     let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace("owner@queued-behind.test").await;
+    // The first request fails: r-1 waits for its retry, its chat's group behind it.
+    receiver.script(|_, n| (if n == 0 { 503 } else { 200 }, Duration::ZERO));
+    let (_, key) = stack.workspace("owner@retry-before-held.test").await;
     stack.register(&key, &receiver.url()).await;
-    let ids: Vec<String> = (1..=15).map(|i| format!("q-{i:02}")).collect();
-    let r = stack.ingest(&key, events("c1", ids.iter().cloned())).await;
-    assert_eq!(r.body["accepted"], 15, "{}", r.body);
-    // Switched off with all fifteen queued; a sender batch then holds the first ten.
-    let off = json!({"url": receiver.url(), "enabled": false});
-    let saved = stack.save_settings(&key, &off).await;
-    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
-    let batch = stack.pump.once(&stack.app.sender, 0).await.unwrap();
-    assert_eq!(batch.received, 10);
-    assert!(receiver.received().is_empty());
-
-    let enabled = stack.enable(&key).await;
-    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
+    let r = stack
+        .ingest(&key, events("c1", ["r-1".to_string()].into_iter()))
+        .await;
+    assert_eq!(r.body["accepted"], 1, "{}", r.body);
     stack.drain().await;
+    assert_eq!(receiver.received().len(), 1, "tried once, failed");
+
+    // Switched off and on meanwhile: r-2 and r-3 held by ingest, then released.
+    let off = json!({"url": receiver.url(), "enabled": false});
+    assert_eq!(stack.save_settings(&key, &off).await.status, StatusCode::OK);
+    let ids = ["r-2", "r-3"].map(String::from);
+    let r = stack.ingest(&key, events("c1", ids.into_iter())).await;
+    assert_eq!(r.body["accepted"], 2, "{}", r.body);
+    assert_eq!(stack.enable(&key).await.status, StatusCode::OK);
+    stack.drain().await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    for _ in 0..10 {
+        stack.drain().await;
+        if receiver.received().len() == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     let got: Vec<String> = receiver.received().iter().map(|r| r.message_id()).collect();
-    // Before: q-11 to q-15, still queued, went out first, then the ten released.
-    assert_eq!(got, ids);
+    // The retry of the oldest goes first (a sender holding it behind the release's
+    // copies, as tried on 2026-12-05 and reverted, sent it last).
+    assert_eq!(got, ["r-1", "r-1", "r-2", "r-3"]);
 }

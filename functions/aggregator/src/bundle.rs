@@ -125,7 +125,6 @@ pub fn envelope(
             minutes(end) + " UTC",
         )),
         event_type: Some(EventType::MessageBundle),
-        released_by: None,
     }
 }
 

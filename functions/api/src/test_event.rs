@@ -104,7 +104,6 @@ fn test_envelope(ws: &WorkspaceId, now: Timestamp) -> DeliveryEnvelope {
         body: BODY.to_string(),
         summary: Some("test event".into()),
         event_type: Some(EventType::MessageReceivedNew),
-        released_by: None,
     }
 }
 

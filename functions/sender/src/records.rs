@@ -116,7 +116,6 @@ pub(crate) mod tests {
                 body: "{}".into(),
                 summary: None,
                 event_type: None,
-                released_by: None,
             },
             receives: 1,
         }

@@ -10,9 +10,7 @@ use futures::future::join_all;
 use outflow::delivery::release::after_hold;
 use outflow::delivery::ReleaseError;
 use outflow::delivery::{attempt, Destination};
-use outflow::domain::{
-    Attempt, DeliveryEnvelope, DeliveryId, ReleasePhase, Timestamp, Webhook, WorkspaceId,
-};
+use outflow::domain::{Attempt, DeliveryId, Timestamp, Webhook, WorkspaceId};
 use outflow::store::StoreError;
 use outflow::telemetry::metrics;
 use std::collections::HashMap;
@@ -50,16 +48,6 @@ impl Sender {
             after_hold(&self.store, &self.queue, ws, self.clock.now()).await?;
             return Ok(Vec::new());
         };
-        let (behind, records) = behind_release(&webhook, records, self.clock.now());
-        if !behind.is_empty() {
-            self.store.hold(&behind).await?;
-            tracing::info!(workspace_id = %ws, held = behind.len(), "behind a release: deliveries held");
-            after_hold(&self.store, &self.queue, ws, self.clock.now()).await?;
-            if records.is_empty() {
-                return Ok(Vec::new());
-            }
-        }
-        let records = &records[..];
         let turn = self.take_turn(ws, &webhook).await?;
         if matches!(turn, Turn::Refused) {
             return Ok(self.hand_back(ws, records).await?);
@@ -201,25 +189,6 @@ impl Sender {
     }
 }
 
-/// While a release of the webhook drains (or has just ended), only its own copies go out:
-/// a delivery queued before it would overtake the held ones of its chat, so it is held
-/// behind them, as ingest holds new ones. Returns what to hold and what to send.
-fn behind_release(
-    webhook: &Webhook,
-    records: &[Record],
-    now: Timestamp,
-) -> (Vec<DeliveryEnvelope>, Vec<Record>) {
-    let nonce = match webhook.release_phase(now) {
-        ReleasePhase::Idle => return (Vec::new(), records.to_vec()),
-        ReleasePhase::Draining(nonce) | ReleasePhase::Settling(nonce) => nonce,
-    };
-    let (go, wait): (Vec<Record>, Vec<Record>) = records
-        .iter()
-        .cloned()
-        .partition(|r| r.envelope.released_by == Some(nonce));
-    (wait.into_iter().map(|r| r.envelope).collect(), go)
-}
-
 /// One log line for a workspace's attempts of a batch (a line per attempt cost more in
 /// CloudWatch Logs than the attempt's DynamoDB writes), and one per failed attempt with
 /// what failed; the metrics count each attempt.
@@ -248,50 +217,4 @@ fn log_attempts(ws: &WorkspaceId, attempts: &[Attempt]) {
         delivery_ids = ids.join(","),
         "deliveries attempted"
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::records::tests::record;
-
-    fn webhook(nonce: Option<u64>, ended: Option<i64>) -> Webhook {
-        let mut w: Webhook = serde_json::from_value(serde_json::json!({
-            "url": "https://r.example/h", "enabled": true, "aggregation": "none",
-            "secret": "whsec_x",
-        }))
-        .unwrap();
-        w.release_nonce = nonce;
-        w.release_ended_ms = ended;
-        w
-    }
-
-    fn ids(records: &[Record]) -> Vec<&str> {
-        records
-            .iter()
-            .map(|r| r.envelope.delivery_id.as_str())
-            .collect()
-    }
-
-    #[test]
-    fn while_a_release_drains_only_its_own_copies_go_out() {
-        let now = Timestamp::from_unix_millis(1_000_000).unwrap();
-        let queued = record("ws_a", "c1", "m11");
-        let mut copy = record("ws_a", "c1", "m1");
-        copy.envelope.released_by = Some(7);
-        let mut older = record("ws_a", "c1", "m0");
-        older.envelope.released_by = Some(6);
-        let records = [queued, copy, older];
-
-        let (held, sent) = behind_release(&webhook(Some(7), None), &records, now);
-        let held: Vec<&str> = held.iter().map(|e| e.delivery_id.as_str()).collect();
-        assert_eq!((held, ids(&sent)), (vec!["m11", "m0"], vec!["m1"]));
-        // Just ended (settling): the same; a minute later, everything goes.
-        let settling = webhook(Some(7), Some(1_000_000 - 59_999));
-        assert_eq!(ids(&behind_release(&settling, &records, now).1), ["m1"]);
-        let idle = webhook(Some(7), Some(1_000_000 - 60_000));
-        let (held, sent) = behind_release(&idle, &records, now);
-        assert!(held.is_empty());
-        assert_eq!(ids(&sent), ["m11", "m1", "m0"]);
-    }
 }

@@ -29,10 +29,6 @@ pub struct DeliveryEnvelope {
     /// Its type, sent as `webhook-event-type` (absent on deliveries queued before types).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_type: Option<EventType>,
-    /// The release (its nonce) that put it back on the queue, when one did: while a
-    /// release drains, only its own copies go out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub released_by: Option<u64>,
 }
 
 impl DeliveryEnvelope {
@@ -101,7 +97,6 @@ mod tests {
             body: "{}".into(),
             summary: None,
             event_type: None,
-            released_by: None,
         }
     }
 

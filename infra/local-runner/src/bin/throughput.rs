@@ -71,7 +71,6 @@ fn envelopes(count: usize) -> Vec<DeliveryEnvelope> {
                 body: BODY.to_string(),
                 summary: None,
                 event_type: None,
-                released_by: None,
             }
         })
         .collect()
