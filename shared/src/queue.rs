@@ -68,7 +68,7 @@ impl DeliveryQueue {
                     ChangeMessageVisibilityBatchRequestEntry::builder()
                         .id(i.to_string())
                         .receipt_handle(receipt)
-                        .visibility_timeout(delay.as_secs().min(43_200) as i32)
+                        .visibility_timeout(visibility_secs(*delay))
                         .build()
                         .map_err(|e| QueueError {
                             op: "ChangeMessageVisibilityBatch",
@@ -96,6 +96,19 @@ impl DeliveryQueue {
         }
         Ok(())
     }
+}
+
+/// How long a received delivery can be hidden until its next attempt. SQS hides a message
+/// for at most 12 hours counted from its receive, and refuses a longer visibility outright
+/// (the message then came back after the queue's 3 minutes); the sender asks some seconds
+/// after the receive, so five minutes are left as margin.
+pub const MAX_HIDDEN: Duration = Duration::from_secs(12 * 3_600 - 300);
+
+/// The visibility timeout that hides a delivery until its next attempt, within what SQS
+/// accepts after a receive.
+fn visibility_secs(delay: Duration) -> i32 {
+    let hidden = delay.min(MAX_HIDDEN);
+    i32::try_from(hidden.as_secs()).unwrap_or(i32::MAX)
 }
 
 /// One batch entry: the envelope's body in its chat's message group.
@@ -376,6 +389,13 @@ mod tests {
             summary: None,
             event_type: None,
         }
+    }
+
+    #[test]
+    fn a_retry_is_hidden_for_less_than_sqs_allows_after_a_receive() {
+        // A `Retry-After` of a day: SQS refused 43,200 s asked seconds after the receive.
+        assert_eq!(visibility_secs(Duration::from_secs(86_400)), 42_900);
+        assert_eq!(visibility_secs(Duration::from_secs(120)), 120);
     }
 
     #[test]

@@ -92,6 +92,9 @@ async fn replay_re_sends_the_dead_letters_since_an_instant_with_their_webhook_id
     let future = replay(&stack, &key, "2999-01-01T00:00:00Z").await;
     assert_eq!(future.status, StatusCode::ACCEPTED);
     assert_eq!(future.body["replayed"], 0, "nothing created after `since`");
+    // Past the keys' 13 digits of milliseconds (before: every dead letter).
+    let far = replay(&stack, &key, "2300-01-01T00:00:00Z").await;
+    assert_eq!(far.body["replayed"], 0, "{}", far.body);
 
     // The replayed delivery fails once more, then succeeds: a replay starts its retry
     // schedule again (before, its eight failures still counted: dead at once).

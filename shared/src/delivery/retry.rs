@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-/// SQS cannot hide a message for longer than 12 hours.
-pub const MAX_DELAY: Duration = Duration::from_secs(12 * 3_600);
+/// The longest delay: as long as the queue can hide a delivery after receiving it.
+pub const MAX_DELAY: Duration = crate::queue::MAX_HIDDEN;
 
 /// Delays before each attempt: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 pub const STANDARD_SCHEDULE: [Duration; 8] = [
@@ -51,7 +51,7 @@ impl RetryPolicy {
     }
 
     /// The delay before the next attempt after attempt `attempt` (1-based) failed, or `None`
-    /// when that was the last one. A `Retry-After` (429/503) wins, bounded by SQS's 12 h.
+    /// when that was the last one. A `Retry-After` (429/503) wins, bounded by SQS's 12 h (`MAX_DELAY`).
     /// `unit` is a uniform sample in [-1, 1] for the jitter.
     pub fn next_delay(
         &self,

@@ -25,6 +25,12 @@ pub struct KeptDelivery {
     pub envelope: DeliveryEnvelope,
 }
 
+/// `since_ms` as far as the 13-digit keys go: a later instant (past the year 2286) would
+/// have 14 digits and sort before every key, so a range from it would take them all.
+fn key_millis(since_ms: i64) -> i64 {
+    since_ms.clamp(0, 9_999_999_999_999)
+}
+
 fn prefix(kind: Kept) -> &'static str {
     match kind {
         Kept::Held => keys::HELD_PREFIX,
@@ -72,7 +78,7 @@ impl Store {
         let out = self
             .range_query(
                 ws,
-                &keys::timed(prefix(kind), since_ms.max(0), ""),
+                &keys::timed(prefix(kind), key_millis(since_ms), ""),
                 &format!("{}~", prefix(kind)),
             )
             .limit(limit)
@@ -116,7 +122,7 @@ impl Store {
             let out = self
                 .range_query(
                     ws,
-                    &keys::timed(prefix(kind), since_ms.max(0), ""),
+                    &keys::timed(prefix(kind), key_millis(since_ms), ""),
                     &format!("{}~", prefix(kind)),
                 )
                 .select(aws_sdk_dynamodb::types::Select::Count)
