@@ -331,6 +331,11 @@ async fn a_retry_older_than_what_was_held_goes_out_before_it() {
     let ids = ["r-2", "r-3"].map(String::from);
     let r = stack.ingest(&key, events("c1", ids.into_iter())).await;
     assert_eq!(r.body["accepted"], 2, "{}", r.body);
+    assert_eq!(
+        stack.items_with_prefix("HELD#").await,
+        2,
+        "held, not queued"
+    );
     assert_eq!(stack.enable(&key).await.status, StatusCode::OK);
     stack.drain().await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;

@@ -51,7 +51,8 @@ impl RetryPolicy {
     }
 
     /// The delay before the next attempt after attempt `attempt` (1-based) failed, or `None`
-    /// when that was the last one. A `Retry-After` (429/503) wins, bounded by SQS's 12 h (`MAX_DELAY`).
+    /// when that was the last one. A `Retry-After` (429/503) wins, bounded by
+    /// `MAX_DELAY` (11 h 55 min).
     /// `unit` is a uniform sample in [-1, 1] for the jitter.
     pub fn next_delay(
         &self,

@@ -52,7 +52,7 @@ pub use portal::{PortalLink, PortalRefusal, PortalToken};
 pub use rate::{OverLimit, RateLimit, RateWindow};
 pub use release::{ReleaseOrder, ReleasePhase, RELEASE_SETTLE_MS, RELEASE_STALL_MS};
 pub use scope::{Grant, KeyRecord, Scope, SHOWN_SECRET_CHARS};
-pub use timestamp::Timestamp;
+pub use timestamp::{Timestamp, MAX_KEY_MILLIS};
 pub use webhook::{Subscription, Webhook, WebhookSettings, WebhookStatus};
 pub use window::Window;
 pub use workspace::Workspace;

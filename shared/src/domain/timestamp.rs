@@ -6,6 +6,10 @@ use std::fmt;
 
 const SEED_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%z";
 
+/// The last instant whose Unix milliseconds fit the table keys' 13 digits (2286-11-20):
+/// a later one would sort before every key, an earlier one than 1970 after.
+pub const MAX_KEY_MILLIS: i64 = 9_999_999_999_999;
+
 /// An instant, always written in the seed format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(DateTime<Utc>);
@@ -37,6 +41,11 @@ impl Timestamp {
     /// The UTC instant.
     pub fn utc(&self) -> DateTime<Utc> {
         self.0
+    }
+
+    /// True when the instant sorts right in the table's keys (1970 to 2286).
+    pub fn fits_keys(&self) -> bool {
+        (0..=MAX_KEY_MILLIS).contains(&self.millis())
     }
 
     /// Milliseconds since the epoch, for sortable keys.

@@ -488,6 +488,7 @@ fn message_created(
             attachments: attachments(&m.attachments),
         },
     };
+    Fields::at(at).keyed_time("created_at", event.message.timestamp)?;
     Fields::at(at).delivery(&event, "content", "attachments")?;
     Ok(InboundEvent::Message {
         event: Box::new(event),
@@ -838,6 +839,9 @@ mod tests {
             parse_events(&body, &ctx()).unwrap_err().field,
             "conversation.meta"
         );
+        // A time past the keys' 13 digits of milliseconds would sort first in its window.
+        let body = fixture_with(|v| v["created_at"] = 10_413_792_000_i64.into());
+        assert_eq!(parse_events(&body, &ctx()).unwrap_err().field, "created_at");
     }
 
     #[test]

@@ -123,6 +123,7 @@ fn validate(event: &MessageEvent, at: &str) -> Result<(), InvalidEvent> {
     let (account, chat, message) = (&event.whatsapp_account, &event.chat, &event.message);
     validate_context(&f, account, chat)?;
     f.id("message.message_id", message.message_id.as_str())?;
+    f.keyed_time("message.timestamp", message.timestamp)?;
     f.short("message.sender.full_name", &message.sender.full_name)?;
     f.short("message.sender.phone", &message.sender.phone)?;
     f.short("message.recipient.full_name", &message.recipient.full_name)?;
@@ -186,6 +187,10 @@ mod tests {
             ),
             (
                 Box::new(|v| v["message"]["timestamp"] = json!("tomorrow")),
+                "events[2].message.timestamp",
+            ),
+            (
+                Box::new(|v| v["message"]["timestamp"] = json!("2300-01-01T00:00:00+0000")),
                 "events[2].message.timestamp",
             ),
             (

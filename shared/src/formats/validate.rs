@@ -5,7 +5,7 @@ use super::bundle::MAX_ENCODED_BODY_BYTES;
 use super::escaped::{escaped_json_len, escaped_len};
 use super::invalid::InvalidEvent;
 use super::limits::{MAX_ID_BYTES, MAX_SHORT_FIELD_BYTES, MAX_TEXT_BYTES, MAX_URL_BYTES};
-use crate::domain::MessageEvent;
+use crate::domain::{MessageEvent, Timestamp};
 
 /// Checks fields of one event, each named by its path (`at` prefixes them all).
 pub(crate) struct Fields<'a> {
@@ -77,6 +77,16 @@ impl<'a> Fields<'a> {
              {MAX_ENCODED_BODY_BYTES} (text, names and attachments together)"
         );
         Err(self.refuse(field, why))
+    }
+
+    /// A message's time: it orders the message in its window's keys, so it must be one
+    /// they sort right (1970 to 2286).
+    pub(crate) fn keyed_time(&self, name: &str, at: Timestamp) -> Result<(), InvalidEvent> {
+        if !at.fits_keys() {
+            let why = "is outside 1970-01-01 to 2286-11-20, the times Outflow orders messages by";
+            return Err(self.refuse(name, why));
+        }
+        Ok(())
     }
 
     /// A URL.

@@ -4,7 +4,7 @@
 
 use super::batch::Key;
 use super::{json_attribute, keys, n, s, Item, Store, StoreError, StoreResult};
-use crate::domain::{DeadLetter, DeliveryEnvelope, Kept, WorkspaceId};
+use crate::domain::{DeadLetter, DeliveryEnvelope, Kept, WorkspaceId, MAX_KEY_MILLIS};
 
 /// Dead letters are kept as long as SQS keeps the DLQ's copy (14 days).
 pub const DEAD_LETTER_RETENTION_DAYS: i64 = 14;
@@ -28,7 +28,7 @@ pub struct KeptDelivery {
 /// `since_ms` as far as the 13-digit keys go: a later instant (past the year 2286) would
 /// have 14 digits and sort before every key, so a range from it would take them all.
 fn key_millis(since_ms: i64) -> i64 {
-    since_ms.clamp(0, 9_999_999_999_999)
+    since_ms.clamp(0, MAX_KEY_MILLIS)
 }
 
 fn prefix(kind: Kept) -> &'static str {
