@@ -103,18 +103,18 @@ async fn with_edits(
     ws: &WorkspaceId,
     envelopes: Vec<DeliveryEnvelope>,
 ) -> Result<Vec<DeliveryEnvelope>, ReleaseError> {
-    let ids: Vec<MessageId> = envelopes
-        .iter()
-        .filter_map(DeliveryEnvelope::message_id)
-        .collect();
-    if ids.is_empty() {
+    // Each body read once for its message id; again only for a message edited.
+    let ids: Vec<Option<MessageId>> = envelopes.iter().map(DeliveryEnvelope::message_id).collect();
+    let wanted: Vec<MessageId> = ids.iter().flatten().cloned().collect();
+    if wanted.is_empty() {
         return Ok(envelopes);
     }
-    let texts = store.edited_texts(&ws.tenant(), &ids).await?;
-    let edited = |e: &DeliveryEnvelope| e.with_text(texts.get(&e.message_id()?)?);
+    let texts = store.edited_texts(&ws.tenant(), &wanted).await?;
+    let edited = |e: &DeliveryEnvelope, id: Option<MessageId>| e.with_text(texts.get(&id?)?);
     Ok(envelopes
         .into_iter()
-        .map(|e| edited(&e).unwrap_or(e))
+        .zip(ids)
+        .map(|(e, id)| edited(&e, id).unwrap_or(e))
         .collect())
 }
 

@@ -45,23 +45,26 @@ impl DeliveryEnvelope {
         hex::encode(hash.finalize())
     }
 
-    /// The message whose own delivery this is (`message:received:new` or
+    /// The message of a message's own delivery (`message:received:new` or
     /// `message:sent:new`), read from its body; `None` for bundles, updates and chat events.
-    pub fn message_id(&self) -> Option<MessageId> {
+    fn own_message(&self) -> Option<MessageEvent> {
         let own = [EventType::MessageReceivedNew, EventType::MessageSentNew];
         if !own.contains(&self.event_type?) {
             return None;
         }
-        let event: MessageEvent = serde_json::from_str(&self.body).ok()?;
-        Some(event.message.message_id)
+        serde_json::from_str(&self.body).ok()
+    }
+
+    /// The message whose own delivery this is; `None` for bundles, updates and chat events.
+    pub fn message_id(&self) -> Option<MessageId> {
+        self.own_message().map(|event| event.message.message_id)
     }
 
     /// The same delivery telling its message with `text` (an edit made while it was
     /// pending), encoded as ingest encodes a message; `None` when that is its text already
     /// or it tells no message.
     pub fn with_text(&self, text: &str) -> Option<Self> {
-        self.message_id()?;
-        let mut event: MessageEvent = serde_json::from_str(&self.body).ok()?;
+        let mut event = self.own_message()?;
         if event.message.text == text {
             return None;
         }

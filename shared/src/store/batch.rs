@@ -54,10 +54,7 @@ impl Store {
         projection: Option<&str>,
         consistent: bool,
     ) -> StoreResult<HashMap<Key, Item>> {
-        let unique: Vec<&Key> = {
-            let mut seen = HashSet::new();
-            keys.iter().filter(|k| seen.insert(*k)).collect()
-        };
+        let unique = each_once(keys);
         let mut found = HashMap::new();
         for chunk in unique.chunks(GET_CHUNK) {
             let wanted = chunk.iter().map(|k| key_item(k)).collect();
@@ -120,10 +117,8 @@ impl Store {
     /// Deletes every key (once: DynamoDB refuses a whole request that names a key twice),
     /// 25 per request; when DynamoDB stops it, how many may be left.
     pub async fn batch_delete(&self, keys: &[Key]) -> Result<(), Unwritten> {
-        let mut seen = HashSet::new();
-        let requests = keys
-            .iter()
-            .filter(|key| seen.insert(*key))
+        let requests = each_once(keys)
+            .into_iter()
             .map(|key| {
                 let del = DeleteRequest::builder()
                     .set_key(Some(key_item(key)))
@@ -177,6 +172,12 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The keys in their order, each once (DynamoDB refuses a batch naming a key twice).
+fn each_once(keys: &[Key]) -> Vec<&Key> {
+    let mut seen = HashSet::new();
+    keys.iter().filter(|k| seen.insert(*k)).collect()
 }
 
 /// The items in their order, each key once: the last item written with it.

@@ -25,12 +25,6 @@ pub struct KeptDelivery {
     pub envelope: DeliveryEnvelope,
 }
 
-/// `since_ms` as far as the 13-digit keys go: a later instant (past the year 2286) would
-/// have 14 digits and sort before every key, so a range from it would take them all.
-fn key_millis(since_ms: i64) -> i64 {
-    since_ms.clamp(0, MAX_KEY_MILLIS)
-}
-
 fn prefix(kind: Kept) -> &'static str {
     match kind {
         Kept::Held => keys::HELD_PREFIX,
@@ -67,6 +61,25 @@ impl Store {
         self.batch_put(items).await
     }
 
+    /// A Query of the kept deliveries of `kind` created at or after `since_ms`, oldest
+    /// first. Strongly consistent: a release's last pass must see a hold written just
+    /// before it (the holder counts on it after reading the release as draining). The
+    /// instant goes as far as the keys' 13 digits: a later one (past the year 2286) would
+    /// have 14 and sort before every key, so a range from it would take them all.
+    fn kept_since(
+        &self,
+        ws: &WorkspaceId,
+        kind: Kept,
+        since_ms: i64,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let since = since_ms.clamp(0, MAX_KEY_MILLIS);
+        let (from, to) = (
+            keys::timed(prefix(kind), since, ""),
+            format!("{}~", prefix(kind)),
+        );
+        self.range_query(ws, &from, &to).consistent_read(true)
+    }
+
     /// Up to `limit` kept deliveries created at or after `since_ms`, oldest first.
     pub async fn kept(
         &self,
@@ -76,15 +89,8 @@ impl Store {
         limit: i32,
     ) -> StoreResult<Vec<KeptDelivery>> {
         let out = self
-            .range_query(
-                ws,
-                &keys::timed(prefix(kind), key_millis(since_ms), ""),
-                &format!("{}~", prefix(kind)),
-            )
+            .kept_since(ws, kind, since_ms)
             .limit(limit)
-            // Strongly consistent: a release's last pass must see a hold written just
-            // before it (the holder counts on it after reading the release as draining).
-            .consistent_read(true)
             .send()
             .await
             .map_err(|e| StoreError::dynamo("Query", e))?;
@@ -120,13 +126,8 @@ impl Store {
         let (mut count, mut start) = (0, None);
         for _ in 0..max_pages {
             let out = self
-                .range_query(
-                    ws,
-                    &keys::timed(prefix(kind), key_millis(since_ms), ""),
-                    &format!("{}~", prefix(kind)),
-                )
+                .kept_since(ws, kind, since_ms)
                 .select(aws_sdk_dynamodb::types::Select::Count)
-                .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await

@@ -304,12 +304,12 @@ impl Store {
         ws: &WorkspaceId,
         switched_ms: Option<i64>,
     ) -> StoreResult<usize> {
+        // After a switch, only ever earlier: saves a minute apart must not keep pushing
+        // back a window an earlier one made due.
+        let earlier_only = switched_ms.is_some();
         let mut count = 0;
         for w in self.pending_windows(ws).await? {
             let due_ms = switched_ms.map_or(w.end_ms, |at| at.min(w.end_ms));
-            // After a switch, only ever earlier: saves a minute apart must not keep
-            // pushing back a window an earlier one made due.
-            let earlier_only = switched_ms.is_some();
             count += usize::from(self.reschedule_window(&w, due_ms, earlier_only).await?);
         }
         Ok(count)
