@@ -59,6 +59,16 @@ impl UrlPolicy {
         Ok(url)
     }
 
+    /// Checks a URL about to be saved over `saved`: one left unchanged passes as it is,
+    /// so that an owner can still switch off or retune an endpoint whose domain lapsed
+    /// (the sender checks every address it resolves at send time all the same).
+    pub async fn check_changed(&self, raw: &str, saved: Option<&str>) -> Result<Url, UrlRefused> {
+        match Url::parse(raw) {
+            Ok(url) if Some(url.as_str()) == saved => Ok(url),
+            _ => self.check(raw).await,
+        }
+    }
+
     /// Resolves a host name; every address must be allowed, or none is used.
     pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, UrlRefused> {
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
@@ -294,5 +304,22 @@ mod tests {
             "{err:?}"
         );
         assert!(LOCAL.check("http://localhost:8080/").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn only_a_changed_url_is_checked_again() {
+        // As stored (normalised): the same URL however it is written passes unchecked.
+        let saved = Some("http://127.0.0.1/hook");
+        for same in ["http://127.0.0.1/hook", "HTTP://2130706433/hook"] {
+            assert!(STRICT.check_changed(same, saved).await.is_ok(), "{same}");
+        }
+        for changed in ["http://127.0.0.1/other", "http://10.0.0.1/hook"] {
+            assert!(
+                STRICT.check_changed(changed, saved).await.is_err(),
+                "{changed}"
+            );
+        }
+        let first = STRICT.check_changed("http://127.0.0.1/hook", None).await;
+        assert!(first.is_err(), "a first registration is checked");
     }
 }

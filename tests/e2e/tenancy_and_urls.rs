@@ -71,15 +71,41 @@ async fn one_workspace_key_never_reads_or_changes_another() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
-async fn internal_destinations_are_refused_at_registration() {
-    let stack = TestStack::with(Options {
+/// A stack that refuses loopback destinations, as deployed.
+async fn strict_stack() -> TestStack {
+    TestStack::with(Options {
         url_policy: UrlPolicy {
             allow_loopback: false,
         },
         ..Options::default()
     })
-    .await;
+    .await
+}
+
+/// Stores `url` as the webhook of `ws` directly, bypassing the registration check.
+async fn store_unchecked(stack: &TestStack, ws: &str, url: &str, enabled: bool) {
+    let settings = WebhookSettings {
+        url: url.into(),
+        enabled,
+        aggregation: Aggregation::None,
+        continuous_conversation: false,
+        new_secret: outflow::signing::generate_secret(),
+        saved_at: stack.app.clock.now(),
+        release_nonce: 1,
+    };
+    let ws = WorkspaceId::parse(ws).unwrap();
+    stack
+        .app
+        .api
+        .store
+        .put_webhook(&ws, &settings)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn internal_destinations_are_refused_at_registration() {
+    let stack = strict_stack().await;
     let receiver = Receiver::start().await;
     let (_, key) = stack.workspace("owner@ssrf.test").await;
     let localhost = receiver.url().replace("127.0.0.1", "localhost");
@@ -119,31 +145,13 @@ async fn internal_destinations_are_refused_at_registration() {
 
 #[tokio::test]
 async fn a_host_that_resolves_inside_is_refused_again_at_send_time() {
-    let stack = TestStack::with(Options {
-        url_policy: UrlPolicy {
-            allow_loopback: false,
-        },
-        ..Options::default()
-    })
-    .await;
+    let stack = strict_stack().await;
     let receiver = Receiver::start().await;
     let (ws, key) = stack.workspace("owner@rebind.test").await;
     // As if the name resolved publicly at registration and was re-pointed afterwards (DNS
-    // rebinding): store the URL directly, bypassing the registration check.
-    let store = stack.app.api.store.clone();
-    let update = WebhookSettings {
-        url: receiver.url().replace("127.0.0.1", "localhost"),
-        enabled: false,
-        aggregation: Aggregation::None,
-        continuous_conversation: false,
-        new_secret: outflow::signing::generate_secret(),
-        saved_at: stack.app.clock.now(),
-        release_nonce: 1,
-    };
-    store
-        .put_webhook(&WorkspaceId::parse(&ws).unwrap(), &update)
-        .await
-        .unwrap();
+    // rebinding).
+    let url = receiver.url().replace("127.0.0.1", "localhost");
+    store_unchecked(&stack, &ws, &url, false).await;
     assert_eq!(stack.enable(&key).await.status, StatusCode::OK);
     stack.ingest(&key, SEED).await;
     assert_eq!(stack.drain().await.failed, 1);
@@ -156,6 +164,50 @@ async fn a_host_that_resolves_inside_is_refused_again_at_send_time() {
         .await;
     let error = log.body["requests"][0]["error"].as_str().unwrap();
     assert!(error.contains("internal address"), "{error}");
+}
+
+#[tokio::test]
+async fn a_webhook_whose_url_went_bad_can_still_be_switched_off_and_its_url_replaced() {
+    let stack = strict_stack().await;
+    let receiver = Receiver::start().await;
+    let (ws, key) = stack.workspace("owner@lapsed.test").await;
+    // As if the domain lapsed and now points inside (or nowhere) after registration.
+    let bad = receiver.url().replace("127.0.0.1", "localhost");
+    store_unchecked(&stack, &ws, &bad, true).await;
+    let store = stack.app.api.store.clone();
+    let ws = WorkspaceId::parse(&ws).unwrap();
+
+    // Switching it off keeps the URL it has: nothing new is called, so nothing is refused.
+    let off = json!({"url": bad, "enabled": false, "aggregation": "none"});
+    let r = stack.save_settings(&key, &off).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["enabled"], false);
+    let patch = json!({"enabled": false, "aggregation": "1h"}).to_string();
+    let r = stack
+        .call(
+            Method::PATCH,
+            "/v1/endpoints/default",
+            Some(&key),
+            Some(patch.into()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["aggregation"], "1h");
+    let stored = store.webhook(&ws).await.unwrap().unwrap();
+    assert!(!stored.enabled, "the webhook is off");
+
+    // A new internal URL is still refused, and leaves the stored one as it was.
+    let elsewhere = json!({"url": "http://10.0.0.1/", "enabled": false, "aggregation": "none"});
+    let r = stack.save_settings(&key, &elsewhere).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(store.webhook(&ws).await.unwrap().unwrap().url, bad);
+
+    // Switched back on with the same URL, the send-time guard still refuses its address.
+    let on = json!({"url": bad, "enabled": true, "aggregation": "none"});
+    assert_eq!(stack.save_settings(&key, &on).await.status, StatusCode::OK);
+    stack.ingest(&key, SEED).await;
+    assert_eq!(stack.drain().await.failed, 1);
+    assert!(receiver.received().is_empty(), "nothing reached it");
 }
 
 #[tokio::test]

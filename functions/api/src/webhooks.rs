@@ -218,8 +218,10 @@ pub(crate) async fn save_settings(
     mut save: Save,
 ) -> Result<Webhook, ApiError> {
     let subscription = checked(&mut save)?;
-    let url = state.url_policy.check(&save.url).await?;
     let before = state.store.webhook_as_stored(ws).await?.map(|w| w.url);
+    let url = (state.url_policy)
+        .check_changed(&save.url, before.as_deref())
+        .await?;
     let settings = WebhookSettings {
         url: url.to_string(),
         enabled: save.enabled,
