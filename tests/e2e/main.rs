@@ -19,6 +19,7 @@ mod filters;
 mod function_telemetry;
 mod hot_workspace;
 mod iam_policies;
+mod idempotent_create;
 mod immediate_delivery;
 mod ingest_memory;
 mod ingest_validation;

@@ -231,12 +231,27 @@ impl TestStack {
         token: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> Response {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    /// `call` with more request headers.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Response {
         let mut request = Request::builder()
             .method(method)
             .uri(path)
             .header("content-type", "application/json");
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let request = request
             .body(body.map(Body::from).unwrap_or_else(Body::empty))

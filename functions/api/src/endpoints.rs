@@ -1,10 +1,9 @@
-//! `/v1/endpoints`: a workspace's endpoints, listed, created, shown, changed and deleted.
+//! `/v1/endpoints`: a workspace's endpoints, listed, shown, changed and deleted (made in
+//! `endpoint_create`).
 //! The default endpoint is the webhook `/v1/webhooks/outbound` addresses (the workspace's
 //! first endpoint); the others are delivery scopes of their own (docs/endpoints.md).
 
-use crate::views::{
-    EndpointChange, EndpointDeleted, EndpointList, EndpointSummary, EndpointView, NewEndpoint,
-};
+use crate::views::{EndpointChange, EndpointDeleted, EndpointList, EndpointSummary, EndpointView};
 use crate::webhooks::{save_settings, Save, MAX_DESCRIPTION_BYTES};
 use crate::ApiState;
 use axum::extract::{FromRequestParts, Path, State};
@@ -59,7 +58,7 @@ impl<S: RequiredScope + Send> FromRequestParts<ApiState> for EndpointOwner<S> {
 
 impl ApiState {
     /// The view of endpoint `id` (its secret for who may manage it).
-    async fn endpoint_view(
+    pub(crate) async fn endpoint_view(
         &self,
         id: EndpointId,
         scope: &WorkspaceId,
@@ -76,7 +75,7 @@ impl ApiState {
 
 /// Only the default endpoint decides whether a closed chat continues (the workspace's
 /// chat events follow it).
-fn only_the_default_may(endpoint: &EndpointId, save: &Save) -> Result<(), ApiError> {
+pub(crate) fn only_the_default_may(endpoint: &EndpointId, save: &Save) -> Result<(), ApiError> {
     if endpoint.is_default() {
         return Ok(());
     }
@@ -121,85 +120,6 @@ pub async fn list(
         endpoints,
         limit: state.max_endpoints,
     }))
-}
-
-/// A new endpoint, with its own signing secret (shown to who may manage it). The
-/// workspace's first is its default endpoint; one past the limit is a `409`.
-#[utoipa::path(
-    post, path = "/v1/endpoints", tag = "endpoints",
-    security(("tenant_key" = []), ("portal_link" = [])),
-    request_body = NewEndpoint,
-    responses(
-        (status = 201, description = "Created", body = EndpointView),
-        (status = 400, description = "A field is invalid", body = ErrorBody),
-        (status = 401, description = "Missing or invalid credential", body = ErrorBody),
-        (status = 403, description = "The API key lacks the scope `endpoints:manage`", body = ErrorBody),
-        (status = 409, description = "The workspace has as many endpoints as it may", body = ErrorBody),
-        (status = 422, description = "The URL points inside our network or does not resolve", body = ErrorBody),
-    )
-)]
-pub async fn create(
-    State(state): State<ApiState>,
-    owner: WebhookOwner<ManageEndpoints>,
-    JsonBody(request): JsonBody<NewEndpoint>,
-) -> Result<(StatusCode, NoStore<Json<EndpointView>>), ApiError> {
-    let ws = owner.workspace.clone();
-    let save = Save {
-        url: request.url,
-        enabled: request.enabled,
-        aggregation: request.aggregation.unwrap_or_default(),
-        continuous_conversation: request.continuous_conversation,
-        event_types: request.event_types,
-        filter: request.filter,
-        description: request.description,
-    };
-    let id = match state.store.webhook_as_stored(&ws).await? {
-        None => EndpointId::default_endpoint(),
-        Some(_) => {
-            let id = EndpointId::generate();
-            only_the_default_may(&id, &save)?;
-            let listed = state.store.endpoint_ids(&ws).await?.len();
-            if 1 + listed >= state.max_endpoints {
-                return Err(state.endpoint_limit());
-            }
-            if !state
-                .store
-                .create_endpoint_item(&ws, &id, state.clock.now())
-                .await?
-            {
-                return Err(ApiError::Unavailable("endpoint id taken; retry".into()));
-            }
-            id
-        }
-    };
-    let scope = ws.endpoint_scope(&id);
-    let webhook = match save_settings(&state, &scope, save).await {
-        Ok(webhook) => webhook,
-        Err(e) => {
-            // Nothing half-made stays: an unlisted item is never routed to, but is removed.
-            if !id.is_default() {
-                state.store.delete_endpoint_item(&ws, &id).await?;
-            }
-            return Err(e);
-        }
-    };
-    if !id.is_default() {
-        list_new(&state, &ws, &id, &webhook).await?;
-    }
-    tracing::info!(workspace_id = %ws, endpoint_id = %id, "endpoint created");
-    let view = state
-        .endpoint_view(id, &scope, &webhook, &owner.grant)
-        .await?;
-    Ok((StatusCode::CREATED, NoStore(Json(view))))
-}
-
-impl ApiState {
-    fn endpoint_limit(&self) -> ApiError {
-        ApiError::LimitReached {
-            what: "endpoints",
-            limit: self.max_endpoints,
-        }
-    }
 }
 
 /// One endpoint: settings, secret (with `endpoints:manage`), health, recent activity.
@@ -282,30 +202,6 @@ pub async fn change(
         .endpoint_view(endpoint, scope, &webhook, &owner.grant)
         .await?;
     Ok(NoStore(Json(view)))
-}
-
-/// Lists a new additional endpoint within the limit (else removes it, as if never made),
-/// then tells the owner: deliveries now go to one more URL (what a leaked key would do to
-/// copy them).
-async fn list_new(
-    state: &ApiState,
-    ws: &WorkspaceId,
-    id: &EndpointId,
-    webhook: &Webhook,
-) -> Result<(), ApiError> {
-    let max_additional = state.max_endpoints - 1;
-    if !state.store.list_endpoint(ws, id, max_additional).await? {
-        state.store.delete_endpoint_item(ws, id).await?;
-        return Err(state.endpoint_limit());
-    }
-    let endpoint = id.to_string();
-    let notice = Notice::EndpointAdded {
-        endpoint,
-        url: webhook.url.clone(),
-    };
-    let scope = ws.endpoint_scope(id);
-    state.notices.send(&scope, &notice, state.clock.now()).await;
-    Ok(())
 }
 
 /// The URL of an endpoint about to be deleted, for the owner's notice (read before

@@ -3,6 +3,7 @@
 //! credential they need (`Tenant`, `Admin`) and take and give typed bodies (`views`).
 
 pub mod api_keys;
+pub mod endpoint_create;
 pub mod endpoint_routes;
 pub mod endpoints;
 pub mod openapi;
@@ -125,7 +126,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(replay::replay))
         .routes(routes!(replay::resend))
         .routes(routes!(test_event::send))
-        .routes(routes!(endpoints::list, endpoints::create))
+        .routes(routes!(endpoints::list, endpoint_create::create))
         .routes(routes!(
             endpoints::show,
             endpoints::change,

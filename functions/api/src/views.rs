@@ -329,8 +329,8 @@ pub struct ApiKeyList {
     pub keys: Vec<ApiKeyListed>,
 }
 
-/// `POST /v1/endpoints`: a new endpoint.
-#[derive(Debug, Deserialize, ToSchema)]
+/// `POST /v1/endpoints`: a new endpoint (serialized only for its idempotency digest).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
     /// Where deliveries go: http(s), at most 2 KiB, never an internal address.

@@ -14,6 +14,7 @@ pub mod endpoint;
 pub mod envelope;
 pub mod event_type;
 pub mod filter;
+pub mod idempotency;
 pub mod ids;
 pub mod kept;
 pub mod notice;
@@ -41,6 +42,7 @@ pub use endpoint::{Endpoint, DEFAULT_ENDPOINT};
 pub use envelope::DeliveryEnvelope;
 pub use event_type::EventType;
 pub use filter::{ChatKind, DeliveryFilter, MAX_FILTER_ACCOUNTS, MAX_FILTER_CHATS};
+pub use idempotency::{request_digest, IdempotencyKey, IDEMPOTENCY_SECS};
 pub use ids::{
     ApiKey, BundleId, ChatId, DeliveryId, EndpointId, MessageId, RequestId, WorkspaceId,
 };

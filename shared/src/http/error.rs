@@ -95,6 +95,11 @@ impl ApiError {
         }
     }
 
+    /// A refusal of the request as sent (4xx): nothing it asked for was carried out.
+    pub fn is_refusal(&self) -> bool {
+        self.parts().0.is_client_error()
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, Option<&str>) {
         match self {
             ApiError::Invalid { field, .. } => {

@@ -27,8 +27,8 @@ class Refused extends Error {}
 // A call to the routes of the endpoint shown.
 const call = (method, path, body) => request(method, api() + path, body);
 
-async function request(method, url, body) {
-  const headers = { authorization: `Bearer ${token()}` };
+async function request(method, url, body, extra = {}) {
+  const headers = { ...extra, authorization: `Bearer ${token()}` };
   if (body !== undefined) headers["content-type"] = "application/json";
   const response = await fetch(url, {
     method,
@@ -227,14 +227,31 @@ async function save(event) {
   }
 }
 
+// One Idempotency-Key per endpoint as typed: adding it again after an error or a lost
+// answer makes no second endpoint (a changed form is another request, with a new key).
+let adding = null;
+
+function addKey(body) {
+  const text = JSON.stringify(body);
+  if (adding?.text !== text) {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    adding = { text, key: Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("") };
+  }
+  return adding.key;
+}
+
 async function addEndpoint(event) {
   event.preventDefault();
   clearErrors();
   $("added").textContent = "";
-  const { status, json } = await request("POST", `${ROOT}/v1/endpoints`, {
+  const body = {
     url: $("new-url").value.trim(),
     description: $("new-description").value.trim() || undefined,
-  });
+  };
+  const idempotency = { "idempotency-key": addKey(body) };
+  const { status, json } = await request("POST", `${ROOT}/v1/endpoints`, body, idempotency);
+  // Only a failure on our side leaves the key for the next try: any other answer is final.
+  if (status < 500) adding = null;
   if (status !== 201) {
     const message = json?.error?.message ?? `Not added (status ${status}).`;
     return fieldError(json?.error?.field === "description" ? "new-description" : "new-url", message, "new-url");

@@ -1,0 +1,270 @@
+//! `POST /v1/endpoints`: a new endpoint, made once per `Idempotency-Key`. A client that
+//! retries a create after an error or a lost answer gets the endpoint the first request
+//! made, not a second one copying every delivery (docs/endpoints.md).
+
+use crate::endpoints::only_the_default_may;
+use crate::views::{EndpointView, NewEndpoint};
+use crate::webhooks::{save_settings, Save};
+use crate::ApiState;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use outflow::domain::{request_digest, EndpointId, IdempotencyKey, Notice, Webhook, WorkspaceId};
+use outflow::http::{ApiError, ErrorBody, JsonBody, ManageEndpoints, NoStore, WebhookOwner};
+use outflow::store::FirstUse;
+
+/// The request header naming a create's idempotency key.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The answer header saying the endpoint was made by an earlier request with the key.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+
+/// A new endpoint, with its own signing secret (shown to who may manage it). The
+/// workspace's first is its default endpoint; one past the limit is a `409`. With an
+/// `Idempotency-Key`, a repeat of the request within 24 hours answers with the endpoint
+/// the first one made (`Idempotent-Replayed: true`).
+#[utoipa::path(
+    post, path = "/v1/endpoints", tag = "endpoints",
+    security(("tenant_key" = []), ("portal_link" = [])),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1 to 255 visible ASCII characters (a UUID): a repeat of the request with it within 24 hours makes nothing new")),
+    request_body = NewEndpoint,
+    responses(
+        (status = 201, description = "Created (or, with `Idempotent-Replayed: true`, made by an earlier request with the key)", body = EndpointView),
+        (status = 400, description = "A field or the Idempotency-Key is invalid", body = ErrorBody),
+        (status = 401, description = "Missing or invalid credential", body = ErrorBody),
+        (status = 403, description = "The API key lacks the scope `endpoints:manage`", body = ErrorBody),
+        (status = 409, description = "The workspace has as many endpoints as it may, or the key's endpoint was deleted", body = ErrorBody),
+        (status = 422, description = "The URL points inside our network or does not resolve, or the key came with another request", body = ErrorBody),
+    )
+)]
+pub async fn create(
+    State(state): State<ApiState>,
+    owner: WebhookOwner<ManageEndpoints>,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<NewEndpoint>,
+) -> Result<Response, ApiError> {
+    let ws = owner.workspace.clone();
+    let key = idempotency_key(&headers)?;
+    let digest = request_digest(&request);
+    let fresh = match state.store.webhook_as_stored(&ws).await? {
+        None => EndpointId::default_endpoint(),
+        Some(_) => EndpointId::generate(),
+    };
+    let (id, resuming) = match &key {
+        None => (fresh, false),
+        Some(key) => {
+            let first = FirstUse {
+                endpoint: fresh,
+                request: digest,
+            };
+            match claim(&state, &ws, key, first).await? {
+                Claim::Make(id) => (id, false),
+                Claim::Resume(id) => (id, true),
+                Claim::Made(id, webhook) => {
+                    return answer(&state, &owner, id, &webhook, true).await;
+                }
+            }
+        }
+    };
+    let creation = Creation {
+        state: &state,
+        ws: &ws,
+        id: &id,
+        key: key.as_ref(),
+    };
+    let webhook = creation.make(save_of(request), resuming).await?;
+    tracing::info!(workspace_id = %ws, endpoint_id = %id, "endpoint created");
+    answer(&state, &owner, id, &webhook, false).await
+}
+
+/// The settings a create asks for.
+fn save_of(request: NewEndpoint) -> Save {
+    Save {
+        url: request.url,
+        enabled: request.enabled,
+        aggregation: request.aggregation.unwrap_or_default(),
+        continuous_conversation: request.continuous_conversation,
+        event_types: request.event_types,
+        filter: request.filter,
+        description: request.description,
+    }
+}
+
+/// The `Idempotency-Key` header, if sent.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
+    IdempotencyKey::parse(text)
+        .map(Some)
+        .map_err(|why| ApiError::invalid("Idempotency-Key", why))
+}
+
+/// What a create with an idempotency key does.
+enum Claim {
+    /// The key is new: make this endpoint.
+    Make(EndpointId),
+    /// The key's first request was cut short before the endpoint was listed: finish it.
+    Resume(EndpointId),
+    /// The key's first request made this endpoint: answer with it.
+    Made(EndpointId, Box<Webhook>),
+}
+
+/// Claims `key` for `first`, or finds what its first request did.
+async fn claim(
+    state: &ApiState,
+    ws: &WorkspaceId,
+    key: &IdempotencyKey,
+    first: FirstUse,
+) -> Result<Claim, ApiError> {
+    let now = state.clock.now();
+    let Some(used) = state.store.claim_idempotency(ws, key, &first, now).await? else {
+        return Ok(Claim::Make(first.endpoint));
+    };
+    if used.request != first.request {
+        return Err(ApiError::Unprocessable {
+            field: "Idempotency-Key".into(),
+            message: "was sent with another request in the last 24 hours: use a new key".into(),
+        });
+    }
+    let id = used.endpoint;
+    let listed = id.is_default() || state.store.endpoint_ids(ws).await?.contains(&id);
+    let scope = ws.endpoint_scope(&id);
+    let webhook = match listed {
+        true => state.store.webhook(&scope).await?,
+        false => None,
+    };
+    if let Some(webhook) = webhook {
+        return Ok(Claim::Made(id, Box::new(webhook)));
+    }
+    // The default is made by its settings' write; another, by its item before them.
+    if id.is_default() || state.store.endpoint_item_exists(ws, &id).await? {
+        return Ok(Claim::Resume(id));
+    }
+    Err(ApiError::Conflict(
+        "the endpoint this Idempotency-Key made was deleted (or its first request is still running)",
+    ))
+}
+
+/// The endpoint's view: `201`, marked when an earlier request made it.
+async fn answer<S>(
+    state: &ApiState,
+    owner: &WebhookOwner<S>,
+    id: EndpointId,
+    webhook: &Webhook,
+    replayed: bool,
+) -> Result<Response, ApiError> {
+    let scope = owner.workspace.endpoint_scope(&id);
+    let view: EndpointView = state
+        .endpoint_view(id, &scope, webhook, &owner.grant)
+        .await?;
+    let mut response = (StatusCode::CREATED, NoStore(Json(view))).into_response();
+    if replayed {
+        let headers = response.headers_mut();
+        headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// One endpoint being made.
+struct Creation<'a> {
+    state: &'a ApiState,
+    ws: &'a WorkspaceId,
+    id: &'a EndpointId,
+    key: Option<&'a IdempotencyKey>,
+}
+
+impl Creation<'_> {
+    /// Makes the endpoint: its item (an additional one's), its settings, its listing.
+    /// Whatever fails leaves nothing half-made, and frees the key when nothing was made.
+    async fn make(&self, save: Save, resuming: bool) -> Result<Webhook, ApiError> {
+        let (state, ws, id) = (self.state, self.ws, self.id);
+        if !id.is_default() {
+            if let Err(e) = self.make_item(&save, resuming).await {
+                self.forget_key().await;
+                return Err(e);
+            }
+        }
+        let scope = ws.endpoint_scope(id);
+        let webhook = match save_settings(state, &scope, save).await {
+            Ok(webhook) => webhook,
+            Err(e) => {
+                // Nothing half-made stays: an unlisted item is never routed to, but is
+                // removed. The default's settings were not written when the save was
+                // refused; after a failure they may have been, and a retry finds them.
+                if !id.is_default() {
+                    state.store.delete_endpoint_item(ws, id).await?;
+                }
+                if !id.is_default() || e.is_refusal() {
+                    self.forget_key().await;
+                }
+                return Err(e);
+            }
+        };
+        if !id.is_default() {
+            self.list(&webhook).await?;
+        }
+        Ok(webhook)
+    }
+
+    /// Checks an additional endpoint's settings and the limit, and writes its item (one a
+    /// cut-short first request wrote is kept).
+    async fn make_item(&self, save: &Save, resuming: bool) -> Result<(), ApiError> {
+        let (state, ws, id) = (self.state, self.ws, self.id);
+        only_the_default_may(id, save)?;
+        let listed = state.store.endpoint_ids(ws).await?.len();
+        if 1 + listed >= state.max_endpoints {
+            return Err(state.endpoint_limit());
+        }
+        let now = state.clock.now();
+        if !state.store.create_endpoint_item(ws, id, now).await? && !resuming {
+            return Err(ApiError::Unavailable("endpoint id taken; retry".into()));
+        }
+        Ok(())
+    }
+
+    /// Lists a new additional endpoint within the limit (else removes it, as if never
+    /// made), then tells the owner: deliveries now go to one more URL (what a leaked key
+    /// would do to copy them).
+    async fn list(&self, webhook: &Webhook) -> Result<(), ApiError> {
+        let (state, ws, id) = (self.state, self.ws, self.id);
+        let max_additional = state.max_endpoints - 1;
+        if !state.store.list_endpoint(ws, id, max_additional).await? {
+            state.store.delete_endpoint_item(ws, id).await?;
+            self.forget_key().await;
+            return Err(state.endpoint_limit());
+        }
+        let endpoint = id.to_string();
+        let notice = Notice::EndpointAdded {
+            endpoint,
+            url: webhook.url.clone(),
+        };
+        let scope = ws.endpoint_scope(id);
+        state.notices.send(&scope, &notice, state.clock.now()).await;
+        Ok(())
+    }
+
+    /// Frees the key of a request that made nothing, so its retry starts afresh (best
+    /// effort: a record left standing answers the retry with a `409`, never a copy).
+    async fn forget_key(&self) {
+        let Some(key) = self.key else { return };
+        if let Err(e) = self.state.store.forget_idempotency(self.ws, key).await {
+            tracing::warn!(workspace_id = %self.ws, error = %e, "idempotency key not freed");
+        }
+    }
+}
+
+impl ApiState {
+    /// The refusal of an endpoint past the workspace's limit.
+    pub(crate) fn endpoint_limit(&self) -> ApiError {
+        ApiError::LimitReached {
+            what: "endpoints",
+            limit: self.max_endpoints,
+        }
+    }
+}

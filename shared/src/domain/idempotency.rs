@@ -1,0 +1,64 @@
+//! Idempotency keys: a client that retries a create after an error or a lost answer sends
+//! the same `Idempotency-Key`, and gets what the first request made instead of a second one.
+
+use super::WorkspaceId;
+use sha2::{Digest, Sha256};
+
+/// How long a key stands for the request it first came with.
+pub const IDEMPOTENCY_SECS: i64 = 24 * 3600;
+
+/// Longest key, in bytes.
+pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
+
+/// A client's idempotency key: 1 to 255 visible ASCII characters (a UUID fits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// The key as sent, or why it is refused.
+    pub fn parse(value: &str) -> Result<Self, &'static str> {
+        if value.is_empty() || value.len() > MAX_IDEMPOTENCY_KEY_BYTES {
+            return Err("must be 1 to 255 characters");
+        }
+        if !value.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("must be visible ASCII characters (no spaces)");
+        }
+        Ok(Self(value.to_string()))
+    }
+
+    /// What the store keeps of it: a digest bound to the workspace, so the key itself is
+    /// never stored and one tenant's key never names another's request.
+    pub fn digest(&self, ws: &WorkspaceId) -> String {
+        hex::encode(Sha256::digest(format!("{ws}\u{0}{}", self.0).as_bytes()))
+    }
+}
+
+/// The digest of a request body's meaning (its fields as parsed), to tell a retry from
+/// another request reusing the key.
+pub fn request_digest(request: &impl serde::Serialize) -> String {
+    let json = serde_json::to_vec(request).unwrap_or_default();
+    hex::encode(Sha256::digest(&json))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_visible_ascii_of_a_bounded_length() {
+        assert!(IdempotencyKey::parse("4f1c2a7e-9b3d-4c55-8e0a-1f2b3c4d5e6f").is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(255)).is_ok());
+        for bad in ["", "two words", "tab\there", "é", &"k".repeat(256)] {
+            assert!(IdempotencyKey::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_key_digest_is_the_workspaces_own() {
+        let key = IdempotencyKey::parse("retry-1").unwrap();
+        let (a, b) = (WorkspaceId::generate(), WorkspaceId::generate());
+        assert_eq!(key.digest(&a), key.digest(&a));
+        assert_ne!(key.digest(&a), key.digest(&b));
+        assert_eq!(key.digest(&a).len(), 64);
+    }
+}

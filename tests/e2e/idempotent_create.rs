@@ -1,0 +1,150 @@
+//! `POST /v1/endpoints` with an `Idempotency-Key`: a client retrying a create after a 5xx
+//! or a lost answer gets the endpoint the first request made, never a second one copying
+//! every delivery; a key reused for another request is refused, and a refused request
+//! frees its key.
+
+use axum::http::{Method, StatusCode};
+use outflow_e2e::{Fault, Receiver, Response, Rule, TestStack};
+use serde_json::{json, Value};
+
+const SEED: &str = include_str!("../../../shared/fixtures/timelines_message_example.json");
+
+/// `POST /v1/endpoints` with `key` as its `Idempotency-Key`.
+async fn create(stack: &TestStack, api_key: &str, key: &str, body: &Value) -> Response {
+    let body = body.to_string().into_bytes();
+    let headers = [("idempotency-key", key)];
+    let path = "/v1/endpoints";
+    (stack.call_with(Method::POST, path, Some(api_key), Some(body), &headers)).await
+}
+
+/// The ids `GET /v1/endpoints` lists.
+async fn listed(stack: &TestStack, api_key: &str) -> Vec<String> {
+    let r = stack
+        .call(Method::GET, "/v1/endpoints", Some(api_key), None)
+        .await;
+    let endpoints = r.body["endpoints"].as_array().unwrap();
+    let ids = endpoints.iter().map(|e| e["endpoint_id"].as_str().unwrap());
+    ids.map(str::to_string).collect()
+}
+
+fn replayed(r: &Response) -> bool {
+    r.headers
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true")
+}
+
+#[tokio::test]
+async fn a_create_repeated_with_its_key_makes_one_endpoint_and_one_delivery_each() {
+    let stack = TestStack::new().await;
+    let (first, second) = (Receiver::start().await, Receiver::start().await);
+    let (_, api_key) = stack.workspace("owner@idempotent.test").await;
+    let default = json!({"url": first.url()});
+    let other = json!({"url": second.url(), "description": "CRM"});
+
+    let made = create(&stack, &api_key, "key-default", &default).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    assert!(!replayed(&made));
+    let again = create(&stack, &api_key, "key-default", &default).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{:?}", again.body);
+    assert!(
+        replayed(&again),
+        "the answer says an earlier request made it"
+    );
+    assert_eq!(again.body["endpoint_id"], "default");
+
+    let made = create(&stack, &api_key, "key-crm", &other).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    let id = made.body["endpoint_id"].as_str().unwrap().to_string();
+    for _ in 0..2 {
+        let again = create(&stack, &api_key, "key-crm", &other).await;
+        assert_eq!(again.status, StatusCode::CREATED, "{:?}", again.body);
+        assert_eq!(again.body["endpoint_id"], id.as_str());
+        assert_eq!(again.body["secret"], made.body["secret"]);
+        assert!(replayed(&again));
+    }
+    assert_eq!(listed(&stack, &api_key).await, vec!["default", id.as_str()]);
+
+    // Each receiver gets the message once: no copy went to a second endpoint.
+    stack.ingest(&api_key, SEED).await;
+    stack.drain().await;
+    assert_eq!((first.received().len(), second.received().len()), (1, 1));
+    // The key came with another request: refused, and nothing made.
+    let elsewhere = json!({"url": second.url(), "description": "ERP"});
+    let r = create(&stack, &api_key, "key-crm", &elsewhere).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["error"]["field"], "Idempotency-Key");
+    assert_eq!(listed(&stack, &api_key).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_refused_create_frees_its_key_and_a_deleted_endpoints_key_makes_nothing_again() {
+    let stack = TestStack::new().await;
+    let receiver = Receiver::start().await;
+    let (_, api_key) = stack.workspace("owner@idempotent.test").await;
+    stack.register(&api_key, &receiver.url()).await;
+    for bad in ["", "two words", &"k".repeat(256)] {
+        let r = create(&stack, &api_key, bad, &json!({"url": receiver.url()})).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad:?}: {:?}", r.body);
+        assert_eq!(r.body["error"]["field"], "Idempotency-Key");
+    }
+
+    // Refused (only the default continues chats): the same key with the fixed body makes it.
+    let wrong = json!({"url": receiver.url(), "continuous_conversation": true});
+    let r = create(&stack, &api_key, "key-1", &wrong).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    let right = json!({"url": receiver.url()});
+    let made = create(&stack, &api_key, "key-1", &right).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    assert!(!replayed(&made));
+
+    // Deleted, its key's repeat is refused rather than bringing it back.
+    let id = made.body["endpoint_id"].as_str().unwrap();
+    let path = format!("/v1/endpoints/{id}");
+    let deleted = stack
+        .call(Method::DELETE, &path, Some(&api_key), None)
+        .await;
+    assert!(deleted.status.is_success(), "{:?}", deleted.body);
+    let r = create(&stack, &api_key, "key-1", &right).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert_eq!(listed(&stack, &api_key).await, vec!["default"]);
+
+    // Keys are the workspace's own: another workspace's same key makes its own endpoint.
+    let (_, other_key) = stack.workspace("other@idempotent.test").await;
+    let r = create(&stack, &other_key, "key-1", &right).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert!(!replayed(&r));
+}
+
+#[tokio::test]
+async fn a_create_retried_after_a_5xx_finishes_or_answers_the_one_endpoint() {
+    let stack = TestStack::behind_faults().await;
+    let receiver = Receiver::start().await;
+    let (_, api_key) = stack.workspace("owner@idempotent.test").await;
+    stack.register(&api_key, &receiver.url()).await;
+    let proxy = stack.faults.as_ref().unwrap();
+    let body = json!({"url": receiver.url()});
+
+    // Made and listed, then its answer fails (the activity read of the view).
+    let activity = Rule::always("DynamoDB.Query", Fault::ServerError(500));
+    proxy.inject(activity.when_body_contains("ACT#"));
+    let r = create(&stack, &api_key, "after-listing", &body).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
+    proxy.clear();
+    let r = create(&stack, &api_key, "after-listing", &body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert!(replayed(&r), "the first request made it");
+    assert_eq!(listed(&stack, &api_key).await.len(), 2, "one more, not two");
+
+    // Cut short before its listing: the retry finishes it, under the same id.
+    let listing = Rule::always("DynamoDB.UpdateItem", Fault::ServerError(500));
+    proxy.inject(listing.when_body_contains("ADD #endpoints"));
+    let r = create(&stack, &api_key, "before-listing", &body).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
+    proxy.clear();
+    assert_eq!(listed(&stack, &api_key).await.len(), 2, "not listed yet");
+    let r = create(&stack, &api_key, "before-listing", &body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let ids = listed(&stack, &api_key).await;
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(ids.iter().any(|id| r.body["endpoint_id"] == id.as_str()));
+}
