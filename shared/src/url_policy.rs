@@ -68,7 +68,15 @@ impl UrlPolicy {
             _ => self.check(raw).await,
         }
     }
+}
 
+/// Whether `raw` is the URL `saved` holds (URLs are saved normalised: `HTTP://A/` is
+/// `http://a/`).
+pub fn same_as_saved(raw: &str, saved: &str) -> bool {
+    Url::parse(raw).is_ok_and(|url| url.as_str() == saved)
+}
+
+impl UrlPolicy {
     /// Resolves a host name; every address must be allowed, or none is used.
     pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, UrlRefused> {
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))

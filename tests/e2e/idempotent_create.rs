@@ -1,7 +1,7 @@
 //! `POST /v1/endpoints` with an `Idempotency-Key`: a client retrying a create after a 5xx
 //! or a lost answer gets the endpoint the first request made, never a second one copying
-//! every delivery; a key reused for another request is refused, and a refused request
-//! frees its key.
+//! every delivery; a key reused for another request is refused, a refused request frees
+//! its key, and only the request that claimed a key ever writes its endpoint.
 
 use axum::http::{Method, StatusCode};
 use outflow_e2e::{Fault, Receiver, Response, Rule, TestStack};
@@ -135,16 +135,76 @@ async fn a_create_retried_after_a_5xx_finishes_or_answers_the_one_endpoint() {
     assert!(replayed(&r), "the first request made it");
     assert_eq!(listed(&stack, &api_key).await.len(), 2, "one more, not two");
 
-    // Cut short before its listing: the retry finishes it, under the same id.
+    // Its listing fails: nothing stays, the key is freed, and the retry makes it anew.
     let listing = Rule::always("DynamoDB.UpdateItem", Fault::ServerError(500));
     proxy.inject(listing.when_body_contains("ADD #endpoints"));
-    let r = create(&stack, &api_key, "before-listing", &body).await;
+    let r = create(&stack, &api_key, "listing-fails", &body).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
     proxy.clear();
-    assert_eq!(listed(&stack, &api_key).await.len(), 2, "not listed yet");
-    let r = create(&stack, &api_key, "before-listing", &body).await;
+    assert_eq!(listed(&stack, &api_key).await.len(), 2, "not listed");
+    let r = create(&stack, &api_key, "listing-fails", &body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert!(!replayed(&r), "made by this request");
+    assert_eq!(listed(&stack, &api_key).await.len(), 3);
+    assert_eq!(
+        stack.items_with_attribute("endpoint_of").await,
+        2,
+        "no endpoint item was left unlisted"
+    );
+}
+
+#[tokio::test]
+async fn the_last_free_place_is_taken_once_by_two_identical_requests_or_a_lost_answer() {
+    let stack = TestStack::behind_faults().await;
+    let receiver = Receiver::start().await;
+    let (_, api_key) = stack.workspace("owner@idempotent.test").await;
+    stack.register(&api_key, &receiver.url()).await;
+    for n in 0..7 {
+        let r = create(
+            &stack,
+            &api_key,
+            &format!("fill-{n}"),
+            &json!({"url": receiver.url()}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    assert_eq!(listed(&stack, &api_key).await.len(), 8);
+
+    // Two identical requests at once: one makes it, the other answers it or says wait.
+    let body = json!({"url": receiver.url(), "description": "twice"});
+    let (a, b) = tokio::join!(
+        create(&stack, &api_key, "twice", &body),
+        create(&stack, &api_key, "twice", &body)
+    );
+    let made: Vec<&Response> = [&a, &b]
+        .into_iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .collect();
+    assert!(!made.is_empty(), "{:?} {:?}", a.body, b.body);
+    for r in [&a, &b] {
+        assert!(
+            matches!(r.status, StatusCode::CREATED | StatusCode::CONFLICT),
+            "{:?}",
+            r.body
+        );
+    }
+    assert!(made
+        .windows(2)
+        .all(|w| w[0].body["endpoint_id"] == w[1].body["endpoint_id"]));
+    assert_eq!(listed(&stack, &api_key).await.len(), 9, "one more");
+
+    // The last place: the listing is made, its answer lost; the SDK's retry finds it listed.
+    let proxy = stack.faults.as_ref().unwrap();
+    let mut lost =
+        Rule::always("DynamoDB.UpdateItem", Fault::LostAnswer).when_body_contains("ADD #endpoints");
+    lost.remaining = Some(1);
+    proxy.inject(lost);
+    let r = create(&stack, &api_key, "last", &json!({"url": receiver.url()})).await;
+    assert_eq!(proxy.injected(), 1, "the answer was lost");
+    // Before: the retry met the limit, and the listed endpoint's item was deleted.
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let ids = listed(&stack, &api_key).await;
-    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert_eq!(ids.len(), 10, "{ids:?}");
     assert!(ids.iter().any(|id| r.body["endpoint_id"] == id.as_str()));
 }

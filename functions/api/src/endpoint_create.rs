@@ -13,6 +13,7 @@ use axum::Json;
 use outflow::domain::{request_digest, EndpointId, IdempotencyKey, Notice, Webhook, WorkspaceId};
 use outflow::http::{ApiError, ErrorBody, JsonBody, ManageEndpoints, NoStore, WebhookOwner};
 use outflow::store::FirstUse;
+use outflow::url_policy::same_as_saved;
 
 /// The request header naming a create's idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -35,7 +36,7 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
         (status = 400, description = "A field or the Idempotency-Key is invalid", body = ErrorBody),
         (status = 401, description = "Missing or invalid credential", body = ErrorBody),
         (status = 403, description = "The API key lacks the scope `endpoints:manage`", body = ErrorBody),
-        (status = 409, description = "The workspace has as many endpoints as it may, or the key's endpoint was deleted", body = ErrorBody),
+        (status = 409, description = "The workspace has as many endpoints as it may, or the key's first request is still running or its endpoint was deleted", body = ErrorBody),
         (status = 422, description = "The URL points inside our network or does not resolve, or the key came with another request", body = ErrorBody),
     )
 )]
@@ -52,16 +53,15 @@ pub async fn create(
         None => EndpointId::default_endpoint(),
         Some(_) => EndpointId::generate(),
     };
-    let (id, resuming) = match &key {
-        None => (fresh, false),
+    let id = match &key {
+        None => fresh,
         Some(key) => {
             let first = FirstUse {
                 endpoint: fresh,
                 request: digest,
             };
-            match claim(&state, &ws, key, first).await? {
-                Claim::Make(id) => (id, false),
-                Claim::Resume(id) => (id, true),
+            match claim(&state, &ws, key, first, &request.url).await? {
+                Claim::Make(id) => id,
                 Claim::Made(id, webhook) => {
                     return answer(&state, &owner, id, &webhook, true).await;
                 }
@@ -74,7 +74,7 @@ pub async fn create(
         id: &id,
         key: key.as_ref(),
     };
-    let webhook = creation.make(save_of(request), resuming).await?;
+    let webhook = creation.make(save_of(request)).await?;
     tracing::info!(workspace_id = %ws, endpoint_id = %id, "endpoint created");
     answer(&state, &owner, id, &webhook, false).await
 }
@@ -107,20 +107,21 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
 
 /// What a create with an idempotency key does.
 enum Claim {
-    /// The key is new: make this endpoint.
+    /// Make this endpoint: the key is new, or its first request made nothing (a default
+    /// endpoint not there: the first request failed before its settings' write).
     Make(EndpointId),
-    /// The key's first request was cut short before the endpoint was listed: finish it.
-    Resume(EndpointId),
     /// The key's first request made this endpoint: answer with it.
     Made(EndpointId, Box<Webhook>),
 }
 
-/// Claims `key` for `first`, or finds what its first request did.
+/// Claims `key` for `first`, or finds what its first request did. Only the request that
+/// claimed a key ever writes its endpoint: a repeat answers, or is refused.
 async fn claim(
     state: &ApiState,
     ws: &WorkspaceId,
     key: &IdempotencyKey,
     first: FirstUse,
+    url: &str,
 ) -> Result<Claim, ApiError> {
     let now = state.clock.now();
     let Some(used) = state.store.claim_idempotency(ws, key, &first, now).await? else {
@@ -133,22 +134,27 @@ async fn claim(
         });
     }
     let id = used.endpoint;
-    let listed = id.is_default() || state.store.endpoint_ids(ws).await?.contains(&id);
-    let scope = ws.endpoint_scope(&id);
+    if id.is_default() {
+        return match state.store.webhook(ws).await? {
+            None => Ok(Claim::Make(id)),
+            // Registered meanwhile by another request (another URL): not this one's.
+            Some(webhook) if !same_as_saved(url, &webhook.url) => Err(ApiError::Conflict(
+                "the default endpoint was registered by another request meanwhile",
+            )),
+            Some(webhook) => Ok(Claim::Made(id, Box::new(webhook))),
+        };
+    }
+    let listed = state.store.endpoint_ids(ws).await?.contains(&id);
     let webhook = match listed {
-        true => state.store.webhook(&scope).await?,
+        true => state.store.webhook(&ws.endpoint_scope(&id)).await?,
         false => None,
     };
-    if let Some(webhook) = webhook {
-        return Ok(Claim::Made(id, Box::new(webhook)));
-    }
-    // The default is made by its settings' write; another, by its item before them.
-    if id.is_default() || state.store.endpoint_item_exists(ws, &id).await? {
-        return Ok(Claim::Resume(id));
-    }
-    Err(ApiError::Conflict(
-        "the endpoint this Idempotency-Key made was deleted (or its first request is still running)",
-    ))
+    webhook
+        .map(|webhook| Claim::Made(id, Box::new(webhook)))
+        .ok_or(ApiError::Conflict(
+            "the first request with this Idempotency-Key is still running, or its endpoint \
+             was deleted: retry in a few seconds, or use a new key",
+        ))
 }
 
 /// The endpoint's view: `201`, marked when an earlier request made it.
@@ -181,11 +187,11 @@ struct Creation<'a> {
 
 impl Creation<'_> {
     /// Makes the endpoint: its item (an additional one's), its settings, its listing.
-    /// Whatever fails leaves nothing half-made, and frees the key when nothing was made.
-    async fn make(&self, save: Save, resuming: bool) -> Result<Webhook, ApiError> {
+    /// Whatever fails before the listing leaves nothing half-made, and frees the key.
+    async fn make(&self, save: Save) -> Result<Webhook, ApiError> {
         let (state, ws, id) = (self.state, self.ws, self.id);
         if !id.is_default() {
-            if let Err(e) = self.make_item(&save, resuming).await {
+            if let Err(e) = self.make_item(&save).await {
                 self.forget_key().await;
                 return Err(e);
             }
@@ -195,8 +201,8 @@ impl Creation<'_> {
             Ok(webhook) => webhook,
             Err(e) => {
                 // Nothing half-made stays: an unlisted item is never routed to, but is
-                // removed. The default's settings were not written when the save was
-                // refused; after a failure they may have been, and a retry finds them.
+                // removed. Every refusal (4xx) of a save comes before its write; after a
+                // failure the default's settings may be written, and a retry finds them.
                 if !id.is_default() {
                     state.store.delete_endpoint_item(ws, id).await?;
                 }
@@ -212,9 +218,8 @@ impl Creation<'_> {
         Ok(webhook)
     }
 
-    /// Checks an additional endpoint's settings and the limit, and writes its item (one a
-    /// cut-short first request wrote is kept).
-    async fn make_item(&self, save: &Save, resuming: bool) -> Result<(), ApiError> {
+    /// Checks an additional endpoint's settings and the limit, and writes its item.
+    async fn make_item(&self, save: &Save) -> Result<(), ApiError> {
         let (state, ws, id) = (self.state, self.ws, self.id);
         only_the_default_may(id, save)?;
         let listed = state.store.endpoint_ids(ws).await?.len();
@@ -222,7 +227,7 @@ impl Creation<'_> {
             return Err(state.endpoint_limit());
         }
         let now = state.clock.now();
-        if !state.store.create_endpoint_item(ws, id, now).await? && !resuming {
+        if !state.store.create_endpoint_item(ws, id, now).await? {
             return Err(ApiError::Unavailable("endpoint id taken; retry".into()));
         }
         Ok(())
@@ -234,9 +239,18 @@ impl Creation<'_> {
     async fn list(&self, webhook: &Webhook) -> Result<(), ApiError> {
         let (state, ws, id) = (self.state, self.ws, self.id);
         let max_additional = state.max_endpoints - 1;
-        if !state.store.list_endpoint(ws, id, max_additional).await? {
-            state.store.delete_endpoint_item(ws, id).await?;
-            self.forget_key().await;
+        let listed = match state.store.list_endpoint(ws, id, max_additional).await {
+            Ok(listed) => listed,
+            // Maybe listed all the same (an answer lost): removed only when it is not.
+            Err(e) => {
+                state.store.endpoint_ids(ws).await?.contains(id) || {
+                    self.undo().await?;
+                    return Err(e.into());
+                }
+            }
+        };
+        if !listed {
+            self.undo().await?;
             return Err(state.endpoint_limit());
         }
         let endpoint = id.to_string();
@@ -246,6 +260,16 @@ impl Creation<'_> {
         };
         let scope = ws.endpoint_scope(id);
         state.notices.send(&scope, &notice, state.clock.now()).await;
+        Ok(())
+    }
+
+    /// Removes an additional endpoint that was not listed, and frees its key.
+    async fn undo(&self) -> Result<(), ApiError> {
+        self.state
+            .store
+            .delete_endpoint_item(self.ws, self.id)
+            .await?;
+        self.forget_key().await;
         Ok(())
     }
 

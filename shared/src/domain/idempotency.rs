@@ -36,7 +36,8 @@ impl IdempotencyKey {
 /// The digest of a request body's meaning (its fields as parsed), to tell a retry from
 /// another request reusing the key.
 pub fn request_digest(request: &impl serde::Serialize) -> String {
-    let json = serde_json::to_vec(request).unwrap_or_default();
+    // A request body parsed from JSON always writes back as JSON.
+    let json = serde_json::to_vec(request).expect("a parsed request serializes");
     hex::encode(Sha256::digest(&json))
 }
 

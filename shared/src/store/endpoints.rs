@@ -78,14 +78,14 @@ impl Store {
         endpoint: &EndpointId,
         max_additional: usize,
     ) -> StoreResult<bool> {
-        self.change_listing(
-            ws,
-            endpoint,
-            "ADD #endpoints :id",
-            "attribute_exists(pk) AND (attribute_not_exists(#endpoints) OR size(#endpoints) < :max)",
-            (":max", n(max_additional)),
-        )
-        .await
+        // Listed already is listed: the SDK's retry of an update whose answer was lost
+        // must not read as the limit (the caller would delete a listed endpoint's item).
+        let condition = "attribute_exists(pk) AND (attribute_not_exists(#endpoints) \
+             OR contains(#endpoints, :one) OR size(#endpoints) < :max)";
+        let one = (":one", s(endpoint.as_str()));
+        let max = (":max", n(max_additional));
+        self.change_listing(ws, endpoint, "ADD #endpoints :id", condition, &[one, max])
+            .await
     }
 
     /// Unlists an endpoint (ingest stops routing to it at once); false when it was not
@@ -97,29 +97,30 @@ impl Store {
     ) -> StoreResult<bool> {
         let one = (":one", s(endpoint.as_str()));
         let condition = "contains(#endpoints, :one)";
-        self.change_listing(ws, endpoint, "DELETE #endpoints :id", condition, one)
+        self.change_listing(ws, endpoint, "DELETE #endpoints :id", condition, &[one])
             .await
     }
 
     /// Adds an endpoint to the workspace's list or removes it (`update` on `#endpoints`
-    /// with `:id`), under `condition` with one more value; false when the condition fails.
+    /// with `:id`), under `condition` with its `values`; false when the condition fails.
     async fn change_listing(
         &self,
         ws: &WorkspaceId,
         endpoint: &EndpointId,
         update: &str,
         condition: &str,
-        (name, value): (&str, AttributeValue),
+        values: &[(&str, AttributeValue)],
     ) -> StoreResult<bool> {
-        let result = self
+        let mut request = self
             .workspace_item_update(ws)
             .update_expression(update)
             .condition_expression(condition)
             .expression_attribute_names("#endpoints", ENDPOINTS_ATTRIBUTE)
-            .expression_attribute_values(":id", AttributeValue::Ss(vec![endpoint.to_string()]))
-            .expression_attribute_values(name, value)
-            .send()
-            .await;
+            .expression_attribute_values(":id", AttributeValue::Ss(vec![endpoint.to_string()]));
+        for (name, value) in values {
+            request = request.expression_attribute_values(*name, value.clone());
+        }
+        let result = request.send().await;
         Ok(applied("UpdateItem", result)?.is_some())
     }
 
