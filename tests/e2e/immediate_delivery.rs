@@ -262,6 +262,44 @@ async fn requests_racing_with_the_same_messages_deliver_each_once() {
 }
 
 #[tokio::test]
+async fn a_message_edited_while_its_delivery_waits_for_a_retry_goes_out_with_the_new_text() {
+    let stack = TestStack::with(Options {
+        retry_delay_secs: 1,
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@retry-edit.test").await;
+    // The webhook takes only the two message types: no `message:updated` tells the edit.
+    stack.register(&key, &receiver.url()).await;
+    receiver.respond_with(503);
+    stack.ingest(&key, SEED).await;
+    assert_eq!(stack.drain().await.failed, 1);
+    let edit = json!({"events": [{"event_type": "message:updated",
+        "chat": {"chat_id": "10010001"},
+        "message": {"message_id": "ddfskhsd76dsfs6dsd5skjsdhf", "text": "the new text"}}]});
+    let r = stack.ingest(&key, edit.to_string()).await;
+    assert_eq!(r.body["accepted"], 1, "{}", r.body);
+
+    receiver.respond_with(200);
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if stack.drain().await.received > 0 {
+            break;
+        }
+    }
+    let got = receiver.received();
+    assert_eq!(got.len(), 2, "the first try and its retry");
+    let texts: Vec<Value> = got
+        .iter()
+        .map(|g| g.json()["message"]["text"].clone())
+        .collect();
+    // Before: the retry signed the first try's body again, and the edit never went out.
+    assert_eq!(texts, [json!("lorem ipsum"), json!("the new text")]);
+    assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
+}
+
+#[tokio::test]
 async fn a_retried_delivery_keeps_its_webhook_id_and_the_log_shows_both_requests() {
     let stack = TestStack::with(Options {
         retry_delay_secs: 1,

@@ -7,12 +7,14 @@ use crate::settle::{settle, Retry, Settlement};
 use crate::share::Turn;
 use crate::Sender;
 use futures::future::join_all;
+use outflow::delivery::edits::with_edits;
 use outflow::delivery::release::after_hold;
 use outflow::delivery::ReleaseError;
 use outflow::delivery::{attempt, Destination};
 use outflow::domain::{Attempt, DeliveryId, Timestamp, Webhook, WorkspaceId};
 use outflow::store::StoreError;
 use outflow::telemetry::metrics;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -65,7 +67,8 @@ impl Sender {
         records: &[Record],
         deadline: Option<Instant>,
     ) -> Result<Vec<String>, ReleaseError> {
-        let groups = in_chat_order(records);
+        let records = self.edited_retries(ws, records).await;
+        let groups = in_chat_order(&records);
         let destination = Destination::check(&self.policy, &webhook.url);
         let sent = join_all(
             groups
@@ -84,6 +87,37 @@ impl Sender {
         let settlement = settle(tried, &failures, &self.retry, &mut jitter, now);
         self.note_speed(ws, webhook, &settlement.log).await;
         Ok(self.carry_out(ws, webhook, settlement, now).await?)
+    }
+
+    /// The records, with the edits made since their first try in the retries of message
+    /// deliveries (the spec: a message not yet delivered takes its new text). One
+    /// BatchGetItem, only for a batch holding retries; a failed read sends them as they
+    /// were (the edit, if the webhook takes them, is still told as `message:updated`).
+    async fn edited_retries<'r>(
+        &self,
+        ws: &WorkspaceId,
+        records: &'r [Record],
+    ) -> Cow<'r, [Record]> {
+        let retries: Vec<usize> = (0..records.len())
+            .filter(|&i| records[i].receives > 1)
+            .collect();
+        if retries.is_empty() {
+            return Cow::Borrowed(records);
+        }
+        let envelopes = retries.iter().map(|&i| records[i].envelope.clone());
+        match with_edits(&self.store, ws, envelopes.collect()).await {
+            Ok(edited) => {
+                let mut records = records.to_vec();
+                for (i, envelope) in retries.into_iter().zip(edited) {
+                    records[i].envelope = envelope;
+                }
+                Cow::Owned(records)
+            }
+            Err(e) => {
+                tracing::warn!(workspace_id = %ws, error = %e, "edits of retries not read");
+                Cow::Borrowed(records)
+            }
+        }
     }
 
     /// Sends one chat's deliveries one after another; after a failure the rest are not

@@ -1,7 +1,8 @@
-//! Delivering one envelope to a tenant URL, keeping the webhook's health, and releasing
-//! kept deliveries.
+//! Delivering one envelope to a tenant URL, keeping the webhook's health, releasing kept
+//! deliveries, and the edits a waiting delivery takes.
 
 pub mod attempt;
+pub mod edits;
 pub mod health;
 pub mod http_client;
 pub mod notices;

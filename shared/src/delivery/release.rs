@@ -2,10 +2,8 @@
 //! forgotten only once SQS took it), a step of a release order within its budget, and the
 //! check a holder makes after holding behind a release.
 
-use crate::domain::{
-    DeliveryEnvelope, Kept, MessageId, ReleaseOrder, ReleasePhase, Timestamp, WorkspaceId,
-    RELEASE_SETTLE_MS,
-};
+use crate::delivery::edits::with_edits;
+use crate::domain::{Kept, ReleaseOrder, ReleasePhase, Timestamp, WorkspaceId, RELEASE_SETTLE_MS};
 use crate::queue::{DeliveryQueue, QueueError};
 use crate::store::{KeptDelivery, Store, StoreError};
 use std::time::{Duration, Instant};
@@ -92,30 +90,6 @@ pub async fn requeue_kept(
         store.forget_kept(&keys).await?;
     }
     Ok((count, false))
-}
-
-/// Kept message deliveries with the edits made while they waited: a message not yet
-/// delivered takes its new text (the spec), whether or not the webhook takes
-/// `message:updated`. Their messages are stored under the workspace, also for another
-/// endpoint's deliveries.
-async fn with_edits(
-    store: &Store,
-    ws: &WorkspaceId,
-    envelopes: Vec<DeliveryEnvelope>,
-) -> Result<Vec<DeliveryEnvelope>, ReleaseError> {
-    // Each body read once for its message id; again only for a message edited.
-    let ids: Vec<Option<MessageId>> = envelopes.iter().map(DeliveryEnvelope::message_id).collect();
-    let wanted: Vec<MessageId> = ids.iter().flatten().cloned().collect();
-    if wanted.is_empty() {
-        return Ok(envelopes);
-    }
-    let texts = store.edited_texts(&ws.tenant(), &wanted).await?;
-    let edited = |e: &DeliveryEnvelope, id: Option<MessageId>| e.with_text(texts.get(&id?)?);
-    Ok(envelopes
-        .into_iter()
-        .zip(ids)
-        .map(|(e, id)| edited(&e, id).unwrap_or(e))
-        .collect())
 }
 
 /// Carries out one step of `order`; returns the order of the next step when the budget
