@@ -191,7 +191,15 @@ impl DeliveryQueue {
         envelopes: &[DeliveryEnvelope],
         release: u64,
     ) -> Result<(), QueueError> {
-        self.send_to(&self.url, envelopes, release, |_| None).await
+        // Marked as the release's own: the sender never holds these behind it.
+        let released: Vec<DeliveryEnvelope> = envelopes
+            .iter()
+            .map(|e| DeliveryEnvelope {
+                released_by: Some(release),
+                ..e.clone()
+            })
+            .collect();
+        self.send_to(&self.url, &released, release, |_| None).await
     }
 
     /// Enqueues one step of a release in the workspace's own release group (a step at a
@@ -388,6 +396,7 @@ mod tests {
             body: "{}".into(),
             summary: None,
             event_type: None,
+            released_by: None,
         }
     }
 

@@ -316,8 +316,18 @@ async fn a_retry_older_than_what_was_held_goes_out_before_it() {
     let receiver = Receiver::start().await;
     // The first request fails: r-1 waits for its retry, its chat's group behind it.
     receiver.script(|_, n| (if n == 0 { 503 } else { 200 }, Duration::ZERO));
-    let (_, key) = stack.workspace("owner@retry-before-held.test").await;
+    let (ws, key) = stack.workspace("owner@retry-before-held.test").await;
     stack.register(&key, &receiver.url()).await;
+    // As if a sender had held c1 from the queue in an earlier switch-off: that mark must
+    // not hold back what comes after this one's.
+    let long_ago = outflow::domain::Timestamp::from_unix_millis(1_000).unwrap();
+    let c1 = outflow::domain::ChatId::new_unchecked("c1");
+    let scope = outflow::domain::WorkspaceId::parse(&ws).unwrap();
+    let store = &stack.app.api.store;
+    store
+        .mark_held_chats(&scope, &[&c1], long_ago)
+        .await
+        .unwrap();
     let r = stack
         .ingest(&key, events("c1", ["r-1".to_string()].into_iter()))
         .await;
@@ -348,6 +358,33 @@ async fn a_retry_older_than_what_was_held_goes_out_before_it() {
     }
     let got: Vec<String> = receiver.received().iter().map(|r| r.message_id()).collect();
     // The retry of the oldest goes first (a sender holding it behind the release's
-    // copies, as tried on 2026-12-05 and reverted, sent it last).
+    // copies, as tried on 2026-12-05 and reverted, sent it last; so would counting the
+    // mark of an earlier switch-off).
     assert_eq!(got, ["r-1", "r-1", "r-2", "r-3"]);
+}
+
+#[tokio::test]
+async fn deliveries_queued_before_a_disable_do_not_overtake_the_ones_it_held() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@queued-behind.test").await;
+    stack.register(&key, &receiver.url()).await;
+    let ids: Vec<String> = (1..=15).map(|i| format!("q-{i:02}")).collect();
+    let r = stack.ingest(&key, events("c1", ids.iter().cloned())).await;
+    assert_eq!(r.body["accepted"], 15, "{}", r.body);
+    // Switched off with all fifteen queued; a sender batch then holds the first ten.
+    let off = json!({"url": receiver.url(), "enabled": false});
+    let saved = stack.save_settings(&key, &off).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let batch = stack.pump.once(&stack.app.sender, 0).await.unwrap();
+    assert_eq!(batch.received, 10);
+    assert!(receiver.received().is_empty());
+    assert_eq!(stack.items_with_prefix("HELDCHAT#").await, 1, "c1 marked");
+
+    let enabled = stack.enable(&key).await;
+    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
+    stack.drain().await;
+    let got: Vec<String> = receiver.received().iter().map(|r| r.message_id()).collect();
+    // Before: q-11 to q-15, still queued, went out first, then the ten released.
+    assert_eq!(got, ids);
 }

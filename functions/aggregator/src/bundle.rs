@@ -125,6 +125,7 @@ pub fn envelope(
             minutes(end) + " UTC",
         )),
         event_type: Some(EventType::MessageBundle),
+        released_by: None,
     }
 }
 

@@ -138,6 +138,7 @@ pub(crate) async fn resend_request(
             .request_headers
             .get(outflow::delivery::attempt::EVENT_TYPE_HEADER)
             .and_then(|name| EventType::parse(name)),
+        released_by: None,
     };
     let resent = std::slice::from_ref(&envelope);
     state.store.forget_attempts(resent).await?;

@@ -104,6 +104,7 @@ fn test_envelope(ws: &WorkspaceId, now: Timestamp) -> DeliveryEnvelope {
         body: BODY.to_string(),
         summary: Some("test event".into()),
         event_type: Some(EventType::MessageReceivedNew),
+        released_by: None,
     }
 }
 

@@ -558,6 +558,7 @@ fn told_envelope(
         chat_id: Some(chat.clone()),
         summary: Some(format!("{kind} of chat {chat}")),
         event_type: Some(kind),
+        released_by: None,
         body,
     })
 }
@@ -608,5 +609,6 @@ fn envelope(
         body,
         summary: Some(format!("message {id} of chat {chat}")),
         event_type: Some(EventType::of_message(event.message.direction)),
+        released_by: None,
     })
 }

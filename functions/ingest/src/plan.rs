@@ -452,6 +452,8 @@ mod tests {
             release_nonce: None,
             release_ended_ms: None,
             release_progress_ms: None,
+            off_since_ms: None,
+            release_off_since_ms: None,
             slow_until_ms: None,
             event_types: None,
             filter: None,

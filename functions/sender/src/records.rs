@@ -116,6 +116,7 @@ pub(crate) mod tests {
                 body: "{}".into(),
                 summary: None,
                 event_type: None,
+                released_by: None,
             },
             receives: 1,
         }

@@ -11,11 +11,13 @@ use outflow::delivery::edits::with_edits;
 use outflow::delivery::release::after_hold;
 use outflow::delivery::ReleaseError;
 use outflow::delivery::{attempt, Destination};
-use outflow::domain::{Attempt, DeliveryId, Timestamp, Webhook, WorkspaceId};
+use outflow::domain::{
+    Attempt, ChatId, DeliveryEnvelope, DeliveryId, ReleasePhase, Timestamp, Webhook, WorkspaceId,
+};
 use outflow::store::StoreError;
 use outflow::telemetry::metrics;
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 impl Sender {
@@ -44,12 +46,22 @@ impl Sender {
         let Some(webhook) = webhook.filter(|w| w.enabled) else {
             let envelopes: Vec<_> = records.iter().map(|r| r.envelope.clone()).collect();
             self.store.hold(&envelopes).await?;
+            // What is still queued of these chats is newer: it waits for these (the mark).
+            let chats = chats_of(records.iter());
+            self.store
+                .mark_held_chats(ws, &chats, self.clock.now())
+                .await?;
             tracing::info!(workspace_id = %ws, held = envelopes.len(), "webhook off: deliveries held");
             // Switched on since it was read: nobody else would put these back. Failing,
             // the records come back (held again under the same keys, checked again).
             after_hold(&self.store, &self.queue, ws, self.clock.now()).await?;
             return Ok(Vec::new());
         };
+        let records = self.not_behind_release(ws, &webhook, records).await?;
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let records = &records[..];
         let turn = self.take_turn(ws, &webhook).await?;
         if matches!(turn, Turn::Refused) {
             return Ok(self.hand_back(ws, records).await?);
@@ -118,6 +130,36 @@ impl Sender {
                 Cow::Borrowed(records)
             }
         }
+    }
+
+    /// The records that may go out now. While a release runs, a chat's deliveries queued
+    /// behind ones a sender held from the queue while the webhook was off (the chat's
+    /// mark) would overtake the release's copies of those: they are held behind it, as
+    /// ingest holds new ones; the release's own copies always go. One consistent
+    /// BatchGetItem of the marks, only while a release runs.
+    async fn not_behind_release<'r>(
+        &self,
+        ws: &WorkspaceId,
+        webhook: &Webhook,
+        records: &'r [Record],
+    ) -> Result<Cow<'r, [Record]>, ReleaseError> {
+        let now = self.clock.now();
+        let queued = records.iter().filter(|r| r.envelope.released_by.is_none());
+        let chats = chats_of(queued);
+        if webhook.release_phase(now) == ReleasePhase::Idle || chats.is_empty() {
+            return Ok(Cow::Borrowed(records));
+        }
+        // A webhook saved before marks were kept counts none.
+        let since = webhook.release_off_since_ms.unwrap_or(i64::MAX);
+        let held = self.store.chats_held_since(ws, &chats, since).await?;
+        let (behind, go) = behind_release(records, &held);
+        if behind.is_empty() {
+            return Ok(Cow::Borrowed(records));
+        }
+        self.store.hold(&behind).await?;
+        tracing::info!(workspace_id = %ws, held = behind.len(), "queued behind a release: deliveries held");
+        after_hold(&self.store, &self.queue, ws, now).await?;
+        Ok(Cow::Owned(go))
     }
 
     /// Sends one chat's deliveries one after another; after a failure the rest are not
@@ -223,6 +265,34 @@ impl Sender {
     }
 }
 
+/// The chats of `records`, each once.
+fn chats_of<'r>(records: impl Iterator<Item = &'r Record>) -> Vec<&'r ChatId> {
+    let mut chats: Vec<&ChatId> = records
+        .filter_map(|r| r.envelope.chat_id.as_ref())
+        .collect();
+    chats.sort();
+    chats.dedup();
+    chats
+}
+
+/// Splits `records` into what waits behind a release (queued, of a chat `held` from the
+/// queue) and what goes out, each in queue order.
+fn behind_release(
+    records: &[Record],
+    held: &HashSet<ChatId>,
+) -> (Vec<DeliveryEnvelope>, Vec<Record>) {
+    let waits = |r: &Record| {
+        r.envelope.released_by.is_none()
+            && r.envelope
+                .chat_id
+                .as_ref()
+                .is_some_and(|c| held.contains(c))
+    };
+    let (wait, go): (Vec<&Record>, Vec<&Record>) = records.iter().partition(|r| waits(r));
+    let wait = wait.into_iter().map(|r| r.envelope.clone()).collect();
+    (wait, go.into_iter().cloned().collect())
+}
+
 /// One log line for a workspace's attempts of a batch (a line per attempt cost more in
 /// CloudWatch Logs than the attempt's DynamoDB writes), and one per failed attempt with
 /// what failed; the metrics count each attempt.
@@ -251,4 +321,35 @@ fn log_attempts(ws: &WorkspaceId, attempts: &[Attempt]) {
         delivery_ids = ids.join(","),
         "deliveries attempted"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::tests::record;
+
+    fn ids<'a>(ids: impl IntoIterator<Item = &'a DeliveryId>) -> Vec<&'a str> {
+        ids.into_iter().map(DeliveryId::as_str).collect()
+    }
+
+    #[test]
+    fn behind_a_release_wait_only_the_queued_deliveries_of_held_chats() {
+        let mut copy = record("ws_a", "c1", "m1");
+        copy.envelope.released_by = Some(7);
+        let queued = record("ws_a", "c1", "m11");
+        let other_chat = record("ws_a", "c2", "m2");
+        let records = [queued, copy, other_chat];
+        let held = HashSet::from([ChatId::new_unchecked("c1")]);
+
+        let (wait, go) = behind_release(&records, &held);
+        assert_eq!(ids(wait.iter().map(|e| &e.delivery_id)), ["m11"]);
+        assert_eq!(
+            ids(go.iter().map(|r| &r.envelope.delivery_id)),
+            ["m1", "m2"]
+        );
+        let (wait, go) = behind_release(&records, &HashSet::new());
+        assert!(wait.is_empty());
+        assert_eq!(go.len(), 3);
+        assert_eq!(chats_of(records.iter()).len(), 2, "each chat once");
+    }
 }

@@ -29,6 +29,11 @@ pub struct DeliveryEnvelope {
     /// Its type, sent as `webhook-event-type` (absent on deliveries queued before types).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_type: Option<EventType>,
+    /// The release (its nonce) that put it back on the queue, when one did: while a
+    /// release runs, the sender holds behind it a chat's deliveries queued after the ones
+    /// it held from the queue, but never the release's own copies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_by: Option<u64>,
 }
 
 impl DeliveryEnvelope {
@@ -100,6 +105,7 @@ mod tests {
             body: "{}".into(),
             summary: None,
             event_type: None,
+            released_by: None,
         }
     }
 
@@ -123,6 +129,7 @@ mod tests {
         DeliveryEnvelope {
             body: serde_json::to_string(&event).unwrap(),
             event_type: Some(kind),
+            released_by: None,
             ..envelope(Some("c"), "msg_1")
         }
     }
@@ -166,6 +173,7 @@ mod tests {
         }
         let untyped = DeliveryEnvelope {
             event_type: None,
+            released_by: None,
             ..of_message(EventType::MessageSentNew)
         };
         assert_eq!(untyped.with_text("new text"), None);

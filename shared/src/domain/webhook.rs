@@ -67,6 +67,14 @@ pub struct Webhook {
     /// When that release started or last moved on (ms).
     #[serde(default)]
     pub release_progress_ms: Option<i64>,
+    /// Since when it is off (ms), while it is off.
+    #[serde(default)]
+    pub off_since_ms: Option<i64>,
+    /// Since when what the latest release puts back was kept: when the webhook went off
+    /// before it, or the release's start when it was on (ms). A sender's mark of a chat
+    /// held from the queue counts for this release only from then on.
+    #[serde(default)]
+    pub release_off_since_ms: Option<i64>,
     /// Until when its receiver counts as slow (ms): the sender then holds the workspace
     /// to its share of invocations.
     #[serde(default)]
@@ -260,6 +268,8 @@ mod tests {
             release_nonce: None,
             release_ended_ms: None,
             release_progress_ms: None,
+            off_since_ms: None,
+            release_off_since_ms: None,
             slow_until_ms: None,
             event_types: None,
             filter: None,

@@ -10,6 +10,7 @@ mod chats;
 mod conditional;
 mod endpoints;
 mod filter_items;
+mod held_chats;
 mod hourly;
 mod idempotency;
 mod kept;

@@ -177,10 +177,9 @@ impl Store {
             let names = types.iter().map(|t| s(t.as_str())).collect();
             request = request.expression_attribute_values(":types", AttributeValue::L(names));
         }
+        request = request.expression_attribute_values(":saved_ms", n(now.millis()));
         if settings.enabled {
-            request = request
-                .expression_attribute_values(":release", n(settings.release_nonce))
-                .expression_attribute_values(":saved_ms", n(now.millis()));
+            request = request.expression_attribute_values(":release", n(settings.release_nonce));
         }
         request
     }
@@ -274,7 +273,9 @@ impl Store {
             .workspace_item_update(ws)
             .update_expression(format!(
                 "SET enabled = :true, release_nonce = :release, release_progress_ms = :at, \
-                 updated_at = :now, {RESET_HEALTH}, release_ended_ms ADD settings_version :one"
+                 release_off_since_ms = if_not_exists(off_since_ms, :at), \
+                 updated_at = :now, {RESET_HEALTH}, release_ended_ms, off_since_ms \
+                 ADD settings_version :one"
             ))
             .expression_attribute_values(":release", n(release))
             .expression_attribute_values(":at", n(at.millis()))
@@ -498,12 +499,13 @@ impl Store {
             // The owner email is owed in the same write: it cannot be lost between the two.
             .update_expression(
                 "SET enabled = :false, disabled_at = :at, disabled_reason = :why, \
-                 owner_email_due = :why",
+                 owner_email_due = :why, off_since_ms = :at_ms",
             )
             .condition_expression("enabled = :true")
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":at", s(at.to_string()))
+            .expression_attribute_values(":at_ms", n(at.millis()))
             .expression_attribute_values(":why", s(reason))
             .send()
             .await;
@@ -547,7 +549,8 @@ fn settings_expression(
     if enabled {
         // On: a new release starts (new deliveries wait behind it until it ends).
         set.push_str(
-            ", release_nonce = :release, release_progress_ms = :saved_ms, consecutive_failures = :zero",
+            ", release_nonce = :release, release_progress_ms = :saved_ms, consecutive_failures = :zero, \
+             release_off_since_ms = if_not_exists(off_since_ms, :saved_ms)",
         );
         remove.extend([
             "disabled_at",
@@ -555,9 +558,14 @@ fn settings_expression(
             "release_ended_ms",
             "failing_since_ms",
             "warned_ms",
+            "off_since_ms",
         ]);
     } else {
-        set.push_str(", consecutive_failures = if_not_exists(consecutive_failures, :zero)");
+        // Off since the first save that switched it off (or the disable), not the last.
+        set.push_str(
+            ", consecutive_failures = if_not_exists(consecutive_failures, :zero), \
+             off_since_ms = if_not_exists(off_since_ms, :saved_ms)",
+        );
     }
     if !remove.is_empty() {
         set.push_str(&format!(" REMOVE {}", remove.join(", ")));
@@ -588,7 +596,11 @@ mod tests {
             on.contains("REMOVE event_types, #filter, filter_ref, disabled_at"),
             "{on}"
         );
-        assert!(on.contains("failing_since_ms, warned_ms ADD"), "{on}");
+        assert!(
+            on.contains("failing_since_ms, warned_ms, off_since_ms ADD"),
+            "{on}"
+        );
+        assert!(on.contains("release_off_since_ms = if_not_exists(off_since_ms, :saved_ms)"));
         let off = super::settings_expression(false, true, (true, FilterKind::Inline));
         assert!(
             off.contains("event_types = :types, #filter = :filter"),
@@ -602,5 +614,7 @@ mod tests {
         );
         assert!(apart.contains("REMOVE event_types ADD"), "{apart}");
         assert!(off.contains("immediate_since_ms = :now_ms"), "{off}");
+        // Off since the first save that switched it off.
+        assert!(off.contains("off_since_ms = if_not_exists(off_since_ms, :saved_ms)"));
     }
 }

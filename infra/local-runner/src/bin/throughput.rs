@@ -71,6 +71,7 @@ fn envelopes(count: usize) -> Vec<DeliveryEnvelope> {
                 body: BODY.to_string(),
                 summary: None,
                 event_type: None,
+                released_by: None,
             }
         })
         .collect()
