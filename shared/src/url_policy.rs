@@ -330,4 +330,17 @@ mod tests {
         let first = STRICT.check_changed("http://127.0.0.1/hook", None).await;
         assert!(first.is_err(), "a first registration is checked");
     }
+
+    #[test]
+    fn a_url_is_the_saved_one_however_it_is_written() {
+        assert!(same_as_saved(
+            "HTTP://Hooks.Example.com:80/x",
+            "http://hooks.example.com/x"
+        ));
+        assert!(!same_as_saved(
+            "http://hooks.example.com/y",
+            "http://hooks.example.com/x"
+        ));
+        assert!(!same_as_saved("not a url", "not a url"));
+    }
 }

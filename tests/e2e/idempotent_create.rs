@@ -208,3 +208,33 @@ async fn the_last_free_place_is_taken_once_by_two_identical_requests_or_a_lost_a
     assert_eq!(ids.len(), 10, "{ids:?}");
     assert!(ids.iter().any(|id| r.body["endpoint_id"] == id.as_str()));
 }
+
+#[tokio::test]
+async fn a_first_create_failing_before_its_write_is_made_by_its_retry_unless_another_made_the_default(
+) {
+    let stack = TestStack::behind_faults().await;
+    let (mine, theirs) = (Receiver::start().await, Receiver::start().await);
+    let proxy = stack.faults.as_ref().unwrap();
+    let body = json!({"url": mine.url()});
+    let settings_write = || Rule::always("DynamoDB.UpdateItem", Fault::ServerError(500));
+    for (owner, another_registers) in [("a@idempotent.test", false), ("b@idempotent.test", true)] {
+        let (_, api_key) = stack.workspace(owner).await;
+        proxy.inject(settings_write().when_body_contains("#url = :url"));
+        let r = create(&stack, &api_key, "first", &body).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
+        proxy.clear();
+        if another_registers {
+            stack.register(&api_key, &theirs.url()).await;
+        }
+        let r = create(&stack, &api_key, "first", &body).await;
+        if another_registers {
+            // Not replayed as this request's: the default has another URL.
+            assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+        } else {
+            assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+            assert!(!replayed(&r), "made by the retry");
+            assert_eq!(r.body["endpoint_id"], "default");
+        }
+        assert_eq!(listed(&stack, &api_key).await, vec!["default"]);
+    }
+}

@@ -275,27 +275,47 @@ async fn a_message_edited_while_its_delivery_waits_for_a_retry_goes_out_with_the
     receiver.respond_with(503);
     stack.ingest(&key, SEED).await;
     assert_eq!(stack.drain().await.failed, 1);
-    let edit = json!({"events": [{"event_type": "message:updated",
-        "chat": {"chat_id": "10010001"},
-        "message": {"message_id": "ddfskhsd76dsfs6dsd5skjsdhf", "text": "the new text"}}]});
-    let r = stack.ingest(&key, edit.to_string()).await;
-    assert_eq!(r.body["accepted"], 1, "{}", r.body);
+    // A second message of the chat, queued a minute ago behind the failing one: it waits
+    // without ever being handed out (first received after the retry).
+    let a_minute_ago = chrono::Utc::now() - chrono::Duration::minutes(1);
+    stack.set_time(&a_minute_ago.to_rfc3339());
+    let mut second: Value = serde_json::from_str(SEED).unwrap();
+    second["message"]["message_id"] = "second-message".into();
+    assert_eq!(
+        stack.ingest(&key, second.to_string()).await.body["accepted"],
+        1
+    );
+    let edit = |id: &str, text: &str| {
+        json!({"event_type": "message:updated", "chat": {"chat_id": "10010001"},
+            "message": {"message_id": id, "text": text}})
+    };
+    let edits = json!({"events": [edit("ddfskhsd76dsfs6dsd5skjsdhf", "the new text"),
+        edit("second-message", "its new text")]});
+    let r = stack.ingest(&key, edits.to_string()).await;
+    assert_eq!(r.body["accepted"], 2, "{}", r.body);
 
+    stack.set_time(&chrono::Utc::now().to_rfc3339());
     receiver.respond_with(200);
     for _ in 0..30 {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        if stack.drain().await.received > 0 {
+        stack.drain().await;
+        if receiver.received().len() == 3 {
             break;
         }
     }
     let got = receiver.received();
-    assert_eq!(got.len(), 2, "the first try and its retry");
     let texts: Vec<Value> = got
         .iter()
         .map(|g| g.json()["message"]["text"].clone())
         .collect();
-    // Before: the retry signed the first try's body again, and the edit never went out.
-    assert_eq!(texts, [json!("lorem ipsum"), json!("the new text")]);
+    // Before: the retry signed the first try's body again, the second went out as queued,
+    // and neither edit went out.
+    let edited = [
+        json!("lorem ipsum"),
+        json!("the new text"),
+        json!("its new text"),
+    ];
+    assert_eq!(texts, edited);
     assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
 }
 

@@ -149,6 +149,8 @@ async fn claim(
         true => state.store.webhook(&ws.endpoint_scope(&id)).await?,
         false => None,
     };
+    // One being deleted (marked before its item goes) is deleted.
+    let webhook = webhook.filter(|w| w.deleted_ms.is_none());
     webhook
         .map(|webhook| Claim::Made(id, Box::new(webhook)))
         .ok_or(ApiError::Conflict(

@@ -14,11 +14,18 @@ use outflow::delivery::{attempt, Destination};
 use outflow::domain::{
     Attempt, ChatId, DeliveryEnvelope, DeliveryId, ReleasePhase, Timestamp, Webhook, WorkspaceId,
 };
-use outflow::store::StoreError;
+use outflow::store::{Read, StoreError};
 use outflow::telemetry::metrics;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
+
+/// A delivery queued this long ago waited (behind its chat's failing delivery, or a
+/// backlog): its message may have been edited since.
+const WAITED_MS: i64 = 30_000;
+
+/// The longest the sender waits for the edits of waiting deliveries.
+const EDITS_READ_TIME: Duration = Duration::from_secs(2);
 
 impl Sender {
     /// Delivers one workspace's records; returns the SQS ids to retry.
@@ -79,7 +86,7 @@ impl Sender {
         records: &[Record],
         deadline: Option<Instant>,
     ) -> Result<Vec<String>, ReleaseError> {
-        let records = self.edited_retries(ws, records).await;
+        let records = self.edited_waiting(ws, records, deadline).await;
         let groups = in_chat_order(&records);
         let destination = Destination::check(&self.policy, &webhook.url);
         let sent = join_all(
@@ -101,32 +108,45 @@ impl Sender {
         Ok(self.carry_out(ws, webhook, settlement, now).await?)
     }
 
-    /// The records, with the edits made since their first try in the retries of message
-    /// deliveries (the spec: a message not yet delivered takes its new text). One
-    /// BatchGetItem, only for a batch holding retries; a failed read sends them as they
-    /// were (the edit, if the webhook takes them, is still told as `message:updated`).
-    async fn edited_retries<'r>(
+    /// The records, with the edits made while they waited in the message deliveries that
+    /// waited: a retry, or one queued a while ago (behind a chat's failing delivery, or a
+    /// backlog). The spec: a message not yet delivered takes its new text. One eventually
+    /// consistent BatchGetItem, only for a batch holding such records, within
+    /// `EDITS_READ_TIME`; a read that fails or is late sends them as they were (the edit,
+    /// if the webhook takes them, is still told as `message:updated`).
+    async fn edited_waiting<'r>(
         &self,
         ws: &WorkspaceId,
         records: &'r [Record],
+        deadline: Option<Instant>,
     ) -> Cow<'r, [Record]> {
-        let retries: Vec<usize> = (0..records.len())
-            .filter(|&i| records[i].receives > 1)
+        let now = self.clock.now().millis();
+        // A release's copy took its edits when it was queued, but may have waited since.
+        let waited =
+            |r: &Record| r.receives > 1 || now - r.envelope.created_at.millis() >= WAITED_MS;
+        let waiting: Vec<usize> = (0..records.len())
+            .filter(|&i| waited(&records[i]))
             .collect();
-        if retries.is_empty() {
+        let short = deadline.is_some_and(|d| Instant::now() + EDITS_READ_TIME + self.timeout > d);
+        if waiting.is_empty() || short {
             return Cow::Borrowed(records);
         }
-        let envelopes = retries.iter().map(|&i| records[i].envelope.clone());
-        match with_edits(&self.store, ws, envelopes.collect()).await {
-            Ok(edited) => {
+        let envelopes = waiting.iter().map(|&i| records[i].envelope.clone());
+        let read = with_edits(&self.store, ws, envelopes.collect(), Read::Eventual);
+        match tokio::time::timeout(EDITS_READ_TIME, read).await {
+            Ok(Ok(edited)) => {
                 let mut records = records.to_vec();
-                for (i, envelope) in retries.into_iter().zip(edited) {
+                for (i, envelope) in waiting.into_iter().zip(edited) {
                     records[i].envelope = envelope;
                 }
                 Cow::Owned(records)
             }
-            Err(e) => {
-                tracing::warn!(workspace_id = %ws, error = %e, "edits of retries not read");
+            Ok(Err(e)) => {
+                tracing::warn!(workspace_id = %ws, error = %e, "edits of waiting deliveries not read");
+                Cow::Borrowed(records)
+            }
+            Err(_) => {
+                tracing::warn!(workspace_id = %ws, "edits of waiting deliveries not read in time");
                 Cow::Borrowed(records)
             }
         }

@@ -5,7 +5,7 @@
 use crate::delivery::edits::with_edits;
 use crate::domain::{Kept, ReleaseOrder, ReleasePhase, Timestamp, WorkspaceId, RELEASE_SETTLE_MS};
 use crate::queue::{DeliveryQueue, QueueError};
-use crate::store::{KeptDelivery, Store, StoreError};
+use crate::store::{KeptDelivery, Read, Store, StoreError};
 use std::time::{Duration, Instant};
 
 /// Kept deliveries read and queued per page.
@@ -81,7 +81,8 @@ pub async fn requeue_kept(
             .into_iter()
             .map(|KeptDelivery { key, envelope }| (key, envelope))
             .unzip();
-        let envelopes = with_edits(store, ws, envelopes).await?;
+        // Consistent: an edit acknowledged just before the release is not missed.
+        let envelopes = with_edits(store, ws, envelopes, Read::Consistent).await?;
         if kind == Kept::DeadLetter {
             store.forget_attempts(&envelopes).await?;
         }

@@ -5,6 +5,7 @@ use super::page_position::{self, PagePosition};
 use super::window_items::{
     bucket, joined_entry, member_of, member_prefix, opening_item, window_key,
 };
+use super::Read;
 use super::{keys, n, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{DeliveryId, MessageEvent, MessageId, PendingWindow, Timestamp, WorkspaceId};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -169,16 +170,18 @@ impl Store {
     }
 
     /// The text of each of `ids` (messages of workspace `ws`) that was edited, by id: what
-    /// a delivery of it put back on the queue carries. One consistent read per message
-    /// (BatchGetItem), only where kept deliveries are put back.
+    /// a delivery of it that waited carries. One read per message (BatchGetItem; billed on
+    /// the whole item, whatever the projection).
     pub async fn edited_texts(
         &self,
         ws: &WorkspaceId,
         ids: &[MessageId],
+        read: Read,
     ) -> StoreResult<HashMap<MessageId, String>> {
         let keys: Vec<Key> = ids.iter().map(|id| message_key(ws, id)).collect();
+        let consistent = read == Read::Consistent;
         let items = self
-            .get_items(&keys, Some("pk, sk, edited_text"), true)
+            .get_items(&keys, Some("pk, sk, edited_text"), consistent)
             .await?;
         let edited = |id: &MessageId| {
             let item = items.get(&message_key(ws, id))?;

@@ -118,6 +118,15 @@ where
     }
 }
 
+/// How a read sees the latest writes: a consistent read costs twice an eventual one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// Sees every write acknowledged before it.
+    Consistent,
+    /// May miss writes of the last second or so.
+    Eventual,
+}
+
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
