@@ -45,7 +45,14 @@ pub struct Config {
     /// Endpoints a workspace may have, its default included (`OUTFLOW_MAX_ENDPOINTS`, 10;
     /// at least 1).
     pub max_endpoints: usize,
+    /// How long a delivery waits in the queue before the sender reads the edits of its
+    /// message (`OUTFLOW_EDITS_AFTER_WAIT_SECS`, 30): one waiting behind its chat's
+    /// failing delivery, or in a backlog, may carry an old text.
+    pub edits_after_wait: Duration,
 }
+
+/// Default wait in the queue after which the sender reads a delivery's edits.
+pub const DEFAULT_EDITS_AFTER_WAIT: Duration = Duration::from_secs(30);
 
 /// Default endpoints per workspace (TimelinesAI's webhooks allow 10 too).
 pub const DEFAULT_MAX_ENDPOINTS: usize = 10;
@@ -179,6 +186,10 @@ impl Config {
                 .map(String::from)
                 .collect(),
             max_endpoints: number("OUTFLOW_MAX_ENDPOINTS", DEFAULT_MAX_ENDPOINTS)?.max(1),
+            edits_after_wait: Duration::from_secs(number(
+                "OUTFLOW_EDITS_AFTER_WAIT_SECS",
+                DEFAULT_EDITS_AFTER_WAIT.as_secs(),
+            )?),
         })
     }
 }

@@ -320,7 +320,7 @@ async fn a_retry_older_than_what_was_held_goes_out_before_it() {
     stack.register(&key, &receiver.url()).await;
     // As if a sender had held c1 from the queue in an earlier switch-off: that mark must
     // not hold back what comes after this one's.
-    let long_ago = outflow::domain::Timestamp::from_unix_millis(1_000).unwrap();
+    let long_ago = 1_000;
     let c1 = outflow::domain::ChatId::new_unchecked("c1");
     let scope = outflow::domain::WorkspaceId::parse(&ws).unwrap();
     let store = &stack.app.api.store;
@@ -386,5 +386,31 @@ async fn deliveries_queued_before_a_disable_do_not_overtake_the_ones_it_held() {
     stack.drain().await;
     let got: Vec<String> = receiver.received().iter().map(|r| r.message_id()).collect();
     // Before: q-11 to q-15, still queued, went out first, then the ten released.
+    assert_eq!(got, ids);
+}
+
+#[tokio::test]
+async fn switched_off_again_before_its_release_ran_what_was_queued_still_waits_for_the_held() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@off-again.test").await;
+    stack.register(&key, &receiver.url()).await;
+    let ids: Vec<String> = (1..=15).map(|i| format!("q-{i:02}")).collect();
+    let r = stack.ingest(&key, events("c1", ids.iter().cloned())).await;
+    assert_eq!(r.body["accepted"], 15, "{}", r.body);
+    let start = stack.app.clock.now().utc();
+    let off = json!({"url": receiver.url(), "enabled": false});
+    assert_eq!(stack.save_settings(&key, &off).await.status, StatusCode::OK);
+    let batch = stack.pump.once(&stack.app.sender, 0).await.unwrap();
+    assert_eq!(batch.received, 10, "the first ten held");
+    // On, then off and on again a minute later, before the first release ran.
+    assert_eq!(stack.enable(&key).await.status, StatusCode::OK);
+    stack.set_time(&(start + chrono::Duration::minutes(1)).to_rfc3339());
+    assert_eq!(stack.save_settings(&key, &off).await.status, StatusCode::OK);
+    assert_eq!(stack.enable(&key).await.status, StatusCode::OK);
+    stack.drain().await;
+    let got: Vec<String> = receiver.received().iter().map(|r| r.message_id()).collect();
+    // Before: the second switch-off counted as the start, the first one's mark did not
+    // count, and q-11 to q-15 went out first.
     assert_eq!(got, ids);
 }

@@ -52,6 +52,9 @@ pub struct Options {
     pub sender_share: Option<outflow::delivery::SenderShare>,
     /// Origins allowed to embed the portal.
     pub portal_frame_ancestors: Vec<String>,
+    /// A wait in the queue after which the sender reads a delivery's edits (the default
+    /// when `None`).
+    pub edits_after_wait: Option<Duration>,
 }
 
 impl Default for Options {
@@ -68,6 +71,7 @@ impl Default for Options {
             release_pages_per_step: None,
             sender_share: None,
             portal_frame_ancestors: Vec::new(),
+            edits_after_wait: None,
         }
     }
 }
@@ -139,6 +143,7 @@ impl TestStack {
             release_pages_per_step,
             sender_share,
             portal_frame_ancestors,
+            edits_after_wait,
         } = options;
         // The standard schedule's shape (8 attempts, the first at once) in test-sized delays.
         let mut schedule = vec![Duration::from_secs(retry_delay_secs.into()); 8];
@@ -165,6 +170,9 @@ impl TestStack {
         config.retry = options_retry;
         config.public_base_url = Some("https://hooks.outflow.test".into());
         config.portal_frame_ancestors = portal_frame_ancestors;
+        if let Some(wait) = edits_after_wait {
+            config.edits_after_wait = wait;
+        }
         if let Some(share) = sender_share {
             config.sender_share = share;
         }

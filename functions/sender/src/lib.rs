@@ -34,6 +34,8 @@ pub struct Sender {
     release_pages: u32,
     /// A slow workspace's share of invocations.
     share: SenderShare,
+    /// A delivery queued this long before its first receive reads its message's edits.
+    edits_after_wait: std::time::Duration,
 }
 
 impl Sender {
@@ -59,6 +61,7 @@ impl Sender {
             timeout: config.delivery_timeout,
             release_pages: config.release_pages_per_step,
             share: config.sender_share,
+            edits_after_wait: config.edits_after_wait,
         })
     }
 }

@@ -17,6 +17,9 @@ pub struct Record {
     pub envelope: DeliveryEnvelope,
     /// Times SQS has handed it out, this one included (`ApproximateReceiveCount`).
     pub receives: u32,
+    /// How long it waited in the queue before SQS first handed it out (ms; 0 when SQS
+    /// does not say): behind its chat's failing delivery, or in a backlog.
+    pub waited_ms: i64,
 }
 
 /// A batch read: the records of each workspace in queue order, and the SQS ids of
@@ -71,6 +74,7 @@ fn decode(message: &SqsMessage) -> Result<Decodes, String> {
             receipt_handle: message.receipt_handle.clone(),
             envelope,
             receives: receives(message),
+            waited_ms: waited_ms(message),
         })),
     }
 }
@@ -82,6 +86,16 @@ fn receives(message: &SqsMessage) -> u32 {
         tracing::warn!(sqs_message_id = ?message.message_id, ?count, "no readable receive count");
         1
     })
+}
+
+/// `ApproximateFirstReceiveTimestamp` less `SentTimestamp` (both SQS's clock), which
+/// Lambda always sets; 0 if not.
+fn waited_ms(message: &SqsMessage) -> i64 {
+    let at = |name: &str| message.attributes.get(name)?.parse::<i64>().ok();
+    match (at("SentTimestamp"), at("ApproximateFirstReceiveTimestamp")) {
+        (Some(sent), Some(first)) => (first - sent).max(0),
+        _ => 0,
+    }
 }
 
 /// Splits a workspace's records by chat (message group), each kept in queue order.
@@ -119,6 +133,7 @@ pub(crate) mod tests {
                 released_by: None,
             },
             receives: 1,
+            waited_ms: 0,
         }
     }
 

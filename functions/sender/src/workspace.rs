@@ -20,10 +20,6 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-/// A delivery queued this long ago waited (behind its chat's failing delivery, or a
-/// backlog): its message may have been edited since.
-const WAITED_MS: i64 = 30_000;
-
 /// The longest the sender waits for the edits of waiting deliveries.
 const EDITS_READ_TIME: Duration = Duration::from_secs(2);
 
@@ -50,18 +46,9 @@ impl Sender {
             // A disable's email that could not go out yet.
             self.health.email_owner(ws, self.clock.now()).await?;
         }
+        let off_since = webhook.as_ref().and_then(|w| w.off_since_ms);
         let Some(webhook) = webhook.filter(|w| w.enabled) else {
-            let envelopes: Vec<_> = records.iter().map(|r| r.envelope.clone()).collect();
-            self.store.hold(&envelopes).await?;
-            // What is still queued of these chats is newer: it waits for these (the mark).
-            let chats = chats_of(records.iter());
-            self.store
-                .mark_held_chats(ws, &chats, self.clock.now())
-                .await?;
-            tracing::info!(workspace_id = %ws, held = envelopes.len(), "webhook off: deliveries held");
-            // Switched on since it was read: nobody else would put these back. Failing,
-            // the records come back (held again under the same keys, checked again).
-            after_hold(&self.store, &self.queue, ws, self.clock.now()).await?;
+            self.hold_while_off(ws, records, off_since).await?;
             return Ok(Vec::new());
         };
         let records = self.not_behind_release(ws, &webhook, records).await?;
@@ -76,6 +63,29 @@ impl Sender {
         let delivered = self.deliver_enabled(ws, &webhook, records, deadline).await;
         self.end_turn(ws, turn).await;
         delivered
+    }
+
+    /// Holds the records of a workspace whose webhook is off (switched off at
+    /// `off_since`, when known), and marks their chats: what is still queued of them is
+    /// newer, and waits for these when the release puts them back.
+    async fn hold_while_off(
+        &self,
+        ws: &WorkspaceId,
+        records: &[Record],
+        off_since: Option<i64>,
+    ) -> Result<(), ReleaseError> {
+        let envelopes: Vec<_> = records.iter().map(|r| r.envelope.clone()).collect();
+        self.store.hold(&envelopes).await?;
+        // No mark for a webhook switched off before switch-offs were dated.
+        if let Some(off_since) = off_since {
+            let chats = chats_of(records.iter());
+            self.store.mark_held_chats(ws, &chats, off_since).await?;
+        }
+        tracing::info!(workspace_id = %ws, held = envelopes.len(), "webhook off: deliveries held");
+        // Switched on since it was read: nobody else would put these back. Failing, the
+        // records come back (held again under the same keys, checked again).
+        after_hold(&self.store, &self.queue, ws, self.clock.now()).await?;
+        Ok(())
     }
 
     /// Delivers the records of a workspace whose webhook is on.
@@ -109,8 +119,10 @@ impl Sender {
     }
 
     /// The records, with the edits made while they waited in the message deliveries that
-    /// waited: a retry, or one queued a while ago (behind a chat's failing delivery, or a
-    /// backlog). The spec: a message not yet delivered takes its new text. One eventually
+    /// waited: a retry, or one queued `edits_after_wait` or more before SQS first handed
+    /// it out (behind its chat's failing delivery, or in a backlog; a release's copy took
+    /// its edits when it was queued, but may have waited since). Measured on SQS's clock,
+    /// not the message's time. The spec: a message not yet delivered takes its new text. One eventually
     /// consistent BatchGetItem, only for a batch holding such records, within
     /// `EDITS_READ_TIME`; a read that fails or is late sends them as they were (the edit,
     /// if the webhook takes them, is still told as `message:updated`).
@@ -120,10 +132,8 @@ impl Sender {
         records: &'r [Record],
         deadline: Option<Instant>,
     ) -> Cow<'r, [Record]> {
-        let now = self.clock.now().millis();
-        // A release's copy took its edits when it was queued, but may have waited since.
-        let waited =
-            |r: &Record| r.receives > 1 || now - r.envelope.created_at.millis() >= WAITED_MS;
+        let after = i64::try_from(self.edits_after_wait.as_millis()).unwrap_or(i64::MAX);
+        let waited = |r: &Record| r.receives > 1 || r.waited_ms >= after;
         let waiting: Vec<usize> = (0..records.len())
             .filter(|&i| waited(&records[i]))
             .collect();

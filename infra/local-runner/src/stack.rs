@@ -4,7 +4,7 @@
 use aws_sdk_sqs::types::QueueAttributeName;
 use outflow::clients::AwsClients;
 use outflow::config::{
-    Config, DEFAULT_INGEST_REQUESTS_PER_SECOND, DEFAULT_MAX_ENDPOINTS,
+    Config, DEFAULT_EDITS_AFTER_WAIT, DEFAULT_INGEST_REQUESTS_PER_SECOND, DEFAULT_MAX_ENDPOINTS,
     DEFAULT_RELEASE_PAGES_PER_STEP,
 };
 use outflow::delivery::RetryPolicy;
@@ -68,6 +68,7 @@ impl Stack {
             sender_share: Default::default(),
             portal_frame_ancestors: Vec::new(),
             max_endpoints: DEFAULT_MAX_ENDPOINTS,
+            edits_after_wait: DEFAULT_EDITS_AFTER_WAIT,
         }
     }
 

@@ -67,12 +67,13 @@ pub struct Webhook {
     /// When that release started or last moved on (ms).
     #[serde(default)]
     pub release_progress_ms: Option<i64>,
-    /// Since when it is off (ms), while it is off.
+    /// When the oldest switch-off whose release has not ended began (ms): set by a save
+    /// or disable switching it off, removed when a release ends.
     #[serde(default)]
     pub off_since_ms: Option<i64>,
-    /// Since when what the latest release puts back was kept: when the webhook went off
-    /// before it, or the release's start when it was on (ms). A sender's mark of a chat
-    /// held from the queue counts for this release only from then on.
+    /// What the latest release puts back was kept since then: `off_since_ms` when it
+    /// started, or its start (ms). A sender's mark of a chat held from the queue counts
+    /// for this release when made in a switch-off that began since then.
     #[serde(default)]
     pub release_off_since_ms: Option<i64>,
     /// Until when its receiver counts as slow (ms): the sender then holds the workspace

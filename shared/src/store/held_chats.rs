@@ -1,11 +1,12 @@
 //! Marks of the chats a sender held deliveries of from the queue while the webhook was
-//! off (`HELDCHAT#<chat tag>` in the scope's home partition, with when, gone by TTL): the
+//! off (`HELDCHAT#<chat tag>` in the scope's home partition, with the start of that
+//! switch-off, the webhook's `off_since_ms`; gone by TTL): the
 //! chat's deliveries still queued behind them are newer, and must not go out before the
 //! release puts the held ones back (docs/delivery.md, "Order").
 
 use super::schema::TTL_ATTRIBUTE;
 use super::{keys, n, s, Item, Store, StoreResult};
-use crate::domain::{ChatId, Timestamp, WorkspaceId};
+use crate::domain::{ChatId, WorkspaceId};
 use std::collections::HashSet;
 
 /// Sort-key prefix of held-chat marks.
@@ -21,12 +22,13 @@ fn mark_key(scope: &WorkspaceId, chat: &ChatId) -> (String, String) {
 }
 
 impl Store {
-    /// Marks `chats` of `scope` held from the queue at `now` (BatchWriteItem, 25 a call).
+    /// Marks `chats` of `scope` held from the queue in the switch-off that began at
+    /// `off_since_ms` (BatchWriteItem, 25 a call).
     pub async fn mark_held_chats(
         &self,
         scope: &WorkspaceId,
         chats: &[&ChatId],
-        now: Timestamp,
+        off_since_ms: i64,
     ) -> StoreResult<()> {
         let ends = self.expires_in_days(HELD_CHAT_RETENTION_DAYS);
         let items: Vec<Item> = chats
@@ -36,7 +38,7 @@ impl Store {
                 Item::from([
                     ("pk".to_string(), s(pk)),
                     ("sk".to_string(), s(sk)),
-                    ("held_ms".to_string(), n(now.millis())),
+                    ("off_since_ms".to_string(), n(off_since_ms)),
                     (TTL_ATTRIBUTE.to_string(), n(ends)),
                 ])
             })
@@ -44,8 +46,8 @@ impl Store {
         self.batch_put(items).await
     }
 
-    /// Which of `chats` of `scope` a sender held from the queue at or after `since_ms`
-    /// (one consistent BatchGetItem per 100).
+    /// Which of `chats` of `scope` a sender held from the queue in a switch-off that began
+    /// at or after `since_ms` (one consistent BatchGetItem per 100).
     pub async fn chats_held_since(
         &self,
         scope: &WorkspaceId,
@@ -53,10 +55,12 @@ impl Store {
         since_ms: i64,
     ) -> StoreResult<HashSet<ChatId>> {
         let keys: Vec<_> = chats.iter().map(|chat| mark_key(scope, chat)).collect();
-        let found = self.get_items(&keys, Some("pk, sk, held_ms"), true).await?;
+        let found = self
+            .get_items(&keys, Some("pk, sk, off_since_ms"), true)
+            .await?;
         let held_since = |key| {
             let item = found.get(key)?;
-            let held = item.get("held_ms")?.as_n().ok()?.parse::<i64>().ok()?;
+            let held = item.get("off_since_ms")?.as_n().ok()?.parse::<i64>().ok()?;
             (held >= since_ms).then_some(())
         };
         Ok(chats

@@ -274,8 +274,7 @@ impl Store {
             .update_expression(format!(
                 "SET enabled = :true, release_nonce = :release, release_progress_ms = :at, \
                  release_off_since_ms = if_not_exists(off_since_ms, :at), \
-                 updated_at = :now, {RESET_HEALTH}, release_ended_ms, off_since_ms \
-                 ADD settings_version :one"
+                 updated_at = :now, {RESET_HEALTH}, release_ended_ms ADD settings_version :one"
             ))
             .expression_attribute_values(":release", n(release))
             .expression_attribute_values(":at", n(at.millis()))
@@ -298,8 +297,9 @@ impl Store {
         release: u64,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        self.update_draining_release(ws, release, "SET release_ended_ms = :now", now)
-            .await
+        // Everything kept since the switch-off is back on the queue.
+        let update = "SET release_ended_ms = :now REMOVE off_since_ms";
+        self.update_draining_release(ws, release, update, now).await
     }
 
     /// Notes that release `release` moved on at `now` (it is not stalled), unless it ended
@@ -499,7 +499,7 @@ impl Store {
             // The owner email is owed in the same write: it cannot be lost between the two.
             .update_expression(
                 "SET enabled = :false, disabled_at = :at, disabled_reason = :why, \
-                 owner_email_due = :why, off_since_ms = :at_ms",
+                 owner_email_due = :why, off_since_ms = if_not_exists(off_since_ms, :at_ms)",
             )
             .condition_expression("enabled = :true")
             .expression_attribute_values(":false", AttributeValue::Bool(false))
@@ -558,10 +558,10 @@ fn settings_expression(
             "release_ended_ms",
             "failing_since_ms",
             "warned_ms",
-            "off_since_ms",
         ]);
     } else {
-        // Off since the first save that switched it off (or the disable), not the last.
+        // Off since the oldest switch-off whose release has not ended (docs/delivery.md,
+        // Order): not moved by a later save, nor by a switch-off during that release.
         set.push_str(
             ", consecutive_failures = if_not_exists(consecutive_failures, :zero), \
              off_since_ms = if_not_exists(off_since_ms, :saved_ms)",
@@ -596,10 +596,7 @@ mod tests {
             on.contains("REMOVE event_types, #filter, filter_ref, disabled_at"),
             "{on}"
         );
-        assert!(
-            on.contains("failing_since_ms, warned_ms, off_since_ms ADD"),
-            "{on}"
-        );
+        assert!(on.contains("failing_since_ms, warned_ms ADD"), "{on}");
         assert!(on.contains("release_off_since_ms = if_not_exists(off_since_ms, :saved_ms)"));
         let off = super::settings_expression(false, true, (true, FilterKind::Inline));
         assert!(
