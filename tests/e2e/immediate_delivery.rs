@@ -265,8 +265,8 @@ async fn requests_racing_with_the_same_messages_deliver_each_once() {
 async fn a_message_edited_while_its_delivery_waits_for_a_retry_goes_out_with_the_new_text() {
     let stack = TestStack::with(Options {
         retry_delay_secs: 1,
-        // Half a second stands for the 30 s: the second message waits for the retry's 1 s.
-        edits_after_wait: Some(Duration::from_millis(500)),
+        // 100 ms stands for the 30 s: the second message waits for the retry's 1 s.
+        edits_after_wait: Some(Duration::from_millis(100)),
         ..Options::default()
     })
     .await;

@@ -414,3 +414,39 @@ async fn switched_off_again_before_its_release_ran_what_was_queued_still_waits_f
     // count, and q-11 to q-15 went out first.
     assert_eq!(got, ids);
 }
+
+#[tokio::test]
+async fn a_release_ending_after_the_webhook_went_off_again_keeps_that_switch_off_dated() {
+    let stack = stack().await;
+    let receiver = Receiver::start().await;
+    let (ws, key) = stack.workspace("owner@end-while-off.test").await;
+    let scope = outflow::domain::WorkspaceId::parse(&ws).unwrap();
+    let store = &stack.app.api.store;
+    let off = json!({"url": receiver.url(), "enabled": false});
+    assert_eq!(stack.save_settings(&key, &off).await.status, StatusCode::OK);
+    let webhook = || async { store.webhook_as_stored(&scope).await.unwrap().unwrap() };
+    let switched_off = webhook().await.off_since_ms;
+    assert!(switched_off.is_some());
+    let r = stack
+        .ingest(&key, events("c1", ["held".to_string()].into_iter()))
+        .await;
+    assert_eq!(r.body["accepted"], 1, "{}", r.body);
+    // On (a release starts, with one held to put back), then off again before that
+    // release's step ends it.
+    assert_eq!(stack.enable(&key).await.status, StatusCode::OK);
+    let release = webhook().await.release_nonce.unwrap();
+    assert_eq!(stack.save_settings(&key, &off).await.status, StatusCode::OK);
+    let now = stack.app.clock.now();
+    assert!(store.end_release(&scope, release, now).await.unwrap());
+    // Before: the end removed it while the webhook was off, and the marks of this
+    // switch-off stopped counting at the next enable.
+    assert_eq!(webhook().await.off_since_ms, switched_off);
+
+    // On again: that release's end closes the switch-off.
+    assert_eq!(stack.enable(&key).await.status, StatusCode::OK);
+    let on = webhook().await;
+    assert_eq!(on.release_off_since_ms, switched_off);
+    let release = on.release_nonce.unwrap();
+    assert!(store.end_release(&scope, release, now).await.unwrap());
+    assert_eq!(webhook().await.off_since_ms, None);
+}

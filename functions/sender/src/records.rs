@@ -195,23 +195,39 @@ pub(crate) mod tests {
         );
     }
 
-    #[test]
-    fn a_record_knows_how_often_it_was_received() {
+    /// The record one delivery message with these SQS `attributes` decodes to.
+    fn decoded_with(attributes: &[(&str, &str)]) -> Record {
         let env = record("ws", "c", "1").envelope;
         let mut m = message("1", Some(serde_json::to_string(&env).unwrap()));
-        m.attributes
-            .insert("ApproximateReceiveCount".into(), "7".into());
-        let decoded = decode_all(vec![m]);
-        assert_eq!(
-            decoded
-                .by_workspace
-                .values()
-                .flatten()
-                .next()
-                .unwrap()
-                .receives,
-            7
-        );
+        for (name, value) in attributes {
+            m.attributes.insert((*name).into(), (*value).into());
+        }
+        let mut decoded = decode_all(vec![m]);
+        decoded
+            .by_workspace
+            .values_mut()
+            .flatten()
+            .next()
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn a_record_knows_how_often_it_was_received() {
+        let count = [("ApproximateReceiveCount", "7")];
+        assert_eq!(decoded_with(&count).receives, 7);
+    }
+
+    #[test]
+    fn a_record_knows_how_long_it_waited_before_its_first_receive() {
+        let waited = |attributes: &[(&str, &str)]| decoded_with(attributes).waited_ms;
+        // As Lambda sends them: epoch milliseconds, as strings.
+        let sent = ("SentTimestamp", "1796443240000");
+        let first = ("ApproximateFirstReceiveTimestamp", "1796443271500");
+        assert_eq!(waited(&[sent, first]), 31_500);
+        assert_eq!(waited(&[sent]), 0, "unknown: not waited");
+        let early = ("ApproximateFirstReceiveTimestamp", "1796443239000");
+        assert_eq!(waited(&[sent, early]), 0, "clock skew is no wait");
     }
 
     #[test]

@@ -297,9 +297,15 @@ impl Store {
         release: u64,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        // Everything kept since the switch-off is back on the queue.
-        let update = "SET release_ended_ms = :now REMOVE off_since_ms";
-        self.update_draining_release(ws, release, update, now).await
+        // Everything kept since the switch-off is back on the queue: the switch-off is
+        // over, unless the webhook went off again meanwhile (its marks still count then).
+        let over = "SET release_ended_ms = :now REMOVE off_since_ms";
+        if (self.update_draining_release(ws, release, over, now, true)).await? {
+            return Ok(true);
+        }
+        let update = "SET release_ended_ms = :now";
+        self.update_draining_release(ws, release, update, now, false)
+            .await
     }
 
     /// Notes that release `release` moved on at `now` (it is not stalled), unless it ended
@@ -310,30 +316,35 @@ impl Store {
         release: u64,
         now: Timestamp,
     ) -> StoreResult<()> {
-        self.update_draining_release(ws, release, "SET release_progress_ms = :now", now)
+        let update = "SET release_progress_ms = :now";
+        self.update_draining_release(ws, release, update, now, false)
             .await
             .map(|_| ())
     }
 
     /// Applies `update` (with `:now`) while release `release` is the webhook's and still
-    /// draining; true when it did.
+    /// draining (and, `while_on`, the webhook on); true when it did.
     async fn update_draining_release(
         &self,
         ws: &WorkspaceId,
         release: u64,
         update: &str,
         now: Timestamp,
+        while_on: bool,
     ) -> StoreResult<bool> {
-        let result = self
+        let draining = "release_nonce = :release AND attribute_not_exists(release_ended_ms)";
+        let mut request = self
             .workspace_item_update(ws)
             .update_expression(update)
-            .condition_expression(
-                "release_nonce = :release AND attribute_not_exists(release_ended_ms)",
-            )
             .expression_attribute_values(":release", n(release))
-            .expression_attribute_values(":now", n(now.millis()))
-            .send()
-            .await;
+            .expression_attribute_values(":now", n(now.millis()));
+        request = match while_on {
+            true => request
+                .condition_expression(format!("{draining} AND enabled = :true"))
+                .expression_attribute_values(":true", AttributeValue::Bool(true)),
+            false => request.condition_expression(draining),
+        };
+        let result = request.send().await;
         Ok(applied("UpdateItem", result)?.is_some())
     }
 
