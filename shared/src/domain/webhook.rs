@@ -68,7 +68,7 @@ pub struct Webhook {
     #[serde(default)]
     pub release_progress_ms: Option<i64>,
     /// When the oldest switch-off whose release has not ended began (ms): set by a save
-    /// or disable switching it off, removed when a release ends.
+    /// or disable switching it off, removed when a release ends with the webhook on.
     #[serde(default)]
     pub off_since_ms: Option<i64>,
     /// What the latest release puts back was kept since then: `off_since_ms` when it

@@ -571,8 +571,9 @@ fn settings_expression(
             "warned_ms",
         ]);
     } else {
-        // Off since the oldest switch-off whose release has not ended (docs/delivery.md,
-        // Order): not moved by a later save, nor by a switch-off during that release.
+        // Off since the oldest switch-off whose release has not ended with the webhook on
+        // (docs/delivery.md, Order): not moved by a later save, nor by a switch-off
+        // during that release.
         set.push_str(
             ", consecutive_failures = if_not_exists(consecutive_failures, :zero), \
              off_since_ms = if_not_exists(off_since_ms, :saved_ms)",
