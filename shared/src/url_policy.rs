@@ -63,9 +63,9 @@ impl UrlPolicy {
     /// so that an owner can still switch off or retune an endpoint whose domain lapsed
     /// (the sender checks every address it resolves at send time all the same).
     pub async fn check_changed(&self, raw: &str, saved: Option<&str>) -> Result<Url, UrlRefused> {
-        match Url::parse(raw) {
-            Ok(url) if Some(url.as_str()) == saved => Ok(url),
-            _ => self.check(raw).await,
+        match saved.filter(|saved| same_as_saved(raw, saved)) {
+            Some(_) => Url::parse(raw).map_err(|e| UrlRefused::Invalid(e.to_string())),
+            None => self.check(raw).await,
         }
     }
 }

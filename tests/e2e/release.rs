@@ -363,22 +363,28 @@ async fn a_retry_older_than_what_was_held_goes_out_before_it() {
     assert_eq!(got, ["r-1", "r-1", "r-2", "r-3"]);
 }
 
-#[tokio::test]
-async fn deliveries_queued_before_a_disable_do_not_overtake_the_ones_it_held() {
+/// A workspace (its key) whose chat c1 had fifteen deliveries queued when its webhook was
+/// switched off, the first ten then held by a sender batch; their ids, in order.
+async fn fifteen_queued_ten_held(owner: &str) -> (TestStack, Receiver, String, Vec<String>) {
     let stack = stack().await;
     let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace("owner@queued-behind.test").await;
+    let (_, key) = stack.workspace(owner).await;
     stack.register(&key, &receiver.url()).await;
     let ids: Vec<String> = (1..=15).map(|i| format!("q-{i:02}")).collect();
     let r = stack.ingest(&key, events("c1", ids.iter().cloned())).await;
     assert_eq!(r.body["accepted"], 15, "{}", r.body);
-    // Switched off with all fifteen queued; a sender batch then holds the first ten.
     let off = json!({"url": receiver.url(), "enabled": false});
     let saved = stack.save_settings(&key, &off).await;
     assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
     let batch = stack.pump.once(&stack.app.sender, 0).await.unwrap();
-    assert_eq!(batch.received, 10);
+    assert_eq!(batch.received, 10, "the first ten held");
     assert!(receiver.received().is_empty());
+    (stack, receiver, key, ids)
+}
+
+#[tokio::test]
+async fn deliveries_queued_before_a_disable_do_not_overtake_the_ones_it_held() {
+    let (stack, receiver, key, ids) = fifteen_queued_ten_held("owner@queued-behind.test").await;
     assert_eq!(stack.items_with_prefix("HELDCHAT#").await, 1, "c1 marked");
 
     let enabled = stack.enable(&key).await;
@@ -391,18 +397,9 @@ async fn deliveries_queued_before_a_disable_do_not_overtake_the_ones_it_held() {
 
 #[tokio::test]
 async fn switched_off_again_before_its_release_ran_what_was_queued_still_waits_for_the_held() {
-    let stack = stack().await;
-    let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace("owner@off-again.test").await;
-    stack.register(&key, &receiver.url()).await;
-    let ids: Vec<String> = (1..=15).map(|i| format!("q-{i:02}")).collect();
-    let r = stack.ingest(&key, events("c1", ids.iter().cloned())).await;
-    assert_eq!(r.body["accepted"], 15, "{}", r.body);
+    let (stack, receiver, key, ids) = fifteen_queued_ten_held("owner@off-again.test").await;
     let start = stack.app.clock.now().utc();
     let off = json!({"url": receiver.url(), "enabled": false});
-    assert_eq!(stack.save_settings(&key, &off).await.status, StatusCode::OK);
-    let batch = stack.pump.once(&stack.app.sender, 0).await.unwrap();
-    assert_eq!(batch.received, 10, "the first ten held");
     // On, then off and on again a minute later, before the first release ran.
     assert_eq!(stack.enable(&key).await.status, StatusCode::OK);
     stack.set_time(&(start + chrono::Duration::minutes(1)).to_rfc3339());

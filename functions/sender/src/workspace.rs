@@ -122,10 +122,10 @@ impl Sender {
     /// waited: a retry, or one queued `edits_after_wait` or more before SQS first handed
     /// it out (behind its chat's failing delivery, or in a backlog; a release's copy took
     /// its edits when it was queued, but may have waited since). Measured on SQS's clock,
-    /// not the message's time. The spec: a message not yet delivered takes its new text. One eventually
-    /// consistent BatchGetItem, only for a batch holding such records, within
-    /// `EDITS_READ_TIME`; a read that fails or is late sends them as they were (the edit,
-    /// if the webhook takes them, is still told as `message:updated`).
+    /// not the message's time. The spec: a message not yet delivered takes its new text.
+    /// One eventually consistent BatchGetItem, only for a batch holding such records,
+    /// within `EDITS_READ_TIME`; a read that fails or is late sends them as they were (the
+    /// edit, if the webhook takes them, is still told as `message:updated`).
     async fn edited_waiting<'r>(
         &self,
         ws: &WorkspaceId,
@@ -174,9 +174,12 @@ impl Sender {
         records: &'r [Record],
     ) -> Result<Cow<'r, [Record]>, ReleaseError> {
         let now = self.clock.now();
+        if webhook.release_phase(now) == ReleasePhase::Idle {
+            return Ok(Cow::Borrowed(records));
+        }
         let queued = records.iter().filter(|r| r.envelope.released_by.is_none());
         let chats = chats_of(queued);
-        if webhook.release_phase(now) == ReleasePhase::Idle || chats.is_empty() {
+        if chats.is_empty() {
             return Ok(Cow::Borrowed(records));
         }
         // A webhook saved before marks were kept counts none.

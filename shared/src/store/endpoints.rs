@@ -51,25 +51,6 @@ impl Store {
         Ok(applied("PutItem", result)?.is_some())
     }
 
-    /// Whether the item of an endpoint's scope is there and not being deleted (made, by a
-    /// create that may have been cut short).
-    pub async fn endpoint_item_exists(
-        &self,
-        ws: &WorkspaceId,
-        endpoint: &EndpointId,
-    ) -> StoreResult<bool> {
-        let scope = ws.endpoint_scope(endpoint);
-        let out = self
-            .consistent_get((keys::workspace_pk(&scope), keys::META.to_string()))
-            .projection_expression("pk, deleted_ms")
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        Ok(out
-            .item
-            .is_some_and(|item| !item.contains_key("deleted_ms")))
-    }
-
     /// Lists an endpoint whose item is written, unless the workspace already has
     /// `max_additional` of them (false then: the caller deletes the item).
     pub async fn list_endpoint(

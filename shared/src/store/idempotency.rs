@@ -2,12 +2,19 @@
 //! (`IDEM#<digest of workspace and key>`), naming the endpoint its request creates and the
 //! digest of that request; gone by TTL.
 
+use super::batch::Key;
 use super::schema::TTL_ATTRIBUTE;
 use super::{applied, keys, n, s, Store, StoreError, StoreResult};
 use crate::domain::{EndpointId, IdempotencyKey, Timestamp, WorkspaceId, IDEMPOTENCY_SECS};
 
 /// Sort-key prefix of idempotency records.
 const IDEMPOTENCY_PREFIX: &str = "IDEM#";
+
+/// The key of `key`'s record in `ws`.
+fn record_key(ws: &WorkspaceId, key: &IdempotencyKey) -> Key {
+    let sk = format!("{IDEMPOTENCY_PREFIX}{}", key.digest(ws));
+    (keys::workspace_pk(ws), sk)
+}
 
 /// What a key was first used for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,26 +36,26 @@ impl Store {
         first: &FirstUse,
         now: Timestamp,
     ) -> StoreResult<Option<FirstUse>> {
-        let sk = format!("{IDEMPOTENCY_PREFIX}{}", key.digest(ws));
+        let record = record_key(ws, key);
         // A record that ends between the write and the read frees the key: claim again.
         for _ in 0..2 {
-            if self.put_first_use(ws, &sk, first, now).await? {
+            if self.put_first_use(&record, first, now).await? {
                 return Ok(None);
             }
-            if let Some(used) = self.first_use(ws, &sk).await? {
+            if let Some(used) = self.first_use(&record).await? {
                 return Ok(Some(used));
             }
         }
         Err(StoreError::Corrupt(format!(
-            "{sk} neither written nor read"
+            "{} neither written nor read",
+            record.1
         )))
     }
 
     /// Writes the record unless one stands; false when one does.
     async fn put_first_use(
         &self,
-        ws: &WorkspaceId,
-        sk: &str,
+        (pk, sk): &Key,
         first: &FirstUse,
         now: Timestamp,
     ) -> StoreResult<bool> {
@@ -57,7 +64,7 @@ impl Store {
             .db
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(keys::workspace_pk(ws)))
+            .item("pk", s(pk))
             .item("sk", s(sk))
             .item("endpoint", s(first.endpoint.as_str()))
             .item("request", s(&first.request))
@@ -72,9 +79,9 @@ impl Store {
     }
 
     /// The record's use (consistent), if one is there.
-    async fn first_use(&self, ws: &WorkspaceId, sk: &str) -> StoreResult<Option<FirstUse>> {
+    async fn first_use(&self, record: &Key) -> StoreResult<Option<FirstUse>> {
         let out = self
-            .consistent_get((keys::workspace_pk(ws), sk.to_string()))
+            .consistent_get(record.clone())
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
@@ -89,7 +96,8 @@ impl Store {
                 request: request.clone(),
             })),
             _ => Err(StoreError::Corrupt(format!(
-                "{sk} lacks its endpoint or request"
+                "{} lacks its endpoint or request",
+                record.1
             ))),
         }
     }
@@ -100,7 +108,6 @@ impl Store {
         ws: &WorkspaceId,
         key: &IdempotencyKey,
     ) -> StoreResult<()> {
-        let sk = format!("{IDEMPOTENCY_PREFIX}{}", key.digest(ws));
-        Ok(self.batch_delete(&[(keys::workspace_pk(ws), sk)]).await?)
+        Ok(self.batch_delete(&[record_key(ws, key)]).await?)
     }
 }

@@ -300,7 +300,10 @@ impl Store {
         // Everything kept since the switch-off is back on the queue: the switch-off is
         // over, unless the webhook went off again meanwhile (its marks still count then).
         let over = "SET release_ended_ms = :now REMOVE off_since_ms";
-        if (self.update_draining_release(ws, release, over, now, true)).await? {
+        if self
+            .update_draining_release(ws, release, over, now, true)
+            .await?
+        {
             return Ok(true);
         }
         let update = "SET release_ended_ms = :now";
@@ -623,7 +626,7 @@ mod tests {
         );
         assert!(apart.contains("REMOVE event_types ADD"), "{apart}");
         assert!(off.contains("immediate_since_ms = :now_ms"), "{off}");
-        // Off since the first save that switched it off.
+        // Off since the first switch-off: not moved by a later save.
         assert!(off.contains("off_since_ms = if_not_exists(off_since_ms, :saved_ms)"));
     }
 }
