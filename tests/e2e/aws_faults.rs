@@ -1240,17 +1240,6 @@ async fn an_edit_after_a_whole_bundle_whose_window_a_later_run_cut_goes_out_as_a
     );
 }
 
-/// Waits until the proxy holds the request `what` names (at most 30 s).
-async fn until_held(proxy: &outflow_e2e::FaultProxy, what: &str) {
-    let held = async {
-        while proxy.injected() == 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-    };
-    let waited = tokio::time::timeout(std::time::Duration::from_secs(30), held).await;
-    waited.unwrap_or_else(|_| panic!("{what}"));
-}
-
 /// A run at 11:05 held at its first SendMessageBatch (what it read is read) while chat
 /// `c1`'s `edits` are made; its report once it is let go on.
 async fn run_held_at_its_first_send_while(
@@ -1266,7 +1255,7 @@ async fn run_held_at_its_first_send_while(
     });
     let run = stack.aggregate("2026-03-01T11:05:00Z");
     let meanwhile = async {
-        until_held(proxy, "the run queues a bundle").await;
+        proxy.until_held("the run queues a bundle").await;
         edit_at_ten_past_eleven(stack, key, edits).await;
         gate.open();
     };
@@ -1430,7 +1419,7 @@ async fn a_message_written_into_its_window_as_the_tenant_switches_to_immediate_i
     stack.set_time("2026-03-01T10:06:00Z");
     let request = stack.ingest(&key, seed_in("c1", "late-in-the-switch"));
     let meanwhile = async {
-        until_held(proxy, "the request writes its message").await;
+        proxy.until_held("the request writes its message").await;
         let settings = serde_json::json!({"url": receiver.url(), "aggregation": "none",
             "event_types": ["message:sent:new", "message:updated"]});
         let saved = stack.save_settings(&key, &settings).await;

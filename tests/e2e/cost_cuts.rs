@@ -673,13 +673,9 @@ async fn a_request_whose_filter_a_save_replaced_meanwhile_takes_the_new_one() {
     let ours = &team_chats(1)[5];
     let request = reasons(&stack, &key, vec![message_in("m1", ours)]);
     let meanwhile = async {
-        let held = async {
-            while proxy.injected() == 0 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        };
-        let waited = tokio::time::timeout(Duration::from_secs(30), held).await;
-        waited.expect("the request reads the first filter's item");
+        proxy
+            .until_held("the request reads the first filter's item")
+            .await;
         assert_eq!(stack.save_settings(&key, &save(2)).await.status, 200);
         let left: Vec<_> = items_of(&stack, "FILTER#").await;
         assert_eq!(left.len(), 1, "the first filter's item is dropped");

@@ -3,7 +3,7 @@
 //! another; the limit, delete, and `/v1/webhooks/outbound` addressing the default.
 
 use axum::http::{Method, StatusCode};
-use outflow_e2e::{Received, Receiver, TestStack};
+use outflow_e2e::{verify_signature, Fault, Gate, Received, Receiver, Rule, TestStack};
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -202,6 +202,70 @@ async fn one_message_to_two_endpoints_is_two_deliveries_each_with_its_own_id_and
     assert_eq!(again.body["duplicates"], 1, "{}", again.body);
     stack.drain().await;
     assert_eq!((a.received().len(), b.received().len()), (1, 1));
+}
+
+#[tokio::test]
+async fn two_first_creates_at_once_make_the_default_and_one_more_never_one_over_the_other() {
+    let stack = TestStack::behind_faults().await;
+    let (a, b) = (Receiver::start().await, Receiver::start().await);
+    let (_, key) = stack.workspace("owner@endpoints-race.test").await;
+    // A fresh workspace: both creates find no webhook; A's settings write waits while B
+    // makes the default.
+    let proxy = stack.faults.as_ref().unwrap();
+    let gate = Gate::default();
+    proxy.inject(Rule {
+        remaining: Some(1),
+        ..Rule::always("DynamoDB.UpdateItem", Fault::Hold(gate.clone()))
+            .when_body_contains(&a.url())
+    });
+    let first = create(&stack, &key, json!({"url": a.url()}));
+    let meanwhile = async {
+        proxy.until_held("A's settings write is held").await;
+        let made = create(&stack, &key, json!({"url": b.url()})).await;
+        gate.open();
+        made
+    };
+    let ((status_a, made_a), (status_b, made_b)) = tokio::join!(first, meanwhile);
+    assert_eq!(status_b, StatusCode::CREATED, "{made_b}");
+    assert_eq!(made_b["endpoint_id"], "default");
+    // Before: A's write replaced B's URL, and both were told they made the default.
+    assert_eq!(status_a, StatusCode::CREATED, "{made_a}");
+    assert_ne!(made_a["endpoint_id"], "default", "{made_a}");
+    assert_eq!(made_a["url"], a.url().as_str());
+
+    let list = stack
+        .call(Method::GET, "/v1/endpoints", Some(&key), None)
+        .await;
+    let urls: Vec<(&str, &str)> = (list.body["endpoints"].as_array().unwrap().iter())
+        .map(|e| {
+            (
+                e["endpoint_id"].as_str().unwrap(),
+                e["url"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let id_a = made_a["endpoint_id"].as_str().unwrap();
+    let (url_a, url_b) = (a.url(), b.url());
+    assert_eq!(urls, [("default", url_b.as_str()), (id_a, url_a.as_str())]);
+
+    // Each gets the message, signed with the secret its create answered.
+    let r = stack
+        .ingest(&key, batch(vec![message("m-1", "c1", "received")]))
+        .await;
+    assert_eq!(r.body["accepted"], 1, "{}", r.body);
+    stack.drain().await;
+    for (receiver, made) in [(&a, &made_a), (&b, &made_b)] {
+        let got = receiver.received();
+        assert_eq!(got.len(), 1);
+        let secret = made["secret"].as_str().unwrap();
+        assert!(verify_signature(
+            secret,
+            got[0].header("webhook-id"),
+            got[0].header("webhook-timestamp"),
+            got[0].body.as_bytes(),
+            got[0].header("webhook-signature"),
+        ));
+    }
 }
 
 #[tokio::test]

@@ -4,7 +4,9 @@
 //! its key, and only the request that claimed a key ever writes its endpoint.
 
 use axum::http::{Method, StatusCode};
-use outflow_e2e::{Fault, Receiver, Response, Rule, TestStack};
+use outflow::domain::{EndpointId, IdempotencyKey, WorkspaceId};
+use outflow::store::FirstUse;
+use outflow_e2e::{Fault, Gate, Receiver, Response, Rule, TestStack};
 use serde_json::{json, Value};
 
 const SEED: &str = include_str!("../../../shared/fixtures/timelines_message_example.json");
@@ -210,7 +212,7 @@ async fn the_last_free_place_is_taken_once_by_two_identical_requests_or_a_lost_a
 }
 
 #[tokio::test]
-async fn a_first_create_failing_before_its_write_is_made_by_its_retry_unless_another_made_the_default(
+async fn a_first_create_failing_before_its_write_is_made_by_its_retry_or_beside_the_default_another_made(
 ) {
     let stack = TestStack::behind_faults().await;
     let (mine, theirs) = (Receiver::start().await, Receiver::start().await);
@@ -227,14 +229,124 @@ async fn a_first_create_failing_before_its_write_is_made_by_its_retry_unless_ano
             stack.register(&api_key, &theirs.url()).await;
         }
         let r = create(&stack, &api_key, "first", &body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        assert!(!replayed(&r), "made by the retry");
         if another_registers {
-            // Not replayed as this request's: the default has another URL.
-            assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+            // Not replayed as this request's (the default has another URL), nor refused:
+            // made beside it, and the key now names it.
+            let id = r.body["endpoint_id"].as_str().unwrap();
+            assert_ne!(id, "default");
+            assert_eq!(listed(&stack, &api_key).await, vec!["default", id]);
+            let again = create(&stack, &api_key, "first", &body).await;
+            assert!(replayed(&again), "{:?}", again.body);
+            assert_eq!(again.body["endpoint_id"], id);
         } else {
-            assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-            assert!(!replayed(&r), "made by the retry");
             assert_eq!(r.body["endpoint_id"], "default");
+            assert_eq!(listed(&stack, &api_key).await, vec!["default"]);
         }
-        assert_eq!(listed(&stack, &api_key).await, vec!["default"]);
     }
+}
+
+/// Holds the first settings write naming `url` until `meanwhile` is done.
+async fn while_held<T>(
+    stack: &TestStack,
+    url: &str,
+    request: impl std::future::Future<Output = Response>,
+    meanwhile: impl std::future::Future<Output = T>,
+) -> (Response, T) {
+    let proxy = stack.faults.as_ref().unwrap();
+    let gate = Gate::default();
+    proxy.inject(Rule {
+        remaining: Some(1),
+        ..Rule::always("DynamoDB.UpdateItem", Fault::Hold(gate.clone())).when_body_contains(url)
+    });
+    let others = async {
+        proxy.until_held("the settings write is held").await;
+        let done = meanwhile.await;
+        gate.open();
+        done
+    };
+    tokio::join!(request, others)
+}
+
+#[tokio::test]
+async fn a_first_keyed_create_overtaken_at_its_write_answers_its_repeat_or_makes_one_more() {
+    let stack = TestStack::behind_faults().await;
+    let (mine, theirs) = (Receiver::start().await, Receiver::start().await);
+    let body = json!({"url": mine.url()});
+
+    // Its repeat (the same key) makes the default while its write waits: answered with it.
+    let (_, api_key) = stack.workspace("repeat@idempotent.test").await;
+    let first = create(&stack, &api_key, "k", &body);
+    let (first, repeat) = while_held(&stack, &mine.url(), first, async {
+        create(&stack, &api_key, "k", &body).await
+    })
+    .await;
+    assert_eq!(repeat.status, StatusCode::CREATED, "{:?}", repeat.body);
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    assert_eq!(first.body["endpoint_id"], "default");
+    assert!(replayed(&first), "made by its repeat");
+    assert_eq!(first.body["secret"], repeat.body["secret"]);
+    assert_eq!(listed(&stack, &api_key).await, vec!["default"]);
+    // Saved once: not written again over the repeat's.
+    let saved = first.body["activity"].as_array().unwrap();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+
+    // Another request makes the default with another URL: this one is made beside it.
+    let (_, api_key) = stack.workspace("another@idempotent.test").await;
+    let first = create(&stack, &api_key, "k", &body);
+    let (first, ()) = while_held(&stack, &mine.url(), first, async {
+        stack.register(&api_key, &theirs.url()).await;
+    })
+    .await;
+    // Before: the held write replaced the other's URL, and answered as the default.
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    let id = first.body["endpoint_id"].as_str().unwrap();
+    assert_ne!(id, "default");
+    assert_eq!(first.body["url"], mine.url().as_str());
+    assert_eq!(listed(&stack, &api_key).await, vec!["default", id]);
+    let again = create(&stack, &api_key, "k", &body).await;
+    assert!(replayed(&again), "the key names the endpoint made");
+    assert_eq!(again.body["endpoint_id"], id);
+    stack.ingest(&api_key, SEED).await;
+    stack.drain().await;
+    assert_eq!((mine.received().len(), theirs.received().len()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_key_is_freed_only_while_it_names_the_endpoint_its_request_was_to_make() {
+    let stack = TestStack::new().await;
+    let (ws, _) = stack.workspace("forget@idempotent.test").await;
+    let ws = WorkspaceId::parse(&ws).unwrap();
+    let store = &stack.app.api.store;
+    let key = IdempotencyKey::parse("k").unwrap();
+    let now = stack.app.clock.now();
+    let first = FirstUse {
+        endpoint: EndpointId::generate(),
+        request: "digest".into(),
+    };
+    assert_eq!(
+        store
+            .claim_idempotency(&ws, &key, &first, now)
+            .await
+            .unwrap(),
+        None
+    );
+    // A request that was to make the default, its key claimed again since for another.
+    let default = EndpointId::default_endpoint();
+    store.forget_idempotency(&ws, &key, &default).await.unwrap();
+    let again = store
+        .claim_idempotency(&ws, &key, &first, now)
+        .await
+        .unwrap();
+    assert_eq!(again, Some(first.clone()), "the record stays");
+    store
+        .forget_idempotency(&ws, &key, &first.endpoint)
+        .await
+        .unwrap();
+    let again = store
+        .claim_idempotency(&ws, &key, &first, now)
+        .await
+        .unwrap();
+    assert_eq!(again, None, "freed: claimed afresh");
 }

@@ -92,6 +92,7 @@ async fn store_unchecked(stack: &TestStack, ws: &str, url: &str, enabled: bool) 
         new_secret: outflow::signing::generate_secret(),
         saved_at: stack.app.clock.now(),
         release_nonce: 1,
+        registers: false,
     };
     let ws = WorkspaceId::parse(ws).unwrap();
     stack
@@ -100,7 +101,8 @@ async fn store_unchecked(stack: &TestStack, ws: &str, url: &str, enabled: bool) 
         .store
         .put_webhook(&ws, &settings)
         .await
-        .unwrap();
+        .unwrap()
+        .expect("a save that does not register is written");
 }
 
 #[tokio::test]

@@ -351,6 +351,18 @@ impl FaultProxy {
     pub fn passed(&self) -> u64 {
         self.inner.passed.load(Ordering::Relaxed)
     }
+
+    /// Waits until a fault was injected: the request a `Fault::Hold` rule names is held
+    /// (at most 30 s; else panics with `what`).
+    pub async fn until_held(&self, what: &str) {
+        let held = async {
+            while self.injected() == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let waited = tokio::time::timeout(Duration::from_secs(30), held).await;
+        waited.unwrap_or_else(|_| panic!("{what}"));
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use crate::endpoints::only_the_default_may;
 use crate::views::{EndpointView, NewEndpoint};
-use crate::webhooks::{save_settings, Save};
+use crate::webhooks::{register_settings, save_settings, Save};
 use crate::ApiState;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -46,49 +46,75 @@ pub async fn create(
     headers: HeaderMap,
     JsonBody(request): JsonBody<NewEndpoint>,
 ) -> Result<Response, ApiError> {
-    let ws = owner.workspace.clone();
     let key = idempotency_key(&headers)?;
-    let digest = request_digest(&request);
-    let fresh = match state.store.webhook_as_stored(&ws).await? {
+    // A workspace's first endpoint is its default: of two first creates at once, one
+    // makes it, and the other, finding it made, is tried again as an additional one.
+    for _ in 0..2 {
+        if let Some(made) = attempt(&state, &owner, key.as_ref(), &request).await? {
+            return Ok(made);
+        }
+    }
+    Err(ApiError::Unavailable(
+        "the workspace's endpoints changed during the create; retry".into(),
+    ))
+}
+
+/// One try at the create: the answer, or `None` when the default endpoint it was to make
+/// was made by another request meanwhile (nothing made, its key freed).
+async fn attempt(
+    state: &ApiState,
+    owner: &WebhookOwner<ManageEndpoints>,
+    key: Option<&IdempotencyKey>,
+    request: &NewEndpoint,
+) -> Result<Option<Response>, ApiError> {
+    let ws = &owner.workspace;
+    let fresh = match state.store.webhook_as_stored(ws).await? {
         None => EndpointId::default_endpoint(),
         Some(_) => EndpointId::generate(),
     };
-    let id = match &key {
+    let id = match key {
         None => fresh,
         Some(key) => {
             let first = FirstUse {
                 endpoint: fresh,
-                request: digest,
+                request: request_digest(request),
             };
-            match claim(&state, &ws, key, first, &request.url).await? {
+            match claim(state, ws, key, first, &request.url).await? {
                 Claim::Make(id) => id,
                 Claim::Made(id, webhook) => {
-                    return answer(&state, &owner, id, &webhook, true).await;
+                    return answer(state, owner, id, &webhook, true).await.map(Some);
+                }
+                Claim::Taken => {
+                    let default = EndpointId::default_endpoint();
+                    forget_key(state, ws, key, &default).await;
+                    return Ok(None);
                 }
             }
         }
     };
     let creation = Creation {
-        state: &state,
-        ws: &ws,
+        state,
+        ws,
         id: &id,
-        key: key.as_ref(),
+        key,
     };
-    let webhook = creation.make(save_of(request)).await?;
+    let Some(webhook) = creation.make(save_of(request)).await? else {
+        return creation.default_made_meanwhile(owner, &request.url).await;
+    };
     tracing::info!(workspace_id = %ws, endpoint_id = %id, "endpoint created");
-    answer(&state, &owner, id, &webhook, false).await
+    answer(state, owner, id, &webhook, false).await.map(Some)
 }
 
 /// The settings a create asks for.
-fn save_of(request: NewEndpoint) -> Save {
+fn save_of(request: &NewEndpoint) -> Save {
     Save {
-        url: request.url,
+        url: request.url.clone(),
         enabled: request.enabled,
         aggregation: request.aggregation.unwrap_or_default(),
         continuous_conversation: request.continuous_conversation,
-        event_types: request.event_types,
-        filter: request.filter,
-        description: request.description,
+        event_types: request.event_types.clone(),
+        filter: request.filter.clone(),
+        description: request.description.clone(),
     }
 }
 
@@ -112,6 +138,9 @@ enum Claim {
     Make(EndpointId),
     /// The key's first request made this endpoint: answer with it.
     Made(EndpointId, Box<Webhook>),
+    /// The key names the default endpoint, which another request registered with another
+    /// URL: free the key and try again, as an additional endpoint.
+    Taken,
 }
 
 /// Claims `key` for `first`, or finds what its first request did. Only the request that
@@ -138,9 +167,7 @@ async fn claim(
         return match state.store.webhook(ws).await? {
             None => Ok(Claim::Make(id)),
             // Registered meanwhile by another request (another URL): not this one's.
-            Some(webhook) if !same_as_saved(url, &webhook.url) => Err(ApiError::Conflict(
-                "the default endpoint was registered by another request meanwhile",
-            )),
+            Some(webhook) if !same_as_saved(url, &webhook.url) => Ok(Claim::Taken),
             Some(webhook) => Ok(Claim::Made(id, Box::new(webhook))),
         };
     }
@@ -190,7 +217,9 @@ struct Creation<'a> {
 impl Creation<'_> {
     /// Makes the endpoint: its item (an additional one's), its settings, its listing.
     /// Whatever fails before the listing leaves nothing half-made, and frees the key.
-    async fn make(&self, save: Save) -> Result<Webhook, ApiError> {
+    /// `None`: the default endpoint, registered meanwhile by another request (nothing
+    /// made).
+    async fn make(&self, save: Save) -> Result<Option<Webhook>, ApiError> {
         let (state, ws, id) = (self.state, self.ws, self.id);
         if !id.is_default() {
             if let Err(e) = self.make_item(&save).await {
@@ -199,8 +228,13 @@ impl Creation<'_> {
             }
         }
         let scope = ws.endpoint_scope(id);
-        let webhook = match save_settings(state, &scope, save).await {
-            Ok(webhook) => webhook,
+        let saved = match id.is_default() {
+            true => register_settings(state, &scope, save).await,
+            false => save_settings(state, &scope, save).await.map(Some),
+        };
+        let webhook = match saved {
+            Ok(Some(webhook)) => webhook,
+            Ok(None) => return Ok(None),
             Err(e) => {
                 // Nothing half-made stays: an unlisted item is never routed to, but is
                 // removed. Every refusal (4xx) of a save comes before its write; after a
@@ -217,7 +251,29 @@ impl Creation<'_> {
         if !id.is_default() {
             self.list(&webhook).await?;
         }
-        Ok(webhook)
+        Ok(Some(webhook))
+    }
+
+    /// The default endpoint this request was to make was made by another meanwhile. A
+    /// keyed request finding it with its URL answers with it: its key's other request
+    /// made it, and a second endpoint would copy every delivery. Otherwise its key is
+    /// freed, and `None` says to try again (as an additional endpoint).
+    async fn default_made_meanwhile<S>(
+        &self,
+        owner: &WebhookOwner<S>,
+        url: &str,
+    ) -> Result<Option<Response>, ApiError> {
+        if self.key.is_some() {
+            let made = self.state.store.webhook(self.ws).await?;
+            if let Some(webhook) = made.filter(|webhook| same_as_saved(url, &webhook.url)) {
+                let id = EndpointId::default_endpoint();
+                return answer(self.state, owner, id, &webhook, true)
+                    .await
+                    .map(Some);
+            }
+        }
+        self.forget_key().await;
+        Ok(None)
     }
 
     /// Checks an additional endpoint's settings and the limit, and writes its item.
@@ -275,13 +331,20 @@ impl Creation<'_> {
         Ok(())
     }
 
-    /// Frees the key of a request that made nothing, so its retry starts afresh (best
-    /// effort: a record left standing answers the retry with a `409`, never a copy).
+    /// Frees the key of a request that made nothing.
     async fn forget_key(&self) {
-        let Some(key) = self.key else { return };
-        if let Err(e) = self.state.store.forget_idempotency(self.ws, key).await {
-            tracing::warn!(workspace_id = %self.ws, error = %e, "idempotency key not freed");
+        if let Some(key) = self.key {
+            forget_key(self.state, self.ws, key, self.id).await;
         }
+    }
+}
+
+/// Frees `key` if it still names `id`, so a retry of a request that made nothing starts
+/// afresh (best effort: a record left standing answers the retry with a `409` or a
+/// `503`, never a copy).
+async fn forget_key(state: &ApiState, ws: &WorkspaceId, key: &IdempotencyKey, id: &EndpointId) {
+    if let Err(e) = state.store.forget_idempotency(ws, key, id).await {
+        tracing::warn!(workspace_id = %ws, error = %e, "idempotency key not freed");
     }
 }
 

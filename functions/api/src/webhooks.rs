@@ -215,10 +215,36 @@ fn checked(save: &mut Save) -> Result<Subscription, ApiError> {
 pub(crate) async fn save_settings(
     state: &ApiState,
     ws: &WorkspaceId,
-    mut save: Save,
+    save: Save,
 ) -> Result<Webhook, ApiError> {
+    let saved = write_settings(state, ws, save, false).await?;
+    // Only a save that registers is ever not written.
+    saved.ok_or_else(|| ApiError::Unavailable("settings not saved; retry".into()))
+}
+
+/// The same for the webhook of a workspace that has none (its first endpoint), unless
+/// one is registered meanwhile: `None` then, and nothing changed. Of two first creates at
+/// once, one never replaces the other's.
+pub(crate) async fn register_settings(
+    state: &ApiState,
+    ws: &WorkspaceId,
+    save: Save,
+) -> Result<Option<Webhook>, ApiError> {
+    write_settings(state, ws, save, true).await
+}
+
+/// `save_settings`, or with `registers` `register_settings`.
+async fn write_settings(
+    state: &ApiState,
+    ws: &WorkspaceId,
+    mut save: Save,
+    registers: bool,
+) -> Result<Option<Webhook>, ApiError> {
     let subscription = checked(&mut save)?;
     let before = state.store.webhook_as_stored(ws).await?.map(|w| w.url);
+    if registers && before.is_some() {
+        return Ok(None);
+    }
     let url = (state.url_policy)
         .check_changed(&save.url, before.as_deref())
         .await?;
@@ -230,12 +256,16 @@ pub(crate) async fn save_settings(
         new_secret: generate_secret(),
         saved_at: state.arrival.now(),
         release_nonce: rand::random(),
+        registers,
     };
     let description = save.description.as_deref();
-    let webhook = state
-        .store
+    let saved = (state.store)
         .put_described(ws, &settings, &subscription, description)
         .await?;
+    // Registered meanwhile by another request (its write between the read and this).
+    let Some(webhook) = saved else {
+        return Ok(None);
+    };
     // Told at once: a later step's error must not leave the change unreported.
     // Registering the webhook is no change; an endpoint made is told once it is listed.
     if let Some(from) = before.filter(|from| *from != webhook.url) {
@@ -261,7 +291,7 @@ pub(crate) async fn save_settings(
         .record(ws, ActivityAction::SettingsUpdated, detail)
         .await?;
     tracing::info!(workspace_id = %ws, "webhook settings updated");
-    Ok(webhook)
+    Ok(Some(webhook))
 }
 
 /// The settings, status and the 10 most recent actions.

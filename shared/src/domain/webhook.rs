@@ -164,6 +164,9 @@ pub struct WebhookSettings {
     pub saved_at: Timestamp,
     /// The release a save with the webhook on starts (its nonce).
     pub release_nonce: u64,
+    /// The save registers the webhook, and is written only if none is: a create of a
+    /// workspace's first endpoint never replaces the one another request made.
+    pub registers: bool,
 }
 
 /// What a webhook receives: its event types (`None`: the message types, as before

@@ -13,7 +13,7 @@
 //! and takes the filter it names now. A filter goes apart only on a workspace item this
 //! version's ingest has marked, so an older ingest (mid-deploy) never meets the reference.
 
-use super::{applied, keys, n, number_attribute, s, Item, Store, StoreError, StoreResult};
+use super::{keys, n, number_attribute, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{ChatId, DeliveryFilter, Timestamp, WorkspaceId};
 use aws_sdk_dynamodb::types::AttributeValue;
 use sha2::{Digest, Sha256};
@@ -294,20 +294,11 @@ impl Store {
         });
         let before = now.millis() - GRACE_MS;
         for reference in references.filter(|r| Some(r.as_str()) != keep) {
-            let (pk, sk) = filter_key(ws, &reference);
-            let result = self
-                .db
-                .delete_item()
-                .table_name(&self.table)
-                .key("pk", s(pk))
-                .key("sk", s(sk))
-                .condition_expression(format!("{WRITTEN_MS} < :before"))
-                .expression_attribute_values(":before", n(before))
-                .send()
-                .await;
+            let key = filter_key(ws, &reference);
+            let condition = format!("{WRITTEN_MS} < :value");
             // A condition that failed: written within the grace, by a save that may be
             // about to name it.
-            applied("DeleteItem", result)?;
+            self.delete_if(key, &condition, n(before)).await?;
         }
         Ok(())
     }

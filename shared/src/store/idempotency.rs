@@ -102,12 +102,19 @@ impl Store {
         }
     }
 
-    /// Drops the record of `key`: its request made nothing, so a retry starts afresh.
+    /// Drops the record of `key` if it names `endpoint`: its request made nothing, so a
+    /// retry starts afresh. A record naming another endpoint (the key claimed again since,
+    /// by a retry) stays.
     pub async fn forget_idempotency(
         &self,
         ws: &WorkspaceId,
         key: &IdempotencyKey,
+        endpoint: &EndpointId,
     ) -> StoreResult<()> {
-        Ok(self.batch_delete(&[record_key(ws, key)]).await?)
+        let condition = "endpoint = :value";
+        let value = s(endpoint.as_str());
+        self.delete_if(record_key(ws, key), condition, value)
+            .await?;
+        Ok(())
     }
 }

@@ -209,6 +209,27 @@ impl Store {
             .key("pk", pk)
             .key("sk", sk)
     }
+
+    /// Deletes one item of the table if `condition` holds of it (`value` its `:value`);
+    /// false when it does not (or no item is there).
+    pub(crate) async fn delete_if(
+        &self,
+        (pk, sk): (String, String),
+        condition: &str,
+        value: AttributeValue,
+    ) -> StoreResult<bool> {
+        let result = self
+            .db
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .condition_expression(condition)
+            .expression_attribute_values(":value", value)
+            .send()
+            .await;
+        Ok(applied("DeleteItem", result)?.is_some())
+    }
 }
 
 /// A number attribute, if the item has one that parses as `T`.

@@ -74,32 +74,23 @@ impl Store {
         &self,
         ws: &WorkspaceId,
         settings: &WebhookSettings,
-    ) -> StoreResult<Webhook> {
-        self.put_webhook_subscribed(ws, settings, &Subscription::default())
-            .await
+    ) -> StoreResult<Option<Webhook>> {
+        (self.put_described(ws, settings, &Subscription::default(), None)).await
     }
 
     /// Writes the settings and what it receives (`Subscription`), keeping an existing
-    /// secret. Turning the webhook on resets its health; a save with immediate delivery
-    /// records when (windows start no earlier).
-    pub async fn put_webhook_subscribed(
-        &self,
-        ws: &WorkspaceId,
-        settings: &WebhookSettings,
-        subscription: &Subscription,
-    ) -> StoreResult<Webhook> {
-        self.put_described(ws, settings, subscription, None).await
-    }
-
-    /// The same, with a new description when `description` is given (else the saved one
-    /// stays).
+    /// secret, with a new description when `description` is given (else the saved one
+    /// stays). Turning the webhook on resets its health; a save with immediate delivery
+    /// records when (windows start no earlier). `None`: the save `registers`, and a
+    /// webhook is registered (nothing written but, for a large filter, its own item,
+    /// dropped by a later save).
     pub async fn put_described(
         &self,
         ws: &WorkspaceId,
         settings: &WebhookSettings,
         subscription: &Subscription,
         description: Option<&str>,
-    ) -> StoreResult<Webhook> {
+    ) -> StoreResult<Option<Webhook>> {
         let now = settings.saved_at;
         let filter = self
             .filter_place(ws, subscription.filter.as_ref(), now)
@@ -126,11 +117,16 @@ impl Store {
         };
         // The settings as saved, with the filter in hand: no read that could fail a save
         // already made.
-        let item = applied("UpdateItem", result)?.and_then(|out| out.attributes);
-        let mut saved = webhook_of(item)?.ok_or_else(|| no_item(ws))?;
+        let Some(out) = applied("UpdateItem", result)? else {
+            return match settings.registers {
+                true => Ok(None),
+                false => Err(no_item(ws)),
+            };
+        };
+        let mut saved = webhook_of(out.attributes)?.ok_or_else(|| no_item(ws))?;
         saved.filter = subscription.filter.clone();
         self.drop_filters_but(ws, keep.as_deref(), now).await;
-        Ok(saved)
+        Ok(Some(saved))
     }
 
     /// The settings save's update, all but the filter's values (`:filter`, `:filter_ref`).
@@ -165,7 +161,10 @@ impl Store {
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
             // The workspace item exists: settings never create a workspace.
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression(match settings.registers {
+                true => "attribute_exists(pk) AND attribute_not_exists(secret)",
+                false => "attribute_exists(pk)",
+            })
             .return_values(ReturnValue::AllNew);
         if immediate {
             request = request.expression_attribute_values(":now_ms", n(now.millis()));
