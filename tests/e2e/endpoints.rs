@@ -269,6 +269,51 @@ async fn two_first_creates_at_once_make_the_default_and_one_more_never_one_over_
 }
 
 #[tokio::test]
+async fn a_first_create_whose_write_answer_is_lost_makes_the_default_and_nothing_more() {
+    let stack = TestStack::behind_faults().await;
+    let receiver = Receiver::start().await;
+    let (_, key) = stack.workspace("owner@endpoints-lost.test").await;
+    // The settings write is made, its answer lost: the SDK's retry finds the default
+    // registered, by this very request.
+    let proxy = stack.faults.as_ref().unwrap();
+    proxy.inject(Rule {
+        remaining: Some(1),
+        ..Rule::always("DynamoDB.UpdateItem", Fault::LostAnswer).when_body_contains(&receiver.url())
+    });
+    let (status, made) = create(&stack, &key, json!({"url": receiver.url()})).await;
+    assert_eq!(proxy.injected(), 1, "the answer was lost");
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    assert_eq!(made["endpoint_id"], "default", "{made}");
+    let list = stack
+        .call(Method::GET, "/v1/endpoints", Some(&key), None)
+        .await;
+    assert_eq!(
+        list.body["endpoints"].as_array().unwrap().len(),
+        1,
+        "{}",
+        list.body
+    );
+    let saved = made["activity"].as_array().unwrap();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+
+    // One delivery, signed with the secret the create answered.
+    let r = stack
+        .ingest(&key, batch(vec![message("m-1", "c1", "received")]))
+        .await;
+    assert_eq!(r.body["accepted"], 1, "{}", r.body);
+    stack.drain().await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "not a copy to a second endpoint");
+    assert!(verify_signature(
+        made["secret"].as_str().unwrap(),
+        got[0].header("webhook-id"),
+        got[0].header("webhook-timestamp"),
+        got[0].body.as_bytes(),
+        got[0].header("webhook-signature"),
+    ));
+}
+
+#[tokio::test]
 async fn a_failing_endpoint_is_disabled_alone_and_deleting_it_drops_what_it_held() {
     let stack = TestStack::new().await;
     let (good, bad) = (Receiver::start().await, Receiver::start().await);

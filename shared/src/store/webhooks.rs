@@ -117,16 +117,28 @@ impl Store {
         };
         // The settings as saved, with the filter in hand: no read that could fail a save
         // already made.
-        let Some(out) = applied("UpdateItem", result)? else {
-            return match settings.registers {
-                true => Ok(None),
-                false => Err(no_item(ws)),
-            };
+        let item = match applied("UpdateItem", result)? {
+            Some(out) => out.attributes,
+            None if !settings.registers => return Err(no_item(ws)),
+            // Registered: by another request, or by this one (the SDK's retry of a write
+            // whose answer was lost finds it), which the secret it wrote tells.
+            None => match self.registered_with(ws, &settings.new_secret).await? {
+                Some(item) => Some(item),
+                None => return Ok(None),
+            },
         };
-        let mut saved = webhook_of(out.attributes)?.ok_or_else(|| no_item(ws))?;
+        let mut saved = webhook_of(item)?.ok_or_else(|| no_item(ws))?;
         saved.filter = subscription.filter.clone();
         self.drop_filters_but(ws, keep.as_deref(), now).await;
         Ok(Some(saved))
+    }
+
+    /// The workspace item of `ws` if its webhook's secret is `secret` (consistent).
+    async fn registered_with(&self, ws: &WorkspaceId, secret: &str) -> StoreResult<Option<Item>> {
+        let item = self.workspace_item(ws).await?;
+        let ours =
+            |item: &Item| matches!(item.get("secret"), Some(AttributeValue::S(s)) if s == secret);
+        Ok(item.filter(ours))
     }
 
     /// The settings save's update, all but the filter's values (`:filter`, `:filter_ref`).
