@@ -1255,7 +1255,7 @@ async fn run_held_at_its_first_send_while(
     });
     let run = stack.aggregate("2026-03-01T11:05:00Z");
     let meanwhile = async {
-        proxy.until_held("the run queues a bundle").await;
+        gate.until_held("the run queues a bundle").await;
         edit_at_ten_past_eleven(stack, key, edits).await;
         gate.open();
     };
@@ -1419,7 +1419,7 @@ async fn a_message_written_into_its_window_as_the_tenant_switches_to_immediate_i
     stack.set_time("2026-03-01T10:06:00Z");
     let request = stack.ingest(&key, seed_in("c1", "late-in-the-switch"));
     let meanwhile = async {
-        proxy.until_held("the request writes its message").await;
+        gate.until_held("the request writes its message").await;
         let settings = serde_json::json!({"url": receiver.url(), "aggregation": "none",
             "event_types": ["message:sent:new", "message:updated"]});
         let saved = stack.save_settings(&key, &settings).await;

@@ -673,8 +673,7 @@ async fn a_request_whose_filter_a_save_replaced_meanwhile_takes_the_new_one() {
     let ours = &team_chats(1)[5];
     let request = reasons(&stack, &key, vec![message_in("m1", ours)]);
     let meanwhile = async {
-        proxy
-            .until_held("the request reads the first filter's item")
+        gate.until_held("the request reads the first filter's item")
             .await;
         assert_eq!(stack.save_settings(&key, &save(2)).await.status, 200);
         let left: Vec<_> = items_of(&stack, "FILTER#").await;

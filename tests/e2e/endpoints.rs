@@ -218,9 +218,13 @@ async fn two_first_creates_at_once_make_the_default_and_one_more_never_one_over_
         ..Rule::always("DynamoDB.UpdateItem", Fault::Hold(gate.clone()))
             .when_body_contains(&a.url())
     });
-    let first = create(&stack, &key, json!({"url": a.url()}));
+    // A's filter is large enough to be kept in an item of its own, written before.
+    let chats: Vec<String> = (0..20).map(|i| format!("c{i}-a-long-chat-id")).collect();
+    let chats = [vec!["c1".to_string()], chats].concat();
+    let filtered = json!({"url": a.url(), "filter": {"chat_ids": chats}});
+    let first = create(&stack, &key, filtered);
     let meanwhile = async {
-        proxy.until_held("A's settings write is held").await;
+        gate.until_held("A's settings write is held").await;
         let made = create(&stack, &key, json!({"url": b.url()})).await;
         gate.open();
         made
@@ -247,6 +251,9 @@ async fn two_first_creates_at_once_make_the_default_and_one_more_never_one_over_
     let id_a = made_a["endpoint_id"].as_str().unwrap();
     let (url_a, url_b) = (a.url(), b.url());
     assert_eq!(urls, [("default", url_b.as_str()), (id_a, url_a.as_str())]);
+    assert_eq!(made_a["filter"]["chat_ids"][0], "c1");
+    // The filter item its lost write named nothing with is dropped.
+    assert_eq!(stack.items_with_prefix("FILTER#").await, 0);
 
     // Each gets the message, signed with the secret its create answered.
     let r = stack
@@ -272,45 +279,59 @@ async fn two_first_creates_at_once_make_the_default_and_one_more_never_one_over_
 async fn a_first_create_whose_write_answer_is_lost_makes_the_default_and_nothing_more() {
     let stack = TestStack::behind_faults().await;
     let receiver = Receiver::start().await;
-    let (_, key) = stack.workspace("owner@endpoints-lost.test").await;
-    // The settings write is made, its answer lost: the SDK's retry finds the default
-    // registered, by this very request.
     let proxy = stack.faults.as_ref().unwrap();
-    proxy.inject(Rule {
-        remaining: Some(1),
-        ..Rule::always("DynamoDB.UpdateItem", Fault::LostAnswer).when_body_contains(&receiver.url())
-    });
-    let (status, made) = create(&stack, &key, json!({"url": receiver.url()})).await;
-    assert_eq!(proxy.injected(), 1, "the answer was lost");
-    assert_eq!(status, StatusCode::CREATED, "{made}");
-    assert_eq!(made["endpoint_id"], "default", "{made}");
-    let list = stack
-        .call(Method::GET, "/v1/endpoints", Some(&key), None)
-        .await;
-    assert_eq!(
-        list.body["endpoints"].as_array().unwrap().len(),
-        1,
-        "{}",
-        list.body
-    );
-    let saved = made["activity"].as_array().unwrap();
-    assert_eq!(saved.len(), 1, "{saved:?}");
+    let body = json!({"url": receiver.url()}).to_string().into_bytes();
+    for (n, idempotency_key) in [None, Some("k-1")].into_iter().enumerate() {
+        let (_, key) = stack
+            .workspace(&format!("owner-{n}@endpoints-lost.test"))
+            .await;
+        // The settings write is made, its answer lost: the SDK's retry finds the default
+        // registered, by this very request.
+        proxy.inject(Rule {
+            remaining: Some(1),
+            ..Rule::always("DynamoDB.UpdateItem", Fault::LostAnswer)
+                .when_body_contains(&receiver.url())
+        });
+        let headers: Vec<_> = idempotency_key
+            .map(|k| ("idempotency-key", k))
+            .into_iter()
+            .collect();
+        let (path, body) = ("/v1/endpoints", Some(body.clone()));
+        let r = (stack.call_with(Method::POST, path, Some(&key), body, &headers)).await;
+        assert_eq!(proxy.injected(), n as u64 + 1, "the answer was lost");
+        let made = r.body;
+        assert_eq!(r.status, StatusCode::CREATED, "{made}");
+        assert_eq!(made["endpoint_id"], "default", "{made}");
+        let replayed = r.headers.get("idempotent-replayed");
+        assert!(replayed.is_none(), "made by this request");
+        let list = stack
+            .call(Method::GET, "/v1/endpoints", Some(&key), None)
+            .await;
+        assert_eq!(
+            list.body["endpoints"].as_array().unwrap().len(),
+            1,
+            "{}",
+            list.body
+        );
+        let saved = made["activity"].as_array().unwrap();
+        assert_eq!(saved.len(), 1, "{saved:?}");
 
-    // One delivery, signed with the secret the create answered.
-    let r = stack
-        .ingest(&key, batch(vec![message("m-1", "c1", "received")]))
-        .await;
-    assert_eq!(r.body["accepted"], 1, "{}", r.body);
-    stack.drain().await;
-    let got = receiver.received();
-    assert_eq!(got.len(), 1, "not a copy to a second endpoint");
-    assert!(verify_signature(
-        made["secret"].as_str().unwrap(),
-        got[0].header("webhook-id"),
-        got[0].header("webhook-timestamp"),
-        got[0].body.as_bytes(),
-        got[0].header("webhook-signature"),
-    ));
+        // One delivery, signed with the secret the create answered.
+        let event = message(&format!("m-{n}"), &format!("c{n}"), "received");
+        let r = stack.ingest(&key, batch(vec![event])).await;
+        assert_eq!(r.body["accepted"], 1, "{}", r.body);
+        stack.drain().await;
+        let got = receiver.received();
+        assert_eq!(got.len(), n + 1, "not a copy to a second endpoint");
+        let got = &got[n];
+        assert!(verify_signature(
+            made["secret"].as_str().unwrap(),
+            got.header("webhook-id"),
+            got.header("webhook-timestamp"),
+            got.body.as_bytes(),
+            got.header("webhook-signature"),
+        ));
+    }
 }
 
 #[tokio::test]

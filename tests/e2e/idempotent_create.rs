@@ -261,7 +261,7 @@ async fn while_held<T>(
         ..Rule::always("DynamoDB.UpdateItem", Fault::Hold(gate.clone())).when_body_contains(url)
     });
     let others = async {
-        proxy.until_held("the settings write is held").await;
+        gate.until_held("the settings write is held").await;
         let done = meanwhile.await;
         gate.open();
         done
@@ -349,4 +349,45 @@ async fn a_key_is_freed_only_while_it_names_the_endpoint_its_request_was_to_make
         .await
         .unwrap();
     assert_eq!(again, None, "freed: claimed afresh");
+}
+
+#[tokio::test]
+async fn a_keys_default_is_its_own_by_its_mark_not_by_its_url() {
+    let stack = TestStack::behind_faults().await;
+    let (mine, moved) = (Receiver::start().await, Receiver::start().await);
+    let body = json!({"url": mine.url()});
+
+    // Made, its answer lost to the client; the owner moves the default; the retry comes.
+    let (_, api_key) = stack.workspace("moved@idempotent.test").await;
+    let made = create(&stack, &api_key, "k", &body).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    stack.register(&api_key, &moved.url()).await;
+    let again = create(&stack, &api_key, "k", &body).await;
+    // Before: a second endpoint, to the URL the owner moved away from.
+    assert_eq!(again.status, StatusCode::CREATED, "{:?}", again.body);
+    assert!(replayed(&again), "{:?}", again.body);
+    assert_eq!(again.body["endpoint_id"], "default");
+    assert_eq!(again.body["url"], moved.url().as_str());
+    assert_eq!(listed(&stack, &api_key).await, vec!["default"]);
+
+    // Two keys, one URL, at once: the one overtaken at its write is made beside the
+    // other, not told the other's is its own.
+    let (_, api_key) = stack.workspace("two-keys@idempotent.test").await;
+    let second = create(&stack, &api_key, "k-2", &body);
+    let (second, first) = while_held(&stack, &mine.url(), second, async {
+        create(&stack, &api_key, "k-1", &body).await
+    })
+    .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    assert_eq!(first.body["endpoint_id"], "default");
+    assert_eq!(second.status, StatusCode::CREATED, "{:?}", second.body);
+    assert!(!replayed(&second), "{:?}", second.body);
+    let id = second.body["endpoint_id"].as_str().unwrap();
+    assert_ne!(id, "default");
+    assert_eq!(listed(&stack, &api_key).await, vec!["default", id]);
+    for (key, id) in [("k-1", "default"), ("k-2", id)] {
+        let again = create(&stack, &api_key, key, &body).await;
+        assert!(replayed(&again), "{key}: {:?}", again.body);
+        assert_eq!(again.body["endpoint_id"], id);
+    }
 }

@@ -92,7 +92,7 @@ async fn store_unchecked(stack: &TestStack, ws: &str, url: &str, enabled: bool) 
         new_secret: outflow::signing::generate_secret(),
         saved_at: stack.app.clock.now(),
         release_nonce: 1,
-        registers: false,
+        registers: None,
     };
     let ws = WorkspaceId::parse(ws).unwrap();
     stack

@@ -42,18 +42,28 @@ pub enum Fault {
 /// What holds a request (`Fault::Hold`) until the test opens it; a gate opened before
 /// the request arrives lets it through at once.
 #[derive(Debug, Clone, Default)]
-pub struct Gate(Arc<tokio::sync::Notify>);
+pub struct Gate {
+    opened: Arc<tokio::sync::Notify>,
+    held: Arc<tokio::sync::Notify>,
+}
 
 impl Gate {
     /// Lets the held request through.
     pub fn open(&self) {
-        self.0.notify_one();
+        self.opened.notify_one();
+    }
+
+    /// Waits until this gate holds a request (at most 30 s; else panics with `what`).
+    pub async fn until_held(&self, what: &str) {
+        let held = self.held.notified();
+        let waited = tokio::time::timeout(Duration::from_secs(30), held).await;
+        waited.unwrap_or_else(|_| panic!("{what}"));
     }
 }
 
 impl PartialEq for Gate {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.opened, &other.opened)
     }
 }
 
@@ -263,7 +273,8 @@ async fn forward(
         } else if let Fault::Latency(delay) = fault {
             tokio::time::sleep(*delay).await;
         } else if let Fault::Hold(gate) = fault {
-            gate.0.notified().await;
+            gate.held.notify_one();
+            gate.opened.notified().await;
         } else if let Some(response) = faulty(fault, &op).filter(|_| fault != &Fault::LostAnswer) {
             return response;
         }
@@ -350,18 +361,6 @@ impl FaultProxy {
     /// Requests passed through untouched so far.
     pub fn passed(&self) -> u64 {
         self.inner.passed.load(Ordering::Relaxed)
-    }
-
-    /// Waits until a fault was injected: the request a `Fault::Hold` rule names is held
-    /// (at most 30 s; else panics with `what`).
-    pub async fn until_held(&self, what: &str) {
-        let held = async {
-            while self.injected() == 0 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        };
-        let waited = tokio::time::timeout(Duration::from_secs(30), held).await;
-        waited.unwrap_or_else(|_| panic!("{what}"));
     }
 }
 

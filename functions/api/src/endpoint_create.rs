@@ -10,7 +10,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use outflow::domain::{request_digest, EndpointId, IdempotencyKey, Notice, Webhook, WorkspaceId};
+use outflow::domain::{
+    registrant, request_digest, EndpointId, IdempotencyKey, Notice, Webhook, WorkspaceId,
+};
 use outflow::http::{ApiError, ErrorBody, JsonBody, ManageEndpoints, NoStore, WebhookOwner};
 use outflow::store::FirstUse;
 use outflow::url_policy::same_as_saved;
@@ -166,8 +168,10 @@ async fn claim(
     if id.is_default() {
         return match state.store.webhook(ws).await? {
             None => Ok(Claim::Make(id)),
-            // Registered meanwhile by another request (another URL): not this one's.
-            Some(webhook) if !same_as_saved(url, &webhook.url) => Ok(Claim::Taken),
+            // Registered meanwhile by another request: not this one's.
+            Some(webhook) if !made_by(&webhook, &registrant(ws, Some(key)), url) => {
+                Ok(Claim::Taken)
+            }
             Some(webhook) => Ok(Claim::Made(id, Box::new(webhook))),
         };
     }
@@ -184,6 +188,16 @@ async fn claim(
             "the first request with this Idempotency-Key is still running, or its endpoint \
              was deleted: retry in a few seconds, or use a new key",
         ))
+}
+
+/// Whether a registered default endpoint is what `registrant`'s create made: marked so
+/// (its URL may have changed since), or, unmarked (a save registered it, or it predates
+/// the marks), with the URL asked for.
+fn made_by(webhook: &Webhook, registrant: &str, url: &str) -> bool {
+    match &webhook.registered_by {
+        Some(by) => by == registrant,
+        None => same_as_saved(url, &webhook.url),
+    }
 }
 
 /// The endpoint's view: `201`, marked when an earlier request made it.
@@ -229,7 +243,7 @@ impl Creation<'_> {
         }
         let scope = ws.endpoint_scope(id);
         let saved = match id.is_default() {
-            true => register_settings(state, &scope, save).await,
+            true => register_settings(state, &scope, save, self.registrant()).await,
             false => save_settings(state, &scope, save).await.map(Some),
         };
         let webhook = match saved {
@@ -254,8 +268,13 @@ impl Creation<'_> {
         Ok(Some(webhook))
     }
 
+    /// Who this request registers a default endpoint as.
+    fn registrant(&self) -> String {
+        registrant(self.ws, self.key)
+    }
+
     /// The default endpoint this request was to make was made by another meanwhile. A
-    /// keyed request finding it with its URL answers with it: its key's other request
+    /// keyed request finding it made by its key answers with it: its key's other request
     /// made it, and a second endpoint would copy every delivery. Otherwise its key is
     /// freed, and `None` says to try again (as an additional endpoint).
     async fn default_made_meanwhile<S>(
@@ -265,7 +284,8 @@ impl Creation<'_> {
     ) -> Result<Option<Response>, ApiError> {
         if self.key.is_some() {
             let made = self.state.store.webhook(self.ws).await?;
-            if let Some(webhook) = made.filter(|webhook| same_as_saved(url, &webhook.url)) {
+            let ours = |webhook: &Webhook| made_by(webhook, &self.registrant(), url);
+            if let Some(webhook) = made.filter(ours) {
                 let id = EndpointId::default_endpoint();
                 return answer(self.state, owner, id, &webhook, true)
                     .await

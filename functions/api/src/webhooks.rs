@@ -217,32 +217,34 @@ pub(crate) async fn save_settings(
     ws: &WorkspaceId,
     save: Save,
 ) -> Result<Webhook, ApiError> {
-    let saved = write_settings(state, ws, save, false).await?;
+    let saved = write_settings(state, ws, save, None).await?;
     // Only a save that registers is ever not written.
     saved.ok_or_else(|| ApiError::Unavailable("settings not saved; retry".into()))
 }
 
-/// The same for the webhook of a workspace that has none (its first endpoint), unless
-/// one is registered meanwhile: `None` then, and nothing changed. Of two first creates at
-/// once, one never replaces the other's.
+/// The same for the webhook of a workspace that has none (its first endpoint), marked as
+/// made by `registrant` (`domain::registrant`), unless one is registered meanwhile:
+/// `None` then, and nothing changed. Of two first creates at once, one never replaces the
+/// other's.
 pub(crate) async fn register_settings(
     state: &ApiState,
     ws: &WorkspaceId,
     save: Save,
+    registrant: String,
 ) -> Result<Option<Webhook>, ApiError> {
-    write_settings(state, ws, save, true).await
+    write_settings(state, ws, save, Some(registrant)).await
 }
 
-/// `save_settings`, or with `registers` `register_settings`.
+/// `save_settings`, or with a registrant `register_settings`.
 async fn write_settings(
     state: &ApiState,
     ws: &WorkspaceId,
     mut save: Save,
-    registers: bool,
+    registers: Option<String>,
 ) -> Result<Option<Webhook>, ApiError> {
     let subscription = checked(&mut save)?;
     let before = state.store.webhook_as_stored(ws).await?.map(|w| w.url);
-    if registers && before.is_some() {
+    if registers.is_some() && before.is_some() {
         return Ok(None);
     }
     let url = (state.url_policy)
@@ -478,6 +480,7 @@ mod tests {
             filter: None,
             description: None,
             deleted_ms: None,
+            registered_by: None,
         };
         assert_eq!(
             saved_detail(&webhook, &Resumed::default()),

@@ -459,6 +459,7 @@ mod tests {
             filter: None,
             description: None,
             deleted_ms: None,
+            registered_by: None,
         }
     }
 

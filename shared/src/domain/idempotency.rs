@@ -33,6 +33,13 @@ impl IdempotencyKey {
     }
 }
 
+/// Who registers a workspace's default endpoint through a create, as its settings keep
+/// it: a prefix of the create's key digest, or `-` without a key. A keyed retry finding
+/// the default registered tells its own registration from another's by it.
+pub fn registrant(ws: &WorkspaceId, key: Option<&IdempotencyKey>) -> String {
+    key.map_or_else(|| "-".to_string(), |key| key.digest(ws)[..32].to_string())
+}
+
 /// The digest of a request body's meaning (its fields as parsed), to tell a retry from
 /// another request reusing the key.
 pub fn request_digest(request: &impl serde::Serialize) -> String {
@@ -52,6 +59,19 @@ mod tests {
         for bad in ["", "two words", "tab\there", "é", &"k".repeat(256)] {
             assert!(IdempotencyKey::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_registrant_tells_keys_apart_and_from_no_key() {
+        let ws = WorkspaceId::generate();
+        let (a, b) = (
+            IdempotencyKey::parse("a").unwrap(),
+            IdempotencyKey::parse("b").unwrap(),
+        );
+        assert_eq!(registrant(&ws, Some(&a)), registrant(&ws, Some(&a)));
+        assert_ne!(registrant(&ws, Some(&a)), registrant(&ws, Some(&b)));
+        assert_ne!(registrant(&ws, Some(&a)), registrant(&ws, None));
+        assert_eq!(registrant(&ws, Some(&a)).len(), 32);
     }
 
     #[test]

@@ -94,6 +94,9 @@ pub struct Webhook {
     /// kept is deleted.
     #[serde(default)]
     pub deleted_ms: Option<i64>,
+    /// Which create registered it (`domain::registrant`): absent when a save did.
+    #[serde(default)]
+    pub registered_by: Option<String>,
 }
 
 impl Webhook {
@@ -164,9 +167,10 @@ pub struct WebhookSettings {
     pub saved_at: Timestamp,
     /// The release a save with the webhook on starts (its nonce).
     pub release_nonce: u64,
-    /// The save registers the webhook, and is written only if none is: a create of a
-    /// workspace's first endpoint never replaces the one another request made.
-    pub registers: bool,
+    /// `Some(registrant)`: the save registers the webhook, and is written only if none is
+    /// (a create of a workspace's first endpoint never replaces the one another request
+    /// made), marked with who made it (`domain::registrant`).
+    pub registers: Option<String>,
 }
 
 /// What a webhook receives: its event types (`None`: the message types, as before
@@ -279,6 +283,7 @@ mod tests {
             filter: None,
             description: None,
             deleted_ms: None,
+            registered_by: None,
         }
     }
 

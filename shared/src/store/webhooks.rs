@@ -119,12 +119,17 @@ impl Store {
         // already made.
         let item = match applied("UpdateItem", result)? {
             Some(out) => out.attributes,
-            None if !settings.registers => return Err(no_item(ws)),
+            None if settings.registers.is_none() => return Err(no_item(ws)),
             // Registered: by another request, or by this one (the SDK's retry of a write
             // whose answer was lost finds it), which the secret it wrote tells.
             None => match self.registered_with(ws, &settings.new_secret).await? {
                 Some(item) => Some(item),
-                None => return Ok(None),
+                None => {
+                    if let Some(reference) = keep {
+                        self.drop_filter(ws, &reference).await;
+                    }
+                    return Ok(None);
+                }
             },
         };
         let mut saved = webhook_of(item)?.ok_or_else(|| no_item(ws))?;
@@ -155,6 +160,9 @@ impl Store {
         if description.is_some() {
             expr = expr.replacen("SET ", "SET description = :description, ", 1);
         }
+        if settings.registers.is_some() {
+            expr = expr.replacen("SET ", "SET registered_by = :by, ", 1);
+        }
         let now = settings.saved_at;
         let mut request = self
             .workspace_item_update(ws)
@@ -174,8 +182,8 @@ impl Store {
             .expression_attribute_values(":one", n(1))
             // The workspace item exists: settings never create a workspace.
             .condition_expression(match settings.registers {
-                true => "attribute_exists(pk) AND attribute_not_exists(secret)",
-                false => "attribute_exists(pk)",
+                Some(_) => "attribute_exists(pk) AND attribute_not_exists(secret)",
+                None => "attribute_exists(pk)",
             })
             .return_values(ReturnValue::AllNew);
         if immediate {
@@ -183,6 +191,9 @@ impl Store {
         }
         if let Some(description) = description {
             request = request.expression_attribute_values(":description", s(description));
+        }
+        if let Some(by) = &settings.registers {
+            request = request.expression_attribute_values(":by", s(by));
         }
         if let Some(types) = event_types {
             let names = types.iter().map(|t| s(t.as_str())).collect();
