@@ -276,10 +276,13 @@ async fn a_first_keyed_create_overtaken_at_its_write_answers_its_repeat_or_makes
     let body = json!({"url": mine.url()});
 
     // Its repeat (the same key) makes the default while its write waits: answered with it.
+    // The filter is large enough for an item of its own, which both write and one names.
+    let chats: Vec<String> = (0..25).map(|i| format!("{i}-a-long-chat-id")).collect();
+    let filtered = json!({"url": mine.url(), "filter": {"chat_ids": chats}});
     let (_, api_key) = stack.workspace("repeat@idempotent.test").await;
-    let first = create(&stack, &api_key, "k", &body);
+    let first = create(&stack, &api_key, "k", &filtered);
     let (first, repeat) = while_held(&stack, &mine.url(), first, async {
-        create(&stack, &api_key, "k", &body).await
+        create(&stack, &api_key, "k", &filtered).await
     })
     .await;
     assert_eq!(repeat.status, StatusCode::CREATED, "{:?}", repeat.body);
@@ -291,6 +294,14 @@ async fn a_first_keyed_create_overtaken_at_its_write_answers_its_repeat_or_makes
     // Saved once: not written again over the repeat's.
     let saved = first.body["activity"].as_array().unwrap();
     assert_eq!(saved.len(), 1, "{saved:?}");
+    // The filter's item is there for what reads it.
+    let path = "/v1/webhooks/outbound";
+    let shown = stack.call(Method::GET, path, Some(&api_key), None).await;
+    assert_eq!(shown.status, StatusCode::OK, "{:?}", shown.body);
+    assert_eq!(
+        shown.body["filter"]["chat_ids"].as_array().unwrap().len(),
+        25
+    );
 
     // Another request makes the default with another URL: this one is made beside it.
     let (_, api_key) = stack.workspace("another@idempotent.test").await;

@@ -40,24 +40,36 @@ pub enum Fault {
 }
 
 /// What holds a request (`Fault::Hold`) until the test opens it; a gate opened before
-/// the request arrives lets it through at once.
-#[derive(Debug, Clone, Default)]
+/// the request arrives lets it through at once. Each `open` lets one request through.
+#[derive(Debug, Clone)]
 pub struct Gate {
     opened: Arc<tokio::sync::Notify>,
-    held: Arc<tokio::sync::Notify>,
+    /// One permit per request held, taken by `until_held`.
+    held: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self {
+            opened: Arc::default(),
+            held: Arc::new(tokio::sync::Semaphore::new(0)),
+        }
+    }
 }
 
 impl Gate {
-    /// Lets the held request through.
+    /// Lets one held request through.
     pub fn open(&self) {
         self.opened.notify_one();
     }
 
-    /// Waits until this gate holds a request (at most 30 s; else panics with `what`).
+    /// Waits until this gate holds one more request than earlier calls waited for (at
+    /// most 30 s; else panics with `what`).
     pub async fn until_held(&self, what: &str) {
-        let held = self.held.notified();
+        let held = self.held.acquire();
         let waited = tokio::time::timeout(Duration::from_secs(30), held).await;
-        waited.unwrap_or_else(|_| panic!("{what}"));
+        let permit = waited.unwrap_or_else(|_| panic!("{what}"));
+        permit.expect("the semaphore is never closed").forget();
     }
 }
 
@@ -273,7 +285,7 @@ async fn forward(
         } else if let Fault::Latency(delay) = fault {
             tokio::time::sleep(*delay).await;
         } else if let Fault::Hold(gate) = fault {
-            gate.held.notify_one();
+            gate.held.add_permits(1);
             gate.opened.notified().await;
         } else if let Some(response) = faulty(fault, &op).filter(|_| fault != &Fault::LostAnswer) {
             return response;

@@ -258,14 +258,6 @@ impl Store {
         Ok(())
     }
 
-    /// Drops the filter item `reference` that a save wrote but did not name (best effort:
-    /// one left behind is only stored, never read, and a later save drops it).
-    pub(super) async fn drop_filter(&self, ws: &WorkspaceId, reference: &str) {
-        if let Err(e) = self.batch_delete(&[filter_key(ws, reference)]).await {
-            tracing::warn!(workspace_id = %ws, error = %e, "unnamed filter item left for a later save");
-        }
-    }
-
     /// Drops `ws`'s filter items other than `keep` last written over the grace before
     /// `now` (the save's time). Best effort: an item left behind is only stored, never
     /// read, and a later save drops it.

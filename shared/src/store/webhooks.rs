@@ -122,14 +122,11 @@ impl Store {
             None if settings.registers.is_none() => return Err(no_item(ws)),
             // Registered: by another request, or by this one (the SDK's retry of a write
             // whose answer was lost finds it), which the secret it wrote tells.
+            // A large filter's item it wrote stays, unnamed, for a later save to drop: the
+            // winner may name the same item (named by its content).
             None => match self.registered_with(ws, &settings.new_secret).await? {
                 Some(item) => Some(item),
-                None => {
-                    if let Some(reference) = keep {
-                        self.drop_filter(ws, &reference).await;
-                    }
-                    return Ok(None);
-                }
+                None => return Ok(None),
             },
         };
         let mut saved = webhook_of(item)?.ok_or_else(|| no_item(ws))?;
@@ -138,12 +135,13 @@ impl Store {
         Ok(Some(saved))
     }
 
-    /// The workspace item of `ws` if its webhook's secret is `secret` (consistent).
+    /// The workspace item of `ws` if its webhook's secret is `secret`, or was until a
+    /// rotation since (consistent).
     async fn registered_with(&self, ws: &WorkspaceId, secret: &str) -> StoreResult<Option<Item>> {
         let item = self.workspace_item(ws).await?;
-        let ours =
-            |item: &Item| matches!(item.get("secret"), Some(AttributeValue::S(s)) if s == secret);
-        Ok(item.filter(ours))
+        let holds =
+            |item: &Item, name| matches!(item.get(name), Some(AttributeValue::S(s)) if s == secret);
+        Ok(item.filter(|item| holds(item, "secret") || holds(item, "previous_secret")))
     }
 
     /// The settings save's update, all but the filter's values (`:filter`, `:filter_ref`).
