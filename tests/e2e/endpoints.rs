@@ -654,6 +654,51 @@ fn new_chat_by_message(receiver: &Receiver) -> Vec<(String, bool)> {
     got
 }
 
+/// The chat states kept under `scope` (`CHAT#` items in its spread partitions).
+async fn chat_states(stack: &TestStack, scope: &str) -> usize {
+    let partition = format!("WS#{scope}#");
+    let text = |item: &std::collections::HashMap<String, _>, name: &str| {
+        let value: Option<&aws_sdk_dynamodb::types::AttributeValue> = item.get(name);
+        value
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let items = stack.items().await;
+    let chats = items.iter().filter(|item| {
+        text(item, "pk").starts_with(&partition) && text(item, "sk").starts_with("CHAT#")
+    });
+    chats.count()
+}
+
+#[tokio::test]
+async fn deleting_an_endpoint_drops_its_chat_states_and_the_defaults_stay() {
+    let stack = TestStack::new().await;
+    let (crm, zapier) = (Receiver::start().await, Receiver::start().await);
+    let (ws, key) = stack.workspace("owner@endpoints-chat-states.test").await;
+    stack.register(&key, &crm.url()).await;
+    let (status, made) = create(&stack, &key, json!({"url": zapier.url()})).await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let id = made["endpoint_id"].as_str().unwrap();
+    for n in 1..=3 {
+        let mut event = chatwoot(n, "incoming");
+        event["conversation"]["id"] = (100 + n).into();
+        let r = stack.ingest(&key, event.to_string()).await;
+        assert_eq!(r.body["accepted"], 1, "{}", r.body);
+    }
+    stack.drain().await;
+    let scope = format!("{ws}.{id}");
+    assert_eq!(chat_states(&stack, &scope).await, 3, "one per chat");
+    assert_eq!(chat_states(&stack, &ws).await, 3);
+
+    let path = format!("/v1/endpoints/{id}");
+    let deleted = stack.call(Method::DELETE, &path, Some(&key), None).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    // Before: kept for ever (no TTL), read by nothing.
+    assert_eq!(chat_states(&stack, &scope).await, 0);
+    assert_eq!(chat_states(&stack, &ws).await, 3, "the default's stay");
+}
+
 #[tokio::test]
 async fn a_message_only_another_endpoint_takes_never_uses_up_the_defaults_new_chat() {
     let stack = TestStack::new().await;

@@ -218,8 +218,8 @@ async fn url_to_tell(state: &ApiState, scope: &WorkspaceId) -> Option<String> {
 }
 
 /// Deletes an additional endpoint: ingest stops routing to it at once, what was queued
-/// for it is dropped, and so is what it held (held deliveries, dead letters). The default
-/// endpoint is the workspace's webhook: disable it instead.
+/// for it is dropped, and so is what it held (held deliveries, dead letters) and its chat
+/// states. The default endpoint is the workspace's webhook: disable it instead.
 #[utoipa::path(
     delete, path = "/v1/endpoints/{endpoint_id}", tag = "endpoints",
     security(("tenant_key" = []), ("portal_link" = [])),
@@ -263,15 +263,11 @@ pub async fn delete(
         let notice = Notice::EndpointDeleted { endpoint, url };
         state.notices.send(&ws, &notice, now).await;
     }
-    let (dropped, complete) = state
-        .store
-        .purge_kept(&scope, Instant::now() + PURGE_TIME)
-        .await?;
-    if complete {
-        state.store.delete_endpoint_item(&ws, &endpoint).await?;
-    }
-    let detail =
-        format!("Endpoint {endpoint} deleted; {dropped} held deliveries, dead letters and pending windows dropped");
+    let (dropped, chats, complete) = purge(&state, &ws, &endpoint).await?;
+    let detail = format!(
+        "Endpoint {endpoint} deleted; {dropped} held deliveries, dead letters and pending windows dropped, \
+         {chats} chat states"
+    );
     state
         .record(&ws, ActivityAction::SettingsUpdated, detail)
         .await?;
@@ -289,4 +285,24 @@ pub async fn delete(
             complete,
         }),
     ))
+}
+
+/// Drops what a deleted endpoint kept, then its chat states, within the purge's time,
+/// and last its item once both are gone: (kept dropped, chat states dropped, all gone).
+async fn purge(
+    state: &ApiState,
+    ws: &WorkspaceId,
+    endpoint: &EndpointId,
+) -> Result<(usize, usize, bool), ApiError> {
+    let scope = ws.endpoint_scope(endpoint);
+    let deadline = Instant::now() + PURGE_TIME;
+    let (dropped, mut complete) = state.store.purge_kept(&scope, deadline).await?;
+    let mut chats = 0;
+    if complete {
+        (chats, complete) = state.store.purge_chat_states(&scope, deadline).await?;
+    }
+    if complete {
+        state.store.delete_endpoint_item(ws, endpoint).await?;
+    }
+    Ok((dropped, chats, complete))
 }

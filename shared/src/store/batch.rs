@@ -39,6 +39,12 @@ fn backoff(round: u32) -> Duration {
     Duration::from_millis(50 << round)
 }
 
+/// The table key of an item.
+pub(super) fn key_of(item: &Item) -> Option<Key> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    Some((text("pk")?, text("sk")?))
+}
+
 impl Store {
     /// Which of `keys` exist, 100 per BatchGetItem (only the keys are read back).
     pub async fn existing(&self, keys: &[Key]) -> StoreResult<HashSet<Key>> {

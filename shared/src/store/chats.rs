@@ -1,13 +1,17 @@
 //! Per-chat state: whether the current conversation has been announced (`is_new_chat`)
 //! and who is responsible for it.
 
-use super::batch::Key;
+use super::batch::{key_of, Key};
 use super::conditional::{Applied, ConditionalUpdate, IN_FLIGHT};
 use super::{keys, s, Item, Store, StoreError, StoreResult};
 use crate::domain::{ChatId, ChatState, Responsible, WorkspaceId};
 use aws_sdk_dynamodb::types::ReturnValue;
 use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
+use std::time::Instant;
+
+/// Chat states deleted per page when an endpoint is deleted.
+const PURGE_PAGE: i32 = 100;
 
 /// A delivery (or bundle) that may open its chat's conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +52,42 @@ fn state_of(item: &Item, delivery: &str) -> ChatState {
 }
 
 impl Store {
+    /// Deletes the chat states of a deleted endpoint's `scope` (`CHAT#` in each of its
+    /// spread partitions: nothing reads them again, and they have no TTL) until done or
+    /// `deadline`; how many, and whether all.
+    pub async fn purge_chat_states(
+        &self,
+        scope: &WorkspaceId,
+        deadline: Instant,
+    ) -> StoreResult<(usize, bool)> {
+        let mut purged = 0;
+        for pk in keys::spread_pks(scope) {
+            loop {
+                if Instant::now() >= deadline {
+                    return Ok((purged, false));
+                }
+                let out = (self.db.query())
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":pk", s(&pk))
+                    .expression_attribute_values(":prefix", s(keys::CHAT_PREFIX))
+                    .projection_expression("pk, sk")
+                    .limit(PURGE_PAGE)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::dynamo("Query", e))?;
+                let page: Vec<Key> = out.items().iter().filter_map(key_of).collect();
+                purged += page.len();
+                self.batch_delete(&page).await?;
+                // What was read is deleted: the next page starts again from the first.
+                if out.last_evaluated_key().is_none() {
+                    break;
+                }
+            }
+        }
+        Ok((purged, true))
+    }
+
     /// An UpdateItem on a chat's state.
     fn chat_update(
         &self,

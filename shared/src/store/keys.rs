@@ -70,9 +70,12 @@ pub fn attempts_key(ws: &WorkspaceId, delivery: &DeliveryId) -> (String, String)
     (spread_pk(ws, delivery.as_str()), attempts(delivery))
 }
 
+/// Sort-key prefix of chats' states.
+pub const CHAT_PREFIX: &str = "CHAT#";
+
 /// Sort key of a chat's state.
 pub fn chat(id: &ChatId) -> String {
-    format!("CHAT#{id}")
+    format!("{CHAT_PREFIX}{id}")
 }
 
 /// Sort-key prefix of pending aggregation windows.

@@ -4,7 +4,7 @@
 //! windows per Query; another endpoint's through the `arrival` index, also many windows
 //! per Query (a message is stored once, and may join one window per endpoint).
 
-use super::batch::{Key, Unwritten};
+use super::batch::{key_of, Key, Unwritten};
 use super::conditional::{Applied, ConditionalUpdate};
 use super::schema::{Index, ARRIVAL_INDEX, DUE_INDEX, WINDOW_INDEX};
 use super::window_items::{
@@ -863,12 +863,6 @@ fn arrival_slots(item: &Item, slot: &ArrivalSlots) -> Vec<usize> {
                 .copied()
         })
         .collect()
-}
-
-/// The table key of an item.
-fn key_of(item: &Item) -> Option<Key> {
-    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-    Some((text("pk")?, text("sk")?))
 }
 
 fn window_message(item: &Item) -> StoreResult<WindowMessage> {
