@@ -5,7 +5,7 @@
 use axum::http::{Method, StatusCode};
 use outflow_e2e::{verify_signature, Fault, Gate, Received, Receiver, Rule, TestStack};
 use serde_json::{json, Value};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const NATIVE_CREATED: &str = include_str!("../fixtures/native_chat_created.json");
 
@@ -680,6 +680,9 @@ async fn deleting_an_endpoint_drops_its_chat_states_and_the_defaults_stay() {
     let (status, made) = create(&stack, &key, json!({"url": zapier.url()})).await;
     assert_eq!(status, StatusCode::CREATED, "{made}");
     let id = made["endpoint_id"].as_str().unwrap();
+    let (status, sibling) = create(&stack, &key, json!({"url": zapier.url()})).await;
+    assert_eq!(status, StatusCode::CREATED, "{sibling}");
+    let sibling = format!("{ws}.{}", sibling["endpoint_id"].as_str().unwrap());
     for n in 1..=3 {
         let mut event = chatwoot(n, "incoming");
         event["conversation"]["id"] = (100 + n).into();
@@ -688,8 +691,9 @@ async fn deleting_an_endpoint_drops_its_chat_states_and_the_defaults_stay() {
     }
     stack.drain().await;
     let scope = format!("{ws}.{id}");
-    assert_eq!(chat_states(&stack, &scope).await, 3, "one per chat");
-    assert_eq!(chat_states(&stack, &ws).await, 3);
+    for scope in [&scope, &sibling, &ws] {
+        assert_eq!(chat_states(&stack, scope).await, 3, "one per chat");
+    }
 
     let path = format!("/v1/endpoints/{id}");
     let deleted = stack.call(Method::DELETE, &path, Some(&key), None).await;
@@ -697,6 +701,17 @@ async fn deleting_an_endpoint_drops_its_chat_states_and_the_defaults_stay() {
     // Before: kept for ever (no TTL), read by nothing.
     assert_eq!(chat_states(&stack, &scope).await, 0);
     assert_eq!(chat_states(&stack, &ws).await, 3, "the default's stay");
+    assert_eq!(
+        chat_states(&stack, &sibling).await,
+        3,
+        "and the other endpoint's"
+    );
+    // The store never purges a workspace's own (its default's) chat states.
+    let own = outflow::domain::WorkspaceId::parse(&ws).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let refused = stack.app.api.store.purge_chat_states(&own, deadline).await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(chat_states(&stack, &ws).await, 3);
 }
 
 #[tokio::test]

@@ -40,7 +40,8 @@ pub enum Fault {
 }
 
 /// What holds a request (`Fault::Hold`) until the test opens it; a gate opened before
-/// the request arrives lets it through at once. Each `open` lets one request through.
+/// the request arrives lets it through at once. An `open` lets one held request through
+/// (opens before any request arrives count as one).
 #[derive(Debug, Clone)]
 pub struct Gate {
     opened: Arc<tokio::sync::Notify>,

@@ -54,12 +54,16 @@ fn state_of(item: &Item, delivery: &str) -> ChatState {
 impl Store {
     /// Deletes the chat states of a deleted endpoint's `scope` (`CHAT#` in each of its
     /// spread partitions: nothing reads them again, and they have no TTL) until done or
-    /// `deadline`; how many, and whether all.
+    /// `deadline`; how many, and whether all. Never a workspace's own (its default's).
     pub async fn purge_chat_states(
         &self,
         scope: &WorkspaceId,
         deadline: Instant,
     ) -> StoreResult<(usize, bool)> {
+        if !scope.is_endpoint_scope() {
+            let why = format!("{scope} is a workspace, not an endpoint: its chats stay");
+            return Err(StoreError::Corrupt(why));
+        }
         let mut purged = 0;
         for pk in keys::spread_pks(scope) {
             loop {
@@ -73,6 +77,8 @@ impl Store {
                     .expression_attribute_values(":prefix", s(keys::CHAT_PREFIX))
                     .projection_expression("pk, sk")
                     .limit(PURGE_PAGE)
+                    // A page read again after its delete must not find it still there.
+                    .consistent_read(true)
                     .send()
                     .await
                     .map_err(|e| StoreError::dynamo("Query", e))?;
