@@ -40,6 +40,7 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
         (status = 403, description = "The API key lacks the scope `endpoints:manage`", body = ErrorBody),
         (status = 409, description = "The workspace has as many endpoints as it may, or the key's first request is still running or its endpoint was deleted", body = ErrorBody),
         (status = 422, description = "The URL points inside our network or does not resolve, or the key came with another request", body = ErrorBody),
+        (status = 503, description = "A backing service failed, or the key could not be freed after another request made the default endpoint: retry with the same Idempotency-Key", body = ErrorBody),
     )
 )]
 pub async fn create(
@@ -56,8 +57,11 @@ pub async fn create(
             return Ok(made);
         }
     }
+    // Only when the key, naming a default another request made, could not be freed.
     Err(ApiError::Unavailable(
-        "the workspace's endpoints changed during the create; retry".into(),
+        "the default endpoint was registered meanwhile and the key could not be freed; \
+         retry with the same key"
+            .into(),
     ))
 }
 
@@ -140,13 +144,15 @@ enum Claim {
     Make(EndpointId),
     /// The key's first request made this endpoint: answer with it.
     Made(EndpointId, Box<Webhook>),
-    /// The key names the default endpoint, which another request registered with another
-    /// URL: free the key and try again, as an additional endpoint.
+    /// The key names the default endpoint, which another request registered (`made_by`:
+    /// another key's mark, `-`, or unmarked with another URL): free the key and try
+    /// again, as an additional endpoint.
     Taken,
 }
 
 /// Claims `key` for `first`, or finds what its first request did. Only the request that
-/// claimed a key ever writes its endpoint: a repeat answers, or is refused.
+/// claimed a key ever writes its endpoint: a repeat answers, or is refused, or, the
+/// default being another's, frees its key to make an additional endpoint.
 async fn claim(
     state: &ApiState,
     ws: &WorkspaceId,

@@ -266,12 +266,12 @@ pub async fn delete(
     let (dropped, chats, complete) = purge(&state, &ws, &endpoint).await?;
     let detail = format!(
         "Endpoint {endpoint} deleted; {dropped} held deliveries, dead letters and pending windows dropped, \
-         {chats} chat states"
+         and {chats} chat states"
     );
     state
         .record(&ws, ActivityAction::SettingsUpdated, detail)
         .await?;
-    tracing::info!(workspace_id = %ws, endpoint_id = %endpoint, dropped, complete, "endpoint deleted");
+    tracing::info!(workspace_id = %ws, endpoint_id = %endpoint, dropped, chats, complete, "endpoint deleted");
     let status = match complete {
         true => StatusCode::OK,
         false => StatusCode::ACCEPTED,

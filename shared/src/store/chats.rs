@@ -62,7 +62,7 @@ impl Store {
     ) -> StoreResult<(usize, bool)> {
         if !scope.is_endpoint_scope() {
             let why = format!("{scope} is a workspace, not an endpoint: its chats stay");
-            return Err(StoreError::Corrupt(why));
+            return Err(StoreError::Refused(why));
         }
         let mut purged = 0;
         for pk in keys::spread_pks(scope) {

@@ -70,6 +70,9 @@ pub enum StoreError {
     /// An item did not have the shape this code writes.
     #[error("stored item is malformed: {0}")]
     Corrupt(String),
+    /// A call the store refuses: it would touch what its caller must not.
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 impl StoreError {

@@ -178,7 +178,8 @@ impl Store {
             .expression_attribute_values(":now", s(now.rfc3339()))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
-            // The workspace item exists: settings never create a workspace.
+            // The workspace item exists: settings never create a workspace; a registering
+            // save is written only while none is registered (no `secret`).
             .condition_expression(match settings.registers {
                 Some(_) => "attribute_exists(pk) AND attribute_not_exists(secret)",
                 None => "attribute_exists(pk)",
