@@ -51,8 +51,10 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     // A workspace's first endpoint is its default: of two first creates at once, one
-    // makes it, and the other, finding it made, is tried again as an additional one.
-    for _ in 0..2 {
+    // makes it, and the other, finding it made, is tried again. Unkeyed, that makes an
+    // additional one; keyed, its claim answers the default its key made, or frees the
+    // key (another's default) for a third try that makes an additional one.
+    for _ in 0..3 {
         if let Some(made) = attempt(&state, &owner, key.as_ref(), &request).await? {
             return Ok(made);
         }
@@ -66,7 +68,8 @@ pub async fn create(
 }
 
 /// One try at the create: the answer, or `None` when the default endpoint it was to make
-/// was made by another request meanwhile (nothing made, its key freed).
+/// was made by another request meanwhile (nothing made), or its key named another's
+/// default (the key freed).
 async fn attempt(
     state: &ApiState,
     owner: &WebhookOwner<ManageEndpoints>,
@@ -105,7 +108,7 @@ async fn attempt(
         key,
     };
     let Some(webhook) = creation.make(save_of(request)).await? else {
-        return creation.default_made_meanwhile(owner, &request.url).await;
+        return Ok(None);
     };
     tracing::info!(workspace_id = %ws, endpoint_id = %id, "endpoint created");
     answer(state, owner, id, &webhook, false).await.map(Some)
@@ -249,7 +252,7 @@ impl Creation<'_> {
         }
         let scope = ws.endpoint_scope(id);
         let saved = match id.is_default() {
-            true => register_settings(state, &scope, save, self.registrant()).await,
+            true => register_settings(state, &scope, save, registrant(ws, self.key)).await,
             false => save_settings(state, &scope, save).await.map(Some),
         };
         let webhook = match saved {
@@ -272,34 +275,6 @@ impl Creation<'_> {
             self.list(&webhook).await?;
         }
         Ok(Some(webhook))
-    }
-
-    /// Who this request registers a default endpoint as.
-    fn registrant(&self) -> String {
-        registrant(self.ws, self.key)
-    }
-
-    /// The default endpoint this request was to make was made by another meanwhile. A
-    /// keyed request finding it made by its key answers with it: its key's other request
-    /// made it, and a second endpoint would copy every delivery. Otherwise its key is
-    /// freed, and `None` says to try again (as an additional endpoint).
-    async fn default_made_meanwhile<S>(
-        &self,
-        owner: &WebhookOwner<S>,
-        url: &str,
-    ) -> Result<Option<Response>, ApiError> {
-        if self.key.is_some() {
-            let made = self.state.store.webhook(self.ws).await?;
-            let ours = |webhook: &Webhook| made_by(webhook, &self.registrant(), url);
-            if let Some(webhook) = made.filter(ours) {
-                let id = EndpointId::default_endpoint();
-                return answer(self.state, owner, id, &webhook, true)
-                    .await
-                    .map(Some);
-            }
-        }
-        self.forget_key().await;
-        Ok(None)
     }
 
     /// Checks an additional endpoint's settings and the limit, and writes its item.

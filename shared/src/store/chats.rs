@@ -70,11 +70,7 @@ impl Store {
                 if Instant::now() >= deadline {
                     return Ok((purged, false));
                 }
-                let out = (self.db.query())
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                    .expression_attribute_values(":pk", s(&pk))
-                    .expression_attribute_values(":prefix", s(keys::CHAT_PREFIX))
+                let out = (self.partition_prefix_query(&pk, keys::CHAT_PREFIX))
                     .projection_expression("pk, sk")
                     .limit(PURGE_PAGE)
                     // A page read again after its delete must not find it still there.

@@ -163,11 +163,20 @@ impl Store {
         ws: &crate::domain::WorkspaceId,
         prefix: &str,
     ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.partition_prefix_query(&keys::workspace_pk(ws), prefix)
+    }
+
+    /// A Query over partition `pk`'s items whose sort key starts with `prefix`.
+    pub(crate) fn partition_prefix_query(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
         self.db
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(keys::workspace_pk(ws)))
+            .expression_attribute_values(":pk", s(pk))
             .expression_attribute_values(":prefix", s(prefix))
     }
 

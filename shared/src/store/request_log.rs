@@ -153,13 +153,7 @@ impl Store {
         limit: usize,
         start: Option<Item>,
     ) -> StoreResult<(Vec<Item>, Option<Item>)> {
-        let out = self
-            .db
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(pk))
-            .expression_attribute_values(":prefix", s(prefix))
+        let out = (self.partition_prefix_query(pk, prefix))
             .scan_index_forward(false)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start)
