@@ -2,7 +2,7 @@
 //! runner's `POST /local/aggregate`) → SQS → sender → a real receiver.
 
 use axum::http::{Method, StatusCode};
-use outflow_e2e::{verify_signature, Options, Receiver, TestStack};
+use outflow_e2e::{Options, Receiver, TestStack};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -181,13 +181,7 @@ async fn three_interleaved_chats_make_one_exact_bundle_each() {
     assert!(!c["aggregation"].as_str().unwrap().contains("<script>"));
 
     for r in receiver.received() {
-        assert!(verify_signature(
-            &secret,
-            r.header("webhook-id"),
-            r.header("webhook-timestamp"),
-            r.body.as_bytes(),
-            r.header("webhook-signature")
-        ));
+        assert!(r.signed_with(&secret));
     }
     let settings = stack
         .call(Method::GET, "/v1/webhooks/outbound", Some(&key), None)

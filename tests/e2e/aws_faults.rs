@@ -4,7 +4,7 @@
 //! a 5xx is never told `duplicate` for a message that was never queued.
 
 use axum::http::{Method, StatusCode};
-use outflow_e2e::{Fault, Gate, Receiver, Rule, TestStack};
+use outflow_e2e::{Fault, Receiver, Rule, TestStack};
 
 const SEED: &str = include_str!("../../../shared/fixtures/timelines_message_example.json");
 
@@ -1248,18 +1248,10 @@ async fn run_held_at_its_first_send_while(
     edits: &[(&str, &str)],
 ) -> serde_json::Value {
     let proxy = stack.faults.as_ref().unwrap();
-    let gate = Gate::default();
-    proxy.inject(Rule {
-        remaining: Some(1),
-        ..Rule::always("SQS.SendMessageBatch", Fault::Hold(gate.clone()))
-    });
     let run = stack.aggregate("2026-03-01T11:05:00Z");
-    let meanwhile = async {
-        gate.until_held("the run queues a bundle").await;
-        edit_at_ten_past_eleven(stack, key, edits).await;
-        gate.open();
-    };
-    let (report, ()) = tokio::join!(run, meanwhile);
+    let edits = edit_at_ten_past_eleven(stack, key, edits);
+    let held = ("SQS.SendMessageBatch", "");
+    let (report, ()) = proxy.while_held(held, run, edits).await;
     report
 }
 
@@ -1408,18 +1400,9 @@ async fn a_message_written_into_its_window_as_the_tenant_switches_to_immediate_i
     // A request admitted under 1h finds the 10:00 window open; its message write is held
     // while the tenant switches to immediate delivery and an aggregator run comes.
     let proxy = stack.faults.as_ref().unwrap();
-    let gate = Gate::default();
-    proxy.inject(
-        Rule {
-            remaining: Some(1),
-            ..Rule::always("DynamoDB.BatchWriteItem", Fault::Hold(gate.clone()))
-        }
-        .when_body_contains("late-in-the-switch"),
-    );
     stack.set_time("2026-03-01T10:06:00Z");
     let request = stack.ingest(&key, seed_in("c1", "late-in-the-switch"));
     let meanwhile = async {
-        gate.until_held("the request writes its message").await;
         let settings = serde_json::json!({"url": receiver.url(), "aggregation": "none",
             "event_types": ["message:sent:new", "message:updated"]});
         let saved = stack.save_settings(&key, &settings).await;
@@ -1431,9 +1414,9 @@ async fn a_message_written_into_its_window_as_the_tenant_switches_to_immediate_i
             run["windows_due"], 0,
             "within the grace of the switch: {run}"
         );
-        gate.open();
     };
-    let (r, ()) = tokio::join!(request, meanwhile);
+    let held = ("DynamoDB.BatchWriteItem", "late-in-the-switch");
+    let (r, ()) = proxy.while_held(held, request, meanwhile).await;
     assert_eq!(r.body["accepted"], 1, "{}", r.body);
 
     let run = stack.aggregate("2026-03-01T10:07:30Z").await;

@@ -7,7 +7,7 @@ use base64::Engine;
 use outflow::clock::Clock;
 use outflow::domain::{ActivityAction, ActivityEntry, Timestamp, WorkspaceId};
 use outflow::store::Store;
-use outflow_e2e::{Fault, Gate, Receiver, Rule, TestStack};
+use outflow_e2e::{Fault, Receiver, Rule, TestStack};
 use outflow_local::runtime_api::{
     function_url_request_event, sibling_binary, start_function, TEMPLATE_MEMORY_MIB,
 };
@@ -665,23 +665,16 @@ async fn a_request_whose_filter_a_save_replaced_meanwhile_takes_the_new_one() {
     // past the grace), so the read finds nothing and the request must look again.
     stack.set_time("2026-03-01T10:20:00Z");
     let proxy = stack.faults.as_ref().unwrap();
-    let gate = Gate::default();
-    proxy.inject(Rule {
-        remaining: Some(1),
-        ..Rule::always("DynamoDB.GetItem", Fault::Hold(gate.clone())).when_body_contains(&first)
-    });
     let ours = &team_chats(1)[5];
     let request = reasons(&stack, &key, vec![message_in("m1", ours)]);
     let meanwhile = async {
-        gate.until_held("the request reads the first filter's item")
-            .await;
         assert_eq!(stack.save_settings(&key, &save(2)).await.status, 200);
         let left: Vec<_> = items_of(&stack, "FILTER#").await;
         assert_eq!(left.len(), 1, "the first filter's item is dropped");
         assert_ne!(left[0]["sk"].as_s().unwrap(), &first);
-        gate.open();
     };
-    let (got, ()) = tokio::join!(request, meanwhile);
+    let held = ("DynamoDB.GetItem", first.as_str());
+    let (got, ()) = Box::pin(proxy.while_held(held, request, meanwhile)).await;
     assert_eq!(proxy.injected(), 1);
     let refused = format!("the webhook's filter does not take chat {ours}");
     assert_eq!(got, [refused]);

@@ -3,7 +3,7 @@
 //! another; the limit, delete, and `/v1/webhooks/outbound` addressing the default.
 
 use axum::http::{Method, StatusCode};
-use outflow_e2e::{verify_signature, Fault, Gate, Received, Receiver, Rule, TestStack};
+use outflow_e2e::{Fault, Received, Receiver, Rule, TestStack};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -212,24 +212,15 @@ async fn two_first_creates_at_once_make_the_default_and_one_more_never_one_over_
     // A fresh workspace: both creates find no webhook; A's settings write waits while B
     // makes the default.
     let proxy = stack.faults.as_ref().unwrap();
-    let gate = Gate::default();
-    proxy.inject(Rule {
-        remaining: Some(1),
-        ..Rule::always("DynamoDB.UpdateItem", Fault::Hold(gate.clone()))
-            .when_body_contains(&a.url())
-    });
     // A's filter is large enough to be kept in an item of its own, written before.
     let chats: Vec<String> = (0..20).map(|i| format!("c{i}-a-long-chat-id")).collect();
     let chats = [vec!["c1".to_string()], chats].concat();
     let filtered = json!({"url": a.url(), "filter": {"chat_ids": chats}});
     let first = create(&stack, &key, filtered);
-    let meanwhile = async {
-        gate.until_held("A's settings write is held").await;
-        let made = create(&stack, &key, json!({"url": b.url()})).await;
-        gate.open();
-        made
-    };
-    let ((status_a, made_a), (status_b, made_b)) = tokio::join!(first, meanwhile);
+    let meanwhile = create(&stack, &key, json!({"url": b.url()}));
+    let held = ("DynamoDB.UpdateItem", a.url());
+    let ((status_a, made_a), (status_b, made_b)) =
+        proxy.while_held((held.0, &held.1), first, meanwhile).await;
     assert_eq!(status_b, StatusCode::CREATED, "{made_b}");
     assert_eq!(made_b["endpoint_id"], "default");
     // Before: A's write replaced B's URL, and both were told they made the default.
@@ -263,13 +254,7 @@ async fn two_first_creates_at_once_make_the_default_and_one_more_never_one_over_
         let got = receiver.received();
         assert_eq!(got.len(), 1);
         let secret = made["secret"].as_str().unwrap();
-        assert!(verify_signature(
-            secret,
-            got[0].header("webhook-id"),
-            got[0].header("webhook-timestamp"),
-            got[0].body.as_bytes(),
-            got[0].header("webhook-signature"),
-        ));
+        assert!(got[0].signed_with(secret));
     }
 }
 
@@ -322,13 +307,7 @@ async fn a_first_create_whose_write_answer_is_lost_makes_the_default_and_nothing
         let got = receiver.received();
         assert_eq!(got.len(), n + 1, "not a copy to a second endpoint");
         let got = &got[n];
-        assert!(verify_signature(
-            made["secret"].as_str().unwrap(),
-            got.header("webhook-id"),
-            got.header("webhook-timestamp"),
-            got.body.as_bytes(),
-            got.header("webhook-signature"),
-        ));
+        assert!(got.signed_with(made["secret"].as_str().unwrap()));
     }
 }
 

@@ -6,7 +6,7 @@
 use axum::http::{Method, StatusCode};
 use outflow::domain::{EndpointId, IdempotencyKey, WorkspaceId};
 use outflow::store::FirstUse;
-use outflow_e2e::{Fault, Gate, Receiver, Response, Rule, TestStack};
+use outflow_e2e::{Fault, Receiver, Response, Rule, TestStack};
 use serde_json::{json, Value};
 
 const SEED: &str = include_str!("../../../shared/fixtures/timelines_message_example.json");
@@ -255,18 +255,9 @@ async fn while_held<T>(
     meanwhile: impl std::future::Future<Output = T>,
 ) -> (Response, T) {
     let proxy = stack.faults.as_ref().unwrap();
-    let gate = Gate::default();
-    proxy.inject(Rule {
-        remaining: Some(1),
-        ..Rule::always("DynamoDB.UpdateItem", Fault::Hold(gate.clone())).when_body_contains(url)
-    });
-    let others = async {
-        gate.until_held("the settings write is held").await;
-        let done = meanwhile.await;
-        gate.open();
-        done
-    };
-    tokio::join!(request, others)
+    proxy
+        .while_held(("DynamoDB.UpdateItem", url), request, meanwhile)
+        .await
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! Immediate mode end to end: ingest → DynamoDB → SQS → sender → a real receiver.
 
 use axum::http::{Method, StatusCode};
-use outflow_e2e::{verify_signature, Options, Received, Receiver, TestStack};
+use outflow_e2e::{Options, Received, Receiver, TestStack};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -18,13 +18,7 @@ fn livedesk(edit: impl FnOnce(&mut Value)) -> Vec<u8> {
 
 fn assert_signed(delivery: &Received, secret: &str) {
     assert!(
-        verify_signature(
-            secret,
-            delivery.header("webhook-id"),
-            delivery.header("webhook-timestamp"),
-            delivery.body.as_bytes(),
-            delivery.header("webhook-signature"),
-        ),
+        delivery.signed_with(secret),
         "signature does not verify: {:?}",
         delivery.headers
     );
@@ -58,13 +52,7 @@ async fn the_seed_message_reaches_the_receiver_field_for_field_and_signed() {
     let ts: i64 = got[0].header("webhook-timestamp").parse().unwrap();
     assert!((outflow::clock::Clock::system().now().utc().timestamp() - ts).abs() < 60);
     assert_signed(&got[0], secret);
-    assert!(!verify_signature(
-        "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
-        got[0].header("webhook-id"),
-        got[0].header("webhook-timestamp"),
-        got[0].body.as_bytes(),
-        got[0].header("webhook-signature"),
-    ));
+    assert!(!got[0].signed_with("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"));
 
     let log = stack
         .call(Method::GET, "/v1/webhooks/outbound/log", Some(&key), None)

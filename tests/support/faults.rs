@@ -375,6 +375,29 @@ impl FaultProxy {
     pub fn passed(&self) -> u64 {
         self.inner.passed.load(Ordering::Relaxed)
     }
+
+    /// Runs `request` with its first `operation` call whose body holds `text` held until
+    /// `meanwhile`, started once that call is held, is done; both outputs.
+    pub async fn while_held<R, T>(
+        &self,
+        (operation, text): (&str, &str),
+        request: impl std::future::Future<Output = R>,
+        meanwhile: impl std::future::Future<Output = T>,
+    ) -> (R, T) {
+        let gate = Gate::default();
+        self.inject(Rule {
+            remaining: Some(1),
+            ..Rule::always(operation, Fault::Hold(gate.clone())).when_body_contains(text)
+        });
+        let others = async {
+            gate.until_held(&format!("{operation} holding {text:?} is held"))
+                .await;
+            let done = meanwhile.await;
+            gate.open();
+            done
+        };
+        tokio::join!(request, others)
+    }
 }
 
 #[cfg(test)]

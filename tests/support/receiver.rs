@@ -51,6 +51,17 @@ impl Received {
             .map(String::as_str)
             .unwrap_or_default()
     }
+
+    /// True when its `webhook-signature` verifies with `secret` (Standard Webhooks).
+    pub fn signed_with(&self, secret: &str) -> bool {
+        crate::webhooks::verify_signature(
+            secret,
+            self.header("webhook-id"),
+            self.header("webhook-timestamp"),
+            self.body.as_bytes(),
+            self.header("webhook-signature"),
+        )
+    }
 }
 
 /// Decides the answer per request: given the request and how many came before it,
