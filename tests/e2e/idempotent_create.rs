@@ -3,11 +3,16 @@
 //! every delivery; a key reused for another request is refused, a refused request frees
 //! its key, and only the request that claimed a key ever writes its endpoint.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::{Method, StatusCode};
 use outflow::domain::{EndpointId, IdempotencyKey, WorkspaceId};
 use outflow::store::FirstUse;
-use outflow_e2e::{Fault, Receiver, Response, Rule, TestStack};
+use outflow_e2e::{Fault, Gate, Receiver, Response, Rule, TestStack};
+use outflow_local::runtime_api::{
+    http_api_request_event, sibling_binary, start_function, TEMPLATE_MEMORY_MIB,
+};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 const SEED: &str = include_str!("../../../shared/fixtures/timelines_message_example.json");
 
@@ -82,7 +87,7 @@ async fn a_create_repeated_with_its_key_makes_one_endpoint_and_one_delivery_each
 async fn a_refused_create_frees_its_key_and_a_deleted_endpoints_key_makes_nothing_again() {
     let stack = TestStack::new().await;
     let receiver = Receiver::start().await;
-    let (_, api_key) = stack.workspace("owner@idempotent.test").await;
+    let (ws, api_key) = stack.workspace("owner@idempotent.test").await;
     stack.register(&api_key, &receiver.url()).await;
     for bad in ["", "two words", &"k".repeat(256)] {
         let r = create(&stack, &api_key, bad, &json!({"url": receiver.url()})).await;
@@ -106,6 +111,10 @@ async fn a_refused_create_frees_its_key_and_a_deleted_endpoints_key_makes_nothin
         .call(Method::DELETE, &path, Some(&api_key), None)
         .await;
     assert!(deleted.status.is_success(), "{:?}", deleted.body);
+    let r = create(&stack, &api_key, "key-1", &right).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    // Also once a cut-off create would be taken over: its request reached its listing.
+    two_minutes_pass(&stack, &ws, "key-1").await;
     let r = create(&stack, &api_key, "key-1", &right).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
     assert_eq!(listed(&stack, &api_key).await, vec!["default"]);
@@ -247,16 +256,17 @@ async fn a_first_create_failing_before_its_write_is_made_by_its_retry_or_beside_
     }
 }
 
-/// Holds the first settings write naming `url` until `meanwhile` is done.
+/// Holds the first UpdateItem holding `text` (a settings write naming its URL) until
+/// `meanwhile` is done.
 async fn while_held<T>(
     stack: &TestStack,
-    url: &str,
+    text: &str,
     request: impl std::future::Future<Output = Response>,
     meanwhile: impl std::future::Future<Output = T>,
 ) -> (Response, T) {
     let proxy = stack.faults.as_ref().unwrap();
     proxy
-        .while_held(("DynamoDB.UpdateItem", url), request, meanwhile)
+        .while_held(("DynamoDB.UpdateItem", text), request, meanwhile)
         .await
 }
 
@@ -341,6 +351,7 @@ async fn a_key_is_freed_only_while_it_names_the_endpoint_its_request_was_to_make
         .claim_idempotency(&ws, &key, &first, now)
         .await
         .unwrap();
+    let again = again.map(|used| used.first);
     assert_eq!(again, Some(first.clone()), "the record stays");
     store
         .forget_idempotency(&ws, &key, &first.endpoint)
@@ -391,5 +402,135 @@ async fn a_keys_default_is_its_own_by_its_mark_not_by_its_url() {
         let again = create(&stack, &api_key, key, &body).await;
         assert!(replayed(&again), "{key}: {:?}", again.body);
         assert_eq!(again.body["endpoint_id"], id);
+    }
+}
+
+/// Moves the claim of `key` in `ws` two minutes back, as if its request had claimed it
+/// then: past the minute after which one not listing counts as cut off.
+async fn two_minutes_pass(stack: &TestStack, ws: &str, key: &str) {
+    let digest = IdempotencyKey::parse(key)
+        .unwrap()
+        .digest(&WorkspaceId::parse(ws).unwrap());
+    let record = (format!("WS#{ws}"), format!("IDEM#{digest}"));
+    let back = AttributeValue::N("120000".into());
+    let update = "SET claimed = claimed - :back";
+    stack
+        .update_item(record, update, &[], &[(":back", back)])
+        .await;
+}
+
+/// Sends `POST /v1/endpoints` with `key` to the api function's binary under the runtime
+/// API emulator, its first `operation` call holding `text` held (never let through), so
+/// that the function is killed at its deadline (3 s) in the middle of the create.
+async fn killed_while_held(
+    stack: &TestStack,
+    api_key: &str,
+    key: &str,
+    body: &Value,
+    (operation, text): (&str, &str),
+) {
+    let proxy = stack.faults.as_ref().unwrap();
+    let gate = Gate::default();
+    proxy.inject(Rule {
+        remaining: Some(1),
+        ..Rule::always(operation, Fault::Hold(gate.clone())).when_body_contains(text)
+    });
+    let mut env = stack.function_env("killed-create");
+    env.push(("AWS_ENDPOINT_URL".into(), proxy.url()));
+    let binary = sibling_binary("outflow-api");
+    let (api, mut function) = start_function(&binary, "api", &env, TEMPLATE_MEMORY_MIB)
+        .await
+        .unwrap();
+    let headers = [
+        ("content-type", "application/json"),
+        ("idempotency-key", key),
+    ];
+    let request = ("POST", "/v1/endpoints");
+    let event = http_api_request_event(request, api_key, &headers, &body.to_string());
+    let answer = function.invoke_or_kill(&api, &event, Duration::from_secs(3));
+    let answer = answer.await.unwrap();
+    assert!(answer.is_none(), "killed, not answered: {answer:?}");
+    gate.until_held(&format!("{operation} holding {text:?} was held"))
+        .await;
+    function.stop().await;
+}
+
+#[tokio::test]
+async fn a_create_killed_before_its_listing_is_made_by_its_repeat_a_minute_on() {
+    let stack = TestStack::behind_faults().await;
+    let (default, added) = (Receiver::start().await, Receiver::start().await);
+    let (ws, api_key) = stack.workspace("killed@idempotent.test").await;
+    stack.register(&api_key, &default.url()).await;
+    let body = json!({"url": added.url(), "description": "CRM"});
+
+    // Killed at its settings' write: its item is made, unlisted.
+    let settings = ("DynamoDB.UpdateItem", added.url());
+    killed_while_held(&stack, &api_key, "cut", &body, (settings.0, &settings.1)).await;
+    assert_eq!(stack.items_with_attribute("endpoint_of").await, 1);
+    // Within a minute, it may still be running.
+    let r = create(&stack, &api_key, "cut", &body).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    // Before: a 409 for the key's 24 hours, and the item left for ever.
+    two_minutes_pass(&stack, &ws, "cut").await;
+    let made = create(&stack, &api_key, "cut", &body).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    assert!(!replayed(&made), "made by this request");
+    let id = made.body["endpoint_id"].as_str().unwrap();
+    assert_eq!(listed(&stack, &api_key).await, vec!["default", id]);
+    let again = create(&stack, &api_key, "cut", &body).await;
+    assert!(replayed(&again), "{:?}", again.body);
+    assert_eq!(again.body["endpoint_id"], id);
+    assert_eq!(
+        stack.items_with_attribute("endpoint_of").await,
+        1,
+        "the cut-off create's item is gone"
+    );
+    stack.ingest(&api_key, SEED).await;
+    stack.drain().await;
+    assert_eq!((default.received().len(), added.received().len()), (1, 1));
+
+    // Killed at its listing, which may be done: never taken over, as a deleted one.
+    let other = json!({"url": added.url(), "description": "Second"});
+    let listing = ("DynamoDB.UpdateItem", "ADD #endpoints");
+    killed_while_held(&stack, &api_key, "cut-listing", &other, listing).await;
+    two_minutes_pass(&stack, &ws, "cut-listing").await;
+    let r = create(&stack, &api_key, "cut-listing", &other).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert_eq!(listed(&stack, &api_key).await, vec!["default", id]);
+}
+
+#[tokio::test]
+async fn a_create_still_running_when_its_key_is_taken_over_lists_nothing() {
+    let stack = TestStack::behind_faults().await;
+    let (default, added) = (Receiver::start().await, Receiver::start().await);
+    let (ws, api_key) = stack.workspace("outlived@idempotent.test").await;
+    stack.register(&api_key, &default.url()).await;
+    let body = json!({"url": added.url()});
+    let url = added.url();
+
+    // Held past its minute, at its settings' write or at its listing's mark, while a
+    // repeat takes its key over: it lists nothing and leaves nothing.
+    let mut ids = vec!["default".to_string()];
+    for (key, held) in [("at-settings", url.as_str()), ("at-mark", "SET #listing")] {
+        let first = create(&stack, &api_key, key, &body);
+        let repeat = Box::pin(async {
+            two_minutes_pass(&stack, &ws, key).await;
+            create(&stack, &api_key, key, &body).await
+        });
+        let (first, repeat) = while_held(&stack, held, first, repeat).await;
+        assert_eq!(repeat.status, StatusCode::CREATED, "{:?}", repeat.body);
+        let status = first.status;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{key}: {:?}",
+            first.body
+        );
+        ids.push(repeat.body["endpoint_id"].as_str().unwrap().to_string());
+        assert_eq!(listed(&stack, &api_key).await, ids);
+        assert_eq!(stack.items_with_attribute("secret").await, ids.len());
+        let again = create(&stack, &api_key, key, &body).await;
+        assert!(replayed(&again), "{:?}", again.body);
+        assert_eq!(again.body["endpoint_id"], ids[ids.len() - 1]);
     }
 }

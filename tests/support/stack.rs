@@ -478,13 +478,26 @@ impl TestStack {
         names: &[(&str, &str)],
         values: &[(&str, AttributeValue)],
     ) {
+        let key = (format!("WS#{ws}"), "META".to_string());
+        self.update_item(key, expression, names, values).await;
+    }
+
+    /// Updates the item `(pk, sk)` directly (must succeed), to stage a state the
+    /// functions would reach only slowly.
+    pub async fn update_item(
+        &self,
+        (pk, sk): (String, String),
+        expression: &str,
+        names: &[(&str, &str)],
+        values: &[(&str, AttributeValue)],
+    ) {
         let mut update = self
             .aws
             .dynamo
             .update_item()
             .table_name(&self.stack.table)
-            .key("pk", AttributeValue::S(format!("WS#{ws}")))
-            .key("sk", AttributeValue::S("META".into()))
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S(sk))
             .update_expression(expression);
         for (name, value) in names {
             update = update.expression_attribute_names(*name, *value);
@@ -492,7 +505,7 @@ impl TestStack {
         for (name, value) in values {
             update = update.expression_attribute_values(*name, value.clone());
         }
-        update.send().await.expect("workspace item updated");
+        update.send().await.expect("item updated");
     }
 
     /// One attribute of the workspace item of `ws`, read consistently.

@@ -11,10 +11,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use outflow::domain::{
-    registrant, request_digest, EndpointId, IdempotencyKey, Notice, Webhook, WorkspaceId,
+    abandoned, registrant, request_digest, EndpointId, IdempotencyKey, Notice, Webhook, WorkspaceId,
 };
 use outflow::http::{ApiError, ErrorBody, JsonBody, ManageEndpoints, NoStore, WebhookOwner};
-use outflow::store::FirstUse;
+use outflow::store::{FirstUse, KeyUse};
 use outflow::url_policy::same_as_saved;
 
 /// The request header naming a create's idempotency key.
@@ -167,13 +167,13 @@ async fn claim(
     let Some(used) = state.store.claim_idempotency(ws, key, &first, now).await? else {
         return Ok(Claim::Make(first.endpoint));
     };
-    if used.request != first.request {
+    if used.first.request != first.request {
         return Err(ApiError::Unprocessable {
             field: "Idempotency-Key".into(),
             message: "was sent with another request in the last 24 hours: use a new key".into(),
         });
     }
-    let id = used.endpoint;
+    let id = used.first.endpoint.clone();
     if id.is_default() {
         return match state.store.webhook(ws).await? {
             None => Ok(Claim::Make(id)),
@@ -190,13 +190,53 @@ async fn claim(
         false => None,
     };
     // One being deleted (marked before its item goes) is deleted.
-    let webhook = webhook.filter(|w| w.deleted_ms.is_none());
-    webhook
-        .map(|webhook| Claim::Made(id, Box::new(webhook)))
-        .ok_or(ApiError::Conflict(
-            "the first request with this Idempotency-Key is still running, or its endpoint \
-             was deleted: retry in a few seconds, or use a new key",
-        ))
+    match webhook.filter(|w| w.deleted_ms.is_none()) {
+        Some(webhook) => Ok(Claim::Made(id, Box::new(webhook))),
+        None if !listed => take_over(state, ws, key, &used).await,
+        None => Err(still_running_or_deleted()),
+    }
+}
+
+/// The claim of a repeat whose first request's endpoint is not listed: when that request
+/// was cut off before its listing (a minute past its claim, never listing), the key,
+/// taken over, names a new endpoint to make, and what the first request left goes;
+/// otherwise it is still running, or its endpoint was deleted (listing, it cannot be
+/// told from a deleted one): a `409`, which never brings a deleted endpoint back.
+async fn take_over(
+    state: &ApiState,
+    ws: &WorkspaceId,
+    key: &IdempotencyKey,
+    used: &KeyUse,
+) -> Result<Claim, ApiError> {
+    let now = state.clock.now();
+    let cut_off = !used.listing && used.claimed.is_some_and(|at| abandoned(at, now));
+    if !cut_off {
+        return Err(still_running_or_deleted());
+    }
+    let (left, fresh) = (&used.first.endpoint, EndpointId::generate());
+    if !(state.store)
+        .take_over_idempotency(ws, key, (left, &fresh), now)
+        .await?
+    {
+        // Another repeat took it over just now.
+        return Err(still_running_or_deleted());
+    }
+    // Never listed, so never routed to; the request that made it can no longer list it
+    // (its listing mark needs the record to name it).
+    if let Err(e) = state.store.delete_endpoint_item(ws, left).await {
+        tracing::warn!(workspace_id = %ws, error = %e, "cut-off create's item left");
+    }
+    tracing::info!(workspace_id = %ws, endpoint_id = %fresh, "cut-off create taken over");
+    Ok(Claim::Make(fresh))
+}
+
+/// The `409` of a repeat whose first request is still running or whose endpoint was
+/// deleted.
+fn still_running_or_deleted() -> ApiError {
+    ApiError::Conflict(
+        "the first request with this Idempotency-Key is still running, or its endpoint \
+         was deleted: retry in a minute, or use a new key",
+    )
 }
 
 /// Whether a registered default endpoint is what `registrant`'s create made: marked so
@@ -297,6 +337,7 @@ impl Creation<'_> {
     /// would do to copy them).
     async fn list(&self, webhook: &Webhook) -> Result<(), ApiError> {
         let (state, ws, id) = (self.state, self.ws, self.id);
+        self.mark_listing().await?;
         let max_additional = state.max_endpoints - 1;
         let listed = match state.store.list_endpoint(ws, id, max_additional).await {
             Ok(listed) => listed,
@@ -319,6 +360,30 @@ impl Creation<'_> {
         };
         let scope = ws.endpoint_scope(id);
         state.notices.send(&scope, &notice, state.clock.now()).await;
+        Ok(())
+    }
+
+    /// Marks the key's record as listing its endpoint, so a repeat never takes it over
+    /// once the listing may be done. Not marked (a repeat took the key over: this
+    /// request ran past its cut-off, or the mark failed), the endpoint is removed.
+    async fn mark_listing(&self) -> Result<(), ApiError> {
+        let Some(key) = self.key else {
+            return Ok(());
+        };
+        let (state, ws, id) = (self.state, self.ws, self.id);
+        let marked = match state.store.mark_listing(ws, key, id).await {
+            Ok(marked) => marked,
+            Err(e) => {
+                self.undo().await?;
+                return Err(e.into());
+            }
+        };
+        if !marked {
+            self.undo().await?;
+            return Err(ApiError::Unavailable(
+                "a retry with this Idempotency-Key took the create over; retry with it".into(),
+            ));
+        }
         Ok(())
     }
 

@@ -262,17 +262,35 @@ async fn init_error(body: axum::body::Bytes) -> StatusCode {
 /// `POST /v1/events` with `body`, as API Gateway's HTTP API (payload 2.0) hands it to the
 /// ingest function.
 pub fn ingest_request_event(key: &str, body: &str) -> Value {
+    let headers = [("content-type", "application/json")];
+    http_api_request_event(("POST", "/v1/events"), key, &headers, body)
+}
+
+/// A request with `key` as its bearer credential, `headers` and `body`, as API Gateway's
+/// HTTP API (payload 2.0) hands it to a function (the api's or ingest's route).
+pub fn http_api_request_event(
+    (method, path): (&str, &str),
+    key: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Value {
+    let route = format!("{method} {path}");
+    let mut all = serde_json::Map::new();
+    all.insert("authorization".into(), format!("Bearer {key}").into());
+    for (name, value) in headers {
+        all.insert(name.to_string(), value.to_string().into());
+    }
     serde_json::json!({
         "version": "2.0",
-        "routeKey": "POST /v1/events",
-        "rawPath": "/v1/events",
+        "routeKey": route,
+        "rawPath": path,
         "rawQueryString": "",
-        "headers": {"authorization": format!("Bearer {key}"), "content-type": "application/json"},
+        "headers": all,
         "requestContext": {
             "accountId": "000000000000", "apiId": "local", "domainName": "localhost",
-            "domainPrefix": "localhost", "requestId": "local", "routeKey": "POST /v1/events",
+            "domainPrefix": "localhost", "requestId": "local", "routeKey": route,
             "stage": "$default", "time": "22/Nov/2026:10:00:00 +0000", "timeEpoch": 0,
-            "http": {"method": "POST", "path": "/v1/events", "protocol": "HTTP/1.1",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
                      "sourceIp": "127.0.0.1", "userAgent": "outflow-local"}
         },
         "body": body,

@@ -1,11 +1,21 @@
 //! Idempotency keys: a client that retries a create after an error or a lost answer sends
 //! the same `Idempotency-Key`, and gets what the first request made instead of a second one.
 
-use super::WorkspaceId;
+use super::{Timestamp, WorkspaceId};
 use sha2::{Digest, Sha256};
 
 /// How long a key stands for the request it first came with.
 pub const IDEMPOTENCY_SECS: i64 = 24 * 3600;
+
+/// How long after claiming its key a create that has not reached its listing counts as
+/// cut off: the api function's timeout is 10 s, so its request ended long before.
+pub const ABANDONED_AFTER_MS: i64 = 60_000;
+
+/// Whether a create that claimed its key at `claimed` and never reached its listing was
+/// cut off (the function killed) rather than still running, as of `now`.
+pub fn abandoned(claimed: Timestamp, now: Timestamp) -> bool {
+    now.millis() - claimed.millis() > ABANDONED_AFTER_MS
+}
 
 /// Longest key, in bytes.
 pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
@@ -59,6 +69,17 @@ mod tests {
         for bad in ["", "two words", "tab\there", "é", &"k".repeat(256)] {
             assert!(IdempotencyKey::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_claim_is_abandoned_a_minute_after_it_was_made_never_sooner() {
+        let at = |ms| Timestamp::from_unix_millis(ms).unwrap();
+        let claimed = at(1_800_000_000_000);
+        assert!(!abandoned(claimed, claimed));
+        assert!(!abandoned(claimed, at(1_800_000_000_000 + 60_000)));
+        assert!(abandoned(claimed, at(1_800_000_000_000 + 60_001)));
+        // A clock behind the claim's (another container's) is not past it.
+        assert!(!abandoned(claimed, at(1_799_999_000_000)));
     }
 
     #[test]

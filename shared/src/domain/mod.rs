@@ -42,7 +42,9 @@ pub use endpoint::{Endpoint, DEFAULT_ENDPOINT};
 pub use envelope::DeliveryEnvelope;
 pub use event_type::EventType;
 pub use filter::{ChatKind, DeliveryFilter, MAX_FILTER_ACCOUNTS, MAX_FILTER_CHATS};
-pub use idempotency::{registrant, request_digest, IdempotencyKey, IDEMPOTENCY_SECS};
+pub use idempotency::{
+    abandoned, registrant, request_digest, IdempotencyKey, ABANDONED_AFTER_MS, IDEMPOTENCY_SECS,
+};
 pub use ids::{
     ApiKey, BundleId, ChatId, DeliveryId, EndpointId, MessageId, RequestId, WorkspaceId,
 };

@@ -40,7 +40,7 @@ use std::collections::HashMap;
 pub use admission::{Admission, RateWindows};
 pub use batch::Unwritten;
 pub use chats::Announcement;
-pub use idempotency::FirstUse;
+pub use idempotency::{FirstUse, KeyUse};
 pub use kept::{KeptDelivery, KeptKey};
 pub use messages::{Edit, Edited, NewMessage};
 pub use notices::DailyBudget;
