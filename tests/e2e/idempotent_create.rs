@@ -365,6 +365,69 @@ async fn a_key_is_freed_only_while_it_names_the_endpoint_its_request_was_to_make
 }
 
 #[tokio::test]
+async fn a_key_is_taken_over_only_from_its_endpoint_and_before_its_listing() {
+    let stack = TestStack::new().await;
+    let (ws, _) = stack.workspace("take-over@idempotent.test").await;
+    let ws = WorkspaceId::parse(&ws).unwrap();
+    let store = &stack.app.api.store;
+    let key = IdempotencyKey::parse("k").unwrap();
+    let now = stack.app.clock.now();
+    let first = FirstUse {
+        endpoint: EndpointId::generate(),
+        request: "digest".into(),
+    };
+    let claimed = store.claim_idempotency(&ws, &key, &first, now).await;
+    assert_eq!(claimed.unwrap(), None);
+    let (left, a, b) = (
+        &first.endpoint,
+        EndpointId::generate(),
+        EndpointId::generate(),
+    );
+    let take = |from, to| store.take_over_idempotency(&ws, &key, (from, to), now);
+    assert!(!take(&b, &a).await.unwrap(), "not from another endpoint");
+    assert!(take(left, &a).await.unwrap());
+    assert!(
+        take(left, &a).await.unwrap(),
+        "its retry after a lost answer"
+    );
+    assert!(!take(left, &b).await.unwrap(), "taken over once");
+    assert!(
+        !store.mark_listing(&ws, &key, left).await.unwrap(),
+        "not its"
+    );
+    assert!(store.mark_listing(&ws, &key, &a).await.unwrap());
+    assert!(!take(&a, &b).await.unwrap(), "never once listing");
+    let used = store.claim_idempotency(&ws, &key, &first, now).await;
+    let used = used.unwrap().unwrap();
+    assert_eq!((used.first.endpoint, used.listing), (a, true));
+}
+
+#[tokio::test]
+async fn a_keyed_create_whose_claim_answer_is_lost_makes_its_endpoint() {
+    let stack = TestStack::behind_faults().await;
+    let (default, added) = (Receiver::start().await, Receiver::start().await);
+    let (_, api_key) = stack.workspace("lost-claim@idempotent.test").await;
+    stack.register(&api_key, &default.url()).await;
+    let proxy = stack.faults.as_ref().unwrap();
+    let claim = Rule::always("DynamoDB.PutItem", Fault::LostAnswer);
+    proxy.inject(Rule {
+        remaining: Some(1),
+        ..claim.when_body_contains("IDEM#")
+    });
+    let body = json!({"url": added.url()});
+    // Before: its retried claim read its own record as another request's (a 409).
+    let made = create(&stack, &api_key, "lost", &body).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    assert!(!replayed(&made));
+    assert_eq!(proxy.injected(), 1);
+    let id = made.body["endpoint_id"].as_str().unwrap();
+    assert_eq!(listed(&stack, &api_key).await, vec!["default", id]);
+    let again = create(&stack, &api_key, "lost", &body).await;
+    assert!(replayed(&again), "{:?}", again.body);
+    assert_eq!(again.body["endpoint_id"], id);
+}
+
+#[tokio::test]
 async fn a_keys_default_is_its_own_by_its_mark_not_by_its_url() {
     let stack = TestStack::behind_faults().await;
     let (mine, moved) = (Receiver::start().await, Receiver::start().await);
@@ -470,8 +533,15 @@ async fn a_create_killed_before_its_listing_is_made_by_its_repeat_a_minute_on() 
     // Within a minute, it may still be running.
     let r = create(&stack, &api_key, "cut", &body).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
-    // Before: a 409 for the key's 24 hours, and the item left for ever.
+    // Before: a 409 for the key's 24 hours, and the item left for ever. The takeover's
+    // answer is lost: the SDK's retry takes it over all the same.
     two_minutes_pass(&stack, &ws, "cut").await;
+    let proxy = stack.faults.as_ref().unwrap();
+    let takeover = Rule::always("DynamoDB.UpdateItem", Fault::LostAnswer);
+    proxy.inject(Rule {
+        remaining: Some(1),
+        ..takeover.when_body_contains("#claimed = :now")
+    });
     let made = create(&stack, &api_key, "cut", &body).await;
     assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
     assert!(!replayed(&made), "made by this request");
@@ -526,11 +596,13 @@ async fn a_create_still_running_when_its_key_is_taken_over_lists_nothing() {
             "{key}: {:?}",
             first.body
         );
-        ids.push(repeat.body["endpoint_id"].as_str().unwrap().to_string());
+        let id = repeat.body["endpoint_id"].as_str().unwrap().to_string();
+        ids.push(id.clone());
+        ids.sort(); // listed in id order; "default" sorts before "ep_…"
         assert_eq!(listed(&stack, &api_key).await, ids);
         assert_eq!(stack.items_with_attribute("secret").await, ids.len());
         let again = create(&stack, &api_key, key, &body).await;
         assert!(replayed(&again), "{:?}", again.body);
-        assert_eq!(again.body["endpoint_id"], ids[ids.len() - 1]);
+        assert_eq!(again.body["endpoint_id"], id.as_str());
     }
 }

@@ -40,7 +40,7 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
         (status = 403, description = "The API key lacks the scope `endpoints:manage`", body = ErrorBody),
         (status = 409, description = "The workspace has as many endpoints as it may, or the key's first request is still running or its endpoint was deleted", body = ErrorBody),
         (status = 422, description = "The URL points inside our network or does not resolve, or the key came with another request", body = ErrorBody),
-        (status = 503, description = "A backing service failed, or the key could not be freed after another request made the default endpoint: retry with the same Idempotency-Key", body = ErrorBody),
+        (status = 503, description = "A backing service failed, the key could not be freed after another request made the default endpoint, or a repeat took over the key of this request, found cut off: retry with the same Idempotency-Key", body = ErrorBody),
     )
 )]
 pub async fn create(
@@ -174,6 +174,10 @@ async fn claim(
         });
     }
     let id = used.first.endpoint.clone();
+    // This request's own claim (a new id), its write's answer lost and retried.
+    if used.first == first && !id.is_default() {
+        return Ok(Claim::Make(id));
+    }
     if id.is_default() {
         return match state.store.webhook(ws).await? {
             None => Ok(Claim::Make(id)),

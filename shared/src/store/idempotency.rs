@@ -153,6 +153,8 @@ impl Store {
     /// Takes over the key of a request cut off before its listing: the record names
     /// `to` from `now` on, if it still names `from` and its request never reached its
     /// listing (false otherwise: another repeat took it over first, or it was listing).
+    /// Naming `to` already (`to` is new: only this call writes it) is taken over too: the
+    /// SDK's retry of a takeover whose answer was lost.
     pub async fn take_over_idempotency(
         &self,
         ws: &WorkspaceId,
@@ -164,7 +166,9 @@ impl Store {
         let result = self
             .update(s(pk), s(sk))
             .update_expression("SET endpoint = :to, #claimed = :now")
-            .condition_expression("endpoint = :from AND attribute_not_exists(#listing)")
+            .condition_expression(
+                "(endpoint = :from AND attribute_not_exists(#listing)) OR endpoint = :to",
+            )
             .expression_attribute_names("#claimed", CLAIMED)
             .expression_attribute_names("#listing", LISTING)
             .expression_attribute_values(":to", s(to.as_str()))
