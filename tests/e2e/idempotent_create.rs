@@ -5,7 +5,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::{Method, StatusCode};
-use outflow::domain::{EndpointId, IdempotencyKey, WorkspaceId};
+use outflow::domain::{EndpointId, IdempotencyKey, Timestamp, WorkspaceId};
 use outflow::store::FirstUse;
 use outflow_e2e::{Fault, Gate, Receiver, Response, Rule, TestStack};
 use outflow_local::runtime_api::{
@@ -325,25 +325,31 @@ async fn a_first_keyed_create_overtaken_at_its_write_answers_its_repeat_or_makes
     assert_eq!((mine.received().len(), theirs.received().len()), (1, 1));
 }
 
-#[tokio::test]
-async fn a_key_is_freed_only_while_it_names_the_endpoint_its_request_was_to_make() {
-    let stack = TestStack::new().await;
-    let (ws, _) = stack.workspace("forget@idempotent.test").await;
+/// Claims `k` in a new workspace of `owner` for a new endpoint, as a create would: the
+/// workspace, the key, the time and the claim.
+async fn claimed_key(
+    stack: &TestStack,
+    owner: &str,
+) -> (WorkspaceId, IdempotencyKey, Timestamp, FirstUse) {
+    let (ws, _) = stack.workspace(&format!("{owner}@idempotent.test")).await;
     let ws = WorkspaceId::parse(&ws).unwrap();
-    let store = &stack.app.api.store;
     let key = IdempotencyKey::parse("k").unwrap();
     let now = stack.app.clock.now();
     let first = FirstUse {
         endpoint: EndpointId::generate(),
         request: "digest".into(),
     };
-    assert_eq!(
-        store
-            .claim_idempotency(&ws, &key, &first, now)
-            .await
-            .unwrap(),
-        None
-    );
+    let store = &stack.app.api.store;
+    let claimed = store.claim_idempotency(&ws, &key, &first, now).await;
+    assert_eq!(claimed.unwrap(), None, "a new key");
+    (ws, key, now, first)
+}
+
+#[tokio::test]
+async fn a_key_is_freed_only_while_it_names_the_endpoint_its_request_was_to_make() {
+    let stack = TestStack::new().await;
+    let (ws, key, now, first) = claimed_key(&stack, "forget").await;
+    let store = &stack.app.api.store;
     // A request that was to make the default, its key claimed again since for another.
     let default = EndpointId::default_endpoint();
     store.forget_idempotency(&ws, &key, &default).await.unwrap();
@@ -367,17 +373,8 @@ async fn a_key_is_freed_only_while_it_names_the_endpoint_its_request_was_to_make
 #[tokio::test]
 async fn a_key_is_taken_over_only_from_its_endpoint_and_before_its_listing() {
     let stack = TestStack::new().await;
-    let (ws, _) = stack.workspace("take-over@idempotent.test").await;
-    let ws = WorkspaceId::parse(&ws).unwrap();
+    let (ws, key, now, first) = claimed_key(&stack, "take-over").await;
     let store = &stack.app.api.store;
-    let key = IdempotencyKey::parse("k").unwrap();
-    let now = stack.app.clock.now();
-    let first = FirstUse {
-        endpoint: EndpointId::generate(),
-        request: "digest".into(),
-    };
-    let claimed = store.claim_idempotency(&ws, &key, &first, now).await;
-    assert_eq!(claimed.unwrap(), None);
     let (left, a, b) = (
         &first.endpoint,
         EndpointId::generate(),
@@ -542,9 +539,15 @@ async fn a_create_killed_before_its_listing_is_made_by_its_repeat_a_minute_on() 
         remaining: Some(1),
         ..takeover.when_body_contains("#claimed = :now")
     });
+    let injected = proxy.injected();
     let made = create(&stack, &api_key, "cut", &body).await;
     assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
     assert!(!replayed(&made), "made by this request");
+    assert_eq!(
+        proxy.injected(),
+        injected + 1,
+        "the takeover's answer was lost"
+    );
     let id = made.body["endpoint_id"].as_str().unwrap();
     assert_eq!(listed(&stack, &api_key).await, vec!["default", id]);
     let again = create(&stack, &api_key, "cut", &body).await;

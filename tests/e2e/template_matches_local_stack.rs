@@ -415,10 +415,14 @@ fn capacity_is_reserved_for_ingest_and_the_api_and_capped_for_the_sender() {
 #[test]
 fn a_create_counts_as_cut_off_only_well_after_the_api_function_times_out() {
     let t = template();
-    let timeout = match resource(&t, "ApiFunction")["Timeout"].as_i64() {
-        Some(own) => own,
-        None => t["Globals"]["Function"]["Timeout"].as_i64().unwrap(),
+    let own = &resource(&t, "ApiFunction")["Timeout"];
+    let timeout = match own.is_null() {
+        true => &t["Globals"]["Function"]["Timeout"],
+        false => own,
     };
+    let timeout = timeout
+        .as_i64()
+        .expect("the api's timeout is a number of seconds");
     // A repeat takes over a key whose request is over: at least twice its timeout.
     assert!(outflow::domain::ABANDONED_AFTER_MS >= 2 * 1_000 * timeout);
 }

@@ -38,7 +38,7 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
         (status = 400, description = "A field or the Idempotency-Key is invalid", body = ErrorBody),
         (status = 401, description = "Missing or invalid credential", body = ErrorBody),
         (status = 403, description = "The API key lacks the scope `endpoints:manage`", body = ErrorBody),
-        (status = 409, description = "The workspace has as many endpoints as it may, or the key's first request is still running or its endpoint was deleted", body = ErrorBody),
+        (status = 409, description = "The workspace has as many endpoints as it may, or the key's first request is still running (or being taken over after it was cut off) or its endpoint was deleted", body = ErrorBody),
         (status = 422, description = "The URL points inside our network or does not resolve, or the key came with another request", body = ErrorBody),
         (status = 503, description = "A backing service failed, the key could not be freed after another request made the default endpoint, or a repeat took over the key of this request, found cut off: retry with the same Idempotency-Key", body = ErrorBody),
     )
