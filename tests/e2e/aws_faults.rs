@@ -70,9 +70,7 @@ async fn throttling_and_broken_answers_that_the_sdk_retries_lose_nothing() {
         ("SQS.SendMessageBatch", Fault::Throttle),
         ("DynamoDB.GetItem", Fault::ServerError(500)),
     ] {
-        let mut rule = Rule::always(operation, fault);
-        rule.remaining = Some(1);
-        proxy.inject(rule);
+        proxy.inject(Rule::always(operation, fault).times(1));
     }
     let r = stack.ingest(&key, SEED).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
@@ -325,9 +323,8 @@ async fn by_the_hour(owner: &str) -> (TestStack, Receiver, String) {
 
 /// DynamoDB refuses the next request of `operation` whose body holds `text`, once.
 fn refuse_once(proxy: &outflow_e2e::FaultProxy, operation: &str, text: &str) {
-    let mut refused = Rule::always(operation, Fault::Refuse).when_body_contains(text);
-    refused.remaining = Some(1);
-    proxy.inject(refused);
+    let refused = Rule::always(operation, Fault::Refuse).when_body_contains(text);
+    proxy.inject(refused.times(1));
 }
 
 /// The seed's message as message `id` of `chat`.
@@ -405,9 +402,8 @@ async fn a_window_the_queue_refuses_alone_is_not_overtaken_by_its_chats_next() {
     // The queue refuses the group holding both windows' bundles, then the first bundle
     // sent alone; it would take the second.
     let proxy = stack.faults.as_ref().unwrap();
-    let mut refused = Rule::always("SQS.*", Fault::Refuse).when_body_contains("m-10");
-    refused.remaining = Some(2);
-    proxy.inject(refused);
+    let refused = Rule::always("SQS.*", Fault::Refuse).when_body_contains("m-10");
+    proxy.inject(refused.times(2));
     let first = stack.aggregate("2026-03-01T12:02:00Z").await;
     assert_eq!(proxy.injected(), 2);
     assert_eq!(
@@ -428,10 +424,8 @@ async fn a_claim_whose_answer_was_lost_is_the_runs_own_when_retried() {
     // DynamoDB writes the claims, and the answer is lost; the SDK sends them again (with
     // the same idempotency token, which AWS would honour; moto runs them again).
     let proxy = stack.faults.as_ref().unwrap();
-    let mut lost = Rule::always("DynamoDB.TransactWriteItems", Fault::LostAnswer)
-        .when_body_contains("claimed_by");
-    lost.remaining = Some(1);
-    proxy.inject(lost);
+    let lost = Rule::always("DynamoDB.TransactWriteItems", Fault::LostAnswer);
+    proxy.inject(lost.when_body_contains("claimed_by").times(1));
     let report = stack.aggregate("2026-03-01T11:02:00Z").await;
     assert_eq!(proxy.injected(), 1);
     // Not held by "another run" for the 15 minutes a stale claim takes: sent now.

@@ -270,11 +270,8 @@ async fn a_first_create_whose_write_answer_is_lost_makes_the_default_and_nothing
             .await;
         // The settings write is made, its answer lost: the SDK's retry finds the default
         // registered, by this very request.
-        proxy.inject(Rule {
-            remaining: Some(1),
-            ..Rule::always("DynamoDB.UpdateItem", Fault::LostAnswer)
-                .when_body_contains(&receiver.url())
-        });
+        let lost = Rule::always("DynamoDB.UpdateItem", Fault::LostAnswer);
+        proxy.inject(lost.when_body_contains(&receiver.url()).times(1));
         let headers: Vec<_> = idempotency_key
             .map(|k| ("idempotency-key", k))
             .into_iter()

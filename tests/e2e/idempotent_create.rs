@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::{Method, StatusCode};
 use outflow::domain::{EndpointId, IdempotencyKey, Timestamp, WorkspaceId};
 use outflow::store::FirstUse;
-use outflow_e2e::{Fault, Gate, Receiver, Response, Rule, TestStack};
+use outflow_e2e::{Fault, Receiver, Response, Rule, TestStack};
 use outflow_local::runtime_api::{
     http_api_request_event, sibling_binary, start_function, TEMPLATE_MEMORY_MIB,
 };
@@ -207,10 +207,8 @@ async fn the_last_free_place_is_taken_once_by_two_identical_requests_or_a_lost_a
 
     // The last place: the listing is made, its answer lost; the SDK's retry finds it listed.
     let proxy = stack.faults.as_ref().unwrap();
-    let mut lost =
-        Rule::always("DynamoDB.UpdateItem", Fault::LostAnswer).when_body_contains("ADD #endpoints");
-    lost.remaining = Some(1);
-    proxy.inject(lost);
+    let lost = Rule::always("DynamoDB.UpdateItem", Fault::LostAnswer);
+    proxy.inject(lost.when_body_contains("ADD #endpoints").times(1));
     let r = create(&stack, &api_key, "last", &json!({"url": receiver.url()})).await;
     assert_eq!(proxy.injected(), 1, "the answer was lost");
     // Before: the retry met the limit, and the listed endpoint's item was deleted.
@@ -407,10 +405,7 @@ async fn a_keyed_create_whose_claim_answer_is_lost_makes_its_endpoint() {
     stack.register(&api_key, &default.url()).await;
     let proxy = stack.faults.as_ref().unwrap();
     let claim = Rule::always("DynamoDB.PutItem", Fault::LostAnswer);
-    proxy.inject(Rule {
-        remaining: Some(1),
-        ..claim.when_body_contains("IDEM#")
-    });
+    proxy.inject(claim.when_body_contains("IDEM#").times(1));
     let body = json!({"url": added.url()});
     // Before: its retried claim read its own record as another request's (a 409).
     let made = create(&stack, &api_key, "lost", &body).await;
@@ -490,11 +485,7 @@ async fn killed_while_held(
     (operation, text): (&str, &str),
 ) {
     let proxy = stack.faults.as_ref().unwrap();
-    let gate = Gate::default();
-    proxy.inject(Rule {
-        remaining: Some(1),
-        ..Rule::always(operation, Fault::Hold(gate.clone())).when_body_contains(text)
-    });
+    let gate = proxy.hold_once((operation, text));
     let mut env = stack.function_env("killed-create");
     env.push(("AWS_ENDPOINT_URL".into(), proxy.url()));
     let binary = sibling_binary("outflow-api");
@@ -535,10 +526,7 @@ async fn a_create_killed_before_its_listing_is_made_by_its_repeat_a_minute_on() 
     two_minutes_pass(&stack, &ws, "cut").await;
     let proxy = stack.faults.as_ref().unwrap();
     let takeover = Rule::always("DynamoDB.UpdateItem", Fault::LostAnswer);
-    proxy.inject(Rule {
-        remaining: Some(1),
-        ..takeover.when_body_contains("#claimed = :now")
-    });
+    proxy.inject(takeover.when_body_contains("#claimed = :now").times(1));
     let injected = proxy.injected();
     let made = create(&stack, &api_key, "cut", &body).await;
     assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);

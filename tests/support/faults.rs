@@ -113,6 +113,12 @@ impl Rule {
         self
     }
 
+    /// Only the first `n` matching requests.
+    pub fn times(mut self, n: u32) -> Self {
+        self.remaining = Some(n);
+        self
+    }
+
     fn matches(&self, operation: &str, body: &[u8]) -> bool {
         let (service, _) = operation.split_once('.').unwrap_or((operation, ""));
         let named = self.operation == "*"
@@ -376,6 +382,15 @@ impl FaultProxy {
         self.inner.passed.load(Ordering::Relaxed)
     }
 
+    /// Holds the first `operation` call whose body holds `text` until the gate returned
+    /// opens (never opened: until the caller is gone).
+    pub fn hold_once(&self, (operation, text): (&str, &str)) -> Gate {
+        let gate = Gate::default();
+        let hold = Rule::always(operation, Fault::Hold(gate.clone()));
+        self.inject(hold.when_body_contains(text).times(1));
+        gate
+    }
+
     /// Runs `request` with its first `operation` call whose body holds `text` held until
     /// `meanwhile`, started once that call is held, is done; both outputs.
     pub async fn while_held<R, T>(
@@ -384,11 +399,7 @@ impl FaultProxy {
         request: impl std::future::Future<Output = R>,
         meanwhile: impl std::future::Future<Output = T>,
     ) -> (R, T) {
-        let gate = Gate::default();
-        self.inject(Rule {
-            remaining: Some(1),
-            ..Rule::always(operation, Fault::Hold(gate.clone())).when_body_contains(text)
-        });
+        let gate = self.hold_once((operation, text));
         let others = async {
             gate.until_held(&format!("{operation} holding {text:?} is held"))
                 .await;
